@@ -1,0 +1,331 @@
+//! Argument parsing and output for the `redline` CLI. The work itself is the engine's.
+
+use clap::{Args, Parser, Subcommand};
+use jiff::Timestamp;
+use redline::Error;
+use redline::account_id::AccountId;
+use redline::config::ConfigFile;
+use redline::keys::{KeyInfo, Keys, NewAccount, TestResult};
+use redline::paths::Paths;
+use redline::providers::ProviderId;
+use redline::secret::{MAX_SECRET_LEN, Secret};
+use redline::settings;
+use redline::token;
+use redline::vault::{Vault, off_runtime};
+use std::io::{IsTerminal, Read};
+use std::process::ExitCode;
+
+const ABOUT: &str = "Redline watches your LLM API keys and coding-plan quotas and turns red before \
+(and the moment) you get throttled. Keys live in the OS keyring, never in a file.";
+
+const AFTER_HELP: &str = "\
+Files live under $REDLINE_HOME when it is set, otherwise in your platform's config directory
+(~/.config/redline on Linux). Secrets go to the OS keyring under the service name `redline`
+($REDLINE_KEYRING_SERVICE overrides it).
+
+Examples:
+  redline keys add kimi-main --provider kimi-code --label \"Kimi Code\" < key.txt
+  redline keys list
+  pbpaste | redline keys rotate kimi-main
+  redline config set thresholds.warn 75";
+
+#[derive(Parser, Debug)]
+#[command(name = "redline", version, about = ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Store, list, test, rotate and remove API keys (kept in the OS keyring).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Show or change settings (thresholds, poll interval, proxy address, per-key caps).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print the local token that your tools present to Redline's local proxy and API.
+    ///
+    /// The token is made on first use (256 random bits) and kept in the OS keyring. Tools send
+    /// it instead of a real API key; Redline swaps in the real key on the way out.
+    Token {
+        /// Replace the token with a new one; tools holding the old token stop working.
+        #[arg(long)]
+        reset: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Store a new API key. The key is read from standard input, never from an argument.
+    ///
+    /// Pipe the key in (`redline keys add ID --provider P < key.txt`, or from your clipboard
+    /// tool), or run it in a terminal and paste at the hidden prompt.
+    Add(AddArgs),
+    /// List stored keys: masked fingerprint, provider, label, age and last test result.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that a stored key is present and readable in the keyring.
+    Test {
+        /// The account id, as shown by `redline keys list`.
+        id: AccountId,
+        /// Print JSON instead of a sentence.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a key with a new one read from standard input; the old key is kept for rollback.
+    ///
+    /// Only the latest previous key is kept: the next rotation replaces it.
+    Rotate {
+        id: AccountId,
+        /// Store the new key without checking it with the provider.
+        #[arg(long)]
+        no_verify: bool,
+    },
+    /// Go back to the key that was in use before the last rotation (run again to undo).
+    Rollback { id: AccountId },
+    /// Remove an account and both of its keyring entries (current and rollback copy).
+    Rm { id: AccountId },
+}
+
+#[derive(Args, Debug)]
+struct AddArgs {
+    /// Your name for this key: lowercase letters, digits and '-', e.g. kimi-main.
+    id: AccountId,
+    /// Which service the key is for.
+    #[arg(long, value_name = "PROVIDER", value_parser = provider_id)]
+    provider: ProviderId,
+    /// Use another API base than the provider's default (a region host or a gateway).
+    #[arg(long, value_name = "URL")]
+    base_url: Option<String>,
+    /// A human-readable name shown in lists, the tray and the dashboard.
+    #[arg(long, value_name = "TEXT")]
+    label: Option<String>,
+    /// Store the key without checking it with the provider.
+    #[arg(long)]
+    no_verify: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Print the settings in effect (defaults included) and where the file is.
+    Show,
+    /// Change one setting, e.g. `redline config set thresholds.warn 75`.
+    ///
+    /// Keys: thresholds.warn and thresholds.critical (percent used, warn below critical),
+    /// poll.interval_s (15 at the least), proxy.listen (address:port),
+    /// notifications.enabled (true/false), notifications.rotation_reminder_days,
+    /// accounts.<id>.concurrency_cap (0 = no cap), accounts.<id>.label,
+    /// accounts.<id>.base_url (an empty value removes a label or base URL).
+    Set { key: String, value: String },
+}
+
+fn provider_id(text: &str) -> Result<ProviderId, String> {
+    text.parse()
+        .map_err(|e: redline::providers::UnknownProvider| e.to_string())
+}
+
+pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
+    let paths = Paths::from_env().map_err(Error::Environment)?;
+    let keys = Keys::from_paths(&paths);
+    match cli.command {
+        Command::Keys(command) => run_keys(&keys, command).await,
+        Command::Config(ConfigCommand::Show) => {
+            let config = keys.config().load()?;
+            let text = toml::to_string_pretty(&config).expect("a config always serialises");
+            println!("# {}\n{text}", keys.config().path().display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Set { key, value }) => {
+            let file = ConfigFile::new(paths.config_file());
+            settings::set(&file, &key, &value)?;
+            println!("Saved {key} = {value} in {}", file.path().display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token { reset } => {
+            let vault = Vault::from_env();
+            let token = off_runtime(move || {
+                if reset {
+                    token::reset_local_token(&vault)
+                } else {
+                    token::local_token(&vault)
+                }
+            })
+            .await?;
+            println!("{}", token.expose());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn run_keys(keys: &Keys, command: KeysCommand) -> Result<ExitCode, Error> {
+    match command {
+        KeysCommand::Add(args) => {
+            // Fail on a bad config or a taken id before asking for the secret.
+            if keys.config().load()?.accounts.contains_key(&args.id) {
+                return Err(Error::DuplicateAccount(args.id.to_string()));
+            }
+            let secret = read_secret(&format!("API key for {} ({})", args.id, args.provider))?;
+            let new = NewAccount {
+                id: args.id,
+                provider: args.provider,
+                base_url: args.base_url,
+                label: args.label,
+            };
+            let info = keys.add(new, secret).await?;
+            println!(
+                "Stored {} ({}, key {}) in the OS keyring.",
+                info.id,
+                info.provider,
+                info.fingerprint.as_deref().unwrap_or("?")
+            );
+            let _ = args.no_verify; // Provider checks arrive with provider support.
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::List { json } => {
+            let list = keys.list()?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&list).expect("key info serialises")
+                );
+            } else {
+                print_key_table(&list, Timestamp::now());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Test { id, json } => {
+            let result = keys.test(id.clone()).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&result).expect("test result serialises")
+                );
+            } else {
+                let verdict = if result.ok { "ok" } else { "FAILED" };
+                println!("{id}: {verdict}: {}", result.message);
+            }
+            Ok(if result.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        KeysCommand::Rotate { id, no_verify } => {
+            keys.config().load()?.account(&id)?;
+            let secret = read_secret(&format!("New API key for {id}"))?;
+            let info = keys.rotate(id, secret).await?;
+            println!(
+                "Rotated {}: now using {}; the previous key {} is kept for `redline keys rollback {}`.",
+                info.id,
+                info.fingerprint.as_deref().unwrap_or("?"),
+                info.previous_fingerprint.as_deref().unwrap_or("(none)"),
+                info.id
+            );
+            let _ = no_verify; // Provider checks arrive with provider support.
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Rollback { id } => {
+            let info = keys.rollback(id).await?;
+            println!(
+                "Rolled {} back to {}; {} is kept, so a second rollback undoes this one.",
+                info.id,
+                info.fingerprint.as_deref().unwrap_or("?"),
+                info.previous_fingerprint.as_deref().unwrap_or("?")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Rm { id } => {
+            keys.remove(id.clone()).await?;
+            println!("Removed {id} and its keys from the OS keyring.");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Reads one secret: hidden prompt on a terminal, otherwise all of standard input.
+fn read_secret(prompt: &str) -> Result<Secret, Error> {
+    let stdin = std::io::stdin();
+    let mut text = if stdin.is_terminal() {
+        rpassword::prompt_password(format!("{prompt} (input hidden): ")).map_err(|e| {
+            Error::Environment(format!("cannot read the key from the terminal: {e}"))
+        })?
+    } else {
+        let mut bytes = Vec::new();
+        stdin
+            .lock()
+            .take(MAX_SECRET_LEN as u64 + 2)
+            .read_to_end(&mut bytes)
+            .map_err(|e| {
+                Error::Environment(format!("cannot read the key from standard input: {e}"))
+            })?;
+        String::from_utf8(bytes).map_err(|_| {
+            Error::Environment("standard input is not text: pipe the API key itself".into())
+        })?
+    };
+    let secret = Secret::parse(&text);
+    zeroize::Zeroize::zeroize(&mut text);
+    Ok(secret?)
+}
+
+fn print_key_table(list: &[KeyInfo], now: Timestamp) {
+    if list.is_empty() {
+        println!("No keys yet. Add one with: redline keys add ID --provider PROVIDER < key.txt");
+        println!("Providers: {}", ProviderId::list());
+        return;
+    }
+    let rows: Vec<[String; 6]> = list
+        .iter()
+        .map(|k| {
+            [
+                k.id.clone(),
+                k.provider.to_string(),
+                k.label.clone().unwrap_or_default(),
+                k.fingerprint.clone().unwrap_or_else(|| "?".into()),
+                k.age_days
+                    .map(|d| format!("{d}d"))
+                    .unwrap_or_else(|| "?".into()),
+                describe_test(k.last_test.as_ref(), now),
+            ]
+        })
+        .collect();
+    let header = ["ID", "PROVIDER", "LABEL", "KEY", "AGE", "LAST TEST"].map(String::from);
+    let widths: Vec<usize> = (0..6)
+        .map(|i| {
+            rows.iter()
+                .chain([&header])
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in [&header].into_iter().chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
+}
+
+fn describe_test(test: Option<&TestResult>, now: Timestamp) -> String {
+    let Some(test) = test else {
+        return "never".into();
+    };
+    let minutes = now.duration_since(test.at).as_secs().max(0) / 60;
+    let ago = match minutes {
+        0 => "just now".to_owned(),
+        m if m < 60 => format!("{m}m ago"),
+        m if m < 48 * 60 => format!("{}h ago", m / 60),
+        m => format!("{}d ago", m / (24 * 60)),
+    };
+    if test.ok {
+        format!("ok, {ago}")
+    } else {
+        format!("failed, {ago}: {}", test.message)
+    }
+}

@@ -1,0 +1,62 @@
+//! The engine's errors. Each message is one line that says what happened and what to do, and
+//! none of them ever holds a secret.
+
+use crate::account_id::InvalidAccountId;
+use crate::providers::UnknownProvider;
+use crate::secret::SecretError;
+use crate::vault::VaultError;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}{}: {message}. Fix the file or move it aside to start over; Redline did not change it", path.display(), line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    ConfigInvalid {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("cannot read {}: {source}", path.display())]
+    ConfigRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot save {}: {source}; the previous file is unchanged", path.display())]
+    ConfigWrite {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("that change was not saved: {0}")]
+    InvalidChange(String),
+    #[error("unknown setting {key:?}; valid keys are: {valid}")]
+    UnknownSetting { key: String, valid: String },
+    #[error("{key}: {message}")]
+    InvalidSetting { key: String, message: String },
+    #[error(transparent)]
+    Keyring(#[from] VaultError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    InvalidId(#[from] InvalidAccountId),
+    #[error(transparent)]
+    UnknownProvider(#[from] UnknownProvider),
+    #[error("{0}")]
+    InvalidBaseUrl(String),
+    #[error(
+        "an account named {0} already exists: choose another id, or replace its key with `redline keys rotate {0}`"
+    )]
+    DuplicateAccount(String),
+    #[error("no account named {0}: `redline keys list` shows the ones you have")]
+    NoSuchAccount(String),
+    #[error(
+        "the keyring has no key for {0} (it was removed outside Redline): store it again with `redline keys rotate {0}`"
+    )]
+    MissingSecret(String),
+    #[error(
+        "{0} has no previous key to roll back to: a previous key is kept only by `redline keys rotate`"
+    )]
+    NoPreviousKey(String),
+    #[error("that is the key {0} already uses: nothing to rotate")]
+    SameKey(String),
+    #[error("{0}")]
+    Environment(String),
+}

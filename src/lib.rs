@@ -1,0 +1,16 @@
+//! Redline's engine: everything but the desktop shell. It owns the state and the logic; the
+//! CLI, the daemon and the desktop app only wire it to a platform. Nothing here may depend on
+//! Tauri, GTK or WebKit.
+
+pub mod account_id;
+pub mod config;
+pub mod error;
+pub mod keys;
+pub mod paths;
+pub mod providers;
+pub mod secret;
+pub mod settings;
+pub mod token;
+pub mod vault;
+
+pub use error::Error;

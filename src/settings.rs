@@ -1,0 +1,182 @@
+//! `redline config set KEY VALUE`: which dotted keys can be set, and how a value typed on the
+//! command line becomes a TOML value. The config file validates the result.
+
+use crate::account_id::AccountId;
+use crate::config::{Config, ConfigFile};
+use crate::error::Error;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    WholeNumber,
+    YesNo,
+    Text,
+}
+
+const GLOBAL: &[(&str, Kind)] = &[
+    ("thresholds.warn", Kind::WholeNumber),
+    ("thresholds.critical", Kind::WholeNumber),
+    ("poll.interval_s", Kind::WholeNumber),
+    ("proxy.listen", Kind::Text),
+    ("notifications.enabled", Kind::YesNo),
+    ("notifications.rotation_reminder_days", Kind::WholeNumber),
+];
+
+/// Fields under `accounts.<id>.`; an empty text removes the field.
+const PER_ACCOUNT: &[(&str, Kind)] = &[
+    ("concurrency_cap", Kind::WholeNumber),
+    ("label", Kind::Text),
+    ("base_url", Kind::Text),
+];
+
+/// Every settable key, for help and error messages.
+pub fn valid_keys() -> String {
+    let globals = GLOBAL.iter().map(|(key, _)| key.to_string());
+    let accounts = PER_ACCOUNT
+        .iter()
+        .map(|(field, _)| format!("accounts.<id>.{field}"));
+    globals.chain(accounts).collect::<Vec<_>>().join(", ")
+}
+
+/// Validates and saves one setting; returns the config as saved.
+pub fn set(file: &ConfigFile, key: &str, raw: &str) -> Result<Config, Error> {
+    let (path, kind) = resolve(key)?;
+    let value = typed(key, kind, raw)?;
+    file.update(|config, edit| {
+        if let ["accounts", id, _] = path.as_slice() {
+            config.account(&id.parse::<AccountId>()?)?;
+        }
+        edit.set(&path, value);
+        Ok(())
+    })
+    .map_err(|err| match err {
+        Error::InvalidChange(message) if !message.contains(key) => Error::InvalidSetting {
+            key: key.to_owned(),
+            message,
+        },
+        other => other,
+    })?;
+    file.load()
+}
+
+fn resolve(key: &str) -> Result<(Vec<&str>, Kind), Error> {
+    let unknown = || Error::UnknownSetting {
+        key: key.to_owned(),
+        valid: valid_keys(),
+    };
+    if let Some((_, kind)) = GLOBAL.iter().find(|(k, _)| *k == key) {
+        return Ok((key.split('.').collect(), *kind));
+    }
+    match key.split('.').collect::<Vec<_>>().as_slice() {
+        ["accounts", id, field] => {
+            let (_, kind) = PER_ACCOUNT
+                .iter()
+                .find(|(f, _)| f == field)
+                .ok_or_else(unknown)?;
+            Ok((vec!["accounts", id, field], *kind))
+        }
+        _ => Err(unknown()),
+    }
+}
+
+fn typed(key: &str, kind: Kind, raw: &str) -> Result<toml_edit::Value, Error> {
+    let invalid = |message: String| Error::InvalidSetting {
+        key: key.to_owned(),
+        message,
+    };
+    match kind {
+        Kind::WholeNumber => raw
+            .trim()
+            .parse::<i64>()
+            .map(Into::into)
+            .map_err(|_| invalid(format!("expected a whole number, not {raw:?}"))),
+        Kind::YesNo => match raw.trim() {
+            "true" | "yes" | "on" => Ok(true.into()),
+            "false" | "no" | "off" => Ok(false.into()),
+            _ => Err(invalid(format!("expected true or false, not {raw:?}"))),
+        },
+        Kind::Text => Ok(raw.trim().into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file() -> (tempfile::TempDir, ConfigFile) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = ConfigFile::new(dir.path().join("config.toml"));
+        (dir, file)
+    }
+
+    #[test]
+    fn sets_and_validates_global_keys() {
+        let (_dir, file) = file();
+        assert_eq!(
+            set(&file, "thresholds.warn", "70").unwrap().thresholds.warn,
+            70
+        );
+        assert_eq!(
+            set(&file, "poll.interval_s", "120")
+                .unwrap()
+                .poll
+                .interval_s,
+            120
+        );
+        assert!(
+            !set(&file, "notifications.enabled", "off")
+                .unwrap()
+                .notifications
+                .enabled
+        );
+        let listen = set(&file, "proxy.listen", "127.0.0.1:5000")
+            .unwrap()
+            .proxy
+            .listen;
+        assert_eq!(listen.port(), 5000);
+
+        let err = set(&file, "poll.interval_s", "5").unwrap_err().to_string();
+        assert!(
+            err.starts_with("poll.interval_s: must be a whole number from 15"),
+            "{err}"
+        );
+        let err = set(&file, "thresholds.warn", "lots")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expected a whole number"), "{err}");
+        let err = set(&file, "thresholds.warn", "99").unwrap_err().to_string();
+        assert!(err.contains("must be below thresholds.critical"), "{err}");
+        assert_eq!(
+            file.load().unwrap().thresholds.warn,
+            70,
+            "a refused value changes nothing"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_list_the_valid_ones() {
+        let (_dir, file) = file();
+        for key in [
+            "thresholds",
+            "poll.interval",
+            "accounts.x.secret",
+            "accounts.x",
+        ] {
+            let err = set(&file, key, "1").unwrap_err().to_string();
+            assert!(
+                err.contains("valid keys are: thresholds.warn"),
+                "{key}: {err}"
+            );
+            assert!(err.contains("accounts.<id>.concurrency_cap"), "{err}");
+        }
+    }
+
+    #[test]
+    fn account_keys_need_an_existing_account() {
+        let (_dir, file) = file();
+        let err = set(&file, "accounts.nobody.concurrency_cap", "30")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no account named nobody"), "{err}");
+        assert!(!file.path().exists());
+    }
+}

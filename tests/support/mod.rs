@@ -1,0 +1,143 @@
+//! Shared harness for the engine's integration tests: a temp `REDLINE_HOME`, a keyring service
+//! name of its own on the real Secret Service, and the `redline` binary.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    pub service: String,
+}
+
+/// What one `redline` run printed.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// A failure with exactly one error line naming the problem.
+    pub fn fails_with(self, expected: &str) -> Run {
+        assert_ne!(self.code, 0, "expected failure\nstdout: {}", self.stdout);
+        let first = self.stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.contains(expected),
+            "first stderr line lacks {expected:?}: {}",
+            self.stderr
+        );
+        self
+    }
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        assert!(
+            std::env::var_os("REDLINE_TEST_SECRET_SERVICE").is_some(),
+            "these tests need a real Secret Service: run them with scripts/test.sh, or \
+             `dbus-run-session -- scripts/with-test-keyring.sh cargo test`"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let service = format!(
+            "redline-test-{}",
+            dir.path().file_name().unwrap().to_string_lossy()
+        );
+        std::fs::create_dir_all(dir.path().join("user-home")).unwrap();
+        Sandbox { dir, service }
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("redline-home")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.home().join("config.toml")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_redline"));
+        command
+            .args(args)
+            .env("REDLINE_HOME", self.home())
+            .env("REDLINE_KEYRING_SERVICE", &self.service)
+            .env("HOME", self.dir.path().join("user-home"))
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_DATA_HOME");
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(self.command(args), None)
+    }
+
+    pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        self.run_with(self.command(args), Some(stdin))
+    }
+
+    pub fn run_with(&self, mut command: Command, stdin: Option<&str>) -> Run {
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("redline binary runs");
+        let mut pipe = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            pipe.write_all(text.as_bytes()).unwrap();
+        }
+        drop(pipe);
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = child.wait_with_output().unwrap();
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8(stdout).unwrap(),
+            stderr: String::from_utf8(stderr).unwrap(),
+        }
+    }
+
+    /// The secret stored under `entry`, read with `secret-tool` rather than Redline's own code.
+    pub fn keyring(&self, entry: &str) -> Option<String> {
+        let out = Command::new("secret-tool")
+            .args(["lookup", "service", &self.service, "username", entry])
+            .output()
+            .expect("secret-tool (libsecret-tools) is installed");
+        out.status
+            .success()
+            .then(|| String::from_utf8(out.stdout).unwrap())
+    }
+
+    pub fn config_text(&self) -> Option<String> {
+        std::fs::read_to_string(self.config_path()).ok()
+    }
+}
+
+/// Every regular file below `dir`, recursively.
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files_below(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
