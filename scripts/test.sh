@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every check and test, installing what they need on a fresh Debian/Ubuntu machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+command -v cargo >/dev/null 2>&1 || { echo "test: Rust is not installed; install it with rustup (https://rustup.rs)" >&2; exit 1; }
+
+step "System packages"
+scripts/setup-linux.sh test
+
+step "Formatting (cargo fmt --check)"
+cargo fmt --all -- --check
+
+step "Lints (cargo clippy, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "Tests, against a private gnome-keyring Secret Service on a private D-Bus session"
+dbus-run-session -- scripts/with-test-keyring.sh cargo test --workspace --locked
