@@ -10,6 +10,8 @@ pub mod paths;
 pub mod providers;
 pub mod secret;
 pub mod settings;
+pub mod snapshot;
+pub mod throttle;
 pub mod token;
 pub mod vault;
 

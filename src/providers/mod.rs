@@ -1,7 +1,21 @@
-//! The providers Redline knows. Each gets its own file here (endpoints, usage parser, error
-//! classifier) as provider support lands; for now this is the list of ids and what a user needs
-//! to pick one.
+//! The providers Redline knows, one file each: default endpoints and regions, how the key is
+//! sent, the usage response parser, the rate-limit header parser and the refusal classifier.
+//! Everything here is pure: the HTTP itself is `fetch`'s and the poller's job.
 
+mod anthropic;
+mod claude;
+mod deepseek;
+mod kimi_code;
+mod minimax;
+mod moonshot;
+mod openai;
+mod openrouter;
+mod zai;
+
+use crate::snapshot::{Snapshot, Window};
+use crate::throttle::Classification;
+use http::HeaderMap;
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -72,6 +86,90 @@ impl ProviderId {
 impl fmt::Display for ProviderId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// One of a provider's hosts: the API base tools use, and the URL Redline polls for usage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// `global`, `cn`.
+    pub name: &'static str,
+    /// What tools are pointed at (`https://api.moonshot.cn/v1`).
+    pub api_base: &'static str,
+    /// Polled for usage; for providers without a usage endpoint, a cheap authenticated GET
+    /// (`/v1/models`) whose rate-limit headers fill the windows.
+    pub usage_url: &'static str,
+}
+
+/// How a provider wants the key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthStyle {
+    /// `Authorization: Bearer <key>`.
+    Bearer,
+    /// `Authorization: <key>` (Z.ai's usage endpoint).
+    RawAuthorization,
+    /// `x-api-key: <key>` (Anthropic).
+    XApiKey,
+}
+
+/// Why a successful-looking usage response could not be used.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UsageError {
+    /// The provider refused inside a 2xx body (Z.ai's `{"code":1001,"success":false}`).
+    Refused(Classification),
+    /// Not a shape Redline knows; the text says what was missing, never the body.
+    Shape(String),
+}
+
+pub trait Provider: Send + Sync {
+    fn id(&self) -> ProviderId;
+
+    /// Known regions, the default first.
+    fn regions(&self) -> &'static [Region];
+
+    fn auth_style(&self) -> AuthStyle;
+
+    /// Headers sent with every request besides the key (`anthropic-version`).
+    fn extra_headers(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+
+    /// Parses a 2xx response from the usage URL into a snapshot.
+    fn parse_usage(&self, body: &[u8], now: Timestamp) -> Result<Snapshot, UsageError>;
+
+    /// Windows from rate-limit response headers (OpenAI, Anthropic); none by default.
+    fn header_windows(&self, _headers: &HeaderMap, _now: Timestamp) -> Vec<Window> {
+        Vec::new()
+    }
+
+    /// Names the cause of a refusal: any non-2xx answer, from the usage URL or, through the
+    /// proxy, from any endpoint.
+    fn classify(
+        &self,
+        status: u16,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: Timestamp,
+    ) -> Classification;
+
+    /// What to tell the user when the usage URL answers 404: the key is for another product.
+    fn wrong_product_hint(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// The adapter for a provider id.
+pub fn provider(id: ProviderId) -> &'static dyn Provider {
+    match id {
+        ProviderId::KimiCode => &kimi_code::KimiCode,
+        ProviderId::Moonshot => &moonshot::Moonshot,
+        ProviderId::Openai => &openai::OpenAi,
+        ProviderId::Anthropic => &anthropic::Anthropic,
+        ProviderId::Claude => &claude::Claude,
+        ProviderId::Openrouter => &openrouter::OpenRouter,
+        ProviderId::Deepseek => &deepseek::DeepSeek,
+        ProviderId::Zai => &zai::Zai,
+        ProviderId::Minimax => &minimax::MiniMax,
     }
 }
 
