@@ -112,6 +112,16 @@ pub enum AuthStyle {
     XApiKey,
 }
 
+/// What a usage parser may need besides the body.
+#[derive(Clone, Copy, Debug)]
+pub struct UsageContext {
+    /// When the response arrived, for resets given as "seconds from now".
+    pub now: Timestamp,
+    /// The region polled (the default region for an unknown host such as a test fake); some
+    /// bodies omit the currency, which follows from the region.
+    pub region: &'static Region,
+}
+
 /// Why a successful-looking usage response could not be used.
 #[derive(Clone, Debug, PartialEq)]
 pub enum UsageError {
@@ -135,7 +145,7 @@ pub trait Provider: Send + Sync {
     }
 
     /// Parses a 2xx response from the usage URL into a snapshot.
-    fn parse_usage(&self, body: &[u8], now: Timestamp) -> Result<Snapshot, UsageError>;
+    fn parse_usage(&self, body: &[u8], context: &UsageContext) -> Result<Snapshot, UsageError>;
 
     /// Windows from rate-limit response headers (OpenAI, Anthropic); none by default.
     fn header_windows(&self, _headers: &HeaderMap, _now: Timestamp) -> Vec<Window> {

@@ -1,6 +1,6 @@
 //! Stub: replaced by the provider's real adapter.
 
-use super::{AuthStyle, Provider, ProviderId, Region, UsageError};
+use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
 use crate::snapshot::Snapshot;
 use crate::throttle::{Cause, Classification, error_message};
 use http::HeaderMap;
@@ -27,7 +27,7 @@ impl Provider for Zai {
         AuthStyle::RawAuthorization
     }
 
-    fn parse_usage(&self, _body: &[u8], _now: Timestamp) -> Result<Snapshot, UsageError> {
+    fn parse_usage(&self, _body: &[u8], _context: &UsageContext) -> Result<Snapshot, UsageError> {
         Err(UsageError::Shape("not implemented yet".into()))
     }
 
