@@ -17,4 +17,14 @@ step "Lints (cargo clippy, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "Tests, against a private gnome-keyring Secret Service on a private D-Bus session"
-dbus-run-session -- scripts/with-test-keyring.sh cargo test --workspace --locked
+log=$(mktemp -t redline-test-XXXXXX.log)
+trap 'rm -f "$log"' EXIT
+set +e
+dbus-run-session -- scripts/with-test-keyring.sh cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+
+# One closing line with the totals over every test binary.
+awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
+     END { printf "\nTests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"
+exit "$status"
