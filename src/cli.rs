@@ -5,6 +5,9 @@ use jiff::Timestamp;
 use redline::Error;
 use redline::account_id::AccountId;
 use redline::config::ConfigFile;
+use redline::fetch::{HostMap, HttpClient};
+use redline::verify::{Verdict, verify};
+use redline::{monitor, status};
 use redline::keys::{KeyInfo, Keys, NewAccount, TestResult};
 use redline::paths::Paths;
 use redline::providers::ProviderId;
@@ -44,6 +47,19 @@ enum Command {
     /// Show or change settings (thresholds, poll interval, proxy address, per-key caps).
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Show each key's quota windows, concurrency, throttles and health, polled now.
+    ///
+    /// Levels: ok (green), warn (amber: a window at the warn threshold or a recent throttle),
+    /// critical (red: a window at the critical threshold or used up, throttling now, or a key
+    /// rejected), unknown (grey: no data or the provider cannot be reached).
+    Status {
+        /// Print the status as JSON (the same schema as GET /api/v1/status).
+        #[arg(long, conflicts_with = "waybar")]
+        json: bool,
+        /// Print one line of Waybar custom-module JSON (text, tooltip, class, percentage).
+        #[arg(long)]
+        waybar: bool,
+    },
     /// Print the local token that your tools present to Redline's local proxy and API.
     ///
     /// The token is made on first use (256 random bits) and kept in the OS keyring. Tools send
@@ -68,7 +84,8 @@ enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Check that a stored key is present and readable in the keyring.
+    /// Check a stored key with its provider: valid, rejected, wrong product or region, or
+    /// unreachable; the result shows in `keys list`.
     Test {
         /// The account id, as shown by `redline keys list`.
         id: AccountId,
@@ -133,6 +150,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     let keys = Keys::from_paths(&paths);
     match cli.command {
         Command::Keys(command) => run_keys(&keys, command).await,
+        Command::Status { json, waybar } => {
+            let config = keys.config().load()?;
+            let status = monitor::status_once(&config, &Vault::from_env(), &http_client()?).await;
+            let now = Timestamp::now();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status).expect("status serialises"));
+            } else if waybar {
+                println!("{}", status::render_waybar(&status, now));
+            } else {
+                print!("{}", status::render_text(&status, now));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config(ConfigCommand::Show) => {
             let config = keys.config().load()?;
             let text = toml::to_string_pretty(&config).expect("a config always serialises");
@@ -169,6 +199,10 @@ async fn run_keys(keys: &Keys, command: KeysCommand) -> Result<ExitCode, Error> 
                 return Err(Error::DuplicateAccount(args.id.to_string()));
             }
             let secret = read_secret(&format!("API key for {} ({})", args.id, args.provider))?;
+            let checked = match args.no_verify {
+                false => check_key(args.provider, args.base_url.as_deref(), &secret).await?,
+                true => " Not checked with the provider (--no-verify).".to_owned(),
+            };
             let new = NewAccount {
                 id: args.id,
                 provider: args.provider,
@@ -177,12 +211,11 @@ async fn run_keys(keys: &Keys, command: KeysCommand) -> Result<ExitCode, Error> 
             };
             let info = keys.add(new, secret).await?;
             println!(
-                "Stored {} ({}, key {}) in the OS keyring.",
+                "Stored {} ({}, key {}) in the OS keyring.{checked}",
                 info.id,
                 info.provider,
                 info.fingerprint.as_deref().unwrap_or("?")
             );
-            let _ = args.no_verify; // Provider checks arrive with provider support.
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::List { json } => {
@@ -198,7 +231,7 @@ async fn run_keys(keys: &Keys, command: KeysCommand) -> Result<ExitCode, Error> 
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::Test { id, json } => {
-            let result = keys.test(id.clone()).await?;
+            let result = keys.test(id.clone(), &http_client()?).await?;
             if json {
                 println!(
                     "{}",
@@ -215,8 +248,11 @@ async fn run_keys(keys: &Keys, command: KeysCommand) -> Result<ExitCode, Error> 
             })
         }
         KeysCommand::Rotate { id, no_verify } => {
-            keys.config().load()?.account(&id)?;
+            let account = keys.config().load()?.account(&id)?.clone();
             let secret = read_secret(&format!("New API key for {id}"))?;
+            if !no_verify {
+                check_key(account.provider, account.base_url.as_deref(), &secret).await?;
+            }
             let info = keys.rotate(id, secret).await?;
             println!(
                 "Rotated {}: now using {}; the previous key {} is kept for `redline keys rollback {}`.",
@@ -225,7 +261,6 @@ async fn run_keys(keys: &Keys, command: KeysCommand) -> Result<ExitCode, Error> 
                 info.previous_fingerprint.as_deref().unwrap_or("(none)"),
                 info.id
             );
-            let _ = no_verify; // Provider checks arrive with provider support.
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::Rollback { id } => {
@@ -243,6 +278,24 @@ async fn run_keys(keys: &Keys, command: KeysCommand) -> Result<ExitCode, Error> 
             println!("Removed {id} and its keys from the OS keyring.");
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+fn http_client() -> Result<HttpClient, Error> {
+    Ok(HttpClient::new(HostMap::from_env().map_err(Error::Environment)?))
+}
+
+/// Checks a key with its provider before it is stored; returns words for the success line.
+async fn check_key(provider: ProviderId, base_url: Option<&str>, secret: &Secret) -> Result<String, Error> {
+    if std::io::stderr().is_terminal() {
+        eprintln!("Checking the key with {}…", provider.display_name());
+    }
+    match verify(&http_client()?, provider, base_url, secret).await {
+        Verdict::Valid(snapshot) => {
+            let plan = snapshot.plan.map(|p| format!(", plan {p}")).unwrap_or_default();
+            Ok(format!(" {} accepted it{plan}.", provider.display_name()))
+        }
+        other => Err(Error::KeyCheckFailed(other.message())),
     }
 }
 

@@ -57,6 +57,8 @@ pub enum Error {
     NoPreviousKey(String),
     #[error("that is the key {0} already uses: nothing to rotate")]
     SameKey(String),
+    #[error("the key was not stored: {0}")]
+    KeyCheckFailed(String),
     #[error("{0}")]
     Environment(String),
 }

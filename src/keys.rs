@@ -12,6 +12,8 @@ use crate::paths::Paths;
 use crate::providers::ProviderId;
 use crate::secret::Secret;
 use crate::vault::{Slot, Vault, off_runtime};
+use crate::verify::verify;
+use crate::fetch::HttpClient;
 use jiff::{Timestamp, Unit};
 use serde::Serialize;
 
@@ -85,10 +87,27 @@ impl Keys {
             .collect())
     }
 
-    /// Checks that the key is in the keyring and readable, and records the result.
-    pub async fn test(&self, id: AccountId) -> Result<TestResult, Error> {
+    /// Checks the stored key with its provider and records the result.
+    pub async fn test(&self, id: AccountId, client: &HttpClient) -> Result<TestResult, Error> {
         let this = self.clone();
-        off_runtime(move || this.test_blocking(&id)).await
+        let lookup_id = id.clone();
+        let (account, secret) = off_runtime(move || {
+            let account = this.config.load()?.account(&lookup_id)?.clone();
+            Ok::<_, Error>((account, this.vault.get(&Slot::Current(lookup_id))?))
+        })
+        .await?;
+        let (ok, message) = match secret {
+            None => (false, Error::MissingSecret(id.to_string()).to_string()),
+            Some(secret) => {
+                let verdict = verify(client, account.provider, account.base_url.as_deref(), &secret).await;
+                (verdict.is_valid(), verdict.message())
+            }
+        };
+        let result = TestResult { ok, message, at: now() };
+        let this = self.clone();
+        let recorded = result.clone();
+        off_runtime(move || this.record_test(&id, &recorded)).await?;
+        Ok(result)
     }
 
     /// Replaces the key, keeping the old one as the rollback copy (replacing any older copy).
@@ -147,32 +166,13 @@ impl Keys {
         })
     }
 
-    fn test_blocking(&self, id: &AccountId) -> Result<TestResult, Error> {
+    fn record_test(&self, id: &AccountId, result: &TestResult) -> Result<(), Error> {
         self.config.update(|config, edit| {
             let mut account = config.account(id)?.clone();
-            let (ok, message) = match self.vault.get(&Slot::Current(id.clone()))? {
-                Some(secret) if Some(secret.fingerprint()) == account.fingerprint => {
-                    (true, "the key is in the OS keyring and readable".to_owned())
-                }
-                Some(secret) => (
-                    true,
-                    format!(
-                        "the key in the OS keyring ({}) was changed outside Redline",
-                        secret.fingerprint()
-                    ),
-                ),
-                None => (false, Error::MissingSecret(id.to_string()).to_string()),
-            };
-            let result = TestResult {
-                ok,
-                message,
-                at: now(),
-            };
             account.last_test_at = Some(result.at);
             account.last_test_ok = Some(result.ok);
             account.last_test_message = Some(result.message.clone());
-            edit.put_account(id, &account)?;
-            Ok(result)
+            edit.put_account(id, &account)
         })
     }
 

@@ -5,14 +5,21 @@
 pub mod account_id;
 pub mod config;
 pub mod error;
+pub mod fetch;
+pub mod health;
 pub mod keys;
+pub mod monitor;
 pub mod paths;
+pub mod poller;
 pub mod providers;
 pub mod secret;
 pub mod settings;
 pub mod snapshot;
+pub mod status;
 pub mod throttle;
 pub mod token;
+pub mod usage;
 pub mod vault;
+pub mod verify;
 
 pub use error::Error;

@@ -1,0 +1,429 @@
+//! `Status`: the one value every view renders (CLI, tray, dashboard, Waybar), built from the
+//! config and what was observed of each account. Its JSON is a stable contract (DESIGN.md).
+
+use crate::account_id::AccountId;
+use crate::config::{Account, Config};
+use crate::health::{self, Inputs, Level, PollProblem, Reason, Shown, ThrottleEvent};
+use crate::keys::age_days;
+use crate::providers::ProviderId;
+use crate::snapshot::{Balance, Snapshot, Unit, WindowKind};
+use crate::throttle::{Cause, human_duration};
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What is known of one account's provider and traffic.
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    pub snapshot: Option<Snapshot>,
+    pub problem: Option<PollProblem>,
+    pub updated_at: Option<Timestamp>,
+    pub throttles: Vec<ThrottleEvent>,
+    pub in_flight: Option<u64>,
+    pub peak: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub level: Level,
+    pub generated_at: Timestamp,
+    pub accounts: Vec<AccountStatus>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccountStatus {
+    pub id: String,
+    pub provider: ProviderId,
+    pub label: Option<String>,
+    pub level: Level,
+    pub reasons: Vec<Reason>,
+    pub plan: Option<String>,
+    pub windows: Vec<WindowStatus>,
+    pub balances: Vec<Balance>,
+    pub concurrency: Concurrency,
+    pub throttles: Throttles,
+    pub key: KeyStatus,
+    /// When the provider last answered with usage data.
+    pub updated_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowStatus {
+    pub kind: WindowKind,
+    pub scope: Option<String>,
+    pub used: Option<f64>,
+    pub limit: Option<f64>,
+    pub remaining: Option<f64>,
+    pub unit: Unit,
+    pub used_ratio: Option<f64>,
+    pub resets_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Concurrency {
+    pub limit: Option<u64>,
+    /// Requests in flight now and the peak of the last 5 minutes; known only through the proxy.
+    pub in_flight: Option<u64>,
+    pub peak: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Throttles {
+    /// Refusals in the last hour.
+    pub recent: usize,
+    pub by_cause: BTreeMap<Cause, usize>,
+    pub last: Option<LastThrottle>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LastThrottle {
+    pub cause: Cause,
+    pub status: u16,
+    pub at: Timestamp,
+    pub retry_after_s: Option<f64>,
+    pub message: String,
+    pub advice: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyHealth {
+    Ok,
+    Rejected,
+    Unknown,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeyStatus {
+    pub fingerprint: Option<String>,
+    pub age_days: Option<i64>,
+    pub health: KeyHealth,
+}
+
+const RECENT_HOUR: SignedDuration = SignedDuration::from_hours(1);
+
+/// Builds the status of every configured account. `shown` carries each account's hysteresis
+/// state between calls (empty for a one-shot status).
+pub fn build(
+    config: &Config,
+    observed: &BTreeMap<AccountId, Observed>,
+    shown: &mut BTreeMap<AccountId, Shown>,
+    now: Timestamp,
+) -> Status {
+    let none = Observed::default();
+    let accounts: Vec<AccountStatus> = config
+        .accounts
+        .iter()
+        .map(|(id, account)| {
+            let seen = observed.get(id).unwrap_or(&none);
+            let mut status = account_status(id, account, seen, config, now);
+            let settled = health::settle(shown.get(id).copied(), status.level, now);
+            shown.insert(id.clone(), settled);
+            status.level = settled.level;
+            status
+        })
+        .collect();
+    let level = if accounts.is_empty() {
+        Level::Unknown
+    } else {
+        accounts.iter().fold(Level::Ok, |level, a| level.worst(a.level))
+    };
+    Status { level, generated_at: now, accounts }
+}
+
+fn account_status(id: &AccountId, account: &Account, seen: &Observed, config: &Config, now: Timestamp) -> AccountStatus {
+    let key_age_days = account.key_since().map(|since| age_days(since, now));
+    let inputs = Inputs {
+        snapshot: seen.snapshot.as_ref(),
+        problem: seen.problem.as_ref(),
+        throttles: &seen.throttles,
+        in_flight: seen.in_flight,
+        key_age_days,
+        rotation_reminder_days: config.notifications.rotation_reminder_days,
+    };
+    let (level, reasons) = health::assess(&inputs, (&config.thresholds).into(), now);
+    let snapshot = seen.snapshot.clone().unwrap_or_default();
+    let key_health = match &seen.problem {
+        Some(PollProblem::KeyRejected(_)) => KeyHealth::Rejected,
+        _ if seen.snapshot.is_some() => KeyHealth::Ok,
+        _ => KeyHealth::Unknown,
+    };
+    AccountStatus {
+        id: id.to_string(),
+        provider: account.provider,
+        label: account.label.clone(),
+        level,
+        reasons,
+        plan: snapshot.plan,
+        windows: snapshot
+            .windows
+            .iter()
+            .map(|w| WindowStatus {
+                kind: w.kind,
+                scope: w.scope.clone(),
+                used: w.used,
+                limit: w.limit,
+                remaining: w.remaining,
+                unit: w.unit,
+                used_ratio: w.used_ratio(),
+                resets_at: w.resets_at,
+            })
+            .collect(),
+        balances: snapshot.balances,
+        concurrency: Concurrency { limit: snapshot.concurrency_limit, in_flight: seen.in_flight, peak: seen.peak },
+        throttles: throttle_summary(&seen.throttles, now),
+        key: KeyStatus { fingerprint: account.fingerprint.clone(), age_days: key_age_days, health: key_health },
+        updated_at: seen.updated_at,
+    }
+}
+
+fn throttle_summary(events: &[ThrottleEvent], now: Timestamp) -> Throttles {
+    let recent: Vec<&ThrottleEvent> = events.iter().filter(|e| now.duration_since(e.at) <= RECENT_HOUR).collect();
+    let mut by_cause = BTreeMap::new();
+    for event in &recent {
+        *by_cause.entry(event.cause).or_insert(0) += 1;
+    }
+    let last = events.iter().max_by_key(|e| e.at).map(|e| LastThrottle {
+        cause: e.cause,
+        status: e.status,
+        at: e.at,
+        retry_after_s: e.retry_after_s,
+        message: e.message.clone(),
+        advice: e.advice.clone(),
+    });
+    Throttles { recent: recent.len(), by_cause, last }
+}
+
+impl AccountStatus {
+    /// `Kimi Code (kimi-main)` or just the id.
+    pub fn title(&self) -> String {
+        match &self.label {
+            Some(label) => format!("{label} ({})", self.id),
+            None => format!("{} ({})", self.id, self.provider),
+        }
+    }
+
+    /// The window closest to its limit.
+    pub fn busiest_window(&self) -> Option<&WindowStatus> {
+        self.windows.iter().filter(|w| w.used_ratio.is_some()).max_by(|a, b| a.used_ratio.partial_cmp(&b.used_ratio).unwrap())
+    }
+
+    fn throttling_now(&self) -> bool {
+        self.reasons.iter().any(|r| r.code == "throttling_now")
+    }
+}
+
+impl WindowStatus {
+    /// `5h 38% used (38/100 requests), resets in 1h 12m`.
+    pub fn describe(&self, now: Timestamp) -> String {
+        let name = match &self.scope {
+            Some(scope) => format!("{} ({scope})", self.kind.short_label()),
+            None => self.kind.short_label().to_owned(),
+        };
+        let percent = self.used_ratio.map(|r| format!("{:.0}% used", r * 100.0)).unwrap_or_else(|| "usage unknown".into());
+        let counts = match (self.used, self.limit, self.unit) {
+            (_, _, Unit::Percent) => String::new(),
+            (Some(used), Some(limit), unit) => format!(" ({}/{} {})", number(used), number(limit), unit_name(unit)),
+            (None, Some(limit), unit) => format!(" (limit {} {})", number(limit), unit_name(unit)),
+            _ => String::new(),
+        };
+        let reset = self
+            .resets_at
+            .and_then(|at| Duration::try_from(at.duration_since(now)).ok())
+            .map(|d| format!(", resets in {}", human_duration(d)))
+            .unwrap_or_default();
+        format!("{name} {percent}{counts}{reset}")
+    }
+}
+
+fn number(value: f64) -> String {
+    if value.fract() == 0.0 { format!("{value:.0}") } else { format!("{value:.2}") }
+}
+
+fn unit_name(unit: Unit) -> &'static str {
+    match unit {
+        Unit::Requests => "requests",
+        Unit::Tokens => "tokens",
+        Unit::Percent => "%",
+        Unit::Usd => "USD",
+        Unit::Cny => "CNY",
+    }
+}
+
+fn level_word(level: Level) -> &'static str {
+    match level {
+        Level::Ok => "OK",
+        Level::Warn => "WARNING",
+        Level::Critical => "CRITICAL",
+        Level::Unknown => "UNKNOWN",
+    }
+}
+
+/// The human rendering of `redline status`.
+pub fn render_text(status: &Status, now: Timestamp) -> String {
+    if status.accounts.is_empty() {
+        return "No keys yet. Add one with: redline keys add ID --provider PROVIDER < key.txt\n".into();
+    }
+    let mut out = format!("Redline: {}\n", level_word(status.level));
+    for account in &status.accounts {
+        out.push_str(&format!("\n{} — {}\n", account.title(), level_word(account.level)));
+        if let Some(plan) = &account.plan {
+            out.push_str(&format!("  plan {plan}\n"));
+        }
+        for window in &account.windows {
+            out.push_str(&format!("  {}\n", window.describe(now)));
+        }
+        for balance in &account.balances {
+            out.push_str(&format!("  {} balance {:.2} {}\n", balance.kind, balance.amount, balance.currency));
+        }
+        let c = &account.concurrency;
+        match (c.in_flight, c.limit) {
+            (Some(in_flight), Some(limit)) => out.push_str(&format!("  in flight {in_flight} / {limit}\n")),
+            (None, Some(limit)) => out.push_str(&format!("  concurrency limit {limit} requests in flight\n")),
+            _ => {}
+        }
+        if let Some(last) = &account.throttles.last {
+            out.push_str(&format!("  last throttle: HTTP {} {} — {}\n", last.status, last.cause.describe(), last.advice));
+        }
+        for reason in account.reasons.iter().filter(|r| r.level != Level::Ok || r.code == "key_old") {
+            let mark = if reason.level == Level::Ok { "note" } else { level_word(reason.level) };
+            out.push_str(&format!("  {mark}: {}\n", reason.message));
+        }
+    }
+    out
+}
+
+/// Waybar custom-module JSON: `text`, `tooltip`, `class`, `percentage`.
+pub fn render_waybar(status: &Status, now: Timestamp) -> serde_json::Value {
+    let busiest = status
+        .accounts
+        .iter()
+        .filter_map(|a| a.busiest_window().and_then(|w| w.used_ratio))
+        .fold(None, |max: Option<f64>, r| Some(max.map_or(r, |m| m.max(r))));
+    let text = if status.accounts.iter().any(AccountStatus::throttling_now) {
+        "429".to_owned()
+    } else {
+        busiest.map(|r| format!("{:.0}%", r * 100.0)).unwrap_or_else(|| "?".into())
+    };
+    let tooltip = render_text(status, now).trim_end().to_owned();
+    serde_json::json!({
+        "text": text,
+        "tooltip": tooltip,
+        "class": status.level.as_str(),
+        "percentage": busiest.map(|r| (r * 100.0).round().min(100.0) as u64).unwrap_or(0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::Window;
+
+    fn config_with(id: &str, provider: &str) -> Config {
+        Config::parse(&format!("[accounts.{id}]\nprovider = \"{provider}\"\nlabel = \"Kimi Code\"\nfingerprint = \"sk-…1111\"\ncreated_at = \"2026-11-01T00:00:00Z\"\n")).unwrap()
+    }
+
+    fn now() -> Timestamp {
+        "2026-11-29T12:00:00Z".parse().unwrap()
+    }
+
+    fn observed(used: f64) -> Observed {
+        Observed {
+            snapshot: Some(Snapshot {
+                plan: Some("Standard".into()),
+                windows: vec![
+                    Window::new(WindowKind::FiveHour, Unit::Requests)
+                        .counts(Some(used), Some(100.0), None)
+                        .resets_at(Some(now() + SignedDuration::from_mins(72))),
+                ],
+                concurrency_limit: Some(30),
+                balances: vec![],
+            }),
+            updated_at: Some(now()),
+            ..Observed::default()
+        }
+    }
+
+    #[test]
+    fn status_json_has_the_documented_fields() {
+        let config = config_with("kimi-main", "kimi-code");
+        let id: AccountId = "kimi-main".parse().unwrap();
+        let observed = BTreeMap::from([(id, observed(38.0))]);
+        let status = build(&config, &observed, &mut BTreeMap::new(), now());
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["level"], "ok");
+        let account = &json["accounts"][0];
+        assert_eq!(account["id"], "kimi-main");
+        assert_eq!(account["provider"], "kimi-code");
+        assert_eq!(account["level"], "ok");
+        assert!(account["reasons"].as_array().unwrap().is_empty());
+        assert_eq!(account["windows"][0]["kind"], "five_hour");
+        assert_eq!(account["windows"][0]["used"], 38.0);
+        assert_eq!(account["windows"][0]["limit"], 100.0);
+        assert_eq!(account["windows"][0]["used_ratio"], 0.38);
+        assert_eq!(account["windows"][0]["resets_at"], "2026-11-29T13:12:00Z");
+        assert_eq!(account["concurrency"]["limit"], 30);
+        assert!(account["concurrency"]["in_flight"].is_null());
+        assert_eq!(account["throttles"]["recent"], 0);
+        assert!(account["throttles"]["by_cause"].as_object().unwrap().is_empty());
+        assert!(account["throttles"]["last"].is_null());
+        assert_eq!(account["key"]["fingerprint"], "sk-…1111");
+        assert_eq!(account["key"]["age_days"], 28);
+        assert_eq!(account["key"]["health"], "ok");
+    }
+
+    #[test]
+    fn throttles_are_summarised_by_cause() {
+        let config = config_with("kimi-main", "kimi-code");
+        let id: AccountId = "kimi-main".parse().unwrap();
+        let mut seen = observed(10.0);
+        let event = |ago_m: i64, cause| ThrottleEvent {
+            at: now() - SignedDuration::from_mins(ago_m),
+            cause,
+            status: 429,
+            retry_after_s: Some(3.0),
+            message: "We're receiving too many requests at the moment".into(),
+            advice: "Concurrency limit 30 reached; your quota is fine.".into(),
+        };
+        seen.throttles = vec![event(1, Cause::Concurrency), event(1, Cause::Concurrency), event(0, Cause::Concurrency), event(90, Cause::Rpm)];
+        let status = build(&config, &BTreeMap::from([(id, seen)]), &mut BTreeMap::new(), now());
+        let json = serde_json::to_value(&status).unwrap();
+        let throttles = &json["accounts"][0]["throttles"];
+        assert_eq!(throttles["recent"], 3);
+        assert_eq!(throttles["by_cause"]["concurrency"], 3);
+        assert!(throttles["by_cause"].get("rpm").is_none());
+        assert_eq!(throttles["last"]["cause"], "concurrency");
+        assert_eq!(throttles["last"]["retry_after_s"], 3.0);
+        assert_eq!(json["level"], "critical");
+        assert_eq!(render_waybar(&status, now())["text"], "429");
+    }
+
+    #[test]
+    fn text_and_waybar_renderings() {
+        let config = config_with("kimi-main", "kimi-code");
+        let id: AccountId = "kimi-main".parse().unwrap();
+        let status = build(&config, &BTreeMap::from([(id, observed(96.0))]), &mut BTreeMap::new(), now());
+        let text = render_text(&status, now());
+        assert!(text.starts_with("Redline: CRITICAL\n"), "{text}");
+        assert!(text.contains("Kimi Code (kimi-main) — CRITICAL"), "{text}");
+        assert!(text.contains("5h 96% used (96/100 requests), resets in 1h 12m"), "{text}");
+        assert!(text.contains("CRITICAL: 5h window 96% used"), "{text}");
+        let waybar = render_waybar(&status, now());
+        assert_eq!(waybar["text"], "96%");
+        assert_eq!(waybar["class"], "critical");
+        assert_eq!(waybar["percentage"], 96);
+        assert!(waybar["tooltip"].as_str().unwrap().contains("kimi-main"));
+    }
+
+    #[test]
+    fn accounts_without_data_are_unknown_and_no_accounts_is_unknown() {
+        let config = config_with("kimi-main", "kimi-code");
+        let status = build(&config, &BTreeMap::new(), &mut BTreeMap::new(), now());
+        assert_eq!(status.level, Level::Unknown);
+        assert_eq!(status.accounts[0].key.health, KeyHealth::Unknown);
+        let empty = build(&Config::default(), &BTreeMap::new(), &mut BTreeMap::new(), now());
+        assert_eq!(empty.level, Level::Unknown);
+        assert!(render_text(&empty, now()).starts_with("No keys yet"));
+    }
+}
