@@ -4,7 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use jiff::Timestamp;
 use redline::Error;
 use redline::account_id::AccountId;
-use redline::config::ConfigFile;
+use redline::config::{ConfigFile, validate_base_url};
 use redline::fetch::{HostMap, HttpClient};
 use redline::verify::{Verdict, verify};
 use redline::{monitor, status};
@@ -194,9 +194,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
 async fn run_keys(keys: &Keys, command: KeysCommand) -> Result<ExitCode, Error> {
     match command {
         KeysCommand::Add(args) => {
-            // Fail on a bad config or a taken id before asking for the secret.
+            // Fail on a bad config, a taken id or a bad URL before asking for the secret.
             if keys.config().load()?.accounts.contains_key(&args.id) {
                 return Err(Error::DuplicateAccount(args.id.to_string()));
+            }
+            if let Some(url) = &args.base_url {
+                validate_base_url(url).map_err(Error::InvalidBaseUrl)?;
             }
             let secret = read_secret(&format!("API key for {} ({})", args.id, args.provider))?;
             let checked = match args.no_verify {

@@ -78,7 +78,7 @@ fn add_list_test_rotate_rollback_rm_round_trip() {
     assert_eq!(json[0]["last_test"]["ok"], true);
 
     let rotate = sandbox
-        .run_stdin(&["keys", "rotate", "kimi-main"], SECOND)
+        .run_stdin(&["keys", "rotate", "kimi-main", "--no-verify"], SECOND)
         .ok()
         .stdout;
     assert!(
@@ -101,7 +101,7 @@ fn add_list_test_rotate_rollback_rm_round_trip() {
     // A second rotation replaces the rollback copy.
     let third = "sk-kimi-ThirdKeyGhijklmnopqrstuv3333";
     sandbox
-        .run_stdin(&["keys", "rotate", "kimi-main"], third)
+        .run_stdin(&["keys", "rotate", "kimi-main", "--no-verify"], third)
         .ok();
     assert_agree(&sandbox, "kimi-main", third, Some(SECOND));
 
@@ -122,13 +122,13 @@ fn no_file_and_no_output_ever_contains_the_secret() {
     record(
         sandbox
             .run_stdin(
-                &["keys", "add", "kimi-main", "--provider", "kimi-code"],
+                &["keys", "add", "kimi-main", "--provider", "kimi-code", "--no-verify"],
                 FIRST,
             )
             .ok(),
     );
     record(sandbox.run_stdin(
-        &["keys", "add", "kimi-main", "--provider", "kimi-code"],
+        &["keys", "add", "kimi-main", "--provider", "kimi-code", "--no-verify"],
         SECOND,
     ));
     record(sandbox.run(&["keys", "list"]).ok());
@@ -136,10 +136,10 @@ fn no_file_and_no_output_ever_contains_the_secret() {
     record(sandbox.run(&["keys", "test", "kimi-main", "--json"]).ok());
     record(
         sandbox
-            .run_stdin(&["keys", "rotate", "kimi-main"], SECOND)
+            .run_stdin(&["keys", "rotate", "kimi-main", "--no-verify"], SECOND)
             .ok(),
     );
-    record(sandbox.run_stdin(&["keys", "rotate", "kimi-main"], SECOND));
+    record(sandbox.run_stdin(&["keys", "rotate", "kimi-main", "--no-verify"], SECOND));
     record(sandbox.run(&["keys", "rollback", "kimi-main"]).ok());
     record(sandbox.run(&["config", "show"]).ok());
     record(
@@ -207,7 +207,7 @@ fn with_one_key() -> Sandbox {
     let sandbox = Sandbox::new();
     sandbox
         .run_stdin(
-            &["keys", "add", "kimi-main", "--provider", "kimi-code"],
+            &["keys", "add", "kimi-main", "--provider", "kimi-code", "--no-verify"],
             FIRST,
         )
         .ok();
@@ -225,26 +225,26 @@ fn bad_input_is_refused_clearly_and_loses_nothing() {
     let before = sandbox.config_text().unwrap();
 
     sandbox
-        .run_stdin(&["keys", "add", "other", "--provider", "kimi"], SECOND)
+        .run_stdin(&["keys", "add", "other", "--provider", "kimi", "--no-verify"], SECOND)
         .fails_with("unknown provider \"kimi\"; choose one of: kimi-code, moonshot");
     sandbox
         .run_stdin(
-            &["keys", "add", "Other_Key", "--provider", "openai"],
+            &["keys", "add", "Other_Key", "--provider", "openai", "--no-verify"],
             SECOND,
         )
         .fails_with("use only lowercase letters, digits and '-'");
     sandbox
-        .run_stdin(&["keys", "add", "api", "--provider", "openai"], SECOND)
+        .run_stdin(&["keys", "add", "api", "--provider", "openai", "--no-verify"], SECOND)
         .fails_with("reserved");
     let duplicate = sandbox
         .run_stdin(
-            &["keys", "add", "kimi-main", "--provider", "openai"],
+            &["keys", "add", "kimi-main", "--provider", "openai", "--no-verify"],
             SECOND,
         )
         .fails_with("an account named kimi-main already exists");
     assert_eq!(duplicate.stderr.lines().count(), 1, "{}", duplicate.stderr);
     let empty = sandbox
-        .run_stdin(&["keys", "add", "other", "--provider", "openai"], "\n")
+        .run_stdin(&["keys", "add", "other", "--provider", "openai", "--no-verify"], "\n")
         .fails_with("the key is empty");
     assert_eq!(empty.stderr.lines().count(), 1);
     assert_eq!(sandbox.keyring("account:other"), None);
@@ -264,10 +264,10 @@ fn bad_input_is_refused_clearly_and_loses_nothing() {
         .fails_with("must start with https://");
     assert_eq!(sandbox.keyring("account:other"), None);
     sandbox
-        .run_stdin(&["keys", "rotate", "nobody"], SECOND)
+        .run_stdin(&["keys", "rotate", "nobody", "--no-verify"], SECOND)
         .fails_with("no account named nobody");
     sandbox
-        .run_stdin(&["keys", "rotate", "kimi-main"], FIRST)
+        .run_stdin(&["keys", "rotate", "kimi-main", "--no-verify"], FIRST)
         .fails_with("already uses");
     sandbox
         .run(&["keys", "rollback", "kimi-main"])
@@ -305,10 +305,10 @@ fn a_corrupt_config_is_reported_with_its_line_and_never_overwritten() {
         assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     }
     sandbox
-        .run_stdin(&["keys", "add", "other", "--provider", "openai"], SECOND)
+        .run_stdin(&["keys", "add", "other", "--provider", "openai", "--no-verify"], SECOND)
         .fails_with(&expected);
     sandbox
-        .run_stdin(&["keys", "rotate", "kimi-main"], SECOND)
+        .run_stdin(&["keys", "rotate", "kimi-main", "--no-verify"], SECOND)
         .fails_with(&expected);
     sandbox
         .run(&["config", "set", "thresholds.warn", "70"])
@@ -333,10 +333,10 @@ fn without_a_secret_service_every_key_command_says_what_to_start() {
     };
     for (args, stdin) in [
         (
-            &["keys", "add", "other", "--provider", "openai"][..],
+            &["keys", "add", "other", "--provider", "openai", "--no-verify"][..],
             Some(SECOND),
         ),
-        (&["keys", "rotate", "kimi-main"], Some(SECOND)),
+        (&["keys", "rotate", "kimi-main", "--no-verify"], Some(SECOND)),
         (&["keys", "test", "kimi-main"], None),
         (&["keys", "rollback", "kimi-main"], None),
         (&["keys", "rm", "kimi-main"], None),
