@@ -5,6 +5,7 @@
 pub mod account_id;
 pub mod config;
 pub mod error;
+pub mod fakes;
 pub mod fetch;
 pub mod health;
 pub mod keys;

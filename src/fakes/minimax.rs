@@ -1,0 +1,60 @@
+//! MiniMax's `GET /v1/api/openplatform/coding_plan/remains` (providers.md, "MiniMax coding
+//! plan", the least certain shape). Errors in the `base_resp` envelope.
+
+use super::{Ctx, Reply, Shapes, no_required_headers};
+use axum::http::StatusCode;
+use jiff::SignedDuration;
+use serde_json::json;
+
+pub(super) const SHAPES: Shapes = Shapes {
+    normal: remains,
+    variant: remains,
+    unauthorized,
+    rate_limited,
+    wrong_product: None,
+    missing_header: no_required_headers,
+};
+
+/// Prompts in the 5-hour interval.
+const INTERVAL_TOTAL: f64 = 1500.0;
+
+/// The observed body: one model whose 5-hour interval started 2 h ago and ends in 3 h
+/// (epoch ms), `current_interval_remaining_percent` = 100 - `used_percent`. Sources disagree on
+/// `current_interval_usage_count`; the fake uses the awkward reading, the count *remaining*.
+fn remains(ctx: &Ctx) -> Reply {
+    let start = ctx.now - SignedDuration::from_hours(2);
+    let end = ctx.in_hours(3);
+    Reply::ok(json!({
+        "model_remains": [{
+            "model_name": "MiniMax-M2",
+            "start_time": start.as_millisecond(),
+            "end_time": end.as_millisecond(),
+            "remains_time": end.as_millisecond() - ctx.now.as_millisecond(),
+            "current_interval_total_count": INTERVAL_TOTAL as u64,
+            "current_interval_usage_count": ctx.remaining_of(INTERVAL_TOTAL) as u64,
+            "current_interval_remaining_percent": 100.0 - ctx.used_percent
+        }],
+        "base_resp": {"status_code": 0, "status_msg": "success"}
+    }))
+}
+
+fn error(status: StatusCode, code: u32, message: &str) -> Reply {
+    Reply::json(
+        status,
+        json!({"base_resp": {"status_code": code, "status_msg": message}}),
+    )
+}
+
+/// 401 with `status_code` 1004 (authentication failed).
+fn unauthorized(_sent: Option<&str>) -> Reply {
+    error(
+        StatusCode::UNAUTHORIZED,
+        1004,
+        "login fail: Please carry the API secret key in the 'Authorization' field of the request header",
+    )
+}
+
+/// 429 with `status_code` 1002 (rate limit).
+fn rate_limited(_retry_after_s: u64) -> Reply {
+    error(StatusCode::TOO_MANY_REQUESTS, 1002, "rate limit exceeded")
+}

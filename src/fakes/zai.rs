@@ -1,0 +1,73 @@
+//! Z.ai's `GET /api/monitor/usage/quota/limit` (providers.md, "Z.ai / Zhipu GLM Coding Plan").
+//! The key goes raw in `Authorization` (no `Bearer`); refusals come inside HTTP 200.
+
+use super::{Ctx, Reply, Shapes, no_required_headers};
+use axum::http::StatusCode;
+use serde_json::json;
+
+pub(super) const SHAPES: Shapes = Shapes {
+    normal: quota_limit,
+    variant: quota_limit,
+    unauthorized,
+    rate_limited,
+    wrong_product: None,
+    missing_header: no_required_headers,
+};
+
+/// `unit` codes.
+const HOURS: u64 = 3;
+const MONTH: u64 = 5;
+
+/// The observed body: a 5-hour `TOKENS_LIMIT` whose `percentage` is `used_percent` (a whole
+/// number, as Z.ai sends it) and a monthly `TIME_LIMIT` (tool calls) at 5 %, with an unknown
+/// `usageDetails`; `nextResetTime` in epoch milliseconds.
+fn quota_limit(ctx: &Ctx) -> Reply {
+    Reply::ok(json!({
+        "code": 200,
+        "msg": "Operation successful",
+        "success": true,
+        "data": {
+            "level": "pro",
+            "limits": [
+                {
+                    "type": "TOKENS_LIMIT",
+                    "unit": HOURS,
+                    "number": 5,
+                    "percentage": ctx.used_percent.round() as u64,
+                    "nextResetTime": ctx.in_hours(3).as_millisecond()
+                },
+                {
+                    "type": "TIME_LIMIT",
+                    "unit": MONTH,
+                    "number": 1,
+                    "usage": 1000,
+                    "currentValue": 50,
+                    "remaining": 950,
+                    "percentage": 5,
+                    "nextResetTime": ctx.in_hours(20 * 24).as_millisecond(),
+                    "usageDetails": [
+                        {"modelCode": "search-prime", "usage": 30},
+                        {"modelCode": "web-reader", "usage": 20}
+                    ]
+                }
+            ]
+        }
+    }))
+}
+
+/// A wrong, missing or `Bearer`-prefixed key: HTTP **200** with `code` 1001.
+fn unauthorized(_sent: Option<&str>) -> Reply {
+    Reply::ok(json!({"code": 1001, "success": false, "msg": "Authorization Token Missing"}))
+}
+
+/// 429 in the same `{"code","success","msg"}` envelope (1302: too many requests).
+fn rate_limited(_retry_after_s: u64) -> Reply {
+    Reply::json(
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({
+            "code": 1302,
+            "success": false,
+            "msg": "High concurrency usage of this API, please reduce concurrency or contact customer service to increase limits"
+        }),
+    )
+}
