@@ -6,15 +6,15 @@ use redline::Error;
 use redline::account_id::AccountId;
 use redline::config::{ConfigFile, validate_base_url};
 use redline::fetch::{HostMap, HttpClient};
-use redline::verify::{Verdict, verify};
-use redline::{monitor, status};
-use redline::keys::{KeyInfo, Keys, NewAccount, TestResult};
+use redline::keys::{self, KeyInfo, Keys, NewAccount, TestResult};
 use redline::paths::Paths;
 use redline::providers::ProviderId;
 use redline::secret::{MAX_SECRET_LEN, Secret};
 use redline::settings;
 use redline::token;
 use redline::vault::{Vault, off_runtime};
+use redline::verify::{Verdict, verify};
+use redline::{monitor, status};
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
@@ -155,7 +155,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             let status = monitor::status_once(&config, &Vault::from_env(), &http_client()?).await;
             let now = Timestamp::now();
             if json {
-                println!("{}", serde_json::to_string_pretty(&status).expect("status serialises"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&status).expect("status serialises")
+                );
             } else if waybar {
                 println!("{}", status::render_waybar(&status, now));
             } else {
@@ -202,15 +205,19 @@ async fn run_keys(keys: &Keys, command: KeysCommand) -> Result<ExitCode, Error> 
                 validate_base_url(url).map_err(Error::InvalidBaseUrl)?;
             }
             let secret = read_secret(&format!("API key for {} ({})", args.id, args.provider))?;
-            let checked = match args.no_verify {
-                false => check_key(args.provider, args.base_url.as_deref(), &secret).await?,
-                true => " Not checked with the provider (--no-verify).".to_owned(),
-            };
+            let (check, checked) = maybe_check(
+                args.no_verify,
+                args.provider,
+                args.base_url.as_deref(),
+                &secret,
+            )
+            .await?;
             let new = NewAccount {
                 id: args.id,
                 provider: args.provider,
                 base_url: args.base_url,
                 label: args.label,
+                check,
             };
             let info = keys.add(new, secret).await?;
             println!(
@@ -253,12 +260,16 @@ async fn run_keys(keys: &Keys, command: KeysCommand) -> Result<ExitCode, Error> 
         KeysCommand::Rotate { id, no_verify } => {
             let account = keys.config().load()?.account(&id)?.clone();
             let secret = read_secret(&format!("New API key for {id}"))?;
-            if !no_verify {
-                check_key(account.provider, account.base_url.as_deref(), &secret).await?;
-            }
-            let info = keys.rotate(id, secret).await?;
+            let (check, checked) = maybe_check(
+                no_verify,
+                account.provider,
+                account.base_url.as_deref(),
+                &secret,
+            )
+            .await?;
+            let info = keys.rotate(id, secret, check).await?;
             println!(
-                "Rotated {}: now using {}; the previous key {} is kept for `redline keys rollback {}`.",
+                "Rotated {}: now using {}; the previous key {} is kept for `redline keys rollback {}`.{checked}",
                 info.id,
                 info.fingerprint.as_deref().unwrap_or("?"),
                 info.previous_fingerprint.as_deref().unwrap_or("(none)"),
@@ -285,21 +296,56 @@ async fn run_keys(keys: &Keys, command: KeysCommand) -> Result<ExitCode, Error> 
 }
 
 fn http_client() -> Result<HttpClient, Error> {
-    Ok(HttpClient::new(HostMap::from_env().map_err(Error::Environment)?))
+    Ok(HttpClient::new(
+        HostMap::from_env().map_err(Error::Environment)?,
+    ))
 }
 
-/// Checks a key with its provider before it is stored; returns words for the success line.
-async fn check_key(provider: ProviderId, base_url: Option<&str>, secret: &Secret) -> Result<String, Error> {
+/// Checks a key with its provider before it is stored: the result to record and words for
+/// the success line, or why the key is refused.
+async fn check_key(
+    provider: ProviderId,
+    base_url: Option<&str>,
+    secret: &Secret,
+) -> Result<(TestResult, String), Error> {
     if std::io::stderr().is_terminal() {
         eprintln!("Checking the key with {}…", provider.display_name());
     }
-    match verify(&http_client()?, provider, base_url, secret).await {
-        Verdict::Valid(snapshot) => {
-            let plan = snapshot.plan.map(|p| format!(", plan {p}")).unwrap_or_default();
-            Ok(format!(" {} accepted it{plan}.", provider.display_name()))
-        }
-        other => Err(Error::KeyCheckFailed(other.message())),
+    let verdict = verify(&http_client()?, provider, base_url, secret).await;
+    let Verdict::Valid(snapshot) = &verdict else {
+        return Err(Error::KeyCheckFailed(verdict.message()));
+    };
+    let plan = snapshot
+        .plan
+        .as_ref()
+        .map(|p| format!(", plan {p}"))
+        .unwrap_or_default();
+    let result = TestResult {
+        ok: true,
+        message: verdict.message(),
+        at: keys::now(),
+    };
+    Ok((
+        result,
+        format!(" {} accepted it{plan}.", provider.display_name()),
+    ))
+}
+
+/// Checks the key unless `--no-verify` was given.
+async fn maybe_check(
+    no_verify: bool,
+    provider: ProviderId,
+    base_url: Option<&str>,
+    secret: &Secret,
+) -> Result<(Option<TestResult>, String), Error> {
+    if no_verify {
+        return Ok((
+            None,
+            " Not checked with the provider (--no-verify).".to_owned(),
+        ));
     }
+    let (result, words) = check_key(provider, base_url, secret).await?;
+    Ok((Some(result), words))
 }
 
 /// Reads one secret: hidden prompt on a terminal, otherwise all of standard input.

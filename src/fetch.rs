@@ -50,10 +50,11 @@ impl HostMap {
     pub fn parse(text: &str) -> Result<HostMap, String> {
         let mut pairs = Vec::new();
         for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (from, to) = pair
-                .split_once('=')
-                .ok_or_else(|| format!("REDLINE_PROVIDER_HOSTS: {pair:?} is not ORIGIN=LOOPBACK_ORIGIN"))?;
-            let target = url::Url::parse(to).map_err(|e| format!("REDLINE_PROVIDER_HOSTS: {to:?}: {e}"))?;
+            let (from, to) = pair.split_once('=').ok_or_else(|| {
+                format!("REDLINE_PROVIDER_HOSTS: {pair:?} is not ORIGIN=LOOPBACK_ORIGIN")
+            })?;
+            let target =
+                url::Url::parse(to).map_err(|e| format!("REDLINE_PROVIDER_HOSTS: {to:?}: {e}"))?;
             let loopback = match target.host() {
                 Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
                 Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -61,9 +62,14 @@ impl HostMap {
                 None => false,
             };
             if !loopback {
-                return Err(format!("REDLINE_PROVIDER_HOSTS: {to:?} is not a loopback address"));
+                return Err(format!(
+                    "REDLINE_PROVIDER_HOSTS: {to:?} is not a loopback address"
+                ));
             }
-            pairs.push((from.trim_end_matches('/').to_owned(), to.trim_end_matches('/').to_owned()));
+            pairs.push((
+                from.trim_end_matches('/').to_owned(),
+                to.trim_end_matches('/').to_owned(),
+            ));
         }
         Ok(HostMap(pairs))
     }
@@ -114,14 +120,20 @@ impl HttpClient {
         let url = self.hosts.rewrite(url);
         let host = host_of(&url);
         let mut headers = HeaderMap::new();
-        headers.insert(http::header::ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(
+            http::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        );
         for (name, value) in extra_headers {
-            if let (Ok(name), Ok(value)) = (HeaderName::try_from(*name), HeaderValue::try_from(*value)) {
+            if let (Ok(name), Ok(value)) =
+                (HeaderName::try_from(*name), HeaderValue::try_from(*value))
+            {
                 headers.insert(name, value);
             }
         }
-        let (name, value) = auth_header(auth, secret)
-            .ok_or_else(|| FetchError::BadUrl("the key contains characters no HTTP header can carry".into()))?;
+        let (name, value) = auth_header(auth, secret).ok_or_else(|| {
+            FetchError::BadUrl("the key contains characters no HTTP header can carry".into())
+        })?;
         headers.insert(name, value);
 
         let request = self.client.get(&url).headers(headers);
@@ -135,16 +147,26 @@ impl HttpClient {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(RawResponse { status, headers, body })
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+        })
     }
 }
 
 /// The header that carries the key, marked sensitive so it is never logged.
 fn auth_header(auth: AuthStyle, secret: &Secret) -> Option<(HeaderName, HeaderValue)> {
     let (name, text) = match auth {
-        AuthStyle::Bearer => (http::header::AUTHORIZATION, format!("Bearer {}", secret.expose())),
+        AuthStyle::Bearer => (
+            http::header::AUTHORIZATION,
+            format!("Bearer {}", secret.expose()),
+        ),
         AuthStyle::RawAuthorization => (http::header::AUTHORIZATION, secret.expose().to_owned()),
-        AuthStyle::XApiKey => (HeaderName::from_static("x-api-key"), secret.expose().to_owned()),
+        AuthStyle::XApiKey => (
+            HeaderName::from_static("x-api-key"),
+            secret.expose().to_owned(),
+        ),
     };
     let text = zeroize::Zeroizing::new(text);
     let mut value = HeaderValue::from_str(&text).ok()?;
@@ -155,14 +177,22 @@ fn auth_header(auth: AuthStyle, secret: &Secret) -> Option<(HeaderName, HeaderVa
 fn host_of(url: &str) -> String {
     url::Url::parse(url)
         .ok()
-        .and_then(|u| Some(format!("{}{}", u.host_str()?, u.port().map(|p| format!(":{p}")).unwrap_or_default())))
+        .and_then(|u| {
+            Some(format!(
+                "{}{}",
+                u.host_str()?,
+                u.port().map(|p| format!(":{p}")).unwrap_or_default()
+            ))
+        })
         .unwrap_or_else(|| url.to_owned())
 }
 
 /// A reqwest error in words, without the URL's query or anything from the request.
 fn describe(host: &str, err: &reqwest::Error) -> FetchError {
     if err.is_timeout() {
-        return FetchError::Timeout { host: host.to_owned() };
+        return FetchError::Timeout {
+            host: host.to_owned(),
+        };
     }
     if err.is_builder() {
         return FetchError::BadUrl(format!("cannot request {host}: the URL is not valid"));
@@ -174,9 +204,16 @@ fn describe(host: &str, err: &reqwest::Error) -> FetchError {
         source = cause.source();
     }
     if detail.is_empty() {
-        detail = if err.is_connect() { "connection failed".into() } else { "the connection broke".into() };
+        detail = if err.is_connect() {
+            "connection failed".into()
+        } else {
+            "the connection broke".into()
+        };
     }
-    FetchError::Unreachable { host: host.to_owned(), detail }
+    FetchError::Unreachable {
+        host: host.to_owned(),
+        detail,
+    }
 }
 
 #[cfg(test)]
@@ -186,11 +223,27 @@ mod tests {
     #[test]
     fn host_map_rewrites_only_named_origins_to_loopback() {
         let map = HostMap::parse("https://api.moonshot.cn=http://127.0.0.1:4301/, https://api.kimi.com=http://localhost:9").unwrap();
-        assert_eq!(map.rewrite("https://api.moonshot.cn/v1/users/me/balance"), "http://127.0.0.1:4301/v1/users/me/balance");
-        assert_eq!(map.rewrite("https://api.kimi.com/coding/v1/usages"), "http://localhost:9/coding/v1/usages");
-        assert_eq!(map.rewrite("https://api.moonshot.cnx/v1"), "https://api.moonshot.cnx/v1");
-        assert_eq!(map.rewrite("https://api.openai.com/v1/models"), "https://api.openai.com/v1/models");
-        assert!(HostMap::parse("https://api.openai.com=http://10.0.0.1:80").unwrap_err().contains("not a loopback"));
+        assert_eq!(
+            map.rewrite("https://api.moonshot.cn/v1/users/me/balance"),
+            "http://127.0.0.1:4301/v1/users/me/balance"
+        );
+        assert_eq!(
+            map.rewrite("https://api.kimi.com/coding/v1/usages"),
+            "http://localhost:9/coding/v1/usages"
+        );
+        assert_eq!(
+            map.rewrite("https://api.moonshot.cnx/v1"),
+            "https://api.moonshot.cnx/v1"
+        );
+        assert_eq!(
+            map.rewrite("https://api.openai.com/v1/models"),
+            "https://api.openai.com/v1/models"
+        );
+        assert!(
+            HostMap::parse("https://api.openai.com=http://10.0.0.1:80")
+                .unwrap_err()
+                .contains("not a loopback")
+        );
         assert!(HostMap::parse("garbage").is_err());
     }
 
@@ -198,7 +251,10 @@ mod tests {
     fn auth_headers_follow_the_provider_and_are_sensitive() {
         let secret = Secret::parse("sk-test-123").unwrap();
         let (name, value) = auth_header(AuthStyle::Bearer, &secret).unwrap();
-        assert_eq!((name.as_str(), value.to_str().unwrap()), ("authorization", "Bearer sk-test-123"));
+        assert_eq!(
+            (name.as_str(), value.to_str().unwrap()),
+            ("authorization", "Bearer sk-test-123")
+        );
         assert!(value.is_sensitive());
         assert!(!format!("{value:?}").contains("sk-test"));
         let (_, value) = auth_header(AuthStyle::RawAuthorization, &secret).unwrap();

@@ -37,7 +37,11 @@ impl Level {
     }
 
     pub fn worst(self, other: Level) -> Level {
-        if other.severity() > self.severity() { other } else { self }
+        if other.severity() > self.severity() {
+            other
+        } else {
+            self
+        }
     }
 
     pub fn as_str(self) -> &'static str {
@@ -59,7 +63,10 @@ pub struct Thresholds {
 
 impl From<&crate::config::Thresholds> for Thresholds {
     fn from(t: &crate::config::Thresholds) -> Self {
-        Thresholds { warn: t.warn as f64 / 100.0, critical: t.critical as f64 / 100.0 }
+        Thresholds {
+            warn: t.warn as f64 / 100.0,
+            critical: t.critical as f64 / 100.0,
+        }
     }
 }
 
@@ -109,29 +116,49 @@ pub struct Reason {
 }
 
 fn reason(level: Level, code: &str, message: String) -> Reason {
-    Reason { level, code: code.to_owned(), message }
+    Reason {
+        level,
+        code: code.to_owned(),
+        message,
+    }
 }
 
 /// The level of one account and every reason for it, worst first.
 pub fn assess(inputs: &Inputs, thresholds: Thresholds, now: Timestamp) -> (Level, Vec<Reason>) {
     let mut reasons = Vec::new();
     match inputs.problem {
-        Some(PollProblem::KeyRejected(text)) => {
-            reasons.push(reason(Level::Critical, "key_rejected", format!("Key rejected: {text}")))
+        Some(PollProblem::KeyRejected(text)) => reasons.push(reason(
+            Level::Critical,
+            "key_rejected",
+            format!("Key rejected: {text}"),
+        )),
+        Some(PollProblem::NoData(text)) => {
+            reasons.push(reason(Level::Unknown, "no_data", text.clone()))
         }
-        Some(PollProblem::NoData(text)) => reasons.push(reason(Level::Unknown, "no_data", text.clone())),
         None if inputs.snapshot.is_none() => {
             reasons.push(reason(Level::Unknown, "no_data", "No data yet.".into()))
         }
         None => {}
     }
     if let Some(snapshot) = inputs.snapshot {
-        reasons.extend(snapshot.windows.iter().filter_map(|w| window_reason(w, thresholds, now)));
-        for balance in snapshot.balances.iter().filter(|b| b.amount <= 0.0 && is_spendable(&b.kind)) {
+        reasons.extend(
+            snapshot
+                .windows
+                .iter()
+                .filter_map(|w| window_reason(w, thresholds, now)),
+        );
+        for balance in snapshot
+            .balances
+            .iter()
+            .filter(|b| b.amount <= 0.0 && is_spendable(&b.kind))
+        {
             reasons.push(reason(
                 Level::Critical,
                 "balance_empty",
-                format!("{} balance is {:.2} {}: top up to keep going.", balance.kind, balance.amount, balance.currency),
+                format!(
+                    "{} balance is {:.2} {}: top up to keep going.",
+                    balance.kind, balance.amount, balance.currency
+                ),
             ));
         }
         if let (Some(limit), Some(in_flight)) = (snapshot.concurrency_limit, inputs.in_flight)
@@ -150,10 +177,16 @@ pub fn assess(inputs: &Inputs, thresholds: Thresholds, now: Timestamp) -> (Level
         && inputs.rotation_reminder_days > 0
         && age >= inputs.rotation_reminder_days as i64
     {
-        reasons.push(reason(Level::Ok, "key_old", format!("Key is {age} days old: consider rotating it.")));
+        reasons.push(reason(
+            Level::Ok,
+            "key_old",
+            format!("Key is {age} days old: consider rotating it."),
+        ));
     }
     reasons.sort_by_key(|r| std::cmp::Reverse(r.level.severity()));
-    let level = reasons.iter().fold(Level::Ok, |level, r| level.worst(r.level));
+    let level = reasons
+        .iter()
+        .fold(Level::Ok, |level, r| level.worst(r.level));
     (level, reasons)
 }
 
@@ -184,24 +217,62 @@ fn window_reason(window: &Window, thresholds: Thresholds, now: Timestamp) -> Opt
     let (code, what) = if exhausted {
         ("window_exhausted", "used up".to_owned())
     } else {
-        (if level == Level::Critical { "window_critical" } else { "window_warn" }, format!("{:.0}% used", ratio * 100.0))
+        (
+            if level == Level::Critical {
+                "window_critical"
+            } else {
+                "window_warn"
+            },
+            format!("{:.0}% used", ratio * 100.0),
+        )
     };
     Some(reason(level, code, format!("{name} window {what}{reset}.")))
 }
 
 fn throttle_reason(throttles: &[ThrottleEvent], now: Timestamp) -> Option<Reason> {
     let within = |e: &&ThrottleEvent, span: SignedDuration| now.duration_since(e.at) <= span;
-    let last = throttles.iter().filter(|e| within(e, RECENT_THROTTLE)).max_by_key(|e| e.at)?;
-    let burst = throttles.iter().filter(|e| within(e, THROTTLING_NOW)).count();
+    let last = throttles
+        .iter()
+        .filter(|e| within(e, RECENT_THROTTLE))
+        .max_by_key(|e| e.at)?;
+    let burst = throttles
+        .iter()
+        .filter(|e| within(e, THROTTLING_NOW))
+        .count();
     let decisive = throttles
         .iter()
         .filter(|e| within(e, RECENT_THROTTLE))
-        .find(|e| matches!(e.cause, Cause::QuotaExhausted | Cause::SpendCap | Cause::AuthInvalid));
-    let level = if decisive.is_some() || burst >= THROTTLING_NOW_COUNT { Level::Critical } else { Level::Warn };
+        .find(|e| {
+            matches!(
+                e.cause,
+                Cause::QuotaExhausted | Cause::SpendCap | Cause::AuthInvalid
+            )
+        });
+    let level = if decisive.is_some() || burst >= THROTTLING_NOW_COUNT {
+        Level::Critical
+    } else {
+        Level::Warn
+    };
     let event = decisive.unwrap_or(last);
-    let code = if level == Level::Critical { "throttling_now" } else { "throttled_recently" };
-    let count = if burst > 1 { format!(" ({burst} in the last 2 minutes)") } else { String::new() };
-    Some(reason(level, code, format!("Throttled: {}{count}. {}", event.cause.describe(), event.advice)))
+    let code = if level == Level::Critical {
+        "throttling_now"
+    } else {
+        "throttled_recently"
+    };
+    let count = if burst > 1 {
+        format!(" ({burst} in the last 2 minutes)")
+    } else {
+        String::new()
+    };
+    Some(reason(
+        level,
+        code,
+        format!(
+            "Throttled: {}{count}. {}",
+            event.cause.describe(),
+            event.advice
+        ),
+    ))
 }
 
 /// The level shown, with hysteresis: it rises at once and falls only after the computed level
@@ -217,12 +288,18 @@ pub fn settle(previous: Option<Shown>, computed: Level, now: Timestamp) -> Shown
     match previous {
         Some(shown) if computed.severity() < shown.level.severity() => {
             if now.duration_since(shown.held_at) >= QUIET_PERIOD {
-                Shown { level: computed, held_at: now }
+                Shown {
+                    level: computed,
+                    held_at: now,
+                }
             } else {
                 shown
             }
         }
-        _ => Shown { level: computed, held_at: now },
+        _ => Shown {
+            level: computed,
+            held_at: now,
+        },
     }
 }
 
@@ -231,7 +308,10 @@ mod tests {
     use super::*;
     use crate::snapshot::{Balance, Unit, WindowKind};
 
-    const T: Thresholds = Thresholds { warn: 0.8, critical: 0.95 };
+    const T: Thresholds = Thresholds {
+        warn: 0.8,
+        critical: 0.95,
+    };
 
     fn now() -> Timestamp {
         "2026-11-29T12:00:00Z".parse().unwrap()
@@ -267,16 +347,39 @@ mod tests {
 
     #[test]
     fn windows_set_the_level_by_threshold() {
-        for (used, expected) in [(10.0, Level::Ok), (80.0, Level::Warn), (94.9, Level::Warn), (95.0, Level::Critical), (100.0, Level::Critical)] {
+        for (used, expected) in [
+            (10.0, Level::Ok),
+            (80.0, Level::Warn),
+            (94.9, Level::Warn),
+            (95.0, Level::Critical),
+            (100.0, Level::Critical),
+        ] {
             let s = snapshot(used);
-            let (level, _) = level_of(&Inputs { snapshot: Some(&s), ..Inputs::default() });
+            let (level, _) = level_of(&Inputs {
+                snapshot: Some(&s),
+                ..Inputs::default()
+            });
             assert_eq!(level, expected, "{used}% used");
         }
         let s = snapshot(96.0);
-        let (_, reasons) = assess(&Inputs { snapshot: Some(&s), ..Inputs::default() }, T, now());
+        let (_, reasons) = assess(
+            &Inputs {
+                snapshot: Some(&s),
+                ..Inputs::default()
+            },
+            T,
+            now(),
+        );
         assert_eq!(reasons[0].message, "5h window 96% used, resets in 1h 12m.");
         let s = snapshot(100.0);
-        let (_, reasons) = assess(&Inputs { snapshot: Some(&s), ..Inputs::default() }, T, now());
+        let (_, reasons) = assess(
+            &Inputs {
+                snapshot: Some(&s),
+                ..Inputs::default()
+            },
+            T,
+            now(),
+        );
         assert_eq!(reasons[0].code, "window_exhausted");
     }
 
@@ -284,10 +387,17 @@ mod tests {
     fn no_data_and_unreachable_are_unknown_but_never_hide_worse() {
         assert_eq!(level_of(&Inputs::default()).0, Level::Unknown);
         let problem = PollProblem::NoData("cannot reach api.kimi.com".into());
-        let (level, codes) = level_of(&Inputs { problem: Some(&problem), ..Inputs::default() });
+        let (level, codes) = level_of(&Inputs {
+            problem: Some(&problem),
+            ..Inputs::default()
+        });
         assert_eq!((level, codes), (Level::Unknown, vec!["no_data".to_owned()]));
         let s = snapshot(96.0);
-        let stale = Inputs { snapshot: Some(&s), problem: Some(&problem), ..Inputs::default() };
+        let stale = Inputs {
+            snapshot: Some(&s),
+            problem: Some(&problem),
+            ..Inputs::default()
+        };
         assert_eq!(level_of(&stale).0, Level::Critical);
     }
 
@@ -295,50 +405,144 @@ mod tests {
     fn a_rejected_key_is_critical() {
         let s = snapshot(10.0);
         let problem = PollProblem::KeyRejected("HTTP 401".into());
-        let (level, codes) = level_of(&Inputs { snapshot: Some(&s), problem: Some(&problem), ..Inputs::default() });
-        assert_eq!((level, codes[0].as_str()), (Level::Critical, "key_rejected"));
+        let (level, codes) = level_of(&Inputs {
+            snapshot: Some(&s),
+            problem: Some(&problem),
+            ..Inputs::default()
+        });
+        assert_eq!(
+            (level, codes[0].as_str()),
+            (Level::Critical, "key_rejected")
+        );
     }
 
     #[test]
     fn the_seed_case_concurrency_throttling_with_quota_to_spare_is_red_and_says_why() {
         let s = snapshot(12.0);
-        let throttles = [throttle(10, Cause::Concurrency), throttle(40, Cause::Concurrency), throttle(90, Cause::Concurrency)];
-        let inputs = Inputs { snapshot: Some(&s), throttles: &throttles, in_flight: Some(30), ..Inputs::default() };
+        let throttles = [
+            throttle(10, Cause::Concurrency),
+            throttle(40, Cause::Concurrency),
+            throttle(90, Cause::Concurrency),
+        ];
+        let inputs = Inputs {
+            snapshot: Some(&s),
+            throttles: &throttles,
+            in_flight: Some(30),
+            ..Inputs::default()
+        };
         let (level, reasons) = assess(&inputs, T, now());
         assert_eq!(level, Level::Critical);
         assert_eq!(reasons[0].code, "throttling_now");
-        assert!(reasons[0].message.contains("concurrency limit (3 in the last 2 minutes)"), "{}", reasons[0].message);
-        assert!(reasons[0].message.contains("your quota is fine"), "{}", reasons[0].message);
-        assert!(reasons.iter().any(|r| r.code == "concurrency_high" && r.message.starts_with("30 of 30")));
+        assert!(
+            reasons[0]
+                .message
+                .contains("concurrency limit (3 in the last 2 minutes)"),
+            "{}",
+            reasons[0].message
+        );
+        assert!(
+            reasons[0].message.contains("your quota is fine"),
+            "{}",
+            reasons[0].message
+        );
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.code == "concurrency_high" && r.message.starts_with("30 of 30"))
+        );
     }
 
     #[test]
     fn throttles_age_out() {
         let s = snapshot(10.0);
         let one_recent = [throttle(300, Cause::Rpm)];
-        assert_eq!(level_of(&Inputs { snapshot: Some(&s), throttles: &one_recent, ..Inputs::default() }).0, Level::Warn);
-        let old = [throttle(601, Cause::Rpm), throttle(700, Cause::QuotaExhausted)];
-        assert_eq!(level_of(&Inputs { snapshot: Some(&s), throttles: &old, ..Inputs::default() }).0, Level::Ok);
+        assert_eq!(
+            level_of(&Inputs {
+                snapshot: Some(&s),
+                throttles: &one_recent,
+                ..Inputs::default()
+            })
+            .0,
+            Level::Warn
+        );
+        let old = [
+            throttle(601, Cause::Rpm),
+            throttle(700, Cause::QuotaExhausted),
+        ];
+        assert_eq!(
+            level_of(&Inputs {
+                snapshot: Some(&s),
+                throttles: &old,
+                ..Inputs::default()
+            })
+            .0,
+            Level::Ok
+        );
         let quota = [throttle(500, Cause::QuotaExhausted)];
-        assert_eq!(level_of(&Inputs { snapshot: Some(&s), throttles: &quota, ..Inputs::default() }).0, Level::Critical);
-        let spread = [throttle(10, Cause::Rpm), throttle(200, Cause::Rpm), throttle(400, Cause::Rpm)];
-        assert_eq!(level_of(&Inputs { snapshot: Some(&s), throttles: &spread, ..Inputs::default() }).0, Level::Warn);
+        assert_eq!(
+            level_of(&Inputs {
+                snapshot: Some(&s),
+                throttles: &quota,
+                ..Inputs::default()
+            })
+            .0,
+            Level::Critical
+        );
+        let spread = [
+            throttle(10, Cause::Rpm),
+            throttle(200, Cause::Rpm),
+            throttle(400, Cause::Rpm),
+        ];
+        assert_eq!(
+            level_of(&Inputs {
+                snapshot: Some(&s),
+                throttles: &spread,
+                ..Inputs::default()
+            })
+            .0,
+            Level::Warn
+        );
     }
 
     #[test]
     fn in_flight_near_the_limit_warns() {
         let s = snapshot(10.0);
-        assert_eq!(level_of(&Inputs { snapshot: Some(&s), in_flight: Some(23), ..Inputs::default() }).0, Level::Ok);
-        assert_eq!(level_of(&Inputs { snapshot: Some(&s), in_flight: Some(24), ..Inputs::default() }).0, Level::Warn);
+        assert_eq!(
+            level_of(&Inputs {
+                snapshot: Some(&s),
+                in_flight: Some(23),
+                ..Inputs::default()
+            })
+            .0,
+            Level::Ok
+        );
+        assert_eq!(
+            level_of(&Inputs {
+                snapshot: Some(&s),
+                in_flight: Some(24),
+                ..Inputs::default()
+            })
+            .0,
+            Level::Warn
+        );
     }
 
     #[test]
     fn empty_balances_are_critical_and_old_keys_are_mentioned() {
         let s = Snapshot {
-            balances: vec![Balance { kind: "total".into(), amount: 0.0, currency: "CNY".into() }],
+            balances: vec![Balance {
+                kind: "total".into(),
+                amount: 0.0,
+                currency: "CNY".into(),
+            }],
             ..Snapshot::default()
         };
-        let (level, codes) = level_of(&Inputs { snapshot: Some(&s), key_age_days: Some(120), rotation_reminder_days: 90, ..Inputs::default() });
+        let (level, codes) = level_of(&Inputs {
+            snapshot: Some(&s),
+            key_age_days: Some(120),
+            rotation_reminder_days: 90,
+            ..Inputs::default()
+        });
         assert_eq!(level, Level::Critical);
         assert_eq!(codes, ["balance_empty", "key_old"]);
     }
@@ -353,10 +557,18 @@ mod tests {
         let shown = settle(Some(shown), Level::Ok, at(2));
         assert_eq!(shown.level, Level::Critical, "holds");
         let shown = settle(Some(shown), Level::Warn, at(3));
-        assert_eq!(shown.level, Level::Critical, "still within the quiet period");
+        assert_eq!(
+            shown.level,
+            Level::Critical,
+            "still within the quiet period"
+        );
         let shown = settle(Some(shown), Level::Critical, at(3));
         let shown = settle(Some(shown), Level::Ok, at(5));
-        assert_eq!(shown.level, Level::Critical, "a new peak restarts the quiet period");
+        assert_eq!(
+            shown.level,
+            Level::Critical,
+            "a new peak restarts the quiet period"
+        );
         let shown = settle(Some(shown), Level::Ok, at(6));
         assert_eq!(shown.level, Level::Ok, "falls after 3 quiet minutes");
     }

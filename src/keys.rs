@@ -8,12 +8,12 @@
 use crate::account_id::AccountId;
 use crate::config::{Account, ConfigFile, validate_base_url};
 use crate::error::Error;
+use crate::fetch::HttpClient;
 use crate::paths::Paths;
 use crate::providers::ProviderId;
 use crate::secret::Secret;
 use crate::vault::{Slot, Vault, off_runtime};
 use crate::verify::verify;
-use crate::fetch::HttpClient;
 use jiff::{Timestamp, Unit};
 use serde::Serialize;
 
@@ -24,6 +24,8 @@ pub struct NewAccount {
     pub provider: ProviderId,
     pub base_url: Option<String>,
     pub label: Option<String>,
+    /// The provider's verdict on the key, when it was checked before storing.
+    pub check: Option<TestResult>,
 }
 
 /// What can be shown about a stored key: never the secret.
@@ -99,11 +101,21 @@ impl Keys {
         let (ok, message) = match secret {
             None => (false, Error::MissingSecret(id.to_string()).to_string()),
             Some(secret) => {
-                let verdict = verify(client, account.provider, account.base_url.as_deref(), &secret).await;
+                let verdict = verify(
+                    client,
+                    account.provider,
+                    account.base_url.as_deref(),
+                    &secret,
+                )
+                .await;
                 (verdict.is_valid(), verdict.message())
             }
         };
-        let result = TestResult { ok, message, at: now() };
+        let result = TestResult {
+            ok,
+            message,
+            at: now(),
+        };
         let this = self.clone();
         let recorded = result.clone();
         off_runtime(move || this.record_test(&id, &recorded)).await?;
@@ -111,9 +123,15 @@ impl Keys {
     }
 
     /// Replaces the key, keeping the old one as the rollback copy (replacing any older copy).
-    pub async fn rotate(&self, id: AccountId, secret: Secret) -> Result<KeyInfo, Error> {
+    /// `check` is the provider's verdict on the new key, when it was checked.
+    pub async fn rotate(
+        &self,
+        id: AccountId,
+        secret: Secret,
+        check: Option<TestResult>,
+    ) -> Result<KeyInfo, Error> {
         let this = self.clone();
-        off_runtime(move || this.rotate_blocking(&id, secret)).await
+        off_runtime(move || this.rotate_blocking(&id, secret, check)).await
     }
 
     /// Swaps the current key and the rollback copy, so a second rollback undoes the first.
@@ -146,9 +164,9 @@ impl Keys {
             rotated_at: None,
             previous_fingerprint: None,
             previous_since: None,
-            last_test_at: None,
-            last_test_ok: None,
-            last_test_message: None,
+            last_test_at: new.check.as_ref().map(|c| c.at),
+            last_test_ok: new.check.as_ref().map(|c| c.ok),
+            last_test_message: new.check.as_ref().map(|c| c.message.clone()),
         };
         let id = new.id;
         self.config.update(|config, edit| {
@@ -169,14 +187,17 @@ impl Keys {
     fn record_test(&self, id: &AccountId, result: &TestResult) -> Result<(), Error> {
         self.config.update(|config, edit| {
             let mut account = config.account(id)?.clone();
-            account.last_test_at = Some(result.at);
-            account.last_test_ok = Some(result.ok);
-            account.last_test_message = Some(result.message.clone());
+            set_test(&mut account, Some(result));
             edit.put_account(id, &account)
         })
     }
 
-    fn rotate_blocking(&self, id: &AccountId, secret: Secret) -> Result<KeyInfo, Error> {
+    fn rotate_blocking(
+        &self,
+        id: &AccountId,
+        secret: Secret,
+        check: Option<TestResult>,
+    ) -> Result<KeyInfo, Error> {
         self.config.update(|config, edit| {
             let mut account = config.account(id)?.clone();
             let current = self
@@ -202,7 +223,7 @@ impl Keys {
             self.vault.set(&Slot::Current(id.clone()), &secret)?;
             account.fingerprint = Some(secret.fingerprint());
             account.rotated_at = Some(now);
-            clear_test(&mut account);
+            set_test(&mut account, check.as_ref());
             edit.put_account(id, &account)?;
             Ok(key_info(id, &account, now))
         })
@@ -226,7 +247,7 @@ impl Keys {
             account.rotated_at = account.previous_since.or(account.created_at);
             account.previous_fingerprint = Some(current.fingerprint());
             account.previous_since = current_since;
-            clear_test(&mut account);
+            set_test(&mut account, None);
             edit.put_account(id, &account)?;
             Ok(key_info(id, &account, Timestamp::now()))
         })
@@ -244,16 +265,16 @@ impl Keys {
 }
 
 /// Now, to the second: the config file stays readable.
-fn now() -> Timestamp {
+pub fn now() -> Timestamp {
     Timestamp::now()
         .round(Unit::Second)
         .expect("rounding now to seconds cannot overflow")
 }
 
-fn clear_test(account: &mut Account) {
-    account.last_test_at = None;
-    account.last_test_ok = None;
-    account.last_test_message = None;
+fn set_test(account: &mut Account, result: Option<&TestResult>) {
+    account.last_test_at = result.map(|r| r.at);
+    account.last_test_ok = result.map(|r| r.ok);
+    account.last_test_message = result.map(|r| r.message.clone());
 }
 
 /// Whole days from `since` to `now`.

@@ -28,8 +28,12 @@ struct HttpSource {
 
 impl UsageSource for HttpSource {
     fn poll(&self) -> PollFuture {
-        let (client, provider_id, target, secret) =
-            (self.client.clone(), self.account.provider, self.target.clone(), self.secret.clone());
+        let (client, provider_id, target, secret) = (
+            self.client.clone(),
+            self.account.provider,
+            self.target.clone(),
+            self.secret.clone(),
+        );
         Box::pin(async move { poll_once(&client, provider(provider_id), &target, &secret).await })
     }
 }
@@ -55,7 +59,10 @@ fn problem(error: &PollError) -> PollProblem {
 }
 
 /// Each account's secret, or the problem that stands in for its data.
-async fn secrets(vault: &Vault, config: &Config) -> BTreeMap<AccountId, Result<Secret, PollProblem>> {
+async fn secrets(
+    vault: &Vault,
+    config: &Config,
+) -> BTreeMap<AccountId, Result<Secret, PollProblem>> {
     let vault = vault.clone();
     let ids: Vec<AccountId> = config.accounts.keys().cloned().collect();
     off_runtime(move || {
@@ -91,7 +98,13 @@ pub async fn status_once(config: &Config, vault: &Vault, client: &HttpClient) ->
                 });
             }
             Err(problem) => {
-                observed.insert(id, Observed { problem: Some(problem), ..Observed::default() });
+                observed.insert(
+                    id,
+                    Observed {
+                        problem: Some(problem),
+                        ..Observed::default()
+                    },
+                );
             }
         }
     }
@@ -120,13 +133,24 @@ impl Monitor {
             match secret {
                 Ok(secret) => {
                     let target = target(provider(account.provider), account.base_url.as_deref());
-                    let source = HttpSource { client: client.clone(), account, target, secret };
+                    let source = HttpSource {
+                        client: client.clone(),
+                        account,
+                        target,
+                        secret,
+                    };
                     let poller = Poller::spawn(Arc::new(source), schedule);
                     forward(id.clone(), poller.subscribe(), reports_tx.clone());
                     pollers.insert(id, poller);
                 }
                 Err(problem) => {
-                    observed.insert(id, Observed { problem: Some(problem), ..Observed::default() });
+                    observed.insert(
+                        id,
+                        Observed {
+                            problem: Some(problem),
+                            ..Observed::default()
+                        },
+                    );
                 }
             }
         }
@@ -134,7 +158,11 @@ impl Monitor {
         let first = build(&config, &observed, &mut shown, Timestamp::now());
         let (status_tx, status) = watch::channel(first);
         let aggregator = tokio::spawn(aggregate(config, observed, shown, reports_rx, status_tx));
-        Monitor { status, pollers, _aggregator: aggregator }
+        Monitor {
+            status,
+            pollers,
+            _aggregator: aggregator,
+        }
     }
 
     /// The latest status; `changed()` on it wakes on every change.
@@ -152,7 +180,11 @@ impl Monitor {
     }
 }
 
-fn forward(id: AccountId, mut reports: watch::Receiver<PollReport>, to: mpsc::UnboundedSender<(AccountId, PollResult)>) {
+fn forward(
+    id: AccountId,
+    mut reports: watch::Receiver<PollReport>,
+    to: mpsc::UnboundedSender<(AccountId, PollResult)>,
+) {
     tokio::spawn(async move {
         while reports.changed().await.is_ok() {
             let result = reports.borrow_and_update().result.clone();

@@ -37,14 +37,26 @@ pub struct Schedule {
 
 impl Schedule {
     pub fn every(interval: Duration) -> Schedule {
-        Schedule { interval: interval.max(MIN_INTERVAL), jitter: 0.1, max_backoff: MAX_BACKOFF }
+        Schedule {
+            interval: interval.max(MIN_INTERVAL),
+            jitter: 0.1,
+            max_backoff: MAX_BACKOFF,
+        }
     }
 }
 
 /// How long to wait before the next poll. `jitter_sample` is in [-1, 1].
-pub fn next_delay(schedule: &Schedule, failures: u32, retry_after: Option<Duration>, jitter_sample: f64) -> Duration {
+pub fn next_delay(
+    schedule: &Schedule,
+    failures: u32,
+    retry_after: Option<Duration>,
+    jitter_sample: f64,
+) -> Duration {
     let cap = schedule.max_backoff.max(schedule.interval);
-    let backoff = schedule.interval.saturating_mul(1u32 << failures.min(16)).min(cap);
+    let backoff = schedule
+        .interval
+        .saturating_mul(1u32 << failures.min(16))
+        .min(cap);
     let factor = 1.0 + schedule.jitter * jitter_sample.clamp(-1.0, 1.0);
     let jittered = backoff.mul_f64(factor).max(MIN_INTERVAL);
     jittered.max(retry_after.unwrap_or_default())
@@ -75,7 +87,12 @@ impl Poller {
         let busy = Arc::new(AtomicBool::new(false));
         let (sender, reports) = watch::channel(PollReport::default());
         let task = tokio::spawn(run(source, schedule, refresh.clone(), busy.clone(), sender));
-        Poller { refresh, busy, reports, task }
+        Poller {
+            refresh,
+            busy,
+            reports,
+            task,
+        }
     }
 
     pub fn subscribe(&self) -> watch::Receiver<PollReport> {
@@ -119,12 +136,21 @@ async fn run(
         let mut failures = 0;
         reports.send_modify(|report| {
             report.generation += 1;
-            report.failures = if result.is_ok() { 0 } else { report.failures + 1 };
+            report.failures = if result.is_ok() {
+                0
+            } else {
+                report.failures + 1
+            };
             failures = report.failures;
             report.result = Some(result);
         });
         busy.store(false, Ordering::SeqCst);
-        delay = next_delay(&schedule, failures, retry_after, fastrand::f64() * 2.0 - 1.0);
+        delay = next_delay(
+            &schedule,
+            failures,
+            retry_after,
+            fastrand::f64() * 2.0 - 1.0,
+        );
     }
 }
 
@@ -144,8 +170,14 @@ mod tests {
         assert_eq!(next_delay(&s, 30, None, 0.0), MAX_BACKOFF);
         assert_eq!(next_delay(&s, 0, None, 1.0), Duration::from_secs(66));
         assert_eq!(next_delay(&s, 0, None, -1.0), Duration::from_secs(54));
-        assert_eq!(next_delay(&s, 1, Some(Duration::from_secs(900)), 0.0), Duration::from_secs(900));
-        assert_eq!(next_delay(&s, 1, Some(Duration::ZERO), 0.0), Duration::from_secs(120));
+        assert_eq!(
+            next_delay(&s, 1, Some(Duration::from_secs(900)), 0.0),
+            Duration::from_secs(900)
+        );
+        assert_eq!(
+            next_delay(&s, 1, Some(Duration::ZERO), 0.0),
+            Duration::from_secs(120)
+        );
         let fast = Schedule::every(Duration::from_secs(1));
         assert_eq!(fast.interval, MIN_INTERVAL, "never faster than 15 s");
         assert!(next_delay(&fast, 0, None, -1.0) >= MIN_INTERVAL);
@@ -160,11 +192,20 @@ mod tests {
 
     impl Script {
         fn new(answers: Vec<PollResult>, takes: Duration) -> Arc<Script> {
-            Arc::new(Script { answers: Mutex::new(answers), started: Mutex::new(Vec::new()), takes })
+            Arc::new(Script {
+                answers: Mutex::new(answers),
+                started: Mutex::new(Vec::new()),
+                takes,
+            })
         }
 
         fn starts_since(&self, origin: Instant) -> Vec<u64> {
-            self.started.lock().unwrap().iter().map(|t| (*t - origin).as_secs()).collect()
+            self.started
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|t| (*t - origin).as_secs())
+                .collect()
         }
     }
 
@@ -173,7 +214,11 @@ mod tests {
             self.started.lock().unwrap().push(Instant::now());
             let answer = {
                 let mut answers = self.answers.lock().unwrap();
-                if answers.is_empty() { Ok(Snapshot::default()) } else { answers.remove(0) }
+                if answers.is_empty() {
+                    Ok(Snapshot::default())
+                } else {
+                    answers.remove(0)
+                }
             };
             let takes = self.takes;
             Box::pin(async move {
@@ -188,19 +233,34 @@ mod tests {
     }
 
     fn rate_limited(retry_after_s: u64) -> PollResult {
-        let classification =
-            Classification::new(Cause::Rpm, "slow down").with_retry_after(Some(Duration::from_secs(retry_after_s)));
-        Err(PollError::Refused { status: 429, classification })
+        let classification = Classification::new(Cause::Rpm, "slow down")
+            .with_retry_after(Some(Duration::from_secs(retry_after_s)));
+        Err(PollError::Refused {
+            status: 429,
+            classification,
+        })
     }
 
     fn exact(interval_s: u64) -> Schedule {
-        Schedule { interval: Duration::from_secs(interval_s), jitter: 0.0, max_backoff: Duration::from_secs(600) }
+        Schedule {
+            interval: Duration::from_secs(interval_s),
+            jitter: 0.0,
+            max_backoff: Duration::from_secs(600),
+        }
     }
 
     #[tokio::test(start_paused = true)]
     async fn failures_back_off_and_a_success_resets_the_interval() {
         let origin = Instant::now();
-        let script = Script::new(vec![unreachable(), unreachable(), unreachable(), Ok(Snapshot::default())], Duration::ZERO);
+        let script = Script::new(
+            vec![
+                unreachable(),
+                unreachable(),
+                unreachable(),
+                Ok(Snapshot::default()),
+            ],
+            Duration::ZERO,
+        );
         let poller = Poller::spawn(script.clone(), exact(60));
         let mut reports = poller.subscribe();
         reports.wait_for(|r| r.generation == 6).await.unwrap();
@@ -212,7 +272,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_usage_endpoints_retry_after_is_respected() {
         let origin = Instant::now();
-        let script = Script::new(vec![rate_limited(900), Ok(Snapshot::default())], Duration::ZERO);
+        let script = Script::new(
+            vec![rate_limited(900), Ok(Snapshot::default())],
+            Duration::ZERO,
+        );
         let poller = Poller::spawn(script.clone(), exact(60));
         let mut reports = poller.subscribe();
         reports.wait_for(|r| r.generation == 3).await.unwrap();
@@ -224,8 +287,15 @@ mod tests {
         let origin = Instant::now();
         let script = Script::new((0..8).map(|_| unreachable()).collect(), Duration::ZERO);
         let poller = Poller::spawn(script.clone(), exact(60));
-        poller.subscribe().wait_for(|r| r.generation == 7).await.unwrap();
-        assert_eq!(script.starts_since(origin), [0, 120, 360, 840, 1440, 2040, 2640]);
+        poller
+            .subscribe()
+            .wait_for(|r| r.generation == 7)
+            .await
+            .unwrap();
+        assert_eq!(
+            script.starts_since(origin),
+            [0, 120, 360, 840, 1440, 2040, 2640]
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -233,12 +303,20 @@ mod tests {
         let origin = Instant::now();
         let script = Script::new(vec![], Duration::from_secs(5));
         let poller = Arc::new(Poller::spawn(script.clone(), exact(60)));
-        poller.subscribe().wait_for(|r| r.generation == 1).await.unwrap();
+        poller
+            .subscribe()
+            .wait_for(|r| r.generation == 1)
+            .await
+            .unwrap();
         assert_eq!(script.starts_since(origin), [0]);
 
         tokio::time::sleep(Duration::from_secs(20)).await;
         poller.refresh().await;
-        assert_eq!(script.starts_since(origin), [0, 25], "refresh polls at once, not at 65 s");
+        assert_eq!(
+            script.starts_since(origin),
+            [0, 25],
+            "refresh polls at once, not at 65 s"
+        );
 
         // Three refreshes while a poll is running are answered by that poll.
         tokio::time::sleep(Duration::from_secs(10)).await;

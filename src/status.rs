@@ -127,12 +127,24 @@ pub fn build(
     let level = if accounts.is_empty() {
         Level::Unknown
     } else {
-        accounts.iter().fold(Level::Ok, |level, a| level.worst(a.level))
+        accounts
+            .iter()
+            .fold(Level::Ok, |level, a| level.worst(a.level))
     };
-    Status { level, generated_at: now, accounts }
+    Status {
+        level,
+        generated_at: now,
+        accounts,
+    }
 }
 
-fn account_status(id: &AccountId, account: &Account, seen: &Observed, config: &Config, now: Timestamp) -> AccountStatus {
+fn account_status(
+    id: &AccountId,
+    account: &Account,
+    seen: &Observed,
+    config: &Config,
+    now: Timestamp,
+) -> AccountStatus {
     let key_age_days = account.key_since().map(|since| age_days(since, now));
     let inputs = Inputs {
         snapshot: seen.snapshot.as_ref(),
@@ -171,15 +183,26 @@ fn account_status(id: &AccountId, account: &Account, seen: &Observed, config: &C
             })
             .collect(),
         balances: snapshot.balances,
-        concurrency: Concurrency { limit: snapshot.concurrency_limit, in_flight: seen.in_flight, peak: seen.peak },
+        concurrency: Concurrency {
+            limit: snapshot.concurrency_limit,
+            in_flight: seen.in_flight,
+            peak: seen.peak,
+        },
         throttles: throttle_summary(&seen.throttles, now),
-        key: KeyStatus { fingerprint: account.fingerprint.clone(), age_days: key_age_days, health: key_health },
+        key: KeyStatus {
+            fingerprint: account.fingerprint.clone(),
+            age_days: key_age_days,
+            health: key_health,
+        },
         updated_at: seen.updated_at,
     }
 }
 
 fn throttle_summary(events: &[ThrottleEvent], now: Timestamp) -> Throttles {
-    let recent: Vec<&ThrottleEvent> = events.iter().filter(|e| now.duration_since(e.at) <= RECENT_HOUR).collect();
+    let recent: Vec<&ThrottleEvent> = events
+        .iter()
+        .filter(|e| now.duration_since(e.at) <= RECENT_HOUR)
+        .collect();
     let mut by_cause = BTreeMap::new();
     for event in &recent {
         *by_cause.entry(event.cause).or_insert(0) += 1;
@@ -192,7 +215,11 @@ fn throttle_summary(events: &[ThrottleEvent], now: Timestamp) -> Throttles {
         message: e.message.clone(),
         advice: e.advice.clone(),
     });
-    Throttles { recent: recent.len(), by_cause, last }
+    Throttles {
+        recent: recent.len(),
+        by_cause,
+        last,
+    }
 }
 
 impl AccountStatus {
@@ -206,7 +233,10 @@ impl AccountStatus {
 
     /// The window closest to its limit.
     pub fn busiest_window(&self) -> Option<&WindowStatus> {
-        self.windows.iter().filter(|w| w.used_ratio.is_some()).max_by(|a, b| a.used_ratio.partial_cmp(&b.used_ratio).unwrap())
+        self.windows
+            .iter()
+            .filter(|w| w.used_ratio.is_some())
+            .max_by(|a, b| a.used_ratio.partial_cmp(&b.used_ratio).unwrap())
     }
 
     fn throttling_now(&self) -> bool {
@@ -221,10 +251,15 @@ impl WindowStatus {
             Some(scope) => format!("{} ({scope})", self.kind.short_label()),
             None => self.kind.short_label().to_owned(),
         };
-        let percent = self.used_ratio.map(|r| format!("{:.0}% used", r * 100.0)).unwrap_or_else(|| "usage unknown".into());
+        let percent = self
+            .used_ratio
+            .map(|r| format!("{:.0}% used", r * 100.0))
+            .unwrap_or_else(|| "usage unknown".into());
         let counts = match (self.used, self.limit, self.unit) {
             (_, _, Unit::Percent) => String::new(),
-            (Some(used), Some(limit), unit) => format!(" ({}/{} {})", number(used), number(limit), unit_name(unit)),
+            (Some(used), Some(limit), unit) => {
+                format!(" ({}/{} {})", number(used), number(limit), unit_name(unit))
+            }
             (None, Some(limit), unit) => format!(" (limit {} {})", number(limit), unit_name(unit)),
             _ => String::new(),
         };
@@ -238,7 +273,11 @@ impl WindowStatus {
 }
 
 fn number(value: f64) -> String {
-    if value.fract() == 0.0 { format!("{value:.0}") } else { format!("{value:.2}") }
+    if value.fract() == 0.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+    }
 }
 
 fn unit_name(unit: Unit) -> &'static str {
@@ -263,11 +302,16 @@ fn level_word(level: Level) -> &'static str {
 /// The human rendering of `redline status`.
 pub fn render_text(status: &Status, now: Timestamp) -> String {
     if status.accounts.is_empty() {
-        return "No keys yet. Add one with: redline keys add ID --provider PROVIDER < key.txt\n".into();
+        return "No keys yet. Add one with: redline keys add ID --provider PROVIDER < key.txt\n"
+            .into();
     }
     let mut out = format!("Redline: {}\n", level_word(status.level));
     for account in &status.accounts {
-        out.push_str(&format!("\n{} — {}\n", account.title(), level_word(account.level)));
+        out.push_str(&format!(
+            "\n{} — {}\n",
+            account.title(),
+            level_word(account.level)
+        ));
         if let Some(plan) = &account.plan {
             out.push_str(&format!("  plan {plan}\n"));
         }
@@ -275,19 +319,39 @@ pub fn render_text(status: &Status, now: Timestamp) -> String {
             out.push_str(&format!("  {}\n", window.describe(now)));
         }
         for balance in &account.balances {
-            out.push_str(&format!("  {} balance {:.2} {}\n", balance.kind, balance.amount, balance.currency));
+            out.push_str(&format!(
+                "  {} balance {:.2} {}\n",
+                balance.kind, balance.amount, balance.currency
+            ));
         }
         let c = &account.concurrency;
         match (c.in_flight, c.limit) {
-            (Some(in_flight), Some(limit)) => out.push_str(&format!("  in flight {in_flight} / {limit}\n")),
-            (None, Some(limit)) => out.push_str(&format!("  concurrency limit {limit} requests in flight\n")),
+            (Some(in_flight), Some(limit)) => {
+                out.push_str(&format!("  in flight {in_flight} / {limit}\n"))
+            }
+            (None, Some(limit)) => {
+                out.push_str(&format!("  concurrency limit {limit} requests in flight\n"))
+            }
             _ => {}
         }
         if let Some(last) = &account.throttles.last {
-            out.push_str(&format!("  last throttle: HTTP {} {} — {}\n", last.status, last.cause.describe(), last.advice));
+            out.push_str(&format!(
+                "  last throttle: HTTP {} {} — {}\n",
+                last.status,
+                last.cause.describe(),
+                last.advice
+            ));
         }
-        for reason in account.reasons.iter().filter(|r| r.level != Level::Ok || r.code == "key_old") {
-            let mark = if reason.level == Level::Ok { "note" } else { level_word(reason.level) };
+        for reason in account
+            .reasons
+            .iter()
+            .filter(|r| r.level != Level::Ok || r.code == "key_old")
+        {
+            let mark = if reason.level == Level::Ok {
+                "note"
+            } else {
+                level_word(reason.level)
+            };
             out.push_str(&format!("  {mark}: {}\n", reason.message));
         }
     }
@@ -300,11 +364,15 @@ pub fn render_waybar(status: &Status, now: Timestamp) -> serde_json::Value {
         .accounts
         .iter()
         .filter_map(|a| a.busiest_window().and_then(|w| w.used_ratio))
-        .fold(None, |max: Option<f64>, r| Some(max.map_or(r, |m| m.max(r))));
+        .fold(None, |max: Option<f64>, r| {
+            Some(max.map_or(r, |m| m.max(r)))
+        });
     let text = if status.accounts.iter().any(AccountStatus::throttling_now) {
         "429".to_owned()
     } else {
-        busiest.map(|r| format!("{:.0}%", r * 100.0)).unwrap_or_else(|| "?".into())
+        busiest
+            .map(|r| format!("{:.0}%", r * 100.0))
+            .unwrap_or_else(|| "?".into())
     };
     let tooltip = render_text(status, now).trim_end().to_owned();
     serde_json::json!({
@@ -366,7 +434,12 @@ mod tests {
         assert_eq!(account["concurrency"]["limit"], 30);
         assert!(account["concurrency"]["in_flight"].is_null());
         assert_eq!(account["throttles"]["recent"], 0);
-        assert!(account["throttles"]["by_cause"].as_object().unwrap().is_empty());
+        assert!(
+            account["throttles"]["by_cause"]
+                .as_object()
+                .unwrap()
+                .is_empty()
+        );
         assert!(account["throttles"]["last"].is_null());
         assert_eq!(account["key"]["fingerprint"], "sk-…1111");
         assert_eq!(account["key"]["age_days"], 28);
@@ -386,8 +459,18 @@ mod tests {
             message: "We're receiving too many requests at the moment".into(),
             advice: "Concurrency limit 30 reached; your quota is fine.".into(),
         };
-        seen.throttles = vec![event(1, Cause::Concurrency), event(1, Cause::Concurrency), event(0, Cause::Concurrency), event(90, Cause::Rpm)];
-        let status = build(&config, &BTreeMap::from([(id, seen)]), &mut BTreeMap::new(), now());
+        seen.throttles = vec![
+            event(1, Cause::Concurrency),
+            event(1, Cause::Concurrency),
+            event(0, Cause::Concurrency),
+            event(90, Cause::Rpm),
+        ];
+        let status = build(
+            &config,
+            &BTreeMap::from([(id, seen)]),
+            &mut BTreeMap::new(),
+            now(),
+        );
         let json = serde_json::to_value(&status).unwrap();
         let throttles = &json["accounts"][0]["throttles"];
         assert_eq!(throttles["recent"], 3);
@@ -403,11 +486,19 @@ mod tests {
     fn text_and_waybar_renderings() {
         let config = config_with("kimi-main", "kimi-code");
         let id: AccountId = "kimi-main".parse().unwrap();
-        let status = build(&config, &BTreeMap::from([(id, observed(96.0))]), &mut BTreeMap::new(), now());
+        let status = build(
+            &config,
+            &BTreeMap::from([(id, observed(96.0))]),
+            &mut BTreeMap::new(),
+            now(),
+        );
         let text = render_text(&status, now());
         assert!(text.starts_with("Redline: CRITICAL\n"), "{text}");
         assert!(text.contains("Kimi Code (kimi-main) — CRITICAL"), "{text}");
-        assert!(text.contains("5h 96% used (96/100 requests), resets in 1h 12m"), "{text}");
+        assert!(
+            text.contains("5h 96% used (96/100 requests), resets in 1h 12m"),
+            "{text}"
+        );
         assert!(text.contains("CRITICAL: 5h window 96% used"), "{text}");
         let waybar = render_waybar(&status, now());
         assert_eq!(waybar["text"], "96%");
@@ -422,7 +513,12 @@ mod tests {
         let status = build(&config, &BTreeMap::new(), &mut BTreeMap::new(), now());
         assert_eq!(status.level, Level::Unknown);
         assert_eq!(status.accounts[0].key.health, KeyHealth::Unknown);
-        let empty = build(&Config::default(), &BTreeMap::new(), &mut BTreeMap::new(), now());
+        let empty = build(
+            &Config::default(),
+            &BTreeMap::new(),
+            &mut BTreeMap::new(),
+            now(),
+        );
         assert_eq!(empty.level, Level::Unknown);
         assert!(render_text(&empty, now()).starts_with("No keys yet"));
     }

@@ -192,7 +192,8 @@ pub fn human_duration(d: Duration) -> String {
         0..60 => format!("{secs}s"),
         60..3600 if secs.is_multiple_of(60) => format!("{}m", secs / 60),
         60..3600 => format!("{}m {}s", secs / 60, secs % 60),
-        _ => format!("{}h {}m", secs / 3600, (secs % 3600) / 60),
+        3600..172_800 => format!("{}h {}m", secs / 3600, (secs % 3600) / 60),
+        _ => format!("{}d {}h", secs / 86_400, (secs % 86_400) / 3600),
     }
 }
 
@@ -418,6 +419,10 @@ mod tests {
         assert!(!Classification::new(Cause::QuotaExhausted, "x").retryable);
         assert_eq!(human_duration(Duration::from_secs(4320)), "1h 12m");
         assert_eq!(human_duration(Duration::from_secs(200)), "3m 20s");
+        assert_eq!(
+            human_duration(Duration::from_secs(4 * 86_400 + 7200)),
+            "4d 2h"
+        );
     }
 
     #[test]

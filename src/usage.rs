@@ -22,13 +22,27 @@ pub struct Target {
 pub fn target(provider: &dyn Provider, base_url: Option<&str>) -> Target {
     let regions = provider.regions();
     let Some(base) = base_url.and_then(|b| url::Url::parse(b).ok()) else {
-        return Target { region: &regions[0], usage_url: regions[0].usage_url.to_owned() };
+        return Target {
+            region: &regions[0],
+            usage_url: regions[0].usage_url.to_owned(),
+        };
     };
-    if let Some(region) = regions.iter().find(|r| same_host(r.api_base, &base) || same_host(r.usage_url, &base)) {
-        return Target { region, usage_url: region.usage_url.to_owned() };
+    if let Some(region) = regions
+        .iter()
+        .find(|r| same_host(r.api_base, &base) || same_host(r.usage_url, &base))
+    {
+        return Target {
+            region,
+            usage_url: region.usage_url.to_owned(),
+        };
     }
-    let path = url::Url::parse(regions[0].usage_url).map(|u| u.path().to_owned()).unwrap_or_default();
-    Target { region: &regions[0], usage_url: format!("{}{path}", base.origin().ascii_serialization()) }
+    let path = url::Url::parse(regions[0].usage_url)
+        .map(|u| u.path().to_owned())
+        .unwrap_or_default();
+    Target {
+        region: &regions[0],
+        usage_url: format!("{}{path}", base.origin().ascii_serialization()),
+    }
 }
 
 /// The targets of the provider's other regions, for "wrong region" checks.
@@ -37,12 +51,16 @@ pub fn other_regions(provider: &dyn Provider, current: &Target) -> Vec<Target> {
         .regions()
         .iter()
         .filter(|r| r.name != current.region.name)
-        .map(|region| Target { region, usage_url: region.usage_url.to_owned() })
+        .map(|region| Target {
+            region,
+            usage_url: region.usage_url.to_owned(),
+        })
         .collect()
 }
 
 fn same_host(known: &str, base: &url::Url) -> bool {
-    url::Url::parse(known).is_ok_and(|k| k.host_str() == base.host_str() && base.host_str().is_some())
+    url::Url::parse(known)
+        .is_ok_and(|k| k.host_str() == base.host_str() && base.host_str().is_some())
 }
 
 /// Why a poll produced no snapshot.
@@ -50,7 +68,10 @@ fn same_host(known: &str, base: &url::Url) -> bool {
 pub enum PollError {
     /// The provider answered with a refusal (bad key, wrong product, rate limit on the usage
     /// endpoint itself, overload).
-    Refused { status: u16, classification: Classification },
+    Refused {
+        status: u16,
+        classification: Classification,
+    },
     /// The answer was not one Redline can read: an HTML error page, cut-off JSON, a new shape.
     BadAnswer(String),
     Unreachable(String),
@@ -73,8 +94,15 @@ impl PollError {
     /// One line for a person.
     pub fn message(&self) -> String {
         match self {
-            PollError::Refused { status, classification } => {
-                format!("HTTP {status}, {}: {}", classification.cause.describe(), classification.advice)
+            PollError::Refused {
+                status,
+                classification,
+            } => {
+                format!(
+                    "HTTP {status}, {}: {}",
+                    classification.cause.describe(),
+                    classification.advice
+                )
             }
             PollError::BadAnswer(text) | PollError::Unreachable(text) => text.clone(),
         }
@@ -89,7 +117,12 @@ pub async fn poll_once(
     secret: &Secret,
 ) -> Result<Snapshot, PollError> {
     let response = client
-        .get(&target.usage_url, provider.auth_style(), secret, provider.extra_headers())
+        .get(
+            &target.usage_url,
+            provider.auth_style(),
+            secret,
+            provider.extra_headers(),
+        )
         .await
         .map_err(|err| match err {
             FetchError::TooLarge { .. } => PollError::BadAnswer(err.to_string()),
@@ -105,7 +138,11 @@ pub fn read_answer(
     response: &RawResponse,
     now: Timestamp,
 ) -> Result<Snapshot, PollError> {
-    let RawResponse { status, headers, body } = response;
+    let RawResponse {
+        status,
+        headers,
+        body,
+    } = response;
     let status = *status;
     if !(200..300).contains(&status) {
         let mut classification = provider.classify(status, headers, body, now);
@@ -115,9 +152,13 @@ pub fn read_answer(
         if status == 404
             && let Some(hint) = provider.wrong_product_hint()
         {
-            classification = Classification::new(Cause::AuthInvalid, &classification.message).with_advice(hint);
+            classification =
+                Classification::new(Cause::AuthInvalid, &classification.message).with_advice(hint);
         }
-        return Err(PollError::Refused { status, classification });
+        return Err(PollError::Refused {
+            status,
+            classification,
+        });
     }
     if is_html(body) {
         return Err(PollError::BadAnswer(format!(
@@ -125,7 +166,10 @@ pub fn read_answer(
             host(&target.usage_url)
         )));
     }
-    let context = UsageContext { now, region: target.region };
+    let context = UsageContext {
+        now,
+        region: target.region,
+    };
     let mut snapshot = provider.parse_usage(body, &context).map_err(|err| match err {
         UsageError::Refused(classification) => PollError::Refused { status, classification },
         UsageError::Shape(what) => PollError::BadAnswer(format!(
@@ -133,12 +177,24 @@ pub fn read_answer(
             host(&target.usage_url)
         )),
     })?;
-    snapshot.windows.extend(provider.header_windows(headers, now));
+    // Headers fill in what the body lacks; the body's own numbers win.
+    for window in provider.header_windows(headers, now) {
+        if !snapshot
+            .windows
+            .iter()
+            .any(|w| w.kind == window.kind && w.scope == window.scope)
+        {
+            snapshot.windows.push(window);
+        }
+    }
     Ok(snapshot)
 }
 
 fn host(url: &str) -> String {
-    url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_else(|| url.to_owned())
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| url.to_owned())
 }
 
 #[cfg(test)]
@@ -149,18 +205,28 @@ mod tests {
     #[test]
     fn targets_follow_the_base_url() {
         let moonshot = provider(ProviderId::Moonshot);
-        assert_eq!(target(moonshot, None).usage_url, moonshot.regions()[0].usage_url);
+        assert_eq!(
+            target(moonshot, None).usage_url,
+            moonshot.regions()[0].usage_url
+        );
         let cn = target(moonshot, Some("https://api.moonshot.cn/v1"));
         assert_eq!(cn.region.name, "cn");
         assert_eq!(cn.usage_url, "https://api.moonshot.cn/v1/users/me/balance");
         let fake = target(moonshot, Some("http://127.0.0.1:4321"));
         assert_eq!(fake.region.name, moonshot.regions()[0].name);
         assert_eq!(fake.usage_url, "http://127.0.0.1:4321/v1/users/me/balance");
-        assert_eq!(other_regions(moonshot, &cn)[0].region.name, moonshot.regions()[0].name);
+        assert_eq!(
+            other_regions(moonshot, &cn)[0].region.name,
+            moonshot.regions()[0].name
+        );
     }
 
     fn answer(status: u16, body: &str) -> RawResponse {
-        RawResponse { status, headers: http::HeaderMap::new(), body: body.as_bytes().to_vec() }
+        RawResponse {
+            status,
+            headers: http::HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+        }
     }
 
     #[test]
@@ -168,12 +234,28 @@ mod tests {
         let kimi = provider(ProviderId::KimiCode);
         let target = target(kimi, None);
         let now = Timestamp::now();
-        let html = read_answer(kimi, &target, &answer(200, "<!DOCTYPE html><html>hi</html>"), now);
-        assert!(matches!(&html, Err(PollError::BadAnswer(m)) if m.contains("web page")), "{html:?}");
+        let html = read_answer(
+            kimi,
+            &target,
+            &answer(200, "<!DOCTYPE html><html>hi</html>"),
+            now,
+        );
+        assert!(
+            matches!(&html, Err(PollError::BadAnswer(m)) if m.contains("web page")),
+            "{html:?}"
+        );
         let truncated = read_answer(kimi, &target, &answer(200, r#"{"usage":{"limit":"10"#), now);
-        assert!(matches!(&truncated, Err(PollError::BadAnswer(m)) if m.contains("cannot read")), "{truncated:?}");
-        let not_found = read_answer(kimi, &target, &answer(404, r#"{"error":"not found"}"#), now).unwrap_err();
+        assert!(
+            matches!(&truncated, Err(PollError::BadAnswer(m)) if m.contains("cannot read")),
+            "{truncated:?}"
+        );
+        let not_found =
+            read_answer(kimi, &target, &answer(404, r#"{"error":"not found"}"#), now).unwrap_err();
         assert!(not_found.key_rejected());
-        assert!(not_found.message().contains("HTTP 404"), "{}", not_found.message());
+        assert!(
+            not_found.message().contains("HTTP 404"),
+            "{}",
+            not_found.message()
+        );
     }
 }

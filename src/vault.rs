@@ -74,6 +74,13 @@ impl Vault {
         Vault { service }
     }
 
+    /// A vault under another service name (tests keep their entries apart this way).
+    pub fn with_service(service: &str) -> Vault {
+        Vault {
+            service: service.to_owned(),
+        }
+    }
+
     pub fn service(&self) -> &str {
         &self.service
     }

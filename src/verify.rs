@@ -27,7 +27,9 @@ impl Verdict {
     pub fn message(&self) -> String {
         match self {
             Verdict::Valid(_) => "the provider accepted the key".into(),
-            Verdict::Rejected(text) | Verdict::WrongRegion(text) | Verdict::Inconclusive(text) => text.clone(),
+            Verdict::Rejected(text) | Verdict::WrongRegion(text) | Verdict::Inconclusive(text) => {
+                text.clone()
+            }
         }
     }
 }
@@ -43,7 +45,12 @@ fn sibling(id: ProviderId) -> Option<ProviderId> {
     }
 }
 
-pub async fn verify(client: &HttpClient, id: ProviderId, base_url: Option<&str>, secret: &Secret) -> Verdict {
+pub async fn verify(
+    client: &HttpClient,
+    id: ProviderId,
+    base_url: Option<&str>,
+    secret: &Secret,
+) -> Verdict {
     let adapter = provider(id);
     let here = target(adapter, base_url);
     let error = match poll_once(client, adapter, &here, secret).await {
@@ -54,7 +61,11 @@ pub async fn verify(client: &HttpClient, id: ProviderId, base_url: Option<&str>,
         return inconclusive(&error);
     }
     // A rejected key may belong to another region of the same provider…
-    let on_default_hosts = base_url.is_none() || adapter.regions().iter().any(|r| r.usage_url == here.usage_url);
+    let on_default_hosts = base_url.is_none()
+        || adapter
+            .regions()
+            .iter()
+            .any(|r| r.usage_url == here.usage_url);
     if on_default_hosts {
         for other in other_regions(adapter, &here) {
             if poll_once(client, adapter, &other, secret).await.is_ok() {
@@ -71,8 +82,14 @@ pub async fn verify(client: &HttpClient, id: ProviderId, base_url: Option<&str>,
     if let Some(sibling) = sibling(id) {
         let sibling_adapter = provider(sibling);
         for region in sibling_adapter.regions() {
-            let there = Target { region, usage_url: region.usage_url.to_owned() };
-            if poll_once(client, sibling_adapter, &there, secret).await.is_ok() {
+            let there = Target {
+                region,
+                usage_url: region.usage_url.to_owned(),
+            };
+            if poll_once(client, sibling_adapter, &there, secret)
+                .await
+                .is_ok()
+            {
                 return Verdict::Rejected(format!(
                     "this is a {} key, not a {} key: add it with --provider {sibling}",
                     sibling.display_name(),
@@ -81,7 +98,11 @@ pub async fn verify(client: &HttpClient, id: ProviderId, base_url: Option<&str>,
             }
         }
     }
-    Verdict::Rejected(format!("{} rejected the key: {}", id.display_name(), error.message()))
+    Verdict::Rejected(format!(
+        "{} rejected the key: {}",
+        id.display_name(),
+        error.message()
+    ))
 }
 
 fn inconclusive(error: &PollError) -> Verdict {
@@ -89,5 +110,7 @@ fn inconclusive(error: &PollError) -> Verdict {
         PollError::Unreachable(text) => format!("{text}; check your network, proxy or --base-url"),
         other => other.message(),
     };
-    Verdict::Inconclusive(format!("could not check the key ({what}); try again, or pass --no-verify to store it unchecked"))
+    Verdict::Inconclusive(format!(
+        "could not check the key ({what}); try again, or pass --no-verify to store it unchecked"
+    ))
 }

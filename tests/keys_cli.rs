@@ -5,6 +5,7 @@ mod support;
 
 use redline::account_id::AccountId;
 use redline::config::{Config, ConfigFile};
+use redline::providers::ProviderId;
 use support::{Sandbox, files_below};
 
 const FIRST: &str = "sk-kimi-FirstKeyAbcdefghijklmnop1111";
@@ -40,6 +41,9 @@ fn assert_agree(sandbox: &Sandbox, id: &str, current: &str, previous: Option<&st
 #[test]
 fn add_list_test_rotate_rollback_rm_round_trip() {
     let sandbox = Sandbox::new();
+    let rt = support::runtime();
+    let kimi = support::fake(&rt, ProviderId::KimiCode, FIRST);
+    let origin = kimi.origin();
     let add = sandbox.run_stdin(
         &[
             "keys",
@@ -49,6 +53,8 @@ fn add_list_test_rotate_rollback_rm_round_trip() {
             "kimi-code",
             "--label",
             "Kimi Code",
+            "--base-url",
+            &origin,
         ],
         &format!("{FIRST}\n"),
     );
@@ -60,7 +66,13 @@ fn add_list_test_rotate_rollback_rm_round_trip() {
         .lines()
         .find(|l| l.starts_with("kimi-main"))
         .expect(&list);
-    for cell in ["kimi-code", "Kimi Code", "sk-kimi-…1111", "0d", "never"] {
+    for cell in [
+        "kimi-code",
+        "Kimi Code",
+        "sk-kimi-…1111",
+        "0d",
+        "ok, just now",
+    ] {
         assert!(row.contains(cell), "{cell:?} missing from {row:?}");
     }
     let json: serde_json::Value =
@@ -69,13 +81,25 @@ fn add_list_test_rotate_rollback_rm_round_trip() {
     assert_eq!(json[0]["provider"], "kimi-code");
     assert_eq!(json[0]["fingerprint"], "sk-kimi-…1111");
     assert_eq!(json[0]["age_days"], 0);
-    assert!(json[0]["last_test"].is_null());
+    assert_eq!(
+        json[0]["last_test"]["ok"], true,
+        "the check on add is recorded"
+    );
 
     let test = sandbox.run(&["keys", "test", "kimi-main"]).ok().stdout;
     assert!(test.starts_with("kimi-main: ok"), "{test}");
+    kimi.set_behaviour(redline::fakes::Behaviour::WrongProduct);
+    let failed = sandbox.run(&["keys", "test", "kimi-main"]);
+    assert_eq!(failed.code, 1);
+    assert!(
+        failed.stdout.starts_with("kimi-main: FAILED: "),
+        "{}",
+        failed.stdout
+    );
     let json: serde_json::Value =
         serde_json::from_str(&sandbox.run(&["keys", "list", "--json"]).ok().stdout).unwrap();
-    assert_eq!(json[0]["last_test"]["ok"], true);
+    assert_eq!(json[0]["last_test"]["ok"], false);
+    kimi.set_behaviour(redline::fakes::Behaviour::Normal);
 
     let rotate = sandbox
         .run_stdin(&["keys", "rotate", "kimi-main", "--no-verify"], SECOND)
@@ -116,19 +140,45 @@ fn add_list_test_rotate_rollback_rm_round_trip() {
 #[test]
 fn no_file_and_no_output_ever_contains_the_secret() {
     let sandbox = Sandbox::new();
+    let rt = support::runtime();
+    let kimi = support::fake(&rt, ProviderId::KimiCode, FIRST);
+    let origin = kimi.origin();
     let mut outputs = Vec::new();
     let mut record = |run: support::Run| outputs.push(format!("{}\n{}", run.stdout, run.stderr));
 
-    record(
-        sandbox
-            .run_stdin(
-                &["keys", "add", "kimi-main", "--provider", "kimi-code", "--no-verify"],
-                FIRST,
-            )
-            .ok(),
-    );
+    let add = [
+        "keys",
+        "add",
+        "kimi-main",
+        "--provider",
+        "kimi-code",
+        "--base-url",
+        &origin,
+    ];
+    record(sandbox.run_stdin(&add, FIRST).ok());
+    record(sandbox.run_stdin(&add, SECOND));
+    // A key the provider refuses, and one whose check cannot reach the provider.
+    let refused = [
+        "keys",
+        "add",
+        "other",
+        "--provider",
+        "kimi-code",
+        "--base-url",
+        &origin,
+    ];
+    record(sandbox.run_stdin(&refused, SECOND));
+    let far = support::closed_origin();
     record(sandbox.run_stdin(
-        &["keys", "add", "kimi-main", "--provider", "kimi-code", "--no-verify"],
+        &[
+            "keys",
+            "add",
+            "other",
+            "--provider",
+            "openai",
+            "--base-url",
+            &far,
+        ],
         SECOND,
     ));
     record(sandbox.run(&["keys", "list"]).ok());
@@ -207,7 +257,14 @@ fn with_one_key() -> Sandbox {
     let sandbox = Sandbox::new();
     sandbox
         .run_stdin(
-            &["keys", "add", "kimi-main", "--provider", "kimi-code", "--no-verify"],
+            &[
+                "keys",
+                "add",
+                "kimi-main",
+                "--provider",
+                "kimi-code",
+                "--no-verify",
+            ],
             FIRST,
         )
         .ok();
@@ -225,26 +282,56 @@ fn bad_input_is_refused_clearly_and_loses_nothing() {
     let before = sandbox.config_text().unwrap();
 
     sandbox
-        .run_stdin(&["keys", "add", "other", "--provider", "kimi", "--no-verify"], SECOND)
+        .run_stdin(
+            &["keys", "add", "other", "--provider", "kimi", "--no-verify"],
+            SECOND,
+        )
         .fails_with("unknown provider \"kimi\"; choose one of: kimi-code, moonshot");
     sandbox
         .run_stdin(
-            &["keys", "add", "Other_Key", "--provider", "openai", "--no-verify"],
+            &[
+                "keys",
+                "add",
+                "Other_Key",
+                "--provider",
+                "openai",
+                "--no-verify",
+            ],
             SECOND,
         )
         .fails_with("use only lowercase letters, digits and '-'");
     sandbox
-        .run_stdin(&["keys", "add", "api", "--provider", "openai", "--no-verify"], SECOND)
+        .run_stdin(
+            &["keys", "add", "api", "--provider", "openai", "--no-verify"],
+            SECOND,
+        )
         .fails_with("reserved");
     let duplicate = sandbox
         .run_stdin(
-            &["keys", "add", "kimi-main", "--provider", "openai", "--no-verify"],
+            &[
+                "keys",
+                "add",
+                "kimi-main",
+                "--provider",
+                "openai",
+                "--no-verify",
+            ],
             SECOND,
         )
         .fails_with("an account named kimi-main already exists");
     assert_eq!(duplicate.stderr.lines().count(), 1, "{}", duplicate.stderr);
     let empty = sandbox
-        .run_stdin(&["keys", "add", "other", "--provider", "openai", "--no-verify"], "\n")
+        .run_stdin(
+            &[
+                "keys",
+                "add",
+                "other",
+                "--provider",
+                "openai",
+                "--no-verify",
+            ],
+            "\n",
+        )
         .fails_with("the key is empty");
     assert_eq!(empty.stderr.lines().count(), 1);
     assert_eq!(sandbox.keyring("account:other"), None);
@@ -305,7 +392,17 @@ fn a_corrupt_config_is_reported_with_its_line_and_never_overwritten() {
         assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     }
     sandbox
-        .run_stdin(&["keys", "add", "other", "--provider", "openai", "--no-verify"], SECOND)
+        .run_stdin(
+            &[
+                "keys",
+                "add",
+                "other",
+                "--provider",
+                "openai",
+                "--no-verify",
+            ],
+            SECOND,
+        )
         .fails_with(&expected);
     sandbox
         .run_stdin(&["keys", "rotate", "kimi-main", "--no-verify"], SECOND)
@@ -333,10 +430,20 @@ fn without_a_secret_service_every_key_command_says_what_to_start() {
     };
     for (args, stdin) in [
         (
-            &["keys", "add", "other", "--provider", "openai", "--no-verify"][..],
+            &[
+                "keys",
+                "add",
+                "other",
+                "--provider",
+                "openai",
+                "--no-verify",
+            ][..],
             Some(SECOND),
         ),
-        (&["keys", "rotate", "kimi-main", "--no-verify"], Some(SECOND)),
+        (
+            &["keys", "rotate", "kimi-main", "--no-verify"],
+            Some(SECOND),
+        ),
         (&["keys", "test", "kimi-main"], None),
         (&["keys", "rollback", "kimi-main"], None),
         (&["keys", "rm", "kimi-main"], None),

@@ -141,3 +141,38 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
     }
     found
 }
+
+/// A tokio runtime that keeps fake provider servers answering while a test runs the binary.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A fake provider that accepts `key`.
+pub fn fake(
+    rt: &tokio::runtime::Runtime,
+    provider: redline::providers::ProviderId,
+    key: &str,
+) -> redline::fakes::FakeProvider {
+    rt.block_on(redline::fakes::FakeProvider::start(provider, key))
+        .expect("fake provider starts")
+}
+
+/// A loopback origin where nothing listens.
+pub fn closed_origin() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+impl Sandbox {
+    /// `redline status --json`, parsed.
+    pub fn status_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.run(&["status", "--json"]).ok().stdout)
+            .expect("status --json is JSON")
+    }
+}

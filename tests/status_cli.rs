@@ -1,0 +1,302 @@
+//! `redline status` against a fake of every provider: the windows, levels and reasons it
+//! reports, and how it copes with odd answers. Keys go through the real Secret Service.
+
+mod support;
+
+use redline::fakes::Behaviour;
+use redline::providers::ProviderId;
+use serde_json::Value;
+use support::{Sandbox, fake, runtime};
+
+const KEY: &str = "sk-test-StatusKeyAbcdefghijklmnop4242";
+
+/// The window kinds each provider's fake yields, and whether `set_used_percent` drives them.
+fn expected(provider: ProviderId) -> (&'static [&'static str], bool) {
+    match provider {
+        ProviderId::KimiCode => (&["five_hour", "weekly"], true),
+        ProviderId::Moonshot => (&[], false),
+        ProviderId::Openai => (&["rpm", "tpm"], true),
+        ProviderId::Anthropic => (&["rpm", "tpm"], true),
+        ProviderId::Claude => (&["five_hour", "weekly"], true),
+        ProviderId::Openrouter => (&["monthly"], true),
+        ProviderId::Deepseek => (&[], false),
+        ProviderId::Zai => (&["five_hour", "monthly"], true),
+        ProviderId::Minimax => (&["five_hour"], true),
+    }
+}
+
+fn account<'a>(status: &'a Value, id: &str) -> &'a Value {
+    status["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == id)
+        .unwrap_or_else(|| panic!("{id} in {status}"))
+}
+
+fn busiest(account: &Value) -> f64 {
+    account["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["used_ratio"].as_f64())
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn status_reports_windows_levels_and_reasons_for_every_provider() {
+    let sandbox = Sandbox::new();
+    let rt = runtime();
+    let fakes: Vec<_> = ProviderId::ALL
+        .iter()
+        .map(|&p| (p, fake(&rt, p, KEY)))
+        .collect();
+    for (provider, fake) in &fakes {
+        let id = format!("acct-{provider}");
+        let origin = fake.origin();
+        let added = sandbox
+            .run_stdin(
+                &[
+                    "keys",
+                    "add",
+                    &id,
+                    "--provider",
+                    provider.as_str(),
+                    "--base-url",
+                    &origin,
+                ],
+                KEY,
+            )
+            .ok();
+        assert!(
+            added.stdout.contains("accepted it"),
+            "{provider}: {}",
+            added.stdout
+        );
+    }
+
+    let status = sandbox.status_json();
+    assert_eq!(status["level"], "ok", "{status:#}");
+    for (provider, _) in &fakes {
+        let account = account(&status, &format!("acct-{provider}"));
+        let (kinds, driven) = expected(*provider);
+        assert_eq!(account["level"], "ok", "{provider}: {account:#}");
+        assert_eq!(account["provider"], provider.as_str());
+        assert_eq!(account["key"]["health"], "ok");
+        let found: Vec<&str> = account["windows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["kind"].as_str().unwrap())
+            .collect();
+        for kind in kinds {
+            assert!(
+                found.contains(kind),
+                "{provider}: {kind} missing from {found:?}"
+            );
+        }
+        if driven {
+            assert!(
+                (busiest(account) - 0.40).abs() < 0.011,
+                "{provider}: {account:#}"
+            );
+        } else {
+            assert!(
+                !account["balances"].as_array().unwrap().is_empty(),
+                "{provider}: {account:#}"
+            );
+        }
+    }
+    let kimi = account(&status, "acct-kimi-code");
+    assert_eq!(kimi["concurrency"]["limit"], 30);
+    assert_eq!(kimi["plan"], "Standard");
+    let five_hour = kimi["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["kind"] == "five_hour")
+        .unwrap();
+    assert!(five_hour["resets_at"].as_str().is_some(), "{five_hour}");
+
+    // Near the limit: amber at 85 %, red at 96 %, with the reason in words.
+    for (percent, level, code) in [
+        (85.0, "warn", "window_warn"),
+        (96.0, "critical", "window_critical"),
+    ] {
+        for (_, fake) in &fakes {
+            fake.set_used_percent(percent);
+        }
+        let status = sandbox.status_json();
+        assert_eq!(status["level"], level);
+        for (provider, _) in fakes.iter().filter(|(p, _)| expected(*p).1) {
+            let account = account(&status, &format!("acct-{provider}"));
+            assert_eq!(
+                account["level"], level,
+                "{provider} at {percent}%: {account:#}"
+            );
+            let reason = &account["reasons"][0];
+            assert_eq!(reason["code"], code, "{provider}: {reason}");
+            assert!(
+                reason["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("{percent:.0}% used")),
+                "{reason}"
+            );
+        }
+    }
+
+    let text = sandbox.run(&["status"]).ok().stdout;
+    assert!(text.starts_with("Redline: CRITICAL"), "{text}");
+    assert!(text.contains("CRITICAL: 5h window 96% used"), "{text}");
+    let waybar: Value =
+        serde_json::from_str(sandbox.run(&["status", "--waybar"]).ok().stdout.trim()).unwrap();
+    assert_eq!(waybar["class"], "critical");
+    assert_eq!(waybar["percentage"], 96);
+    assert_eq!(waybar["text"], "96%");
+}
+
+#[test]
+fn odd_answers_become_readable_per_account_errors() {
+    let sandbox = Sandbox::new();
+    let rt = runtime();
+    let cases = [
+        ("html", Behaviour::HtmlError(502), "HTTP 502"),
+        ("truncated", Behaviour::Truncated, "cannot read"),
+        ("unknown-shape", Behaviour::UnknownShape, "cannot read"),
+        (
+            "limited",
+            Behaviour::UsageRateLimited { retry_after_s: 120 },
+            "HTTP 429",
+        ),
+    ];
+    let mut fakes = Vec::new();
+    for (id, behaviour, _) in &cases {
+        let fake = fake(&rt, ProviderId::KimiCode, KEY);
+        let origin = fake.origin();
+        sandbox
+            .run_stdin(
+                &[
+                    "keys",
+                    "add",
+                    id,
+                    "--provider",
+                    "kimi-code",
+                    "--base-url",
+                    &origin,
+                ],
+                KEY,
+            )
+            .ok();
+        fake.set_behaviour(behaviour.clone());
+        fakes.push(fake);
+    }
+    let variant = fake(&rt, ProviderId::KimiCode, KEY);
+    variant.set_behaviour(Behaviour::Variant);
+    let origin = variant.origin();
+    sandbox
+        .run_stdin(
+            &[
+                "keys",
+                "add",
+                "variant",
+                "--provider",
+                "kimi-code",
+                "--base-url",
+                &origin,
+                "--no-verify",
+            ],
+            KEY,
+        )
+        .ok();
+
+    let status = sandbox.status_json();
+    for (id, _, words) in &cases {
+        let account = account(&status, id);
+        assert_eq!(account["level"], "unknown", "{id}: {account:#}");
+        let reason = account["reasons"][0]["message"].as_str().unwrap();
+        assert!(reason.contains(words), "{id}: {reason}");
+        assert_eq!(account["key"]["health"], "unknown");
+    }
+    let variant = account(&status, "variant");
+    assert_eq!(variant["level"], "ok", "{variant:#}");
+    assert_eq!(variant["windows"][0]["kind"], "five_hour");
+}
+
+#[test]
+fn a_rejected_key_and_a_missing_keyring_entry_are_critical() {
+    let sandbox = Sandbox::new();
+    let rt = runtime();
+    let kimi = fake(&rt, ProviderId::KimiCode, KEY);
+    let origin = kimi.origin();
+    sandbox
+        .run_stdin(
+            &[
+                "keys",
+                "add",
+                "revoked",
+                "--provider",
+                "kimi-code",
+                "--base-url",
+                &origin,
+            ],
+            KEY,
+        )
+        .ok();
+    let other = fake(
+        &rt,
+        ProviderId::KimiCode,
+        "sk-test-SomeoneElsesKey0000000000",
+    );
+    let origin = other.origin();
+    sandbox
+        .run_stdin(
+            &[
+                "keys",
+                "add",
+                "wrong",
+                "--provider",
+                "kimi-code",
+                "--base-url",
+                &origin,
+                "--no-verify",
+            ],
+            KEY,
+        )
+        .ok();
+    // The key vanished from the keyring behind Redline's back.
+    let deleted = std::process::Command::new("secret-tool")
+        .args([
+            "clear",
+            "service",
+            &sandbox.service,
+            "username",
+            "account:revoked",
+        ])
+        .status()
+        .unwrap();
+    assert!(deleted.success());
+
+    let status = sandbox.status_json();
+    assert_eq!(status["level"], "critical");
+    let wrong = account(&status, "wrong");
+    assert_eq!(wrong["level"], "critical");
+    assert_eq!(wrong["key"]["health"], "rejected");
+    assert_eq!(wrong["reasons"][0]["code"], "key_rejected");
+    assert!(
+        wrong["reasons"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 401"),
+        "{wrong:#}"
+    );
+    let revoked = account(&status, "revoked");
+    assert_eq!(revoked["level"], "critical");
+    assert!(
+        revoked["reasons"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("keyring has no key for revoked"),
+        "{revoked:#}"
+    );
+}
