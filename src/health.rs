@@ -275,8 +275,8 @@ fn throttle_reason(throttles: &[ThrottleEvent], now: Timestamp) -> Option<Reason
     ))
 }
 
-/// The level shown, with hysteresis: it rises at once and falls only after the computed level
-/// has stayed lower for [`QUIET_PERIOD`].
+/// The level shown, with hysteresis: it rises at once, and an amber or red level falls only
+/// after the computed level has stayed lower for [`QUIET_PERIOD`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shown {
     pub level: Level,
@@ -286,7 +286,10 @@ pub struct Shown {
 
 pub fn settle(previous: Option<Shown>, computed: Level, now: Timestamp) -> Shown {
     match previous {
-        Some(shown) if computed.severity() < shown.level.severity() => {
+        // Only a problem (amber, red) is held; "no data yet" gives way to data at once.
+        Some(shown)
+            if computed.severity() < shown.level.severity() && shown.level != Level::Unknown =>
+        {
             if now.duration_since(shown.held_at) >= QUIET_PERIOD {
                 Shown {
                     level: computed,
@@ -571,5 +574,13 @@ mod tests {
         );
         let shown = settle(Some(shown), Level::Ok, at(6));
         assert_eq!(shown.level, Level::Ok, "falls after 3 quiet minutes");
+        let waiting = settle(None, Level::Unknown, at(7));
+        assert_eq!(
+            settle(Some(waiting), Level::Ok, at(7)).level,
+            Level::Ok,
+            "first data shows at once"
+        );
+        let unreachable = settle(Some(shown), Level::Unknown, at(8));
+        assert_eq!(unreachable.level, Level::Unknown, "rises from ok at once");
     }
 }
