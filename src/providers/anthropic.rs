@@ -3,16 +3,14 @@
 //! `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-*` headers. The error
 //! classifier is shared with the Claude subscription, which talks to the same API.
 
+use super::wire::{self, header_number, header_text};
 use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
 use crate::snapshot::{Snapshot, Unit, Window, WindowKind};
 use crate::throttle::{
-    Cause, Classification, error_message, human_duration, is_html, retry_after_header,
-    retry_after_in_text,
+    Cause, Classification, error_message, human_duration, retry_after_header, retry_after_in_text,
 };
 use http::HeaderMap;
 use jiff::Timestamp;
-use jiff::tz::TimeZone;
-use serde_json::Value;
 use std::time::Duration;
 
 pub struct Anthropic;
@@ -55,13 +53,7 @@ impl Provider for Anthropic {
 
     /// The models list carries no quota; any JSON object proves the key works.
     fn parse_usage(&self, body: &[u8], _context: &UsageContext) -> Result<Snapshot, UsageError> {
-        match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(_)) => Ok(Snapshot::default()),
-            Ok(_) => Err(UsageError::Shape(
-                "the models response is JSON but not an object".into(),
-            )),
-            Err(_) => Err(UsageError::Shape("the models response is not JSON".into())),
-        }
+        wire::json_object(body, "Anthropic models").map(|_| Snapshot::default())
     }
 
     fn header_windows(&self, headers: &HeaderMap, _now: Timestamp) -> Vec<Window> {
@@ -90,15 +82,11 @@ impl Provider for Anthropic {
 
 /// One window from `anthropic-ratelimit-{infix}-*`; omitted unless limit and remaining parse.
 fn header_window(headers: &HeaderMap, infix: &str, kind: WindowKind, unit: Unit) -> Option<Window> {
-    let value = |field: &str| header_text(headers, &format!("anthropic-ratelimit-{infix}-{field}"));
-    let number = |field: &str| {
-        value(field)?
-            .parse::<f64>()
-            .ok()
-            .filter(|n| n.is_finite() && *n >= 0.0)
-    };
-    let (limit, remaining) = (number("limit")?, number("remaining")?);
-    let resets_at = value("reset").and_then(|text| text.parse::<Timestamp>().ok());
+    let name = |field: &str| format!("anthropic-ratelimit-{infix}-{field}");
+    let limit = header_number(headers, &name("limit"))?;
+    let remaining = header_number(headers, &name("remaining"))?;
+    let resets_at =
+        header_text(headers, &name("reset")).and_then(|text| text.parse::<Timestamp>().ok());
     Some(
         Window::new(kind, unit)
             .counts(None, Some(limit), Some(remaining))
@@ -114,16 +102,11 @@ pub(super) fn classify_error(
     body: &[u8],
     now: Timestamp,
 ) -> Classification {
-    if status >= 500 && is_html(body) {
-        return Classification::new(
-            Cause::Overloaded,
-            &format!("Anthropic or a gateway returned an HTML error page (HTTP {status})"),
-        )
-        .with_retry_after(retry_after_header(headers, now));
+    if let Some(page) = wire::html_error_page("Anthropic", status, headers, body, now) {
+        return page;
     }
-    let json = error_json(body);
-    let error = json.as_ref().and_then(|v| v.get("error"));
-    let text = |pointer: &str| error.and_then(|e| e.pointer(pointer)?.as_str());
+    let json = wire::error_json(body);
+    let text = |pointer| wire::error_text(json.as_ref(), pointer);
     let message = text("/message")
         .map(str::to_owned)
         .unwrap_or_else(|| error_message(body));
@@ -201,7 +184,7 @@ fn rate_limit(message: &str) -> Classification {
 
 /// A spend cap lifts on the 1st of next month at 00:00 UTC; Anthropic sends no retry-after.
 fn spend_cap(message: &str, now: Timestamp) -> Classification {
-    let wait = start_of_next_month(now)
+    let wait = wire::start_of_next_month(now)
         .map(|at| Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO));
     let in_text = wait
         .map(|d| format!(" (in {})", human_duration(d)))
@@ -215,12 +198,6 @@ fn spend_cap(message: &str, now: Timestamp) -> Classification {
         ))
 }
 
-fn start_of_next_month(now: Timestamp) -> Option<Timestamp> {
-    let today = now.to_zoned_datetime(TimeZone::UTC).date();
-    let first = today.last_of_month().tomorrow().ok()?;
-    Some(first.to_zoned_datetime(TimeZone::UTC).ok()?.timestamp())
-}
-
 /// The whole number just before `phrase` in `lower`: "of 50,000 input tokens per minute".
 fn number_before(lower: &str, phrase: &str) -> Option<u64> {
     let before = lower[..lower.find(phrase)?].trim_end();
@@ -230,26 +207,10 @@ fn number_before(lower: &str, phrase: &str) -> Option<u64> {
     before[start..].replace(',', "").parse().ok()
 }
 
-/// The body as JSON, or the first `data:` line of a server-sent stream that holds an error.
-fn error_json(body: &[u8]) -> Option<Value> {
-    if let Ok(value) = serde_json::from_slice::<Value>(body) {
-        return Some(value);
-    }
-    std::str::from_utf8(body)
-        .ok()?
-        .lines()
-        .filter_map(|line| line.strip_prefix("data:"))
-        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
-        .find(|value| value.get("error").is_some())
-}
-
-fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name)?.to_str().ok().map(str::trim)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wire::header_map as headers;
 
     const NOW: &str = "2026-11-29T12:00:00Z";
 
@@ -262,14 +223,6 @@ mod tests {
             now: now(),
             region: &REGIONS[0],
         }
-    }
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, value.parse().unwrap());
-        }
-        map
     }
 
     fn classify(status: u16, pairs: &[(&'static str, &str)], body: &str) -> Classification {

@@ -3,8 +3,8 @@
 //! numbers in the `anthropic-ratelimit-unified-*` headers. Refusals come from the Anthropic API,
 //! so the classifier is Anthropic's with subscription-specific advice.
 
-use super::anthropic;
-use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
+use super::wire::{self, header_number, header_text, number, shape};
+use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError, anthropic};
 use crate::snapshot::{Snapshot, Window, WindowKind};
 use crate::throttle::{Cause, Classification, human_duration};
 use http::HeaderMap;
@@ -44,13 +44,7 @@ impl Provider for Claude {
     }
 
     fn parse_usage(&self, body: &[u8], _context: &UsageContext) -> Result<Snapshot, UsageError> {
-        let json: Value = serde_json::from_slice(body)
-            .map_err(|_| UsageError::Shape("the usage response is not JSON".into()))?;
-        if !json.is_object() {
-            return Err(UsageError::Shape(
-                "the usage response is JSON but not an object".into(),
-            ));
-        }
+        let json = wire::json_object(body, "Claude usage")?;
         let mut windows: Vec<Window> = [
             usage_window(&json, "five_hour", WindowKind::FiveHour),
             usage_window(&json, "seven_day", WindowKind::Weekly),
@@ -59,8 +53,8 @@ impl Provider for Claude {
         .flatten()
         .collect();
         if windows.is_empty() {
-            return Err(UsageError::Shape(
-                "the usage response has no five_hour or seven_day utilization".into(),
+            return Err(shape(
+                "the usage response has no five_hour or seven_day utilization",
             ));
         }
         for (key, scope) in [("seven_day_opus", "opus"), ("seven_day_sonnet", "sonnet")] {
@@ -122,13 +116,10 @@ fn usage_window(json: &Value, key: &str, kind: WindowKind) -> Option<Window> {
 /// `anthropic-ratelimit-unified-{period}-utilization` (a 0-1 fraction) and `-reset` (epoch s).
 fn unified_window(headers: &HeaderMap, period: &str, kind: WindowKind) -> Option<Window> {
     let value = |field: &str| {
-        header_text(
+        header_number(
             headers,
             &format!("anthropic-ratelimit-unified-{period}-{field}"),
-        )?
-        .parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite() && *n >= 0.0)
+        )
     };
     // Rounded so that 0.21 shows as 21 %, not 21.000000000000004 %.
     let percent = (value("utilization")? * 100.0 * 1e6).round() / 1e6;
@@ -176,23 +167,11 @@ fn carries_unified_headers(headers: &HeaderMap) -> bool {
         .any(|name| name.as_str().starts_with("anthropic-ratelimit-unified-"))
 }
 
-fn number(value: &Value) -> Option<f64> {
-    match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(text) => text.trim().parse().ok(),
-        _ => None,
-    }
-    .filter(|n: &f64| n.is_finite())
-}
-
-fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name)?.to_str().ok().map(str::trim)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::snapshot::Unit;
+    use wire::header_map as headers;
 
     const NOW: &str = "2026-08-02T05:00:00Z";
 
@@ -209,14 +188,6 @@ mod tests {
             now: now(),
             region: &REGIONS[0],
         }
-    }
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, value.parse().unwrap());
-        }
-        map
     }
 
     fn parse(body: &str) -> Result<Snapshot, UsageError> {

@@ -2,10 +2,11 @@
 //! the total balance split into granted (promotional) and topped-up money, as decimal strings.
 //! There are no quota windows: the balance is what runs out.
 
+use super::wire::{self, number, shape};
 use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
 use crate::snapshot::{Balance, Snapshot};
 use crate::throttle::{
-    Cause, Classification, error_message, is_html, retry_after_header, retry_after_in_text,
+    Cause, Classification, error_message, retry_after_header, retry_after_in_text,
 };
 use http::HeaderMap;
 use jiff::Timestamp;
@@ -33,14 +34,11 @@ impl Provider for DeepSeek {
     }
 
     fn parse_usage(&self, body: &[u8], _context: &UsageContext) -> Result<Snapshot, UsageError> {
-        let json: Value = serde_json::from_slice(body)
-            .map_err(|_| UsageError::Shape("the balance response is not JSON".into()))?;
+        let json = wire::json_object(body, "DeepSeek balance")?;
         let infos = json
             .get("balance_infos")
             .and_then(Value::as_array)
-            .ok_or_else(|| {
-                UsageError::Shape("the balance response has no balance_infos list".into())
-            })?;
+            .ok_or_else(|| shape("the balance response has no balance_infos list"))?;
         let mut balances = Vec::new();
         for info in infos {
             balances.extend(balances_of(info)?);
@@ -60,12 +58,8 @@ impl Provider for DeepSeek {
         body: &[u8],
         now: Timestamp,
     ) -> Classification {
-        if status >= 500 && is_html(body) {
-            return Classification::new(
-                Cause::Overloaded,
-                &format!("DeepSeek or a gateway returned an HTML error page (HTTP {status})"),
-            )
-            .with_retry_after(retry_after_header(headers, now));
+        if let Some(page) = wire::html_error_page("DeepSeek", status, headers, body, now) {
+            return page;
         }
         let message = error_message(body);
         let wait = retry_after_header(headers, now).or_else(|| retry_after_in_text(&message));
@@ -87,10 +81,11 @@ fn balances_of(info: &Value) -> Result<Vec<Balance>, UsageError> {
     let currency = info
         .get("currency")
         .and_then(Value::as_str)
-        .ok_or_else(|| UsageError::Shape("a balance_infos entry has no currency".into()))?;
-    let total = info.get("total_balance").and_then(number).ok_or_else(|| {
-        UsageError::Shape("a balance_infos entry has no total_balance number".into())
-    })?;
+        .ok_or_else(|| shape("a balance_infos entry has no currency"))?;
+    let total = info
+        .get("total_balance")
+        .and_then(number)
+        .ok_or_else(|| shape("a balance_infos entry has no total_balance number"))?;
     let balance = |kind: &str, amount: f64| Balance {
         kind: kind.into(),
         amount,
@@ -106,16 +101,6 @@ fn balances_of(info: &Value) -> Result<Vec<Balance>, UsageError> {
         }
     }
     Ok(balances)
-}
-
-/// A JSON number or a decimal string.
-fn number(value: &Value) -> Option<f64> {
-    match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(text) => text.trim().parse().ok(),
-        _ => None,
-    }
-    .filter(|n: &f64| n.is_finite())
 }
 
 #[cfg(test)]
@@ -139,11 +124,7 @@ mod tests {
     }
 
     fn classify(status: u16, pairs: &[(&'static str, &str)], body: &str) -> Classification {
-        let mut headers = HeaderMap::new();
-        for (name, value) in pairs {
-            headers.insert(*name, value.parse().unwrap());
-        }
-        DeepSeek.classify(status, &headers, body.as_bytes(), now())
+        DeepSeek.classify(status, &wire::header_map(pairs), body.as_bytes(), now())
     }
 
     fn balance(kind: &str, amount: f64, currency: &str) -> Balance {

@@ -9,11 +9,11 @@
 //! The usage body looks like protobuf's JSON mapping (int64 as decimal strings, enum names such as
 //! `TIME_UNIT_MINUTE`), which leaves out fields at their default value: a missing count is zero.
 
+use super::wire::{self, field, number, shape};
 use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
 use crate::snapshot::{Balance, Snapshot, Unit, Window, WindowKind};
 use crate::throttle::{
-    Cause, Classification, error_message, is_html, number_after, retry_after_header,
-    retry_after_in_text,
+    Cause, Classification, error_message, number_after, retry_after_header, retry_after_in_text,
 };
 use http::HeaderMap;
 use jiff::{SignedDuration, Timestamp};
@@ -63,7 +63,7 @@ impl Provider for KimiCode {
 }
 
 fn parse_usage(body: &[u8], now: Timestamp) -> Result<Snapshot, UsageError> {
-    let json = parse_json(body)?;
+    let json = wire::json_object(body, "Kimi Code usage")?;
     let usage = field(&json, "usage");
     let limits = field(&json, "limits");
     let usages = field(&json, "usages");
@@ -297,16 +297,13 @@ const CONCURRENCY_WORDS: &[&str] = &[
 ];
 
 fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: Timestamp) -> Classification {
+    if let Some(page) = wire::html_error_page("Kimi Code", status, headers, body, now) {
+        return page;
+    }
     let message = error_message(body);
     let retry_after = retry_after_header(headers, now).or_else(|| retry_after_in_text(&message));
-    if is_html(body) && status >= 500 {
-        let message = format!("Kimi Code or a gateway returned an HTML error page (HTTP {status})");
-        return Classification::new(Cause::Overloaded, &message).with_retry_after(retry_after);
-    }
-    let error_type = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|json| json.pointer("/error/type")?.as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let json = serde_json::from_slice::<Value>(body).ok();
+    let error_type = wire::error_text(json.as_ref(), "/type").unwrap_or_default();
     let lower = message.to_lowercase();
     let base = |cause| Classification::new(cause, &message).with_retry_after(retry_after);
     // The concurrency cap is sometimes named ("max concurrency: 30"), usually not.
@@ -339,44 +336,10 @@ fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: Timestamp) -> Cl
     }
 }
 
-fn parse_json(body: &[u8]) -> Result<Value, UsageError> {
-    if is_html(body) {
-        return Err(shape(
-            "the Kimi Code usage URL answered with an HTML page, not JSON",
-        ));
-    }
-    let json: Value = serde_json::from_slice(body)
-        .map_err(|_| shape("the Kimi Code usage response is not valid JSON"))?;
-    if !json.is_object() {
-        return Err(shape("the Kimi Code usage response is not a JSON object"));
-    }
-    Ok(json)
-}
-
-fn shape(what: impl Into<String>) -> UsageError {
-    UsageError::Shape(what.into())
-}
-
-/// `object[key]`, treating `null` as absent.
-fn field<'a>(object: &'a Value, key: &str) -> Option<&'a Value> {
-    object.get(key).filter(|value| !value.is_null())
-}
-
-/// A JSON number or a decimal string (`"40"`), as Kimi sends counts.
-fn number(value: &Value) -> Option<f64> {
-    match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(text) => text.trim().parse::<f64>().ok(),
-        _ => None,
-    }
-    .filter(|n| n.is_finite())
-}
-
-/// `object[key]` as a number: `None` when absent, an error naming `what.key` when not a number.
+/// `object[key]` as a number (Kimi sends counts as strings, `"40"`): `None` when absent, an
+/// error naming `what.key` when not a number.
 fn opt_number(object: &Value, key: &str, what: &str) -> Result<Option<f64>, UsageError> {
-    field(object, key)
-        .map(|value| number(value).ok_or_else(|| shape(format!("{what}.{key} is not a number"))))
-        .transpose()
+    wire::opt_number(object, key, || format!("{what}.{key}"))
 }
 
 #[cfg(test)]
@@ -663,16 +626,7 @@ mod tests {
 
     #[test]
     fn every_truncation_of_the_documented_body_is_a_shape_error() {
-        let body = DOCUMENTED;
-        let context = UsageContext {
-            now: now(),
-            region: &REGIONS[0],
-        };
-        for end in 0..body.len() {
-            let result = KimiCode.parse_usage(&body.as_bytes()[..end], &context);
-            assert!(matches!(result, Err(UsageError::Shape(_))), "{end}");
-            KimiCode.classify(429, &HeaderMap::new(), &body.as_bytes()[..end], now());
-        }
+        wire::assert_truncations_are_shape_errors(&KimiCode, DOCUMENTED, now());
     }
 
     #[test]

@@ -3,10 +3,11 @@
 //! usage shape is observed, not published, and the meaning of one count is disputed, so the
 //! parser prefers the percentage field.
 
+use super::wire::{self, field, integer, shape};
 use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
 use crate::snapshot::{Snapshot, Unit, Window, WindowKind};
 use crate::throttle::{
-    Cause, Classification, error_message, is_html, retry_after_header, retry_after_in_text,
+    Cause, Classification, error_message, retry_after_header, retry_after_in_text,
 };
 use http::HeaderMap;
 use jiff::{SignedDuration, Timestamp};
@@ -57,16 +58,7 @@ impl Provider for MiniMax {
 
 /// `{"model_remains":[{...}],"base_resp":{"status_code":0,"status_msg":"success"}}`.
 fn parse_usage(body: &[u8], now: Timestamp) -> Result<Snapshot, UsageError> {
-    if is_html(body) {
-        return Err(shape(
-            "the MiniMax usage URL answered with an HTML page, not JSON",
-        ));
-    }
-    let json: Value = serde_json::from_slice(body)
-        .map_err(|_| shape("the MiniMax usage response is not valid JSON"))?;
-    if !json.is_object() {
-        return Err(shape("the MiniMax usage response is not a JSON object"));
-    }
+    let json = wire::json_object(body, "MiniMax usage")?;
     if status_code(&json).is_some_and(|code| code != 0) {
         return Err(UsageError::Refused(classify(
             200,
@@ -158,12 +150,11 @@ fn kind_for_span(span_ms: f64) -> WindowKind {
 }
 
 fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: Timestamp) -> Classification {
+    if let Some(page) = wire::html_error_page("MiniMax", status, headers, body, now) {
+        return page;
+    }
     let message = error_message(body);
     let retry_after = retry_after_header(headers, now).or_else(|| retry_after_in_text(&message));
-    if is_html(body) && status >= 500 {
-        let message = format!("MiniMax or a gateway returned an HTML error page (HTTP {status})");
-        return Classification::new(Cause::Overloaded, &message).with_retry_after(retry_after);
-    }
     let code = serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|json| status_code(&json));
@@ -191,39 +182,13 @@ fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: Timestamp) -> Cl
 
 /// `base_resp.status_code`, 0 on success.
 fn status_code(json: &Value) -> Option<i64> {
-    json.pointer("/base_resp/status_code")
-        .and_then(number)
-        .filter(|code| code.fract() == 0.0 && code.abs() < 1e15)
-        .map(|code| code as i64)
+    json.pointer("/base_resp/status_code").and_then(integer)
 }
 
-fn shape(what: impl Into<String>) -> UsageError {
-    UsageError::Shape(what.into())
-}
-
-/// `object[key]`, treating `null` as absent.
-fn field<'a>(object: &'a Value, key: &str) -> Option<&'a Value> {
-    object.get(key).filter(|value| !value.is_null())
-}
-
-/// A JSON number or a decimal string (`"1500"`).
-fn number(value: &Value) -> Option<f64> {
-    match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(text) => text.trim().parse::<f64>().ok(),
-        _ => None,
-    }
-    .filter(|n| n.is_finite())
-}
-
-/// A model_remains entry's `key` as a number: `None` when absent, an error when not a number.
+/// A model_remains entry's `key` as a number (`1500` or `"1500"`): `None` when absent, an error
+/// when not a number.
 fn opt_number(entry: &Value, key: &str) -> Result<Option<f64>, UsageError> {
-    field(entry, key)
-        .map(|value| {
-            number(value)
-                .ok_or_else(|| shape(format!("a model_remains entry's {key} is not a number")))
-        })
-        .transpose()
+    wire::opt_number(entry, key, || format!("a model_remains entry's {key}"))
 }
 
 #[cfg(test)]
@@ -385,16 +350,7 @@ mod tests {
 
     #[test]
     fn every_truncation_of_the_documented_body_is_a_shape_error() {
-        let body = observed();
-        let context = UsageContext {
-            now: now(),
-            region: &REGIONS[0],
-        };
-        for end in 0..body.len() {
-            let result = MiniMax.parse_usage(&body.as_bytes()[..end], &context);
-            assert!(matches!(result, Err(UsageError::Shape(_))), "{end}");
-            MiniMax.classify(429, &HeaderMap::new(), &body.as_bytes()[..end], now());
-        }
+        wire::assert_truncations_are_shape_errors(&MiniMax, &observed(), now());
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod minimax;
 mod moonshot;
 mod openai;
 mod openrouter;
+mod wire;
 mod zai;
 
 use crate::snapshot::{Snapshot, Window};

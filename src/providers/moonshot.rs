@@ -2,11 +2,11 @@
 //! billed against a prepaid balance. There is no quota window to poll, only the balance; limits
 //! (concurrency, RPM, TPM, TPD) follow the account's recharge tier and are named in 429 messages.
 
+use super::wire::{self, field, number, shape};
 use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
 use crate::snapshot::{Balance, Snapshot};
 use crate::throttle::{
-    Cause, Classification, error_message, is_html, number_after, retry_after_header,
-    retry_after_in_text,
+    Cause, Classification, error_message, number_after, retry_after_header, retry_after_in_text,
 };
 use http::HeaderMap;
 use jiff::Timestamp;
@@ -57,16 +57,7 @@ impl Provider for Moonshot {
 
 /// `{"code":0,"data":{"available_balance":..,"voucher_balance":..,"cash_balance":..},"status":true}`.
 fn parse_balance(body: &[u8], context: &UsageContext) -> Result<Snapshot, UsageError> {
-    if is_html(body) {
-        return Err(shape(
-            "the Moonshot balance URL answered with an HTML page, not JSON",
-        ));
-    }
-    let json: Value = serde_json::from_slice(body)
-        .map_err(|_| shape("the Moonshot balance response is not valid JSON"))?;
-    if !json.is_object() {
-        return Err(shape("the Moonshot balance response is not a JSON object"));
-    }
+    let json = wire::json_object(body, "Moonshot balance")?;
 
     let code_failed = json.get("code").and_then(number).is_some_and(|c| c != 0.0);
     let status_failed = json.get("status").and_then(Value::as_bool) == Some(false);
@@ -79,8 +70,7 @@ fn parse_balance(body: &[u8], context: &UsageContext) -> Result<Snapshot, UsageE
         });
     }
 
-    let data = json
-        .get("data")
+    let data = field(&json, "data")
         .filter(|d| d.is_object())
         .ok_or_else(|| shape("the Moonshot balance response has no data object"))?;
     // The body never names the currency; it follows from the platform polled.
@@ -95,10 +85,9 @@ fn parse_balance(body: &[u8], context: &UsageContext) -> Result<Snapshot, UsageE
         ("voucher_balance", "voucher"),
         ("cash_balance", "cash"),
     ] {
-        let Some(value) = data.get(key).filter(|v| !v.is_null()) else {
+        let Some(amount) = wire::opt_number(data, key, || format!("data.{key}"))? else {
             continue;
         };
-        let amount = number(value).ok_or_else(|| shape(format!("data.{key} is not a number")))?;
         balances.push(Balance {
             kind: kind.into(),
             amount,
@@ -117,16 +106,13 @@ fn parse_balance(body: &[u8], context: &UsageContext) -> Result<Snapshot, UsageE
 }
 
 fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: Timestamp) -> Classification {
+    if let Some(page) = wire::html_error_page("Moonshot", status, headers, body, now) {
+        return page;
+    }
     let message = error_message(body);
     let retry_after = retry_after_header(headers, now).or_else(|| retry_after_in_text(&message));
-    if is_html(body) && status >= 500 {
-        let message = format!("Moonshot or a gateway returned an HTML error page (HTTP {status})");
-        return Classification::new(Cause::Overloaded, &message).with_retry_after(retry_after);
-    }
-    let error_type = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|json| json.pointer("/error/type")?.as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let json = serde_json::from_slice::<Value>(body).ok();
+    let error_type = wire::error_text(json.as_ref(), "/type").unwrap_or_default();
     let lower = message.to_lowercase();
     let base = |cause| Classification::new(cause, &message).with_retry_after(retry_after);
 
@@ -153,7 +139,7 @@ fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: Timestamp) -> Cl
     } else if lower.contains("tpd rate limit") {
         base(Cause::Tpd).with_limit(number_after(&message, "limit:"))
     } else if matches!(
-        error_type.as_str(),
+        error_type,
         "invalid_authentication_error" | "incorrect_api_key_error"
     ) || status == 401
     {
@@ -171,20 +157,6 @@ fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: Timestamp) -> Cl
     } else {
         base(Cause::Other)
     }
-}
-
-fn shape(what: impl Into<String>) -> UsageError {
-    UsageError::Shape(what.into())
-}
-
-/// A JSON number or a decimal string (`"49.58894"`).
-fn number(value: &Value) -> Option<f64> {
-    match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(text) => text.trim().parse::<f64>().ok(),
-        _ => None,
-    }
-    .filter(|n| n.is_finite())
 }
 
 #[cfg(test)]
@@ -291,16 +263,7 @@ mod tests {
 
     #[test]
     fn every_truncation_of_the_documented_body_is_a_shape_error() {
-        let body = DOCUMENTED;
-        let context = UsageContext {
-            now: now(),
-            region: &REGIONS[0],
-        };
-        for end in 0..body.len() {
-            let result = Moonshot.parse_usage(&body.as_bytes()[..end], &context);
-            assert!(matches!(result, Err(UsageError::Shape(_))), "{end}");
-            Moonshot.classify(429, &HeaderMap::new(), &body.as_bytes()[..end], now());
-        }
+        wire::assert_truncations_are_shape_errors(&Moonshot, DOCUMENTED, now());
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! the cheap authenticated `GET /v1/models` and reads the rate-limit headers that come with every
 //! response: `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`.
 
+use super::wire::{self, header_number, header_text};
 use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
 use crate::snapshot::{Snapshot, Unit, Window, WindowKind};
 use crate::throttle::{
-    Cause, Classification, error_message, go_duration, human_duration, is_html, retry_after_header,
+    Cause, Classification, error_message, go_duration, human_duration, retry_after_header,
     retry_after_in_text,
 };
 use http::HeaderMap;
@@ -36,13 +37,7 @@ impl Provider for OpenAi {
 
     /// The models list carries no quota; any JSON object proves the key works.
     fn parse_usage(&self, body: &[u8], _context: &UsageContext) -> Result<Snapshot, UsageError> {
-        match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(_)) => Ok(Snapshot::default()),
-            Ok(_) => Err(UsageError::Shape(
-                "the models response is JSON but not an object".into(),
-            )),
-            Err(_) => Err(UsageError::Shape("the models response is not JSON".into())),
-        }
+        wire::json_object(body, "OpenAI models").map(|_| Snapshot::default())
     }
 
     fn header_windows(&self, headers: &HeaderMap, now: Timestamp) -> Vec<Window> {
@@ -92,21 +87,13 @@ fn header_window(
 }
 
 fn classify_body(status: u16, headers: &HeaderMap, body: &[u8], now: Timestamp) -> Classification {
-    if status >= 500 && is_html(body) {
-        return Classification::new(
-            Cause::Overloaded,
-            &format!("OpenAI or a gateway returned an HTML error page (HTTP {status})"),
-        )
-        .with_retry_after(retry_after_header(headers, now));
+    if let Some(page) = wire::html_error_page("OpenAI", status, headers, body, now) {
+        return page;
     }
     let message = error_message(body);
     let json: Option<Value> = serde_json::from_slice(body).ok();
-    let field = |name: &str| {
-        json.as_ref()
-            .and_then(|v| v.get("error")?.get(name)?.as_str())
-            .unwrap_or("")
-    };
-    let (kind, code) = (field("type"), field("code"));
+    let field = |pointer| wire::error_text(json.as_ref(), pointer).unwrap_or("");
+    let (kind, code) = (field("/type"), field("/code"));
     let wait = retry_after_header(headers, now).or_else(|| retry_after_in_text(&message));
 
     if kind == "insufficient_quota"
@@ -175,20 +162,10 @@ fn named_limit(message: &str) -> Option<u64> {
     })
 }
 
-fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name)?.to_str().ok().map(str::trim)
-}
-
-fn header_number(headers: &HeaderMap, name: &str) -> Option<f64> {
-    header_text(headers, name)?
-        .parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite() && *n >= 0.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wire::header_map as headers;
 
     const NOW: &str = "2026-11-29T12:00:00Z";
 
@@ -205,14 +182,6 @@ mod tests {
             now: now(),
             region: &REGIONS[0],
         }
-    }
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, value.parse().unwrap());
-        }
-        map
     }
 
     fn classify(status: u16, pairs: &[(&'static str, &str)], body: &str) -> Classification {

@@ -3,15 +3,15 @@
 //! period and whether the account is on the free tier. Errors carry the HTTP status as a number
 //! in `error.code`, also when they arrive inside an HTTP 200 body or stream.
 
+use super::wire::{self, number, shape};
 use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
 use crate::snapshot::{Snapshot, Unit, Window, WindowKind};
 use crate::throttle::{
-    Cause, Classification, error_message, is_html, retry_after_header, retry_after_in_text,
+    Cause, Classification, error_message, retry_after_header, retry_after_in_text,
 };
 use http::HeaderMap;
 use jiff::Timestamp;
 use jiff::civil::Weekday;
-use jiff::tz::TimeZone;
 use serde_json::Value;
 
 pub struct OpenRouter;
@@ -36,16 +36,13 @@ impl Provider for OpenRouter {
     }
 
     fn parse_usage(&self, body: &[u8], context: &UsageContext) -> Result<Snapshot, UsageError> {
-        let json: Value = serde_json::from_slice(body)
-            .map_err(|_| UsageError::Shape("the key response is not JSON".into()))?;
+        let json = wire::json_object(body, "OpenRouter key")?;
         let Some(data) = json.get("data").filter(|d| d.is_object()) else {
             if json.get("error").is_some() {
                 let refusal = classify_error(200, &HeaderMap::new(), body, context.now);
                 return Err(UsageError::Refused(refusal));
             }
-            return Err(UsageError::Shape(
-                "the key response has no data object".into(),
-            ));
+            return Err(shape("the key response has no data object"));
         };
         let free = data.get("is_free_tier") == Some(&Value::Bool(true));
         Ok(Snapshot {
@@ -68,11 +65,8 @@ impl Provider for OpenRouter {
 
 /// The key's credit limit as a USD window; none for an unlimited key (`limit: null`).
 fn credit_window(data: &Value, now: Timestamp) -> Result<Option<Window>, UsageError> {
-    let limit = match data.get("limit") {
-        None | Some(Value::Null) => return Ok(None),
-        Some(value) => {
-            number(value).ok_or_else(|| UsageError::Shape("data.limit is not a number".into()))?
-        }
+    let Some(limit) = wire::opt_number(data, "limit", || "data.limit".into())? else {
+        return Ok(None);
     };
     let (kind, usage_key) = match data.get("limit_reset").and_then(Value::as_str) {
         Some("daily") => (WindowKind::Daily, "usage_daily"),
@@ -94,28 +88,23 @@ fn credit_window(data: &Value, now: Timestamp) -> Result<Option<Window>, UsageEr
 
 /// Key limits reset at 00:00 UTC: the next day, the next Monday, or the 1st of next month.
 fn next_reset(kind: WindowKind, now: Timestamp) -> Option<Timestamp> {
-    let today = now.to_zoned_datetime(TimeZone::UTC).date();
+    let today = wire::utc_date(now);
     let day = match kind {
         WindowKind::Daily => today.tomorrow().ok()?,
         WindowKind::Weekly => today.nth_weekday(1, Weekday::Monday).ok()?,
-        WindowKind::Monthly => today.last_of_month().tomorrow().ok()?,
+        WindowKind::Monthly => return wire::start_of_next_month(now),
         _ => return None,
     };
-    Some(day.to_zoned_datetime(TimeZone::UTC).ok()?.timestamp())
+    wire::utc_midnight(day)
 }
 
 fn classify_error(status: u16, headers: &HeaderMap, body: &[u8], now: Timestamp) -> Classification {
-    if status >= 500 && is_html(body) {
-        return Classification::new(
-            Cause::Overloaded,
-            &format!("OpenRouter or a gateway returned an HTML error page (HTTP {status})"),
-        )
-        .with_retry_after(retry_after_header(headers, now));
+    if let Some(page) = wire::html_error_page("OpenRouter", status, headers, body, now) {
+        return page;
     }
-    let json = error_json(body);
+    let json = wire::error_json(body);
     let error = json.as_ref().and_then(|v| v.get("error"));
-    let message = error
-        .and_then(|e| e.get("message")?.as_str())
+    let message = wire::error_text(json.as_ref(), "/message")
         .map(str::to_owned)
         .unwrap_or_else(|| error_message(body));
     // Errors after generation started come with HTTP 200; the real status is `error.code`.
@@ -188,29 +177,6 @@ fn moderation_advice(error: Option<&Value>) -> String {
     )
 }
 
-/// The body as JSON, or the first `data:` line of a server-sent stream that holds an error.
-fn error_json(body: &[u8]) -> Option<Value> {
-    if let Ok(value) = serde_json::from_slice::<Value>(body) {
-        return Some(value);
-    }
-    std::str::from_utf8(body)
-        .ok()?
-        .lines()
-        .filter_map(|line| line.strip_prefix("data:"))
-        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
-        .find(|value| value.get("error").is_some())
-}
-
-/// A JSON number or a decimal string.
-fn number(value: &Value) -> Option<f64> {
-    match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(text) => text.trim().parse().ok(),
-        _ => None,
-    }
-    .filter(|n: &f64| n.is_finite())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,11 +205,7 @@ mod tests {
     }
 
     fn classify(status: u16, pairs: &[(&'static str, &str)], body: &str) -> Classification {
-        let mut headers = HeaderMap::new();
-        for (name, value) in pairs {
-            headers.insert(*name, value.parse().unwrap());
-        }
-        OpenRouter.classify(status, &headers, body.as_bytes(), now())
+        OpenRouter.classify(status, &wire::header_map(pairs), body.as_bytes(), now())
     }
 
     fn usd(kind: WindowKind, used: f64, limit: f64, remaining: f64) -> Window {

@@ -3,10 +3,11 @@
 //! the raw key in `Authorization` and reports refusals inside HTTP 200 bodies
 //! (`{"code":1001,"success":false,"msg":"Authorization Token Missing"}`).
 
+use super::wire::{self, field, integer, shape};
 use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
 use crate::snapshot::{Snapshot, Unit, Window, WindowKind};
 use crate::throttle::{
-    Cause, Classification, error_message, is_html, retry_after_header, retry_after_in_text,
+    Cause, Classification, error_message, retry_after_header, retry_after_in_text,
 };
 use http::HeaderMap;
 use jiff::Timestamp;
@@ -57,16 +58,7 @@ impl Provider for Zai {
 
 /// `{"code":200,"success":true,"data":{"level":"pro","limits":[...]}}`.
 fn parse_usage(body: &[u8], now: Timestamp) -> Result<Snapshot, UsageError> {
-    if is_html(body) {
-        return Err(shape(
-            "the Z.ai usage URL answered with an HTML page, not JSON",
-        ));
-    }
-    let json: Value = serde_json::from_slice(body)
-        .map_err(|_| shape("the Z.ai usage response is not valid JSON"))?;
-    if !json.is_object() {
-        return Err(shape("the Z.ai usage response is not a JSON object"));
-    }
+    let json = wire::json_object(body, "Z.ai usage")?;
     let refused = json.get("success").and_then(Value::as_bool) == Some(false)
         || body_code(&json).is_some_and(|code| code != 200 && code != 0)
         || json.get("error").is_some_and(Value::is_object);
@@ -161,12 +153,11 @@ fn limit_kind(limit: &Value) -> Result<Option<WindowKind>, UsageError> {
 }
 
 fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: Timestamp) -> Classification {
+    if let Some(page) = wire::html_error_page("Z.ai", status, headers, body, now) {
+        return page;
+    }
     let message = error_message(body);
     let retry_after = retry_after_header(headers, now).or_else(|| retry_after_in_text(&message));
-    if is_html(body) && status >= 500 {
-        let message = format!("Z.ai or a gateway returned an HTML error page (HTTP {status})");
-        return Classification::new(Cause::Overloaded, &message).with_retry_after(retry_after);
-    }
     let code = serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|json| body_code(&json));
@@ -248,9 +239,7 @@ fn body_code(json: &Value) -> Option<i64> {
     [json.get("code"), json.pointer("/error/code")]
         .into_iter()
         .flatten()
-        .find_map(number)
-        .filter(|code| code.fract() == 0.0 && code.abs() < 1e15)
-        .map(|code| code as i64)
+        .find_map(integer)
 }
 
 /// `pro` -> `Pro`.
@@ -260,32 +249,9 @@ fn title_case(level: &str) -> Option<String> {
     Some(first.to_uppercase().chain(chars).collect())
 }
 
-fn shape(what: impl Into<String>) -> UsageError {
-    UsageError::Shape(what.into())
-}
-
-/// `object[key]`, treating `null` as absent.
-fn field<'a>(object: &'a Value, key: &str) -> Option<&'a Value> {
-    object.get(key).filter(|value| !value.is_null())
-}
-
-/// A JSON number or a decimal string (`"1302"`).
-fn number(value: &Value) -> Option<f64> {
-    match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(text) => text.trim().parse::<f64>().ok(),
-        _ => None,
-    }
-    .filter(|n| n.is_finite())
-}
-
 /// A limits entry's `key` as a number: `None` when absent, an error when not a number.
 fn opt_number(limit: &Value, key: &str) -> Result<Option<f64>, UsageError> {
-    field(limit, key)
-        .map(|value| {
-            number(value).ok_or_else(|| shape(format!("a limits entry's {key} is not a number")))
-        })
-        .transpose()
+    wire::opt_number(limit, key, || format!("a limits entry's {key}"))
 }
 
 #[cfg(test)]
@@ -456,16 +422,7 @@ mod tests {
 
     #[test]
     fn every_truncation_of_the_documented_body_is_a_shape_error() {
-        let body = DOCUMENTED;
-        let context = UsageContext {
-            now: now(),
-            region: &REGIONS[0],
-        };
-        for end in 0..body.len() {
-            let result = Zai.parse_usage(&body.as_bytes()[..end], &context);
-            assert!(matches!(result, Err(UsageError::Shape(_))), "{end}");
-            Zai.classify(429, &HeaderMap::new(), &body.as_bytes()[..end], now());
-        }
+        wire::assert_truncations_are_shape_errors(&Zai, DOCUMENTED, now());
     }
 
     #[test]

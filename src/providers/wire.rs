@@ -1,0 +1,238 @@
+//! Reading providers' wire formats: numbers that may be strings, fields, headers, error bodies,
+//! SSE error frames, and the UTC midnights limits reset at. What every adapter reads the same way
+//! lives here; what a field or code means stays in the provider's own file.
+
+use super::UsageError;
+use crate::throttle::{Cause, Classification, is_html, retry_after_header};
+use http::HeaderMap;
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use serde_json::Value;
+
+/// A usage response Redline cannot read; `what` says what was missing, never the body.
+pub(super) fn shape(what: impl Into<String>) -> UsageError {
+    UsageError::Shape(what.into())
+}
+
+/// The body as a JSON object. `what` names the response in errors ("Z.ai usage").
+pub(super) fn json_object(body: &[u8], what: &str) -> Result<Value, UsageError> {
+    if is_html(body) {
+        return Err(shape(format!(
+            "the {what} URL answered with an HTML page, not JSON"
+        )));
+    }
+    let json: Value = serde_json::from_slice(body)
+        .map_err(|_| shape(format!("the {what} response is not valid JSON")))?;
+    if !json.is_object() {
+        return Err(shape(format!("the {what} response is not a JSON object")));
+    }
+    Ok(json)
+}
+
+/// `object[key]`, treating `null` as absent.
+pub(super) fn field<'a>(object: &'a Value, key: &str) -> Option<&'a Value> {
+    object.get(key).filter(|value| !value.is_null())
+}
+
+/// A finite JSON number or decimal string (`49.58894`, `"1302"`, `" 7.10 "`): providers send
+/// counts and amounts either way.
+pub(super) fn number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(text) => text.trim().parse::<f64>().ok(),
+        _ => None,
+    }
+    .filter(|n| n.is_finite())
+}
+
+/// `object[key]` as a number: `None` when absent or null, a shape error "`name()` is not a
+/// number" when it is anything else.
+pub(super) fn opt_number(
+    object: &Value,
+    key: &str,
+    name: impl FnOnce() -> String,
+) -> Result<Option<f64>, UsageError> {
+    field(object, key)
+        .map(|value| number(value).ok_or_else(|| shape(format!("{} is not a number", name()))))
+        .transpose()
+}
+
+/// A whole number such as a business code (`1302` or `"1302"`); `None` for fractions and for
+/// numbers too large to hold exactly.
+pub(super) fn integer(value: &Value) -> Option<i64> {
+    number(value)
+        .filter(|n| n.fract() == 0.0 && n.abs() < 1e15)
+        .map(|n| n as i64)
+}
+
+/// A header's value, trimmed; `None` when absent or not visible ASCII.
+pub(super) fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name)?.to_str().ok().map(str::trim)
+}
+
+/// A header's value as a finite, non-negative number (rate-limit counts, utilization, epochs).
+pub(super) fn header_number(headers: &HeaderMap, name: &str) -> Option<f64> {
+    header_text(headers, name)?
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n >= 0.0)
+}
+
+/// The body as JSON, or the first `data:` line of a server-sent stream that holds an error: an
+/// error that arrives after an HTTP 200 stream began.
+pub(super) fn error_json(body: &[u8]) -> Option<Value> {
+    if let Ok(value) = serde_json::from_slice::<Value>(body) {
+        return Some(value);
+    }
+    std::str::from_utf8(body)
+        .ok()?
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+        .find(|value| value.get("error").is_some())
+}
+
+/// The text at `pointer` inside an error body's `error` object (`/type`, `/details/error_code`).
+pub(super) fn error_text<'a>(json: Option<&'a Value>, pointer: &str) -> Option<&'a str> {
+    json?.get("error")?.pointer(pointer)?.as_str()
+}
+
+/// A 5xx answered with an HTML page instead of an error body: the provider (`who`) or a gateway
+/// in front of it is overloaded. `None` for any other answer.
+pub(super) fn html_error_page(
+    who: &str,
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: Timestamp,
+) -> Option<Classification> {
+    (status >= 500 && is_html(body)).then(|| {
+        let message = format!("{who} or a gateway returned an HTML error page (HTTP {status})");
+        Classification::new(Cause::Overloaded, &message)
+            .with_retry_after(retry_after_header(headers, now))
+    })
+}
+
+/// The UTC calendar date `now` falls on.
+pub(super) fn utc_date(now: Timestamp) -> Date {
+    now.to_zoned_datetime(TimeZone::UTC).date()
+}
+
+/// 00:00 UTC on `date`.
+pub(super) fn utc_midnight(date: Date) -> Option<Timestamp> {
+    Some(date.to_zoned_datetime(TimeZone::UTC).ok()?.timestamp())
+}
+
+/// 00:00 UTC on the 1st of the month after `now`'s, when monthly limits and spend caps reset.
+pub(super) fn start_of_next_month(now: Timestamp) -> Option<Timestamp> {
+    utc_midnight(utc_date(now).last_of_month().tomorrow().ok()?)
+}
+
+/// A header map from name-value pairs.
+#[cfg(test)]
+pub(super) fn header_map(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        map.insert(*name, value.parse().unwrap());
+    }
+    map
+}
+
+/// Asserts that every cut of a usage `body` short of its end is a shape error to the provider's
+/// parser, and that its classifier takes each cut without panicking.
+#[cfg(test)]
+pub(super) fn assert_truncations_are_shape_errors(
+    provider: &dyn super::Provider,
+    body: &str,
+    now: Timestamp,
+) {
+    let context = super::UsageContext {
+        now,
+        region: &provider.regions()[0],
+    };
+    for end in 0..body.len() {
+        let cut = &body.as_bytes()[..end];
+        let result = provider.parse_usage(cut, &context);
+        assert!(matches!(result, Err(UsageError::Shape(_))), "{end}");
+        provider.classify(429, &HeaderMap::new(), cut, now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn numbers_may_be_trimmed_strings_but_never_infinite() {
+        assert_eq!(number(&json!(2.5)), Some(2.5));
+        assert_eq!(number(&json!(" 7.10 ")), Some(7.1));
+        for value in [
+            json!("1e999"),
+            json!("inf"),
+            json!("NaN"),
+            json!(true),
+            json!(null),
+        ] {
+            assert_eq!(number(&value), None, "{value}");
+        }
+        assert_eq!(integer(&json!("1302")), Some(1302));
+        assert_eq!(integer(&json!(1.5)), None);
+        assert_eq!(integer(&json!(1e16)), None);
+    }
+
+    #[test]
+    fn null_fields_are_absent_and_other_values_name_the_field() {
+        let object = json!({"a": null, "b": "3", "c": [1]});
+        let name = |key: &str| format!("x.{key}");
+        assert_eq!(opt_number(&object, "a", || name("a")), Ok(None));
+        assert_eq!(opt_number(&object, "missing", || name("missing")), Ok(None));
+        assert_eq!(opt_number(&object, "b", || name("b")), Ok(Some(3.0)));
+        assert_eq!(
+            opt_number(&object, "c", || name("c")),
+            Err(shape("x.c is not a number"))
+        );
+    }
+
+    #[test]
+    fn header_numbers_are_trimmed_finite_and_not_negative() {
+        let headers = header_map(&[("a", " 12 "), ("b", "-1"), ("c", "1e999"), ("d", "x")]);
+        assert_eq!(header_number(&headers, "a"), Some(12.0));
+        for name in ["b", "c", "d", "missing"] {
+            assert_eq!(header_number(&headers, name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn error_frames_are_found_in_streams() {
+        let stream = b"data: {\"id\":1}\n\ndata: {\"error\":{\"type\":\"x\"}}\n\n";
+        let json = error_json(stream);
+        assert_eq!(error_text(json.as_ref(), "/type"), Some("x"));
+        assert_eq!(error_json(b"data: {"), None);
+        assert_eq!(error_text(None, "/type"), None);
+    }
+
+    #[test]
+    fn json_object_errors_never_echo_the_body() {
+        for body in [&b"<html>secret</html>"[..], b"{\"a\":", b"[1]", b"\xff"] {
+            match json_object(body, "test") {
+                Err(UsageError::Shape(why)) => assert!(!why.contains("secret"), "{why}"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn next_month_starts_at_utc_midnight() {
+        let at = |text: &str| text.parse::<Timestamp>().unwrap();
+        assert_eq!(
+            start_of_next_month(at("2026-12-31T23:59:00Z")),
+            Some(at("2027-01-01T00:00:00Z"))
+        );
+        assert_eq!(
+            start_of_next_month(at("2028-02-01T00:00:00Z")),
+            Some(at("2028-03-01T00:00:00Z"))
+        );
+    }
+}
