@@ -135,7 +135,8 @@ enum ConfigCommand {
     /// Keys: thresholds.warn and thresholds.critical (percent used, warn below critical),
     /// poll.interval_s (15 at the least), proxy.listen (address:port),
     /// notifications.enabled (true/false), notifications.rotation_reminder_days,
-    /// accounts.<id>.concurrency_cap (0 = no cap), accounts.<id>.label,
+    /// accounts.<id>.concurrency_cap (0 = no cap), accounts.<id>.tier (Moonshot 0-5),
+    /// accounts.<id>.label,
     /// accounts.<id>.base_url (an empty value removes a label or base URL).
     Set { key: String, value: String },
 }

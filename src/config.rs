@@ -155,6 +155,13 @@ pub struct Account {
     /// Most requests the local proxy lets through at once; 0 = no cap.
     #[serde(default, deserialize_with = "whole_number::<_, 0, 100000>")]
     pub concurrency_cap: u64,
+    /// The account's tier where the provider sets limits by tier (Moonshot Tier0-Tier5).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "tier"
+    )]
+    pub tier: Option<u64>,
     /// Masked form of the current key, e.g. `sk-…a1b2`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
@@ -195,6 +202,10 @@ fn whole_number<'de, D: Deserializer<'de>, const MIN: u64, const MAX: u64>(
                 "must be a whole number from {MIN} to {MAX}, not {value}"
             ))
         })
+}
+
+fn tier<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    whole_number::<D, 0, 5>(deserializer).map(Some)
 }
 
 fn socket_address<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SocketAddr, D::Error> {
@@ -581,6 +592,7 @@ mod tests {
             label: Some("Kimi".into()),
             base_url: None,
             concurrency_cap: 0,
+            tier: None,
             fingerprint: Some("sk-…a1b2".into()),
             created_at: Some("2026-11-01T00:00:00Z".parse().unwrap()),
             rotated_at: None,

@@ -103,6 +103,8 @@ pub struct Inputs<'a> {
     pub problem: Option<&'a PollProblem>,
     pub throttles: &'a [ThrottleEvent],
     pub in_flight: Option<u64>,
+    /// From the provider's answer, or from the account's tier.
+    pub concurrency_limit: Option<u64>,
     pub key_age_days: Option<i64>,
     pub rotation_reminder_days: u64,
 }
@@ -161,7 +163,7 @@ pub fn assess(inputs: &Inputs, thresholds: Thresholds, now: Timestamp) -> (Level
                 ),
             ));
         }
-        if let (Some(limit), Some(in_flight)) = (snapshot.concurrency_limit, inputs.in_flight)
+        if let (Some(limit), Some(in_flight)) = (inputs.concurrency_limit, inputs.in_flight)
             && limit > 0
             && in_flight as f64 >= IN_FLIGHT_WARN_RATIO * limit as f64
         {
@@ -431,6 +433,7 @@ mod tests {
             snapshot: Some(&s),
             throttles: &throttles,
             in_flight: Some(30),
+            concurrency_limit: Some(30),
             ..Inputs::default()
         };
         let (level, reasons) = assess(&inputs, T, now());
@@ -514,6 +517,7 @@ mod tests {
             level_of(&Inputs {
                 snapshot: Some(&s),
                 in_flight: Some(23),
+                concurrency_limit: Some(30),
                 ..Inputs::default()
             })
             .0,
@@ -523,6 +527,7 @@ mod tests {
             level_of(&Inputs {
                 snapshot: Some(&s),
                 in_flight: Some(24),
+                concurrency_limit: Some(30),
                 ..Inputs::default()
             })
             .0,

@@ -159,6 +159,7 @@ impl Keys {
             label: new.label.filter(|l| !l.trim().is_empty()),
             base_url,
             concurrency_cap: 0,
+            tier: None,
             fingerprint: Some(secret.fingerprint()),
             created_at: Some(now),
             rotated_at: None,

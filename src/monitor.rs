@@ -124,7 +124,7 @@ pub struct Monitor {
 
 impl Monitor {
     pub async fn start(config: Config, vault: &Vault, client: HttpClient) -> Monitor {
-        let schedule = Schedule::every(Duration::from_secs(config.poll.interval_s));
+        let interval = Duration::from_secs(config.poll.interval_s);
         let mut observed: BTreeMap<AccountId, Observed> = BTreeMap::new();
         let mut pollers = BTreeMap::new();
         let (reports_tx, reports_rx) = mpsc::unbounded_channel();
@@ -132,7 +132,9 @@ impl Monitor {
             let account = config.accounts[&id].clone();
             match secret {
                 Ok(secret) => {
-                    let target = target(provider(account.provider), account.base_url.as_deref());
+                    let adapter = provider(account.provider);
+                    let schedule = Schedule::every(interval.max(adapter.min_poll_interval()));
+                    let target = target(adapter, account.base_url.as_deref());
                     let source = HttpSource {
                         client: client.clone(),
                         account,

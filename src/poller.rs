@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-pub const MIN_INTERVAL: Duration = Duration::from_secs(15);
+pub const MIN_INTERVAL: Duration = crate::providers::MIN_POLL_INTERVAL;
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 /// Backoff stops doubling here.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30 * 60);

@@ -24,6 +24,7 @@ const GLOBAL: &[(&str, Kind)] = &[
 /// Fields under `accounts.<id>.`; an empty text removes the field.
 const PER_ACCOUNT: &[(&str, Kind)] = &[
     ("concurrency_cap", Kind::WholeNumber),
+    ("tier", Kind::WholeNumber),
     ("label", Kind::Text),
     ("base_url", Kind::Text),
 ];

@@ -5,7 +5,7 @@ use crate::account_id::AccountId;
 use crate::config::{Account, Config};
 use crate::health::{self, Inputs, Level, PollProblem, Reason, Shown, ThrottleEvent};
 use crate::keys::age_days;
-use crate::providers::ProviderId;
+use crate::providers::{ProviderId, provider};
 use crate::snapshot::{Balance, Snapshot, Unit, WindowKind};
 use crate::throttle::{Cause, human_duration};
 use jiff::{SignedDuration, Timestamp};
@@ -146,11 +146,17 @@ fn account_status(
     now: Timestamp,
 ) -> AccountStatus {
     let key_age_days = account.key_since().map(|since| age_days(since, now));
+    let concurrency_limit = seen
+        .snapshot
+        .as_ref()
+        .and_then(|s| s.concurrency_limit)
+        .or_else(|| provider(account.provider).tier_concurrency(account.tier?));
     let inputs = Inputs {
         snapshot: seen.snapshot.as_ref(),
         problem: seen.problem.as_ref(),
         throttles: &seen.throttles,
         in_flight: seen.in_flight,
+        concurrency_limit,
         key_age_days,
         rotation_reminder_days: config.notifications.rotation_reminder_days,
     };
@@ -184,7 +190,7 @@ fn account_status(
             .collect(),
         balances: snapshot.balances,
         concurrency: Concurrency {
-            limit: snapshot.concurrency_limit,
+            limit: concurrency_limit,
             in_flight: seen.in_flight,
             peak: seen.peak,
         },
@@ -505,6 +511,28 @@ mod tests {
         assert_eq!(waybar["class"], "critical");
         assert_eq!(waybar["percentage"], 96);
         assert!(waybar["tooltip"].as_str().unwrap().contains("kimi-main"));
+    }
+
+    #[test]
+    fn a_moonshot_tier_gives_the_concurrency_limit() {
+        let config = Config::parse("[accounts.moon]\nprovider = \"moonshot\"\ntier = 2\n").unwrap();
+        let id: AccountId = "moon".parse().unwrap();
+        let seen = Observed {
+            snapshot: Some(Snapshot::default()),
+            in_flight: Some(85),
+            ..Observed::default()
+        };
+        let status = build(
+            &config,
+            &BTreeMap::from([(id, seen)]),
+            &mut BTreeMap::new(),
+            now(),
+        );
+        assert_eq!(status.accounts[0].concurrency.limit, Some(100));
+        assert_eq!(status.accounts[0].reasons[0].code, "concurrency_high");
+        let err =
+            Config::parse("[accounts.moon]\nprovider = \"moonshot\"\ntier = 6\n").unwrap_err();
+        assert!(err.message.contains("from 0 to 5"), "{}", err.message);
     }
 
     #[test]

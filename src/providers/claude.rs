@@ -31,6 +31,11 @@ impl Provider for Claude {
         ProviderId::Claude
     }
 
+    /// The OAuth usage endpoint rate-limits frequent pollers (429 with `retry-after: 0`).
+    fn min_poll_interval(&self) -> Duration {
+        Duration::from_secs(120)
+    }
+
     fn regions(&self) -> &'static [Region] {
         REGIONS
     }

@@ -20,6 +20,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -167,7 +168,21 @@ pub trait Provider: Send + Sync {
     fn wrong_product_hint(&self) -> Option<&'static str> {
         None
     }
+
+    /// The shortest interval at which the usage URL may be polled.
+    fn min_poll_interval(&self) -> Duration {
+        MIN_POLL_INTERVAL
+    }
+
+    /// The concurrency limit of an account tier the user set (`accounts.<id>.tier`), for
+    /// providers whose usage answer does not say it (Moonshot).
+    fn tier_concurrency(&self, _tier: u64) -> Option<u64> {
+        None
+    }
 }
+
+/// No provider is polled more often than this, whatever the settings say.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(15);
 
 /// The adapter for a provider id.
 pub fn provider(id: ProviderId) -> &'static dyn Provider {

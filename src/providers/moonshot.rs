@@ -27,7 +27,14 @@ const REGIONS: &[Region] = &[
     },
 ];
 
+/// Concurrency limit by recharge tier (Tier0 to Tier5), from Moonshot's published table.
+const TIER_CONCURRENCY: [u64; 6] = [1, 50, 100, 200, 400, 1000];
+
 impl Provider for Moonshot {
+    fn tier_concurrency(&self, tier: u64) -> Option<u64> {
+        TIER_CONCURRENCY.get(usize::try_from(tier).ok()?).copied()
+    }
+
     fn id(&self) -> ProviderId {
         ProviderId::Moonshot
     }
