@@ -19,6 +19,7 @@ pub mod snapshot;
 pub mod status;
 pub mod throttle;
 pub mod token;
+pub mod traffic;
 pub mod usage;
 pub mod vault;
 pub mod verify;
