@@ -10,6 +10,7 @@ use crate::poller::{PollFuture, PollReport, PollResult, Poller, Schedule, UsageS
 use crate::providers::provider;
 use crate::secret::Secret;
 use crate::status::{Observed, Status, build};
+use crate::traffic::Traffic;
 use crate::usage::{PollError, Target, poll_once, target};
 use crate::vault::{Slot, Vault, off_runtime};
 use jiff::Timestamp;
@@ -115,15 +116,26 @@ pub async fn status_once(config: &Config, vault: &Vault, client: &HttpClient) ->
     build(config, &observed, &mut BTreeMap::new(), Timestamp::now())
 }
 
-/// Live monitoring of every account in a config.
+/// Live monitoring of every account in a config: usage polls plus the proxy's traffic.
 pub struct Monitor {
     status: watch::Receiver<Status>,
     pollers: BTreeMap<AccountId, Poller>,
-    _aggregator: tokio::task::JoinHandle<()>,
+    aggregator: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.aggregator.abort();
+    }
 }
 
 impl Monitor {
-    pub async fn start(config: Config, vault: &Vault, client: HttpClient) -> Monitor {
+    pub async fn start(
+        config: Config,
+        vault: &Vault,
+        client: HttpClient,
+        traffic: Arc<Traffic>,
+    ) -> Monitor {
         let interval = Duration::from_secs(config.poll.interval_s);
         let mut observed: BTreeMap<AccountId, Observed> = BTreeMap::new();
         let mut pollers = BTreeMap::new();
@@ -157,13 +169,24 @@ impl Monitor {
             }
         }
         let mut shown = BTreeMap::new();
-        let first = build(&config, &observed, &mut shown, Timestamp::now());
+        let first = build(
+            &config,
+            &with_traffic(&observed, &traffic),
+            &mut shown,
+            Timestamp::now(),
+        );
         let (status_tx, status) = watch::channel(first);
-        let aggregator = tokio::spawn(aggregate(config, observed, shown, reports_rx, status_tx));
+        let state = Aggregate {
+            config,
+            observed,
+            shown,
+            traffic,
+        };
+        let aggregator = tokio::spawn(state.run(reports_rx, status_tx));
         Monitor {
             status,
             pollers,
-            _aggregator: aggregator,
+            aggregator,
         }
     }
 
@@ -175,10 +198,7 @@ impl Monitor {
     /// Polls every account now and returns when each has answered (coalescing with polls
     /// already in progress).
     pub async fn refresh_all(&self) {
-        let refreshes = self.pollers.values().map(Poller::refresh);
-        for refresh in refreshes {
-            refresh.await;
-        }
+        futures_util::future::join_all(self.pollers.values().map(Poller::refresh)).await;
     }
 }
 
@@ -199,24 +219,64 @@ fn forward(
     });
 }
 
-async fn aggregate(
+/// The observed state with each account's live traffic filled in.
+fn with_traffic(
+    observed: &BTreeMap<AccountId, Observed>,
+    traffic: &Traffic,
+) -> BTreeMap<AccountId, Observed> {
+    let mut merged = observed.clone();
+    for (id, seen) in merged.iter_mut() {
+        let summary = traffic.summary(id);
+        let proxied =
+            summary.requests_per_minute > 0 || summary.peak > 0 || !summary.by_status.is_empty();
+        seen.in_flight = proxied.then_some(summary.in_flight);
+        seen.peak = proxied.then_some(summary.peak);
+        seen.throttles = traffic.throttles(id);
+        seen.header_windows = summary.windows;
+    }
+    merged
+}
+
+struct Aggregate {
     config: Config,
-    mut observed: BTreeMap<AccountId, Observed>,
-    mut shown: BTreeMap<AccountId, Shown>,
-    mut reports: mpsc::UnboundedReceiver<(AccountId, PollResult)>,
-    status: watch::Sender<Status>,
-) {
-    while let Some((id, result)) = reports.recv().await {
-        let now = Timestamp::now();
-        observe(observed.entry(id).or_default(), &result, now);
-        let next = build(&config, &observed, &mut shown, now);
-        // Only a change in what is shown wakes the views.
-        status.send_if_modified(|current| {
-            let changed = current.level != next.level || current.accounts != next.accounts;
-            if changed {
-                *current = next;
+    observed: BTreeMap<AccountId, Observed>,
+    shown: BTreeMap<AccountId, Shown>,
+    traffic: Arc<Traffic>,
+}
+
+impl Aggregate {
+    /// Rebuilds the status on every poll report and every traffic change.
+    async fn run(
+        mut self,
+        mut reports: mpsc::UnboundedReceiver<(AccountId, PollResult)>,
+        status: watch::Sender<Status>,
+    ) {
+        for id in self.config.accounts.keys() {
+            self.observed.entry(id.clone()).or_default();
+        }
+        let mut traffic_changes = self.traffic.subscribe();
+        let mut polling = true;
+        loop {
+            tokio::select! {
+                report = reports.recv(), if polling => match report {
+                    Some((id, result)) => observe(self.observed.entry(id).or_default(), &result, Timestamp::now()),
+                    None => {
+                        polling = false;
+                        continue;
+                    }
+                },
+                changed = traffic_changes.changed() => if changed.is_err() { return },
             }
-            changed
-        });
+            let observed = with_traffic(&self.observed, &self.traffic);
+            let next = build(&self.config, &observed, &mut self.shown, Timestamp::now());
+            // Only a change in what is shown wakes the views.
+            status.send_if_modified(|current| {
+                let changed = current.level != next.level || current.accounts != next.accounts;
+                if changed {
+                    *current = next;
+                }
+                changed
+            });
+        }
     }
 }

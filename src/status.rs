@@ -6,7 +6,7 @@ use crate::config::{Account, Config};
 use crate::health::{self, Inputs, Level, PollProblem, Reason, Shown, ThrottleEvent};
 use crate::keys::age_days;
 use crate::providers::{ProviderId, provider};
-use crate::snapshot::{Balance, Snapshot, Unit, WindowKind};
+use crate::snapshot::{Balance, Snapshot, Unit, Window, WindowKind};
 use crate::throttle::{Cause, human_duration};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,8 @@ pub struct Observed {
     pub throttles: Vec<ThrottleEvent>,
     pub in_flight: Option<u64>,
     pub peak: Option<u64>,
+    /// Windows from the rate-limit headers of proxied answers.
+    pub header_windows: Vec<Window>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -161,7 +163,16 @@ fn account_status(
         rotation_reminder_days: config.notifications.rotation_reminder_days,
     };
     let (level, reasons) = health::assess(&inputs, (&config.thresholds).into(), now);
-    let snapshot = seen.snapshot.clone().unwrap_or_default();
+    let mut snapshot = seen.snapshot.clone().unwrap_or_default();
+    for window in &seen.header_windows {
+        if !snapshot
+            .windows
+            .iter()
+            .any(|w| (w.kind, &w.scope) == (window.kind, &window.scope))
+        {
+            snapshot.windows.push(window.clone());
+        }
+    }
     let key_health = match &seen.problem {
         Some(PollProblem::KeyRejected(_)) => KeyHealth::Rejected,
         _ if seen.snapshot.is_some() => KeyHealth::Ok,

@@ -11,6 +11,7 @@ use redline::health::Level;
 use redline::monitor::Monitor;
 use redline::providers::{ProviderId, provider};
 use redline::secret::Secret;
+use redline::traffic::Traffic;
 use redline::usage::{PollError, poll_once, target};
 use redline::vault::{Slot, Vault};
 use std::time::Duration;
@@ -53,7 +54,9 @@ async fn the_published_status_follows_the_provider_and_refresh_now() {
         ("no-key", ProviderId::Openai, "http://127.0.0.1:9"),
     ]);
 
-    let monitor = Monitor::start(config, &vault, HttpClient::new(HostMap::default())).await;
+    let traffic = Traffic::new();
+    let client = HttpClient::new(HostMap::default());
+    let monitor = Monitor::start(config, &vault, client, traffic.clone()).await;
     let mut status = monitor.status();
     let first = status
         .wait_for(|s| s.accounts.iter().filter(|a| a.updated_at.is_some()).count() == 2)
@@ -95,6 +98,58 @@ async fn the_published_status_follows_the_provider_and_refresh_now() {
         .unwrap();
     assert_eq!(kimi_status.reasons[0].code, "window_critical");
     assert_eq!(critical.level, Level::Critical);
+
+    // Proxied traffic shows at once: requests in flight, and refusals with their cause.
+    let glm: redline::account_id::AccountId = "glm".parse().unwrap();
+    let guards: Vec<_> = (0..3).map(|_| traffic.begin(&glm, "Claude Code")).collect();
+    let busy = status
+        .wait_for(|s| {
+            s.accounts
+                .iter()
+                .any(|a| a.id == "glm" && a.concurrency.in_flight == Some(3))
+        })
+        .await
+        .unwrap()
+        .clone();
+    assert_eq!(
+        busy.accounts.iter().find(|a| a.id == "glm").unwrap().level,
+        Level::Ok
+    );
+    for _ in 0..3 {
+        traffic.record_throttle(
+            &glm,
+            "Claude Code",
+            redline::health::ThrottleEvent {
+                at: jiff::Timestamp::now(),
+                cause: redline::throttle::Cause::Concurrency,
+                status: 429,
+                retry_after_s: Some(1.0),
+                message: "High concurrency usage of this API".into(),
+                advice: redline::throttle::advice(
+                    redline::throttle::Cause::Concurrency,
+                    None,
+                    None,
+                ),
+            },
+        );
+    }
+    drop(guards);
+    let throttled = status
+        .wait_for(|s| {
+            s.accounts
+                .iter()
+                .any(|a| a.id == "glm" && a.level == Level::Critical)
+        })
+        .await
+        .unwrap()
+        .clone();
+    let glm_status = throttled.accounts.iter().find(|a| a.id == "glm").unwrap();
+    assert_eq!(glm_status.reasons[0].code, "throttling_now");
+    assert_eq!(
+        glm_status.throttles.by_cause[&redline::throttle::Cause::Concurrency],
+        3
+    );
+    assert_eq!(glm_status.concurrency.peak, Some(3));
 }
 
 fn client(timeout: Duration) -> HttpClient {
