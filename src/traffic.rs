@@ -383,7 +383,7 @@ mod tests {
         let traffic = Traffic::new();
         let guard = traffic.begin(&id(), "openai-python");
         assert_eq!(traffic.summary(&id()).in_flight, 1);
-        let mut changes = traffic.subscribe();
+        let changes = traffic.subscribe();
         drop(guard);
         assert!(changes.has_changed().unwrap());
         let summary = traffic.summary(&id());
