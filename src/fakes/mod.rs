@@ -4,7 +4,10 @@
 //! extra keys, errors inside HTTP 200, nanosecond and microsecond timestamps.
 //!
 //! Tests point an account's `--base-url` at [`FakeProvider::origin`]; the built-in demo and the
-//! proxy tests reuse the same servers. Each provider's bodies live in its own file here, one
+//! proxy tests reuse the same servers. Besides the usage URL, each fake serves the chat
+//! endpoints tools call (`chat.rs`): OpenAI-compatible `…/chat/completions` and, for Anthropic,
+//! Claude and Kimi Code, `…/messages`, as JSON or SSE, with an optional enforced concurrency
+//! limit and counters of what was in flight and cancelled. Each provider's bodies live in its own file here, one
 //! small function per shape; this file holds the server, the shared state, the behaviours and
 //! the authentication rules.
 //!
@@ -20,6 +23,7 @@
 //! ```
 
 mod anthropic;
+mod chat;
 mod claude;
 mod deepseek;
 mod kimi_code;
@@ -30,24 +34,31 @@ mod openrouter;
 mod zai;
 
 #[cfg(test)]
+mod chat_tests;
+#[cfg(test)]
 mod tests;
+
+pub use chat::{ChatCounters, PROMPT_TOKENS, completions_path, messages_path};
 
 use crate::providers::{AuthStyle, ProviderId, provider};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// How the fake answers its usage URL. Every behaviour but `HtmlError` and `Error` (which stand
-/// for a gateway in front of the provider) still checks the key first.
+/// How the fake answers its usage URL and its chat endpoints. Every behaviour but `HtmlError`
+/// and `Error` (which stand for a gateway in front of the provider) still checks the key first.
+/// On the chat endpoints, `Slow` delays every answer (refusals too) and the usage-only
+/// behaviours answer as `Normal`.
 #[derive(Clone, Debug)]
 pub enum Behaviour {
     /// The provider's documented body.
@@ -99,12 +110,18 @@ impl FakeProvider {
                 concurrency_limit: 30,
                 usage_requests: 0,
                 last_request_headers: None,
+                chat: chat::ChatSettings::default(),
             }),
+            counters: watch::channel(ChatCounters::default()).0,
         });
-        let app = Router::new()
-            .route(usage_path(provider), get(answer_usage))
-            .fallback(answer_not_found)
-            .with_state(shared.clone());
+        let mut app = Router::new().route(usage_path(provider), get(answer_usage));
+        if let Some(path) = completions_path(provider) {
+            app = app.route(&path, post(chat::completions));
+        }
+        if let Some(path) = messages_path(provider) {
+            app = app.route(&path, post(chat::messages));
+        }
+        let app = app.fallback(answer_not_found).with_state(shared.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let server = tokio::spawn(async move {
@@ -151,9 +168,49 @@ impl FakeProvider {
         self.shared.state().used_percent = percent.clamp(0.0, 100.0);
     }
 
-    /// Kimi Code's `parallel.limit` (default 30).
+    /// Kimi Code's `parallel.limit` (default 30); the chat endpoints hold to it only after
+    /// [`FakeProvider::enforce_concurrency`].
     pub fn set_concurrency_limit(&self, limit: u64) {
         self.shared.state().concurrency_limit = limit;
+    }
+
+    /// Whether the chat endpoints refuse requests beyond the concurrency limit with the
+    /// provider's 429 (default off).
+    pub fn enforce_concurrency(&self, enforce: bool) {
+        self.shared.state().chat.enforce_concurrency = enforce;
+    }
+
+    /// Streamed answers send `chunks` chunks (one token each, default 5), the first at once and
+    /// then one every `gap` (default none).
+    pub fn set_stream(&self, chunks: usize, gap: Duration) {
+        let mut state = self.shared.state();
+        state.chat.chunks = chunks.max(1);
+        state.chat.gap = gap;
+    }
+
+    /// The next `count` chat requests get the provider's rate-limit 429 with
+    /// `retry-after: retry_after_s`.
+    pub fn refuse_next_chats(&self, count: usize, retry_after_s: u64) {
+        let mut state = self.shared.state();
+        state.chat.refusals_left = count;
+        state.chat.refusal_retry_after_s = retry_after_s;
+    }
+
+    /// The chat endpoints' counters now.
+    pub fn chat_counters(&self) -> ChatCounters {
+        *self.shared.counters.borrow()
+    }
+
+    /// Waits until the chat counters satisfy `done`, for at most `timeout`; returns the last
+    /// value seen either way.
+    pub async fn wait_for_chats(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&ChatCounters) -> bool,
+    ) -> ChatCounters {
+        let mut changes = self.shared.counters.subscribe();
+        let _ = tokio::time::timeout(timeout, changes.wait_for(|c| done(c))).await;
+        *changes.borrow()
     }
 
     /// How many requests reached the usage URL's path, whatever the answer.
@@ -187,6 +244,7 @@ struct Shared {
     provider: ProviderId,
     valid_key: String,
     state: Mutex<FakeState>,
+    counters: watch::Sender<ChatCounters>,
 }
 
 struct FakeState {
@@ -195,12 +253,25 @@ struct FakeState {
     concurrency_limit: u64,
     usage_requests: usize,
     last_request_headers: Option<HeaderMap>,
+    chat: chat::ChatSettings,
 }
 
 impl Shared {
     fn state(&self) -> MutexGuard<'_, FakeState> {
         // A panicking test thread must not take the other assertions down with it.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn count(&self, change: impl FnOnce(&mut ChatCounters)) {
+        self.counters.send_modify(change);
+    }
+
+    /// Uses up one of the refusals `refuse_next_chats` asked for, if any are left.
+    fn take_scripted_refusal(&self) -> bool {
+        let mut state = self.state();
+        let left = state.chat.refusals_left;
+        state.chat.refusals_left = left.saturating_sub(1);
+        left > 0
     }
 }
 
@@ -318,7 +389,7 @@ async fn answer_usage(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> 
     }
 }
 
-/// Any other path: a plain JSON 404 (another method on the usage path gets axum's 405).
+/// Any other path: a plain JSON 404 (another method on a served path gets axum's 405).
 async fn answer_not_found(
     State(shared): State<Arc<Shared>>,
     method: Method,
@@ -326,8 +397,16 @@ async fn answer_not_found(
     headers: HeaderMap,
 ) -> Response {
     shared.state().last_request_headers = Some(headers);
+    let chat_paths: String = [
+        completions_path(shared.provider),
+        messages_path(shared.provider),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|path| format!(", POST {path}"))
+    .collect();
     let message = format!(
-        "the fake {} serves only GET {}, not {method} {}",
+        "the fake {} serves only GET {}{chat_paths}, not {method} {}",
         shared.provider,
         usage_path(shared.provider),
         uri.path()

@@ -1,0 +1,257 @@
+//! The chat endpoints over real loopback HTTP: paths, usage in each wire family, keys, the
+//! enforced concurrency limit, scripted refusals and cancellation counting.
+
+use super::*;
+use ProviderId::*;
+
+const KEY: &str = "sk-fake-valid-0123456789abcdef";
+
+struct Chat {
+    fake: FakeProvider,
+    client: reqwest::Client,
+}
+
+async fn start(id: ProviderId) -> Chat {
+    Chat {
+        fake: FakeProvider::start(id, KEY).await.expect("fake starts"),
+        client: reqwest::Client::builder().no_proxy().build().unwrap(),
+    }
+}
+
+impl Chat {
+    fn post(&self, path: &str, body: Value) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}{path}", self.fake.origin()))
+            .bearer_auth(KEY)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+    }
+
+    async fn text(&self, path: &str, body: Value) -> (u16, HeaderMap, String) {
+        let response = self.post(path, body).send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, headers, response.text().await.unwrap())
+    }
+}
+
+/// The `data:` payloads of an SSE text, as JSON (`[DONE]` as a string).
+fn data_payloads(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .map(|data| serde_json::from_str(data).unwrap_or_else(|_| Value::String(data.into())))
+        .collect()
+}
+
+fn completions(id: ProviderId) -> String {
+    completions_path(id).unwrap()
+}
+
+#[test]
+fn chat_paths_follow_each_providers_api_base() {
+    let paths = ProviderId::ALL.map(|id| (completions_path(id), messages_path(id)));
+    let some = |p: &str| Some(p.to_owned());
+    assert_eq!(
+        paths,
+        [
+            (
+                some("/coding/v1/chat/completions"),
+                some("/coding/v1/messages")
+            ),
+            (some("/v1/chat/completions"), None),
+            (some("/v1/chat/completions"), None),
+            (None, some("/v1/messages")),
+            (None, some("/v1/messages")),
+            (some("/api/v1/chat/completions"), None),
+            (some("/chat/completions"), None),
+            (some("/api/coding/paas/v4/chat/completions"), None),
+            (some("/v1/chat/completions"), None),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn json_answers_carry_usage_in_each_family() {
+    let chat = start(Openai).await;
+    let (status, _, body) = chat
+        .text(&completions(Openai), json!({"model": "gpt-4o-mini"}))
+        .await;
+    assert_eq!(status, 200);
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["usage"]["prompt_tokens"], PROMPT_TOKENS);
+    assert_eq!(body["usage"]["completion_tokens"], 5);
+    assert_eq!(body["model"], "gpt-4o-mini");
+
+    let chat = start(Anthropic).await;
+    let (status, _, body) = chat.text("/v1/messages", json!({})).await;
+    assert_eq!(status, 200);
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["usage"]["input_tokens"], PROMPT_TOKENS);
+    assert_eq!(body["usage"]["output_tokens"], 5);
+    assert_eq!(chat.fake.chat_counters().completed, 1);
+}
+
+#[tokio::test]
+async fn openai_streams_the_usage_chunk_only_when_asked() {
+    let chat = start(Openai).await;
+    chat.fake.set_stream(3, Duration::ZERO);
+    let request = json!({"stream": true, "stream_options": {"include_usage": true}});
+    let (status, headers, text) = chat.text(&completions(Openai), request).await;
+    assert_eq!(status, 200);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let frames = data_payloads(&text);
+    assert_eq!(frames.len(), 3 + 1 + 1 + 1, "{text}");
+    assert_eq!(frames.last().unwrap(), "[DONE]");
+    let usage_chunk = &frames[frames.len() - 2];
+    assert_eq!(usage_chunk["choices"], json!([]));
+    assert_eq!(usage_chunk["usage"]["completion_tokens"], 3);
+    assert!(frames[0]["usage"].is_null() && frames[0].get("usage").is_some());
+
+    let (_, _, text) = chat
+        .text(&completions(Openai), json!({"stream": true}))
+        .await;
+    assert!(!text.contains("\"usage\""), "{text}");
+}
+
+#[tokio::test]
+async fn moonshot_and_kimi_stream_usage_inside_the_choice() {
+    for id in [Moonshot, KimiCode] {
+        let chat = start(id).await;
+        let (_, _, text) = chat.text(&completions(id), json!({"stream": true})).await;
+        let frames = data_payloads(&text);
+        let last = &frames[frames.len() - 2];
+        assert_eq!(last["choices"][0]["finish_reason"], "stop");
+        assert_eq!(last["choices"][0]["usage"]["prompt_tokens"], PROMPT_TOKENS);
+        assert_eq!(last["choices"][0]["usage"]["completion_tokens"], 5);
+        assert!(last.get("usage").is_none());
+    }
+}
+
+#[tokio::test]
+async fn anthropic_streams_events_with_cumulative_usage() {
+    for (id, path) in [
+        (Anthropic, "/v1/messages"),
+        (KimiCode, "/coding/v1/messages"),
+    ] {
+        let chat = start(id).await;
+        chat.fake.set_stream(4, Duration::ZERO);
+        let (_, _, text) = chat.text(path, json!({"stream": true})).await;
+        let events: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("event: "))
+            .collect();
+        assert_eq!(
+            events,
+            [
+                "message_start",
+                "content_block_start",
+                "ping",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop"
+            ]
+        );
+        let frames = data_payloads(&text);
+        assert_eq!(frames[0]["message"]["usage"]["input_tokens"], PROMPT_TOKENS);
+        assert_eq!(frames[0]["message"]["usage"]["output_tokens"], 1);
+        assert_eq!(frames[8]["usage"]["output_tokens"], 4);
+    }
+}
+
+#[tokio::test]
+async fn chat_paths_take_the_key_as_bearer_or_x_api_key() {
+    let chat = start(KimiCode).await;
+    let url = format!("{}{}", chat.fake.origin(), completions(KimiCode));
+    let send = |request: reqwest::RequestBuilder| async move {
+        request.body("{}").send().await.unwrap().status().as_u16()
+    };
+    assert_eq!(send(chat.client.post(&url).bearer_auth(KEY)).await, 200);
+    assert_eq!(
+        send(chat.client.post(&url).header("x-api-key", KEY)).await,
+        200
+    );
+    assert_eq!(
+        send(chat.client.post(&url).bearer_auth("sk-wrong")).await,
+        401
+    );
+    assert_eq!(send(chat.client.post(&url)).await, 401);
+    assert_eq!(chat.fake.chat_counters().requests, 4);
+    assert_eq!(chat.fake.chat_counters().completed, 2);
+}
+
+#[tokio::test]
+async fn an_enforced_concurrency_limit_refuses_in_the_providers_words() {
+    let chat = start(KimiCode).await;
+    chat.fake.set_concurrency_limit(2);
+    chat.fake.enforce_concurrency(true);
+    chat.fake
+        .set_behaviour(Behaviour::Slow(Duration::from_millis(200)));
+    let requests = (0..3).map(|_| chat.text("/coding/v1/chat/completions", json!({})));
+    let answers = futures_util::future::join_all(requests).await;
+    let refused: Vec<_> = answers.iter().filter(|a| a.0 == 429).collect();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].1["retry-after"], "1");
+    assert!(
+        refused[0]
+            .2
+            .contains("We're receiving too many requests at the moment")
+    );
+    let counters = chat.fake.chat_counters();
+    assert_eq!(
+        (
+            counters.peak_in_flight,
+            counters.refused,
+            counters.completed
+        ),
+        (2, 1, 2)
+    );
+
+    let chat = start(Moonshot).await;
+    chat.fake.set_concurrency_limit(0);
+    chat.fake.enforce_concurrency(true);
+    let (status, _, body) = chat.text(&completions(Moonshot), json!({})).await;
+    assert_eq!(status, 429);
+    assert!(body.contains("max concurrency: 0"), "{body}");
+}
+
+#[tokio::test]
+async fn scripted_refusals_come_first() {
+    let chat = start(Openai).await;
+    chat.fake.refuse_next_chats(1, 0);
+    let (status, headers, body) = chat.text(&completions(Openai), json!({})).await;
+    assert_eq!(
+        (status, headers["retry-after"].to_str().unwrap()),
+        (429, "0")
+    );
+    assert!(body.contains("rate_limit_exceeded"));
+    assert_eq!(chat.text(&completions(Openai), json!({})).await.0, 200);
+    assert_eq!(chat.fake.chat_counters().refused, 1);
+}
+
+#[tokio::test]
+async fn a_stream_dropped_midway_counts_as_cancelled() {
+    let chat = start(Openai).await;
+    chat.fake.set_stream(50, Duration::from_millis(20));
+    let mut response = chat
+        .post(&completions(Openai), json!({"stream": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.chunk().await.unwrap().is_some());
+    assert_eq!(chat.fake.chat_counters().in_flight, 1);
+    drop(response);
+    let counters = chat
+        .fake
+        .wait_for_chats(Duration::from_secs(5), |c| c.cancelled == 1)
+        .await;
+    assert_eq!((counters.cancelled, counters.in_flight), (1, 0));
+}
