@@ -342,7 +342,8 @@ fn client_body_failed(error: &reqwest::Error) -> bool {
     false
 }
 
-fn deepest_cause(error: &reqwest::Error) -> String {
+/// The innermost cause of a transport error (`Connection refused (os error 111)`).
+pub fn deepest_cause(error: &reqwest::Error) -> String {
     let mut detail = String::new();
     let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
     while let Some(cause) = source {
@@ -353,7 +354,7 @@ fn deepest_cause(error: &reqwest::Error) -> String {
         detail = if error.is_connect() {
             "the connection failed".into()
         } else {
-            "the connection broke before an answer came".into()
+            "the connection broke".into()
         };
     }
     detail

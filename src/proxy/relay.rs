@@ -4,7 +4,7 @@
 //! request's traffic record when the body ends, breaks, or the client goes away.
 
 use super::Call;
-use super::forward::Answer;
+use super::forward::{Answer, deepest_cause};
 use super::headers::end_to_end;
 use super::queue::Slot;
 use super::usage::{BoundedCopy, MAX_JSON_COPY, SseUsage, json_usage};
@@ -120,16 +120,6 @@ impl Relay {
             Some((Err(ending), relay))
         })
     }
-}
-
-fn deepest_cause(error: &reqwest::Error) -> String {
-    let mut detail = "connection reset".to_owned();
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
-    while let Some(cause) = source {
-        detail = cause.to_string();
-        source = cause.source();
-    }
-    detail
 }
 
 /// Where the tokens of an answer are read from.
