@@ -13,6 +13,7 @@ pub mod monitor;
 pub mod paths;
 pub mod poller;
 pub mod providers;
+pub mod proxy;
 pub mod secret;
 pub mod settings;
 pub mod snapshot;

@@ -1,0 +1,424 @@
+//! Sending a request on to the provider: the request body streamed (or read ahead while the
+//! request waits in the queue), the connect and first-byte timeouts, transport failures in
+//! plain words, and the optional retry of a 429.
+
+use super::Call;
+use super::answers::Failure;
+use super::usage::BoundedCopy;
+use crate::providers::provider;
+use crate::throttle::Classification;
+use axum::body::{Body, BodyDataStream, Bytes, HttpBody};
+use futures_util::stream::{self, BoxStream, StreamExt};
+use http::{HeaderMap, Method, StatusCode};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Most of a request body kept in memory while the request waits in the queue: enough for
+/// the prompts agents send, so the server can notice a client that gives up meanwhile.
+pub const QUEUE_READ_AHEAD: usize = 4 * 1024 * 1024;
+/// Largest request body buffered to be sent again when retrying a 429.
+pub const RETRY_BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// Most of a 429's body read before deciding whether to retry.
+const REFUSAL_PREFIX: usize = 64 * 1024;
+/// The wait before a retry when the provider names none.
+const DEFAULT_RETRY_WAIT: Duration = Duration::from_millis(500);
+
+/// The client's request body: what has been read ahead, then the rest, still streaming.
+pub struct RequestBody {
+    read: Vec<Bytes>,
+    size: usize,
+    rest: Option<BodyDataStream>,
+    /// The client sent no body at all (not even an empty chunked one).
+    absent: bool,
+    failed: Option<String>,
+}
+
+impl RequestBody {
+    pub fn new(body: Body) -> RequestBody {
+        let absent = body.size_hint().exact() == Some(0);
+        RequestBody {
+            read: Vec::new(),
+            size: 0,
+            rest: (!absent).then(|| body.into_data_stream()),
+            absent,
+            failed: None,
+        }
+    }
+
+    /// Reads until the body is complete or `limit` bytes are held. A read error is kept and
+    /// reported when the body is sent.
+    pub async fn read_ahead(&mut self, limit: usize) {
+        while self.size < limit
+            && self.failed.is_none()
+            && let Some(rest) = &mut self.rest
+        {
+            match rest.next().await {
+                Some(Ok(chunk)) => {
+                    self.size += chunk.len();
+                    self.read.push(chunk);
+                }
+                Some(Err(error)) => self.failed = Some(error.to_string()),
+                None => self.rest = None,
+            }
+        }
+    }
+
+    pub fn failure(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
+
+    /// The whole body, when it has all been read.
+    fn complete(&self) -> Option<Option<Bytes>> {
+        if self.rest.is_some() || self.failed.is_some() {
+            return None;
+        }
+        Some((!self.absent).then(|| match self.read.as_slice() {
+            [one] => one.clone(),
+            chunks => chunks.concat().into(),
+        }))
+    }
+
+    /// For the HTTP client: what was read ahead, then the rest as it arrives.
+    fn into_upstream(self) -> Option<reqwest::Body> {
+        if let Some(whole) = self.complete() {
+            return whole.map(reqwest::Body::from);
+        }
+        let read = stream::iter(self.read.into_iter().map(Ok::<_, axum::Error>));
+        let rest = self.rest.map(StreamExt::boxed).unwrap_or_else(|| {
+            let detail = self.failed.unwrap_or_default();
+            stream::once(async move { Err(axum::Error::new(detail)) }).boxed()
+        });
+        Some(reqwest::Body::wrap_stream(read.chain(rest)))
+    }
+}
+
+/// One client for real hosts (honouring the system's proxy settings) and one for loopback
+/// ones (tests, the demo), which no proxy must capture. Neither follows redirects, adds or
+/// removes compression (reqwest is built without decompression), or sets a User-Agent: the
+/// client's own passes through. reqwest adds `accept: */*` when the client sent no Accept.
+#[derive(Clone)]
+pub struct Clients {
+    remote: reqwest::Client,
+    loopback: reqwest::Client,
+}
+
+impl Clients {
+    pub fn new(connect_timeout: Duration, pool_idle_timeout: Duration) -> Clients {
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(connect_timeout)
+                .pool_idle_timeout(pool_idle_timeout)
+                .redirect(reqwest::redirect::Policy::none())
+        };
+        let build = |b: reqwest::ClientBuilder| b.build().expect("the HTTP client builds");
+        Clients {
+            remote: build(builder()),
+            loopback: build(builder().no_proxy()),
+        }
+    }
+
+    fn for_url(&self, url: &reqwest::Url) -> &reqwest::Client {
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name == "localhost",
+            None => false,
+        };
+        if loopback {
+            &self.loopback
+        } else {
+            &self.remote
+        }
+    }
+}
+
+/// The upstream's answer, its body not yet read (or, after a retry decision, its start read
+/// and put back in front).
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: BoxStream<'static, reqwest::Result<Bytes>>,
+    /// The first byte of the body must come by then.
+    pub first_byte_deadline: Instant,
+}
+
+/// What forwarding needs besides the request.
+pub struct Limits {
+    pub connect_timeout: Duration,
+    pub first_byte_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub retry: Option<RetryPolicy>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub max_total_wait: Duration,
+}
+
+pub async fn forward(
+    clients: &Clients,
+    limits: &Limits,
+    call: &Call,
+    method: Method,
+    url: reqwest::Url,
+    headers: HeaderMap,
+    mut body: RequestBody,
+) -> Result<Answer, Failure> {
+    let host = host_of(&url);
+    let client = clients.for_url(&url);
+    // A retry needs the body again: buffer it (bounded), only in this mode.
+    let replay = match limits.retry {
+        Some(_) => {
+            body.read_ahead(RETRY_BODY_LIMIT).await;
+            body.complete()
+        }
+        None => None,
+    };
+    let mut body = Some(body);
+    let started = Instant::now();
+    let mut retries = 0;
+    loop {
+        let request_body = match &replay {
+            Some(whole) => whole.clone().map(reqwest::Body::from),
+            None => body.take().and_then(RequestBody::into_upstream),
+        };
+        let mut request = reqwest::Request::new(method.clone(), url.clone());
+        *request.headers_mut() = headers.clone();
+        *request.body_mut() = request_body;
+        let sent = Instant::now();
+        let first_byte_deadline = sent + limits.first_byte_timeout;
+        let response = tokio::time::timeout_at(first_byte_deadline, client.execute(request))
+            .await
+            .map_err(|_| Failure::FirstByteTimeout {
+                host: host.clone(),
+                after: limits.first_byte_timeout,
+            })?
+            .map_err(|error| describe(&host, &error, limits.connect_timeout))?;
+        let status = response.status();
+        let headers_in = response.headers().clone();
+        call.record_windows(&headers_in);
+        let answer = Answer {
+            status,
+            headers: headers_in,
+            body: response.bytes_stream().boxed(),
+            first_byte_deadline,
+        };
+        let (Some(policy), Some(_)) = (limits.retry, &replay) else {
+            return Ok(answer);
+        };
+        if status != StatusCode::TOO_MANY_REQUESTS || retries >= policy.max_attempts {
+            return Ok(answer);
+        }
+        let (answer, prefix) = read_prefix(answer, limits.idle_timeout).await;
+        let classification = provider(call.provider).classify(
+            status.as_u16(),
+            &answer.headers,
+            &prefix,
+            jiff::Timestamp::now(),
+        );
+        match retry_wait(
+            &classification,
+            &answer.headers,
+            retries,
+            started.elapsed(),
+            policy,
+        ) {
+            Some(wait) => {
+                call.record_refusal(status.as_u16(), &classification);
+                tokio::time::sleep(wait).await;
+                retries += 1;
+            }
+            None => return Ok(answer),
+        }
+    }
+}
+
+/// Reads the start of a refusal's body to classify it, and puts it back in front of the rest.
+async fn read_prefix(answer: Answer, idle: Duration) -> (Answer, Vec<u8>) {
+    let Answer {
+        status,
+        headers,
+        mut body,
+        first_byte_deadline,
+    } = answer;
+    let mut copy = BoundedCopy::new(REFUSAL_PREFIX);
+    let mut read = Vec::new();
+    let mut ended = false;
+    while !copy.overflowed() {
+        match tokio::time::timeout(idle, body.next()).await {
+            Ok(Some(Ok(chunk))) => {
+                copy.feed(&chunk);
+                read.push(Ok(chunk));
+            }
+            Ok(Some(Err(error))) => {
+                read.push(Err(error));
+                ended = true;
+                break;
+            }
+            Ok(None) => {
+                ended = true;
+                break;
+            }
+            // Slow to send its error: stop reading here and let the relay wait for the rest.
+            Err(_) => break,
+        }
+    }
+    let rest = if ended { stream::empty().boxed() } else { body };
+    let answer = Answer {
+        status,
+        headers,
+        body: stream::iter(read).chain(rest).boxed(),
+        first_byte_deadline,
+    };
+    (answer, copy.bytes().to_vec())
+}
+
+/// How long to wait before retrying a 429, or `None` to give up: the provider says retrying
+/// will not help (a quota used up) or `x-should-retry: false`, the attempts are used, or the
+/// wait it asks for (Retry-After, or a wait named in its message) does not fit in what is
+/// left of the total budget. Without a stated wait, 0.5 s doubling.
+pub fn retry_wait(
+    classification: &Classification,
+    headers: &HeaderMap,
+    retries: u32,
+    waited: Duration,
+    policy: RetryPolicy,
+) -> Option<Duration> {
+    let should_retry = headers
+        .get("x-should-retry")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    if retries >= policy.max_attempts || !classification.retryable || should_retry == Some("false")
+    {
+        return None;
+    }
+    let wait = classification
+        .retry_after
+        .unwrap_or_else(|| DEFAULT_RETRY_WAIT * 2u32.saturating_pow(retries));
+    (waited + wait <= policy.max_total_wait).then_some(wait)
+}
+
+/// `host[:port]` of a URL, for messages.
+pub fn host_of(url: &reqwest::Url) -> String {
+    match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_owned(),
+        _ => "the upstream".to_owned(),
+    }
+}
+
+/// A transport error in words: the deepest cause, never the URL (its query may be private).
+fn describe(host: &str, error: &reqwest::Error, connect_timeout: Duration) -> Failure {
+    if error.is_connect() && error.is_timeout() {
+        return Failure::ConnectTimeout {
+            host: host.to_owned(),
+            after: connect_timeout,
+        };
+    }
+    if error.is_builder() {
+        return Failure::BadUrl;
+    }
+    if client_body_failed(error) {
+        return Failure::ClientBody {
+            detail: deepest_cause(error),
+        };
+    }
+    Failure::Unreachable {
+        host: host.to_owned(),
+        cause: deepest_cause(error),
+    }
+}
+
+/// Whether the error came from reading the client's body rather than from the network.
+fn client_body_failed(error: &reqwest::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.is::<axum::Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// The innermost cause of a transport error (`Connection refused (os error 111)`).
+pub fn deepest_cause(error: &reqwest::Error) -> String {
+    let mut detail = String::new();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
+    while let Some(cause) = source {
+        detail = cause.to_string();
+        source = cause.source();
+    }
+    if detail.is_empty() {
+        detail = if error.is_connect() {
+            "the connection failed".into()
+        } else {
+            "the connection broke".into()
+        };
+    }
+    detail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::throttle::Cause;
+
+    const POLICY: RetryPolicy = RetryPolicy {
+        max_attempts: 2,
+        max_total_wait: Duration::from_secs(30),
+    };
+
+    fn refusal(cause: Cause, retry_after: Option<u64>) -> Classification {
+        Classification::new(cause, "x").with_retry_after(retry_after.map(Duration::from_secs))
+    }
+
+    #[test]
+    fn retries_honour_retry_after_the_budget_and_the_cause() {
+        let none = HeaderMap::new();
+        let wait = |c: &Classification, retries, waited| {
+            retry_wait(c, &none, retries, Duration::from_secs(waited), POLICY)
+        };
+        let concurrency = refusal(Cause::Concurrency, Some(2));
+        assert_eq!(wait(&concurrency, 0, 0), Some(Duration::from_secs(2)));
+        assert_eq!(wait(&concurrency, 1, 27), Some(Duration::from_secs(2)));
+        assert_eq!(wait(&concurrency, 1, 29), None, "over the total budget");
+        assert_eq!(wait(&concurrency, 2, 0), None, "attempts used up");
+        assert_eq!(wait(&refusal(Cause::Rpm, Some(31)), 0, 0), None);
+        assert_eq!(wait(&refusal(Cause::QuotaExhausted, Some(1)), 0, 0), None);
+        let unstated = refusal(Cause::Concurrency, None);
+        assert_eq!(wait(&unstated, 0, 0), Some(Duration::from_millis(500)));
+        assert_eq!(wait(&unstated, 1, 0), Some(Duration::from_secs(1)));
+
+        let mut no = HeaderMap::new();
+        no.insert("x-should-retry", "false".parse().unwrap());
+        assert_eq!(
+            retry_wait(&concurrency, &no, 0, Duration::ZERO, POLICY),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_read_ahead_is_sent_whole_or_streamed_on() {
+        let empty = RequestBody::new(Body::empty());
+        assert_eq!(empty.complete(), Some(None));
+        assert!(empty.into_upstream().is_none());
+
+        let mut small = RequestBody::new(Body::from("hello"));
+        small.read_ahead(RETRY_BODY_LIMIT).await;
+        assert_eq!(small.complete(), Some(Some(Bytes::from("hello"))));
+
+        let chunks = ["ab", "cd", "ef"].map(|c| Ok::<_, std::io::Error>(Bytes::from(c)));
+        let mut streamed = RequestBody::new(Body::from_stream(stream::iter(chunks)));
+        streamed.read_ahead(3).await;
+        assert_eq!(streamed.size, 4, "stops at the first chunk past the limit");
+        assert_eq!(streamed.complete(), None);
+        let sent = streamed.into_upstream().unwrap();
+        let bytes = http_body_util::BodyExt::collect(sent)
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(bytes, "abcdef");
+    }
+}

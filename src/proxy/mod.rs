@@ -1,0 +1,443 @@
+//! The local pass-through proxy: tools send `/<account-id>/<provider path>` to Redline with
+//! Redline's local token, and Redline forwards the request to the account's provider with the
+//! real key, relaying the answer as it streams. On the way it sees what nothing else can:
+//! requests in flight, refusals and their causes, tokens used, which tool sent what. With a
+//! concurrency cap set, requests beyond it wait in Redline's queue instead of being refused by
+//! the provider (the seed story: Kimi Code's 30 requests in flight, answered with 429 "We're
+//! receiving too many requests at the moment" while the quota was fine).
+//!
+//! One module per concern: `headers` (what crosses, the token swap), `queue` (the cap),
+//! `forward` (sending on, timeouts, retry), `relay` (streaming the answer back while
+//! observing it), `usage` (tokens from SSE and JSON), `answers` (what Redline says itself).
+//!
+//! Everything is recorded through [`Traffic`]: `begin` once a request leaves the queue, the
+//! first byte, the end with status and tokens, refusals with their cause, rate-limit headers.
+
+mod answers;
+mod forward;
+mod headers;
+mod queue;
+mod relay;
+mod usage;
+
+pub use answers::X_REDLINE;
+pub use forward::{QUEUE_READ_AHEAD, RETRY_BODY_LIMIT};
+pub use usage::{MAX_FRAME, MAX_JSON_COPY};
+
+use crate::account_id::AccountId;
+use crate::fetch::HostMap;
+use crate::health::ThrottleEvent;
+use crate::providers::{ProviderId, provider};
+use crate::secret::Secret;
+use crate::throttle::{Cause, Classification};
+use crate::traffic::{Traffic, client_name};
+use answers::{ErrorStyle, QueueRefusal};
+use axum::extract::Request;
+use axum::response::Response;
+use forward::{Clients, Limits, RequestBody, RetryPolicy};
+use headers::Credential;
+use http::{HeaderMap, Method, header};
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+/// What the proxy needs to know about one account. Kept up to date by the daemon.
+#[derive(Clone)]
+pub struct Upstream {
+    pub provider: ProviderId,
+    /// `scheme://host[:port]`, no path: forwarding goes to origin + the client's path.
+    pub origin: String,
+    /// The real key; `None` when it is not in the keyring.
+    pub secret: Option<Secret>,
+    /// Requests in flight allowed at once; beyond it they queue. 0 = no cap.
+    pub concurrency_cap: u64,
+}
+
+/// The origin of `base_url` (an account's `--base-url`), else of the provider's default API
+/// base: `https://api.kimi.com` for Kimi Code.
+pub fn upstream_origin(provider_id: ProviderId, base_url: Option<&str>) -> String {
+    let origin_of = |text: &str| {
+        let url = url::Url::parse(text).ok()?;
+        let origin = url.origin();
+        origin.is_tuple().then(|| origin.ascii_serialization())
+    };
+    base_url
+        .and_then(origin_of)
+        .or_else(|| origin_of(provider(provider_id).regions()[0].api_base))
+        .expect("every provider's default API base is a valid URL")
+}
+
+/// Splits `/kimi-main/coding/v1/chat/completions?x=1` into the account id and the upstream
+/// path with its query (`/coding/v1/chat/completions?x=1`), as `Proxy::handle` takes them.
+/// The path is kept as sent (still percent-encoded).
+pub fn split_account(path_and_query: &str) -> Option<(&str, String)> {
+    let rest = path_and_query.strip_prefix('/')?;
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (account, tail) = rest.split_at(end);
+    if account.is_empty() {
+        return None;
+    }
+    let upstream = match tail.strip_prefix('?') {
+        Some(query) => format!("/?{query}"),
+        None if tail.is_empty() => "/".to_owned(),
+        None => tail.to_owned(),
+    };
+    Some((account, upstream))
+}
+
+#[derive(Clone, Debug)]
+pub struct ProxySettings {
+    /// Giving up on opening a connection to the provider.
+    pub connect_timeout: Duration,
+    /// Giving up when no byte of the answer has come since the request was sent; long,
+    /// because an LLM may think for minutes before its first token.
+    pub first_byte_timeout: Duration,
+    /// Cutting an answer off when nothing came for this long; a stream is never cut while
+    /// bytes flow, however long it lasts.
+    pub idle_timeout: Duration,
+    /// Closing pooled idle connections; shorter than common upstream keep-alives (60 s and
+    /// more), so Redline never reuses a connection the provider is about to close.
+    pub pool_idle_timeout: Duration,
+    /// Longest a request waits in the queue under the concurrency cap before Redline answers
+    /// 429 itself.
+    pub queue_max_wait: Duration,
+    /// Most requests waiting per account; more are answered 429 at once.
+    pub queue_max_len: usize,
+    /// Retry an upstream 429 inside Redline before the client sees it. Off by default because
+    /// the clients retry too: the OpenAI SDKs retry 429 twice, Claude Code up to ten times,
+    /// so retries here multiply theirs (3 × 3 attempts for every request) and pile more load
+    /// on a provider that is already refusing. Only worth it for clients that do not retry.
+    /// It also means buffering each request body (up to [`RETRY_BODY_LIMIT`]; larger bodies
+    /// are streamed and not retried).
+    pub retry_429: bool,
+    /// Retries after the first attempt.
+    pub retry_max_attempts: u32,
+    /// Most time spent waiting between retries, per request; a Retry-After that does not fit
+    /// in what is left ends the retries.
+    pub retry_max_total_wait: Duration,
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        ProxySettings {
+            connect_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(300),
+            idle_timeout: Duration::from_secs(120),
+            pool_idle_timeout: Duration::from_secs(20),
+            queue_max_wait: Duration::from_secs(60),
+            queue_max_len: 512,
+            retry_429: false,
+            retry_max_attempts: 2,
+            retry_max_total_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The `Retry-After` Redline gives with its own 429 when the queue turns a request away.
+const QUEUE_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The proxy. Cheap to clone: clones share everything.
+#[derive(Clone)]
+pub struct Proxy {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: ProxySettings,
+    limits: Limits,
+    hosts: HostMap,
+    local_token: Secret,
+    traffic: Arc<Traffic>,
+    clients: Clients,
+    upstreams: RwLock<Arc<HashMap<AccountId, Upstream>>>,
+    queues: queue::Queues,
+}
+
+impl Proxy {
+    pub fn new(
+        settings: ProxySettings,
+        hosts: HostMap,
+        local_token: Secret,
+        traffic: Arc<Traffic>,
+    ) -> Proxy {
+        let limits = Limits {
+            connect_timeout: settings.connect_timeout,
+            first_byte_timeout: settings.first_byte_timeout,
+            idle_timeout: settings.idle_timeout,
+            retry: settings.retry_429.then_some(RetryPolicy {
+                max_attempts: settings.retry_max_attempts,
+                max_total_wait: settings.retry_max_total_wait,
+            }),
+        };
+        Proxy {
+            inner: Arc::new(Inner {
+                clients: Clients::new(settings.connect_timeout, settings.pool_idle_timeout),
+                settings,
+                limits,
+                hosts,
+                local_token,
+                traffic,
+                upstreams: RwLock::new(Arc::new(HashMap::new())),
+                queues: queue::Queues::default(),
+            }),
+        }
+    }
+
+    pub fn settings(&self) -> &ProxySettings {
+        &self.inner.settings
+    }
+
+    /// Replaces every account's upstream (when the config or the keys change). Requests
+    /// already under way finish with what they started with.
+    pub fn set_upstreams(&self, upstreams: HashMap<AccountId, Upstream>) {
+        let caps = upstreams
+            .iter()
+            .map(|(id, upstream)| (id.clone(), upstream.concurrency_cap))
+            .collect();
+        self.inner.queues.retain(&caps);
+        *self
+            .inner
+            .upstreams
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(upstreams);
+    }
+
+    fn upstream(&self, account: &str) -> Option<(AccountId, Upstream)> {
+        let id: AccountId = account.parse().ok()?;
+        let upstreams = self
+            .inner
+            .upstreams
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let upstream = upstreams.get(&id)?.clone();
+        Some((id, upstream))
+    }
+
+    /// Handles `/<account-id>/<rest>`: `account` and `path_and_query`
+    /// (`/coding/v1/chat/completions?x=1`) are already split off by the router.
+    ///
+    /// Dropping the returned future (the client hung up) at any point, in the queue, before
+    /// the first byte or mid-stream, cancels the upstream request and takes it out of flight.
+    pub async fn handle(&self, account: &str, path_and_query: &str, request: Request) -> Response {
+        let inner = &*self.inner;
+        let (parts, body) = request.into_parts();
+        if parts.headers.contains_key(header::ORIGIN) {
+            return answers::browser_refused();
+        }
+        let credential = headers::credential(&parts.headers, &inner.local_token);
+        if credential == Credential::Missing {
+            return answers::no_credential();
+        }
+        let Some((account, upstream)) = self.upstream(account) else {
+            return answers::unknown_account(account);
+        };
+        let mut outgoing = headers::end_to_end(&parts.headers);
+        // In observe-only mode (another credential) the client's key goes through as it is.
+        if credential == Credential::LocalToken {
+            let Some(key) = &upstream.secret else {
+                return answers::key_not_stored(&account, upstream.provider);
+            };
+            if headers::swap_token(&mut outgoing, &inner.local_token, key).is_err() {
+                return answers::key_unusable(&account);
+            }
+        }
+        headers::mark_sensitive(&mut outgoing);
+        let Some(url) = upstream_url(&inner.hosts, &upstream.origin, path_and_query) else {
+            return answers::Failure::BadUrl.response();
+        };
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
+        let call = Call {
+            traffic: inner.traffic.clone(),
+            account,
+            client: client_name(user_agent),
+            provider: upstream.provider,
+        };
+
+        let mut body = RequestBody::new(body);
+        let admitted = inner
+            .queues
+            .admit(
+                &inner.traffic,
+                &call.account,
+                upstream.concurrency_cap,
+                inner.settings.queue_max_len,
+                inner.settings.queue_max_wait,
+                body.read_ahead(QUEUE_READ_AHEAD),
+            )
+            .await;
+        let slot = match admitted {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                let style = answers::error_style(upstream.provider, path_and_query);
+                return call.queue_refused(upstream.concurrency_cap, refusal, style);
+            }
+        };
+        if let Some(detail) = body.failure() {
+            // The client broke off its upload while queued; nobody is left to answer.
+            return answers::request_body_failed(detail);
+        }
+
+        let guard = inner.traffic.begin(&call.account, &call.client);
+        let head_only = parts.method == Method::HEAD;
+        let forwarded = forward::forward(
+            &inner.clients,
+            &inner.limits,
+            &call,
+            parts.method,
+            url,
+            outgoing,
+            body,
+        )
+        .await;
+        match forwarded {
+            Ok(answer) => relay::respond(
+                call,
+                guard,
+                slot,
+                answer,
+                inner.settings.idle_timeout,
+                head_only,
+            ),
+            Err(failure) => {
+                guard.finish(failure.status().as_u16(), None);
+                failure.response()
+            }
+        }
+    }
+}
+
+/// `origin + path_and_query`, through the host map (tests and the demo stand in for real
+/// hosts on loopback).
+fn upstream_url(hosts: &HostMap, origin: &str, path_and_query: &str) -> Option<reqwest::Url> {
+    let path = if path_and_query.starts_with('/') {
+        path_and_query.to_owned()
+    } else {
+        format!("/{path_and_query}")
+    };
+    let url = hosts.rewrite(&format!("{}{path}", origin.trim_end_matches('/')));
+    reqwest::Url::parse(&url).ok()
+}
+
+/// One request's identity for the books: the account, the tool, the provider.
+pub(crate) struct Call {
+    traffic: Arc<Traffic>,
+    account: AccountId,
+    client: String,
+    provider: ProviderId,
+}
+
+impl Call {
+    /// Rate-limit windows from any answer's headers.
+    fn record_windows(&self, headers: &HeaderMap) {
+        let windows = provider(self.provider).header_windows(headers, jiff::Timestamp::now());
+        self.traffic.record_windows(&self.account, windows);
+    }
+
+    /// Classifies a refusal from its status, headers and the start of its body, and records it.
+    fn classify_refusal(&self, status: u16, headers: &HeaderMap, body: &[u8]) {
+        let classification =
+            provider(self.provider).classify(status, headers, body, jiff::Timestamp::now());
+        self.record_refusal(status, &classification);
+    }
+
+    fn record_refusal(&self, status: u16, classification: &Classification) {
+        self.traffic.record_throttle(
+            &self.account,
+            &self.client,
+            ThrottleEvent {
+                at: jiff::Timestamp::now(),
+                cause: classification.cause,
+                status,
+                retry_after_s: classification.retry_after.map(|d| d.as_secs_f64()),
+                message: classification.message.clone(),
+                advice: classification.advice.clone(),
+            },
+        );
+    }
+
+    /// Redline's own 429 for a request its queue turned away, recorded as a concurrency
+    /// throttle.
+    fn queue_refused(&self, cap: u64, refusal: QueueRefusal, style: ErrorStyle) -> Response {
+        let message = answers::queue_message(&self.account, cap, refusal);
+        let classification = Classification::new(Cause::Concurrency, &message)
+            .with_limit(Some(cap))
+            .with_retry_after(Some(QUEUE_RETRY_AFTER))
+            .with_advice(format!(
+                "Redline's queue held this request behind the concurrency cap of {cap} until it \
+                 gave up; the provider was never asked. Run fewer agents in parallel, or raise \
+                 the cap if the plan allows more."
+            ));
+        self.record_refusal(429, &classification);
+        answers::queue_refusal(style, &message, QUEUE_RETRY_AFTER)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_come_from_the_base_url_or_the_default_region() {
+        let cases = [
+            (ProviderId::KimiCode, None, "https://api.kimi.com"),
+            (ProviderId::Deepseek, None, "https://api.deepseek.com"),
+            (
+                ProviderId::Moonshot,
+                Some("https://api.moonshot.cn/v1"),
+                "https://api.moonshot.cn",
+            ),
+            (
+                ProviderId::Openai,
+                Some("http://127.0.0.1:4301/v1/"),
+                "http://127.0.0.1:4301",
+            ),
+            (
+                ProviderId::Openai,
+                Some("https://api.openai.com:443/v1"),
+                "https://api.openai.com",
+            ),
+            (ProviderId::Zai, Some("not a url"), "https://api.z.ai"),
+        ];
+        for (id, base, origin) in cases {
+            assert_eq!(upstream_origin(id, base), origin, "{id} {base:?}");
+        }
+    }
+
+    #[test]
+    fn upstream_urls_join_origin_and_path_through_the_host_map() {
+        let hosts = HostMap::parse("https://api.kimi.com=http://127.0.0.1:4301").unwrap();
+        let url = |origin, path| upstream_url(&hosts, origin, path).map(|u| u.to_string());
+        assert_eq!(
+            url(
+                "https://api.kimi.com",
+                "/coding/v1/chat/completions?x=1&y=%20"
+            ),
+            Some("http://127.0.0.1:4301/coding/v1/chat/completions?x=1&y=%20".into())
+        );
+        assert_eq!(
+            url("https://api.openai.com/", "v1/models"),
+            Some("https://api.openai.com/v1/models".into())
+        );
+        assert_eq!(url("nonsense", "/v1"), None);
+    }
+
+    #[test]
+    fn paths_split_into_account_and_upstream_path() {
+        assert_eq!(
+            split_account("/kimi-main/coding/v1/chat/completions?x=1"),
+            Some(("kimi-main", "/coding/v1/chat/completions?x=1".to_owned()))
+        );
+        assert_eq!(split_account("/acct"), Some(("acct", "/".to_owned())));
+        assert_eq!(
+            split_account("/acct?q=1"),
+            Some(("acct", "/?q=1".to_owned()))
+        );
+        assert_eq!(split_account("/acct/"), Some(("acct", "/".to_owned())));
+        assert_eq!(split_account("/"), None);
+        assert_eq!(split_account("acct/x"), None);
+    }
+}
