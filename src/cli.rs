@@ -12,9 +12,10 @@ use redline::providers::ProviderId;
 use redline::secret::{MAX_SECRET_LEN, Secret};
 use redline::settings;
 use redline::token;
+use redline::tool_env::{self, Shell};
 use redline::vault::{Vault, off_runtime};
 use redline::verify::{Verdict, verify};
-use redline::{monitor, status};
+use redline::{daemon, monitor, status};
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
@@ -59,6 +60,39 @@ enum Command {
         /// Print one line of Waybar custom-module JSON (text, tooltip, class, percentage).
         #[arg(long)]
         waybar: bool,
+    },
+    /// Run Redline without a window: poll every key, run the local proxy, and serve the
+    /// dashboard and JSON API on one loopback port until Ctrl-C or SIGTERM.
+    ///
+    /// Tools reach a provider through http://127.0.0.1:4290/<account-id>/<provider path>,
+    /// presenting the local token (`redline env <account-id>` prints the settings).
+    Daemon {
+        /// Address to listen on (default: proxy.listen from the config, 127.0.0.1:4290).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// Allow a non-loopback address: anyone who can reach it can use your quota.
+        #[arg(long)]
+        allow_remote: bool,
+        /// Run the built-in demo (simulated providers and agents; no key needed) instead of
+        /// your accounts.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Run the built-in demo: `redline daemon --demo` on a free port, opened in your browser.
+    ///
+    /// Simulated coding agents send real requests through the real proxy to simulated
+    /// providers, so you see the status go green, amber and red, with the reasons.
+    Demo,
+    /// Print the lines that point your tools at Redline's proxy for one account.
+    ///
+    /// Covers the OpenAI SDKs, Codex, Roo Code, Claude Code, Kimi CLI and OpenClaw. The tools
+    /// get the local token; your real key stays in the keyring, so rotating it changes nothing
+    /// in any tool. Use: eval "$(redline env kimi-main)".
+    Env {
+        id: AccountId,
+        /// Syntax of the lines.
+        #[arg(long, value_enum, default_value = "sh")]
+        shell: Shell,
     },
     /// Print the local token that your tools present to Redline's local proxy and API.
     ///
@@ -177,6 +211,49 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             let file = ConfigFile::new(paths.config_file());
             settings::set(&file, &key, &value)?;
             println!("Saved {key} = {value} in {}", file.path().display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Daemon {
+            listen,
+            allow_remote,
+            demo,
+        } => {
+            let options = daemon::DaemonOptions {
+                listen,
+                allow_remote,
+                demo,
+                open_browser: false,
+            };
+            daemon::run(&paths, options).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo => {
+            // A free port, so the demo never collides with a running daemon or app.
+            let listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+            let options = daemon::DaemonOptions {
+                listen,
+                allow_remote: false,
+                demo: true,
+                open_browser: true,
+            };
+            daemon::run(&paths, options).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Env { id, shell } => {
+            let config = keys.config().load()?;
+            let account = config.account(&id)?;
+            let vault = Vault::from_env();
+            let token = off_runtime(move || token::local_token(&vault)).await?;
+            print!(
+                "{}",
+                tool_env::render(
+                    id.as_str(),
+                    account.provider,
+                    config.proxy.listen,
+                    token.expose(),
+                    shell
+                )
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Token { reset } => {

@@ -4,6 +4,8 @@
 
 pub mod account_id;
 pub mod config;
+pub mod daemon;
+pub mod demo;
 pub mod error;
 pub mod fakes;
 pub mod fetch;
@@ -15,11 +17,13 @@ pub mod poller;
 pub mod providers;
 pub mod proxy;
 pub mod secret;
+pub mod server;
 pub mod settings;
 pub mod snapshot;
 pub mod status;
 pub mod throttle;
 pub mod token;
+pub mod tool_env;
 pub mod traffic;
 pub mod usage;
 pub mod vault;

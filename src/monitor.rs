@@ -60,10 +60,10 @@ fn problem(error: &PollError) -> PollProblem {
 }
 
 /// Each account's secret, or the problem that stands in for its data.
-async fn secrets(
-    vault: &Vault,
-    config: &Config,
-) -> BTreeMap<AccountId, Result<Secret, PollProblem>> {
+pub type Secrets = BTreeMap<AccountId, Result<Secret, PollProblem>>;
+
+/// Reads every account's secret from the keyring (off the async runtime).
+pub async fn load_secrets(vault: &Vault, config: &Config) -> Secrets {
     let vault = vault.clone();
     let ids: Vec<AccountId> = config.accounts.keys().cloned().collect();
     off_runtime(move || {
@@ -87,7 +87,7 @@ async fn secrets(
 pub async fn status_once(config: &Config, vault: &Vault, client: &HttpClient) -> Status {
     let mut tasks = tokio::task::JoinSet::new();
     let mut observed: BTreeMap<AccountId, Observed> = BTreeMap::new();
-    for (id, secret) in secrets(vault, config).await {
+    for (id, secret) in load_secrets(vault, config).await {
         let account = config.accounts[&id].clone();
         match secret {
             Ok(secret) => {
@@ -130,9 +130,10 @@ impl Drop for Monitor {
 }
 
 impl Monitor {
-    pub async fn start(
+    /// Starts a poller for every account that has a secret.
+    pub fn start(
         config: Config,
-        vault: &Vault,
+        secrets: Secrets,
         client: HttpClient,
         traffic: Arc<Traffic>,
     ) -> Monitor {
@@ -140,7 +141,7 @@ impl Monitor {
         let mut observed: BTreeMap<AccountId, Observed> = BTreeMap::new();
         let mut pollers = BTreeMap::new();
         let (reports_tx, reports_rx) = mpsc::unbounded_channel();
-        for (id, secret) in secrets(vault, &config).await {
+        for (id, secret) in secrets {
             let account = config.accounts[&id].clone();
             match secret {
                 Ok(secret) => {

@@ -17,12 +17,13 @@ pub fn local_token(vault: &Vault) -> Result<Secret, VaultError> {
 
 /// Replaces the token with a new random one; tools holding the old one stop working. Blocking.
 pub fn reset_local_token(vault: &Vault) -> Result<Secret, VaultError> {
-    let token = generate();
+    let token = generate_token();
     vault.set(&Slot::LocalToken, &token)?;
     Ok(token)
 }
 
-fn generate() -> Secret {
+/// A fresh random token (the demo uses one that is never stored).
+pub fn generate_token() -> Secret {
     let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
     getrandom::fill(bytes.as_mut()).expect("the operating system's random source failed");
     let mut text = zeroize::Zeroizing::new(String::with_capacity(TOKEN_PREFIX.len() + 64));
@@ -39,8 +40,8 @@ mod tests {
 
     #[test]
     fn tokens_are_256_bit_hex_and_distinct() {
-        let a = generate();
-        let b = generate();
+        let a = generate_token();
+        let b = generate_token();
         assert_ne!(a, b);
         let hex = a.expose().strip_prefix(TOKEN_PREFIX).unwrap();
         assert_eq!(hex.len(), 64);

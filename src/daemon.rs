@@ -1,0 +1,216 @@
+//! `redline daemon`: the whole engine without a window. Polls every account, runs the proxy,
+//! and serves the dashboard and JSON API on one loopback port until SIGINT or SIGTERM.
+
+use crate::account_id::AccountId;
+use crate::config::Config;
+use crate::demo;
+use crate::error::Error;
+use crate::fetch::{HostMap, HttpClient};
+use crate::keys::Keys;
+use crate::monitor::{Monitor, Secrets, load_secrets};
+use crate::paths::Paths;
+use crate::proxy::{Proxy, ProxySettings, Upstream, upstream_origin};
+use crate::secret::Secret;
+use crate::server::{AppState, router};
+use crate::token::{generate_token, local_token};
+use crate::traffic::Traffic;
+use crate::vault::{Vault, off_runtime};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+#[derive(Clone, Debug, Default)]
+pub struct DaemonOptions {
+    /// Overrides `proxy.listen` from the config.
+    pub listen: Option<SocketAddr>,
+    pub allow_remote: bool,
+    /// Simulated providers and agents instead of the configured accounts.
+    pub demo: bool,
+    /// Open the dashboard in the default browser once listening.
+    pub open_browser: bool,
+}
+
+/// Refuses an address other machines could reach, unless the user insisted.
+pub fn check_listen(addr: SocketAddr, allow_remote: bool) -> Result<(), Error> {
+    if addr.ip().is_loopback() || allow_remote {
+        Ok(())
+    } else {
+        Err(Error::Environment(format!(
+            "refusing to listen on {addr}: it is not a loopback address, so other machines could use your keys through Redline. \
+             Use 127.0.0.1, or pass --allow-remote if you really mean it"
+        )))
+    }
+}
+
+/// What the engine runs on: the accounts, their secrets and the local token.
+pub struct Inputs {
+    pub config: Config,
+    pub secrets: Secrets,
+    pub token: Secret,
+    pub hosts: HostMap,
+    pub keys: Keys,
+    pub allow_remote: bool,
+}
+
+/// Starts monitoring and the proxy; the result is what the local port serves.
+pub fn start(inputs: Inputs) -> AppState {
+    let Inputs {
+        config,
+        secrets,
+        token,
+        hosts,
+        keys,
+        allow_remote,
+    } = inputs;
+    let traffic = Traffic::new();
+    let proxy = Proxy::new(
+        ProxySettings::default(),
+        hosts.clone(),
+        token.clone(),
+        traffic.clone(),
+    );
+    proxy.set_upstreams(upstreams(&config, &secrets));
+    let monitor = Monitor::start(config, secrets, HttpClient::new(hosts), traffic);
+    AppState {
+        token,
+        allow_remote,
+        monitor: Arc::new(monitor),
+        keys,
+        proxy,
+    }
+}
+
+fn upstreams(config: &Config, secrets: &Secrets) -> HashMap<AccountId, Upstream> {
+    config
+        .accounts
+        .iter()
+        .map(|(id, account)| {
+            let upstream = Upstream {
+                provider: account.provider,
+                origin: upstream_origin(account.provider, account.base_url.as_deref()),
+                secret: secrets.get(id).and_then(|s| s.as_ref().ok()).cloned(),
+                concurrency_cap: account.concurrency_cap,
+            };
+            (id.clone(), upstream)
+        })
+        .collect()
+}
+
+/// Runs until SIGINT or SIGTERM, then lets requests in progress finish.
+pub async fn run(paths: &Paths, options: DaemonOptions) -> Result<(), Error> {
+    let keys = Keys::from_paths(paths);
+    let config = keys.config().load()?;
+    let listen = options.listen.unwrap_or(config.proxy.listen);
+    check_listen(listen, options.allow_remote)?;
+    let hosts = HostMap::from_env().map_err(Error::Environment)?;
+    // The demo needs no keyring: simulated providers, and a token that lives as long as it runs.
+    let (demo, config, secrets, token) = if options.demo {
+        let demo = demo::start()
+            .await
+            .map_err(|e| Error::Environment(format!("cannot start the demo: {e}")))?;
+        let (config, secrets) = (demo.config.clone(), demo.secrets.clone());
+        (Some(demo), config, secrets, generate_token())
+    } else {
+        let vault = Vault::from_env();
+        let secrets = load_secrets(&vault, &config).await;
+        let token = off_runtime(move || local_token(&vault)).await?;
+        (None, config, secrets, token)
+    };
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        Error::Environment(format!(
+            "cannot listen on {listen}: {e}. Is another Redline (daemon or desktop app) running? \
+             Stop it, or pass --listen 127.0.0.1:PORT"
+        ))
+    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Environment(e.to_string()))?;
+    let state = start(Inputs {
+        config,
+        secrets,
+        token: token.clone(),
+        hosts,
+        keys,
+        allow_remote: options.allow_remote,
+    });
+    eprintln!("Redline is listening on http://{addr}");
+    let _workload = match demo {
+        Some(_) => {
+            // The demo token opens only the demo, so its link may be shown and opened.
+            let link = format!("http://{addr}/#token={}", token.expose());
+            eprintln!("  demo: simulated providers and agents, no key needed");
+            eprintln!("  dashboard: {link}");
+            if options.open_browser {
+                open_in_browser(&link);
+            }
+            Some(demo::spawn_workload(format!("http://{addr}"), token))
+        }
+        None => {
+            eprintln!(
+                "  dashboard: http://{addr}/   (sign in with the token from `redline token`)"
+            );
+            None
+        }
+    };
+    eprintln!(
+        "  proxy:     http://{addr}/<account-id>/...   (`redline env <account-id>` sets up your tools)"
+    );
+    eprintln!("  Ctrl-C stops it.");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| Error::Environment(format!("the local server stopped: {e}")))?;
+    eprintln!("Redline stopped.");
+    Ok(())
+}
+
+/// Best effort: a desktop without a browser opener still has the link printed.
+fn open_in_browser(link: &str) {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else if cfg!(windows) {
+        "explorer"
+    } else {
+        "xdg-open"
+    };
+    let opened = std::process::Command::new(opener)
+        .arg(link)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if opened.is_err() {
+        eprintln!("  (could not start {opener}; open the link above yourself)");
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_unless_allowed() {
+        assert!(check_listen("127.0.0.1:4290".parse().unwrap(), false).is_ok());
+        assert!(check_listen("[::1]:4290".parse().unwrap(), false).is_ok());
+        let err = check_listen("0.0.0.0:4290".parse().unwrap(), false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--allow-remote"), "{err}");
+        assert!(check_listen("0.0.0.0:4290".parse().unwrap(), true).is_ok());
+    }
+}

@@ -1,0 +1,144 @@
+//! `redline env ID`: the lines that point each supported tool at Redline's proxy for one
+//! account, with the local token in place of the real key (which stays in the keyring, so a
+//! rotation needs no change in any tool).
+
+use crate::providers::ProviderId;
+use std::net::SocketAddr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shell {
+    Sh,
+    Fish,
+    Powershell,
+}
+
+/// The API paths tools use on a provider's host: OpenAI-compatible and Anthropic-compatible.
+fn tool_paths(provider: ProviderId) -> (Option<&'static str>, Option<&'static str>) {
+    match provider {
+        ProviderId::KimiCode => (Some("/coding/v1"), Some("/coding/")),
+        ProviderId::Moonshot => (Some("/v1"), Some("/anthropic")),
+        ProviderId::Openai => (Some("/v1"), None),
+        ProviderId::Anthropic | ProviderId::Claude => (None, Some("")),
+        ProviderId::Openrouter => (Some("/api/v1"), None),
+        ProviderId::Deepseek => (Some(""), Some("/anthropic")),
+        ProviderId::Zai => (Some("/api/coding/paas/v4"), Some("/api/anthropic")),
+        ProviderId::Minimax => (Some("/v1"), Some("/anthropic")),
+    }
+}
+
+fn assign(shell: Shell, name: &str, value: &str) -> String {
+    match shell {
+        Shell::Sh => format!("export {name}='{value}'"),
+        Shell::Fish => format!("set -gx {name} '{value}'"),
+        Shell::Powershell => format!("$env:{name} = '{value}'"),
+    }
+}
+
+/// The script for one account. `token` is the local token, never a provider key.
+pub fn render(
+    id: &str,
+    provider: ProviderId,
+    listen: SocketAddr,
+    token: &str,
+    shell: Shell,
+) -> String {
+    let base = format!("http://{listen}/{id}");
+    let (openai, anthropic) = tool_paths(provider);
+    let use_line = match shell {
+        Shell::Sh => format!("eval \"$(redline env {id})\""),
+        Shell::Fish => format!("redline env {id} --shell fish | source"),
+        Shell::Powershell => format!("redline env {id} --shell powershell | Invoke-Expression"),
+    };
+    let mut lines = vec![
+        format!(
+            "# Point your tools at Redline for {id} ({}).",
+            provider.display_name()
+        ),
+        "# They present Redline's local token; Redline sends your real key from the keyring."
+            .to_owned(),
+        format!("# Use: {use_line}   (needs `redline daemon` or the desktop app running)"),
+    ];
+    if let Some(path) = openai {
+        lines.push("# OpenAI SDKs, Codex, Roo Code and other OpenAI-compatible tools".into());
+        lines.push(assign(shell, "OPENAI_BASE_URL", &format!("{base}{path}")));
+        lines.push(assign(shell, "OPENAI_API_KEY", token));
+    }
+    if let Some(path) = anthropic {
+        lines.push("# Claude Code and other Anthropic-compatible tools".into());
+        lines.push(assign(
+            shell,
+            "ANTHROPIC_BASE_URL",
+            &format!("{base}{path}"),
+        ));
+        lines.push(assign(shell, "ANTHROPIC_AUTH_TOKEN", token));
+    }
+    if matches!(provider, ProviderId::KimiCode | ProviderId::Moonshot) {
+        let path = openai.unwrap_or_default();
+        lines.push("# Kimi Code CLI".into());
+        lines.push(assign(shell, "KIMI_BASE_URL", &format!("{base}{path}")));
+        lines.push(assign(shell, "KIMI_API_KEY", token));
+    }
+    if let Some(path) = openai.or(anthropic) {
+        lines.push(format!(
+            "# OpenClaw: in ~/.openclaw/openclaw.json set models.providers.redline = {{\"baseUrl\": \"{base}{path}\", \"apiKey\": \"{token}\"}}"
+        ));
+    }
+    lines.join("\n") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LISTEN: &str = "127.0.0.1:4290";
+
+    #[test]
+    fn kimi_code_points_every_tool_at_the_proxy() {
+        let text = render(
+            "kimi-main",
+            ProviderId::KimiCode,
+            LISTEN.parse().unwrap(),
+            "rl_abc",
+            Shell::Sh,
+        );
+        assert!(
+            text.contains("export OPENAI_BASE_URL='http://127.0.0.1:4290/kimi-main/coding/v1'"),
+            "{text}"
+        );
+        assert!(text.contains("export OPENAI_API_KEY='rl_abc'"));
+        assert!(
+            text.contains("export ANTHROPIC_BASE_URL='http://127.0.0.1:4290/kimi-main/coding/'")
+        );
+        assert!(text.contains("export ANTHROPIC_AUTH_TOKEN='rl_abc'"));
+        assert!(text.contains("export KIMI_BASE_URL='http://127.0.0.1:4290/kimi-main/coding/v1'"));
+        assert!(text.contains("OpenClaw"));
+        assert!(
+            text.lines()
+                .all(|l| l.starts_with('#') || l.starts_with("export ")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn shells_have_their_own_syntax() {
+        let listen = LISTEN.parse().unwrap();
+        let fish = render("ant", ProviderId::Anthropic, listen, "rl_abc", Shell::Fish);
+        assert!(
+            fish.contains("set -gx ANTHROPIC_BASE_URL 'http://127.0.0.1:4290/ant'"),
+            "{fish}"
+        );
+        assert!(!fish.contains("OPENAI_BASE_URL"));
+        let ps = render(
+            "oai",
+            ProviderId::Openai,
+            listen,
+            "rl_abc",
+            Shell::Powershell,
+        );
+        assert!(
+            ps.contains("$env:OPENAI_BASE_URL = 'http://127.0.0.1:4290/oai/v1'"),
+            "{ps}"
+        );
+        assert!(!ps.contains("ANTHROPIC"));
+    }
+}

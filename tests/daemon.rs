@@ -1,0 +1,376 @@
+//! `redline daemon` as a user runs it: the real binary on a loopback port, its JSON API, the
+//! access rules (token, Host, Origin), live events and a clean stop on SIGTERM.
+
+mod support;
+
+use redline::providers::ProviderId;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{Sandbox, fake, runtime};
+
+const KEY: &str = "sk-test-DaemonKeyAbcdefghijklmnop6060";
+
+/// A running daemon, killed if the test fails before stopping it.
+struct Daemon {
+    child: Child,
+    origin: String,
+}
+
+impl Daemon {
+    fn start(sandbox: &Sandbox, extra: &[&str]) -> Daemon {
+        let mut args = vec!["daemon", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut command: Command = sandbox.command(&args);
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        let origin = line
+            .trim()
+            .strip_prefix("Redline is listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_owned();
+        std::thread::spawn(move || for _ in stderr.lines() {});
+        Daemon { child, origin }
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn the_api_needs_the_token_and_serves_status_keys_and_events() {
+    let sandbox = Sandbox::new();
+    let rt = runtime();
+    let kimi = fake(&rt, ProviderId::KimiCode, KEY);
+    let origin = kimi.origin();
+    sandbox
+        .run_stdin(
+            &[
+                "keys",
+                "add",
+                "kimi-main",
+                "--provider",
+                "kimi-code",
+                "--base-url",
+                &origin,
+            ],
+            KEY,
+        )
+        .ok();
+    let token = sandbox.run(&["token"]).ok().stdout.trim().to_owned();
+    let daemon = Daemon::start(&sandbox, &[]);
+    let url = |path: &str| format!("{}{path}", daemon.origin);
+    let client = http();
+
+    assert_eq!(client.get(url("/healthz")).send().unwrap().status(), 200);
+    let refused = client.get(url("/api/v1/status")).send().unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(refused.headers()["x-redline"], "error");
+    assert!(refused.text().unwrap().contains("redline token"));
+
+    let bearer = format!("Bearer {token}");
+    let status: serde_json::Value = client
+        .post(url("/api/v1/refresh"))
+        .header("authorization", &bearer)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(status["accounts"][0]["id"], "kimi-main");
+    assert_eq!(status["accounts"][0]["level"], "ok");
+    assert_eq!(status["accounts"][0]["concurrency"]["limit"], 30);
+
+    let by_key = client
+        .get(url("/api/v1/status"))
+        .header("x-api-key", &token)
+        .send()
+        .unwrap();
+    assert_eq!(by_key.status(), 200);
+
+    let keys = client
+        .get(url("/api/v1/keys"))
+        .header("authorization", &bearer)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        keys.contains("kimi-main") && keys.contains("sk-test-…6060"),
+        "{keys}"
+    );
+    assert!(
+        !keys.contains(&KEY[8..24]),
+        "the API never returns a secret"
+    );
+
+    // The browser flow: the sign-in page trades the token for an HttpOnly cookie.
+    let page = client.get(url("/ui/")).send().unwrap();
+    assert_eq!(page.status(), 401);
+    assert!(page.text().unwrap().contains("#token="));
+    let session = client
+        .post(url("/api/v1/session"))
+        .header("authorization", &bearer)
+        .send()
+        .unwrap();
+    let cookie = session.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap();
+    let dashboard = client
+        .get(url("/ui/"))
+        .header("cookie", pair)
+        .send()
+        .unwrap();
+    assert_eq!(dashboard.status(), 200);
+    assert!(dashboard.text().unwrap().contains("<title>Redline</title>"));
+    let css = client
+        .get(url("/ui/style.css"))
+        .header("cookie", pair)
+        .send()
+        .unwrap();
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+
+    // Live events: the first event is the status as it is now.
+    let mut events = client
+        .get(url("/api/v1/events"))
+        .header("authorization", &bearer)
+        .send()
+        .unwrap();
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    let mut first = String::new();
+    let mut reader = BufReader::new(&mut events);
+    while !first.contains("\n\n") {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        first.push_str(&line);
+    }
+    assert!(first.starts_with("event: status\ndata: {"), "{first}");
+    assert!(first.contains("\"kimi-main\""), "{first}");
+    drop(reader);
+    drop(events);
+
+    let status = daemon.stop();
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+}
+
+#[test]
+fn foreign_hosts_other_origins_and_remote_addresses_are_refused() {
+    let sandbox = Sandbox::new();
+    let token = sandbox.run(&["token"]).ok().stdout.trim().to_owned();
+    let daemon = Daemon::start(&sandbox, &[]);
+    let client = http();
+    let url = format!("{}/api/v1/status", daemon.origin);
+    let bearer = format!("Bearer {token}");
+
+    let rebound = client
+        .get(&url)
+        .header("host", "evil.example:4290")
+        .header("authorization", &bearer)
+        .send()
+        .unwrap();
+    assert_eq!(rebound.status(), 403);
+    assert!(
+        rebound
+            .text()
+            .unwrap()
+            .contains("addressed to this machine")
+    );
+    let cross = client
+        .get(&url)
+        .header("origin", "https://evil.example")
+        .header("authorization", &bearer)
+        .send()
+        .unwrap();
+    assert_eq!(cross.status(), 403);
+    let wrong = client
+        .get(&url)
+        .header("authorization", "Bearer rl_not-the-token")
+        .send()
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    drop(daemon);
+
+    let remote = sandbox
+        .run(&["daemon", "--listen", "0.0.0.0:0"])
+        .fails_with("refusing to listen on 0.0.0.0:0");
+    assert!(remote.stderr.contains("--allow-remote"));
+}
+
+#[test]
+fn env_prints_tool_settings_with_the_local_token_only() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .run_stdin(
+            &[
+                "keys",
+                "add",
+                "kimi-main",
+                "--provider",
+                "kimi-code",
+                "--no-verify",
+            ],
+            KEY,
+        )
+        .ok();
+    let token = sandbox.run(&["token"]).ok().stdout.trim().to_owned();
+    let env = sandbox.run(&["env", "kimi-main"]).ok().stdout;
+    assert!(
+        env.contains("export OPENAI_BASE_URL='http://127.0.0.1:4290/kimi-main/coding/v1'"),
+        "{env}"
+    );
+    assert!(
+        env.contains(&format!("export ANTHROPIC_AUTH_TOKEN='{token}'")),
+        "{env}"
+    );
+    assert!(!env.contains(&KEY[8..24]), "the real key never appears");
+    let fish = sandbox
+        .run(&["env", "kimi-main", "--shell", "fish"])
+        .ok()
+        .stdout;
+    assert!(fish.contains("set -gx KIMI_API_KEY"), "{fish}");
+    sandbox
+        .run(&["env", "nobody"])
+        .fails_with("no account named nobody");
+}
+
+#[test]
+fn the_demo_goes_green_amber_red_with_the_cause_and_needs_no_keyring() {
+    let sandbox = Sandbox::new();
+    let mut command = sandbox.command(&["daemon", "--demo", "--listen", "127.0.0.1:0"]);
+    // No Secret Service at all: the demo must not need one.
+    command
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/redline-demo-bus",
+        )
+        .env("REDLINE_DEMO_PHASE_SECONDS", "3")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut lines = Vec::new();
+    while !lines.iter().any(|l: &String| l.contains("#token=")) {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "daemon exited: {lines:?}"
+        );
+        lines.push(line);
+    }
+    std::thread::spawn(move || for _ in stderr.lines() {});
+    let origin = lines[0]
+        .trim()
+        .strip_prefix("Redline is listening on ")
+        .unwrap()
+        .to_owned();
+    let token = lines
+        .iter()
+        .find_map(|l| l.split("#token=").nth(1))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let daemon = Daemon { child, origin };
+
+    // Follow the live events until the demo account has been ok, warn and critical.
+    let client = http();
+    let events = client
+        .get(format!("{}/api/v1/events", daemon.origin))
+        .header("authorization", format!("Bearer {token}"))
+        .timeout(Duration::from_secs(40))
+        .send()
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut critical = None;
+    for line in BufReader::new(events).lines() {
+        let line = line.unwrap();
+        let Some(data) = line.strip_prefix("data: ") else {
+            continue;
+        };
+        let status: serde_json::Value = serde_json::from_str(data).unwrap();
+        let kimi = status["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == "kimi-demo")
+            .unwrap()
+            .clone();
+        let level = kimi["level"].as_str().unwrap().to_owned();
+        if seen.last() != Some(&level) {
+            seen.push(level.clone());
+        }
+        if level == "critical" {
+            critical = Some(kimi);
+            break;
+        }
+    }
+    assert_eq!(
+        seen.iter()
+            .filter(|l| ["ok", "warn", "critical"].contains(&l.as_str()))
+            .cloned()
+            .collect::<Vec<_>>(),
+        ["ok", "warn", "critical"],
+        "{seen:?}"
+    );
+    let kimi = critical.unwrap();
+    assert!(
+        kimi["throttles"]["by_cause"]["concurrency"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{kimi:#}"
+    );
+    assert!(
+        kimi["concurrency"]["peak"].as_u64().unwrap() >= 30,
+        "{kimi:#}"
+    );
+    assert_eq!(kimi["concurrency"]["limit"], 30);
+    assert!(
+        kimi["reasons"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("concurrency limit"),
+        "{kimi:#}"
+    );
+    assert!(daemon.stop().success());
+}

@@ -1,0 +1,177 @@
+//! The official `openai` and `anthropic` Python SDKs (installed from PyPI by scripts/test.sh)
+//! call through Redline's proxy to fake providers: plain and streamed answers work, the
+//! provider sees the real key and never the local token, and a refusal reaches the SDK
+//! exactly as the provider sent it.
+
+use redline::config::Config;
+use redline::daemon::{Inputs, start};
+use redline::fakes::FakeProvider;
+use redline::fetch::HostMap;
+use redline::keys::Keys;
+use redline::paths::Paths;
+use redline::providers::ProviderId;
+use redline::secret::Secret;
+use redline::server::router;
+use redline::token::generate_token;
+use serde_json::Value;
+use std::process::Command;
+
+const KEY: &str = "sk-test-SdkRealKeyAbcdefghijklmnop3131";
+
+fn python() -> String {
+    std::env::var("REDLINE_TEST_PYTHON").expect(
+        "these tests need a Python with the openai and anthropic SDKs: run scripts/test.sh, \
+         which installs them in target/sdk-venv and sets REDLINE_TEST_PYTHON",
+    )
+}
+
+/// Runs one SDK script against `base_url` and returns the JSON line it printed.
+async fn sdk(script: &str, mode: &str, base_url: &str, token: &Secret) -> Value {
+    let (script, mode, base_url, token) = (
+        script.to_owned(),
+        mode.to_owned(),
+        base_url.to_owned(),
+        token.expose().to_owned(),
+    );
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python())
+            .arg(format!("{}/tests/sdk/{script}", env!("CARGO_MANIFEST_DIR")))
+            .arg(mode)
+            .env("BASE_URL", base_url)
+            .env("TOKEN", token)
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// Redline's engine and port, in this process, for two accounts on fake providers.
+async fn redline(
+    kimi: &FakeProvider,
+    anthropic: &FakeProvider,
+) -> (String, Secret, tempfile::TempDir) {
+    let home = tempfile::tempdir().unwrap();
+    let config = Config::parse(&format!(
+        "[accounts.kimi-main]\nprovider = \"kimi-code\"\nbase_url = \"{}\"\n\n[accounts.ant]\nprovider = \"anthropic\"\nbase_url = \"{}\"\n",
+        kimi.origin(),
+        anthropic.origin()
+    ))
+    .unwrap();
+    let secret = Secret::parse(KEY).unwrap();
+    let secrets = config
+        .accounts
+        .keys()
+        .map(|id| (id.clone(), Ok(secret.clone())))
+        .collect();
+    let token = generate_token();
+    let keys = Keys::from_paths(&Paths::under(home.path()));
+    let state = start(Inputs {
+        config,
+        secrets,
+        token: token.clone(),
+        hosts: HostMap::default(),
+        keys,
+        allow_remote: false,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    (format!("http://{addr}"), token, home)
+}
+
+fn assert_real_key_only(fake: &FakeProvider, token: &Secret) {
+    let headers = fake
+        .last_request_headers()
+        .expect("the provider was called");
+    let all: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {}\n", v.to_str().unwrap_or("")))
+        .collect();
+    assert!(all.contains(KEY), "the provider sees the real key: {all}");
+    assert!(
+        !all.contains(token.expose()),
+        "the provider never sees the local token: {all}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openai_sdk_works_through_the_proxy() {
+    let kimi = FakeProvider::start(ProviderId::KimiCode, KEY)
+        .await
+        .unwrap();
+    let anthropic = FakeProvider::start(ProviderId::Anthropic, KEY)
+        .await
+        .unwrap();
+    let (origin, token, _home) = redline(&kimi, &anthropic).await;
+    let base = format!("{origin}/kimi-main/coding/v1");
+
+    let chat = sdk("openai_client.py", "chat", &base, &token).await;
+    assert!(
+        chat["content"].as_str().is_some_and(|c| !c.is_empty()),
+        "{chat}"
+    );
+    assert!(chat["total_tokens"].as_u64().unwrap() > 0, "{chat}");
+    assert_real_key_only(&kimi, &token);
+
+    let stream = sdk("openai_client.py", "stream", &base, &token).await;
+    assert!(stream["chunks"].as_u64().unwrap() >= 2, "{stream}");
+
+    kimi.refuse_next_chats(1, 7);
+    let refused = sdk("openai_client.py", "refused", &base, &token).await;
+    assert_eq!(refused["status"], 429, "{refused}");
+    assert_eq!(
+        refused["retry_after"], "7",
+        "the provider's Retry-After reaches the SDK"
+    );
+    assert!(
+        refused["body"]
+            .as_str()
+            .unwrap()
+            .contains("rate_limit_error"),
+        "{refused}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_anthropic_sdk_works_through_the_proxy() {
+    let kimi = FakeProvider::start(ProviderId::KimiCode, KEY)
+        .await
+        .unwrap();
+    let anthropic = FakeProvider::start(ProviderId::Anthropic, KEY)
+        .await
+        .unwrap();
+    let (origin, token, _home) = redline(&kimi, &anthropic).await;
+    let base = format!("{origin}/ant");
+
+    let chat = sdk("anthropic_client.py", "chat", &base, &token).await;
+    assert!(
+        chat["content"].as_str().is_some_and(|c| !c.is_empty()),
+        "{chat}"
+    );
+    assert!(chat["output_tokens"].as_u64().unwrap() > 0, "{chat}");
+    assert_real_key_only(&anthropic, &token);
+
+    let stream = sdk("anthropic_client.py", "stream", &base, &token).await;
+    assert!(stream["output_tokens"].as_u64().unwrap() > 0, "{stream}");
+
+    anthropic.refuse_next_chats(1, 11);
+    let refused = sdk("anthropic_client.py", "refused", &base, &token).await;
+    assert_eq!(refused["status"], 429, "{refused}");
+    assert_eq!(refused["retry_after"], "11");
+    assert!(
+        refused["body"]
+            .as_str()
+            .unwrap()
+            .contains("rate_limit_error"),
+        "{refused}"
+    );
+}
