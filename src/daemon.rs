@@ -125,6 +125,10 @@ pub async fn run(paths: &Paths, options: DaemonOptions) -> Result<(), Error> {
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Environment(e.to_string()))?;
+    let reload = match demo {
+        Some(_) => None,
+        None => Some((config.clone(), keys.clone())),
+    };
     let state = start(Inputs {
         config,
         secrets,
@@ -156,12 +160,49 @@ pub async fn run(paths: &Paths, options: DaemonOptions) -> Result<(), Error> {
         "  proxy:     http://{addr}/<account-id>/...   (`redline env <account-id>` sets up your tools)"
     );
     eprintln!("  Ctrl-C stops it.");
+    let _reloader =
+        reload.map(|(config, keys)| tokio::spawn(follow_config(keys, config, state.clone())));
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| Error::Environment(format!("the local server stopped: {e}")))?;
     eprintln!("Redline stopped.");
     Ok(())
+}
+
+/// How often the daemon looks for changes made by `redline keys ...` or an editor.
+const CONFIG_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Applies config and key changes while running, so a rotated key is used at once and tools
+/// need no change. A config with an error is reported once and the running settings are kept.
+async fn follow_config(keys: Keys, mut current: Config, state: AppState) {
+    let mut reported_error = None;
+    loop {
+        tokio::time::sleep(CONFIG_CHECK).await;
+        let config = match keys.config().load() {
+            Ok(config) => config,
+            Err(err) => {
+                let message = err.to_string();
+                if reported_error.as_ref() != Some(&message) {
+                    eprintln!("redline: keeping the previous settings: {message}");
+                    reported_error = Some(message);
+                }
+                continue;
+            }
+        };
+        reported_error = None;
+        if config == current {
+            continue;
+        }
+        let secrets = load_secrets(&Vault::from_env(), &config).await;
+        state.proxy.set_upstreams(upstreams(&config, &secrets));
+        state.monitor.reconfigure(config.clone(), secrets);
+        eprintln!(
+            "redline: settings reloaded ({} accounts)",
+            config.accounts.len()
+        );
+        current = config;
+    }
 }
 
 /// Best effort: a desktop without a browser opener still has the link printed.

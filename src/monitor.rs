@@ -15,7 +15,7 @@ use crate::usage::{PollError, Target, poll_once, target};
 use crate::vault::{Slot, Vault, off_runtime};
 use jiff::Timestamp;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -117,9 +117,12 @@ pub async fn status_once(config: &Config, vault: &Vault, client: &HttpClient) ->
 }
 
 /// Live monitoring of every account in a config: usage polls plus the proxy's traffic.
+/// [`Monitor::reconfigure`] swaps in new accounts and keys without a restart.
 pub struct Monitor {
     status: watch::Receiver<Status>,
-    pollers: BTreeMap<AccountId, Poller>,
+    pollers: Mutex<BTreeMap<AccountId, Arc<Poller>>>,
+    events: mpsc::UnboundedSender<Event>,
+    client: HttpClient,
     aggregator: tokio::task::JoinHandle<()>,
 }
 
@@ -127,6 +130,12 @@ impl Drop for Monitor {
     fn drop(&mut self) {
         self.aggregator.abort();
     }
+}
+
+/// What the aggregator hears about: a finished poll, or a new set of accounts.
+enum Event {
+    Report(AccountId, PollResult),
+    Accounts(Config, BTreeMap<AccountId, Observed>),
 }
 
 impl Monitor {
@@ -137,29 +146,58 @@ impl Monitor {
         client: HttpClient,
         traffic: Arc<Traffic>,
     ) -> Monitor {
+        let (events, events_rx) = mpsc::unbounded_channel();
+        let first = build(
+            &config,
+            &BTreeMap::new(),
+            &mut BTreeMap::new(),
+            Timestamp::now(),
+        );
+        let (status_tx, status) = watch::channel(first);
+        let aggregate = Aggregate {
+            config: Config::default(),
+            observed: BTreeMap::new(),
+            shown: BTreeMap::new(),
+            traffic,
+        };
+        let aggregator = tokio::spawn(aggregate.run(events_rx, status_tx));
+        let monitor = Monitor {
+            status,
+            pollers: Mutex::new(BTreeMap::new()),
+            events,
+            client,
+            aggregator,
+        };
+        monitor.reconfigure(config, secrets);
+        monitor
+    }
+
+    /// Replaces the accounts and their keys: every account is polled afresh.
+    pub fn reconfigure(&self, config: Config, secrets: Secrets) {
         let interval = Duration::from_secs(config.poll.interval_s);
-        let mut observed: BTreeMap<AccountId, Observed> = BTreeMap::new();
+        let mut problems = BTreeMap::new();
         let mut pollers = BTreeMap::new();
-        let (reports_tx, reports_rx) = mpsc::unbounded_channel();
         for (id, secret) in secrets {
-            let account = config.accounts[&id].clone();
+            let Some(account) = config.accounts.get(&id).cloned() else {
+                continue;
+            };
             match secret {
                 Ok(secret) => {
                     let adapter = provider(account.provider);
                     let schedule = Schedule::every(interval.max(adapter.min_poll_interval()));
                     let target = target(adapter, account.base_url.as_deref());
                     let source = HttpSource {
-                        client: client.clone(),
+                        client: self.client.clone(),
                         account,
                         target,
                         secret,
                     };
                     let poller = Poller::spawn(Arc::new(source), schedule);
-                    forward(id.clone(), poller.subscribe(), reports_tx.clone());
-                    pollers.insert(id, poller);
+                    forward(id.clone(), poller.subscribe(), self.events.clone());
+                    pollers.insert(id, Arc::new(poller));
                 }
                 Err(problem) => {
-                    observed.insert(
+                    problems.insert(
                         id,
                         Observed {
                             problem: Some(problem),
@@ -169,26 +207,9 @@ impl Monitor {
                 }
             }
         }
-        let mut shown = BTreeMap::new();
-        let first = build(
-            &config,
-            &with_traffic(&observed, &traffic),
-            &mut shown,
-            Timestamp::now(),
-        );
-        let (status_tx, status) = watch::channel(first);
-        let state = Aggregate {
-            config,
-            observed,
-            shown,
-            traffic,
-        };
-        let aggregator = tokio::spawn(state.run(reports_rx, status_tx));
-        Monitor {
-            status,
-            pollers,
-            aggregator,
-        }
+        // The old pollers stop as they are dropped here.
+        *self.pollers.lock().unwrap_or_else(PoisonError::into_inner) = pollers;
+        let _ = self.events.send(Event::Accounts(config, problems));
     }
 
     /// The latest status; `changed()` on it wakes on every change.
@@ -199,20 +220,27 @@ impl Monitor {
     /// Polls every account now and returns when each has answered (coalescing with polls
     /// already in progress).
     pub async fn refresh_all(&self) {
-        futures_util::future::join_all(self.pollers.values().map(Poller::refresh)).await;
+        let pollers: Vec<Arc<Poller>> = self
+            .pollers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        futures_util::future::join_all(pollers.iter().map(|p| p.refresh())).await;
     }
 }
 
 fn forward(
     id: AccountId,
     mut reports: watch::Receiver<PollReport>,
-    to: mpsc::UnboundedSender<(AccountId, PollResult)>,
+    to: mpsc::UnboundedSender<Event>,
 ) {
     tokio::spawn(async move {
         while reports.changed().await.is_ok() {
             let result = reports.borrow_and_update().result.clone();
             if let Some(result) = result
-                && to.send((id.clone(), result)).is_err()
+                && to.send(Event::Report(id.clone(), result)).is_err()
             {
                 return;
             }
@@ -246,25 +274,30 @@ struct Aggregate {
 }
 
 impl Aggregate {
-    /// Rebuilds the status on every poll report and every traffic change.
+    /// Rebuilds the status on every poll report, account change and traffic change.
     async fn run(
         mut self,
-        mut reports: mpsc::UnboundedReceiver<(AccountId, PollResult)>,
+        mut events: mpsc::UnboundedReceiver<Event>,
         status: watch::Sender<Status>,
     ) {
-        for id in self.config.accounts.keys() {
-            self.observed.entry(id.clone()).or_default();
-        }
         let mut traffic_changes = self.traffic.subscribe();
-        let mut polling = true;
         loop {
             tokio::select! {
-                report = reports.recv(), if polling => match report {
-                    Some((id, result)) => observe(self.observed.entry(id).or_default(), &result, Timestamp::now()),
-                    None => {
-                        polling = false;
-                        continue;
+                event = events.recv() => match event {
+                    Some(Event::Report(id, result)) => {
+                        if self.config.accounts.contains_key(&id) {
+                            observe(self.observed.entry(id).or_default(), &result, Timestamp::now());
+                        }
                     }
+                    Some(Event::Accounts(config, problems)) => {
+                        self.config = config;
+                        self.observed = problems;
+                        self.shown.retain(|id, _| self.config.accounts.contains_key(id));
+                        for id in self.config.accounts.keys() {
+                            self.observed.entry(id.clone()).or_default();
+                        }
+                    }
+                    None => return,
                 },
                 changed = traffic_changes.changed() => if changed.is_err() { return },
             }

@@ -374,3 +374,59 @@ fn the_demo_goes_green_amber_red_with_the_cause_and_needs_no_keyring() {
     );
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn a_rotated_key_is_used_at_once_with_no_change_in_the_tool() {
+    let sandbox = Sandbox::new();
+    let rt = runtime();
+    let kimi = fake(&rt, ProviderId::KimiCode, KEY);
+    let origin = kimi.origin();
+    sandbox
+        .run_stdin(
+            &[
+                "keys",
+                "add",
+                "kimi-main",
+                "--provider",
+                "kimi-code",
+                "--base-url",
+                &origin,
+            ],
+            KEY,
+        )
+        .ok();
+    let token = sandbox.run(&["token"]).ok().stdout.trim().to_owned();
+    let daemon = Daemon::start(&sandbox, &[]);
+    let client = http();
+    // The tool: always the same URL and the same local token.
+    let call = || {
+        client
+            .post(format!("{}/kimi-main/coding/v1/chat/completions", daemon.origin))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"model": "kimi-for-coding", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .unwrap()
+    };
+    assert_eq!(call().status(), 200);
+    assert_eq!(
+        kimi.last_request_headers().unwrap()["authorization"],
+        format!("Bearer {KEY}")
+    );
+
+    const NEW: &str = "sk-test-RotatedKeyQrstuvwxyzABCD9090";
+    sandbox
+        .run_stdin(&["keys", "rotate", "kimi-main", "--no-verify"], NEW)
+        .ok();
+    // The daemon picks up the change within a few seconds; the tool changes nothing.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        call();
+        if kimi.last_request_headers().unwrap()["authorization"] == format!("Bearer {NEW}").as_str()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the rotated key was not used");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(daemon.stop().success());
+}
