@@ -167,9 +167,11 @@ enum ConfigCommand {
     /// Change one setting, e.g. `redline config set thresholds.warn 75`.
     ///
     /// Keys: thresholds.warn and thresholds.critical (percent used, warn below critical),
-    /// poll.interval_s (15 at the least), proxy.listen (address:port),
+    /// poll.interval_s (15 at the least), proxy.listen (address:port), proxy.queue_max_wait_s,
+    /// proxy.retry_429 (true/false),
     /// notifications.enabled (true/false), notifications.rotation_reminder_days,
-    /// accounts.<id>.concurrency_cap (0 = no cap), accounts.<id>.tier (Moonshot 0-5),
+    /// accounts.<id>.concurrency_cap (0 = no cap, a number, or auto for the provider's own
+    /// limit), accounts.<id>.tier (Moonshot 0-5),
     /// accounts.<id>.label,
     /// accounts.<id>.base_url (an empty value removes a label or base URL).
     Set { key: String, value: String },

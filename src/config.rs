@@ -35,6 +35,10 @@ interval_s = 60
 [proxy]
 # The local proxy, JSON API and dashboard listen here. Loopback only, unless --allow-remote.
 listen = "127.0.0.1:4290"
+# How long a request may wait in Redline's queue when an account's concurrency_cap is reached.
+queue_max_wait_s = 60
+# Retry a provider's 429 before the tool sees it. Off: tools retry too, so retries multiply.
+retry_429 = false
 
 [notifications]
 enabled = true
@@ -63,6 +67,8 @@ impl Default for Config {
             poll: Poll { interval_s: 60 },
             proxy: Proxy {
                 listen: SocketAddr::from(([127, 0, 0, 1], 4290)),
+                queue_max_wait_s: default_queue_wait(),
+                retry_429: false,
             },
             notifications: Notifications {
                 enabled: true,
@@ -127,6 +133,82 @@ pub struct Poll {
 pub struct Proxy {
     #[serde(deserialize_with = "socket_address")]
     pub listen: SocketAddr,
+    /// How long a request may wait in Redline's queue behind an account's concurrency cap.
+    #[serde(
+        default = "default_queue_wait",
+        deserialize_with = "whole_number::<_, 1, 3600>"
+    )]
+    pub queue_max_wait_s: u64,
+    /// Retry a provider's 429 before answering the tool (off: tools retry too, and retries
+    /// multiply).
+    #[serde(default)]
+    pub retry_429: bool,
+}
+
+fn default_queue_wait() -> u64 {
+    60
+}
+
+/// How many requests the proxy lets through at once for one account.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ConcurrencyCap {
+    #[default]
+    Off,
+    Limit(u64),
+    /// The provider's own limit once known (Kimi's `parallel.limit`, a Moonshot tier's).
+    Auto,
+}
+
+impl ConcurrencyCap {
+    /// The cap to enforce, given the provider's limit if known; 0 = none.
+    pub fn resolve(self, provider_limit: Option<u64>) -> u64 {
+        match self {
+            ConcurrencyCap::Off => 0,
+            ConcurrencyCap::Limit(n) => n,
+            ConcurrencyCap::Auto => provider_limit.unwrap_or(0),
+        }
+    }
+}
+
+impl Serialize for ConcurrencyCap {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ConcurrencyCap::Off => serializer.serialize_u64(0),
+            ConcurrencyCap::Limit(n) => serializer.serialize_u64(*n),
+            ConcurrencyCap::Auto => serializer.serialize_str("auto"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ConcurrencyCap {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        const EXPECTED: &str =
+            "a whole number from 0 (no cap) to 100000, or \"auto\" for the provider's own limit";
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ConcurrencyCap;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<ConcurrencyCap, E> {
+                match n {
+                    0 => Ok(ConcurrencyCap::Off),
+                    1..=100_000 => Ok(ConcurrencyCap::Limit(n as u64)),
+                    _ => Err(E::custom(format!("must be {EXPECTED}, not {n}"))),
+                }
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<ConcurrencyCap, E> {
+                self.visit_i64(i64::try_from(n).unwrap_or(i64::MAX))
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<ConcurrencyCap, E> {
+                match text {
+                    "auto" => Ok(ConcurrencyCap::Auto),
+                    _ => Err(E::custom(format!("must be {EXPECTED}, not {text:?}"))),
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -152,9 +234,10 @@ pub struct Account {
         deserialize_with = "base_url"
     )]
     pub base_url: Option<String>,
-    /// Most requests the local proxy lets through at once; 0 = no cap.
-    #[serde(default, deserialize_with = "whole_number::<_, 0, 100000>")]
-    pub concurrency_cap: u64,
+    /// Most requests the local proxy lets through at once: 0 = no cap, a number, or "auto"
+    /// for the provider's own limit.
+    #[serde(default)]
+    pub concurrency_cap: ConcurrencyCap,
     /// The account's tier where the provider sets limits by tier (Moonshot Tier0-Tier5).
     #[serde(
         default,
@@ -572,6 +655,26 @@ mod tests {
     }
 
     #[test]
+    fn concurrency_caps_are_numbers_or_auto() {
+        let cap = |value: &str| {
+            Config::parse(&format!(
+                "[accounts.a]\nprovider = \"kimi-code\"\nconcurrency_cap = {value}\n"
+            ))
+            .map(|c| c.accounts.values().next().unwrap().concurrency_cap)
+        };
+        assert_eq!(cap("0").unwrap(), ConcurrencyCap::Off);
+        assert_eq!(cap("30").unwrap(), ConcurrencyCap::Limit(30));
+        assert_eq!(cap("\"auto\"").unwrap(), ConcurrencyCap::Auto);
+        let err = cap("\"lots\"").unwrap_err();
+        assert!(err.message.contains("or \"auto\""), "{}", err.message);
+        assert_eq!(err.line, Some(3));
+        assert!(cap("-1").is_err());
+        assert_eq!(ConcurrencyCap::Auto.resolve(Some(30)), 30);
+        assert_eq!(ConcurrencyCap::Auto.resolve(None), 0);
+        assert_eq!(ConcurrencyCap::Limit(5).resolve(Some(30)), 5);
+    }
+
+    #[test]
     fn base_urls_are_normalised() {
         assert_eq!(
             validate_base_url("https://api.moonshot.cn/v1/").unwrap(),
@@ -591,7 +694,7 @@ mod tests {
             provider: ProviderId::KimiCode,
             label: Some("Kimi".into()),
             base_url: None,
-            concurrency_cap: 0,
+            concurrency_cap: ConcurrencyCap::Off,
             tier: None,
             fingerprint: Some("sk-…a1b2".into()),
             created_at: Some("2026-11-01T00:00:00Z".parse().unwrap()),
@@ -616,12 +719,15 @@ mod tests {
         )
         .unwrap();
         let mut changed = account.clone();
-        changed.concurrency_cap = 30;
+        changed.concurrency_cap = ConcurrencyCap::Limit(30);
         file.update(|_, edit| edit.put_account(&id, &changed))
             .unwrap();
         let text = fs::read_to_string(file.path()).unwrap();
         assert!(text.contains("label = \"Kimi\" # mine"), "{text}");
-        assert_eq!(file.load().unwrap().accounts[&id].concurrency_cap, 30);
+        assert_eq!(
+            file.load().unwrap().accounts[&id].concurrency_cap,
+            ConcurrencyCap::Limit(30)
+        );
         let leftovers: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -12,12 +12,14 @@ use crate::paths::Paths;
 use crate::proxy::{Proxy, ProxySettings, Upstream, upstream_origin};
 use crate::secret::Secret;
 use crate::server::{AppState, router};
+use crate::status::Status;
 use crate::token::{generate_token, local_token};
 use crate::traffic::Traffic;
 use crate::vault::{Vault, off_runtime};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Clone, Debug, Default)]
 pub struct DaemonOptions {
@@ -63,14 +65,19 @@ pub fn start(inputs: Inputs) -> AppState {
         allow_remote,
     } = inputs;
     let traffic = Traffic::new();
-    let proxy = Proxy::new(
-        ProxySettings::default(),
-        hosts.clone(),
-        token.clone(),
-        traffic.clone(),
+    let settings = ProxySettings {
+        queue_max_wait: Duration::from_secs(config.proxy.queue_max_wait_s),
+        retry_429: config.proxy.retry_429,
+        ..ProxySettings::default()
+    };
+    let proxy = Proxy::new(settings, hosts.clone(), token.clone(), traffic.clone());
+    let monitor = Monitor::start(
+        config.clone(),
+        secrets.clone(),
+        HttpClient::new(hosts),
+        traffic,
     );
-    proxy.set_upstreams(upstreams(&config, &secrets));
-    let monitor = Monitor::start(config, secrets, HttpClient::new(hosts), traffic);
+    proxy.set_upstreams(upstreams(&config, &secrets, &monitor.status().borrow()));
     AppState {
         token,
         allow_remote,
@@ -80,19 +87,33 @@ pub fn start(inputs: Inputs) -> AppState {
     }
 }
 
-fn upstreams(config: &Config, secrets: &Secrets) -> HashMap<AccountId, Upstream> {
+/// What the proxy needs per account. A cap of "auto" follows the provider's limit as the
+/// status knows it (Kimi's `parallel.limit`, a Moonshot tier's).
+fn upstreams(config: &Config, secrets: &Secrets, status: &Status) -> HashMap<AccountId, Upstream> {
     config
         .accounts
         .iter()
         .map(|(id, account)| {
+            let known_limit = status
+                .accounts
+                .iter()
+                .find(|a| a.id == id.as_str())
+                .and_then(|a| a.concurrency.limit);
             let upstream = Upstream {
                 provider: account.provider,
                 origin: upstream_origin(account.provider, account.base_url.as_deref()),
                 secret: secrets.get(id).and_then(|s| s.as_ref().ok()).cloned(),
-                concurrency_cap: account.concurrency_cap,
+                concurrency_cap: account.concurrency_cap.resolve(known_limit),
             };
             (id.clone(), upstream)
         })
+        .collect()
+}
+
+fn caps(upstreams: &HashMap<AccountId, Upstream>) -> HashMap<AccountId, u64> {
+    upstreams
+        .iter()
+        .map(|(id, u)| (id.clone(), u.concurrency_cap))
         .collect()
 }
 
@@ -171,37 +192,51 @@ pub async fn run(paths: &Paths, options: DaemonOptions) -> Result<(), Error> {
 }
 
 /// How often the daemon looks for changes made by `redline keys ...` or an editor.
-const CONFIG_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
+const CONFIG_CHECK: Duration = Duration::from_secs(2);
 
 /// Applies config and key changes while running, so a rotated key is used at once and tools
-/// need no change. A config with an error is reported once and the running settings are kept.
+/// need no change; and follows provider limits for "auto" caps. A config with an error is
+/// reported once and the running settings are kept.
 async fn follow_config(keys: Keys, mut current: Config, state: AppState) {
+    let mut secrets = load_secrets(&Vault::from_env(), &current).await;
+    let mut status = state.monitor.status();
+    // What start() applied may predate the first poll: apply again at once.
+    let mut applied = HashMap::new();
     let mut reported_error = None;
+    // An interval, not a sleep per turn: status changes must not postpone the config check.
+    let mut check = tokio::time::interval(CONFIG_CHECK);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::time::sleep(CONFIG_CHECK).await;
-        let config = match keys.config().load() {
-            Ok(config) => config,
-            Err(err) => {
-                let message = err.to_string();
-                if reported_error.as_ref() != Some(&message) {
-                    eprintln!("redline: keeping the previous settings: {message}");
-                    reported_error = Some(message);
-                }
-                continue;
-            }
-        };
-        reported_error = None;
-        if config == current {
-            continue;
+        let next = upstreams(&current, &secrets, &status.borrow_and_update());
+        // Replacing upstreams restarts queues, so only do it when something changed.
+        if applied.is_empty() || caps(&next) != applied {
+            applied = caps(&next);
+            state.proxy.set_upstreams(next);
         }
-        let secrets = load_secrets(&Vault::from_env(), &config).await;
-        state.proxy.set_upstreams(upstreams(&config, &secrets));
-        state.monitor.reconfigure(config.clone(), secrets);
-        eprintln!(
-            "redline: settings reloaded ({} accounts)",
-            config.accounts.len()
-        );
-        current = config;
+        tokio::select! {
+            _ = check.tick() => {
+                match keys.config().load() {
+                    Ok(config) if config != current => {
+                        secrets = load_secrets(&Vault::from_env(), &config).await;
+                        state.monitor.reconfigure(config.clone(), secrets.clone());
+                        eprintln!("redline: settings reloaded ({} accounts)", config.accounts.len());
+                        current = config;
+                        applied.clear();
+                    }
+                    Ok(_) => {}
+                    Err(err) => {
+                        let message = err.to_string();
+                        if reported_error.as_ref() != Some(&message) {
+                            eprintln!("redline: keeping the previous settings: {message}");
+                            reported_error = Some(message);
+                        }
+                        continue;
+                    }
+                }
+                reported_error = None;
+            }
+            changed = status.changed() => if changed.is_err() { return },
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 //! after the keyring agrees. The async methods run the blocking work off the runtime.
 
 use crate::account_id::AccountId;
-use crate::config::{Account, ConfigFile, validate_base_url};
+use crate::config::{Account, ConcurrencyCap, ConfigFile, validate_base_url};
 use crate::error::Error;
 use crate::fetch::HttpClient;
 use crate::paths::Paths;
@@ -158,7 +158,7 @@ impl Keys {
             provider: new.provider,
             label: new.label.filter(|l| !l.trim().is_empty()),
             base_url,
-            concurrency_cap: 0,
+            concurrency_cap: ConcurrencyCap::Off,
             tier: None,
             fingerprint: Some(secret.fingerprint()),
             created_at: Some(now),

@@ -8,6 +8,8 @@ use crate::error::Error;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     WholeNumber,
+    /// A whole number or the word `auto`.
+    NumberOrAuto,
     YesNo,
     Text,
 }
@@ -17,13 +19,15 @@ const GLOBAL: &[(&str, Kind)] = &[
     ("thresholds.critical", Kind::WholeNumber),
     ("poll.interval_s", Kind::WholeNumber),
     ("proxy.listen", Kind::Text),
+    ("proxy.queue_max_wait_s", Kind::WholeNumber),
+    ("proxy.retry_429", Kind::YesNo),
     ("notifications.enabled", Kind::YesNo),
     ("notifications.rotation_reminder_days", Kind::WholeNumber),
 ];
 
 /// Fields under `accounts.<id>.`; an empty text removes the field.
 const PER_ACCOUNT: &[(&str, Kind)] = &[
-    ("concurrency_cap", Kind::WholeNumber),
+    ("concurrency_cap", Kind::NumberOrAuto),
     ("tier", Kind::WholeNumber),
     ("label", Kind::Text),
     ("base_url", Kind::Text),
@@ -90,6 +94,8 @@ fn typed(key: &str, kind: Kind, raw: &str) -> Result<toml_edit::Value, Error> {
             .parse::<i64>()
             .map(Into::into)
             .map_err(|_| invalid(format!("expected a whole number, not {raw:?}"))),
+        Kind::NumberOrAuto if raw.trim() == "auto" => Ok("auto".into()),
+        Kind::NumberOrAuto => typed(key, Kind::WholeNumber, raw),
         Kind::YesNo => match raw.trim() {
             "true" | "yes" | "on" => Ok(true.into()),
             "false" | "no" | "off" => Ok(false.into()),

@@ -430,3 +430,89 @@ fn a_rotated_key_is_used_at_once_with_no_change_in_the_tool() {
     }
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn an_auto_cap_queues_at_the_providers_own_limit_instead_of_a_429() {
+    let sandbox = Sandbox::new();
+    let rt = runtime();
+    let kimi = fake(&rt, ProviderId::KimiCode, KEY);
+    kimi.set_concurrency_limit(30);
+    kimi.enforce_concurrency(true);
+    kimi.set_stream(6, Duration::from_millis(50));
+    let origin = kimi.origin();
+    sandbox
+        .run_stdin(
+            &[
+                "keys",
+                "add",
+                "kimi-main",
+                "--provider",
+                "kimi-code",
+                "--base-url",
+                &origin,
+            ],
+            KEY,
+        )
+        .ok();
+    sandbox
+        .run(&[
+            "config",
+            "set",
+            "accounts.kimi-main.concurrency_cap",
+            "auto",
+        ])
+        .ok();
+    let token = sandbox.run(&["token"]).ok().stdout.trim().to_owned();
+    let daemon = Daemon::start(&sandbox, &[]);
+    let client = http();
+    let status = |client: &reqwest::blocking::Client| -> serde_json::Value {
+        client
+            .get(format!("{}/api/v1/status", daemon.origin))
+            .bearer_auth(&token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    // The first poll has told the daemon Kimi's parallel.limit of 30.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status(&client)["accounts"][0]["concurrency"]["limit"] != 30 {
+        assert!(Instant::now() < deadline, "no concurrency limit learnt");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let url = format!("{}/kimi-main/coding/v1/chat/completions", daemon.origin);
+    let body = serde_json::json!({"model": "kimi-for-coding", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let answers: Vec<u16> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..40)
+            .map(|_| {
+                scope.spawn(|| {
+                    let response = client
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&body)
+                        .send()
+                        .unwrap();
+                    let code = response.status().as_u16();
+                    let _ = response.bytes();
+                    code
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    assert!(answers.iter().all(|&code| code == 200), "{answers:?}");
+    let counters = kimi.chat_counters();
+    assert_eq!(
+        counters.refused, 0,
+        "the provider never had to refuse: {counters:?}"
+    );
+    assert!(counters.peak_in_flight <= 30, "{counters:?}");
+    let account = status(&client)["accounts"][0].clone();
+    assert!(
+        account["concurrency"]["peak"].as_u64().unwrap() <= 30,
+        "{account:#}"
+    );
+    assert_eq!(account["throttles"]["recent"], 0, "{account:#}");
+    assert!(daemon.stop().success());
+}
