@@ -119,6 +119,15 @@ fn caps(upstreams: &HashMap<AccountId, Upstream>) -> HashMap<AccountId, u64> {
 
 /// Runs until SIGINT or SIGTERM, then lets requests in progress finish.
 pub async fn run(paths: &Paths, options: DaemonOptions) -> Result<(), Error> {
+    serve(paths, options, shutdown_signal()).await
+}
+
+/// Serves until `shutdown` completes (the desktop app serves for as long as it runs).
+pub async fn serve(
+    paths: &Paths,
+    options: DaemonOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
     let keys = Keys::from_paths(paths);
     let config = keys.config().load()?;
     let listen = options.listen.unwrap_or(config.proxy.listen);
@@ -184,7 +193,7 @@ pub async fn run(paths: &Paths, options: DaemonOptions) -> Result<(), Error> {
     let _reloader =
         reload.map(|(config, keys)| tokio::spawn(follow_config(keys, config, state.clone())));
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| Error::Environment(format!("the local server stopped: {e}")))?;
     eprintln!("Redline stopped.");

@@ -81,20 +81,7 @@ fn the_api_needs_the_token_and_serves_status_keys_and_events() {
     let rt = runtime();
     let kimi = fake(&rt, ProviderId::KimiCode, KEY);
     let origin = kimi.origin();
-    sandbox
-        .run_stdin(
-            &[
-                "keys",
-                "add",
-                "kimi-main",
-                "--provider",
-                "kimi-code",
-                "--base-url",
-                &origin,
-            ],
-            KEY,
-        )
-        .ok();
+    sandbox.add_key("kimi-main", "kimi-code", &origin, KEY);
     let token = sandbox.run(&["token"]).ok().stdout.trim().to_owned();
     let daemon = Daemon::start(&sandbox, &[]);
     let url = |path: &str| format!("{}{path}", daemon.origin);
@@ -381,20 +368,7 @@ fn a_rotated_key_is_used_at_once_with_no_change_in_the_tool() {
     let rt = runtime();
     let kimi = fake(&rt, ProviderId::KimiCode, KEY);
     let origin = kimi.origin();
-    sandbox
-        .run_stdin(
-            &[
-                "keys",
-                "add",
-                "kimi-main",
-                "--provider",
-                "kimi-code",
-                "--base-url",
-                &origin,
-            ],
-            KEY,
-        )
-        .ok();
+    sandbox.add_key("kimi-main", "kimi-code", &origin, KEY);
     let token = sandbox.run(&["token"]).ok().stdout.trim().to_owned();
     let daemon = Daemon::start(&sandbox, &[]);
     let client = http();
@@ -440,20 +414,7 @@ fn an_auto_cap_queues_at_the_providers_own_limit_instead_of_a_429() {
     kimi.enforce_concurrency(true);
     kimi.set_stream(6, Duration::from_millis(50));
     let origin = kimi.origin();
-    sandbox
-        .run_stdin(
-            &[
-                "keys",
-                "add",
-                "kimi-main",
-                "--provider",
-                "kimi-code",
-                "--base-url",
-                &origin,
-            ],
-            KEY,
-        )
-        .ok();
+    sandbox.add_key("kimi-main", "kimi-code", &origin, KEY);
     sandbox
         .run(&[
             "config",

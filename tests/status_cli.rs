@@ -54,20 +54,7 @@ fn status_reports_windows_levels_and_reasons_for_every_provider() {
     for (provider, fake) in &fakes {
         let id = format!("acct-{provider}");
         let origin = fake.origin();
-        let added = sandbox
-            .run_stdin(
-                &[
-                    "keys",
-                    "add",
-                    &id,
-                    "--provider",
-                    provider.as_str(),
-                    "--base-url",
-                    &origin,
-                ],
-                KEY,
-            )
-            .ok();
+        let added = sandbox.add_key(&id, provider.as_str(), &origin, KEY);
         assert!(
             added.stdout.contains("accepted it"),
             "{provider}: {}",
@@ -174,20 +161,7 @@ fn odd_answers_become_readable_per_account_errors() {
     for (id, behaviour, _) in &cases {
         let fake = fake(&rt, ProviderId::KimiCode, KEY);
         let origin = fake.origin();
-        sandbox
-            .run_stdin(
-                &[
-                    "keys",
-                    "add",
-                    id,
-                    "--provider",
-                    "kimi-code",
-                    "--base-url",
-                    &origin,
-                ],
-                KEY,
-            )
-            .ok();
+        sandbox.add_key(id, "kimi-code", &origin, KEY);
         fake.set_behaviour(behaviour.clone());
         fakes.push(fake);
     }
@@ -229,20 +203,7 @@ fn a_rejected_key_and_a_missing_keyring_entry_are_critical() {
     let rt = runtime();
     let kimi = fake(&rt, ProviderId::KimiCode, KEY);
     let origin = kimi.origin();
-    sandbox
-        .run_stdin(
-            &[
-                "keys",
-                "add",
-                "revoked",
-                "--provider",
-                "kimi-code",
-                "--base-url",
-                &origin,
-            ],
-            KEY,
-        )
-        .ok();
+    sandbox.add_key("revoked", "kimi-code", &origin, KEY);
     let other = fake(
         &rt,
         ProviderId::KimiCode,

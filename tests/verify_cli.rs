@@ -93,20 +93,7 @@ fn keys_test_checks_with_the_provider_and_records_the_result() {
     let rt = runtime();
     let kimi = fake(&rt, ProviderId::KimiCode, KEY);
     let origin = kimi.origin();
-    sandbox
-        .run_stdin(
-            &[
-                "keys",
-                "add",
-                "kimi-main",
-                "--provider",
-                "kimi-code",
-                "--base-url",
-                &origin,
-            ],
-            KEY,
-        )
-        .ok();
+    sandbox.add_key("kimi-main", "kimi-code", &origin, KEY);
     let ok = sandbox.run(&["keys", "test", "kimi-main"]).ok().stdout;
     assert_eq!(ok.trim(), "kimi-main: ok: the provider accepted the key");
 
@@ -238,20 +225,7 @@ fn anthropic_keys_go_in_x_api_key_and_zai_keys_raw() {
     let rt = runtime();
     let anthropic = fake(&rt, ProviderId::Anthropic, KEY);
     let origin = anthropic.origin();
-    sandbox
-        .run_stdin(
-            &[
-                "keys",
-                "add",
-                "ant",
-                "--provider",
-                "anthropic",
-                "--base-url",
-                &origin,
-            ],
-            KEY,
-        )
-        .ok();
+    sandbox.add_key("ant", "anthropic", &origin, KEY);
     let headers = anthropic.last_request_headers().unwrap();
     assert_eq!(headers["x-api-key"], KEY);
     assert_eq!(headers["anthropic-version"], "2023-06-01");
@@ -259,20 +233,7 @@ fn anthropic_keys_go_in_x_api_key_and_zai_keys_raw() {
 
     let zai = fake(&rt, ProviderId::Zai, KEY);
     let origin = zai.origin();
-    sandbox
-        .run_stdin(
-            &[
-                "keys",
-                "add",
-                "glm",
-                "--provider",
-                "zai",
-                "--base-url",
-                &origin,
-            ],
-            KEY,
-        )
-        .ok();
+    sandbox.add_key("glm", "zai", &origin, KEY);
     assert_eq!(zai.last_request_headers().unwrap()["authorization"], KEY);
     // Z.ai refuses a bad key inside an HTTP 200 body; that is still a refusal.
     sandbox

@@ -5,6 +5,9 @@
 // No console window on Windows release builds.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+use redline::daemon::{self, DaemonOptions};
+use redline::keys::Keys;
+use redline::paths::Paths;
 use tauri::menu::{Menu, MenuEvent, MenuItem};
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Manager, WindowEvent};
@@ -17,7 +20,7 @@ const MENU_QUIT: &str = "quit";
 /// Command-line flags. Unknown arguments are reported and ignored.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Flags {
-    /// `--demo`: show built-in demo data (accepted, not wired to the engine yet).
+    /// `--demo`: run the built-in demo instead of the configured accounts.
     demo: bool,
     /// `--hidden`: start in the tray without opening the window, as autostart does.
     hidden: bool,
@@ -39,12 +42,10 @@ impl Flags {
 
 fn main() {
     let flags = Flags::parse(std::env::args().skip(1));
-    if flags.demo {
-        eprintln!("redline-desktop: --demo is accepted but not wired to the engine yet");
-    }
 
     tauri::Builder::default()
         .setup(move |app| {
+            start_engine(flags.demo);
             build_tray(app.handle())?;
             if !flags.hidden {
                 show_main_window(app.handle());
@@ -64,6 +65,27 @@ fn main() {
         })
         .run(tauri::generate_context!())
         .expect("redline-desktop: the Tauri runtime failed to start");
+}
+
+/// Runs the engine (the same as `redline daemon`) inside the app: the configured accounts,
+/// or the built-in demo when asked for or when no key is configured yet.
+fn start_engine(demo: bool) {
+    tauri::async_runtime::spawn(async move {
+        let paths = match Paths::from_env() {
+            Ok(paths) => paths,
+            Err(err) => return eprintln!("redline-desktop: {err}"),
+        };
+        let no_keys = Keys::from_paths(&paths)
+            .list()
+            .is_ok_and(|keys| keys.is_empty());
+        let options = DaemonOptions {
+            demo: demo || no_keys,
+            ..DaemonOptions::default()
+        };
+        if let Err(err) = daemon::serve(&paths, options, std::future::pending()).await {
+            eprintln!("redline-desktop: the engine stopped: {err}");
+        }
+    });
 }
 
 /// The tray icon (the app's default window icon) with "Open dashboard" and "Quit".

@@ -179,3 +179,23 @@ impl Sandbox {
             .expect("status --json is JSON")
     }
 }
+
+impl Sandbox {
+    /// `keys add ID --provider PROVIDER --base-url ORIGIN` with `key` on stdin, checked with
+    /// the provider at `origin`; the test fails if it is not stored.
+    pub fn add_key(&self, id: &str, provider: &str, origin: &str, key: &str) -> Run {
+        self.run_stdin(
+            &[
+                "keys",
+                "add",
+                id,
+                "--provider",
+                provider,
+                "--base-url",
+                origin,
+            ],
+            key,
+        )
+        .ok()
+    }
+}
