@@ -16,6 +16,7 @@ use crate::status::Status;
 use crate::token::{generate_token, local_token};
 use crate::traffic::Traffic;
 use crate::vault::{Vault, off_runtime};
+use axum::serve::ListenerExt;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -192,6 +193,10 @@ pub async fn serve(
     eprintln!("  Ctrl-C stops it.");
     let _reloader =
         reload.map(|(config, keys)| tokio::spawn(follow_config(keys, config, state.clone())));
+    // No Nagle delay: streamed chunks and small answers go out at once.
+    let listener = listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -5,7 +5,8 @@ mod cli;
 use clap::Parser;
 use std::process::ExitCode;
 
-#[tokio::main(flavor = "current_thread")]
+// Multi-threaded: `redline daemon` serves the proxy, and one thread would cap its throughput.
+#[tokio::main]
 async fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args).await {

@@ -116,6 +116,9 @@ pub async fn status_once(config: &Config, vault: &Vault, client: &HttpClient) ->
     build(config, &observed, &mut BTreeMap::new(), Timestamp::now())
 }
 
+/// The longest a traffic change waits before the status shows it.
+const TRAFFIC_REBUILD: Duration = Duration::from_millis(200);
+
 /// Live monitoring of every account in a config: usage polls plus the proxy's traffic.
 /// [`Monitor::reconfigure`] swaps in new accounts and keys without a restart.
 pub struct Monitor {
@@ -281,6 +284,11 @@ impl Aggregate {
         status: watch::Sender<Status>,
     ) {
         let mut traffic_changes = self.traffic.subscribe();
+        // Traffic changes twice per request; under load, rebuild at most every 200 ms so the
+        // status never sits on the proxy's path. Polls and account changes rebuild at once.
+        let mut traffic_tick = tokio::time::interval(TRAFFIC_REBUILD);
+        traffic_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut traffic_changed = false;
         loop {
             tokio::select! {
                 event = events.recv() => match event {
@@ -299,7 +307,14 @@ impl Aggregate {
                     }
                     None => return,
                 },
-                changed = traffic_changes.changed() => if changed.is_err() { return },
+                changed = traffic_changes.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    traffic_changed = true;
+                    continue;
+                }
+                _ = traffic_tick.tick(), if traffic_changed => traffic_changed = false,
             }
             let observed = with_traffic(&self.observed, &self.traffic);
             let next = build(&self.config, &observed, &mut self.shown, Timestamp::now());

@@ -33,9 +33,10 @@ pub struct TokenUsage {
 struct AccountTraffic {
     in_flight: u64,
     queued: u64,
-    /// In-flight counts after each change, for the 5-minute peak.
-    levels: VecDeque<(Instant, u64)>,
-    starts: VecDeque<Instant>,
+    /// In-flight levels per second, for the 5-minute peak.
+    levels: VecDeque<LevelSecond>,
+    /// Request starts per second, for requests per minute.
+    starts: VecDeque<(Instant, u64)>,
     by_status: BTreeMap<u16, u64>,
     latency_ms: VecDeque<f64>,
     first_token_ms: VecDeque<f64>,
@@ -44,6 +45,37 @@ struct AccountTraffic {
     clients: BTreeMap<String, ClientTraffic>,
     throttles: VecDeque<ThrottleEvent>,
     windows: Vec<Window>,
+}
+
+/// One second of in-flight history: its highest level and the level it ended at. Seconds,
+/// not events, so a busy proxy keeps 300 entries, not one per request.
+struct LevelSecond {
+    start: Instant,
+    max: u64,
+    last: u64,
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn record_level(levels: &mut VecDeque<LevelSecond>, now: Instant, level: u64) {
+    match levels.back_mut() {
+        Some(second) if now.duration_since(second.start) < SECOND => {
+            second.max = second.max.max(level);
+            second.last = level;
+        }
+        _ => levels.push_back(LevelSecond {
+            start: now,
+            max: level,
+            last: level,
+        }),
+    }
+}
+
+fn record_start(starts: &mut VecDeque<(Instant, u64)>, now: Instant) {
+    match starts.back_mut() {
+        Some((start, count)) if now.duration_since(*start) < SECOND => *count += 1,
+        _ => starts.push_back((now, 1)),
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -95,8 +127,8 @@ impl Traffic {
         let now = Instant::now();
         self.change(account, |t| {
             t.in_flight += 1;
-            t.levels.push_back((now, t.in_flight));
-            t.starts.push_back(now);
+            record_level(&mut t.levels, now, t.in_flight);
+            record_start(&mut t.starts, now);
             let c = t.clients.entry(client.to_owned()).or_default();
             c.requests += 1;
             c.in_flight += 1;
@@ -155,15 +187,9 @@ impl Traffic {
         forget_old(t, now);
         TrafficSummary {
             in_flight: t.in_flight,
-            peak: t
-                .levels
-                .iter()
-                .map(|(_, n)| *n)
-                .max()
-                .unwrap_or(0)
-                .max(t.in_flight),
+            peak: peak(&t.levels, now).max(t.in_flight),
             queued: t.queued,
-            requests_per_minute: t.starts.len() as u64,
+            requests_per_minute: t.starts.iter().map(|(_, count)| count).sum(),
             by_status: t.by_status.clone(),
             latency_p50_ms: median(&t.latency_ms),
             first_token_p50_ms: median(&t.first_token_ms),
@@ -188,18 +214,33 @@ fn forget_old(t: &mut AccountTraffic, now: Instant) {
     while t
         .starts
         .front()
-        .is_some_and(|s| now.duration_since(*s) > Duration::from_secs(60))
+        .is_some_and(|(s, _)| now.duration_since(*s) > Duration::from_secs(60))
     {
         t.starts.pop_front();
     }
-    // Keep the newest level set before the window: it still held when the window began.
+    // Keep the newest second before the window: its last level still held when the window began.
     while t
         .levels
         .get(1)
-        .is_some_and(|(at, _)| now.duration_since(*at) > PEAK_WINDOW)
+        .is_some_and(|second| now.duration_since(second.start) > PEAK_WINDOW)
     {
         t.levels.pop_front();
     }
+}
+
+/// The highest in-flight level of the last five minutes.
+fn peak(levels: &VecDeque<LevelSecond>, now: Instant) -> u64 {
+    levels
+        .iter()
+        .map(|s| {
+            if now.duration_since(s.start) > PEAK_WINDOW {
+                s.last
+            } else {
+                s.max
+            }
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 fn push_bounded<T>(queue: &mut VecDeque<T>, item: T, keep: usize) {
@@ -248,7 +289,7 @@ impl RequestGuard {
         let (started, first_byte, client) = (self.started, self.first_byte, self.client.clone());
         self.traffic.change(&self.account, |t| {
             t.in_flight = t.in_flight.saturating_sub(1);
-            t.levels.push_back((now, t.in_flight));
+            record_level(&mut t.levels, now, t.in_flight);
             if let Some(c) = t.clients.get_mut(&client) {
                 c.in_flight = c.in_flight.saturating_sub(1);
             }
