@@ -35,6 +35,21 @@ impl Secret {
         &self.0
     }
 
+    /// Whether `candidate` is this secret, compared without stopping at the first difference,
+    /// so the time taken does not tell how much of a guess was right. (The length may show;
+    /// every local token has the same length.)
+    pub fn matches(&self, candidate: &[u8]) -> bool {
+        let secret = self.0.as_bytes();
+        if candidate.len() != secret.len() {
+            return false;
+        }
+        let difference = candidate
+            .iter()
+            .zip(secret)
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+        std::hint::black_box(difference) == 0
+    }
+
     /// A masked fingerprint safe to show and store, such as `sk-…a1b2`: a well-known prefix
     /// (`sk-`, `sk-ant-`, `sk-or-`) and the last four characters of a long key; less of a
     /// short one.
@@ -109,6 +124,16 @@ mod tests {
         assert_eq!(format!("{secret:?}"), "Secret(<redacted>)");
         assert_eq!(format!("{secret}"), "<redacted>");
         assert_eq!(format!("{:?}", Some(&secret)), "Some(Secret(<redacted>))");
+    }
+
+    #[test]
+    fn matches_compares_fully() {
+        let secret = Secret::parse("abc").unwrap();
+        assert!(secret.matches(b"abc"));
+        assert!(!secret.matches(b"abd"));
+        assert!(!secret.matches(b"abcd"));
+        assert!(!secret.matches(b"ab"));
+        assert!(!secret.matches(b""));
     }
 
     #[test]
