@@ -20,7 +20,7 @@ mod queue;
 mod relay;
 mod usage;
 
-pub use answers::X_REDLINE;
+pub use answers::{X_REDLINE, error as redline_error};
 pub use forward::{QUEUE_READ_AHEAD, RETRY_BODY_LIMIT};
 pub use usage::{MAX_FRAME, MAX_JSON_COPY};
 

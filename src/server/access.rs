@@ -7,8 +7,8 @@
 //! - A request from a browser page on another origin is refused.
 
 use crate::secret::Secret;
-use http::HeaderMap;
 use http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN};
+use http::{HeaderMap, StatusCode};
 
 pub const SESSION_COOKIE: &str = "redline_session";
 
@@ -46,10 +46,10 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn status(&self) -> u16 {
+    pub fn status(&self) -> StatusCode {
         match self {
-            Refusal::NoToken => 401,
-            _ => 403,
+            Refusal::NoToken => StatusCode::UNAUTHORIZED,
+            _ => StatusCode::FORBIDDEN,
         }
     }
 
@@ -277,7 +277,7 @@ mod tests {
             evil,
             Err(Refusal::CrossOrigin("https://evil.example".into()))
         );
-        assert_eq!(evil.unwrap_err().status(), 403);
+        assert_eq!(evil.unwrap_err().status(), StatusCode::FORBIDDEN);
         assert!(matches!(
             run(Route::Proxy, &[host, ("origin", "http://127.0.0.1:4290")]),
             Err(Refusal::CrossOrigin(_))

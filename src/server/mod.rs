@@ -6,7 +6,7 @@ pub mod access;
 
 use crate::keys::Keys;
 use crate::monitor::Monitor;
-use crate::proxy::{Proxy, split_account};
+use crate::proxy::{Proxy, redline_error, split_account};
 use crate::secret::Secret;
 use crate::status::Status;
 use access::{Refusal, Route, SESSION_COOKIE};
@@ -17,7 +17,6 @@ use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use serde_json::json;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,26 +86,15 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
             SIGN_IN_PAGE,
         )
             .into_response(),
-        Err(refusal) => json_error(refusal.status(), "redline_forbidden", &refusal.message()),
+        Err(refusal) => redline_error(refusal.status(), "redline_forbidden", &refusal.message()),
     }
-}
-
-/// A JSON error in the OpenAI shape most tools print well, marked as Redline's own.
-pub fn json_error(status: u16, kind: &str, message: &str) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = json!({"error": {"type": kind, "message": message}});
-    let mut response = (status, axum::Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert("x-redline", HeaderValue::from_static("error"));
-    response
 }
 
 fn asset(name: &str) -> Response {
     match ASSETS.iter().find(|(file, _, _)| *file == name) {
         Some((_, body, mime)) => ([(header::CONTENT_TYPE, *mime)], *body).into_response(),
-        None => json_error(
-            404,
+        None => redline_error(
+            StatusCode::NOT_FOUND,
             "redline_not_found",
             &format!("no dashboard file named {name:?}"),
         ),
@@ -144,7 +132,11 @@ async fn events(
 async fn keys(State(state): State<AppState>) -> Response {
     match state.keys.list() {
         Ok(list) => axum::Json(list).into_response(),
-        Err(err) => json_error(500, "redline_config", &err.to_string()),
+        Err(err) => redline_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "redline_config",
+            &err.to_string(),
+        ),
     }
 }
 
@@ -179,8 +171,8 @@ async fn proxy(State(state): State<AppState>, request: Request) -> Response {
             let account = account.to_owned();
             state.proxy.handle(&account, &rest, request).await
         }
-        None => json_error(
-            404,
+        None => redline_error(
+            StatusCode::NOT_FOUND,
             "redline_not_found",
             "nothing here: the proxy is at /<account-id>/...",
         ),
