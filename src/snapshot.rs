@@ -133,6 +133,22 @@ pub struct Snapshot {
     pub balances: Vec<Balance>,
 }
 
+impl Snapshot {
+    /// Adds windows the snapshot lacks (by kind and scope); its own numbers win. Rate-limit
+    /// headers fill in what a usage body does not say.
+    pub fn add_missing_windows(&mut self, windows: impl IntoIterator<Item = Window>) {
+        for window in windows {
+            if !self
+                .windows
+                .iter()
+                .any(|w| (w.kind, &w.scope) == (window.kind, &window.scope))
+            {
+                self.windows.push(window);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +167,21 @@ mod tests {
         assert_eq!(w.used_ratio(), Some(0.3));
         let w = Window::new(WindowKind::Rpm, Unit::Requests).counts(None, None, Some(5.0));
         assert_eq!((w.used, w.limit, w.used_ratio()), (None, None, None));
+    }
+
+    #[test]
+    fn missing_windows_are_added_and_present_ones_kept() {
+        let mut snapshot = Snapshot {
+            windows: vec![Window::percent(WindowKind::FiveHour, 20.0)],
+            ..Snapshot::default()
+        };
+        snapshot.add_missing_windows([
+            Window::percent(WindowKind::FiveHour, 90.0),
+            Window::percent(WindowKind::FiveHour, 50.0).scope("opus"),
+            Window::percent(WindowKind::Weekly, 30.0),
+        ]);
+        let ratios: Vec<_> = snapshot.windows.iter().map(|w| w.used_ratio()).collect();
+        assert_eq!(ratios, [Some(0.2), Some(0.5), Some(0.3)]);
     }
 
     #[test]

@@ -164,15 +164,7 @@ fn account_status(
     };
     let (level, reasons) = health::assess(&inputs, (&config.thresholds).into(), now);
     let mut snapshot = seen.snapshot.clone().unwrap_or_default();
-    for window in &seen.header_windows {
-        if !snapshot
-            .windows
-            .iter()
-            .any(|w| (w.kind, &w.scope) == (window.kind, &window.scope))
-        {
-            snapshot.windows.push(window.clone());
-        }
-    }
+    snapshot.add_missing_windows(seen.header_windows.iter().cloned());
     let key_health = match &seen.problem {
         Some(PollProblem::KeyRejected(_)) => KeyHealth::Rejected,
         _ if seen.snapshot.is_some() => KeyHealth::Ok,

@@ -177,16 +177,7 @@ pub fn read_answer(
             host(&target.usage_url)
         )),
     })?;
-    // Headers fill in what the body lacks; the body's own numbers win.
-    for window in provider.header_windows(headers, now) {
-        if !snapshot
-            .windows
-            .iter()
-            .any(|w| w.kind == window.kind && w.scope == window.scope)
-        {
-            snapshot.windows.push(window);
-        }
-    }
+    snapshot.add_missing_windows(provider.header_windows(headers, now));
     Ok(snapshot)
 }
 
