@@ -153,8 +153,11 @@ fn account_status(
         .as_ref()
         .and_then(|s| s.concurrency_limit)
         .or_else(|| provider(account.provider).tier_concurrency(account.tier?));
+    // Windows from the proxy's rate-limit headers count for health like polled ones.
+    let mut snapshot = seen.snapshot.clone().unwrap_or_default();
+    snapshot.add_missing_windows(seen.header_windows.iter().cloned());
     let inputs = Inputs {
-        snapshot: seen.snapshot.as_ref(),
+        snapshot: seen.snapshot.is_some().then_some(&snapshot),
         problem: seen.problem.as_ref(),
         throttles: &seen.throttles,
         in_flight: seen.in_flight,
@@ -163,8 +166,6 @@ fn account_status(
         rotation_reminder_days: config.notifications.rotation_reminder_days,
     };
     let (level, reasons) = health::assess(&inputs, (&config.thresholds).into(), now);
-    let mut snapshot = seen.snapshot.clone().unwrap_or_default();
-    snapshot.add_missing_windows(seen.header_windows.iter().cloned());
     let key_health = match &seen.problem {
         Some(PollProblem::KeyRejected(_)) => KeyHealth::Rejected,
         _ if seen.snapshot.is_some() => KeyHealth::Ok,
@@ -514,6 +515,28 @@ mod tests {
         assert_eq!(waybar["class"], "critical");
         assert_eq!(waybar["percentage"], 96);
         assert!(waybar["tooltip"].as_str().unwrap().contains("kimi-main"));
+    }
+
+    #[test]
+    fn windows_from_proxied_headers_count_for_health() {
+        let config = config_with("oai", "openai");
+        let id: AccountId = "oai".parse().unwrap();
+        let rpm =
+            Window::new(WindowKind::Rpm, Unit::Requests).counts(Some(96.0), Some(100.0), None);
+        let seen = Observed {
+            snapshot: Some(Snapshot::default()),
+            header_windows: vec![rpm],
+            ..Observed::default()
+        };
+        let status = build(
+            &config,
+            &BTreeMap::from([(id, seen)]),
+            &mut BTreeMap::new(),
+            now(),
+        );
+        assert_eq!(status.accounts[0].level, Level::Critical);
+        assert_eq!(status.accounts[0].reasons[0].code, "window_critical");
+        assert_eq!(status.accounts[0].windows[0].kind, WindowKind::Rpm);
     }
 
     #[test]
