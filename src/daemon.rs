@@ -2,6 +2,7 @@
 //! and serves the dashboard and JSON API on one loopback port until SIGINT or SIGTERM.
 
 use crate::account_id::AccountId;
+use crate::api::{Api, ApiParts};
 use crate::config::Config;
 use crate::demo;
 use crate::error::Error;
@@ -53,6 +54,10 @@ pub struct Inputs {
     pub hosts: HostMap,
     pub keys: Keys,
     pub allow_remote: bool,
+    /// Where the local port listens (for the tool setup snippet).
+    pub listen: SocketAddr,
+    /// The built-in demo is running.
+    pub demo: bool,
 }
 
 /// Starts monitoring and the proxy; the result is what the local port serves.
@@ -64,6 +69,8 @@ pub fn start(inputs: Inputs) -> AppState {
         hosts,
         keys,
         allow_remote,
+        listen,
+        demo,
     } = inputs;
     let traffic = Traffic::new();
     let settings = ProxySettings {
@@ -72,19 +79,29 @@ pub fn start(inputs: Inputs) -> AppState {
         ..ProxySettings::default()
     };
     let proxy = Proxy::new(settings, hosts.clone(), token.clone(), traffic.clone());
-    let monitor = Monitor::start(
+    let client = HttpClient::new(hosts);
+    let monitor = Arc::new(Monitor::start(
         config.clone(),
         secrets.clone(),
-        HttpClient::new(hosts),
+        client.clone(),
         traffic,
-    );
+    ));
     proxy.set_upstreams(upstreams(&config, &secrets, &monitor.status().borrow()));
+    let api = Api::new(ApiParts {
+        keys: keys.clone(),
+        monitor: monitor.clone(),
+        client,
+        token: token.clone(),
+        listen,
+        demo,
+    });
     AppState {
         token,
         allow_remote,
-        monitor: Arc::new(monitor),
+        monitor,
         keys,
         proxy,
+        api,
     }
 }
 
@@ -129,6 +146,17 @@ pub async fn serve(
     options: DaemonOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
+    serve_with(paths, options, shutdown, |_| {}).await
+}
+
+/// [`serve`], handing the running engine's [`Api`] to `on_ready` once it listens (the desktop
+/// app's commands call it in-process).
+pub async fn serve_with(
+    paths: &Paths,
+    options: DaemonOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce(Api),
+) -> Result<(), Error> {
     let keys = Keys::from_paths(paths);
     let config = keys.config().load()?;
     let listen = options.listen.unwrap_or(config.proxy.listen);
@@ -167,7 +195,10 @@ pub async fn serve(
         hosts,
         keys,
         allow_remote: options.allow_remote,
+        listen: addr,
+        demo: options.demo,
     });
+    on_ready(state.api.clone());
     eprintln!("Redline is listening on http://{addr}");
     let _workload = match demo {
         Some(_) => {
@@ -214,6 +245,7 @@ const CONFIG_CHECK: Duration = Duration::from_secs(2);
 async fn follow_config(keys: Keys, mut current: Config, state: AppState) {
     let mut secrets = load_secrets(&Vault::from_env(), &current).await;
     let mut status = state.monitor.status();
+    let api_changed = state.api.config_changed();
     // What start() applied may predate the first poll: apply again at once.
     let mut applied = HashMap::new();
     let mut reported_error = None;
@@ -228,7 +260,8 @@ async fn follow_config(keys: Keys, mut current: Config, state: AppState) {
             state.proxy.set_upstreams(next);
         }
         tokio::select! {
-            _ = check.tick() => {
+            // A change made through the API is applied at once; the file check is the same.
+            _ = next_check(&mut check, &api_changed) => {
                 match keys.config().load() {
                     Ok(config) if config != current => {
                         secrets = load_secrets(&Vault::from_env(), &config).await;
@@ -251,6 +284,14 @@ async fn follow_config(keys: Keys, mut current: Config, state: AppState) {
             }
             changed = status.changed() => if changed.is_err() { return },
         }
+    }
+}
+
+/// The next config check: on the timer, or at once after a change made through the API.
+async fn next_check(check: &mut tokio::time::Interval, api_changed: &tokio::sync::Notify) {
+    tokio::select! {
+        _ = check.tick() => {}
+        _ = api_changed.notified() => {}
     }
 }
 

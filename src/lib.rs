@@ -3,6 +3,7 @@
 //! Tauri, GTK or WebKit.
 
 pub mod account_id;
+pub mod api;
 pub mod config;
 pub mod daemon;
 pub mod demo;

@@ -44,20 +44,37 @@ pub fn valid_keys() -> String {
 
 /// Validates and saves one setting; returns the config as saved.
 pub fn set(file: &ConfigFile, key: &str, raw: &str) -> Result<Config, Error> {
-    let (path, kind) = resolve(key)?;
-    let value = typed(key, kind, raw)?;
+    set_many(file, &[(key, raw)])
+}
+
+/// Validates and saves several settings at once (so `thresholds.warn` and
+/// `thresholds.critical` can move together); a refused one saves none. Returns the config as
+/// saved.
+pub fn set_many(file: &ConfigFile, changes: &[(&str, &str)]) -> Result<Config, Error> {
+    let mut typed_changes = Vec::with_capacity(changes.len());
+    for (key, raw) in changes {
+        let (path, kind) = resolve(key)?;
+        typed_changes.push((*key, path, typed(key, kind, raw)?));
+    }
     file.update(|config, edit| {
-        if let ["accounts", id, _] = path.as_slice() {
-            config.account(&id.parse::<AccountId>()?)?;
+        for (_, path, value) in &typed_changes {
+            if let ["accounts", id, _] = path.as_slice() {
+                config.account(&id.parse::<AccountId>()?)?;
+            }
+            edit.set(path, value.clone());
         }
-        edit.set(&path, value);
         Ok(())
     })
     .map_err(|err| match err {
-        Error::InvalidChange(message) if !message.contains(key) => Error::InvalidSetting {
-            key: key.to_owned(),
-            message,
-        },
+        // Name the setting when the file's own message does not.
+        Error::InvalidChange(message)
+            if typed_changes.len() == 1 && !message.contains(typed_changes[0].0) =>
+        {
+            Error::InvalidSetting {
+                key: typed_changes[0].0.to_owned(),
+                message,
+            }
+        }
         other => other,
     })?;
     file.load()
@@ -156,6 +173,33 @@ mod tests {
             file.load().unwrap().thresholds.warn,
             70,
             "a refused value changes nothing"
+        );
+    }
+
+    #[test]
+    fn several_settings_move_together_or_not_at_all() {
+        let (_dir, file) = file();
+        // Alone, warn = 50 then critical = 60 would pass, but critical = 60 first would not.
+        let config = set_many(
+            &file,
+            &[("thresholds.critical", "60"), ("thresholds.warn", "50")],
+        )
+        .unwrap();
+        assert_eq!(
+            (config.thresholds.warn, config.thresholds.critical),
+            (50, 60)
+        );
+        let err = set_many(
+            &file,
+            &[("poll.interval_s", "120"), ("thresholds.warn", "70")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("must be below thresholds.critical"), "{err}");
+        assert_eq!(
+            file.load().unwrap().poll.interval_s,
+            60,
+            "nothing was saved"
         );
     }
 

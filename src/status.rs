@@ -31,6 +31,9 @@ pub struct Status {
     pub level: Level,
     pub generated_at: Timestamp,
     pub accounts: Vec<AccountStatus>,
+    /// The built-in demo is running: the accounts are simulated.
+    #[serde(default)]
+    pub demo: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -137,6 +140,7 @@ pub fn build(
         level,
         generated_at: now,
         accounts,
+        demo: false,
     }
 }
 

@@ -74,6 +74,8 @@ async fn redline(
         .collect();
     let token = generate_token();
     let keys = Keys::from_paths(&Paths::under(home.path()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
     let state = start(Inputs {
         config,
         secrets,
@@ -81,9 +83,9 @@ async fn redline(
         hosts: HostMap::default(),
         keys,
         allow_remote: false,
+        listen: addr,
+        demo: false,
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
     (format!("http://{addr}"), token, home)
 }

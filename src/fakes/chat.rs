@@ -135,7 +135,7 @@ async fn answer(shared: Arc<Shared>, style: Style, headers: HeaderMap, body: Byt
         _ => Duration::ZERO,
     };
     let sent = chat_key(&headers);
-    if sent != Some(shared.valid_key.as_str()) {
+    if !shared.accepts(sent) {
         return (shapes(shared.provider).unauthorized)(sent).into_response();
     }
 

@@ -99,11 +99,13 @@ pub struct FakeProvider {
 }
 
 impl FakeProvider {
-    /// Starts the fake on the current tokio runtime; `valid_key` is the only key it accepts.
+    /// Starts the fake on the current tokio runtime; it accepts `valid_key` (and any key given
+    /// to [`FakeProvider::accept_key`]).
     pub async fn start(provider: ProviderId, valid_key: &str) -> std::io::Result<FakeProvider> {
         let shared = Arc::new(Shared {
             provider,
             valid_key: valid_key.to_owned(),
+            more_keys: Mutex::new(Vec::new()),
             state: Mutex::new(FakeState {
                 behaviour: Behaviour::Normal,
                 used_percent: 40.0,
@@ -138,6 +140,15 @@ impl FakeProvider {
     /// `http://127.0.0.1:PORT`, to use as the account's base URL.
     pub fn origin(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Accepts `key` too, as a provider does once a second key is created.
+    pub fn accept_key(&self, key: &str) {
+        self.shared
+            .more_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(key.to_owned());
     }
 
     /// Panics on a status outside 100-999 or an invalid scripted header, so that a test's
@@ -243,6 +254,8 @@ pub fn usage_path(id: ProviderId) -> &'static str {
 struct Shared {
     provider: ProviderId,
     valid_key: String,
+    /// Keys accepted besides `valid_key` (a new key made before the old one is revoked).
+    more_keys: Mutex<Vec<String>>,
     state: Mutex<FakeState>,
     counters: watch::Sender<ChatCounters>,
 }
@@ -257,6 +270,18 @@ struct FakeState {
 }
 
 impl Shared {
+    fn accepts(&self, sent: Option<&str>) -> bool {
+        sent.is_some_and(|sent| {
+            sent == self.valid_key
+                || self
+                    .more_keys
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .iter()
+                    .any(|k| k == sent)
+        })
+    }
+
     fn state(&self) -> MutexGuard<'_, FakeState> {
         // A panicking test thread must not take the other assertions down with it.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -358,7 +383,7 @@ async fn answer_usage(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> 
     }
     let shapes = shapes(shared.provider);
     let sent = sent_key(provider(shared.provider).auth_style(), &headers);
-    if sent != Some(shared.valid_key.as_str()) {
+    if !shared.accepts(sent) {
         return (shapes.unauthorized)(sent).into_response();
     }
     if let Some(refusal) = (shapes.missing_header)(&headers) {

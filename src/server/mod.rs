@@ -3,24 +3,21 @@
 //! proxy. One router, served by `redline daemon` and, later, inside the desktop app.
 
 pub mod access;
+mod api_routes;
 
+use crate::api::Api;
 use crate::keys::Keys;
 use crate::monitor::Monitor;
 use crate::proxy::{Proxy, redline_error, split_account};
 use crate::secret::Secret;
-use crate::status::Status;
 use access::{Refusal, Route, SESSION_COOKIE};
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::watch;
 
 /// The dashboard's files, compiled in so the binary serves them from anywhere.
 const ASSETS: &[(&str, &str, &str)] = &[
@@ -56,6 +53,8 @@ pub struct AppState {
     pub monitor: Arc<Monitor>,
     pub keys: Keys,
     pub proxy: Proxy,
+    /// What the JSON API (and the desktop app) asks of the engine.
+    pub api: Api,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -64,10 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(|| async { Redirect::to("/ui/") }))
         .route("/ui/", get(|| async { asset("index.html") }))
         .route("/ui/{file}", get(|axum::extract::Path(file): axum::extract::Path<String>| async move { asset(&file) }))
-        .route("/api/v1/status", get(status))
-        .route("/api/v1/events", get(events))
-        .route("/api/v1/keys", get(keys))
-        .route("/api/v1/refresh", post(refresh))
+        .merge(api_routes::routes())
         .route("/api/v1/session", post(session))
         .fallback(proxy)
         .layer(middleware::from_fn_with_state(state.clone(), guard))
@@ -99,50 +95,6 @@ fn asset(name: &str) -> Response {
             &format!("no dashboard file named {name:?}"),
         ),
     }
-}
-
-fn current(monitor: &Monitor) -> Status {
-    monitor.status().borrow().clone()
-}
-
-async fn status(State(state): State<AppState>) -> axum::Json<Status> {
-    axum::Json(current(&state.monitor))
-}
-
-/// Server-sent events: `status` with the whole status now and on every change.
-async fn events(
-    State(state): State<AppState>,
-) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
-    let receiver: watch::Receiver<Status> = state.monitor.status();
-    let stream =
-        futures_util::stream::unfold((receiver, true), |(mut receiver, first)| async move {
-            if !first && receiver.changed().await.is_err() {
-                return None;
-            }
-            let status = receiver.borrow_and_update().clone();
-            let event = Event::default()
-                .event("status")
-                .json_data(&status)
-                .expect("status serialises");
-            Some((Ok(event), (receiver, false)))
-        });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-}
-
-async fn keys(State(state): State<AppState>) -> Response {
-    match state.keys.list() {
-        Ok(list) => axum::Json(list).into_response(),
-        Err(err) => redline_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "redline_config",
-            &err.to_string(),
-        ),
-    }
-}
-
-async fn refresh(State(state): State<AppState>) -> axum::Json<Status> {
-    state.monitor.refresh_all().await;
-    axum::Json(current(&state.monitor))
 }
 
 /// Trades a valid token (checked by the guard) for an HttpOnly, same-site session cookie.

@@ -199,3 +199,85 @@ impl Sandbox {
         .ok()
     }
 }
+
+/// A running `redline daemon` on a free loopback port, killed if the test fails before
+/// stopping it. Everything it prints to stderr is kept, to search for secrets.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub origin: String,
+    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Daemon {
+    pub fn start(sandbox: &Sandbox, extra: &[&str]) -> Daemon {
+        Daemon::start_with(sandbox, extra, &[])
+    }
+
+    pub fn start_with(sandbox: &Sandbox, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+        use std::io::{BufRead, BufReader};
+        let mut args = vec!["daemon", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut command = sandbox.command(&args);
+        command.envs(env.iter().copied());
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        let origin = line
+            .trim()
+            .strip_prefix("Redline is listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_owned();
+        let kept = std::sync::Arc::new(std::sync::Mutex::new(line));
+        let sink = kept.clone();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let mut all = sink.lock().unwrap();
+                all.push_str(&line);
+                all.push('\n');
+            }
+        });
+        Daemon {
+            child,
+            origin,
+            stderr: kept,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.origin)
+    }
+
+    /// SIGTERM, then waits (at most 10 s) for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the daemon did not stop on SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
