@@ -8,6 +8,7 @@ use crate::account_id::AccountId;
 use crate::config::{ConcurrencyCap, Config, Notifications, Poll, Thresholds, validate_base_url};
 use crate::error::Error;
 use crate::fetch::HttpClient;
+use crate::health::ThrottleEvent;
 use crate::keys::{self, KeyInfo, Keys, NewAccount, TestResult};
 use crate::monitor::Monitor;
 use crate::providers::{ProviderId, provider};
@@ -15,6 +16,7 @@ use crate::secret::Secret;
 use crate::settings;
 use crate::status::Status;
 use crate::tool_env::{self, Shell};
+use crate::traffic::Traffic;
 use crate::verify::{Verdict, verify};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
@@ -34,6 +36,7 @@ struct Inner {
     client: HttpClient,
     token: Secret,
     listen: SocketAddr,
+    traffic: Arc<Traffic>,
     status: watch::Receiver<Status>,
     config_changed: Arc<Notify>,
     forward: tokio::task::JoinHandle<()>,
@@ -57,6 +60,8 @@ pub struct ApiParts {
     pub listen: SocketAddr,
     /// The built-in demo is running.
     pub demo: bool,
+    /// The proxy's traffic, for the log of refusals.
+    pub traffic: Arc<Traffic>,
 }
 
 /// An error for the caller: an HTTP status, a stable code and one sentence saying what to do.
@@ -192,6 +197,16 @@ pub struct AccountSettings {
     pub tier: Option<u64>,
 }
 
+/// One refusal for the events list: which account, which tool, and what the provider said.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ThrottleRecord {
+    pub account: String,
+    /// The tool that received it (`Claude Code`), from its User-Agent.
+    pub tool: String,
+    #[serde(flatten)]
+    pub event: ThrottleEvent,
+}
+
 /// One provider for the "add a key" picker.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ProviderInfo {
@@ -219,6 +234,7 @@ impl Api {
             token,
             listen,
             demo,
+            traffic,
         } = parts;
         let mut source = monitor.status();
         let mark = move |mut status: Status| {
@@ -241,6 +257,7 @@ impl Api {
                 client,
                 token,
                 listen,
+                traffic,
                 status,
                 config_changed: Arc::new(Notify::new()),
                 forward,
@@ -271,6 +288,29 @@ impl Api {
         let _ =
             tokio::time::timeout(std::time::Duration::from_millis(500), changes.changed()).await;
         self.status()
+    }
+
+    /// The latest refusals the proxy saw, every account, newest first.
+    pub fn throttle_log(&self, limit: usize) -> Vec<ThrottleRecord> {
+        let status = self.status();
+        let mut records: Vec<ThrottleRecord> =
+            status
+                .accounts
+                .iter()
+                .filter_map(|a| a.id.parse::<AccountId>().ok())
+                .flat_map(|id| {
+                    self.inner.traffic.throttles_by_tool(&id).into_iter().map(
+                        move |(tool, event)| ThrottleRecord {
+                            account: id.to_string(),
+                            tool,
+                            event,
+                        },
+                    )
+                })
+                .collect();
+        records.sort_by(|a, b| b.event.at.cmp(&a.event.at));
+        records.truncate(limit);
+        records
     }
 
     pub fn list_keys(&self) -> Result<Vec<KeyInfo>, ApiError> {

@@ -84,7 +84,7 @@ pub fn start(inputs: Inputs) -> AppState {
         config.clone(),
         secrets.clone(),
         client.clone(),
-        traffic,
+        traffic.clone(),
     ));
     proxy.set_upstreams(upstreams(&config, &secrets, &monitor.status().borrow()));
     let api = Api::new(ApiParts {
@@ -94,6 +94,7 @@ pub fn start(inputs: Inputs) -> AppState {
         token: token.clone(),
         listen,
         demo,
+        traffic,
     });
     AppState {
         token,

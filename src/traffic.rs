@@ -43,7 +43,8 @@ struct AccountTraffic {
     tokens_per_s: VecDeque<f64>,
     tokens: TokenUsage,
     clients: BTreeMap<String, ClientTraffic>,
-    throttles: VecDeque<ThrottleEvent>,
+    /// Each refusal with the tool that received it.
+    throttles: VecDeque<(String, ThrottleEvent)>,
     windows: Vec<Window>,
 }
 
@@ -152,7 +153,7 @@ impl Traffic {
     pub fn record_throttle(&self, account: &AccountId, client: &str, event: ThrottleEvent) {
         self.change(account, |t| {
             t.clients.entry(client.to_owned()).or_default().throttles += 1;
-            push_bounded(&mut t.throttles, event, KEEP_THROTTLES);
+            push_bounded(&mut t.throttles, (client.to_owned(), event), KEEP_THROTTLES);
         });
     }
 
@@ -172,6 +173,14 @@ impl Traffic {
 
     /// The refusals kept for `account`, oldest first.
     pub fn throttles(&self, account: &AccountId) -> Vec<ThrottleEvent> {
+        self.lock()
+            .get(account)
+            .map(|t| t.throttles.iter().map(|(_, e)| e.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The refusals kept for `account` with the tool each went to, oldest first.
+    pub fn throttles_by_tool(&self, account: &AccountId) -> Vec<(String, ThrottleEvent)> {
         self.lock()
             .get(account)
             .map(|t| t.throttles.iter().cloned().collect())
@@ -465,7 +474,11 @@ mod tests {
             advice: "lower parallelism".into(),
         };
         traffic.record_throttle(&id(), "Claude Code", event.clone());
-        assert_eq!(traffic.throttles(&id()), vec![event]);
+        assert_eq!(traffic.throttles(&id()), vec![event.clone()]);
+        assert_eq!(
+            traffic.throttles_by_tool(&id()),
+            vec![("Claude Code".to_owned(), event)]
+        );
         assert_eq!(traffic.summary(&id()).clients["Claude Code"].throttles, 1);
         assert!(traffic.throttles(&"other".parse().unwrap()).is_empty());
     }

@@ -156,8 +156,14 @@ fn keys_are_added_tested_rotated_rolled_back_and_removed_over_http() {
     assert_eq!(code, 200, "{rotated}");
     assert_eq!(rotated["fingerprint"], "sk-kimi-…2222");
     assert_eq!(rotated["previous_fingerprint"], "sk-kimi-…1111");
-    assert_eq!(sandbox.keyring("account:kimi-main").as_deref(), Some(NEW_KEY));
-    assert_eq!(sandbox.keyring("account:kimi-main:previous").as_deref(), Some(KEY));
+    assert_eq!(
+        sandbox.keyring("account:kimi-main").as_deref(),
+        Some(NEW_KEY)
+    );
+    assert_eq!(
+        sandbox.keyring("account:kimi-main:previous").as_deref(),
+        Some(KEY)
+    );
     let (code, same) = client.send(
         "POST",
         "/api/v1/keys/kimi-main/rotate",
@@ -417,4 +423,38 @@ fn settings_are_validated_saved_and_the_setup_snippet_names_the_proxy() {
     drop(daemon);
     assert_no_secret("the API's answers", &client.seen);
     assert_no_secret("the daemon's log", &log);
+}
+
+#[test]
+fn the_demo_says_so_and_its_refusals_are_listed_with_their_tool() {
+    let sandbox = Sandbox::new();
+    let daemon = Daemon::start_with(
+        &sandbox,
+        &["--demo"],
+        &[("REDLINE_DEMO_PHASE_SECONDS", "2")],
+    );
+    let token = daemon.demo_token();
+    let mut client = Client::new(&daemon, &token);
+    // The workload goes past the demo's concurrency limit in its third phase.
+    let status = client.wait_for_status(|s| {
+        account(s, "kimi-demo").is_some_and(|a| a["throttles"]["recent"].as_u64() > Some(0))
+    });
+    assert_eq!(status["demo"], true);
+    let (code, log) = client.send("GET", "/api/v1/throttles?limit=5", None);
+    assert_eq!(code, 200);
+    let log = log.as_array().unwrap();
+    assert!(!log.is_empty() && log.len() <= 5, "{log:?}");
+    let first = &log[0];
+    assert_eq!(first["account"], "kimi-demo");
+    assert!(
+        ["Claude Code", "Kimi CLI"].contains(&first["tool"].as_str().unwrap()),
+        "{first}"
+    );
+    assert_eq!(first["status"], 429);
+    assert!(first["advice"].as_str().is_some_and(|a| !a.is_empty()));
+    let times: Vec<&str> = log.iter().map(|e| e["at"].as_str().unwrap()).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {times:?}"
+    );
 }

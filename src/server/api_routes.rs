@@ -30,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/keys/{id}/setup", get(tool_setup))
         .route("/api/v1/settings", get(settings).put(save_settings))
         .route("/api/v1/providers", get(providers))
+        .route("/api/v1/throttles", get(throttles))
 }
 
 impl IntoResponse for ApiError {
@@ -196,4 +197,15 @@ async fn save_settings(State(state): State<AppState>, bytes: Bytes) -> Response 
 
 async fn providers(State(state): State<AppState>) -> Response {
     axum::Json(state.api.providers()).into_response()
+}
+
+#[derive(Deserialize)]
+struct ThrottlesQuery {
+    limit: Option<usize>,
+}
+
+/// The latest refusals, newest first: `?limit=N` (default and most 500).
+async fn throttles(State(state): State<AppState>, Query(query): Query<ThrottlesQuery>) -> Response {
+    let limit = query.limit.unwrap_or(500).min(500);
+    axum::Json(state.api.throttle_log(limit)).into_response()
 }

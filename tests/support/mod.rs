@@ -228,10 +228,14 @@ impl Daemon {
         let mut line = String::new();
         stderr.read_line(&mut line).unwrap();
         let origin = line
-            .trim()
+            .trim_end()
             .strip_prefix("Redline is listening on ")
             .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
             .to_owned();
+        // The banner ends with how to stop it; read all of it before going on.
+        while !line.contains("Ctrl-C stops it.") {
+            assert_ne!(stderr.read_line(&mut line).unwrap(), 0, "{line}");
+        }
         let kept = std::sync::Arc::new(std::sync::Mutex::new(line));
         let sink = kept.clone();
         std::thread::spawn(move || {
@@ -246,6 +250,15 @@ impl Daemon {
             origin,
             stderr: kept,
         }
+    }
+
+    /// The token in the link the demo prints (`#token=...`).
+    pub fn demo_token(&self) -> String {
+        let log = self.stderr.lock().unwrap();
+        let (_, rest) = log
+            .split_once("#token=")
+            .unwrap_or_else(|| panic!("no demo link printed: {log}"));
+        rest.split_whitespace().next().unwrap().to_owned()
     }
 
     pub fn url(&self, path: &str) -> String {
