@@ -308,7 +308,7 @@ impl Api {
                     )
                 })
                 .collect();
-        records.sort_by(|a, b| b.event.at.cmp(&a.event.at));
+        records.sort_by_key(|r| std::cmp::Reverse(r.event.at));
         records.truncate(limit);
         records
     }
