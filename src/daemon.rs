@@ -137,7 +137,8 @@ const HISTORY_SAMPLE: Duration = Duration::from_secs(60);
 async fn sample_status(mut status: tokio::sync::watch::Receiver<Status>, store: Store) {
     let mut tick = tokio::time::interval(HISTORY_SAMPLE);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let polled = |status: &Status| -> Vec<_> { status.accounts.iter().map(|a| a.updated_at).collect() };
+    let polled =
+        |status: &Status| -> Vec<_> { status.accounts.iter().map(|a| a.updated_at).collect() };
     let mut last_polled = polled(&status.borrow());
     loop {
         tokio::select! {

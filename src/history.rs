@@ -165,6 +165,15 @@ fn timestamp(ms: i64) -> Timestamp {
     Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
+/// The history of `account` over `range` up to now, with the store's counters. Blocking (one
+/// SQLite read): call it off the async runtime. Shared by the HTTP route and the desktop app.
+pub fn read(store: &Store, account: &str, range: Range) -> Result<History, crate::Error> {
+    let stats = store.stats();
+    let reader = store.reader()?;
+    query(&reader, account, range, crate::store::now_ms(), stats)
+        .map_err(|e| crate::Error::Environment(format!("reading the history failed: {e}")))
+}
+
 /// The history of `account` over `range` ending at `now_ms`.
 pub fn query(
     connection: &Connection,
@@ -238,7 +247,11 @@ pub fn query(
          WHERE account = ?1 AND at_ms >= ?2 AND at_ms < ?3 GROUP BY slot",
     )?;
     let rows = statement.query_map(params![account, from, to, bucket], |row| {
-        Ok((row.get::<_, i64>(0)?, count(row.get(1)?), count(row.get(2)?)))
+        Ok((
+            row.get::<_, i64>(0)?,
+            count(row.get(1)?),
+            count(row.get(2)?),
+        ))
     })?;
     for row in rows {
         let (slot, total, errors) = row?;

@@ -310,9 +310,8 @@ fn problem(path: &Path, error: &rusqlite::Error) -> Error {
 /// Opens the file in WAL mode and brings its schema up to date.
 pub fn open_for_writing(path: &Path) -> Result<Connection, Error> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            Error::Environment(format!("cannot create {}: {e}", dir.display()))
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Environment(format!("cannot create {}: {e}", dir.display())))?;
     }
     let mut connection = Connection::open(path).map_err(|e| problem(path, &e))?;
     let setup = || -> rusqlite::Result<()> {
@@ -439,14 +438,11 @@ impl Writer {
         if rows.is_empty() {
             return;
         }
-        let written = self
-            .connection
-            .transaction()
-            .and_then(|tx| {
-                let last_request = insert_all(&tx, rows)?;
-                tx.commit()?;
-                Ok(last_request)
-            });
+        let written = self.connection.transaction().and_then(|tx| {
+            let last_request = insert_all(&tx, rows)?;
+            tx.commit()?;
+            Ok(last_request)
+        });
         let c = &self.counters;
         match written {
             Ok(last_request) => {
@@ -496,7 +492,12 @@ fn insert_all(tx: &Transaction<'_>, rows: &[Row]) -> rusqlite::Result<Option<i64
                 tx.prepare_cached(
                     "INSERT INTO flight (at_ms, account, in_flight, peak) VALUES (?1, ?2, ?3, ?4)",
                 )?
-                .execute(params![r.at_ms, r.account, int(r.in_flight), int(r.peak)])?;
+                .execute(params![
+                    r.at_ms,
+                    r.account,
+                    int(r.in_flight),
+                    int(r.peak)
+                ])?;
             }
             Row::Throttle(r) => {
                 tx.prepare_cached(

@@ -107,7 +107,9 @@ fn chat(client: &reqwest::blocking::Client, origin: &str, token: &str) -> u16 {
 
 fn history(client: &reqwest::blocking::Client, origin: &str, token: &str) -> Value {
     let answer = client
-        .get(format!("{origin}/api/v1/history?account=kimi-main&range=day"))
+        .get(format!(
+            "{origin}/api/v1/history?account=kimi-main&range=day"
+        ))
         .bearer_auth(token)
         .send()
         .unwrap();
@@ -158,7 +160,10 @@ fn traffic_is_recorded_served_and_committed_on_a_clean_stop() {
     assert_eq!(statuses, [429, 429, 200, 200, 200, 200, 200]);
 
     let refused = client
-        .get(format!("{}/api/v1/history?account=kimi-main", daemon.origin))
+        .get(format!(
+            "{}/api/v1/history?account=kimi-main",
+            daemon.origin
+        ))
         .send()
         .unwrap();
     assert_eq!(refused.status(), 401, "the history needs the token");
@@ -186,19 +191,22 @@ fn traffic_is_recorded_served_and_committed_on_a_clean_stop() {
         if answer["store"]["last_request_id"] == 7 {
             break answer;
         }
-        assert!(Instant::now() < deadline, "requests never committed: {answer}");
+        assert!(
+            Instant::now() < deadline,
+            "requests never committed: {answer}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let buckets = answer["requests"].as_array().unwrap();
     assert_eq!(buckets.len(), 288);
-    let requests: u64 = buckets.iter().map(|b| b["requests"].as_u64().unwrap()).sum();
+    let requests: u64 = buckets
+        .iter()
+        .map(|b| b["requests"].as_u64().unwrap())
+        .sum();
     let errors: u64 = buckets.iter().map(|b| b["errors"].as_u64().unwrap()).sum();
     assert_eq!((requests, errors), (7, 2));
     let throttles = answer["throttles"].as_array().unwrap();
-    let by_cause_total: u64 = throttles
-        .iter()
-        .map(|h| h["total"].as_u64().unwrap())
-        .sum();
+    let by_cause_total: u64 = throttles.iter().map(|h| h["total"].as_u64().unwrap()).sum();
     assert_eq!(by_cause_total, 2, "{answer}");
     // The first poll's usage is sampled as soon as it arrives.
     assert!(
@@ -261,7 +269,10 @@ fn kill_9_mid_load_loses_no_committed_row_and_corrupts_nothing() {
         if store["last_request_id"].as_i64().unwrap() >= 300 {
             break store;
         }
-        assert!(Instant::now() < deadline, "the load did not get going: {store}");
+        assert!(
+            Instant::now() < deadline,
+            "the load did not get going: {store}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     daemon.signal("-KILL");

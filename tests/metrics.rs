@@ -185,10 +185,13 @@ async fn metrics_after_real_traffic_parse_and_need_the_token() {
     for name in DOCUMENTED {
         assert!(names.contains(name), "{name} missing from {names:?}");
     }
-    let readme = std::fs::read_to_string(format!("{}/README.md", env!("CARGO_MANIFEST_DIR")))
-        .unwrap();
+    let readme =
+        std::fs::read_to_string(format!("{}/README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
     for name in &names {
-        assert!(readme.contains(name), "{name} is served but not documented in the README");
+        assert!(
+            readme.contains(name),
+            "{name} is served but not documented in the README"
+        );
     }
 
     let kimi_main = ("account", "kimi-main");
@@ -207,7 +210,10 @@ async fn metrics_after_real_traffic_parse_and_need_the_token() {
     assert_eq!(one(&families, "redline_in_flight", &[kimi_main]), 0.0);
     assert!(one(&families, "redline_in_flight_peak", &[kimi_main]) >= 1.0);
     assert_eq!(one(&families, "redline_poll_error", &[kimi_main]), 0.0);
-    assert_eq!(one(&families, "redline_poll_error", &[("account", "broken")]), 1.0);
+    assert_eq!(
+        one(&families, "redline_poll_error", &[("account", "broken")]),
+        1.0
+    );
 
     let ratios = values(&families, "redline_window_used_ratio", &[kimi_main]);
     assert!(!ratios.is_empty());

@@ -96,7 +96,14 @@ fn rows_round_trip_into_the_history_series() {
     assert_eq!(stats.dropped_rows, 0);
     assert_eq!(stats.last_request_id, 3);
 
-    let history = query(&store.reader().unwrap(), "kimi-main", Range::Day, now, stats).unwrap();
+    let history = query(
+        &store.reader().unwrap(),
+        "kimi-main",
+        Range::Day,
+        now,
+        stats,
+    )
+    .unwrap();
     assert_eq!(history.bucket_s, 300);
     assert_eq!(history.requests.len(), 288, "every bucket of the day");
     let windows: Vec<&str> = history.windows.iter().map(|w| w.window.as_str()).collect();
@@ -128,7 +135,11 @@ fn rows_round_trip_into_the_history_series() {
 
     store.close();
     store.record(request(now, 200));
-    assert_eq!(store.stats().dropped_rows, 1, "a closed store drops and counts");
+    assert_eq!(
+        store.stats().dropped_rows,
+        1,
+        "a closed store drops and counts"
+    );
     let connection = Connection::open(&path).unwrap();
     assert_eq!(count(&connection, "requests"), 3);
     let tokens: (i64, i64) = connection
@@ -194,7 +205,11 @@ fn a_newer_schema_is_refused_with_a_way_out() {
     assert_eq!(user_version(&path), 99, "the file is left alone");
 
     let not_sqlite = dir.path().join("garbage.sqlite3");
-    std::fs::write(&not_sqlite, "this is not a database, just text ".repeat(200)).unwrap();
+    std::fs::write(
+        &not_sqlite,
+        "this is not a database, just text ".repeat(200),
+    )
+    .unwrap();
     let err = Store::open(&not_sqlite, 30).err().unwrap().to_string();
     assert!(err.contains("cannot be used"), "{err}");
 }
@@ -265,11 +280,18 @@ fn old_rows_are_thinned_to_one_per_hour_then_pruned() {
         .unwrap();
     assert_eq!(
         old,
-        [("five_hour".to_owned(), 0.7), ("weekly:opus".to_owned(), 0.2)],
+        [
+            ("five_hour".to_owned(), 0.7),
+            ("weekly:opus".to_owned(), 0.2)
+        ],
         "one row per window and hour, the highest"
     );
     let recent: i64 = connection
-        .query_row("SELECT COUNT(*) FROM usage WHERE at_ms >= ?1", [now - DAY], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM usage WHERE at_ms >= ?1",
+            [now - DAY],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(recent, 60, "the last day keeps full resolution");
     let peaks: Vec<i64> = connection
@@ -280,7 +302,11 @@ fn old_rows_are_thinned_to_one_per_hour_then_pruned() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(peaks, [9]);
-    assert_eq!(count(&connection, "requests"), 2, "only the 31-day-old row goes");
+    assert_eq!(
+        count(&connection, "requests"),
+        2,
+        "only the 31-day-old row goes"
+    );
     assert_eq!(count(&connection, "throttles"), 2);
 
     // Running it again changes nothing.

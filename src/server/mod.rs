@@ -37,7 +37,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../ui/style.css"),
         "text/css; charset=utf-8",
     ),
-    ("history.js", include_str!("../../ui/history.js"), "text/javascript; charset=utf-8"),
+    (
+        "history.js",
+        include_str!("../../ui/history.js"),
+        "text/javascript; charset=utf-8",
+    ),
 ];
 
 /// Shown to a browser that has no session yet: it trades the `#token=` fragment that
@@ -93,8 +97,8 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
             if route == Route::Local && !path.starts_with("/api/") && path != "/metrics" =>
         {
             (
-            StatusCode::UNAUTHORIZED,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                StatusCode::UNAUTHORIZED,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
                 SIGN_IN_PAGE,
             )
                 .into_response()
@@ -184,7 +188,8 @@ async fn history(
     State(state): State<AppState>,
     query: axum::extract::Query<HistoryQuery>,
 ) -> Response {
-    let bad = |message: &str| redline_error(StatusCode::BAD_REQUEST, "redline_bad_request", message);
+    let bad =
+        |message: &str| redline_error(StatusCode::BAD_REQUEST, "redline_bad_request", message);
     let Some(account) = query.account.clone() else {
         return bad("add ?account=ID (an account id from /api/v1/status)");
     };
@@ -192,7 +197,11 @@ async fn history(
         Ok(range) => range,
         Err(message) => return bad(&message),
     };
-    if !current(&state.monitor).accounts.iter().any(|a| a.id == account) {
+    if !current(&state.monitor)
+        .accounts
+        .iter()
+        .any(|a| a.id == account)
+    {
         return redline_error(
             StatusCode::NOT_FOUND,
             "redline_not_found",
@@ -206,13 +215,8 @@ async fn history(
             "history is off: the history database could not be opened (the daemon's log says why)",
         );
     };
-    let answer = tokio::task::spawn_blocking(move || {
-        let stats = store.stats();
-        let reader = store.reader()?;
-        crate::history::query(&reader, &account, range, crate::store::now_ms(), stats)
-            .map_err(|e| crate::Error::Environment(format!("reading the history failed: {e}")))
-    })
-    .await;
+    let answer =
+        tokio::task::spawn_blocking(move || crate::history::read(&store, &account, range)).await;
     match answer {
         Ok(Ok(history)) => axum::Json(history).into_response(),
         Ok(Err(err)) => redline_error(
