@@ -40,7 +40,9 @@ fn main() {
     let mut record_ns = Vec::new();
     let mut commit_rows_per_s = Vec::new();
     for round in 0..ROUNDS {
-        let rows: Vec<Row> = (0..BATCH).map(|i| request(round * BATCH + i, now)).collect();
+        let rows: Vec<Row> = (0..BATCH)
+            .map(|i| request(round * BATCH + i, now))
+            .collect();
         let started = Instant::now();
         for row in rows {
             store.record(row);

@@ -167,7 +167,9 @@ fn open_history(paths: &Paths, config: &Config, demo: bool) -> Option<Store> {
     let (path, retention_days) = if demo {
         let path = paths.data_dir().join("demo-history.sqlite3");
         for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            let mut file = path.clone().into_os_string();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
         }
         (path, 1)
     } else {

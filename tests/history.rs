@@ -33,14 +33,20 @@ impl Daemon {
             .stderr(Stdio::piped());
         let mut child = command.spawn().unwrap();
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        stderr.read_line(&mut line).unwrap();
-        let origin = line
-            .trim()
-            .strip_prefix("Redline is listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_owned();
-        let log = Arc::new(Mutex::new(String::new()));
+        // Warnings (a history it cannot open) may come before the address.
+        let mut early = String::new();
+        let origin = loop {
+            let mut line = String::new();
+            assert!(
+                stderr.read_line(&mut line).unwrap() > 0,
+                "the daemon exited: {early}"
+            );
+            match line.trim().strip_prefix("Redline is listening on ") {
+                Some(origin) => break origin.to_owned(),
+                None => early.push_str(&line),
+            }
+        };
+        let log = Arc::new(Mutex::new(early));
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in stderr.lines().map_while(Result::ok) {
@@ -320,4 +326,48 @@ fn kill_9_mid_load_loses_no_committed_row_and_corrupts_nothing() {
     assert!(again.wait().success());
     let connection = Connection::open(home.join("history.sqlite3")).unwrap();
     assert!(count(&connection, "SELECT MAX(id) FROM requests") > last);
+}
+
+#[test]
+fn a_history_it_cannot_open_is_reported_and_the_proxy_still_works() {
+    let (sandbox, _rt, _kimi, token) = setup();
+    let path = sandbox.home().join("history.sqlite3");
+    // A database from a future Redline.
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let mut daemon = Daemon::start(&sandbox);
+    let client = http();
+    assert_eq!(chat(&client, &daemon.origin, &token), 200);
+    let answer = client
+        .get(format!(
+            "{}/api/v1/history?account=kimi-main",
+            daemon.origin
+        ))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 503);
+    assert!(answer.text().unwrap().contains("history is off"));
+    let metrics = client
+        .get(format!("{}/metrics", daemon.origin))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(metrics.contains("redline_requests_total{"), "{metrics}");
+    daemon.signal("-TERM");
+    assert!(daemon.wait().success());
+    let log = daemon.stderr.lock().unwrap().clone();
+    assert!(
+        log.contains("running without history") && log.contains("newer Redline"),
+        "{log}"
+    );
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 99, "the file is left as it was");
 }
