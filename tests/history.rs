@@ -224,6 +224,26 @@ fn traffic_is_recorded_served_and_committed_on_a_clean_stop() {
         "{answer}"
     );
 
+    // The dashboard's chart module is served with the other dashboard files.
+    let module = client
+        .get(format!("{}/ui/history.js", daemon.origin))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(module.status(), 200);
+    assert!(
+        module.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(
+        module
+            .text()
+            .unwrap()
+            .contains("export async function renderHistory(container, transport)")
+    );
+
     daemon.signal("-TERM");
     assert!(daemon.wait().success());
     let log = daemon.stderr.lock().unwrap().clone();
