@@ -10,12 +10,12 @@ command -v cargo >/dev/null 2>&1 || { echo "test: Rust is not installed; install
 step "System packages"
 scripts/setup-linux.sh test
 
-step "Python SDK clients for the proxy tests (openai, anthropic from PyPI)"
+step "Python packages for the tests: openai, anthropic SDKs and the prometheus-client parser (PyPI)"
 if [ ! -x target/sdk-venv/bin/python ]; then
   mkdir -p target
   python3 -m venv target/sdk-venv
 fi
-target/sdk-venv/bin/pip install --quiet --disable-pip-version-check openai anthropic
+target/sdk-venv/bin/pip install --quiet --disable-pip-version-check openai anthropic prometheus-client
 export REDLINE_TEST_PYTHON="$PWD/target/sdk-venv/bin/python"
 
 step "Formatting (cargo fmt --check)"

@@ -170,6 +170,7 @@ enum ConfigCommand {
     /// poll.interval_s (15 at the least), proxy.listen (address:port), proxy.queue_max_wait_s,
     /// proxy.retry_429 (true/false),
     /// notifications.enabled (true/false), notifications.rotation_reminder_days,
+    /// history.retention_days (days of history kept, 1 to 3650),
     /// accounts.<id>.concurrency_cap (0 = no cap, a number, or auto for the provider's own
     /// limit), accounts.<id>.tier (Moonshot 0-5),
     /// accounts.<id>.label,

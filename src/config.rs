@@ -44,6 +44,10 @@ retry_429 = false
 enabled = true
 # Remind me to rotate a key older than this many days (0 = never).
 rotation_reminder_days = 90
+
+[history]
+# Days of usage, throttles and requests kept in the history database (1 to 3650).
+retention_days = 30
 "#;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -53,6 +57,7 @@ pub struct Config {
     pub poll: Poll,
     pub proxy: Proxy,
     pub notifications: Notifications,
+    pub history: History,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub accounts: BTreeMap<AccountId, Account>,
 }
@@ -73,6 +78,9 @@ impl Default for Config {
             notifications: Notifications {
                 enabled: true,
                 rotation_reminder_days: 90,
+            },
+            history: History {
+                retention_days: default_retention_days(),
             },
             accounts: BTreeMap::new(),
         }
@@ -217,6 +225,22 @@ pub struct Notifications {
     pub enabled: bool,
     #[serde(deserialize_with = "whole_number::<_, 0, 3650>")]
     pub rotation_reminder_days: u64,
+}
+
+/// The history database (`history.sqlite3` in the data directory).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct History {
+    /// Days of history kept; older rows are pruned.
+    #[serde(
+        default = "default_retention_days",
+        deserialize_with = "whole_number::<_, 1, 3650>"
+    )]
+    pub retention_days: u64,
+}
+
+fn default_retention_days() -> u64 {
+    30
 }
 
 /// One stored key. The secret is in the keyring under the account id; this holds what is safe

@@ -7,15 +7,19 @@ use crate::config::Config;
 use crate::demo;
 use crate::error::Error;
 use crate::fetch::{HostMap, HttpClient};
+use crate::health::ThrottleEvent;
+use crate::history::status_rows;
 use crate::keys::Keys;
+use crate::metrics::Metrics;
 use crate::monitor::{Monitor, Secrets, load_secrets};
 use crate::paths::Paths;
 use crate::proxy::{Proxy, ProxySettings, Upstream, upstream_origin};
 use crate::secret::Secret;
 use crate::server::{AppState, router};
 use crate::status::Status;
+use crate::store::Store;
 use crate::token::{generate_token, local_token};
-use crate::traffic::Traffic;
+use crate::traffic::{FinishedRequest, Traffic, TrafficObserver};
 use crate::vault::{Vault, off_runtime};
 use axum::serve::ListenerExt;
 use std::collections::HashMap;
@@ -62,6 +66,11 @@ pub struct Inputs {
 
 /// Starts monitoring and the proxy; the result is what the local port serves.
 pub fn start(inputs: Inputs) -> AppState {
+    start_with_history(inputs, None)
+}
+
+/// [`start`], recording traffic and usage into `history` when there is one.
+pub fn start_with_history(inputs: Inputs, history: Option<Store>) -> AppState {
     let Inputs {
         config,
         secrets,
@@ -73,6 +82,11 @@ pub fn start(inputs: Inputs) -> AppState {
         demo,
     } = inputs;
     let traffic = Traffic::new();
+    let metrics = Metrics::new();
+    traffic.set_observer(Arc::new(Observers {
+        metrics: metrics.clone(),
+        history: history.clone(),
+    }));
     let settings = ProxySettings {
         queue_max_wait: Duration::from_secs(config.proxy.queue_max_wait_s),
         retry_429: config.proxy.retry_429,
@@ -96,6 +110,9 @@ pub fn start(inputs: Inputs) -> AppState {
         demo,
         traffic,
     });
+    if let Some(store) = &history {
+        tokio::spawn(sample_status(monitor.status(), store.clone()));
+    }
     AppState {
         token,
         allow_remote,
@@ -103,6 +120,88 @@ pub fn start(inputs: Inputs) -> AppState {
         keys,
         proxy,
         api,
+        metrics,
+        history,
+    }
+}
+
+/// Both books the proxy's traffic goes to.
+struct Observers {
+    metrics: Metrics,
+    history: Option<Store>,
+}
+
+impl TrafficObserver for Observers {
+    fn request_finished(&self, request: &FinishedRequest<'_>) {
+        self.metrics.request_finished(request);
+        if let Some(store) = &self.history {
+            store.request_finished(request);
+        }
+    }
+
+    fn throttled(&self, account: &AccountId, client: &str, event: &ThrottleEvent) {
+        self.metrics.throttled(account, client, event);
+        if let Some(store) = &self.history {
+            store.throttled(account, client, event);
+        }
+    }
+}
+
+/// How often usage and in-flight are written to the history between polls.
+const HISTORY_SAMPLE: Duration = Duration::from_secs(60);
+
+/// Writes each window's usage and the requests in flight into the history: once a minute,
+/// and at once when a poll brings new usage.
+async fn sample_status(mut status: tokio::sync::watch::Receiver<Status>, store: Store) {
+    let mut tick = tokio::time::interval(HISTORY_SAMPLE);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let polled =
+        |status: &Status| -> Vec<_> { status.accounts.iter().map(|a| a.updated_at).collect() };
+    let mut last_polled = polled(&status.borrow());
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = status.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let now = polled(&status.borrow_and_update());
+                if now == last_polled {
+                    continue;
+                }
+                last_polled = now;
+            }
+        }
+        let rows = status_rows(&status.borrow(), jiff::Timestamp::now());
+        for row in rows {
+            store.record(row);
+        }
+    }
+}
+
+/// Opens the history database; Redline runs without history (and says so) when it cannot.
+/// The demo keeps a fresh history of its own so simulated traffic never mixes with real.
+fn open_history(paths: &Paths, config: &Config, demo: bool) -> Option<Store> {
+    let (path, retention_days) = if demo {
+        let path = paths.data_dir().join("demo-history.sqlite3");
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.clone().into_os_string();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+        (path, 1)
+    } else {
+        (
+            paths.data_dir().join(crate::store::FILE_NAME),
+            config.history.retention_days,
+        )
+    };
+    match Store::open(&path, retention_days) {
+        Ok(store) => Some(store),
+        Err(err) => {
+            eprintln!("redline: running without history: {err}");
+            None
+        }
     }
 }
 
@@ -189,16 +288,20 @@ pub async fn serve_with(
         Some(_) => None,
         None => Some((config.clone(), keys.clone())),
     };
-    let state = start(Inputs {
-        config,
-        secrets,
-        token: token.clone(),
-        hosts,
-        keys,
-        allow_remote: options.allow_remote,
-        listen: addr,
-        demo: options.demo,
-    });
+    let history = open_history(paths, &config, options.demo);
+    let state = start_with_history(
+        Inputs {
+            config,
+            secrets,
+            token: token.clone(),
+            hosts,
+            keys,
+            allow_remote: options.allow_remote,
+            listen: addr,
+            demo: options.demo,
+        },
+        history,
+    );
     on_ready(state.api.clone());
     eprintln!("Redline is listening on http://{addr}");
     let _workload = match demo {
@@ -229,10 +332,22 @@ pub async fn serve_with(
     let listener = listener.tap_io(|stream| {
         let _ = stream.set_nodelay(true);
     });
-    axum::serve(listener, router(state))
+    let history = state.history.clone();
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|e| Error::Environment(format!("the local server stopped: {e}")))?;
+        .map_err(|e| Error::Environment(format!("the local server stopped: {e}")));
+    if let Some(store) = history {
+        // Commits what is queued and closes the file cleanly.
+        let closing = store.clone();
+        let _ = tokio::task::spawn_blocking(move || closing.close()).await;
+        let stats = store.stats();
+        eprintln!(
+            "redline: history saved ({} rows this run, {} dropped)",
+            stats.committed_rows, stats.dropped_rows
+        );
+    }
+    served?;
     eprintln!("Redline stopped.");
     Ok(())
 }

@@ -125,6 +125,9 @@ fn reason(level: Level, code: &str, message: String) -> Reason {
     }
 }
 
+/// The `no_data` message before any poll has answered (a failed poll gives its own message).
+pub const NO_DATA_YET: &str = "No data yet.";
+
 /// The level of one account and every reason for it, worst first.
 pub fn assess(inputs: &Inputs, thresholds: Thresholds, now: Timestamp) -> (Level, Vec<Reason>) {
     let mut reasons = Vec::new();
@@ -138,7 +141,7 @@ pub fn assess(inputs: &Inputs, thresholds: Thresholds, now: Timestamp) -> (Level
             reasons.push(reason(Level::Unknown, "no_data", text.clone()))
         }
         None if inputs.snapshot.is_none() => {
-            reasons.push(reason(Level::Unknown, "no_data", "No data yet.".into()))
+            reasons.push(reason(Level::Unknown, "no_data", NO_DATA_YET.into()))
         }
         None => {}
     }

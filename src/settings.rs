@@ -23,6 +23,7 @@ const GLOBAL: &[(&str, Kind)] = &[
     ("proxy.retry_429", Kind::YesNo),
     ("notifications.enabled", Kind::YesNo),
     ("notifications.rotation_reminder_days", Kind::WholeNumber),
+    ("history.retention_days", Kind::WholeNumber),
 ];
 
 /// Fields under `accounts.<id>.`; an empty text removes the field.
@@ -201,6 +202,19 @@ mod tests {
             60,
             "nothing was saved"
         );
+    }
+
+    #[test]
+    fn history_retention_is_settable_within_bounds() {
+        let (_dir, file) = file();
+        assert_eq!(file.load().unwrap().history.retention_days, 30);
+        let config = set(&file, "history.retention_days", "7").unwrap();
+        assert_eq!(config.history.retention_days, 7);
+        let err = set(&file, "history.retention_days", "0")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("from 1 to 3650"), "{err}");
+        assert_eq!(file.load().unwrap().history.retention_days, 7);
     }
 
     #[test]

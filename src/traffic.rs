@@ -11,7 +11,7 @@ use crate::health::ThrottleEvent;
 use crate::snapshot::Window;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -103,10 +103,30 @@ pub struct TrafficSummary {
     pub windows: Vec<Window>,
 }
 
+/// One finished request as the history and the metrics keep it: never a body or a key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FinishedRequest<'a> {
+    pub account: &'a AccountId,
+    pub client: &'a str,
+    pub status: u16,
+    pub latency: Duration,
+    pub first_byte: Option<Duration>,
+    pub tokens: Option<TokenUsage>,
+}
+
+/// Told of every finished request and refusal, after the books here are updated; keeps
+/// `traffic` free of storage (the daemon plugs in the history store and the metrics).
+/// Called on the proxy's path, so an observer must not block.
+pub trait TrafficObserver: Send + Sync {
+    fn request_finished(&self, request: &FinishedRequest<'_>);
+    fn throttled(&self, account: &AccountId, client: &str, event: &ThrottleEvent);
+}
+
 /// All accounts' traffic. Shared (`Arc`) between the proxy and the status builder.
 pub struct Traffic {
     accounts: Mutex<HashMap<AccountId, AccountTraffic>>,
     changes: watch::Sender<u64>,
+    observer: OnceLock<Arc<dyn TrafficObserver>>,
 }
 
 impl Traffic {
@@ -114,7 +134,13 @@ impl Traffic {
         Arc::new(Traffic {
             accounts: Mutex::new(HashMap::new()),
             changes: watch::channel(0).0,
+            observer: OnceLock::new(),
         })
+    }
+
+    /// Sets the one observer (the first call wins; later ones are ignored and return false).
+    pub fn set_observer(&self, observer: Arc<dyn TrafficObserver>) -> bool {
+        self.observer.set(observer).is_ok()
     }
 
     /// Wakes on every change.
@@ -151,6 +177,9 @@ impl Traffic {
 
     /// A refusal (from the provider, or Redline's own queue timing out).
     pub fn record_throttle(&self, account: &AccountId, client: &str, event: ThrottleEvent) {
+        if let Some(observer) = self.observer.get() {
+            observer.throttled(account, client, &event);
+        }
         self.change(account, |t| {
             t.clients.entry(client.to_owned()).or_default().throttles += 1;
             push_bounded(&mut t.throttles, (client.to_owned(), event), KEEP_THROTTLES);
@@ -322,6 +351,16 @@ impl RequestGuard {
                 }
             }
         });
+        if let Some(observer) = self.traffic.observer.get() {
+            observer.request_finished(&FinishedRequest {
+                account: &self.account,
+                client: &self.client,
+                status,
+                latency: now - started,
+                first_byte: first_byte.map(|first| first - started),
+                tokens,
+            });
+        }
     }
 }
 
@@ -460,6 +499,49 @@ mod tests {
         assert_eq!(summary.first_token_p50_ms, Some(400.0));
         assert_eq!(summary.latency_p50_ms, Some(2400.0));
         assert_eq!(summary.output_tokens_per_s_p50, Some(100.0));
+    }
+
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<String>>);
+
+    impl TrafficObserver for Seen {
+        fn request_finished(&self, r: &FinishedRequest<'_>) {
+            let line = format!("{} {} {} {:?}", r.account, r.client, r.status, r.latency);
+            self.0.lock().unwrap().push(line);
+        }
+        fn throttled(&self, account: &AccountId, client: &str, event: &ThrottleEvent) {
+            let line = format!("{account} {client} {:?}", event.cause);
+            self.0.lock().unwrap().push(line);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_observer_hears_finished_requests_and_refusals() {
+        let traffic = Traffic::new();
+        let seen = Arc::new(Seen::default());
+        assert!(traffic.set_observer(seen.clone()));
+        assert!(!traffic.set_observer(Arc::new(Seen::default())));
+        let guard = traffic.begin(&id(), "curl");
+        tokio::time::advance(Duration::from_millis(250)).await;
+        guard.finish(200, None);
+        drop(traffic.begin(&id(), "aider"));
+        let event = ThrottleEvent {
+            at: jiff::Timestamp::now(),
+            cause: Cause::Rpm,
+            status: 429,
+            retry_after_s: None,
+            message: String::new(),
+            advice: String::new(),
+        };
+        traffic.record_throttle(&id(), "curl", event);
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            [
+                "kimi-main curl 200 250ms",
+                "kimi-main aider 499 0ns",
+                "kimi-main curl Rpm"
+            ]
+        );
     }
 
     #[test]

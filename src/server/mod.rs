@@ -6,10 +6,13 @@ pub mod access;
 mod api_routes;
 
 use crate::api::Api;
+use crate::history::Range;
 use crate::keys::Keys;
+use crate::metrics::Metrics;
 use crate::monitor::Monitor;
 use crate::proxy::{Proxy, redline_error, split_account};
 use crate::secret::Secret;
+use crate::store::Store;
 use access::{Refusal, Route, SESSION_COOKIE};
 use axum::Router;
 use axum::extract::{Request, State};
@@ -30,6 +33,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "style.css",
         include_str!("../../ui/style.css"),
         "text/css; charset=utf-8",
+    ),
+    (
+        "history.js",
+        include_str!("../../ui/history.js"),
+        "text/javascript; charset=utf-8",
     ),
 ];
 
@@ -55,6 +63,9 @@ pub struct AppState {
     pub proxy: Proxy,
     /// What the JSON API (and the desktop app) asks of the engine.
     pub api: Api,
+    pub metrics: Metrics,
+    /// `None` when the history database could not be opened (the daemon said why).
+    pub history: Option<Store>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -65,6 +76,8 @@ pub fn router(state: AppState) -> Router {
         .route("/ui/{file}", get(|axum::extract::Path(file): axum::extract::Path<String>| async move { asset(&file) }))
         .merge(api_routes::routes())
         .route("/api/v1/session", post(session))
+        .route("/api/v1/history", get(history))
+        .route("/metrics", get(metrics))
         .fallback(proxy)
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
@@ -76,12 +89,16 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
     let route = access::route_of(path);
     match access::check(route, request.headers(), &state.token, state.allow_remote) {
         Ok(()) => next.run(request).await,
-        Err(Refusal::NoToken) if route == Route::Local && !path.starts_with("/api/") => (
-            StatusCode::UNAUTHORIZED,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            SIGN_IN_PAGE,
-        )
-            .into_response(),
+        Err(Refusal::NoToken)
+            if route == Route::Local && !path.starts_with("/api/") && path != "/metrics" =>
+        {
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                SIGN_IN_PAGE,
+            )
+                .into_response()
+        }
         Err(refusal) => redline_error(refusal.status(), "redline_forbidden", &refusal.message()),
     }
 }
@@ -110,6 +127,65 @@ async fn session(State(state): State<AppState>) -> Response {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response
+}
+
+#[derive(serde::Deserialize)]
+struct HistoryQuery {
+    account: Option<String>,
+    range: Option<String>,
+}
+
+/// The series the dashboard's charts draw, for one account over a day or a week.
+async fn history(
+    State(state): State<AppState>,
+    query: axum::extract::Query<HistoryQuery>,
+) -> Response {
+    let bad =
+        |message: &str| redline_error(StatusCode::BAD_REQUEST, "redline_bad_request", message);
+    let Some(account) = query.account.clone() else {
+        return bad("add ?account=ID (an account id from /api/v1/status)");
+    };
+    let range = match Range::parse(query.range.as_deref().unwrap_or("day")) {
+        Ok(range) => range,
+        Err(message) => return bad(&message),
+    };
+    if !state.api.status().accounts.iter().any(|a| a.id == account) {
+        return redline_error(
+            StatusCode::NOT_FOUND,
+            "redline_not_found",
+            &format!("no account named {account:?}: see /api/v1/status for the ids"),
+        );
+    }
+    let Some(store) = state.history.clone() else {
+        return redline_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "redline_no_history",
+            "history is off: the history database could not be opened (the daemon's log says why)",
+        );
+    };
+    let answer =
+        tokio::task::spawn_blocking(move || crate::history::read(&store, &account, range)).await;
+    match answer {
+        Ok(Ok(history)) => axum::Json(history).into_response(),
+        Ok(Err(err)) => redline_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "redline_history",
+            &err.to_string(),
+        ),
+        Err(_) => redline_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "redline_history",
+            "reading the history failed",
+        ),
+    }
+}
+
+/// Prometheus / OpenMetrics text (see `metrics.rs` for the names).
+async fn metrics(State(state): State<AppState>) -> Response {
+    let status = state.api.status();
+    let stats = state.history.as_ref().map(Store::stats);
+    let text = state.metrics.render(&status, stats, jiff::Timestamp::now());
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
 }
 
 async fn proxy(State(state): State<AppState>, request: Request) -> Response {

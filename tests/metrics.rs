@@ -1,0 +1,240 @@
+//! `GET /metrics` over loopback HTTP after real proxied traffic to fake providers, read by the
+//! official Python `prometheus-client` OpenMetrics parser (installed by scripts/test.sh): every
+//! documented metric is there with plausible values, and nothing is served without the token.
+
+use redline::config::Config;
+use redline::daemon::{Inputs, start_with_history};
+use redline::fakes::FakeProvider;
+use redline::fetch::HostMap;
+use redline::keys::Keys;
+use redline::paths::Paths;
+use redline::providers::ProviderId;
+use redline::secret::Secret;
+use redline::server::router;
+use redline::store::Store;
+use redline::token::generate_token;
+use serde_json::Value;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+const KEY: &str = "sk-test-MetricsKeyAbcdefghijklmnop8080";
+const WRONG_KEY: &str = "sk-test-NotTheRightKeyAbcdefghijkl0000";
+
+/// The metric families the README documents.
+const DOCUMENTED: &[&str] = &[
+    "redline_in_flight",
+    "redline_in_flight_peak",
+    "redline_requests",
+    "redline_throttles",
+    "redline_window_used_ratio",
+    "redline_window_reset_seconds",
+    "redline_poll_error",
+    "redline_history_dropped_rows",
+    "redline_process_resident_memory_bytes",
+];
+
+fn python() -> String {
+    std::env::var("REDLINE_TEST_PYTHON").expect(
+        "this test needs a Python with prometheus-client: run scripts/test.sh, which installs \
+         it in target/sdk-venv and sets REDLINE_TEST_PYTHON",
+    )
+}
+
+/// The families as the Python parser read them; a parse error fails the test.
+fn parse(text: &str) -> Vec<Value> {
+    let mut child = Command::new(python())
+        .arg(format!(
+            "{}/tests/prometheus/parse.py",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "the parser refused the text:\n{}\n{text}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Samples named `sample` whose labels include every pair in `labels`.
+fn values(families: &[Value], sample: &str, labels: &[(&str, &str)]) -> Vec<f64> {
+    families
+        .iter()
+        .flat_map(|f| f["samples"].as_array().unwrap())
+        .filter(|s| s["name"] == sample)
+        .filter(|s| labels.iter().all(|(k, v)| s["labels"][*k] == *v))
+        .map(|s| s["value"].as_f64().unwrap())
+        .collect()
+}
+
+fn one(families: &[Value], sample: &str, labels: &[(&str, &str)]) -> f64 {
+    let found = values(families, sample, labels);
+    assert_eq!(found.len(), 1, "{sample} {labels:?}: {found:?}");
+    found[0]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_after_real_traffic_parse_and_need_the_token() {
+    let kimi = FakeProvider::start(ProviderId::KimiCode, KEY)
+        .await
+        .unwrap();
+    let other = FakeProvider::start(ProviderId::KimiCode, KEY)
+        .await
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let config = Config::parse(&format!(
+        "[accounts.kimi-main]\nprovider = \"kimi-code\"\nbase_url = \"{}\"\n\n[accounts.broken]\nprovider = \"kimi-code\"\nbase_url = \"{}\"\n",
+        kimi.origin(),
+        other.origin()
+    ))
+    .unwrap();
+    let secrets = [
+        ("kimi-main", Secret::parse(KEY).unwrap()),
+        ("broken", Secret::parse(WRONG_KEY).unwrap()),
+    ]
+    .into_iter()
+    .map(|(id, secret)| (id.parse().unwrap(), Ok(secret)))
+    .collect();
+    let token = generate_token();
+    let store = Store::open(&home.path().join("history.sqlite3"), 30).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listen = listener.local_addr().unwrap();
+    let state = start_with_history(
+        Inputs {
+            config,
+            secrets,
+            token: token.clone(),
+            hosts: HostMap::default(),
+            keys: Keys::from_paths(&Paths::under(home.path())),
+            allow_remote: false,
+            listen,
+            demo: false,
+        },
+        Some(store),
+    );
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+
+    // Real traffic: three answers and one refusal from the provider.
+    kimi.refuse_next_chats(1, 5);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let answer = client
+            .post(format!("{origin}/kimi-main/coding/v1/chat/completions"))
+            .bearer_auth(token.expose())
+            .header("user-agent", "KimiCLI/0.42")
+            .json(&serde_json::json!({"model": "kimi-for-coding", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(answer.status().as_u16());
+        answer.bytes().await.unwrap();
+    }
+    assert_eq!(statuses, [429, 200, 200, 200]);
+    // Both accounts have been polled (one with a key the provider rejects).
+    let refreshed = client
+        .post(format!("{origin}/api/v1/refresh"))
+        .bearer_auth(token.expose())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 200);
+
+    for auth in [None, Some("Bearer not-the-token")] {
+        let mut request = client.get(format!("{origin}/metrics"));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let refused = request.send().await.unwrap();
+        assert_eq!(refused.status(), 401, "{auth:?}");
+        let body = refused.text().await.unwrap();
+        assert!(!body.contains("redline_requests"), "{body}");
+        assert!(body.contains("redline token"), "{body}");
+    }
+
+    let answer = client
+        .get(format!("{origin}/metrics"))
+        .bearer_auth(token.expose())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(
+        answer.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text"),
+    );
+    let text = answer.text().await.unwrap();
+    assert!(!text.contains(KEY) && !text.contains(token.expose()));
+    let families = parse(&text);
+
+    let names: Vec<&str> = families
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    for name in DOCUMENTED {
+        assert!(names.contains(name), "{name} missing from {names:?}");
+    }
+    let readme =
+        std::fs::read_to_string(format!("{}/README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    for name in &names {
+        assert!(
+            readme.contains(name),
+            "{name} is served but not documented in the README"
+        );
+    }
+
+    let kimi_main = ("account", "kimi-main");
+    let requests = |status| {
+        one(
+            &families,
+            "redline_requests_total",
+            &[kimi_main, ("client", "Kimi CLI"), ("status", status)],
+        )
+    };
+    assert_eq!((requests("200"), requests("429")), (3.0, 1.0));
+    let throttles: f64 = values(&families, "redline_throttles_total", &[kimi_main])
+        .iter()
+        .sum();
+    assert_eq!(throttles, 1.0);
+    assert_eq!(one(&families, "redline_in_flight", &[kimi_main]), 0.0);
+    assert!(one(&families, "redline_in_flight_peak", &[kimi_main]) >= 1.0);
+    assert_eq!(one(&families, "redline_poll_error", &[kimi_main]), 0.0);
+    assert_eq!(
+        one(&families, "redline_poll_error", &[("account", "broken")]),
+        1.0
+    );
+
+    let ratios = values(&families, "redline_window_used_ratio", &[kimi_main]);
+    assert!(!ratios.is_empty());
+    assert!(ratios.iter().all(|r| (0.0..=1.0).contains(r)), "{ratios:?}");
+    let resets = values(&families, "redline_window_reset_seconds", &[kimi_main]);
+    assert!(!resets.is_empty());
+    // The fake's windows reset within 3 hours and 4 days.
+    assert!(
+        resets.iter().all(|s| *s > 0.0 && *s <= 4.0 * 86400.0),
+        "{resets:?}"
+    );
+    assert_eq!(
+        one(&families, "redline_history_dropped_rows_total", &[]),
+        0.0
+    );
+    let rss = one(&families, "redline_process_resident_memory_bytes", &[]);
+    assert!(
+        rss > 1e6 && rss < 1e10,
+        "resident memory {rss} bytes is implausible"
+    );
+}

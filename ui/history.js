@@ -1,0 +1,392 @@
+// Redline dashboard: the History section. Charts drawn as inline SVG from
+// GET /api/v1/history?account=ID&range=day|week; no build step, no chart library.
+// Colours follow the page (currentColor and the page's CSS variables) so light and dark both
+// work, and every series carries a text label and its own line style: colour is never the
+// only signal. Every value from the server goes in through textContent, never as HTML.
+
+const SVG = "http://www.w3.org/2000/svg";
+const WIDTH = 640;
+const HEIGHT = 180;
+const PAD = { left: 44, right: 96, top: 12, bottom: 24 };
+const DASHES = ["", "6 3", "2 3", "10 4 2 4", "1 5"];
+const CAUSES = {
+  concurrency: "too many at once",
+  rpm: "requests per minute",
+  tpm: "tokens per minute",
+  tpd: "tokens per day",
+  quota_exhausted: "quota used up",
+  spend_cap: "spend cap",
+  overloaded: "provider overloaded",
+  auth_invalid: "key rejected",
+  client_rejected: "client rejected",
+  other: "other",
+};
+const WINDOWS = {
+  five_hour: "5h",
+  daily: "day",
+  weekly: "week",
+  monthly: "month",
+  rpm: "RPM",
+  tpm: "TPM",
+  tpd: "TPD",
+  balance: "credit",
+};
+
+/** Draws the History section into `container`; `transport` is the dashboard's (optional). */
+export async function renderHistory(container, transport) {
+  const state = { account: null, range: "day" };
+  container.replaceChildren();
+  const controls = el("div", { class: "history-controls" });
+  const body = el("div", { class: "history-body", "aria-live": "polite" });
+  container.append(controls, body);
+
+  let accounts = [];
+  try {
+    const status = await get(transport, "/api/v1/status");
+    accounts = Array.isArray(status && status.accounts) ? status.accounts : [];
+  } catch (err) {
+    body.replaceChildren(message(`Could not load the accounts: ${describe(err)}`));
+    return;
+  }
+  if (accounts.length === 0) {
+    body.replaceChildren(message("No accounts yet: add a key to start a history."));
+    return;
+  }
+  state.account = String(accounts[0].id);
+
+  const select = el("select", { "aria-label": "Account" });
+  for (const account of accounts) {
+    const option = el("option", { value: String(account.id) });
+    option.textContent = account.label ? `${account.label} (${account.id})` : String(account.id);
+    select.append(option);
+  }
+  select.addEventListener("change", () => {
+    state.account = select.value;
+    load();
+  });
+  const ranges = el("span", { role: "group", "aria-label": "Range" });
+  const buttons = ["day", "week"].map((range) => {
+    const button = el("button", { type: "button", "data-range": range });
+    button.textContent = range === "day" ? "Last day" : "Last week";
+    button.addEventListener("click", () => {
+      state.range = range;
+      load();
+    });
+    ranges.append(button);
+    return button;
+  });
+  const label = el("label");
+  label.append(text("Account "), select);
+  controls.append(label, text(" "), ranges);
+
+  async function load() {
+    for (const button of buttons) {
+      button.setAttribute("aria-pressed", String(button.dataset.range === state.range));
+    }
+    body.replaceChildren(message("Loading the history…"));
+    const path =
+      `/api/v1/history?account=${encodeURIComponent(state.account)}` +
+      `&range=${encodeURIComponent(state.range)}`;
+    try {
+      const history = await get(transport, path);
+      body.replaceChildren(...charts(history || {}));
+    } catch (err) {
+      body.replaceChildren(message(`Could not load the history: ${describe(err)}`));
+    }
+  }
+  await load();
+}
+
+/** The three charts, or a plain message when there is nothing yet. */
+function charts(history) {
+  const from = Date.parse(history.from);
+  const to = Date.parse(history.to);
+  if (!Number.isFinite(from) || !Number.isFinite(to) || to <= from) {
+    return [message("The history answer was not understood.")];
+  }
+  const span = { from, to, week: history.range === "week" };
+  const windows = Array.isArray(history.windows) ? history.windows : [];
+  const throttles = Array.isArray(history.throttles) ? history.throttles : [];
+  const requests = Array.isArray(history.requests) ? history.requests : [];
+  return [usageChart(windows, span), throttleChart(throttles, span), trafficChart(requests, span)];
+}
+
+function usageChart(windows, span) {
+  const figure = chartFigure("Quota used");
+  const series = windows
+    .map((w) => ({
+      name: windowName(w.window),
+      points: (Array.isArray(w.points) ? w.points : [])
+        .map((p) => [Date.parse(p.at), Number(p.used_ratio)])
+        .filter(([t, v]) => Number.isFinite(t) && Number.isFinite(v)),
+    }))
+    .filter((s) => s.points.length > 0);
+  if (series.length === 0) {
+    figure.append(message("No usage recorded in this range yet."));
+    return figure;
+  }
+  const svg = frame(span, 1, (v) => `${Math.round(v * 100)}%`, "Share of each window used");
+  const x = xScale(span);
+  const y = yScale(1);
+  const summary = [];
+  const labels = [];
+  series.forEach((s, i) => {
+    const d = s.points
+      .map(([t, v], j) => `${j ? "L" : "M"}${x(t).toFixed(1)},${y(Math.min(v, 1)).toFixed(1)}`)
+      .join(" ");
+    svg.append(
+      svgEl("path", {
+        d,
+        fill: "none",
+        stroke: "currentColor",
+        "stroke-width": "2",
+        "stroke-dasharray": DASHES[i % DASHES.length],
+      }),
+    );
+    const [lastT, lastV] = s.points[s.points.length - 1];
+    const peak = Math.max(...s.points.map(([, v]) => v));
+    labels.push({ x: x(lastT) + 6, y: y(Math.min(lastV, 1)) + 4, text: `${s.name} ${pct(lastV)}` });
+    summary.push(`${s.name}: now ${pct(lastV)}, highest ${pct(peak)}`);
+  });
+  // End-of-line labels, nudged apart so they never overlap.
+  labels.sort((a, b) => a.y - b.y);
+  labels.forEach((l, i) => {
+    if (i > 0) l.y = Math.max(l.y, labels[i - 1].y + 12);
+    const label = svgEl("text", { x: l.x, y: l.y, "font-size": "11", fill: "currentColor" });
+    label.textContent = l.text;
+    svg.append(label);
+  });
+  figure.append(svg, note(summary.join(" · ")));
+  return figure;
+}
+
+function throttleChart(hours, span) {
+  const figure = chartFigure("Throttles per hour, by cause");
+  const rows = hours
+    .map((h) => ({ at: Date.parse(h.at), total: Number(h.total) || 0, byCause: h.by_cause || {} }))
+    .filter((h) => Number.isFinite(h.at) && h.total > 0);
+  if (rows.length === 0) {
+    figure.append(message("No throttles in this range."));
+    return figure;
+  }
+  const max = Math.max(...rows.map((h) => h.total));
+  const svg = frame(span, max, (v) => String(Math.round(v)), "Refusals per hour");
+  const x = xScale(span);
+  const y = yScale(max);
+  const causes = [...new Set(rows.flatMap((h) => Object.keys(h.byCause)))].sort();
+  const width = Math.max(2, x(span.from + 3600e3) - x(span.from) - 1);
+  for (const hour of rows) {
+    let base = 0;
+    causes.forEach((cause, i) => {
+      const n = Number(hour.byCause[cause]) || 0;
+      if (n === 0) return;
+      const rect = svgEl("rect", {
+        x: x(hour.at),
+        y: y(base + n),
+        width,
+        height: Math.max(1, y(base) - y(base + n)),
+        fill: "currentColor",
+        "fill-opacity": String(0.85 - (i % 4) * 0.2),
+      });
+      const title = svgEl("title");
+      title.textContent = `${clock(hour.at, span.week)}: ${n} × ${causeName(cause)}`;
+      rect.append(title);
+      svg.append(rect);
+      base += n;
+    });
+  }
+  figure.append(svg);
+  // The numbers as text, one line per cause, so nothing depends on telling shades apart.
+  const totals = causes.map((cause) => {
+    const n = rows.reduce((sum, h) => sum + (Number(h.byCause[cause]) || 0), 0);
+    return `${causeName(cause)}: ${n}`;
+  });
+  const worst = rows.reduce((a, b) => (b.total > a.total ? b : a));
+  figure.append(
+    note(`${totals.join(" · ")}. Worst hour: ${clock(worst.at, span.week)} with ${worst.total}.`),
+  );
+  return figure;
+}
+
+function trafficChart(buckets, span) {
+  const figure = chartFigure("Requests and in flight");
+  const rows = buckets
+    .map((b) => ({
+      at: Date.parse(b.at),
+      requests: Number(b.requests) || 0,
+      errors: Number(b.errors) || 0,
+      inFlight: b.in_flight_max == null ? null : Number(b.in_flight_max),
+    }))
+    .filter((b) => Number.isFinite(b.at));
+  const total = rows.reduce((sum, b) => sum + b.requests, 0);
+  const flights = rows.filter((b) => Number.isFinite(b.inFlight));
+  if (total === 0 && flights.length === 0) {
+    figure.append(message("No proxied requests in this range."));
+    return figure;
+  }
+  const maxRequests = Math.max(1, ...rows.map((b) => b.requests));
+  const maxFlight = Math.max(1, ...flights.map((b) => b.inFlight));
+  const svg = frame(span, maxRequests, (v) => String(Math.round(v)), "Requests per bucket");
+  const x = xScale(span);
+  const y = yScale(maxRequests);
+  const step = rows.length > 1 ? x(rows[1].at) - x(rows[0].at) : 4;
+  for (const b of rows.filter((b) => b.requests > 0)) {
+    const bar = svgEl("rect", {
+      x: x(b.at),
+      y: y(b.requests),
+      width: Math.max(1, step - 1),
+      height: Math.max(1, y(0) - y(b.requests)),
+      fill: "currentColor",
+      "fill-opacity": "0.35",
+    });
+    const title = svgEl("title");
+    title.textContent = `${clock(b.at, span.week)}: ${b.requests} requests, ${b.errors} errors`;
+    bar.append(title);
+    svg.append(bar);
+  }
+  if (flights.length > 0) {
+    // In flight on its own scale, drawn as a dashed line and labelled on the right.
+    const yf = yScale(maxFlight);
+    const d = flights
+      .map((b, j) => `${j ? "L" : "M"}${(x(b.at) + step / 2).toFixed(1)},${yf(b.inFlight).toFixed(1)}`)
+      .join(" ");
+    svg.append(
+      svgEl("path", { d, fill: "none", stroke: "currentColor", "stroke-width": "2", "stroke-dasharray": "4 2" }),
+    );
+    const label = svgEl("text", { x: WIDTH - PAD.right + 6, y: yf(maxFlight) + 10, "font-size": "11", fill: "currentColor" });
+    label.textContent = `in flight (max ${maxFlight})`;
+    svg.append(label);
+  }
+  const barsLabel = svgEl("text", { x: WIDTH - PAD.right + 6, y: HEIGHT - PAD.bottom - 4, "font-size": "11", fill: "currentColor" });
+  barsLabel.textContent = "bars: requests";
+  svg.append(barsLabel);
+  const errors = rows.reduce((sum, b) => sum + b.errors, 0);
+  const busiest = flights.length ? flights.reduce((a, b) => (b.inFlight > a.inFlight ? b : a)) : null;
+  const parts = [`${total} requests, ${errors} with an error`];
+  if (busiest) parts.push(`most in flight: ${busiest.inFlight} at ${clock(busiest.at, span.week)}`);
+  figure.append(svg, note(parts.join(" · ")));
+  return figure;
+}
+
+/** An SVG with the time axis, a value axis from 0 to `max` and gridlines. */
+function frame(span, max, format, description) {
+  const svg = svgEl("svg", {
+    viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
+    width: "100%",
+    role: "img",
+    "aria-label": description,
+    style: "max-width:100%;height:auto;overflow:visible;color:var(--fg, currentColor)",
+  });
+  const x = xScale(span);
+  const y = yScale(max);
+  const muted = "var(--muted, currentColor)";
+  for (const fraction of [0, 0.5, 1]) {
+    const value = max * fraction;
+    svg.append(
+      svgEl("line", {
+        x1: PAD.left,
+        x2: WIDTH - PAD.right,
+        y1: y(value),
+        y2: y(value),
+        stroke: muted,
+        "stroke-opacity": fraction === 0 ? "0.8" : "0.3",
+      }),
+    );
+    const label = svgEl("text", { x: PAD.left - 6, y: y(value) + 4, "font-size": "10", "text-anchor": "end", fill: muted });
+    label.textContent = format(value);
+    svg.append(label);
+  }
+  const ticks = span.week ? 7 : 6;
+  for (let i = 0; i <= ticks; i++) {
+    const t = span.from + ((span.to - span.from) * i) / ticks;
+    const label = svgEl("text", { x: x(t), y: HEIGHT - 6, "font-size": "10", "text-anchor": "middle", fill: muted });
+    label.textContent = clock(t, span.week);
+    svg.append(label);
+  }
+  return svg;
+}
+
+function xScale({ from, to }) {
+  return (t) => PAD.left + ((t - from) / (to - from)) * (WIDTH - PAD.left - PAD.right);
+}
+
+function yScale(max) {
+  return (v) => HEIGHT - PAD.bottom - (v / (max || 1)) * (HEIGHT - PAD.top - PAD.bottom);
+}
+
+function clock(t, week) {
+  const date = new Date(t);
+  return week
+    ? date.toLocaleDateString(undefined, { weekday: "short", day: "numeric" })
+    : date.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+}
+
+function windowName(key) {
+  const [kind, scope] = String(key || "").split(":");
+  const name = WINDOWS[kind] || kind;
+  return scope ? `${name} (${scope})` : name;
+}
+
+function causeName(cause) {
+  return CAUSES[cause] || cause;
+}
+
+function pct(v) {
+  return `${Math.round(v * 100)}%`;
+}
+
+/** `transport.get(path)` when the dashboard provides it, else `fetch` with the session cookie. */
+async function get(transport, path) {
+  if (transport && typeof transport.get === "function") {
+    const answer = await transport.get(path);
+    return answer && typeof answer.json === "function" ? answer.json() : answer;
+  }
+  const response = await fetch(path, { credentials: "same-origin" });
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    const detail = body && body.error && body.error.message;
+    throw new Error(detail || `HTTP ${response.status}`);
+  }
+  return body;
+}
+
+function describe(err) {
+  if (err && err.error && err.error.message) return err.error.message;
+  return (err && err.message) || String(err);
+}
+
+function chartFigure(title) {
+  const figure = el("figure", { class: "history-chart" });
+  const caption = el("figcaption");
+  caption.textContent = title;
+  figure.append(caption);
+  return figure;
+}
+
+function message(textContent) {
+  const p = el("p", { class: "history-message" });
+  p.textContent = textContent;
+  return p;
+}
+
+function note(textContent) {
+  const p = el("p", { class: "history-note" });
+  p.textContent = textContent;
+  return p;
+}
+
+function text(value) {
+  return document.createTextNode(value);
+}
+
+function el(name, attributes = {}) {
+  const node = document.createElement(name);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+  return node;
+}
+
+function svgEl(name, attributes = {}) {
+  const node = document.createElementNS(SVG, name);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, String(value));
+  return node;
+}
