@@ -55,11 +55,17 @@ enum Command {
     /// rejected), unknown (grey: no data or the provider cannot be reached).
     Status {
         /// Print the status as JSON (the same schema as GET /api/v1/status).
-        #[arg(long, conflicts_with = "waybar")]
+        #[arg(long, conflicts_with_all = ["waybar", "line"])]
         json: bool,
         /// Print one line of Waybar custom-module JSON (text, tooltip, class, percentage).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "line")]
         waybar: bool,
+        /// Print one short plain line for tmux, Polybar or a shell prompt, such as
+        /// `WARN kimi-main 85% ▲27/30 | oai 12%`: per account the most used window (or 429
+        /// while throttled) and requests in flight / limit; a WARN, CRIT or ? prefix unless all
+        /// is ok.
+        #[arg(long)]
+        line: bool,
     },
     /// Run Redline without a window: poll every key, run the local proxy, and serve the
     /// dashboard and JSON API on one loopback port until Ctrl-C or SIGTERM.
@@ -187,7 +193,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     let keys = Keys::from_paths(&paths);
     match cli.command {
         Command::Keys(command) => run_keys(&keys, command).await,
-        Command::Status { json, waybar } => {
+        Command::Status { json, waybar, line } => {
             let config = keys.config().load()?;
             let status = monitor::status_once(&config, &Vault::from_env(), &http_client()?).await;
             let now = Timestamp::now();
@@ -198,6 +204,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
                 );
             } else if waybar {
                 println!("{}", status::render_waybar(&status, now));
+            } else if line {
+                println!("{}", status::render_line(&status));
             } else {
                 print!("{}", status::render_text(&status, now));
             }
