@@ -3,6 +3,7 @@
 //! Tauri, GTK or WebKit.
 
 pub mod account_id;
+pub mod agents;
 pub mod config;
 pub mod daemon;
 pub mod demo;
@@ -10,6 +11,7 @@ pub mod error;
 pub mod fakes;
 pub mod fetch;
 pub mod health;
+pub mod key_scan;
 pub mod keys;
 pub mod monitor;
 pub mod paths;

@@ -693,7 +693,12 @@ mod tests {
             now(),
         );
         assert_eq!(render_line(&ok), "kimi-main 10%");
-        let empty = build(&Config::default(), &BTreeMap::new(), &mut BTreeMap::new(), now());
+        let empty = build(
+            &Config::default(),
+            &BTreeMap::new(),
+            &mut BTreeMap::new(),
+            now(),
+        );
         assert_eq!(render_line(&empty), "redline: no keys");
         assert!(!render_line(&ok).contains('\n'));
     }
@@ -727,7 +732,10 @@ mod tests {
             source: "~/.openclaw/openclaw.json".into(),
             key: KeyUseKind::Previous,
         }];
-        attach_key_uses(&mut status, &BTreeMap::from([("kimi-main".to_owned(), uses)]));
+        attach_key_uses(
+            &mut status,
+            &BTreeMap::from([("kimi-main".to_owned(), uses)]),
+        );
         let json = serde_json::to_value(&status).unwrap();
         assert_eq!(
             json["agents"][0],
@@ -745,8 +753,14 @@ mod tests {
             text.contains("used by: OpenClaw (~/.openclaw/openclaw.json) OLD KEY"),
             "{text}"
         );
-        assert!(text.contains("Agents running: Claude Code (pid 123)"), "{text}");
-        assert!(text.contains("Redline: 12.0 MiB resident, 0.5% CPU"), "{text}");
+        assert!(
+            text.contains("Agents running: Claude Code (pid 123)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Redline: 12.0 MiB resident, 0.5% CPU"),
+            "{text}"
+        );
     }
 
     #[test]

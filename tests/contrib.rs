@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn contrib(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib").join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("contrib")
+        .join(path)
 }
 
 /// `systemd-analyze --user verify` on `unit`, with a home whose ~/.cargo/bin/redline is the
@@ -24,8 +26,8 @@ fn verify_unit(unit: &Path) -> (bool, String) {
         .env("XDG_RUNTIME_DIR", &runtime)
         .output()
         .expect("systemd-analyze (package systemd) is installed: run scripts/setup-linux.sh test");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 
@@ -33,7 +35,10 @@ fn verify_unit(unit: &Path) -> (bool, String) {
 fn the_systemd_user_unit_verifies_cleanly() {
     let unit = contrib("systemd/redline.service");
     let text = std::fs::read_to_string(&unit).unwrap();
-    assert!(text.contains("\nExecStart=%h/.cargo/bin/redline daemon\n"), "{text}");
+    assert!(
+        text.contains("\nExecStart=%h/.cargo/bin/redline daemon\n"),
+        "{text}"
+    );
     assert!(text.contains("\nRestart=on-failure\n"), "{text}");
     assert!(text.contains("\nWantedBy=default.target\n"), "{text}");
     let (ok, output) = verify_unit(&unit);
@@ -42,7 +47,11 @@ fn the_systemd_user_unit_verifies_cleanly() {
     // The check notices a broken unit, so the clean result above means something.
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("redline.service");
-    std::fs::write(&broken, text.replace("Restart=on-failure", "Restart=sometimes")).unwrap();
+    std::fs::write(
+        &broken,
+        text.replace("Restart=on-failure", "Restart=sometimes"),
+    )
+    .unwrap();
     let (_, output) = verify_unit(&broken);
     assert!(output.contains("restart specifier"), "{output}");
 }
