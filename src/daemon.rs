@@ -13,6 +13,7 @@ use crate::proxy::{Proxy, ProxySettings, Upstream, upstream_origin};
 use crate::secret::Secret;
 use crate::server::{AppState, router};
 use crate::status::Status;
+use crate::surroundings;
 use crate::token::{generate_token, local_token};
 use crate::traffic::Traffic;
 use crate::vault::{Vault, off_runtime};
@@ -168,6 +169,11 @@ pub async fn serve(
         keys,
         allow_remote: options.allow_remote,
     });
+    // Running agents, Redline's footprint and, for the user's own keys, which tools hold them.
+    let _surroundings = surroundings::watch(
+        state.monitor.clone(),
+        reload.as_ref().map(|(_, keys)| keys.clone()),
+    );
     eprintln!("Redline is listening on http://{addr}");
     let _workload = match demo {
         Some(_) => {

@@ -23,6 +23,7 @@ pub mod server;
 pub mod settings;
 pub mod snapshot;
 pub mod status;
+pub mod surroundings;
 pub mod throttle;
 pub mod token;
 pub mod tool_env;
