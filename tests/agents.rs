@@ -1,6 +1,9 @@
 //! The agent scanner against real processes: a Python script installed where Claude Code's
 //! package lives and a copy of `sleep` named `codex` are found while they run and gone once
-//! killed; a script named CLAUDE.md is not an agent.
+//! killed; a script named CLAUDE.md is not an agent. And the daemon's status: agents, its own
+//! footprint and which tools hold each key, following a rotation.
+
+mod support;
 
 use redline::agents::Scanner;
 use redline::status::RunningAgent;
@@ -101,4 +104,142 @@ fn which(program: &str) -> std::path::PathBuf {
                 .find(|path| path.is_file())
         })
         .unwrap_or_else(|| panic!("{program} on PATH"))
+}
+
+/// Polls the daemon's status until `done` holds, for at most 20 s (agents are scanned every
+/// 5 s, key users on every key change).
+fn status_until(
+    origin: &str,
+    token: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let status: serde_json::Value = client
+            .get(format!("{origin}/api/v1/status"))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        if done(&status) || std::time::Instant::now() > deadline {
+            return status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+fn has_agent(status: &serde_json::Value, pid: u32) -> bool {
+    status["agents"].as_array().is_some_and(|agents| {
+        agents
+            .iter()
+            .any(|a| a["pid"] == pid && a["tool"] == "Claude Code")
+    })
+}
+
+fn kimi_used_by(status: &serde_json::Value) -> serde_json::Value {
+    status["accounts"][0]["key"]["used_by"].clone()
+}
+
+#[test]
+fn the_daemon_status_shows_agents_footprint_and_key_users() {
+    const OLD: &str = "sk-kimi-DaemonScanOldKeyAbcdefgh1111";
+    const NEW: &str = "sk-kimi-DaemonScanNewKeyAbcdefgh2222";
+    let sandbox = support::Sandbox::new();
+    let closed = support::closed_origin();
+    sandbox
+        .run_stdin(
+            &[
+                "keys",
+                "add",
+                "kimi-main",
+                "--provider",
+                "kimi-code",
+                "--base-url",
+                &closed,
+                "--no-verify",
+            ],
+            OLD,
+        )
+        .ok();
+    let token = sandbox.run(&["token"]).ok().stdout.trim().to_owned();
+    let kimi_config = sandbox.dir.path().join("user-home/.kimi/config.toml");
+    std::fs::create_dir_all(kimi_config.parent().unwrap()).unwrap();
+    std::fs::write(
+        &kimi_config,
+        format!("[providers.kimi]\ntype = \"kimi\"\nbase_url = \"https://api.kimi.com/coding/v1\"\napi_key = \"{OLD}\"\n"),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut claude = spawn_python(
+        &dir.path()
+            .join("node_modules/@anthropic-ai/claude-code/cli.js"),
+    );
+
+    let mut command = sandbox.command(&["daemon", "--listen", "127.0.0.1:0"]);
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut daemon = KillOnDrop(command.spawn().unwrap());
+    let mut stderr = std::io::BufReader::new(daemon.0.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    let origin = line
+        .trim()
+        .strip_prefix("Redline is listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_owned();
+    let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap());
+
+    let status = status_until(&origin, &token, |s| {
+        has_agent(s, claude.id()) && s["process"].is_object() && kimi_used_by(s).is_array()
+    });
+    assert!(has_agent(&status, claude.id()), "{status}");
+    assert!(
+        status["process"]["rss_bytes"].as_u64().unwrap() > 1024 * 1024,
+        "{status}"
+    );
+    assert!(
+        status["process"]["cpu_percent"].as_f64().is_some(),
+        "{status}"
+    );
+    assert_eq!(
+        kimi_used_by(&status),
+        serde_json::json!([{"tool": "Kimi CLI", "source": "~/.kimi/config.toml", "key": "current"}])
+    );
+
+    // After a rotation, Kimi CLI still holds the old key: the status says so.
+    sandbox
+        .run_stdin(&["keys", "rotate", "kimi-main", "--no-verify"], NEW)
+        .ok();
+    let status = status_until(&origin, &token, |s| kimi_used_by(s)[0]["key"] == "previous");
+    assert_eq!(kimi_used_by(&status)[0]["key"], "previous", "{status}");
+
+    claude.kill().unwrap();
+    claude.wait().unwrap();
+    let status = status_until(&origin, &token, |s| !has_agent(s, claude.id()));
+    assert!(!has_agent(&status, claude.id()), "{status}");
+
+    daemon.0.kill().unwrap();
+    daemon.0.wait().unwrap();
+    let log = log.join().unwrap();
+    for secret in [OLD, NEW, token.as_str()] {
+        assert!(
+            !log.contains(secret),
+            "the daemon log holds a secret: {log}"
+        );
+    }
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+    }
 }
