@@ -4,16 +4,19 @@ use clap::{Args, Parser, Subcommand};
 use jiff::Timestamp;
 use redline::Error;
 use redline::account_id::AccountId;
+use redline::agents::Scanner;
 use redline::config::{ConfigFile, validate_base_url};
 use redline::fetch::{HostMap, HttpClient};
+use redline::key_scan::{self, Finding, Holder};
 use redline::keys::{self, KeyInfo, Keys, NewAccount, TestResult};
 use redline::paths::Paths;
 use redline::providers::ProviderId;
 use redline::secret::{MAX_SECRET_LEN, Secret};
 use redline::settings;
+use redline::status::KeyUseKind;
 use redline::token;
 use redline::tool_env::{self, Shell};
-use redline::vault::{Vault, off_runtime};
+use redline::vault::{Slot, Vault, off_runtime};
 use redline::verify::{Verdict, verify};
 use redline::{daemon, monitor, status};
 use std::io::{IsTerminal, Read};
@@ -55,11 +58,17 @@ enum Command {
     /// rejected), unknown (grey: no data or the provider cannot be reached).
     Status {
         /// Print the status as JSON (the same schema as GET /api/v1/status).
-        #[arg(long, conflicts_with = "waybar")]
+        #[arg(long, conflicts_with_all = ["waybar", "line"])]
         json: bool,
         /// Print one line of Waybar custom-module JSON (text, tooltip, class, percentage).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "line")]
         waybar: bool,
+        /// Print one short plain line for tmux, Polybar or a shell prompt, such as
+        /// `WARN kimi-main 85% ▲27/30 | oai 12%`: per account the most used window (or 429
+        /// while throttled) and requests in flight / limit; a WARN, CRIT or ? prefix unless all
+        /// is ok.
+        #[arg(long)]
+        line: bool,
     },
     /// Run Redline without a window: poll every key, run the local proxy, and serve the
     /// dashboard and JSON API on one loopback port until Ctrl-C or SIGTERM.
@@ -140,6 +149,34 @@ enum KeysCommand {
     Rollback { id: AccountId },
     /// Remove an account and both of its keyring entries (current and rollback copy).
     Rm { id: AccountId },
+    /// Show which tools hold each stored key, and which go through Redline.
+    ///
+    /// A read-only look at ~/.kimi/config.toml, ~/.openclaw/openclaw.json,
+    /// ~/.claude/settings.json, ~/.claude/.credentials.json, ~/.claude.json,
+    /// ~/.codex/auth.json, ~/.codex/config.toml and the key variables of this shell
+    /// (ANTHROPIC_API_KEY, OPENAI_API_KEY, MOONSHOT_API_KEY, KIMI_API_KEY, ...). Keys are
+    /// compared with the keyring's, never shown: a tool still holding a rotated key is named.
+    Where {
+        /// Only this account's users.
+        id: Option<AccountId>,
+        /// Print JSON instead of sentences.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Store the keys found in your tools' configs (see `keys where`) in the keyring, then
+    /// print how to point each tool at Redline instead.
+    ///
+    /// Asks before each key; in a script, pass --yes to import every key found. Keys are read
+    /// from the files themselves, never passed as arguments. Each key is checked with its
+    /// provider first unless --no-verify.
+    Import {
+        /// Import every key found without asking.
+        #[arg(long)]
+        yes: bool,
+        /// Store the keys without checking them with the provider.
+        #[arg(long)]
+        no_verify: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -188,9 +225,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     let keys = Keys::from_paths(&paths);
     match cli.command {
         Command::Keys(command) => run_keys(&keys, command).await,
-        Command::Status { json, waybar } => {
+        Command::Status { json, waybar, line } => {
             let config = keys.config().load()?;
-            let status = monitor::status_once(&config, &Vault::from_env(), &http_client()?).await;
+            let mut status =
+                monitor::status_once(&config, &Vault::from_env(), &http_client()?).await;
+            // The bar formats show neither, so they skip the scans.
+            if !(waybar || line) {
+                status.agents = off_runtime(|| Scanner::new().agents()).await;
+                if let Ok(report) = scan_keys(&keys).await {
+                    status::attach_key_uses(&mut status, &report.used_by);
+                }
+            }
             let now = Timestamp::now();
             if json {
                 println!(
@@ -199,6 +244,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
                 );
             } else if waybar {
                 println!("{}", status::render_waybar(&status, now));
+            } else if line {
+                println!("{}", status::render_line(&status));
             } else {
                 print!("{}", status::render_text(&status, now));
             }
@@ -348,7 +395,7 @@ async fn run_keys(keys: &Keys, command: KeysCommand) -> Result<ExitCode, Error> 
                 &secret,
             )
             .await?;
-            let info = keys.rotate(id, secret, check).await?;
+            let info = keys.rotate(id.clone(), secret, check).await?;
             println!(
                 "Rotated {}: now using {}; the previous key {} is kept for `redline keys rollback {}`.{checked}",
                 info.id,
@@ -356,6 +403,23 @@ async fn run_keys(keys: &Keys, command: KeysCommand) -> Result<ExitCode, Error> 
                 info.previous_fingerprint.as_deref().unwrap_or("(none)"),
                 info.id
             );
+            // Best effort: the rotation is done whatever the scan finds.
+            if let Ok(report) = scan_keys(keys).await {
+                let stale: Vec<String> = report
+                    .used_by
+                    .get(id.as_str())
+                    .into_iter()
+                    .flatten()
+                    .filter(|u| u.key == KeyUseKind::Previous)
+                    .map(|u| format!("{} ({})", u.tool, u.source))
+                    .collect();
+                if !stale.is_empty() {
+                    println!(
+                        "Still holding the old key: {}. Give them the new key, or point them at Redline so the next rotation needs no change: `redline env {id}`.",
+                        stale.join(", ")
+                    );
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::Rollback { id } => {
@@ -373,7 +437,217 @@ async fn run_keys(keys: &Keys, command: KeysCommand) -> Result<ExitCode, Error> 
             println!("Removed {id} and its keys from the OS keyring.");
             Ok(ExitCode::SUCCESS)
         }
+        KeysCommand::Where { id, json } => {
+            if let Some(id) = &id {
+                keys.config().load()?.account(id)?;
+            }
+            let report = scan_keys(keys).await?;
+            let shown: Vec<&Finding> = report
+                .findings
+                .iter()
+                .filter(|f| match (&id, &f.holder) {
+                    (None, _) => true,
+                    (Some(id), Holder::Account { id: owner, .. }) => owner == id.as_str(),
+                    (Some(id), Holder::LocalToken { account }) => {
+                        account.as_deref() == Some(id.as_str())
+                    }
+                    (Some(_), Holder::Unknown { .. }) => false,
+                })
+                .collect();
+            if json {
+                let out = serde_json::json!({"findings": shown, "warnings": report.warnings});
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&out).expect("findings serialise")
+                );
+            } else {
+                for warning in &report.warnings {
+                    eprintln!("warning: {warning}");
+                }
+                let now = Timestamp::now();
+                for finding in &shown {
+                    println!("{}", key_scan::describe(finding, &report.stored, now));
+                }
+                if shown.is_empty() {
+                    let whose = id
+                        .as_ref()
+                        .map(|id| format!("{id}'s keys"))
+                        .unwrap_or_else(|| "any key".into());
+                    println!(
+                        "No known tool config or key variable holds {whose} (see `redline keys where --help` for the places looked at)."
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Import { yes, no_verify } => import_keys(keys, yes, no_verify).await,
     }
+}
+
+/// Where the stored keys are used, from the tool configs under $HOME and this process's
+/// environment. Never makes a local token.
+async fn scan_keys(keys: &Keys) -> Result<key_scan::Report, Error> {
+    let config = keys.config().load()?;
+    let home = key_scan::home_dir()
+        .ok_or_else(|| Error::Environment("cannot find your home directory: set HOME".into()))?;
+    let vault = Vault::from_env();
+    let report = off_runtime(move || {
+        let token = vault.get(&Slot::LocalToken)?;
+        key_scan::where_used(
+            &home,
+            &|name| std::env::var(name).ok(),
+            &vault,
+            &config,
+            token.as_ref(),
+        )
+    })
+    .await?;
+    Ok(report)
+}
+
+/// `keys import`: offers each key found that Redline does not store yet.
+async fn import_keys(keys: &Keys, yes: bool, no_verify: bool) -> Result<ExitCode, Error> {
+    let report = scan_keys(keys).await?;
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
+    // One offer per distinct key, with every place it was found.
+    let mut offers: Vec<(&key_scan::Found, Vec<&key_scan::Found>)> = Vec::new();
+    for (found, finding) in report.found.iter().zip(&report.findings) {
+        if !matches!(finding.holder, Holder::Unknown { .. }) {
+            continue;
+        }
+        match offers
+            .iter_mut()
+            .find(|(first, _)| first.secret == found.secret)
+        {
+            Some((_, places)) => places.push(found),
+            None => offers.push((found, vec![found])),
+        }
+    }
+    if offers.is_empty() {
+        println!(
+            "Nothing to import: no tool config or key variable holds a key Redline does not store (`redline keys where` shows what was found)."
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let interactive = std::io::stdin().is_terminal();
+    if !yes && !interactive {
+        for (found, places) in &offers {
+            println!(
+                "Found {} in {}",
+                found.secret.fingerprint(),
+                places_text(places)
+            );
+        }
+        return Err(Error::Environment(
+            "keys import asks before storing each key: run it in a terminal, or pass --yes to import every key listed above".into(),
+        ));
+    }
+    let mut taken: Vec<String> = keys
+        .config()
+        .load()?
+        .accounts
+        .keys()
+        .map(|id| id.to_string())
+        .collect();
+    let mut failed = false;
+    for (found, places) in offers {
+        let fingerprint = found.secret.fingerprint();
+        let Some(provider) = found.provider else {
+            println!(
+                "Skipped {fingerprint} from {}: cannot tell which provider it is for. Add it yourself: redline keys add ID --provider PROVIDER < key.txt",
+                places_text(&places)
+            );
+            continue;
+        };
+        let id = import_id(found.tool, provider, &taken);
+        if !yes {
+            let question = format!(
+                "Import {fingerprint} ({}) from {} as {id}? [y/N] ",
+                provider.display_name(),
+                places_text(&places)
+            );
+            if !confirm(&question)? {
+                continue;
+            }
+        }
+        let checked = match maybe_check(no_verify, provider, None, &found.secret).await {
+            Ok(checked) => checked,
+            Err(err) => {
+                println!("Not imported {fingerprint}: {err}");
+                failed = true;
+                continue;
+            }
+        };
+        let new = NewAccount {
+            id: id.parse().expect("import ids are valid account ids"),
+            provider,
+            base_url: None,
+            label: Some(format!("from {}", found.tool)),
+            check: checked.0,
+        };
+        let info = keys.add(new, found.secret.clone()).await?;
+        taken.push(id.clone());
+        println!(
+            "Stored {id} ({provider}, key {}) in the OS keyring.{}",
+            info.fingerprint.as_deref().unwrap_or("?"),
+            checked.1
+        );
+        for place in &places {
+            let cleanup = if place.source.starts_with('$') {
+                format!("then stop setting {} in your shell profile", place.source)
+            } else {
+                format!("then remove the key from {}", place.source)
+            };
+            println!(
+                "  Point {} at Redline instead: `redline env {id}` prints the lines for it; {cleanup}.",
+                place.tool
+            );
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn places_text(places: &[&key_scan::Found]) -> String {
+    places
+        .iter()
+        .map(|p| format!("{} ({})", p.tool, p.source))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An unused account id for an imported key: `kimi-cli`, `openclaw`, `env-openai`, then with
+/// the provider, then numbered.
+fn import_id(tool: &str, provider: ProviderId, taken: &[String]) -> String {
+    let base = match tool {
+        "Shell" => format!("env-{provider}"),
+        other => other.to_lowercase().replace(' ', "-"),
+    };
+    let free = |id: &String| !taken.contains(id) && id.parse::<AccountId>().is_ok();
+    [base.clone(), format!("{base}-{provider}")]
+        .into_iter()
+        .chain((2..).map(|n| format!("{base}-{n}")))
+        .find(free)
+        .expect("some numbered id is free")
+}
+
+/// Asks a yes/no question on the terminal; anything but y or yes is no.
+fn confirm(question: &str) -> Result<bool, Error> {
+    use std::io::Write;
+    print!("{question}");
+    std::io::stdout()
+        .flush()
+        .map_err(|e| Error::Environment(format!("cannot write to the terminal: {e}")))?;
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Error::Environment(format!("cannot read your answer: {e}")))?;
+    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
 }
 
 fn http_client() -> Result<HttpClient, Error> {

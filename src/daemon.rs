@@ -18,6 +18,7 @@ use crate::secret::Secret;
 use crate::server::{AppState, router};
 use crate::status::Status;
 use crate::store::Store;
+use crate::surroundings;
 use crate::token::{generate_token, local_token};
 use crate::traffic::{FinishedRequest, Traffic, TrafficObserver};
 use crate::vault::{Vault, off_runtime};
@@ -303,6 +304,11 @@ pub async fn serve_with(
         history,
     );
     on_ready(state.api.clone());
+    // Running agents, Redline's footprint and, for the user's own keys, which tools hold them.
+    let _surroundings = surroundings::watch(
+        state.monitor.clone(),
+        reload.as_ref().map(|(_, keys)| keys.clone()),
+    );
     eprintln!("Redline is listening on http://{addr}");
     let _workload = match demo {
         Some(_) => {

@@ -3,6 +3,7 @@
 //! Tauri, GTK or WebKit.
 
 pub mod account_id;
+pub mod agents;
 pub mod api;
 pub mod config;
 pub mod daemon;
@@ -12,6 +13,7 @@ pub mod fakes;
 pub mod fetch;
 pub mod health;
 pub mod history;
+pub mod key_scan;
 pub mod keys;
 pub mod metrics;
 pub mod monitor;
@@ -25,6 +27,7 @@ pub mod settings;
 pub mod snapshot;
 pub mod status;
 pub mod store;
+pub mod surroundings;
 pub mod throttle;
 pub mod token;
 pub mod tool_env;

@@ -9,7 +9,9 @@ use crate::health::{PollProblem, Shown};
 use crate::poller::{PollFuture, PollReport, PollResult, Poller, Schedule, UsageSource};
 use crate::providers::provider;
 use crate::secret::Secret;
-use crate::status::{Observed, Status, build};
+use crate::status::{
+    KeyUse, Observed, ProcessFootprint, RunningAgent, Status, attach_key_uses, build,
+};
 use crate::traffic::Traffic;
 use crate::usage::{PollError, Target, poll_once, target};
 use crate::vault::{Slot, Vault, off_runtime};
@@ -135,10 +137,13 @@ impl Drop for Monitor {
     }
 }
 
-/// What the aggregator hears about: a finished poll, or a new set of accounts.
+/// What the aggregator hears about: a finished poll, a new set of accounts, or what was seen
+/// around them (running agents, Redline's footprint, which tools hold which key).
 enum Event {
     Report(AccountId, PollResult),
     Accounts(Config, BTreeMap<AccountId, Observed>),
+    Agents(Vec<RunningAgent>, Option<ProcessFootprint>),
+    KeyUses(BTreeMap<String, Vec<KeyUse>>),
 }
 
 impl Monitor {
@@ -162,6 +167,7 @@ impl Monitor {
             observed: BTreeMap::new(),
             shown: BTreeMap::new(),
             traffic,
+            surroundings: Surroundings::default(),
         };
         let aggregator = tokio::spawn(aggregate.run(events_rx, status_tx));
         let monitor = Monitor {
@@ -213,6 +219,16 @@ impl Monitor {
         // The old pollers stop as they are dropped here.
         *self.pollers.lock().unwrap_or_else(PoisonError::into_inner) = pollers;
         let _ = self.events.send(Event::Accounts(config, problems));
+    }
+
+    /// The AI coding tools running now and Redline's own footprint, shown in the status.
+    pub fn set_agents(&self, agents: Vec<RunningAgent>, process: Option<ProcessFootprint>) {
+        let _ = self.events.send(Event::Agents(agents, process));
+    }
+
+    /// Which tools hold each account's keys (`accounts[].key.used_by`), from a key scan.
+    pub fn set_key_uses(&self, uses: BTreeMap<String, Vec<KeyUse>>) {
+        let _ = self.events.send(Event::KeyUses(uses));
     }
 
     /// The latest status; `changed()` on it wakes on every change.
@@ -274,6 +290,15 @@ struct Aggregate {
     observed: BTreeMap<AccountId, Observed>,
     shown: BTreeMap<AccountId, Shown>,
     traffic: Arc<Traffic>,
+    surroundings: Surroundings,
+}
+
+/// What the scanners last reported; empty until they run.
+#[derive(Default)]
+struct Surroundings {
+    agents: Vec<RunningAgent>,
+    process: Option<ProcessFootprint>,
+    key_uses: BTreeMap<String, Vec<KeyUse>>,
 }
 
 impl Aggregate {
@@ -305,6 +330,11 @@ impl Aggregate {
                             self.observed.entry(id.clone()).or_default();
                         }
                     }
+                    Some(Event::Agents(agents, process)) => {
+                        self.surroundings.agents = agents;
+                        self.surroundings.process = process;
+                    }
+                    Some(Event::KeyUses(uses)) => self.surroundings.key_uses = uses,
                     None => return,
                 },
                 changed = traffic_changes.changed() => {
@@ -317,10 +347,16 @@ impl Aggregate {
                 _ = traffic_tick.tick(), if traffic_changed => traffic_changed = false,
             }
             let observed = with_traffic(&self.observed, &self.traffic);
-            let next = build(&self.config, &observed, &mut self.shown, Timestamp::now());
+            let mut next = build(&self.config, &observed, &mut self.shown, Timestamp::now());
+            next.agents = self.surroundings.agents.clone();
+            next.process = self.surroundings.process;
+            attach_key_uses(&mut next, &self.surroundings.key_uses);
             // Only a change in what is shown wakes the views.
             status.send_if_modified(|current| {
-                let changed = current.level != next.level || current.accounts != next.accounts;
+                let changed = current.level != next.level
+                    || current.accounts != next.accounts
+                    || current.agents != next.agents
+                    || current.process != next.process;
                 if changed {
                     *current = next;
                 }

@@ -34,6 +34,49 @@ pub struct Status {
     /// The built-in demo is running: the accounts are simulated.
     #[serde(default)]
     pub demo: bool,
+    /// AI coding tools running on this machine now (empty when not scanned).
+    #[serde(default)]
+    pub agents: Vec<RunningAgent>,
+    /// Redline's own footprint (absent when not measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<ProcessFootprint>,
+}
+
+/// One running AI coding tool. `command` is the program (and script) name only, never the
+/// arguments, which may hold a key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningAgent {
+    pub tool: String,
+    pub pid: u32,
+    pub command: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProcessFootprint {
+    pub rss_bytes: u64,
+    pub cpu_percent: f64,
+}
+
+/// A tool configuration (or environment variable) that holds one of an account's keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyUse {
+    /// `OpenClaw`, `Claude Code`, `Shell`, ...
+    pub tool: String,
+    /// Where: `~/.openclaw/openclaw.json` or `$OPENAI_API_KEY`.
+    pub source: String,
+    pub key: KeyUseKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyUseKind {
+    /// The key in use now.
+    Current,
+    /// The key replaced by the last rotation: the tool needs the new one (or the proxy).
+    Previous,
+    /// Redline's local token with a base URL naming this account: the tool goes through the
+    /// proxy, so rotations need no change in it.
+    Proxy,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -104,6 +147,9 @@ pub struct KeyStatus {
     pub fingerprint: Option<String>,
     pub age_days: Option<i64>,
     pub health: KeyHealth,
+    /// Which tools hold this key (absent: not scanned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_by: Option<Vec<KeyUse>>,
 }
 
 const RECENT_HOUR: SignedDuration = SignedDuration::from_hours(1);
@@ -141,6 +187,18 @@ pub fn build(
         generated_at: now,
         accounts,
         demo: false,
+        agents: Vec::new(),
+        process: None,
+    }
+}
+
+/// Fills in each account's `key.used_by` from a scan; accounts the scan did not cover keep
+/// theirs.
+pub fn attach_key_uses(status: &mut Status, uses: &BTreeMap<String, Vec<KeyUse>>) {
+    for account in &mut status.accounts {
+        if let Some(found) = uses.get(&account.id) {
+            account.key.used_by = Some(found.clone());
+        }
     }
 }
 
@@ -207,6 +265,7 @@ fn account_status(
             fingerprint: account.fingerprint.clone(),
             age_days: key_age_days,
             health: key_health,
+            used_by: None,
         },
         updated_at: seen.updated_at,
     }
@@ -368,8 +427,90 @@ pub fn render_text(status: &Status, now: Timestamp) -> String {
             };
             out.push_str(&format!("  {mark}: {}\n", reason.message));
         }
+        if let Some(uses) = &account.key.used_by {
+            out.push_str(&describe_key_uses(uses));
+        }
+    }
+    out.push_str(&describe_surroundings(status));
+    out
+}
+
+/// `  used by: OpenClaw (~/.openclaw/openclaw.json) OLD KEY, Shell ($KIMI_API_KEY)`.
+fn describe_key_uses(uses: &[KeyUse]) -> String {
+    if uses.is_empty() {
+        return String::new();
+    }
+    let items: Vec<String> = uses
+        .iter()
+        .map(|u| {
+            let how = match u.key {
+                KeyUseKind::Current => "",
+                KeyUseKind::Previous => " OLD KEY: give it the new one or point it at Redline",
+                KeyUseKind::Proxy => " through Redline",
+            };
+            format!("{} ({}){how}", u.tool, u.source)
+        })
+        .collect();
+    format!("  used by: {}\n", items.join(", "))
+}
+
+/// The running agents and Redline's own footprint, when known.
+fn describe_surroundings(status: &Status) -> String {
+    let mut out = String::new();
+    if !status.agents.is_empty() {
+        let agents: Vec<String> = status
+            .agents
+            .iter()
+            .map(|a| format!("{} (pid {})", a.tool, a.pid))
+            .collect();
+        out.push_str(&format!("\nAgents running: {}\n", agents.join(", ")));
+    }
+    if let Some(p) = status.process {
+        out.push_str(&format!(
+            "Redline: {:.1} MiB resident, {:.1}% CPU\n",
+            p.rss_bytes as f64 / (1024.0 * 1024.0),
+            p.cpu_percent
+        ));
     }
     out
+}
+
+/// One short plain line for tmux, Polybar and shell prompts (`redline status --line`):
+/// `kimi-main 62% ▲27/30 | oai 12%`, prefixed with `WARN ` or `CRIT ` (or `? ` when nothing
+/// is known yet) unless every account is ok. Per account: the most used window's percentage
+/// (`?` when unknown), `▲in-flight/limit` while the proxy sees traffic, and `429` instead of
+/// the percentage while throttled. The format is stable: scripts may parse it.
+pub fn render_line(status: &Status) -> String {
+    if status.accounts.is_empty() {
+        return "redline: no keys".into();
+    }
+    let accounts: Vec<String> = status
+        .accounts
+        .iter()
+        .map(|a| {
+            let usage = if a.throttling_now() {
+                "429".to_owned()
+            } else {
+                a.busiest_window()
+                    .and_then(|w| w.used_ratio)
+                    .map(|r| format!("{:.0}%", r * 100.0))
+                    .unwrap_or_else(|| "?".into())
+            };
+            let flight = match (a.concurrency.in_flight, a.concurrency.limit) {
+                (Some(n), Some(limit)) => format!(" ▲{n}/{limit}"),
+                (Some(n), None) => format!(" ▲{n}"),
+                _ => String::new(),
+            };
+            format!("{} {usage}{flight}", a.id)
+        })
+        .collect();
+    let prefix = match status.level {
+        Level::Ok => "",
+        Level::Warn => "WARN ",
+        Level::Critical => "CRIT ",
+        Level::Unknown => "? ",
+    };
+    format!("{prefix}{}", accounts.join(" | "))
 }
 
 /// Waybar custom-module JSON: `text`, `tooltip`, `class`, `percentage`.
@@ -519,6 +660,111 @@ mod tests {
         assert_eq!(waybar["class"], "critical");
         assert_eq!(waybar["percentage"], 96);
         assert!(waybar["tooltip"].as_str().unwrap().contains("kimi-main"));
+    }
+
+    #[test]
+    fn one_line_rendering_for_bars_and_prompts() {
+        let config = Config::parse(
+            "[accounts.kimi-main]\nprovider = \"kimi-code\"\n[accounts.oai]\nprovider = \"openai\"\n",
+        )
+        .unwrap();
+        let kimi: AccountId = "kimi-main".parse().unwrap();
+        let mut busy = observed(62.0);
+        busy.in_flight = Some(27);
+        let status = build(
+            &config,
+            &BTreeMap::from([(kimi.clone(), busy)]),
+            &mut BTreeMap::new(),
+            now(),
+        );
+        // 27 of 30 in flight is a warning; oai has no data yet.
+        assert_eq!(render_line(&status), "WARN kimi-main 62% ▲27/30 | oai ?");
+        let unknown = build(&config, &BTreeMap::new(), &mut BTreeMap::new(), now());
+        assert_eq!(render_line(&unknown), "? kimi-main ? | oai ?");
+
+        let only_kimi = config_with("kimi-main", "kimi-code");
+        let warn = build(
+            &only_kimi,
+            &BTreeMap::from([(kimi.clone(), observed(85.0))]),
+            &mut BTreeMap::new(),
+            now(),
+        );
+        assert_eq!(render_line(&warn), "WARN kimi-main 85%");
+        let ok = build(
+            &only_kimi,
+            &BTreeMap::from([(kimi, observed(10.0))]),
+            &mut BTreeMap::new(),
+            now(),
+        );
+        assert_eq!(render_line(&ok), "kimi-main 10%");
+        let empty = build(
+            &Config::default(),
+            &BTreeMap::new(),
+            &mut BTreeMap::new(),
+            now(),
+        );
+        assert_eq!(render_line(&empty), "redline: no keys");
+        assert!(!render_line(&ok).contains('\n'));
+    }
+
+    #[test]
+    fn agents_footprint_and_key_uses_in_json_and_text() {
+        let config = config_with("kimi-main", "kimi-code");
+        let id: AccountId = "kimi-main".parse().unwrap();
+        let mut status = build(
+            &config,
+            &BTreeMap::from([(id, observed(10.0))]),
+            &mut BTreeMap::new(),
+            now(),
+        );
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["agents"], serde_json::json!([]));
+        assert!(json.get("process").is_none());
+        assert!(json["accounts"][0]["key"].get("used_by").is_none());
+
+        status.agents = vec![RunningAgent {
+            tool: "Claude Code".into(),
+            pid: 123,
+            command: "claude".into(),
+        }];
+        status.process = Some(ProcessFootprint {
+            rss_bytes: 12 * 1024 * 1024,
+            cpu_percent: 0.5,
+        });
+        let uses = vec![KeyUse {
+            tool: "OpenClaw".into(),
+            source: "~/.openclaw/openclaw.json".into(),
+            key: KeyUseKind::Previous,
+        }];
+        attach_key_uses(
+            &mut status,
+            &BTreeMap::from([("kimi-main".to_owned(), uses)]),
+        );
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(
+            json["agents"][0],
+            serde_json::json!({"tool": "Claude Code", "pid": 123, "command": "claude"})
+        );
+        assert_eq!(json["process"]["rss_bytes"], 12 * 1024 * 1024);
+        assert_eq!(
+            json["accounts"][0]["key"]["used_by"][0],
+            serde_json::json!({"tool": "OpenClaw", "source": "~/.openclaw/openclaw.json", "key": "previous"})
+        );
+        let back: Status = serde_json::from_value(json).unwrap();
+        assert_eq!(back, status);
+        let text = render_text(&status, now());
+        assert!(
+            text.contains("used by: OpenClaw (~/.openclaw/openclaw.json) OLD KEY"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Agents running: Claude Code (pid 123)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Redline: 12.0 MiB resident, 0.5% CPU"),
+            "{text}"
+        );
     }
 
     #[test]
