@@ -287,7 +287,7 @@ pub async fn serve_with(
         .map_err(|e| Error::Environment(e.to_string()))?;
     let reload = match demo {
         Some(_) => None,
-        None => Some((config.clone(), keys.clone())),
+        None => Some((config.clone(), keys.clone(), secrets.clone())),
     };
     let history = open_history(paths, &config, options.demo);
     let state = start_with_history(
@@ -307,7 +307,7 @@ pub async fn serve_with(
     // Running agents, Redline's footprint and, for the user's own keys, which tools hold them.
     let _surroundings = surroundings::watch(
         state.monitor.clone(),
-        reload.as_ref().map(|(_, keys)| keys.clone()),
+        reload.as_ref().map(|(_, keys, _)| keys.clone()),
     );
     eprintln!("Redline is listening on http://{addr}");
     let _workload = match demo {
@@ -332,8 +332,9 @@ pub async fn serve_with(
         "  proxy:     http://{addr}/<account-id>/...   (`redline env <account-id>` sets up your tools)"
     );
     eprintln!("  Ctrl-C stops it.");
-    let _reloader =
-        reload.map(|(config, keys)| tokio::spawn(follow_config(keys, config, state.clone())));
+    let _reloader = reload.map(|(config, keys, secrets)| {
+        tokio::spawn(follow_config(keys, config, secrets, state.clone()))
+    });
     // No Nagle delay: streamed chunks and small answers go out at once.
     let listener = listener.tap_io(|stream| {
         let _ = stream.set_nodelay(true);
@@ -364,8 +365,10 @@ const CONFIG_CHECK: Duration = Duration::from_secs(2);
 /// Applies config and key changes while running, so a rotated key is used at once and tools
 /// need no change; and follows provider limits for "auto" caps. A config with an error is
 /// reported once and the running settings are kept.
-async fn follow_config(keys: Keys, mut current: Config, state: AppState) {
-    let mut secrets = load_secrets(&Vault::from_env(), &current).await;
+///
+/// It starts from the secrets the engine started with: reading the keyring again first would
+/// leave an "auto" cap unapplied for as long as a slow keyring takes to answer.
+async fn follow_config(keys: Keys, mut current: Config, mut secrets: Secrets, state: AppState) {
     let mut status = state.monitor.status();
     let api_changed = state.api.config_changed();
     // What start() applied may predate the first poll: apply again at once.
