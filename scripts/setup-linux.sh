@@ -8,7 +8,8 @@ app_packages=(
   build-essential pkg-config curl wget file
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
 )
-test_packages=(xvfb dbus dbus-x11 gnome-keyring libsecret-tools python3 python3-venv)
+test_packages=(xvfb dbus dbus-x11 gnome-keyring libsecret-tools python3 python3-venv
+  chromium nodejs npm)
 
 case "${1:-app}" in
   app) wanted=("${app_packages[@]}") ;;

@@ -39,6 +39,7 @@ struct Inner {
     traffic: Arc<Traffic>,
     status: watch::Receiver<Status>,
     config_changed: Arc<Notify>,
+    stopping: watch::Sender<bool>,
     forward: tokio::task::JoinHandle<()>,
 }
 
@@ -260,6 +261,7 @@ impl Api {
                 traffic,
                 status,
                 config_changed: Arc::new(Notify::new()),
+                stopping: watch::channel(false).0,
                 forward,
             }),
         }
@@ -278,6 +280,16 @@ impl Api {
     /// rather than at its next check of the file.
     pub fn config_changed(&self) -> Arc<Notify> {
         self.inner.config_changed.clone()
+    }
+
+    /// Tells long-lived streams (live status events) to end, so the server can stop.
+    pub fn stop(&self) {
+        self.inner.stopping.send_replace(true);
+    }
+
+    /// Turns true once the engine is stopping.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.inner.stopping.subscribe()
     }
 
     /// Polls every account now; returns the status once each has answered.

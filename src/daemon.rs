@@ -229,6 +229,12 @@ pub async fn serve_with(
     let listener = listener.tap_io(|stream| {
         let _ = stream.set_nodelay(true);
     });
+    let api = state.api.clone();
+    // Open event streams (a dashboard tab) would hold a graceful shutdown forever: end them.
+    let shutdown = async move {
+        shutdown.await;
+        api.stop();
+    };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
