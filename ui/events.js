@@ -37,7 +37,7 @@ export function mountEvents(container, app) {
     const have = [...account.options].slice(1).map((o) => o.value);
     if (ids.join() !== have.join()) {
       const chosen = account.value;
-      account.replaceChildren(h("option", { value: "" }, "All accounts"), ids.map((id) => h("option", { value: id }, id)));
+      account.replaceChildren(h("option", { value: "" }, "All accounts"), ...ids.map((id) => h("option", { value: id }, id)));
       account.value = ids.includes(chosen) ? chosen : "";
     }
   };

@@ -85,7 +85,7 @@ export function mountKeys(container, app) {
       const secret = h("input", { type: "password", name: "secret", autocomplete: "off", spellcheck: "false", required: true, id: `rotate-${key.id}` });
       const verify = h("input", { type: "checkbox", name: "verify", checked: true });
       const save = h("button", { type: "submit" }, "Rotate");
-      const form = h("form", { class: "inline-form", "aria-label": `Rotate the key of ${key.id}` },
+      const form = h("form", { class: "inline-form", "aria-label": `Rotate the key of ${key.id}`, novalidate: true },
         h("label", { for: `rotate-${key.id}` }, "New key (the current one is kept for rollback)"),
         secret,
         h("label", { class: "check" }, verify, " Check the new key with the provider first"),
@@ -190,7 +190,7 @@ export function mountKeys(container, app) {
     save.textContent = verify.checked ? "Check and save" : "Save without checking";
   });
 
-  const form = h("form", { class: "add-form card", "aria-labelledby": "add-title" },
+  const form = h("form", { class: "add-form card", "aria-labelledby": "add-title", novalidate: true },
     h("h3", { id: "add-title" }, "Add a key"),
     h("div", { class: "field" }, h("label", { for: "add-provider" }, "Provider"), provider, hint),
     h("div", { class: "field" }, h("label", { for: "add-id" }, "Account id"), id,

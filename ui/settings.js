@@ -35,7 +35,8 @@ function input(field, value) {
 export function mountSettings(container, app) {
   const t = app.transport;
   const message = h("div", { class: "message", role: "status", "aria-live": "polite" });
-  const form = h("form", { class: "settings-form", "aria-label": "Settings" });
+  // The engine validates and says what to do; the browser's own checks would speak first.
+  const form = h("form", { class: "settings-form", "aria-label": "Settings", novalidate: true });
   let fields = [];
 
   function say(text, isError = false) {
