@@ -73,7 +73,7 @@ export function mountSettings(container, app) {
     const note = h("p", { class: "muted small" });
     const set = h("fieldset", {}, h("legend", {}, "Start at login"), h("label", { class: "check" }, box, " Start Redline when I log in"), note);
     if (!t.inApp) {
-      note.textContent = "Only the desktop app can start at login; `redline daemon` runs when you start it.";
+      note.textContent = "Only the desktop app can start at login; redline daemon runs only when you start it.";
       return set;
     }
     t.autostart().then(

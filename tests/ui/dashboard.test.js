@@ -1,7 +1,8 @@
 // The dashboard end to end: Debian's headless Chromium, driven by playwright-core, against the
 // real `redline daemon` (the demo, or real keys in the real Secret Service) and fake providers
 // in their own process. Run inside a private keyring:
-//   dbus-run-session -- scripts/with-test-keyring.sh node --test tests/ui/
+//   cargo build --bin redline --example fake_provider
+//   dbus-run-session -- scripts/with-test-keyring.sh node --test tests/ui/dashboard.test.js
 // Each test saves screenshots into artifacts/.
 
 import { test, before, after } from "node:test";
