@@ -120,7 +120,23 @@ function tick() {
   }
 }
 
+async function refreshNow(button) {
+  button.disabled = true;
+  button.textContent = "Refreshing…";
+  try {
+    receive(await transport.refresh());
+    connection(true);
+  } catch (error) {
+    connection(false, error.message);
+  } finally {
+    button.disabled = false;
+    button.textContent = "Refresh now";
+  }
+}
+
 async function start() {
+  const refresh = document.getElementById("refresh");
+  refresh.addEventListener("click", () => refreshNow(refresh));
   window.addEventListener("hashchange", () => show(location.hash.slice(1)));
   show(location.hash.slice(1));
   try {

@@ -160,6 +160,9 @@ test("the overview renders the demo's accounts and levels", async () => {
   await kimi.getByText(/in flight \d+ \/ 30/).waitFor();
   assert.match(await kimi.innerText(), /Weekly[\s\S]*2,100 \/ 10,000 requests · 21% used/);
   assert.match(await page.locator("#overall").innerText(), /Warning|Critical/);
+  await page.getByRole("button", { name: "Refresh now" }).click();
+  await page.getByRole("button", { name: "Refresh now" }).and(page.locator(":enabled")).waitFor();
+  await claude.locator(".badge", { hasText: "Warning" }).waitFor();
   await shot(page, "overview");
 
   // A 360 px popover and the dark theme.
