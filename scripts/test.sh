@@ -38,7 +38,7 @@ target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
 set +e
 cargo build --locked --bin redline --example fake_provider &&
   CARGO_TARGET_DIR="$target_dir" dbus-run-session -- scripts/with-test-keyring.sh \
-    node --test --test-reporter=tap tests/ui/dashboard.test.js 2>&1 | tee -a "$log"
+    node --test --test-reporter=tap tests/ui/format.test.js tests/ui/dashboard.test.js 2>&1 | tee -a "$log"
 ui_status=${PIPESTATUS[0]}
 set -e
 [ "$status" -ne 0 ] || status=$ui_status
