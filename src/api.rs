@@ -476,10 +476,17 @@ impl Api {
                 message: verdict.message(),
                 at: keys::now(),
             })),
+            // The CLI's way out is a flag; here it is the request's `verify`.
             Verdict::Inconclusive(message) => Err(ApiError::new(
                 502,
                 "key_not_checked",
-                format!("the key was not stored: {message}"),
+                format!(
+                    "the key was not stored: {}",
+                    message.replace(
+                        "pass --no-verify to store it unchecked",
+                        "store it without the check (untick \"Check the key\", or send \"verify\": false)"
+                    )
+                ),
             )),
             other => Err(Error::KeyCheckFailed(other.message()).into()),
         }

@@ -245,7 +245,7 @@ fn a_refused_key_says_why_and_stores_nothing() {
         unchecked["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("try again"),
+            .contains("try again, or store it without the check"),
         "{unchecked}"
     );
 

@@ -266,7 +266,7 @@ test("a bad key shows the verification error and is not stored", async () => {
   const box = sandbox();
   const provider = await fakeProvider("kimi-code", [KEY]);
   const server = await daemon(box, { env: { REDLINE_PROVIDER_HOSTS: "https://api.moonshot.ai=http://127.0.0.1:9,https://api.moonshot.cn=http://127.0.0.1:9" } });
-  const page = await open(server);
+  const page = await open(server, { colorScheme: "dark" });
   await page.locator("#tabs").getByRole("link", { name: "Keys" }).click();
   await page.getByLabel("Provider", { exact: true }).selectOption("kimi-code");
   await page.getByLabel("Account id", { exact: true }).fill("kimi-main");
