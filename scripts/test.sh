@@ -32,7 +32,22 @@ dbus-run-session -- scripts/with-test-keyring.sh cargo test --workspace --all-ta
 status=${PIPESTATUS[0]}
 set -e
 
-# One closing line with the totals over every test binary.
+step "Dashboard end to end in headless Chromium (tests/ui, playwright-core from npm)"
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+(cd tests/ui && npm ci --no-audit --no-fund --loglevel=error)
+set +e
+cargo build --locked --bin redline --example fake_provider &&
+  CARGO_TARGET_DIR="$target_dir" dbus-run-session -- scripts/with-test-keyring.sh \
+    node --test --test-reporter=tap tests/ui/format.test.js tests/ui/dashboard.test.js 2>&1 | tee -a "$log"
+ui_status=${PIPESTATUS[0]}
+set -e
+[ "$status" -ne 0 ] || status=$ui_status
+echo "Screenshots of the dashboard tests: artifacts/"
+
+# One closing line with the totals over every test binary and the browser tests.
 awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
+     /^# pass /    { passed += $3 }
+     /^# fail /    { failed += $3 }
+     /^# skipped / { ignored += $3 }
      END { printf "\nTests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"
 exit "$status"

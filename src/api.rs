@@ -39,6 +39,7 @@ struct Inner {
     traffic: Arc<Traffic>,
     status: watch::Receiver<Status>,
     config_changed: Arc<Notify>,
+    stopping: watch::Sender<bool>,
     forward: tokio::task::JoinHandle<()>,
 }
 
@@ -260,6 +261,7 @@ impl Api {
                 traffic,
                 status,
                 config_changed: Arc::new(Notify::new()),
+                stopping: watch::channel(false).0,
                 forward,
             }),
         }
@@ -278,6 +280,16 @@ impl Api {
     /// rather than at its next check of the file.
     pub fn config_changed(&self) -> Arc<Notify> {
         self.inner.config_changed.clone()
+    }
+
+    /// Tells long-lived streams (live status events) to end, so the server can stop.
+    pub fn stop(&self) {
+        self.inner.stopping.send_replace(true);
+    }
+
+    /// Turns true once the engine is stopping.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.inner.stopping.subscribe()
     }
 
     /// Polls every account now; returns the status once each has answered.
@@ -464,10 +476,17 @@ impl Api {
                 message: verdict.message(),
                 at: keys::now(),
             })),
+            // The CLI's way out is a flag; here it is the request's `verify`.
             Verdict::Inconclusive(message) => Err(ApiError::new(
                 502,
                 "key_not_checked",
-                format!("the key was not stored: {message}"),
+                format!(
+                    "the key was not stored: {}",
+                    message.replace(
+                        "pass --no-verify to store it unchecked",
+                        "store it without the check (untick \"Check the key\", or send \"verify\": false)"
+                    )
+                ),
             )),
             other => Err(Error::KeyCheckFailed(other.message()).into()),
         }

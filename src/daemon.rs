@@ -340,6 +340,12 @@ pub async fn serve_with(
         let _ = stream.set_nodelay(true);
     });
     let history = state.history.clone();
+    let api = state.api.clone();
+    // Open event streams (a dashboard tab) would hold a graceful shutdown forever: end them.
+    let shutdown = async move {
+        shutdown.await;
+        api.stop();
+    };
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

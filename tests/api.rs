@@ -245,7 +245,7 @@ fn a_refused_key_says_why_and_stores_nothing() {
         unchecked["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("try again"),
+            .contains("try again, or store it without the check"),
         "{unchecked}"
     );
 
@@ -457,4 +457,14 @@ fn the_demo_says_so_and_its_refusals_are_listed_with_their_tool() {
         times.windows(2).all(|w| w[0] >= w[1]),
         "newest first: {times:?}"
     );
+
+    // An open dashboard tab (a live event stream) does not keep the daemon from stopping.
+    let open_stream = client
+        .http
+        .get(daemon.url("/api/v1/events"))
+        .header("authorization", &client.bearer)
+        .send()
+        .unwrap();
+    assert_eq!(open_stream.status(), 200);
+    assert!(daemon.stop().success());
 }

@@ -82,18 +82,27 @@ async fn events(
     State(state): State<AppState>,
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
     let receiver = state.api.status_changes();
-    let stream =
-        futures_util::stream::unfold((receiver, true), |(mut receiver, first)| async move {
-            if !first && receiver.changed().await.is_err() {
+    let stopping = state.api.stopping();
+    let stream = futures_util::stream::unfold(
+        (receiver, stopping, true),
+        |(mut receiver, mut stopping, first)| async move {
+            if *stopping.borrow_and_update() {
                 return None;
+            }
+            if !first {
+                tokio::select! {
+                    changed = receiver.changed() => changed.ok()?,
+                    _ = stopping.changed() => return None,
+                }
             }
             let status = receiver.borrow_and_update().clone();
             let event = Event::default()
                 .event("status")
                 .json_data(&status)
                 .expect("status serialises");
-            Some((Ok(event), (receiver, false)))
-        });
+            Some((Ok(event), (receiver, stopping, false)))
+        },
+    );
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 

@@ -22,24 +22,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use std::sync::Arc;
 
-/// The dashboard's files, compiled in so the binary serves them from anywhere.
-const ASSETS: &[(&str, &str, &str)] = &[
-    (
-        "index.html",
-        include_str!("../../ui/index.html"),
-        "text/html; charset=utf-8",
-    ),
-    (
-        "style.css",
-        include_str!("../../ui/style.css"),
-        "text/css; charset=utf-8",
-    ),
-    (
-        "history.js",
-        include_str!("../../ui/history.js"),
-        "text/javascript; charset=utf-8",
-    ),
-];
+/// The dashboard's files (name, contents, MIME type), compiled in so the binary serves them
+/// from anywhere. `build.rs` lists every file in `ui/`.
+const ASSETS: &[(&str, &[u8], &str)] = include!(concat!(env!("OUT_DIR"), "/ui_assets.rs"));
 
 /// Shown to a browser that has no session yet: it trades the `#token=` fragment that
 /// `redline daemon` / `redline demo` put in the link for a session cookie. The fragment never
@@ -105,7 +90,15 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
 
 fn asset(name: &str) -> Response {
     match ASSETS.iter().find(|(file, _, _)| *file == name) {
-        Some((_, body, mime)) => ([(header::CONTENT_TYPE, *mime)], *body).into_response(),
+        Some((_, body, mime)) => (
+            [
+                (header::CONTENT_TYPE, *mime),
+                // A new binary may serve new files under the same names.
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            *body,
+        )
+            .into_response(),
         None => redline_error(
             StatusCode::NOT_FOUND,
             "redline_not_found",
@@ -204,5 +197,34 @@ async fn proxy(State(state): State<AppState>, request: Request) -> Response {
             "redline_not_found",
             "nothing here: the proxy is at /<account-id>/...",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_dashboard_file_is_served_with_its_type() {
+        let on_disk: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/ui"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.starts_with('.'))
+            .collect();
+        for name in &on_disk {
+            assert!(
+                ASSETS.iter().any(|(file, _, _)| file == name),
+                "ui/{name} is not served"
+            );
+        }
+        let type_of = |name: &str| {
+            asset(name).headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(type_of("index.html"), "text/html; charset=utf-8");
+        assert_eq!(type_of("app.js"), "text/javascript; charset=utf-8");
+        assert_eq!(asset("nothing.js").status(), StatusCode::NOT_FOUND);
     }
 }

@@ -1,0 +1,325 @@
+// The dashboard end to end: Debian's headless Chromium, driven by playwright-core, against the
+// real `redline daemon` (the demo, or real keys in the real Secret Service) and fake providers
+// in their own process. Run inside a private keyring:
+//   cargo build --bin redline --example fake_provider
+//   dbus-run-session -- scripts/with-test-keyring.sh node --test tests/ui/dashboard.test.js
+// Each test saves screenshots into artifacts/.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const target = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(root, "target");
+const REDLINE = process.env.REDLINE_BIN || join(target, "debug/redline");
+const FAKE = process.env.FAKE_PROVIDER_BIN || join(target, "debug/examples/fake_provider");
+const ARTIFACTS = join(root, "artifacts");
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+
+const KEY = "sk-kimi-UiFirstKeyAbcdefghijklmno1111";
+const NEW_KEY = "sk-kimi-UiSecondKeyPqrstuvwxyzAB2222";
+const WRONG_KEY = "sk-kimi-UiWrongKeyCdefghijklmnopq3333";
+
+let browser;
+const children = [];
+
+before(async () => {
+  assert.ok(process.env.REDLINE_TEST_SECRET_SERVICE, "run inside dbus-run-session -- scripts/with-test-keyring.sh");
+  for (const binary of [REDLINE, FAKE]) {
+    assert.ok(existsSync(binary), `${binary} is missing: run \`cargo build --bin redline --example fake_provider\` first (or set CARGO_TARGET_DIR)`);
+  }
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium (scripts/setup-linux.sh test)`);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  for (const child of children) child.kill("SIGKILL");
+});
+
+/** A temp REDLINE_HOME and a keyring service of its own. */
+function sandbox() {
+  const dir = mkdtempSync(join(tmpdir(), "redline-ui-"));
+  mkdirSync(join(dir, "user-home"));
+  return {
+    dir,
+    env: {
+      ...process.env,
+      REDLINE_HOME: join(dir, "redline-home"),
+      REDLINE_KEYRING_SERVICE: `redline-ui-test-${dir.split("-").pop()}`,
+      HOME: join(dir, "user-home"),
+    },
+  };
+}
+
+/** Reads a child's stderr until `done(text)`; resolves with all of it. */
+function readUntil(child, stream, done, what) {
+  return new Promise((resolvePromise, reject) => {
+    let text = "";
+    const timer = setTimeout(() => reject(new Error(`${what} did not start: ${text}`)), 20000);
+    stream.on("data", (chunk) => {
+      text += chunk;
+      if (done(text)) {
+        clearTimeout(timer);
+        resolvePromise(text);
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`${what} exited (${code}): ${text}`)));
+  });
+}
+
+/** `redline daemon` on a free port; `log()` is everything it printed so far. */
+async function daemon(box, { demo = false, env = {} } = {}) {
+  const args = ["daemon", "--listen", "127.0.0.1:0", ...(demo ? ["--demo"] : [])];
+  const child = spawn(REDLINE, args, { env: { ...box.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+  children.push(child);
+  child.stderr.setEncoding("utf8");
+  let log = "";
+  child.stderr.on("data", (chunk) => { log += chunk; });
+  const banner = await readUntil(child, child.stderr, (t) => t.includes("Ctrl-C stops it."), "redline daemon");
+  const origin = banner.match(/listening on (http:\/\/\S+)/)[1];
+  const token = demo ? banner.match(/#token=(\S+)/)[1] : execFileSync(REDLINE, ["token"], { env: box.env }).toString().trim();
+  return {
+    origin,
+    token,
+    log: () => log,
+    async stop() {
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/** A fake provider process accepting `keys` (given in its environment, not its arguments). */
+async function fakeProvider(provider, keys) {
+  const child = spawn(FAKE, [provider], {
+    env: { ...process.env, FAKE_PROVIDER_KEYS: keys.join(",") },
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  children.push(child);
+  child.stdout.setEncoding("utf8");
+  const line = await readUntil(child, child.stdout, (t) => t.includes("\n"), "the fake provider");
+  return line.trim();
+}
+
+/** A signed-in page on the dashboard: the link with #token= trades it for a session cookie. */
+async function open(server, { width = 1200, height = 900, colorScheme = "light" } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, colorScheme });
+  const page = await context.newPage();
+  await page.goto(`${server.origin}/#token=${server.token}`);
+  await page.waitForURL(`${server.origin}/ui/`);
+  // From here on, the dashboard must not log a single error.
+  const problems = [];
+  page.on("pageerror", (error) => problems.push(error.message));
+  page.on("console", (message) => {
+    // Refusals the test provokes are logged by the browser as failed loads; scripts must not fail.
+    if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) problems.push(message.text());
+  });
+  await page.locator("#overall").filter({ hasNotText: "Connecting" }).waitFor();
+  page.problems = problems;
+  return page;
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+function card(page, id) {
+  return page.locator(`article.card[data-account="${id}"]`);
+}
+
+/** Every file below `dir`, for the secret search. */
+function filesBelow(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? filesBelow(path) : [path];
+  });
+}
+
+test("the overview renders the demo's accounts and levels", async () => {
+  const box = sandbox();
+  const server = await daemon(box, { demo: true });
+  const page = await open(server);
+  const kimi = card(page, "kimi-demo");
+  const claude = card(page, "claude-demo");
+  await kimi.waitFor();
+  await assert.doesNotReject(page.locator("#demo-banner").filter({ hasText: "simulated" }).waitFor());
+  // Claude's 5-hour window is 86 % used: a warning, in words, not only in colour.
+  await claude.locator(".badge", { hasText: "Warning" }).waitFor();
+  assert.match(await claude.locator(".window").first().innerText(), /5-hour window[\s\S]*86% used[\s\S]*resets in \dh \d+m/);
+  await kimi.getByText(/in flight \d+ \/ 30/).waitFor();
+  assert.match(await kimi.innerText(), /Weekly[\s\S]*2,100 \/ 10,000 requests · 21% used/);
+  assert.match(await page.locator("#overall").innerText(), /Warning|Critical/);
+  await page.getByRole("button", { name: "Refresh now" }).click();
+  await page.getByRole("button", { name: "Refresh now" }).and(page.locator(":enabled")).waitFor();
+  await claude.locator(".badge", { hasText: "Warning" }).waitFor();
+  await shot(page, "overview");
+
+  // A 360 px popover and the dark theme.
+  const narrow = await open(server, { width: 360, height: 800, colorScheme: "dark" });
+  await card(narrow, "kimi-demo").waitFor();
+  const overflow = await narrow.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than a 360 px window`);
+  await shot(narrow, "overview-360-dark");
+  assert.deepEqual([...page.problems, ...narrow.problems], []);
+  await server.stop();
+});
+
+test("the level changes live as the demo throttles, and the events list says why", async () => {
+  const box = sandbox();
+  const server = await daemon(box, { demo: true, env: { REDLINE_DEMO_PHASE_SECONDS: "3" } });
+  const page = await open(server);
+  const kimi = card(page, "kimi-demo");
+  await kimi.waitFor();
+  await page.evaluate(() => { window.notReloaded = true; });
+  // The workload goes past the concurrency limit of 30 in its third phase.
+  await kimi.locator(".badge", { hasText: "Critical" }).waitFor({ timeout: 30000 });
+  await kimi.getByText("Last throttle:").waitFor();
+  assert.match(await kimi.locator(".last").innerText(), /Concurrency limit \(HTTP 429[\s\S]*Lower parallel agents/);
+  assert.match(await kimi.locator(".chart").innerText(), /Concurrency limit\s+\d+/);
+  await page.locator("#overall", { hasText: "Critical" }).waitFor();
+  assert.equal(await page.evaluate(() => window.notReloaded), true, "updated without a reload");
+  await shot(page, "overview-throttled");
+
+  await page.locator("#tabs").getByRole("link", { name: "Events" }).click();
+  const rows = page.locator("table.events tbody tr");
+  await rows.first().waitFor();
+  assert.match(await rows.first().innerText(), /kimi-demo[\s\S]*(Claude Code|Kimi CLI)[\s\S]*429[\s\S]*Concurrency limit/);
+  await page.getByLabel("Cause", { exact: true }).selectOption("quota_exhausted");
+  await page.getByText(/Showing 0 of the latest \d+/).waitFor();
+  await page.getByLabel("Cause", { exact: true }).selectOption("concurrency");
+  await page.getByLabel("Account", { exact: true }).selectOption("kimi-demo");
+  await rows.first().waitFor();
+  await page.getByText(/Showing [1-9]\d* of the latest \d+/).waitFor();
+  await shot(page, "events");
+  assert.deepEqual(page.problems, []);
+  await server.stop();
+});
+
+test("a key is added against a fake provider, rotated and rolled back", async () => {
+  const box = sandbox();
+  const provider = await fakeProvider("kimi-code", [KEY, NEW_KEY]);
+  const server = await daemon(box);
+  const page = await open(server);
+  await page.getByText("No accounts yet").first().waitFor();
+  await page.locator("#tabs").getByRole("link", { name: "Keys" }).click();
+
+  await page.getByLabel("Provider", { exact: true }).selectOption("kimi-code");
+  await page.getByText("starts with sk-kimi-").waitFor();
+  await page.getByLabel("Account id", { exact: true }).fill("kimi-main");
+  await page.getByLabel("Region or base URL", { exact: true }).selectOption("custom");
+  await page.getByLabel("Custom base URL", { exact: true }).fill(provider);
+  await page.getByLabel("Label", { exact: true }).fill("Kimi at work");
+  await page.getByLabel("API key", { exact: true }).fill(KEY);
+  await page.getByRole("button", { name: "Check and save" }).click();
+  await page.getByText("Stored kimi-main (sk-kimi-…1111) in the OS keyring. The provider accepted it.").waitFor();
+  assert.equal(await page.getByLabel("API key", { exact: true }).inputValue(), "", "the secret is not kept in the form");
+  const keyCard = page.locator('article[data-key="kimi-main"]');
+  await keyCard.getByText("passed: the provider accepted the key").waitFor();
+  await shot(page, "keys-added");
+
+  await keyCard.getByRole("button", { name: "Set up tools" }).click();
+  await keyCard.locator(".snippet", { hasText: `export OPENAI_BASE_URL='${server.origin}/kimi-main/coding/v1'` }).waitFor();
+
+  await keyCard.getByRole("button", { name: "Rotate…" }).click();
+  await keyCard.getByLabel(/^New key/).fill(NEW_KEY);
+  await keyCard.getByRole("button", { name: "Rotate", exact: true }).click();
+  await page.getByText(/Rotated kimi-main: now using sk-kimi-…2222; sk-kimi-…1111 is kept/).waitFor();
+  const rotated = page.locator('article[data-key="kimi-main"]');
+  await rotated.getByText("sk-kimi-…1111 (kept for rollback)").waitFor();
+  await shot(page, "keys-rotated");
+
+  await rotated.getByRole("button", { name: "Roll back" }).click();
+  await page.getByText(/kimi-main is back on sk-kimi-…1111/).waitFor();
+  await page.locator('article[data-key="kimi-main"] .fingerprint', { hasText: "sk-kimi-…1111" }).waitFor();
+  await shot(page, "keys-rolled-back");
+
+  // The running engine watches the new account at once.
+  await page.locator("#tabs").getByRole("link", { name: "Overview" }).click();
+  await card(page, "kimi-main").locator(".badge", { hasText: "OK" }).waitFor();
+  await card(page, "kimi-main").getByText("5-hour window").waitFor();
+
+  const html = await page.content();
+  await server.stop();
+  for (const secret of [KEY, NEW_KEY]) {
+    const middle = secret.slice(8, 24);
+    assert.ok(!html.includes(middle), "the page never shows a secret");
+    assert.ok(!server.log().includes(middle), "the daemon never logs a secret");
+    for (const file of filesBelow(box.dir)) {
+      assert.ok(!readFileSync(file).includes(middle), `${file} holds a secret`);
+    }
+  }
+  assert.deepEqual(page.problems, []);
+});
+
+test("a bad key shows the verification error and is not stored", async () => {
+  const box = sandbox();
+  const provider = await fakeProvider("kimi-code", [KEY]);
+  const server = await daemon(box, { env: { REDLINE_PROVIDER_HOSTS: "https://api.moonshot.ai=http://127.0.0.1:9,https://api.moonshot.cn=http://127.0.0.1:9" } });
+  const page = await open(server, { colorScheme: "dark" });
+  await page.locator("#tabs").getByRole("link", { name: "Keys" }).click();
+  await page.getByLabel("Provider", { exact: true }).selectOption("kimi-code");
+  await page.getByLabel("Account id", { exact: true }).fill("kimi-main");
+  await page.getByLabel("Region or base URL", { exact: true }).selectOption("custom");
+  await page.getByLabel("Custom base URL", { exact: true }).fill(provider);
+  await page.getByLabel("API key", { exact: true }).fill(WRONG_KEY);
+  await page.getByRole("button", { name: "Check and save" }).click();
+  const alert = page.getByRole("alert").filter({ hasText: "rejected the key" });
+  await alert.waitFor();
+  assert.match(await alert.innerText(), /the key was not stored: Kimi Code \(coding plan\) rejected the key: HTTP 401/);
+  await page.getByText("No keys yet: add one below.").waitFor();
+
+  // A malformed id is named too; the form works from the keyboard alone.
+  await page.getByLabel("Account id", { exact: true }).fill("Kimi Main");
+  await page.getByLabel("API key", { exact: true }).fill(WRONG_KEY);
+  await page.getByLabel("API key", { exact: true }).press("Enter");
+  await page.getByRole("alert").filter({ hasText: 'invalid account id "Kimi Main"' }).waitFor();
+  await shot(page, "keys-bad-key");
+  assert.ok(!(await page.content()).includes(WRONG_KEY.slice(8, 24)));
+  await server.stop();
+  assert.deepEqual(page.problems, []);
+});
+
+test("settings are validated, saved, and still there after a restart", async () => {
+  const box = sandbox();
+  const first = await daemon(box);
+  const page = await open(first);
+  await page.locator("#tabs").getByRole("link", { name: "Settings" }).click();
+  const warn = page.getByLabel(/^Warn at/);
+  await warn.waitFor();
+  assert.equal(await warn.inputValue(), "80");
+  assert.match(await page.locator("#settings").innerText(), /Only the desktop app can start at login/);
+
+  await page.getByLabel(/^Check usage every/).fill("5");
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await page.getByRole("alert").filter({ hasText: "poll.interval_s: must be a whole number from 15" }).waitFor();
+  await shot(page, "settings-refused");
+
+  await page.getByLabel(/^Check usage every/).fill("120");
+  await warn.fill("70");
+  await page.getByLabel("Desktop notifications", { exact: true }).uncheck();
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await page.getByText(/Saved .*thresholds\.warn/).waitFor();
+  await first.stop();
+
+  const second = await daemon(box);
+  const again = await open(second);
+  await again.locator("#tabs").getByRole("link", { name: "Settings" }).click();
+  await again.getByLabel(/^Warn at/).waitFor();
+  assert.equal(await again.getByLabel(/^Warn at/).inputValue(), "70");
+  assert.equal(await again.getByLabel(/^Check usage every/).inputValue(), "120");
+  assert.equal(await again.getByLabel("Desktop notifications", { exact: true }).isChecked(), false);
+  await shot(again, "settings-after-restart");
+  await second.stop();
+  assert.deepEqual([...page.problems, ...again.problems], []);
+});

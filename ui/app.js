@@ -1,0 +1,158 @@
+// The dashboard: follows the engine's status live and shows one section at a time
+// (#overview, #events, #keys, #settings, #history).
+
+import { transport } from "./transport.js";
+import { level, resetsIn, ago } from "./format.js";
+import { renderOverview } from "./overview.js";
+import { mountEvents } from "./events.js";
+import { mountKeys } from "./keys.js";
+import { mountSettings } from "./settings.js";
+
+const VIEWS = ["overview", "events", "keys", "settings", "history"];
+
+const app = {
+  transport,
+  status: null,
+  listeners: new Set(),
+  /** Calls `callback(status)` on every status change (at most a few times a second). */
+  onStatus(callback) {
+    this.listeners.add(callback);
+    if (this.status) callback(this.status);
+  },
+};
+
+const mounted = {};
+
+function show(view) {
+  if (!VIEWS.includes(view)) view = "overview";
+  for (const section of document.querySelectorAll("main > section")) {
+    section.hidden = section.dataset.view !== view;
+  }
+  for (const link of document.querySelectorAll("#tabs a")) {
+    if (link.dataset.view === view) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  if (!mounted[view]) mounted[view] = mount(view);
+}
+
+function mount(view) {
+  const container = document.getElementById(view);
+  switch (view) {
+    case "events":
+      return mountEvents(container, app);
+    case "keys":
+      return mountKeys(container, app);
+    case "settings":
+      return mountSettings(container, app);
+    case "history":
+      return mountHistory(container);
+    default:
+      return true;
+  }
+}
+
+/** The history charts are another module; the dashboard works without them. */
+async function mountHistory(container) {
+  container.textContent = "Loading the history…";
+  try {
+    const { renderHistory } = await import("./history.js");
+    container.textContent = "";
+    await renderHistory(container, transport);
+  } catch (error) {
+    container.textContent = `History is not available in this version of Redline (${error.message}). The overview shows what is happening now.`;
+  }
+}
+
+function showOverall(status) {
+  const overall = document.getElementById("overall");
+  const l = level(status.level);
+  const count = status.accounts.length;
+  overall.className = `overall level-${status.level}`;
+  overall.replaceChildren();
+  const glyph = document.createElement("span");
+  glyph.className = "glyph";
+  glyph.setAttribute("aria-hidden", "true");
+  glyph.textContent = l.glyph;
+  overall.append(
+    glyph,
+    count === 0
+      ? " No accounts yet: add a key under Keys."
+      : ` ${l.word}: ${l.sentence} (${count} account${count === 1 ? "" : "s"})`,
+  );
+  document.getElementById("demo-banner").hidden = !status.demo;
+  document.title = `${l.word} · Redline`;
+}
+
+// Status can change several times a second under load: draw at most every 400 ms.
+let pending = null;
+let lastDraw = 0;
+function receive(status) {
+  app.status = status;
+  if (pending) return;
+  const wait = Math.max(0, 400 - (Date.now() - lastDraw));
+  pending = setTimeout(() => {
+    pending = null;
+    lastDraw = Date.now();
+    draw(app.status);
+  }, wait);
+}
+
+function draw(status) {
+  showOverall(status);
+  renderOverview(document.getElementById("cards"), status, document.getElementById("agents-line"));
+  for (const listener of app.listeners) listener(status);
+}
+
+function connection(ok, message) {
+  const banner = document.getElementById("connection");
+  banner.hidden = ok;
+  if (!ok) banner.textContent = message || "Lost the connection to Redline; trying again… Is it still running?";
+}
+
+/** Countdowns and "ago" times tick every second without waiting for a status change. */
+function tick() {
+  const now = Date.now();
+  for (const element of document.querySelectorAll("[data-resets-at]")) {
+    element.textContent = resetsIn(element.dataset.resetsAt, now);
+  }
+  for (const element of document.querySelectorAll("[data-ago]")) {
+    element.textContent = ago(element.dataset.ago, now);
+  }
+}
+
+async function refreshNow(button) {
+  button.disabled = true;
+  button.textContent = "Refreshing…";
+  try {
+    receive(await transport.refresh());
+    connection(true);
+  } catch (error) {
+    connection(false, error.message);
+  } finally {
+    button.disabled = false;
+    button.textContent = "Refresh now";
+  }
+}
+
+async function start() {
+  const refresh = document.getElementById("refresh");
+  refresh.addEventListener("click", () => refreshNow(refresh));
+  window.addEventListener("hashchange", () => show(location.hash.slice(1)));
+  show(location.hash.slice(1));
+  try {
+    receive(await transport.status());
+  } catch (error) {
+    connection(false, error.message);
+  }
+  transport.subscribe(receive, (ok) => {
+    if (ok) connection(true);
+    else
+      transport.status().then(
+        () => connection(false),
+        (error) => connection(false, error.message),
+      );
+  });
+  setInterval(tick, 1000);
+}
+
+start();

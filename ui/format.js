@@ -1,0 +1,140 @@
+// Pure helpers: words and numbers for what the engine reports, and a tiny DOM builder.
+
+/** The level in words, with a glyph so colour is never the only signal. */
+export const LEVELS = {
+  ok: { word: "OK", glyph: "✓", sentence: "Everything is fine." },
+  warn: { word: "Warning", glyph: "!", sentence: "Something is getting close to a limit." },
+  critical: { word: "Critical", glyph: "✕", sentence: "A limit is reached or a key is refused." },
+  unknown: { word: "No data", glyph: "?", sentence: "No data yet, or a provider cannot be reached." },
+};
+
+export function level(name) {
+  return LEVELS[name] || LEVELS.unknown;
+}
+
+const CAUSES = {
+  concurrency: "Concurrency limit",
+  rpm: "Requests per minute",
+  tpm: "Tokens per minute",
+  tpd: "Tokens per day",
+  quota_exhausted: "Quota used up",
+  spend_cap: "Spend limit",
+  overloaded: "Provider overloaded",
+  auth_invalid: "Key refused",
+  client_rejected: "Client not allowed",
+  other: "Other",
+};
+
+export function causeName(cause) {
+  return CAUSES[cause] || cause;
+}
+
+export const CAUSE_IDS = Object.keys(CAUSES);
+
+const WINDOWS = {
+  five_hour: "5-hour window",
+  daily: "Daily",
+  weekly: "Weekly",
+  monthly: "Monthly",
+  rpm: "Requests per minute",
+  tpm: "Tokens per minute",
+  tpd: "Tokens per day",
+  balance: "Balance",
+};
+
+export function windowName(window) {
+  const name = WINDOWS[window.kind] || window.kind.replaceAll("_", " ");
+  return window.scope ? `${name} (${window.scope})` : name;
+}
+
+/** `1d 3h`, `1h 12m`, `4m 10s`, `12s`. */
+export function duration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (d > 0) return h ? `${d}d ${h}h` : `${d}d`;
+  if (h > 0) return m ? `${h}h ${m}m` : `${h}h`;
+  if (m > 0) return `${m}m ${s % 60}s`;
+  return `${s}s`;
+}
+
+/** `resets in 1h 12m`, or `resets now` once the moment has passed. */
+export function resetsIn(resetsAt, now = Date.now()) {
+  const seconds = (Date.parse(resetsAt) - now) / 1000;
+  return seconds > 0 ? `resets in ${duration(seconds)}` : "resets now";
+}
+
+/** `12s ago`, `4m 10s ago`. */
+export function ago(at, now = Date.now()) {
+  return `${duration((now - Date.parse(at)) / 1000)} ago`;
+}
+
+export function number(value, unit) {
+  if (value === null || value === undefined) return "?";
+  if (unit === "usd" || unit === "cny") {
+    return `${unit === "usd" ? "$" : "¥"}${value.toLocaleString("en", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+  }
+  return value.toLocaleString("en", { maximumFractionDigits: 1 });
+}
+
+const UNITS = { requests: "requests", tokens: "tokens", percent: "%", usd: "", cny: "" };
+
+/** `420 / 1,000 requests`, `86 / 100 %`, `$50.00 / $200.00`. */
+export function usedOfLimit(window) {
+  const unit = UNITS[window.unit] ?? window.unit;
+  const used = number(window.used, window.unit);
+  const limit = number(window.limit, window.unit);
+  if (window.unit === "percent") return `${used}%`;
+  return `${used} / ${limit}${unit ? ` ${unit}` : ""}`;
+}
+
+export function percent(ratio) {
+  return ratio === null || ratio === undefined ? "?" : `${Math.round(ratio * 100)}%`;
+}
+
+/** The level a ratio reaches against the thresholds (percent). */
+export function ratioLevel(ratio, thresholds = { warn: 80, critical: 95 }) {
+  if (ratio === null || ratio === undefined) return "unknown";
+  if (ratio * 100 >= thresholds.critical) return "critical";
+  if (ratio * 100 >= thresholds.warn) return "warn";
+  return "ok";
+}
+
+/**
+ * Builds an element: `h("p", {class: "x", onclick: f}, "text", child)`. Text is always set as
+ * text, never parsed as HTML, so nothing the engine reports can inject markup.
+ */
+export function h(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name.startsWith("on")) element.addEventListener(name.slice(2), value);
+    else if (name === "dataset") Object.assign(element.dataset, value);
+    else if (value === true) element.setAttribute(name, "");
+    else element.setAttribute(name, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    element.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return element;
+}
+
+/** A bar from 0 to 100 % (styled through a CSS variable: the page's CSP forbids inline styles). */
+export function bar(ratio, levelName, label) {
+  const fill = h("span", { class: "fill" });
+  fill.style.setProperty("--ratio", String(Math.max(0, Math.min(1, ratio ?? 0))));
+  return h("span", { class: `bar level-${levelName}`, role: "img", "aria-label": label }, fill);
+}
+
+/** A level badge: glyph, word and colour. */
+export function badge(levelName, extra = "") {
+  const l = level(levelName);
+  return h(
+    "span",
+    { class: `badge level-${levelName}` },
+    h("span", { class: "glyph", "aria-hidden": "true" }, l.glyph),
+    ` ${l.word}${extra}`,
+  );
+}
