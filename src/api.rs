@@ -9,12 +9,14 @@ use crate::config::{ConcurrencyCap, Config, Notifications, Poll, Thresholds, val
 use crate::error::Error;
 use crate::fetch::HttpClient;
 use crate::health::ThrottleEvent;
+use crate::history::{History, Range, read as read_history};
 use crate::keys::{self, KeyInfo, Keys, NewAccount, TestResult};
 use crate::monitor::Monitor;
 use crate::providers::{ProviderId, provider};
 use crate::secret::Secret;
 use crate::settings;
 use crate::status::Status;
+use crate::store::Store;
 use crate::tool_env::{self, Shell};
 use crate::traffic::Traffic;
 use crate::verify::{Verdict, verify};
@@ -41,6 +43,7 @@ struct Inner {
     config_changed: Arc<Notify>,
     stopping: watch::Sender<bool>,
     forward: tokio::task::JoinHandle<()>,
+    history: Option<Store>,
 }
 
 impl Drop for Inner {
@@ -63,6 +66,8 @@ pub struct ApiParts {
     pub demo: bool,
     /// The proxy's traffic, for the log of refusals.
     pub traffic: Arc<Traffic>,
+    /// `None` when the history database could not be opened (the daemon said why).
+    pub history: Option<Store>,
 }
 
 /// An error for the caller: an HTTP status, a stable code and one sentence saying what to do.
@@ -236,6 +241,7 @@ impl Api {
             listen,
             demo,
             traffic,
+            history,
         } = parts;
         let mut source = monitor.status();
         let mark = move |mut status: Status| {
@@ -263,6 +269,7 @@ impl Api {
                 config_changed: Arc::new(Notify::new()),
                 stopping: watch::channel(false).0,
                 forward,
+                history,
             }),
         }
     }
@@ -323,6 +330,31 @@ impl Api {
         records.sort_by_key(|r| std::cmp::Reverse(r.event.at));
         records.truncate(limit);
         records
+    }
+
+    /// The series the dashboard's charts draw, for one account over a day or a week.
+    pub async fn history(&self, account: &str, range: &str) -> Result<History, ApiError> {
+        let range =
+            Range::parse(range).map_err(|message| ApiError::new(400, "bad_request", message))?;
+        if !self.status().accounts.iter().any(|a| a.id == account) {
+            return Err(ApiError::new(
+                404,
+                "no_such_account",
+                format!("no account named {account:?}: see the status for the ids"),
+            ));
+        }
+        let Some(store) = self.inner.history.clone() else {
+            return Err(ApiError::new(
+                503,
+                "no_history",
+                "history is off: the history database could not be opened (Redline's log says why)",
+            ));
+        };
+        let account = account.to_owned();
+        tokio::task::spawn_blocking(move || read_history(&store, &account, range))
+            .await
+            .map_err(|_| ApiError::new(500, "history", "reading the history failed"))?
+            .map_err(|err| ApiError::new(500, "history", err.to_string()))
     }
 
     pub fn list_keys(&self) -> Result<Vec<KeyInfo>, ApiError> {

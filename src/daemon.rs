@@ -110,6 +110,7 @@ pub fn start_with_history(inputs: Inputs, history: Option<Store>) -> AppState {
         listen,
         demo,
         traffic,
+        history: history.clone(),
     });
     if let Some(store) = &history {
         tokio::spawn(sample_status(monitor.status(), store.clone()));

@@ -6,7 +6,6 @@ pub mod access;
 mod api_routes;
 
 use crate::api::Api;
-use crate::history::Range;
 use crate::keys::Keys;
 use crate::metrics::Metrics;
 use crate::monitor::Monitor;
@@ -138,38 +137,10 @@ async fn history(
     let Some(account) = query.account.clone() else {
         return bad("add ?account=ID (an account id from /api/v1/status)");
     };
-    let range = match Range::parse(query.range.as_deref().unwrap_or("day")) {
-        Ok(range) => range,
-        Err(message) => return bad(&message),
-    };
-    if !state.api.status().accounts.iter().any(|a| a.id == account) {
-        return redline_error(
-            StatusCode::NOT_FOUND,
-            "redline_not_found",
-            &format!("no account named {account:?}: see /api/v1/status for the ids"),
-        );
-    }
-    let Some(store) = state.history.clone() else {
-        return redline_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "redline_no_history",
-            "history is off: the history database could not be opened (the daemon's log says why)",
-        );
-    };
-    let answer =
-        tokio::task::spawn_blocking(move || crate::history::read(&store, &account, range)).await;
-    match answer {
-        Ok(Ok(history)) => axum::Json(history).into_response(),
-        Ok(Err(err)) => redline_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "redline_history",
-            &err.to_string(),
-        ),
-        Err(_) => redline_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "redline_history",
-            "reading the history failed",
-        ),
+    let range = query.range.as_deref().unwrap_or("day");
+    match state.api.history(&account, range).await {
+        Ok(history) => axum::Json(history).into_response(),
+        Err(err) => err.into_response(),
     }
 }
 
