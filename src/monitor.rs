@@ -355,10 +355,13 @@ impl Aggregate {
             status.send_if_modified(|current| {
                 let changed = current.level != next.level
                     || current.accounts != next.accounts
-                    || current.agents != next.agents
-                    || current.process != next.process;
+                    || current.agents != next.agents;
                 if changed {
                     *current = next;
+                } else {
+                    // Redline's own footprint differs at every reading: kept fresh for
+                    // readers, but it wakes no view by itself.
+                    current.process = next.process;
                 }
                 changed
             });

@@ -360,3 +360,46 @@ fn where_for_an_unknown_account_is_refused() {
     let sandbox = Sandbox::new();
     run(&sandbox, &["keys", "where", "nope"], &[], None).fails_with("nope");
 }
+
+#[test]
+fn import_asks_before_each_key_on_a_terminal() {
+    let sandbox = Sandbox::new();
+    install_home(&sandbox, "home", "rl_not-the-local-token");
+    // `script` runs redline on a pseudo-terminal, so it asks; the answers arrive as typed
+    // lines. `timeout` ends the run should a question go unanswered.
+    let inner = format!(
+        "'{}' keys import --no-verify",
+        env!("CARGO_BIN_EXE_redline")
+    );
+    let mut script = std::process::Command::new("timeout");
+    script.args(["60", "script", "-qec", &inner, "/dev/null"]);
+    for (name, value) in sandbox.command(&[]).get_envs() {
+        match value {
+            Some(value) => script.env(name, value),
+            None => script.env_remove(name),
+        };
+    }
+    for (name, _) in std::env::vars().filter(|(n, _)| n.ends_with("_API_KEY")) {
+        script.env_remove(name);
+    }
+    // Offers come in file order: Kimi CLI's key, OpenClaw's Kimi and Z.ai keys, Claude's OAuth
+    // token, Codex's OpenAI key. (The placeholder token in Claude's settings has no provider.)
+    let out = sandbox.run_with(script, Some("n\nn\ny\nno\nY\n")).ok();
+    for question in [
+        "Import sk-kimi-…1111 (Kimi Code (coding plan)) from Kimi CLI (~/.kimi/config.toml) as kimi-cli? [y/N]",
+        "Import …et33 (Z.ai GLM coding plan) from OpenClaw (~/.openclaw/openclaw.json) as openclaw? [y/N]",
+        "as claude-code? [y/N]",
+        "Import sk-proj-…6666 (OpenAI API) from Codex (~/.codex/auth.json) as codex? [y/N]",
+    ] {
+        assert!(
+            out.stdout.contains(question),
+            "{question:?} missing from:\n{}",
+            out.stdout
+        );
+    }
+    assert_eq!(sandbox.keyring("account:kimi-cli"), None);
+    assert_eq!(sandbox.keyring("account:openclaw").as_deref(), Some(ZAI));
+    assert_eq!(sandbox.keyring("account:claude-code"), None);
+    assert_eq!(sandbox.keyring("account:codex").as_deref(), Some(OPENAI));
+    assert_no_secret(&[&out], &[ZAI, OPENAI, CLAUDE_OAUTH, KIMI_OLD, KIMI_NEW]);
+}
