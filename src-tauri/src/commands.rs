@@ -1,0 +1,177 @@
+//! The window's commands: thin wrappers over the running engine's [`Api`], so the window does
+//! exactly what the dashboard does over HTTP. Errors are the same `{"error":{"code","message"}}`.
+
+use redline::api::{AddKey, Api, ApiError, ProviderInfo, Settings, parse_shell, secret_field};
+use redline::keys::{KeyInfo, TestResult};
+use redline::secret::Secret;
+use redline::status::Status;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use tauri::State;
+
+/// The engine once it listens; commands before that say it is starting.
+#[derive(Default)]
+pub struct Engine {
+    api: OnceLock<Api>,
+}
+
+impl Engine {
+    #[cfg(test)]
+    pub fn ready(api: Api) -> Engine {
+        let engine = Engine::default();
+        engine.set(api);
+        engine
+    }
+
+    pub fn set(&self, api: Api) {
+        let _ = self.api.set(api);
+    }
+
+    pub fn api(&self) -> Result<&Api, ApiError> {
+        self.api.get().ok_or_else(|| {
+            ApiError::new(
+                503,
+                "starting",
+                "Redline is still starting; try again in a moment.",
+            )
+        })
+    }
+}
+
+/// A secret argument, read without ever being quoted in an error.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub struct SecretArg(#[serde(deserialize_with = "secret_field")] Secret);
+
+#[tauri::command]
+pub fn get_status(engine: State<'_, Engine>) -> Result<Status, ApiError> {
+    Ok(engine.api()?.status())
+}
+
+#[tauri::command]
+pub async fn refresh(engine: State<'_, Engine>) -> Result<Status, ApiError> {
+    Ok(engine.api()?.refresh().await)
+}
+
+#[tauri::command]
+pub fn list_keys(engine: State<'_, Engine>) -> Result<Vec<KeyInfo>, ApiError> {
+    engine.api()?.list_keys()
+}
+
+#[tauri::command]
+pub async fn add_key(engine: State<'_, Engine>, request: AddKey) -> Result<KeyInfo, ApiError> {
+    engine.api()?.add_key(request).await
+}
+
+#[tauri::command]
+pub async fn test_key(engine: State<'_, Engine>, id: String) -> Result<TestResult, ApiError> {
+    engine.api()?.test_key(&id).await
+}
+
+#[tauri::command]
+pub async fn rotate_key(
+    engine: State<'_, Engine>,
+    id: String,
+    secret: SecretArg,
+    verify: Option<bool>,
+) -> Result<KeyInfo, ApiError> {
+    engine
+        .api()?
+        .rotate_key(&id, secret.0, verify.unwrap_or(true))
+        .await
+}
+
+#[tauri::command]
+pub async fn rollback_key(engine: State<'_, Engine>, id: String) -> Result<KeyInfo, ApiError> {
+    engine.api()?.rollback_key(&id).await
+}
+
+#[tauri::command]
+pub async fn remove_key(engine: State<'_, Engine>, id: String) -> Result<(), ApiError> {
+    engine.api()?.remove_key(&id).await
+}
+
+#[tauri::command]
+pub fn get_settings(engine: State<'_, Engine>) -> Result<Settings, ApiError> {
+    engine.api()?.settings()
+}
+
+#[tauri::command]
+pub fn save_settings(
+    engine: State<'_, Engine>,
+    changes: BTreeMap<String, String>,
+) -> Result<Settings, ApiError> {
+    engine.api()?.save_settings(changes)
+}
+
+#[tauri::command]
+pub fn tool_setup(
+    engine: State<'_, Engine>,
+    id: String,
+    shell: Option<String>,
+) -> Result<String, ApiError> {
+    let shell = parse_shell(shell.as_deref().unwrap_or("sh"))?;
+    engine.api()?.tool_setup(&id, shell)
+}
+
+#[tauri::command]
+pub fn list_providers(engine: State<'_, Engine>) -> Result<Vec<ProviderInfo>, ApiError> {
+    Ok(engine.api()?.providers())
+}
+
+/// History lives in the engine's history store; until this build has one, say so plainly.
+#[tauri::command]
+pub fn get_history(
+    engine: State<'_, Engine>,
+    account: String,
+    range: String,
+) -> Result<serde_json::Value, ApiError> {
+    engine.api()?;
+    let _ = (account, range);
+    Err(ApiError::new(
+        501,
+        "history_unavailable",
+        "History is not available in this build of the desktop app; the dashboard in a browser shows it.",
+    ))
+}
+
+/// Every command, for the builder and the tests.
+#[macro_export]
+macro_rules! all_commands {
+    () => {
+        tauri::generate_handler![
+            $crate::commands::get_status,
+            $crate::commands::refresh,
+            $crate::commands::list_keys,
+            $crate::commands::add_key,
+            $crate::commands::test_key,
+            $crate::commands::rotate_key,
+            $crate::commands::rollback_key,
+            $crate::commands::remove_key,
+            $crate::commands::get_settings,
+            $crate::commands::save_settings,
+            $crate::commands::tool_setup,
+            $crate::commands::list_providers,
+            $crate::commands::get_history,
+        ]
+    };
+}
+
+/// The command names, as the app ACL manifest declares them (build.rs keeps its own copy).
+#[cfg(test)]
+pub const COMMANDS: [&str; 13] = [
+    "get_status",
+    "refresh",
+    "list_keys",
+    "add_key",
+    "test_key",
+    "rotate_key",
+    "rollback_key",
+    "remove_key",
+    "get_settings",
+    "save_settings",
+    "tool_setup",
+    "list_providers",
+    "get_history",
+];
