@@ -32,7 +32,16 @@ dbus-run-session -- scripts/with-test-keyring.sh cargo test --workspace --all-ta
 status=${PIPESTATUS[0]}
 set -e
 
+step "Desktop smoke test: redline-desktop --demo on Xvfb, tray and notifications over D-Bus"
+# Screenshot, tray icons and the app's output land in artifacts/.
+smoke=passed
+if ! { cargo build -p redline-desktop --locked && tests/desktop/smoke.sh; }; then
+  smoke=failed
+  status=1
+fi
+
 # One closing line with the totals over every test binary.
 awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
      END { printf "\nTests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"
+echo "Desktop smoke test: $smoke"
 exit "$status"
