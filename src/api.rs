@@ -11,6 +11,7 @@ use crate::fetch::HttpClient;
 use crate::keys::{self, KeyInfo, Keys, NewAccount, TestResult};
 use crate::monitor::Monitor;
 use crate::providers::{ProviderId, provider};
+use crate::proxy::Proxy;
 use crate::secret::Secret;
 use crate::settings;
 use crate::status::Status;
@@ -34,6 +35,7 @@ struct Inner {
     client: HttpClient,
     token: Secret,
     listen: SocketAddr,
+    proxy: Proxy,
     status: watch::Receiver<Status>,
     config_changed: Arc<Notify>,
     forward: tokio::task::JoinHandle<()>,
@@ -57,6 +59,8 @@ pub struct ApiParts {
     pub listen: SocketAddr,
     /// The built-in demo is running.
     pub demo: bool,
+    /// The running proxy (the desktop menu switches it on and off).
+    pub proxy: Proxy,
 }
 
 /// An error for the caller: an HTTP status, a stable code and one sentence saying what to do.
@@ -219,6 +223,7 @@ impl Api {
             token,
             listen,
             demo,
+            proxy,
         } = parts;
         let mut source = monitor.status();
         let mark = move |mut status: Status| {
@@ -241,6 +246,7 @@ impl Api {
                 client,
                 token,
                 listen,
+                proxy,
                 status,
                 config_changed: Arc::new(Notify::new()),
                 forward,
@@ -386,6 +392,15 @@ impl Api {
             self.inner.token.expose(),
             shell,
         ))
+    }
+
+    /// Switches the proxy's forwarding on or off ("Proxy on" in the desktop menu).
+    pub fn set_proxy_enabled(&self, on: bool) {
+        self.inner.proxy.set_enabled(on);
+    }
+
+    pub fn proxy_enabled(&self) -> bool {
+        self.inner.proxy.is_enabled()
     }
 
     pub fn providers(&self) -> Vec<ProviderInfo> {

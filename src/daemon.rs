@@ -94,6 +94,7 @@ pub fn start(inputs: Inputs) -> AppState {
         token: token.clone(),
         listen,
         demo,
+        proxy: proxy.clone(),
     });
     AppState {
         token,

@@ -181,7 +181,7 @@ async fn follow_status(app: AppHandle, tray: tauri::tray::TrayIcon, ready: onesh
             enabled: settings.notifications.enabled,
         });
     }
-    lock(&desktop.menu).proxy_on = true;
+    lock(&desktop.menu).proxy_on = api.proxy_enabled();
     let mut changes = api.status_changes();
     let mut shown = tray::Shown::default();
     let mut tick = tokio::time::interval(POLICY_TICK);
@@ -228,8 +228,10 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
             lock(&desktop.menu).paused_until = until;
         }
         Action::ToggleProxy => {
-            // The proxy is part of the engine and stays on; the check mark shows it.
-            eprintln!("redline-desktop: the proxy cannot be switched off from the menu yet");
+            if let Ok(api) = app.state::<Engine>().api() {
+                api.set_proxy_enabled(!api.proxy_enabled());
+                lock(&desktop.menu).proxy_on = api.proxy_enabled();
+            }
         }
         Action::CopySetup => copy_setup(app),
         Action::ToggleStartAtLogin => {
