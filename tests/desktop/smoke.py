@@ -8,7 +8,9 @@ Run by tests/desktop/smoke.sh inside `dbus-run-session` and `xvfb-run`. It
 - waits (bounded) until the demo throttles, then asserts that a notification named the cause and
   that the tray icon (the PNG named by the item's IconName) turned red from another colour;
 - saves a screenshot of the screen with the window to artifacts/desktop-window.png;
-- clicks "Quit Redline" through the item's D-Bus menu and asserts a clean exit.
+- closes the window and asserts its web process ends while the app stays in the tray;
+- clicks "Proxy on" and "Quit Redline" through the item's D-Bus menu and asserts the check
+  mark flips and the app exits cleanly.
 
 Usage: smoke.py PATH/TO/redline-desktop ARTIFACT_DIR
 """
@@ -30,6 +32,7 @@ WATCHER = "org.kde.StatusNotifierWatcher"
 ITEM = "org.kde.StatusNotifierItem"
 NOTIFICATIONS = "org.freedesktop.Notifications"
 TIMEOUT_S = 120
+HERE = os.path.dirname(os.path.abspath(__file__))
 CAUSE = "concurrency limit"
 
 
@@ -143,16 +146,41 @@ class Watcher(dbus.service.Object):
         }
 
 
-def menu_item_id(layout, label):
-    """The id of the menu item with this label in a com.canonical.dbusmenu layout."""
+def menu_item(layout, label):
+    """(id, properties) of the menu item with this label in a com.canonical.dbusmenu layout."""
     item_id, properties, children = layout
     if str(properties.get("label", "")).replace("_", "") == label:
-        return int(item_id)
+        return int(item_id), properties
     for child in children:
-        found = menu_item_id(child, label)
+        found = menu_item(child, label)
         if found is not None:
             return found
     return None
+
+
+def web_processes(pid):
+    """WebKit web processes started by `pid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == pid and comm.startswith("WebKitWebProces"):
+            found.append(int(entry))
+    return found
+
+
+def wait_for(condition, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def main():
@@ -183,7 +211,7 @@ def main():
     env = dict(
         os.environ,
         REDLINE_HOME=home,
-        REDLINE_DEMO_PHASE_SECONDS="4",
+        REDLINE_DEMO_PHASE_SECONDS="6",
         WEBKIT_DISABLE_COMPOSITING_MODE="1",
         WEBKIT_DISABLE_DMABUF_RENDERER="1",
     )
@@ -247,16 +275,44 @@ def main():
     subprocess.run(["import", "-window", "root", shot], check=True)
     print(f"smoke: screenshot saved to {shot}")
 
-    # Quit through the tray menu, as a user would, and expect a clean exit.
+    # Closing the window destroys its web view: the web process goes, the app stays.
+    if not web_processes(app.pid):
+        app.kill()
+        fail("no WebKitWebProcess while the window is open")
+    subprocess.run([sys.executable, os.path.join(HERE, "close_window.py"), "Redline"], check=True)
+    if not wait_for(lambda: not web_processes(app.pid), 15):
+        app.kill()
+        fail("the web process still runs 15 s after the window was closed")
+    if app.poll() is not None:
+        fail(f"closing the window ended the app ({app.returncode})")
+    print("smoke: window closed, web process gone, app still in the tray")
+
     menu_path = item_props()["Menu"]
     owner, _ = watcher.items[-1]
     menu = dbus.Interface(bus.get_object(owner, menu_path), "com.canonical.dbusmenu")
-    _, layout = menu.GetLayout(0, -1, dbus.Array([], signature="s"))
-    quit_id = menu_item_id(layout, "Quit Redline")
-    if quit_id is None:
+
+    def item(label):
+        _, layout = menu.GetLayout(0, -1, dbus.Array([], signature="s"))
+        found = menu_item(layout, label)
+        if found is None:
+            app.kill()
+            fail(f"no {label!r} in the tray menu: {layout}")
+        return found
+
+    def click(label):
+        menu.Event(item(label)[0], "clicked", dbus.String("", variant_level=1), dbus.UInt32(0))
+
+    # "Proxy on" is checked, and clicking it switches the proxy off.
+    if item("Proxy on")[1].get("toggle-state") != 1:
+        fail(f"'Proxy on' is not checked at start: {item('Proxy on')}")
+    click("Proxy on")
+    if not wait_for(lambda: item("Proxy on")[1].get("toggle-state") == 0, 10):
         app.kill()
-        fail(f"no 'Quit Redline' in the tray menu: {layout}")
-    menu.Event(quit_id, "clicked", dbus.String("", variant_level=1), dbus.UInt32(0))
+        fail("'Proxy on' stayed checked after a click")
+    print("smoke: Proxy on unchecked from the menu")
+
+    # Quit through the tray menu, as a user would, and expect a clean exit.
+    click("Quit Redline")
     try:
         code = app.wait(timeout=20)
     except subprocess.TimeoutExpired:
