@@ -79,6 +79,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn main() {
+    skip_gl_at_startup();
     let flags = Flags::parse(std::env::args().skip(1));
 
     let app = tauri::Builder::default()
@@ -134,6 +135,18 @@ fn main() {
             api.prevent_exit();
         }
     });
+}
+
+/// GTK 3 on X11 opens OpenGL at startup only to choose visuals, which maps the whole Mesa
+/// driver (LLVM included: about 30 MB held for as long as the tray app runs). The tray needs
+/// none of it and the dashboard renders well without it (WebKit then composites in software).
+/// A `GDK_GL` the user set, even empty, is kept: `GDK_GL= redline-desktop` brings GL back.
+fn skip_gl_at_startup() {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("GDK_GL").is_none() {
+        // SAFETY: first thing in main, before any other thread exists.
+        unsafe { std::env::set_var("GDK_GL", "disable") };
+    }
 }
 
 /// Runs the engine inside the app: the configured accounts, or the built-in demo when asked

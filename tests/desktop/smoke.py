@@ -89,12 +89,14 @@ def decode_png(path):
 
 
 def icon_colour(path):
-    """'red', 'green', 'amber', 'grey' or 'empty': the colour of most opaque pixels."""
+    """'red', 'green', 'amber', 'grey' or 'empty': the colour of most opaque pixels (the
+    no-data icon is only its translucent grey track: 'grey')."""
     _, _, rows = decode_png(path)
     counts = {"red": 0, "green": 0, "amber": 0, "grey": 0}
     for row in rows:
         for r, g, b, a in row:
             if a < 200:
+                counts["grey"] += a > 0
                 continue
             if r > 180 and g < 90 and b < 90:
                 counts["red"] += 1
