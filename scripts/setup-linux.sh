@@ -8,7 +8,10 @@ app_packages=(
   build-essential pkg-config curl wget file
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
 )
-test_packages=(xvfb dbus dbus-x11 gnome-keyring libsecret-tools python3 python3-venv systemd chromium)
+# python3-dbus, python3-gi, python3-dbusmock and imagemagick: the desktop smoke test (a fake
+# notification service, the tray read over D-Bus, a screenshot). chromium: the dashboard tests.
+test_packages=(xvfb dbus dbus-x11 gnome-keyring libsecret-tools python3 python3-venv systemd
+  xauth python3-dbus python3-gi python3-dbusmock imagemagick chromium)
 # The dashboard's browser tests run on Node.js; a Node from elsewhere (nodesource, nvm) will do.
 command -v npm >/dev/null 2>&1 || test_packages+=(nodejs npm)
 

@@ -44,10 +44,19 @@ set -e
 [ "$status" -ne 0 ] || status=$ui_status
 echo "Screenshots of the dashboard tests: artifacts/"
 
+step "Desktop smoke test: redline-desktop --demo on Xvfb, tray and notifications over D-Bus"
+# Screenshot, tray icons and the app's output land in artifacts/.
+smoke=passed
+if ! { cargo build -p redline-desktop --locked && tests/desktop/smoke.sh; }; then
+  smoke=failed
+  status=1
+fi
+
 # One closing line with the totals over every test binary and the browser tests.
 awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
      /^# pass /    { passed += $3 }
      /^# fail /    { failed += $3 }
      /^# skipped / { ignored += $3 }
      END { printf "\nTests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"
+echo "Desktop smoke test: $smoke"
 exit "$status"

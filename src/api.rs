@@ -13,6 +13,7 @@ use crate::history::{History, Range, read as read_history};
 use crate::keys::{self, KeyInfo, Keys, NewAccount, TestResult};
 use crate::monitor::Monitor;
 use crate::providers::{ProviderId, provider};
+use crate::proxy::Proxy;
 use crate::secret::Secret;
 use crate::settings;
 use crate::status::Status;
@@ -39,6 +40,7 @@ struct Inner {
     token: Secret,
     listen: SocketAddr,
     traffic: Arc<Traffic>,
+    proxy: Proxy,
     status: watch::Receiver<Status>,
     config_changed: Arc<Notify>,
     stopping: watch::Sender<bool>,
@@ -68,6 +70,8 @@ pub struct ApiParts {
     pub traffic: Arc<Traffic>,
     /// `None` when the history database could not be opened (the daemon said why).
     pub history: Option<Store>,
+    /// The running proxy (the desktop menu switches it on and off).
+    pub proxy: Proxy,
 }
 
 /// An error for the caller: an HTTP status, a stable code and one sentence saying what to do.
@@ -242,6 +246,7 @@ impl Api {
             demo,
             traffic,
             history,
+            proxy,
         } = parts;
         let mut source = monitor.status();
         let mark = move |mut status: Status| {
@@ -265,6 +270,7 @@ impl Api {
                 token,
                 listen,
                 traffic,
+                proxy,
                 status,
                 config_changed: Arc::new(Notify::new()),
                 stopping: watch::channel(false).0,
@@ -470,6 +476,15 @@ impl Api {
             self.inner.token.expose(),
             shell,
         ))
+    }
+
+    /// Switches the proxy's forwarding on or off ("Proxy on" in the desktop menu).
+    pub fn set_proxy_enabled(&self, on: bool) {
+        self.inner.proxy.set_enabled(on);
+    }
+
+    pub fn proxy_enabled(&self) -> bool {
+        self.inner.proxy.is_enabled()
     }
 
     pub fn providers(&self) -> Vec<ProviderInfo> {

@@ -111,6 +111,7 @@ pub fn start_with_history(inputs: Inputs, history: Option<Store>) -> AppState {
         demo,
         traffic,
         history: history.clone(),
+        proxy: proxy.clone(),
     });
     if let Some(store) = &history {
         tokio::spawn(sample_status(monitor.status(), store.clone()));

@@ -1,21 +1,44 @@
-//! `redline-desktop`: the tray app. It lives in the tray; the window shows the dashboard (`ui/`).
+//! `redline-desktop`: the tray app. It runs the engine in-process (the same as `redline
+//! daemon`), shows its status as a tray icon, title, tooltip and menu, notifies when the
+//! engine's policy says so, and opens the dashboard (`ui/`) in a window on request.
 //!
-//! Closing the window hides it and the app keeps running; "Quit" in the tray menu exits.
+//! Closing the window destroys it (the idle app holds no web process); "Quit" in the tray
+//! menu stops the engine cleanly and exits. Only one instance runs: a second launch opens the
+//! first one's window.
 
 // No console window on Windows release builds.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod commands;
+mod notify;
+mod tray;
+
+use commands::Engine;
+use redline::api::Api;
 use redline::daemon::{self, DaemonOptions};
+use redline::health::Thresholds;
 use redline::keys::Keys;
+use redline::notify_policy::{Policy, PolicySettings};
 use redline::paths::Paths;
-use tauri::menu::{Menu, MenuEvent, MenuItem};
-use tauri::tray::TrayIconBuilder;
-use tauri::{AppHandle, Manager, WindowEvent};
+use redline::tool_env::Shell;
+use redline::tray_menu::{self, Action, MenuState};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+use tauri::menu::MenuEvent;
+use tauri::{AppHandle, Emitter, Manager, RunEvent, WebviewWindowBuilder};
+use tauri_plugin_autostart::{MacosLauncher, ManagerExt as _};
+use tauri_plugin_clipboard_manager::ClipboardExt as _;
+use tokio::sync::{Notify, oneshot};
 
 /// Label of the dashboard window declared in `tauri.conf.json`.
 const MAIN_WINDOW: &str = "main";
-const MENU_OPEN: &str = "open";
-const MENU_QUIT: &str = "quit";
+/// The event the window listens to; it then pulls the status with `get_status`.
+const STATUS_CHANGED: &str = "status-changed";
+/// How long Quit waits for requests in progress to finish.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// The notification policy re-reads the status this often even when nothing changes, so a
+/// throttling episode can end after its quiet period.
+const POLICY_TICK: Duration = Duration::from_secs(30);
 
 /// Command-line flags. Unknown arguments are reported and ignored.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -40,37 +63,98 @@ impl Flags {
     }
 }
 
+/// What the tray, the menu and Quit share.
+struct Desktop {
+    policy: Mutex<Policy>,
+    menu: Mutex<MenuState>,
+    /// Wakes the tray after a menu choice changed what the menu shows.
+    menu_changed: Notify,
+    /// Ends the engine's `serve`.
+    shutdown: Mutex<Option<oneshot::Sender<()>>>,
+    engine: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 fn main() {
+    skip_gl_at_startup();
     let flags = Flags::parse(std::env::args().skip(1));
 
-    tauri::Builder::default()
+    let app = tauri::Builder::default()
+        // First: a second launch hands over to the running app and exits.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            show_main_window(app)
+        }))
+        .plugin(tauri_plugin_autostart::init(
+            MacosLauncher::LaunchAgent,
+            Some(vec!["--hidden"]),
+        ))
+        .plugin(tauri_plugin_clipboard_manager::init())
+        .manage(Engine::default())
+        .manage(Desktop {
+            policy: Mutex::new(Policy::new(PolicySettings {
+                thresholds: Thresholds {
+                    warn: 0.8,
+                    critical: 0.95,
+                },
+                enabled: true,
+            })),
+            menu: Mutex::new(MenuState::default()),
+            menu_changed: Notify::new(),
+            shutdown: Mutex::new(None),
+            engine: Mutex::new(None),
+        })
+        .invoke_handler(all_commands!())
         .setup(move |app| {
-            start_engine(flags.demo);
-            build_tray(app.handle())?;
+            // A menu-bar app: no Dock icon, no app menu.
+            #[cfg(target_os = "macos")]
+            app.set_activation_policy(tauri::ActivationPolicy::Accessory);
+            let start_at_login = app.autolaunch().is_enabled().unwrap_or(false);
+            lock(&app.state::<Desktop>().menu).start_at_login = start_at_login;
+            let tray = tray::build(app.handle(), on_menu_event)?;
+            let (ready_tx, ready_rx) = oneshot::channel();
+            start_engine(app.handle(), flags.demo, ready_tx);
+            tauri::async_runtime::spawn(follow_status(app.handle().clone(), tray, ready_rx));
             if !flags.hidden {
                 show_main_window(app.handle());
             }
             Ok(())
         })
-        .on_window_event(|window, event| {
-            // A tray app stays alive: closing the window only hides it.
-            if let WindowEvent::CloseRequested { api, .. } = event
-                && window.label() == MAIN_WINDOW
-            {
-                api.prevent_close();
-                if let Err(err) = window.hide() {
-                    eprintln!("redline-desktop: could not hide the window: {err}");
-                }
-            }
-        })
-        .run(tauri::generate_context!())
+        .build(tauri::generate_context!())
         .expect("redline-desktop: the Tauri runtime failed to start");
+
+    app.run(|_app, event| {
+        // A tray app outlives its window: closing the last window is not quitting. Quit
+        // exits with a code, which is let through.
+        if let RunEvent::ExitRequested {
+            code: None, api, ..
+        } = event
+        {
+            api.prevent_exit();
+        }
+    });
 }
 
-/// Runs the engine (the same as `redline daemon`) inside the app: the configured accounts,
-/// or the built-in demo when asked for or when no key is configured yet.
-fn start_engine(demo: bool) {
-    tauri::async_runtime::spawn(async move {
+/// GTK 3 on X11 opens OpenGL at startup only to choose visuals, which maps the whole Mesa
+/// driver (LLVM included: about 30 MB held for as long as the tray app runs). The tray needs
+/// none of it and the dashboard renders well without it (WebKit then composites in software).
+/// A `GDK_GL` the user set, even empty, is kept: `GDK_GL= redline-desktop` brings GL back.
+fn skip_gl_at_startup() {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("GDK_GL").is_none() {
+        // SAFETY: first thing in main, before any other thread exists.
+        unsafe { std::env::set_var("GDK_GL", "disable") };
+    }
+}
+
+/// Runs the engine inside the app: the configured accounts, or the built-in demo when asked
+/// for or when no key is configured yet. `ready` receives its API once it listens.
+fn start_engine(app: &AppHandle, demo: bool, ready: oneshot::Sender<Api>) {
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let handle = app.clone();
+    let engine = tauri::async_runtime::spawn(async move {
         let paths = match Paths::from_env() {
             Ok(paths) => paths,
             Err(err) => return eprintln!("redline-desktop: {err}"),
@@ -82,90 +166,167 @@ fn start_engine(demo: bool) {
             demo: demo || no_keys,
             ..DaemonOptions::default()
         };
-        if let Err(err) = daemon::serve(&paths, options, std::future::pending()).await {
+        let shutdown = async move {
+            let _ = shutdown_rx.await;
+        };
+        let on_ready = move |api: Api| {
+            handle.state::<Engine>().set(api.clone());
+            let _ = ready.send(api);
+        };
+        if let Err(err) = daemon::serve_with(&paths, options, shutdown, on_ready).await {
             eprintln!("redline-desktop: the engine stopped: {err}");
         }
     });
+    let desktop = app.state::<Desktop>();
+    *lock(&desktop.shutdown) = Some(shutdown_tx);
+    *lock(&desktop.engine) = Some(engine);
 }
 
-/// The tray icon (the app's default window icon) with "Open dashboard" and "Quit".
-fn build_tray(app: &AppHandle) -> tauri::Result<()> {
-    let open = MenuItem::with_id(app, MENU_OPEN, "Open dashboard", true, None::<&str>)?;
-    let quit = MenuItem::with_id(app, MENU_QUIT, "Quit", true, None::<&str>)?;
-    let menu = Menu::with_items(app, &[&open, &quit])?;
-
-    let mut tray = TrayIconBuilder::with_id("redline")
-        .tooltip("Redline")
-        .menu(&menu)
-        .on_menu_event(on_menu_event);
-    if let Some(icon) = app.default_window_icon() {
-        tray = tray.icon(icon.clone());
+/// Keeps the tray, the window and the notifications in step with the engine's status.
+async fn follow_status(app: AppHandle, tray: tauri::tray::TrayIcon, ready: oneshot::Receiver<Api>) {
+    let Ok(api) = ready.await else {
+        return;
+    };
+    let desktop = app.state::<Desktop>();
+    if let Ok(settings) = api.settings() {
+        lock(&desktop.policy).set_settings(PolicySettings {
+            thresholds: (&settings.thresholds).into(),
+            enabled: settings.notifications.enabled,
+        });
     }
-    // The app keeps the built tray icon alive; no need to hold on to the handle.
-    tray.build(app)?;
-    Ok(())
+    lock(&desktop.menu).proxy_on = api.proxy_enabled();
+    let mut changes = api.status_changes();
+    let mut shown = tray::Shown::default();
+    let mut tick = tokio::time::interval(POLICY_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let status = changes.borrow_and_update().clone();
+        let menu_state = *lock(&desktop.menu);
+        tray::apply(&app, &tray, &mut shown, &status, menu_state);
+        let notices = lock(&desktop.policy).observe(&status, jiff::Timestamp::now());
+        notices.into_iter().for_each(notify::show);
+        tokio::select! {
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let _ = app.emit(STATUS_CHANGED, ());
+            }
+            _ = desktop.menu_changed.notified() => {}
+            _ = tick.tick() => {}
+        }
+    }
 }
 
 fn on_menu_event(app: &AppHandle, event: MenuEvent) {
-    match event.id().as_ref() {
-        MENU_OPEN => show_main_window(app),
-        MENU_QUIT => app.exit(0),
-        _ => {}
+    let id = event.id().as_ref();
+    // Clicking an account line opens the dashboard, where its details are.
+    if id.starts_with("info-") {
+        return show_main_window(app);
+    }
+    let Some(action) = Action::from_id(id) else {
+        return;
+    };
+    let desktop = app.state::<Desktop>();
+    match action {
+        Action::OpenDashboard => show_main_window(app),
+        Action::RefreshNow => {
+            if let Ok(api) = app.state::<Engine>().api().cloned() {
+                tauri::async_runtime::spawn(async move { api.refresh().await });
+            }
+        }
+        Action::PauseHour | Action::PauseUntilTomorrow | Action::ResumeNotifications => {
+            let until = tray_menu::pause_until(action, &jiff::ZonedDateTime::now());
+            lock(&desktop.policy).pause_until(until);
+            lock(&desktop.menu).paused_until = until;
+        }
+        Action::ToggleProxy => {
+            if let Ok(api) = app.state::<Engine>().api() {
+                api.set_proxy_enabled(!api.proxy_enabled());
+                lock(&desktop.menu).proxy_on = api.proxy_enabled();
+            }
+        }
+        Action::CopySetup => copy_setup(app),
+        Action::ToggleStartAtLogin => {
+            let autostart = app.autolaunch();
+            let enable = !autostart.is_enabled().unwrap_or(false);
+            let done = if enable {
+                autostart.enable()
+            } else {
+                autostart.disable()
+            };
+            match done {
+                Ok(()) => lock(&desktop.menu).start_at_login = enable,
+                Err(err) => eprintln!("redline-desktop: could not change Start at login: {err}"),
+            }
+        }
+        Action::Quit => return quit(app),
+    }
+    // Check items flip themselves when clicked; redraw from the state either way.
+    desktop.menu_changed.notify_one();
+}
+
+/// Puts every account's `redline env` lines on the clipboard.
+fn copy_setup(app: &AppHandle) {
+    let Ok(api) = app.state::<Engine>().api().cloned() else {
+        return;
+    };
+    let sections: Vec<(String, String)> = api
+        .status()
+        .accounts
+        .iter()
+        .filter_map(|a| {
+            let env = api.tool_setup(&a.id, Shell::Sh).ok()?;
+            Some((a.id.clone(), env))
+        })
+        .collect();
+    if let Err(err) = app.clipboard().write_text(tray_menu::setup_text(&sections)) {
+        eprintln!("redline-desktop: could not copy to the clipboard: {err}");
     }
 }
 
-/// Shows, restores and focuses the dashboard window.
+/// Stops the engine (the proxy lets requests in progress finish) and exits.
+fn quit(app: &AppHandle) {
+    let desktop = app.state::<Desktop>();
+    if let Some(shutdown) = lock(&desktop.shutdown).take() {
+        let _ = shutdown.send(());
+    }
+    let engine = lock(&desktop.engine).take();
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        if let Some(engine) = engine
+            && tokio::time::timeout(DRAIN_TIMEOUT, engine).await.is_err()
+        {
+            eprintln!(
+                "redline-desktop: requests still in progress after {DRAIN_TIMEOUT:?}; quitting anyway"
+            );
+        }
+        app.exit(0);
+    });
+}
+
+/// Shows and focuses the dashboard window, building it if it was closed.
 fn show_main_window(app: &AppHandle) {
-    let Some(window) = app.get_webview_window(MAIN_WINDOW) else {
-        eprintln!("redline-desktop: no window labelled {MAIN_WINDOW:?}");
-        return;
+    let window = match app.get_webview_window(MAIN_WINDOW) {
+        Some(window) => Ok(window),
+        None => app
+            .config()
+            .app
+            .windows
+            .iter()
+            .find(|w| w.label == MAIN_WINDOW)
+            .ok_or_else(|| tauri::Error::WindowNotFound)
+            .and_then(|config| WebviewWindowBuilder::from_config(app, config)?.build()),
     };
-    let shown = window
-        .show()
-        .and_then(|()| window.unminimize())
-        .and_then(|()| window.set_focus());
+    let shown = window.and_then(|window| {
+        window.show()?;
+        window.unminimize()?;
+        window.set_focus()
+    });
     if let Err(err) = shown {
         eprintln!("redline-desktop: could not show the window: {err}");
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::Flags;
-
-    fn parse(args: &[&str]) -> Flags {
-        Flags::parse(args.iter().map(|arg| arg.to_string()))
-    }
-
-    #[test]
-    fn no_arguments_open_the_window_with_live_data() {
-        assert_eq!(
-            parse(&[]),
-            Flags {
-                demo: false,
-                hidden: false
-            }
-        );
-    }
-
-    #[test]
-    fn demo_and_hidden_are_recognised_in_any_order() {
-        let both = Flags {
-            demo: true,
-            hidden: true,
-        };
-        assert_eq!(parse(&["--hidden", "--demo"]), both);
-        assert_eq!(parse(&["--demo", "--hidden"]), both);
-    }
-
-    #[test]
-    fn unknown_arguments_are_ignored() {
-        assert_eq!(
-            parse(&["--verbose", "--hidden"]),
-            Flags {
-                demo: false,
-                hidden: true
-            }
-        );
-    }
-}
+mod tests;

@@ -63,6 +63,15 @@ pub fn unknown_account(account: &str) -> Response {
     )
 }
 
+pub fn proxy_off() -> Response {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "redline_proxy_off",
+        "Redline's proxy is switched off, so nothing was sent to the provider. Switch it on \
+         with \"Proxy on\" in the Redline tray menu, or point the tool straight at the provider.",
+    )
+}
+
 pub fn key_not_stored(account: &AccountId, provider: ProviderId) -> Response {
     error(
         StatusCode::SERVICE_UNAVAILABLE,

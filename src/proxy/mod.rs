@@ -38,6 +38,7 @@ use forward::{Clients, Limits, RequestBody, RetryPolicy};
 use headers::Credential;
 use http::{HeaderMap, Method, header};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -151,6 +152,8 @@ struct Inner {
     clients: Clients,
     upstreams: RwLock<Arc<HashMap<AccountId, Upstream>>>,
     queues: queue::Queues,
+    /// Switched off from the desktop app's menu: requests are refused, nothing is forwarded.
+    enabled: AtomicBool,
 }
 
 impl Proxy {
@@ -179,8 +182,18 @@ impl Proxy {
                 traffic,
                 upstreams: RwLock::new(Arc::new(HashMap::new())),
                 queues: queue::Queues::default(),
+                enabled: AtomicBool::new(true),
             }),
         }
+    }
+
+    /// Switches forwarding on or off; requests already under way finish.
+    pub fn set_enabled(&self, on: bool) {
+        self.inner.enabled.store(on, Ordering::Relaxed);
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.inner.enabled.load(Ordering::Relaxed)
     }
 
     pub fn settings(&self) -> &ProxySettings {
@@ -221,6 +234,9 @@ impl Proxy {
     /// the first byte or mid-stream, cancels the upstream request and takes it out of flight.
     pub async fn handle(&self, account: &str, path_and_query: &str, request: Request) -> Response {
         let inner = &*self.inner;
+        if !self.is_enabled() {
+            return answers::proxy_off();
+        }
         let (parts, body) = request.into_parts();
         if parts.headers.contains_key(header::ORIGIN) {
             return answers::browser_refused();
@@ -379,6 +395,39 @@ impl Call {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_proxy_switched_off_refuses_and_forwards_nothing() {
+        let token = crate::token::generate_token();
+        let proxy = Proxy::new(
+            ProxySettings::default(),
+            HostMap::default(),
+            token.clone(),
+            Traffic::new(),
+        );
+        let request = || {
+            http::Request::builder()
+                .uri("/nobody/v1/models")
+                .header("authorization", format!("Bearer {}", token.expose()))
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        assert!(proxy.is_enabled());
+        proxy.set_enabled(false);
+        let off = proxy.handle("nobody", "/v1/models", request()).await;
+        assert_eq!(off.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(off.into_body(), 4096).await.unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("redline_proxy_off"), "{text}");
+        assert!(text.contains("Proxy on"), "{text}");
+        proxy.set_enabled(true);
+        let on = proxy.handle("nobody", "/v1/models", request()).await;
+        assert_eq!(
+            on.status(),
+            http::StatusCode::NOT_FOUND,
+            "on again: routed as usual"
+        );
+    }
 
     #[test]
     fn origins_come_from_the_base_url_or_the_default_region() {

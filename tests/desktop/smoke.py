@@ -1,0 +1,337 @@
+#!/usr/bin/python3
+"""End-to-end smoke test of redline-desktop on a real X server and a real D-Bus session.
+
+Run by tests/desktop/smoke.sh inside `dbus-run-session` and `xvfb-run`. It
+- owns org.kde.StatusNotifierWatcher, so libayatana-appindicator publishes the tray item here;
+- runs python-dbusmock's notification_daemon template as the notification service;
+- launches `redline-desktop --demo` with short demo phases and a private REDLINE_HOME;
+- waits (bounded) until the demo throttles, then asserts that a notification named the cause and
+  that the tray icon (the PNG named by the item's IconName) turned red from another colour;
+- saves a screenshot of the screen with the window to artifacts/desktop-window.png;
+- closes the window and asserts its web process ends while the app stays in the tray;
+- clicks "Proxy on" and "Quit Redline" through the item's D-Bus menu and asserts the check
+  mark flips and the app exits cleanly.
+
+Usage: smoke.py PATH/TO/redline-desktop ARTIFACT_DIR
+"""
+
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+
+import dbus
+import dbus.mainloop.glib
+import dbus.service
+from gi.repository import GLib
+
+WATCHER = "org.kde.StatusNotifierWatcher"
+ITEM = "org.kde.StatusNotifierItem"
+NOTIFICATIONS = "org.freedesktop.Notifications"
+TIMEOUT_S = 120
+HERE = os.path.dirname(os.path.abspath(__file__))
+CAUSE = "concurrency limit"
+
+
+def fail(message):
+    print(f"smoke: FAIL: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def decode_png(path):
+    """(width, height, rows of (r, g, b, a)) of an 8-bit RGB or RGBA PNG, no interlace."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        fail(f"{path} is not a PNG")
+    pos, idat, header = 8, b"", None
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    width, height, depth, colour, _, _, interlace = header
+    if depth != 8 or colour not in (2, 6) or interlace:
+        fail(f"{path}: unsupported PNG (depth {depth}, colour type {colour})")
+    channels = 4 if colour == 6 else 3
+    raw = zlib.decompress(idat)
+    stride = width * channels
+    rows, previous = [], bytearray(stride)
+    for y in range(height):
+        filter_type = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        for i in range(stride):
+            left = line[i - channels] if i >= channels else 0
+            up = previous[i]
+            upleft = previous[i - channels] if i >= channels else 0
+            if filter_type == 1:
+                line[i] = (line[i] + left) & 0xFF
+            elif filter_type == 2:
+                line[i] = (line[i] + up) & 0xFF
+            elif filter_type == 3:
+                line[i] = (line[i] + (left + up) // 2) & 0xFF
+            elif filter_type == 4:
+                p = left + up - upleft
+                pa, pb, pc = abs(p - left), abs(p - up), abs(p - upleft)
+                pred = left if pa <= pb and pa <= pc else (up if pb <= pc else upleft)
+                line[i] = (line[i] + pred) & 0xFF
+        pixels = [tuple(line[x * channels : x * channels + channels]) + ((255,) if channels == 3 else ()) for x in range(width)]
+        rows.append(pixels)
+        previous = line
+    return width, height, rows
+
+
+def icon_colour(path):
+    """'red', 'green', 'amber', 'grey' or 'empty': the colour of most opaque pixels (the
+    no-data icon is only its translucent grey track: 'grey')."""
+    _, _, rows = decode_png(path)
+    counts = {"red": 0, "green": 0, "amber": 0, "grey": 0}
+    for row in rows:
+        for r, g, b, a in row:
+            if a < 200:
+                counts["grey"] += a > 0
+                continue
+            if r > 180 and g < 90 and b < 90:
+                counts["red"] += 1
+            elif g > 130 and r < 90:
+                counts["green"] += 1
+            elif r > 200 and 120 < g < 200 and b < 80:
+                counts["amber"] += 1
+            else:
+                counts["grey"] += 1
+    best = max(counts, key=counts.get)
+    return best if counts[best] else "empty"
+
+
+class Watcher(dbus.service.Object):
+    """The part of org.kde.StatusNotifierWatcher appindicator needs: register, and a host."""
+
+    def __init__(self, bus):
+        self.items = []
+        self.bus_name = dbus.service.BusName(WATCHER, bus)
+        super().__init__(self.bus_name, "/StatusNotifierWatcher")
+
+    @dbus.service.method(WATCHER, in_signature="s", out_signature="", sender_keyword="sender")
+    def RegisterStatusNotifierItem(self, service, sender=None):
+        path = service if service.startswith("/") else "/StatusNotifierItem"
+        owner = sender if service.startswith("/") else service
+        self.items.append((owner, path))
+        self.StatusNotifierItemRegistered(f"{owner}{path}")
+
+    @dbus.service.method(WATCHER, in_signature="s", out_signature="")
+    def RegisterStatusNotifierHost(self, service):
+        pass
+
+    @dbus.service.signal(WATCHER, signature="s")
+    def StatusNotifierItemRegistered(self, item):
+        pass
+
+    @dbus.service.method(dbus.PROPERTIES_IFACE, in_signature="ss", out_signature="v")
+    def Get(self, interface, name):
+        return self.GetAll(interface)[name]
+
+    @dbus.service.method(dbus.PROPERTIES_IFACE, in_signature="s", out_signature="a{sv}")
+    def GetAll(self, interface):
+        return {
+            "IsStatusNotifierHostRegistered": dbus.Boolean(True),
+            "ProtocolVersion": dbus.Int32(0),
+            "RegisteredStatusNotifierItems": dbus.Array(
+                [f"{o}{p}" for o, p in self.items], signature="s"
+            ),
+        }
+
+
+def menu_item(layout, label):
+    """(id, properties) of the menu item with this label in a com.canonical.dbusmenu layout."""
+    item_id, properties, children = layout
+    if str(properties.get("label", "")).replace("_", "") == label:
+        return int(item_id), properties
+    for child in children:
+        found = menu_item(child, label)
+        if found is not None:
+            return found
+    return None
+
+
+def web_processes(pid):
+    """WebKit web processes started by `pid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == pid and comm.startswith("WebKitWebProces"):
+            found.append(int(entry))
+    return found
+
+
+def wait_for(condition, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def main():
+    binary, artifacts = sys.argv[1], sys.argv[2]
+    os.makedirs(artifacts, exist_ok=True)
+    dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
+    bus = dbus.SessionBus()
+    watcher = Watcher(bus)
+
+    # In its own process: importing dbusmock here would change how dbus.service finds methods.
+    notifications = subprocess.Popen(
+        [sys.executable, "-m", "dbusmock", "--session", "--template", "notification_daemon"],
+        stdout=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        if bus.name_has_owner(NOTIFICATIONS):
+            break
+        time.sleep(0.1)
+    else:
+        fail("python-dbusmock's notification daemon did not start")
+    notify_mock = dbus.Interface(
+        bus.get_object(NOTIFICATIONS, "/org/freedesktop/Notifications"), "org.freedesktop.DBus.Mock"
+    )
+    home = tempfile.mkdtemp(prefix="redline-smoke-")
+    # A free port: another Redline on this machine must not collide with the test.
+    with open(os.path.join(home, "config.toml"), "w") as f:
+        f.write('[proxy]\nlisten = "127.0.0.1:0"\n')
+    env = dict(
+        os.environ,
+        REDLINE_HOME=home,
+        REDLINE_DEMO_PHASE_SECONDS="6",
+        WEBKIT_DISABLE_COMPOSITING_MODE="1",
+        WEBKIT_DISABLE_DMABUF_RENDERER="1",
+    )
+    log_path = os.path.join(artifacts, "desktop-stderr.log")
+    log = open(log_path, "w")
+    app = subprocess.Popen([binary, "--demo"], env=env, stdout=log, stderr=log)
+
+    state = {"colours": [], "icons": set(), "notice": None, "error": None, "done": False}
+    deadline = time.monotonic() + TIMEOUT_S
+    loop = GLib.MainLoop()
+
+    def item_props():
+        owner, path = watcher.items[-1]
+        item = bus.get_object(owner, path)
+        return dbus.Interface(item, dbus.PROPERTIES_IFACE).GetAll(ITEM)
+
+    def check():
+        if app.poll() is not None:
+            state["error"] = f"redline-desktop exited early with {app.returncode}; see {log_path}"
+            loop.quit()
+            return False
+        if time.monotonic() > deadline:
+            state["error"] = (
+                f"no red icon and notification within {TIMEOUT_S}s: colours seen {state['colours']}, "
+                f"notification {state['notice']!r}, items {watcher.items}"
+            )
+            loop.quit()
+            return False
+        if watcher.items:
+            props = item_props()
+            icon = str(props.get("IconName", ""))
+            theme = str(props.get("IconThemePath", ""))
+            path = icon if icon.startswith("/") else os.path.join(theme, icon + ".png")
+            if icon and icon not in state["icons"] and os.path.exists(path):
+                state["icons"].add(icon)
+                colour = icon_colour(path)
+                state["colours"].append(colour)
+                with open(path, "rb") as src, open(os.path.join(artifacts, f"tray-{colour}.png"), "wb") as dst:
+                    dst.write(src.read())
+        for _, method, args in notify_mock.GetCalls():
+            if method == "Notify" and CAUSE in str(args[3]):
+                state["notice"] = (str(args[3]), str(args[4]))
+        if "red" in state["colours"] and state["notice"]:
+            state["done"] = True
+            loop.quit()
+            return False
+        return True
+
+    GLib.timeout_add(200, check)
+    loop.run()
+    if not state["done"]:
+        app.kill()
+        fail(state["error"])
+    print(f"smoke: tray icon colours in order: {state['colours']}")
+    print(f"smoke: notification: {state['notice'][0]!r} / {state['notice'][1]!r}")
+    first_red = state["colours"].index("red")
+    if first_red == 0:
+        fail("the first icon was already red: the change to red was not seen")
+
+    shot = os.path.join(artifacts, "desktop-window.png")
+    subprocess.run(["import", "-window", "root", shot], check=True)
+    print(f"smoke: screenshot saved to {shot}")
+
+    # Closing the window destroys its web view: the web process goes, the app stays.
+    if not web_processes(app.pid):
+        app.kill()
+        fail("no WebKitWebProcess while the window is open")
+    subprocess.run([sys.executable, os.path.join(HERE, "close_window.py"), "Redline"], check=True)
+    if not wait_for(lambda: not web_processes(app.pid), 15):
+        app.kill()
+        fail("the web process still runs 15 s after the window was closed")
+    if app.poll() is not None:
+        fail(f"closing the window ended the app ({app.returncode})")
+    print("smoke: window closed, web process gone, app still in the tray")
+
+    menu_path = item_props()["Menu"]
+    owner, _ = watcher.items[-1]
+    menu = dbus.Interface(bus.get_object(owner, menu_path), "com.canonical.dbusmenu")
+
+    def item(label):
+        _, layout = menu.GetLayout(0, -1, dbus.Array([], signature="s"))
+        found = menu_item(layout, label)
+        if found is None:
+            app.kill()
+            fail(f"no {label!r} in the tray menu: {layout}")
+        return found
+
+    def click(label):
+        menu.Event(item(label)[0], "clicked", dbus.String("", variant_level=1), dbus.UInt32(0))
+
+    # "Proxy on" is checked, and clicking it switches the proxy off.
+    if item("Proxy on")[1].get("toggle-state") != 1:
+        fail(f"'Proxy on' is not checked at start: {item('Proxy on')}")
+    click("Proxy on")
+    if not wait_for(lambda: item("Proxy on")[1].get("toggle-state") == 0, 10):
+        app.kill()
+        fail("'Proxy on' stayed checked after a click")
+    print("smoke: Proxy on unchecked from the menu")
+
+    # Quit through the tray menu, as a user would, and expect a clean exit.
+    click("Quit Redline")
+    try:
+        code = app.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        app.kill()
+        fail("Quit did not end the app within 20 s")
+    log.close()
+    if code != 0:
+        fail(f"Quit ended the app with {code}; see {log_path}")
+    with open(log_path) as f:
+        stderr = f.read()
+    if "Redline stopped." not in stderr:
+        fail(f"the engine did not drain and stop on Quit; see {log_path}")
+    if "sk-demo-not-a-real-key" in stderr:
+        fail("the demo key appeared in the app's output")
+    notifications.terminate()
+    print("smoke: ok")
+
+
+if __name__ == "__main__":
+    main()
