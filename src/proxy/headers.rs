@@ -198,6 +198,24 @@ mod tests {
         let custom: Vec<_> = kept.get_all("x-custom").iter().collect();
         assert_eq!(custom, ["a", "b"]);
         assert_eq!(kept["accept-encoding"], "gzip, br");
+        assert_eq!(
+            into_end_to_end(incoming),
+            kept,
+            "the owned form filters alike"
+        );
+
+        let clean = map(&[
+            ("content-type", "text/event-stream"),
+            ("x-a", "1"),
+            ("x-a", "2"),
+        ]);
+        assert_eq!(
+            into_end_to_end(clean.clone()),
+            clean,
+            "nothing to drop: kept as is"
+        );
+        let named = map(&[("x-b", "1"), ("connection", "x-b"), ("x-c", "2")]);
+        assert_eq!(names(&into_end_to_end(named)), ["x-c"]);
     }
 
     #[test]
