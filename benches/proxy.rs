@@ -354,8 +354,8 @@ fn free_loopback_port() -> Result<u16, String> {
     Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
 }
 
-/// nginx as the baseline: one worker (the daemon runs on one thread too), no buffering either
-/// way, keep-alive to the upstream and to the client, logs and pid in `dir`.
+/// nginx as the baseline: two workers (the daemon's runtime has a thread per core), no
+/// buffering either way, keep-alive to the upstream and to the client, logs and pid in `dir`.
 fn nginx_config(dir: &Path, port: u16, upstream: SocketAddr) -> String {
     let d = dir.display();
     let user = if is_root() { "user root;\n" } else { "" };

@@ -337,7 +337,8 @@ impl Aggregate {
                     Some(Event::KeyUses(uses)) => self.surroundings.key_uses = uses,
                     None => return,
                 },
-                changed = traffic_changes.changed() => {
+                // Once a rebuild is due, further changes need not wake this task.
+                changed = traffic_changes.changed(), if !traffic_changed => {
                     if changed.is_err() {
                         return;
                     }

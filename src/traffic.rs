@@ -156,7 +156,11 @@ impl Traffic {
             t.in_flight += 1;
             record_level(&mut t.levels, now, t.in_flight);
             record_start(&mut t.starts, now);
-            let c = t.clients.entry(client.to_owned()).or_default();
+            // Looked up before inserting, so a known client costs no allocation.
+            let c = match t.clients.get_mut(client) {
+                Some(c) => c,
+                None => t.clients.entry(client.to_owned()).or_default(),
+            };
             c.requests += 1;
             c.in_flight += 1;
         });
@@ -324,11 +328,11 @@ impl RequestGuard {
 
     fn close(&mut self, status: u16, tokens: Option<TokenUsage>) {
         let now = Instant::now();
-        let (started, first_byte, client) = (self.started, self.first_byte, self.client.clone());
+        let (started, first_byte, client) = (self.started, self.first_byte, &self.client);
         self.traffic.change(&self.account, |t| {
             t.in_flight = t.in_flight.saturating_sub(1);
             record_level(&mut t.levels, now, t.in_flight);
-            if let Some(c) = t.clients.get_mut(&client) {
+            if let Some(c) = t.clients.get_mut(client) {
                 c.in_flight = c.in_flight.saturating_sub(1);
             }
             *t.by_status.entry(status).or_default() += 1;

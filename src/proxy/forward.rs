@@ -162,7 +162,7 @@ pub async fn forward(
     call: &Call,
     method: Method,
     url: reqwest::Url,
-    headers: HeaderMap,
+    mut headers: HeaderMap,
     mut body: RequestBody,
 ) -> Result<Answer, Failure> {
     let host = host_of(&url);
@@ -184,7 +184,11 @@ pub async fn forward(
             None => body.take().and_then(RequestBody::into_upstream),
         };
         let mut request = reqwest::Request::new(method.clone(), url.clone());
-        *request.headers_mut() = headers.clone();
+        // Only a retry sends the headers again.
+        *request.headers_mut() = match replay {
+            Some(_) => headers.clone(),
+            None => std::mem::take(&mut headers),
+        };
         *request.body_mut() = request_body;
         let sent = Instant::now();
         let first_byte_deadline = sent + limits.first_byte_timeout;
@@ -195,13 +199,13 @@ pub async fn forward(
                 after: limits.first_byte_timeout,
             })?
             .map_err(|error| describe(&host, &error, limits.connect_timeout))?;
-        let status = response.status();
-        let headers_in = response.headers().clone();
-        call.record_windows(&headers_in);
+        let (head, body) = http::Response::from(response).into_parts();
+        let status = head.status;
+        call.record_windows(&head.headers);
         let answer = Answer {
             status,
-            headers: headers_in,
-            body: response.bytes_stream().boxed(),
+            headers: head.headers,
+            body: http_body_util::BodyDataStream::new(body).boxed(),
             first_byte_deadline,
         };
         let (Some(policy), Some(_)) = (limits.retry, &replay) else {

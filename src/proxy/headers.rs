@@ -26,23 +26,43 @@ pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 /// HTTP client sets it from the upstream URL). Everything else, `content-length`,
 /// `accept-encoding` and `content-encoding` included, passes untouched and in order.
 pub fn end_to_end(headers: &HeaderMap) -> HeaderMap {
-    let named: Vec<String> = headers
+    let named = connection_named(headers);
+    let mut kept = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        if !crosses(name, &named) {
+            continue;
+        }
+        kept.append(name.clone(), value.clone());
+    }
+    kept
+}
+
+/// [`end_to_end`] for a map the caller owns: returned as it is when every header crosses
+/// (an answer without `Connection` or `Transfer-Encoding`, the common case), else copied.
+pub fn into_end_to_end(headers: HeaderMap) -> HeaderMap {
+    let named = connection_named(&headers);
+    if headers.keys().all(|name| crosses(name, &named)) {
+        headers
+    } else {
+        end_to_end(&headers)
+    }
+}
+
+fn crosses(name: &HeaderName, connection_named: &[String]) -> bool {
+    let text = name.as_str();
+    !(name == HOST || HOP_BY_HOP.contains(&text) || connection_named.iter().any(|n| n == text))
+}
+
+/// The header names a `Connection` header lists, lowercased.
+fn connection_named(headers: &HeaderMap) -> Vec<String> {
+    headers
         .get_all(CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(|token| token.trim().to_ascii_lowercase())
         .filter(|token| !token.is_empty())
-        .collect();
-    let mut kept = HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        let name_text = name.as_str();
-        if name == HOST || HOP_BY_HOP.contains(&name_text) || named.iter().any(|n| n == name_text) {
-            continue;
-        }
-        kept.append(name.clone(), value.clone());
-    }
-    kept
+        .collect()
 }
 
 /// What a client presented.
@@ -178,6 +198,24 @@ mod tests {
         let custom: Vec<_> = kept.get_all("x-custom").iter().collect();
         assert_eq!(custom, ["a", "b"]);
         assert_eq!(kept["accept-encoding"], "gzip, br");
+        assert_eq!(
+            into_end_to_end(incoming),
+            kept,
+            "the owned form filters alike"
+        );
+
+        let clean = map(&[
+            ("content-type", "text/event-stream"),
+            ("x-a", "1"),
+            ("x-a", "2"),
+        ]);
+        assert_eq!(
+            into_end_to_end(clean.clone()),
+            clean,
+            "nothing to drop: kept as is"
+        );
+        let named = map(&[("x-b", "1"), ("connection", "x-b"), ("x-c", "2")]);
+        assert_eq!(names(&into_end_to_end(named)), ["x-c"]);
     }
 
     #[test]

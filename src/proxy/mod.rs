@@ -150,7 +150,7 @@ struct Inner {
     local_token: Secret,
     traffic: Arc<Traffic>,
     clients: Clients,
-    upstreams: RwLock<Arc<HashMap<AccountId, Upstream>>>,
+    upstreams: RwLock<Arc<HashMap<AccountId, Arc<Upstream>>>>,
     queues: queue::Queues,
     /// Switched off from the desktop app's menu: requests are refused, nothing is forwarded.
     enabled: AtomicBool,
@@ -208,6 +208,11 @@ impl Proxy {
             .map(|(id, upstream)| (id.clone(), upstream.concurrency_cap))
             .collect();
         self.inner.queues.retain(&caps);
+        // Shared, so a request takes a reference instead of copying the key and origin.
+        let upstreams = upstreams
+            .into_iter()
+            .map(|(id, upstream)| (id, Arc::new(upstream)))
+            .collect();
         *self
             .inner
             .upstreams
@@ -215,7 +220,7 @@ impl Proxy {
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(upstreams);
     }
 
-    fn upstream(&self, account: &str) -> Option<(AccountId, Upstream)> {
+    fn upstream(&self, account: &str) -> Option<(AccountId, Arc<Upstream>)> {
         let id: AccountId = account.parse().ok()?;
         let upstreams = self
             .inner

@@ -5,7 +5,7 @@
 
 use super::Call;
 use super::forward::{Answer, deepest_cause};
-use super::headers::end_to_end;
+use super::headers::into_end_to_end;
 use super::queue::Slot;
 use super::usage::{BoundedCopy, MAX_JSON_COPY, SseUsage, json_usage};
 use crate::throttle::human_duration;
@@ -59,7 +59,7 @@ pub fn respond(
     };
     let mut response = Response::new(Body::from_stream(relay.into_stream()));
     *response.status_mut() = status;
-    *response.headers_mut() = end_to_end(&headers);
+    *response.headers_mut() = into_end_to_end(headers);
     response
 }
 

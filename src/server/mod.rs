@@ -15,6 +15,7 @@ use crate::store::Store;
 use access::{Refusal, Route, SESSION_COOKIE};
 use axum::Router;
 use axum::extract::{Request, State};
+use axum::handler::Handler;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -62,13 +63,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/session", post(session))
         .route("/api/v1/history", get(history))
         .route("/metrics", get(metrics))
-        .fallback(proxy)
-        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        // With its own state (an `Arc`): the router's state would be cloned per request.
+        .fallback_service(proxy.with_state(state.proxy.clone()))
+        .layer(middleware::from_fn_with_state(Arc::new(state.clone()), guard))
         .with_state(state)
 }
 
-/// Applies the access rules to every request before any route sees it.
-async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Applies the access rules to every request before any route sees it. The state is behind
+/// an `Arc` because the middleware clones it per request (a plain clone copies the token).
+async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let route = access::route_of(path);
     match access::check(route, request.headers(), &state.token, state.allow_remote) {
@@ -152,7 +155,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
 }
 
-async fn proxy(State(state): State<AppState>, request: Request) -> Response {
+async fn proxy(State(proxy): State<Proxy>, request: Request) -> Response {
     let path_and_query = request
         .uri()
         .path_and_query()
@@ -161,7 +164,7 @@ async fn proxy(State(state): State<AppState>, request: Request) -> Response {
     match split_account(&path_and_query) {
         Some((account, rest)) => {
             let account = account.to_owned();
-            state.proxy.handle(&account, &rest, request).await
+            proxy.handle(&account, &rest, request).await
         }
         None => redline_error(
             StatusCode::NOT_FOUND,
