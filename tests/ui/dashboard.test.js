@@ -357,7 +357,7 @@ test("the history view draws the demo's recorded series and follows the range an
   }
   assert.match(await figures.filter({ hasText: "Quota used" }).innerText(), /5h: now 42%, highest 42%[\s\S]*week: now 21%/);
   assert.match(await figures.filter({ hasText: "Quota used" }).locator("svg").textContent(), /5h 42%/);
-  assert.match(await throttles.locator(".history-note").innerText(), /^too many at once: [1-9]\d*\. Worst hour: .+ with [1-9]\d*\.$/);
+  assert.match(await throttles.locator(".history-note").innerText(), /^too many at once: [1-9]\d*\. Worst hour: \d{1,2}:00.* with [1-9]\d*\.$/);
   const traffic = figures.filter({ hasText: "Requests and in flight" });
   const requests = Number((await traffic.locator(".history-note").innerText()).match(/^(\d+) requests, (\d+) with an error/)[1]);
   assert.ok(requests > 0, "the demo's traffic is counted");
@@ -373,7 +373,8 @@ test("the history view draws the demo's recorded series and follows the range an
   assert.equal(fetched.at(-1), "?account=kimi-demo&range=week");
   const weekAxis = await figures.first().locator("svg > text").allTextContents();
   assert.ok(!weekAxis.some((t) => /^\d{1,2}:\d{2}/.test(t)) && weekAxis.some((t) => /[A-Za-z]/.test(t)), `a week is labelled by days: ${weekAxis}`);
-  await throttles.getByText(/too many at once: [1-9]/).waitFor();
+  await throttles.getByText(/too many at once: [1-9]\d*\. Worst hour: \S+ \S+ \d{1,2}:00/).waitFor();
+  await shot(page, "history-week");
 
   // Claude's demo account never throttles and sends nothing through the proxy: said in words.
   await account.selectOption("claude-demo");
@@ -385,8 +386,9 @@ test("the history view draws the demo's recorded series and follows the range an
   // An account the engine does not know: the endpoint's error as a plain message.
   await account.evaluate((select) => select.add(new Option("gone", "gone-account")));
   await account.selectOption("gone-account");
-  await history.getByText('Could not load the history: no account named "gone-account": see the status for the ids').waitFor();
+  await history.getByRole("alert").filter({ hasText: 'Could not load the history: no account named "gone-account": see the status for the ids' }).waitFor();
   assert.equal(await figures.count(), 0);
+  await shot(page, "history-error");
 
   // Dark and 360 px wide: the charts fit and stay readable.
   const narrow = await open(server, { width: 360, height: 800, colorScheme: "dark" });
