@@ -342,12 +342,19 @@ test("the history view draws the demo's recorded series and follows the range an
   await account.selectOption("kimi-demo");
   const figures = history.locator("figure.history-chart");
   const throttles = figures.filter({ hasText: "Throttles per hour" });
-  // The writer commits on its own thread: ask again until the refusals are in.
-  for (let i = 0; !(await throttles.getByText(/too many at once: [1-9]/).count()); i++) {
-    assert.ok(i < 50, `no concurrency throttle in the history: ${await history.innerText()}`);
-    await history.getByRole("button", { name: "Last day" }).click();
-    await throttles.locator("svg, .history-message").first().waitFor();
+  const quota = figures.filter({ hasText: "Quota used" });
+  // The history is written on its own thread, and usage is sampled when a poll lands (at the
+  // latest once a minute): ask again until the refusals and the usage are in.
+  async function until(range, what, ready) {
+    const deadline = Date.now() + 75000;
+    while (!(await ready())) {
+      assert.ok(Date.now() < deadline, `no ${what} in the history: ${await history.innerText()}`);
+      await history.getByRole("button", { name: range }).click();
+      await figures.nth(2).waitFor();
+    }
   }
+  await until("Last day", "concurrency throttle and usage", async () =>
+    (await throttles.getByText(/too many at once: [1-9]/).count()) > 0 && (await quota.locator("svg").count()) > 0);
   assert.deepEqual(await figures.locator("figcaption").allInnerTexts(), ["Quota used", "Throttles per hour, by cause", "Requests and in flight"]);
   // Every section is a labelled SVG chart with its values in words, not only in shades.
   for (const figure of await figures.all()) {
@@ -355,8 +362,8 @@ test("the history view draws the demo's recorded series and follows the range an
     assert.ok((await svg.getAttribute("aria-label")).length > 0);
     assert.ok((await svg.locator("text").count()) > 3, "axis and series labels are text");
   }
-  assert.match(await figures.filter({ hasText: "Quota used" }).innerText(), /5h: now 42%, highest 42%[\s\S]*week: now 21%/);
-  assert.match(await figures.filter({ hasText: "Quota used" }).locator("svg").textContent(), /5h 42%/);
+  assert.match(await quota.innerText(), /5h: now 42%, highest 42%[\s\S]*week: now 21%/);
+  assert.match(await quota.locator("svg").textContent(), /5h 42%/);
   assert.match(await throttles.locator(".history-note").innerText(), /^too many at once: [1-9]\d*\. Worst hour: \d{1,2}:00.* with [1-9]\d*\.$/);
   const traffic = figures.filter({ hasText: "Requests and in flight" });
   const requests = Number((await traffic.locator(".history-note").innerText()).match(/^(\d+) requests, (\d+) with an error/)[1]);
@@ -381,7 +388,8 @@ test("the history view draws the demo's recorded series and follows the range an
   await throttles.getByText("No throttles in this range.").waitFor();
   assert.equal(fetched.at(-1), "?account=claude-demo&range=week");
   await figures.filter({ hasText: "Requests and in flight" }).getByText("No proxied requests in this range.").waitFor();
-  assert.match(await figures.filter({ hasText: "Quota used" }).innerText(), /5h: now 86%/);
+  await until("Last week", "usage of claude-demo", async () => (await quota.locator("svg").count()) > 0);
+  assert.match(await quota.innerText(), /5h: now 86%/);
 
   // An account the engine does not know: the endpoint's error as a plain message.
   await account.evaluate((select) => select.add(new Option("gone", "gone-account")));
