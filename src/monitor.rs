@@ -185,26 +185,13 @@ impl Monitor {
     pub fn reconfigure(&self, config: Config, secrets: Secrets) {
         let interval = Duration::from_secs(config.poll.interval_s);
         let mut problems = BTreeMap::new();
-        let mut pollers = BTreeMap::new();
+        let mut sources = Vec::new();
         for (id, secret) in secrets {
             let Some(account) = config.accounts.get(&id).cloned() else {
                 continue;
             };
             match secret {
-                Ok(secret) => {
-                    let adapter = provider(account.provider);
-                    let schedule = Schedule::every(interval.max(adapter.min_poll_interval()));
-                    let target = target(adapter, account.base_url.as_deref());
-                    let source = HttpSource {
-                        client: self.client.clone(),
-                        account,
-                        target,
-                        secret,
-                    };
-                    let poller = Poller::spawn(Arc::new(source), schedule);
-                    forward(id.clone(), poller.subscribe(), self.events.clone());
-                    pollers.insert(id, Arc::new(poller));
-                }
+                Ok(secret) => sources.push((id, account, secret)),
                 Err(problem) => {
                     problems.insert(
                         id,
@@ -216,9 +203,27 @@ impl Monitor {
                 }
             }
         }
-        // The old pollers stop as they are dropped here.
-        *self.pollers.lock().unwrap_or_else(PoisonError::into_inner) = pollers;
+        // The old pollers stop first, then the aggregator learns the accounts, then the new
+        // pollers start. A first report queued before the accounts would be dropped (an account
+        // the aggregator does not know yet) or wiped when they are applied, leaving the account
+        // blank until its next poll (the demo did this to about one start in four).
+        let mut pollers = self.pollers.lock().unwrap_or_else(PoisonError::into_inner);
+        pollers.clear();
         let _ = self.events.send(Event::Accounts(config, problems));
+        for (id, account, secret) in sources {
+            let adapter = provider(account.provider);
+            let schedule = Schedule::every(interval.max(adapter.min_poll_interval()));
+            let target = target(adapter, account.base_url.as_deref());
+            let source = HttpSource {
+                client: self.client.clone(),
+                account,
+                target,
+                secret,
+            };
+            let poller = Poller::spawn(Arc::new(source), schedule);
+            forward(id.clone(), poller.subscribe(), self.events.clone());
+            pollers.insert(id, Arc::new(poller));
+        }
     }
 
     /// The AI coding tools running now and Redline's own footprint, shown in the status.

@@ -4,8 +4,13 @@
 // work, and every series carries a text label and its own line style: colour is never the
 // only signal. Every value from the server goes in through textContent, never as HTML.
 
+import { transport as dashboardTransport } from "./transport.js";
+
 const SVG = "http://www.w3.org/2000/svg";
-const WIDTH = 640;
+// Charts are drawn at the width they are shown at, so text is its real size from a 360 px
+// popover to a full window.
+const MIN_WIDTH = 280;
+const MAX_WIDTH = 960;
 const HEIGHT = 180;
 const PAD = { left: 44, right: 96, top: 12, bottom: 24 };
 const DASHES = ["", "6 3", "2 3", "10 4 2 4", "1 5"];
@@ -32,8 +37,9 @@ const WINDOWS = {
   balance: "credit",
 };
 
-/** Draws the History section into `container`; `transport` is the dashboard's (optional). */
-export async function renderHistory(container, transport) {
+/** Draws the History section into `container`, asking the engine through `transport`
+ * (`ui/transport.js`: HTTP in a browser, Tauri commands in the desktop app). */
+export async function renderHistory(container, transport = dashboardTransport) {
   const state = { account: null, range: "day" };
   container.replaceChildren();
   const controls = el("div", { class: "history-controls" });
@@ -42,10 +48,10 @@ export async function renderHistory(container, transport) {
 
   let accounts = [];
   try {
-    const status = await get(transport, "/api/v1/status");
+    const status = await transport.status();
     accounts = Array.isArray(status && status.accounts) ? status.accounts : [];
   } catch (err) {
-    body.replaceChildren(message(`Could not load the accounts: ${describe(err)}`));
+    body.replaceChildren(failure(`Could not load the accounts: ${describe(err)}`));
     return;
   }
   if (accounts.length === 0) {
@@ -84,28 +90,30 @@ export async function renderHistory(container, transport) {
       button.setAttribute("aria-pressed", String(button.dataset.range === state.range));
     }
     body.replaceChildren(message("Loading the history…"));
-    const path =
-      `/api/v1/history?account=${encodeURIComponent(state.account)}` +
-      `&range=${encodeURIComponent(state.range)}`;
+    const width = Math.round(Math.min(MAX_WIDTH, Math.max(MIN_WIDTH, body.clientWidth || 640)));
     try {
-      const history = await get(transport, path);
-      body.replaceChildren(...charts(history || {}));
+      const history = await transport.history(state.account, state.range);
+      body.replaceChildren(...charts(history || {}, width));
     } catch (err) {
-      body.replaceChildren(message(`Could not load the history: ${describe(err)}`));
+      body.replaceChildren(failure(`Could not load the history: ${describe(err)}`));
     }
   }
   await load();
 }
 
 /** The three charts, or a plain message when there is nothing yet. */
-function charts(history) {
+function charts(history, width) {
   const from = Date.parse(history.from);
   const to = Date.parse(history.to);
   if (!Number.isFinite(from) || !Number.isFinite(to) || to <= from) {
     return [message("The history answer was not understood.")];
   }
-  const span = { from, to, week: history.range === "week" };
   const windows = Array.isArray(history.windows) ? history.windows : [];
+  // Room on the right for the longest end-of-line label ("month (booster) 100%", about 6.5 px
+  // a character at 11 px), the same for every chart so their time axes line up.
+  const longest = Math.max(0, ...windows.map((w) => `${windowName(w.window)} 100%`.length));
+  const right = Math.max(PAD.right, Math.min(width / 2, 8 + longest * 6.5));
+  const span = { from, to, week: history.range === "week", width, right };
   const throttles = Array.isArray(history.throttles) ? history.throttles : [];
   const requests = Array.isArray(history.requests) ? history.requests : [];
   return [usageChart(windows, span), throttleChart(throttles, span), trafficChart(requests, span)];
@@ -117,6 +125,7 @@ function usageChart(windows, span) {
     .map((w) => ({
       name: windowName(w.window),
       points: (Array.isArray(w.points) ? w.points : [])
+        .filter((p) => p.used_ratio != null)
         .map((p) => [Date.parse(p.at), Number(p.used_ratio)])
         .filter(([t, v]) => Number.isFinite(t) && Number.isFinite(v)),
     }))
@@ -143,7 +152,9 @@ function usageChart(windows, span) {
         "stroke-dasharray": DASHES[i % DASHES.length],
       }),
     );
+    // A dot on the latest sample: a series of one sample has no line to draw.
     const [lastT, lastV] = s.points[s.points.length - 1];
+    svg.append(svgEl("circle", { cx: x(lastT), cy: y(Math.min(lastV, 1)), r: 3, fill: "currentColor" }));
     const peak = Math.max(...s.points.map(([, v]) => v));
     labels.push({ x: x(lastT) + 6, y: y(Math.min(lastV, 1)) + 4, text: `${s.name} ${pct(lastV)}` });
     summary.push(`${s.name}: now ${pct(lastV)}, highest ${pct(peak)}`);
@@ -169,13 +180,16 @@ function throttleChart(hours, span) {
     figure.append(message("No throttles in this range."));
     return figure;
   }
-  const max = Math.max(...rows.map((h) => h.total));
+  const max = evenCeiling(Math.max(...rows.map((h) => h.total)));
   const svg = frame(span, max, (v) => String(Math.round(v)), "Refusals per hour");
   const x = xScale(span);
   const y = yScale(max);
   const causes = [...new Set(rows.flatMap((h) => Object.keys(h.byCause)))].sort();
-  const width = Math.max(2, x(span.from + 3600e3) - x(span.from) - 1);
+  const hourWidth = Math.max(2, x(span.from + 3600e3) - x(span.from) - 1);
+  const plotEnd = span.width - span.right;
   for (const hour of rows) {
+    // The current hour is cut at the end of the range.
+    const width = Math.max(2, Math.min(hourWidth, plotEnd - x(hour.at)));
     let base = 0;
     causes.forEach((cause, i) => {
       const n = Number(hour.byCause[cause]) || 0;
@@ -189,7 +203,7 @@ function throttleChart(hours, span) {
         "fill-opacity": String(0.85 - (i % 4) * 0.2),
       });
       const title = svgEl("title");
-      title.textContent = `${clock(hour.at, span.week)}: ${n} × ${causeName(cause)}`;
+      title.textContent = `${moment(hour.at, span.week)}: ${n} × ${causeName(cause)}`;
       rect.append(title);
       svg.append(rect);
       base += n;
@@ -203,7 +217,7 @@ function throttleChart(hours, span) {
   });
   const worst = rows.reduce((a, b) => (b.total > a.total ? b : a));
   figure.append(
-    note(`${totals.join(" · ")}. Worst hour: ${clock(worst.at, span.week)} with ${worst.total}.`),
+    note(`${totals.join(" · ")}. Worst hour: ${moment(worst.at, span.week)} with ${worst.total}.`),
   );
   return figure;
 }
@@ -224,23 +238,24 @@ function trafficChart(buckets, span) {
     figure.append(message("No proxied requests in this range."));
     return figure;
   }
-  const maxRequests = Math.max(1, ...rows.map((b) => b.requests));
+  const maxRequests = evenCeiling(Math.max(1, ...rows.map((b) => b.requests)));
   const maxFlight = Math.max(1, ...flights.map((b) => b.inFlight));
   const svg = frame(span, maxRequests, (v) => String(Math.round(v)), "Requests per bucket");
   const x = xScale(span);
   const y = yScale(maxRequests);
   const step = rows.length > 1 ? x(rows[1].at) - x(rows[0].at) : 4;
+  // Bars at least 2 px wide, so a single busy bucket still shows.
   for (const b of rows.filter((b) => b.requests > 0)) {
     const bar = svgEl("rect", {
       x: x(b.at),
       y: y(b.requests),
-      width: Math.max(1, step - 1),
+      width: Math.max(2, step - 1),
       height: Math.max(1, y(0) - y(b.requests)),
       fill: "currentColor",
       "fill-opacity": "0.35",
     });
     const title = svgEl("title");
-    title.textContent = `${clock(b.at, span.week)}: ${b.requests} requests, ${b.errors} errors`;
+    title.textContent = `${moment(b.at, span.week)}: ${b.requests} requests, ${b.errors} errors`;
     bar.append(title);
     svg.append(bar);
   }
@@ -253,17 +268,17 @@ function trafficChart(buckets, span) {
     svg.append(
       svgEl("path", { d, fill: "none", stroke: "currentColor", "stroke-width": "2", "stroke-dasharray": "4 2" }),
     );
-    const label = svgEl("text", { x: WIDTH - PAD.right + 6, y: yf(maxFlight) + 10, "font-size": "11", fill: "currentColor" });
+    const label = svgEl("text", { x: span.width - span.right + 6, y: yf(maxFlight) + 10, "font-size": "11", fill: "currentColor" });
     label.textContent = `in flight (max ${maxFlight})`;
     svg.append(label);
   }
-  const barsLabel = svgEl("text", { x: WIDTH - PAD.right + 6, y: HEIGHT - PAD.bottom - 4, "font-size": "11", fill: "currentColor" });
+  const barsLabel = svgEl("text", { x: span.width - span.right + 6, y: HEIGHT - PAD.bottom - 4, "font-size": "11", fill: "currentColor" });
   barsLabel.textContent = "bars: requests";
   svg.append(barsLabel);
   const errors = rows.reduce((sum, b) => sum + b.errors, 0);
   const busiest = flights.length ? flights.reduce((a, b) => (b.inFlight > a.inFlight ? b : a)) : null;
   const parts = [`${total} requests, ${errors} with an error`];
-  if (busiest) parts.push(`most in flight: ${busiest.inFlight} at ${clock(busiest.at, span.week)}`);
+  if (busiest) parts.push(`most in flight: ${busiest.inFlight} at ${moment(busiest.at, span.week)}`);
   figure.append(svg, note(parts.join(" · ")));
   return figure;
 }
@@ -271,7 +286,7 @@ function trafficChart(buckets, span) {
 /** An SVG with the time axis, a value axis from 0 to `max` and gridlines. */
 function frame(span, max, format, description) {
   const svg = svgEl("svg", {
-    viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
+    viewBox: `0 0 ${span.width} ${HEIGHT}`,
     width: "100%",
     role: "img",
     "aria-label": description,
@@ -285,7 +300,7 @@ function frame(span, max, format, description) {
     svg.append(
       svgEl("line", {
         x1: PAD.left,
-        x2: WIDTH - PAD.right,
+        x2: span.width - span.right,
         y1: y(value),
         y2: y(value),
         stroke: muted,
@@ -296,7 +311,8 @@ function frame(span, max, format, description) {
     label.textContent = format(value);
     svg.append(label);
   }
-  const ticks = span.week ? 7 : 6;
+  // As many time labels as fit without touching (about 70 px each).
+  const ticks = Math.max(2, Math.min(span.week ? 7 : 6, Math.floor((span.width - PAD.left - span.right) / 70)));
   for (let i = 0; i <= ticks; i++) {
     const t = span.from + ((span.to - span.from) * i) / ticks;
     const label = svgEl("text", { x: x(t), y: HEIGHT - 6, "font-size": "10", "text-anchor": "middle", fill: muted });
@@ -306,14 +322,26 @@ function frame(span, max, format, description) {
   return svg;
 }
 
-function xScale({ from, to }) {
-  return (t) => PAD.left + ((t - from) / (to - from)) * (WIDTH - PAD.left - PAD.right);
+function xScale({ from, to, width, right }) {
+  return (t) => PAD.left + ((t - from) / (to - from)) * (width - PAD.left - right);
+}
+
+/** Counts are labelled at 0, half and the top: an even top keeps the half a whole number. */
+function evenCeiling(n) {
+  return Math.ceil(n / 2) * 2;
 }
 
 function yScale(max) {
   return (v) => HEIGHT - PAD.bottom - (v / (max || 1)) * (HEIGHT - PAD.top - PAD.bottom);
 }
 
+/** One hour or bucket: the time, and in a week also the day. */
+function moment(t, week) {
+  const time = new Date(t).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  return week ? `${new Date(t).toLocaleDateString(undefined, { weekday: "short", day: "numeric" })} ${time}` : time;
+}
+
+/** An axis label: the time in a day, the day in a week. */
 function clock(t, week) {
   const date = new Date(t);
   return week
@@ -335,21 +363,6 @@ function pct(v) {
   return `${Math.round(v * 100)}%`;
 }
 
-/** `transport.get(path)` when the dashboard provides it, else `fetch` with the session cookie. */
-async function get(transport, path) {
-  if (transport && typeof transport.get === "function") {
-    const answer = await transport.get(path);
-    return answer && typeof answer.json === "function" ? answer.json() : answer;
-  }
-  const response = await fetch(path, { credentials: "same-origin" });
-  const body = await response.json().catch(() => null);
-  if (!response.ok) {
-    const detail = body && body.error && body.error.message;
-    throw new Error(detail || `HTTP ${response.status}`);
-  }
-  return body;
-}
-
 function describe(err) {
   if (err && err.error && err.error.message) return err.error.message;
   return (err && err.message) || String(err);
@@ -365,6 +378,12 @@ function chartFigure(title) {
 
 function message(textContent) {
   const p = el("p", { class: "history-message" });
+  p.textContent = textContent;
+  return p;
+}
+
+function failure(textContent) {
+  const p = el("p", { class: "history-message error", role: "alert" });
   p.textContent = textContent;
   return p;
 }
