@@ -45,36 +45,34 @@ pub fn parent_and_name(stat: &str) -> Option<(u32, &str)> {
     Some((parent.parse().ok()?, name))
 }
 
-/// Ends the WebKit network processes this process started. Call it only with no web view
-/// left: a view open now would lose its network connection. Returns how many were signalled.
-#[cfg(target_os = "linux")]
-pub fn end_webkit_network_process() -> usize {
+/// The WebKit network processes this process started (none where there is no `/proc`).
+pub fn webkit_network_processes() -> Vec<i32> {
     let me = std::process::id();
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
+        return Vec::new();
     };
-    let mut ended = 0;
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        if parent_and_name(&stat) == Some((me, NETWORK_PROCESS)) {
-            // SAFETY: kill(2) on our own child's pid; a pid that ended meanwhile is refused.
-            ended += usize::from(unsafe { libc::kill(pid, libc::SIGTERM) } == 0);
-        }
-    }
-    ended
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<i32>().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            (parent_and_name(&stat)? == (me, NETWORK_PROCESS)).then_some(pid)
+        })
+        .collect()
+}
+
+/// Asks these processes to end (SIGTERM). Call it only with no web view left: a view open
+/// now would lose its network connection. Returns how many were signalled.
+#[cfg(target_os = "linux")]
+pub fn end_processes(pids: &[i32]) -> usize {
+    pids.iter()
+        // SAFETY: kill(2) on our own child's pid; a pid that ended meanwhile is refused.
+        .filter(|&&pid| unsafe { libc::kill(pid, libc::SIGTERM) } == 0)
+        .count()
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn end_webkit_network_process() -> usize {
+pub fn end_processes(_pids: &[i32]) -> usize {
     0
 }
 
@@ -142,9 +140,10 @@ not a mapping line
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn only_our_own_network_process_is_ended() {
+    fn only_our_own_network_process_is_found() {
         // No WebKit here: nothing of ours has that name, and nothing else is touched.
-        assert_eq!(end_webkit_network_process(), 0);
+        assert_eq!(webkit_network_processes(), Vec::<i32>::new());
+        assert_eq!(end_processes(&[]), 0);
     }
 
     #[cfg(target_os = "linux")]

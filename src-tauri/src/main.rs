@@ -198,9 +198,15 @@ fn trim_when_idle(app: &AppHandle) {
         if app.get_webview_window(MAIN_WINDOW).is_some() {
             return;
         }
-        if footprint::end_webkit_network_process() > 0 {
-            // Its exit unshares the libraries it mapped with the app, so they can be paged out.
-            tokio::time::sleep(Duration::from_secs(1)).await;
+        // Once it has exited, the libraries it shared with the app can be paged out: wait for
+        // that (bounded; WebKit reaps its own child).
+        if footprint::end_processes(&footprint::webkit_network_processes()) > 0 {
+            for _ in 0..50 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if footprint::webkit_network_processes().is_empty() {
+                    break;
+                }
+            }
         }
         if app.get_webview_window(MAIN_WINDOW).is_none()
             && let Err(err) = footprint::release_idle_memory()
