@@ -2,7 +2,8 @@
 //! daemon`), shows its status as a tray icon, title, tooltip and menu, notifies when the
 //! engine's policy says so, and opens the dashboard (`ui/`) in a window on request.
 //!
-//! Closing the window destroys it (the idle app holds no web process); "Quit" in the tray
+//! Closing the window destroys it (the idle app holds no web process; WebKit's network process
+//! is ended and unused library pages are given back, see `footprint`); "Quit" in the tray
 //! menu stops the engine cleanly and exits. Only one instance runs: a second launch opens the
 //! first one's window.
 
