@@ -5,7 +5,8 @@ Two runs, each measured over SECONDS (default 60) after a settling pause:
 - hidden: started with --hidden, as autostart does; the window was never opened.
 - closed: started with the window open, which is then closed (WM_DELETE_WINDOW) before measuring.
 
-The app has one configured account whose key is not in the keyring, so it runs the real engine
+The app has one configured account whose key is not in the keyring (a private, unlocked
+Secret Service: desktop_idle.sh runs scripts/with-test-keyring.sh), so it runs the real engine
 (proxy and API listening, config watched) without the demo's synthetic traffic and without
 polling a provider on the internet.
 
@@ -96,7 +97,8 @@ def measure(binary, label, args, close_window, seconds):
             '[accounts.idle]\nprovider = "openai"\nbase_url = "http://127.0.0.1:9"\n'
         )
     env = dict(os.environ, REDLINE_HOME=home, WEBKIT_DISABLE_COMPOSITING_MODE="1")
-    app = subprocess.Popen([binary, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = open(os.path.join(home, "stderr.log"), "w+")
+    app = subprocess.Popen([binary, *args], env=env, stdout=log, stderr=log)
     try:
         time.sleep(SETTLE_S)
         if close_window:
@@ -104,6 +106,11 @@ def measure(binary, label, args, close_window, seconds):
             time.sleep(SETTLE_S)
         if app.poll() is not None:
             sys.exit(f"bench: redline-desktop exited with {app.returncode} during {label}")
+        # An engine that could not start (a locked keyring, say) would make an idle app look
+        # smaller than it is: measure only a running engine.
+        log.seek(0)
+        if "Redline is listening" not in log.read():
+            sys.exit(f"bench: the engine did not start during {label}; see {log.name}")
         before = sample(app.pid)
         time.sleep(seconds)
         after = sample(app.pid)

@@ -8,5 +8,5 @@ cargo build --release -p redline-desktop --locked
 binary=${CARGO_TARGET_DIR:-target}/release/redline-desktop
 python=/usr/bin/python3
 [ -x "$python" ] || python=python3
-exec dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24" \
+exec dbus-run-session -- scripts/with-test-keyring.sh xvfb-run -a -s "-screen 0 1280x800x24" \
   "$python" benches/desktop_idle.py "$binary" "${1:-60}"

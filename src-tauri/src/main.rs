@@ -2,7 +2,8 @@
 //! daemon`), shows its status as a tray icon, title, tooltip and menu, notifies when the
 //! engine's policy says so, and opens the dashboard (`ui/`) in a window on request.
 //!
-//! Closing the window destroys it (the idle app holds no web process); "Quit" in the tray
+//! Closing the window destroys it (the idle app holds no web process; WebKit's network process
+//! is ended and unused library pages are given back, see `footprint`); "Quit" in the tray
 //! menu stops the engine cleanly and exits. Only one instance runs: a second launch opens the
 //! first one's window.
 
@@ -10,6 +11,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod commands;
+mod footprint;
 mod notify;
 mod tray;
 
@@ -25,7 +27,7 @@ use redline::tray_menu::{self, Action, MenuState};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 use tauri::menu::MenuEvent;
-use tauri::{AppHandle, Emitter, Manager, RunEvent, WebviewWindowBuilder};
+use tauri::{AppHandle, Emitter, Manager, RunEvent, WebviewWindowBuilder, WindowEvent};
 use tauri_plugin_autostart::{MacosLauncher, ManagerExt as _};
 use tauri_plugin_clipboard_manager::ClipboardExt as _;
 use tokio::sync::{Notify, oneshot};
@@ -39,6 +41,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// The notification policy re-reads the status this often even when nothing changes, so a
 /// throttling episode can end after its quiet period.
 const POLICY_TICK: Duration = Duration::from_secs(30);
+/// How long after start-up, or after the window closed, the idle app gives back the memory it
+/// does not use: long enough for the engine to listen and for WebKit to tear the view down.
+const SETTLE_BEFORE_TRIM: Duration = Duration::from_secs(5);
 
 /// Command-line flags. Unknown arguments are reported and ignored.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -125,15 +130,18 @@ fn main() {
         .build(tauri::generate_context!())
         .expect("redline-desktop: the Tauri runtime failed to start");
 
-    app.run(|_app, event| {
+    app.run(|app, event| match event {
         // A tray app outlives its window: closing the last window is not quitting. Quit
         // exits with a code, which is let through.
-        if let RunEvent::ExitRequested {
+        RunEvent::ExitRequested {
             code: None, api, ..
-        } = event
-        {
-            api.prevent_exit();
-        }
+        } => api.prevent_exit(),
+        RunEvent::WindowEvent {
+            label,
+            event: WindowEvent::Destroyed,
+            ..
+        } if label == MAIN_WINDOW => trim_when_idle(app),
+        _ => {}
     });
 }
 
@@ -182,6 +190,33 @@ fn start_engine(app: &AppHandle, demo: bool, ready: oneshot::Sender<Api>) {
     *lock(&desktop.engine) = Some(engine);
 }
 
+/// After a pause, ends WebKit's network process and gives back the memory the app does not
+/// use while it sits in the tray (see `footprint`), unless the window is open by then.
+fn trim_when_idle(app: &AppHandle) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(SETTLE_BEFORE_TRIM).await;
+        if app.get_webview_window(MAIN_WINDOW).is_some() {
+            return;
+        }
+        // Once it has exited, the libraries it shared with the app can be paged out: wait for
+        // that (bounded; WebKit reaps its own child).
+        if footprint::end_processes(&footprint::webkit_network_processes()) > 0 {
+            for _ in 0..50 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if footprint::webkit_network_processes().is_empty() {
+                    break;
+                }
+            }
+        }
+        if app.get_webview_window(MAIN_WINDOW).is_none()
+            && let Err(err) = footprint::release_idle_memory()
+        {
+            eprintln!("redline-desktop: could not read this process's memory map: {err}");
+        }
+    });
+}
+
 /// Keeps the tray, the window and the notifications in step with the engine's status.
 async fn follow_status(app: AppHandle, tray: tauri::tray::TrayIcon, ready: oneshot::Receiver<Api>) {
     let Ok(api) = ready.await else {
@@ -195,6 +230,7 @@ async fn follow_status(app: AppHandle, tray: tauri::tray::TrayIcon, ready: onesh
         });
     }
     lock(&desktop.menu).proxy_on = api.proxy_enabled();
+    trim_when_idle(&app);
     let mut changes = api.status_changes();
     let mut shown = tray::Shown::default();
     let mut tick = tokio::time::interval(POLICY_TICK);

@@ -8,7 +8,9 @@ Run by tests/desktop/smoke.sh inside `dbus-run-session` and `xvfb-run`. It
 - waits (bounded) until the demo throttles, then asserts that a notification named the cause and
   that the tray icon (the PNG named by the item's IconName) turned red from another colour;
 - saves a screenshot of the screen with the window to artifacts/desktop-window.png;
-- closes the window and asserts its web process ends while the app stays in the tray;
+- closes the window and asserts WebKit's web and network processes end while the app stays in
+  the tray, then launches the app a second time and asserts the running one opens its window
+  again (a new web process; screenshot in artifacts/desktop-window-reopened.png);
 - clicks "Proxy on" and "Quit Redline" through the item's D-Bus menu and asserts the check
   mark flips and the app exits cleanly.
 
@@ -160,8 +162,8 @@ def menu_item(layout, label):
     return None
 
 
-def web_processes(pid):
-    """WebKit web processes started by `pid`."""
+def web_processes(pid, prefix="WebKitWebProces"):
+    """WebKit processes (by default the web processes) started by `pid`."""
     found = []
     for entry in os.listdir("/proc"):
         try:
@@ -171,7 +173,7 @@ def web_processes(pid):
             continue
         comm = stat[stat.index("(") + 1 : stat.rindex(")")]
         parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == pid and comm.startswith("WebKitWebProces"):
+        if parent == pid and comm.startswith(prefix):
             found.append(int(entry))
     return found
 
@@ -285,9 +287,27 @@ def main():
     if not wait_for(lambda: not web_processes(app.pid), 15):
         app.kill()
         fail("the web process still runs 15 s after the window was closed")
+    # WebKit keeps its network process after the last view; the app ends it once idle.
+    if not wait_for(lambda: not web_processes(app.pid, "WebKitNetworkPr"), 20):
+        app.kill()
+        fail("WebKit's network process still runs 20 s after the window was closed")
     if app.poll() is not None:
         fail(f"closing the window ended the app ({app.returncode})")
-    print("smoke: window closed, web process gone, app still in the tray")
+    print("smoke: window closed, web and network processes gone, app still in the tray")
+
+    # A second launch hands over to the running app, which opens its window again (WebKit
+    # starts a new network process for it).
+    second = subprocess.run([binary, "--demo"], env=env, capture_output=True, text=True, timeout=60)
+    if second.returncode != 0:
+        app.kill()
+        fail(f"the second launch ended with {second.returncode}: {second.stderr}")
+    if not wait_for(lambda: web_processes(app.pid) and web_processes(app.pid, "WebKitNetworkPr"), 30):
+        app.kill()
+        fail("a second launch did not open the window again (no new web and network process)")
+    time.sleep(3)  # let the dashboard draw before the picture; nothing is asserted on it
+    shot = os.path.join(artifacts, "desktop-window-reopened.png")
+    subprocess.run(["import", "-window", "root", shot], check=True)
+    print(f"smoke: a second launch opened the window again; screenshot saved to {shot}")
 
     menu_path = item_props()["Menu"]
     owner, _ = watcher.items[-1]
