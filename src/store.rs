@@ -3,7 +3,8 @@
 //! client, status, latency, tokens: never a body, a header or a key).
 //!
 //! Writes never block the proxy: [`Store::record`] puts a row on a bounded channel and returns.
-//! One writer thread owns the connection and commits whatever has queued up in one transaction.
+//! One writer thread owns the connection; once a row arrives it lets more gather for 100 ms
+//! (less when [`Store::sync`] asks), then commits them all in one transaction (or a few).
 //! When the channel is full (the disk cannot keep up) the row is dropped and counted
 //! ([`StoreStats::dropped_rows`]), so a slow disk costs history, never a request.
 //!
@@ -187,6 +188,8 @@ struct Shared {
     sender: Mutex<Option<SyncSender<Message>>>,
     counters: Arc<Counters>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// The writer's thread, woken early from its gathering by `sync` and `close`.
+    writer_thread: std::thread::Thread,
 }
 
 impl Store {
@@ -214,6 +217,7 @@ impl Store {
                 path: path.to_path_buf(),
                 sender: Mutex::new(Some(sender)),
                 counters,
+                writer_thread: thread.thread().clone(),
                 writer: Mutex::new(Some(thread)),
             }),
         })
@@ -247,6 +251,7 @@ impl Store {
         let Some(sender) = self.sender() else { return };
         let (done, wait) = mpsc::channel();
         if sender.send(Message::Sync(done)).is_ok() {
+            self.shared.writer_thread.unpark();
             let _ = wait.recv();
         }
     }
@@ -271,6 +276,7 @@ impl Store {
                 .unwrap_or_else(PoisonError::into_inner)
                 .take(),
         );
+        self.shared.writer_thread.unpark();
         let writer = self
             .shared
             .writer
@@ -417,7 +423,8 @@ impl Writer {
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             if matches!(first, Message::Row(_)) {
-                std::thread::sleep(GATHER);
+                // Woken early by `sync` or `close` (or spuriously: then the batch is smaller).
+                std::thread::park_timeout(GATHER);
             }
             // Everything that gathered, in transactions of at most BATCH_MAX rows.
             let mut next = Some(first);
