@@ -241,7 +241,7 @@ fn traffic_is_recorded_served_and_committed_on_a_clean_stop() {
         module
             .text()
             .unwrap()
-            .contains("export async function renderHistory(container, transport)")
+            .contains("export async function renderHistory(container, transport")
     );
 
     daemon.signal("-TERM");
