@@ -7,11 +7,11 @@
 //! minute in a storm. Pure: the host feeds statuses and the clock, and shows what comes out.
 
 use crate::health::{Level, Thresholds};
-use crate::status::{AccountStatus, KeyHealth, Status, WindowStatus};
+use crate::status::{AccountStatus, KeyHealth, KeyUseKind, Status, WindowStatus};
 use crate::throttle::{Cause, human_duration};
 use crate::tray_icon::{throttling_now, time_until};
 use jiff::{SignedDuration, Timestamp};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 /// A throttling episode ends only after this long without throttling, so a flapping
@@ -35,6 +35,8 @@ pub enum Topic {
     WindowWarn(String),
     WindowCritical(String),
     KeyRejected,
+    /// A tool still holds the key the last rotation replaced (named by where it keeps it).
+    OldKeyInUse(String),
     RotationDue,
 }
 
@@ -43,6 +45,7 @@ impl Topic {
     fn rank(&self) -> u8 {
         match self {
             Topic::KeyRejected => 0,
+            Topic::OldKeyInUse(_) => 1,
             Topic::ThrottlingStarted(_) => 1,
             Topic::WindowCritical(_) => 2,
             Topic::WindowWarn(_) => 3,
@@ -59,6 +62,7 @@ impl Topic {
             Topic::WindowWarn(w) => format!("warn:{w}"),
             Topic::WindowCritical(w) => format!("critical:{w}"),
             Topic::KeyRejected => "rejected".into(),
+            Topic::OldKeyInUse(source) => format!("old_key:{source}"),
             Topic::RotationDue => "rotation".into(),
         }
     }
@@ -91,6 +95,8 @@ struct AccountMemory {
     /// Per window: the highest stage already notified in this cycle (1 warn, 2 critical) and
     /// when the cycle resets.
     windows: BTreeMap<String, (u8, Option<Timestamp>)>,
+    /// Where tools were last seen holding the replaced key.
+    old_key_users: BTreeSet<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -294,6 +300,31 @@ fn changes(
         ));
     }
     memory.key_rejected = rejected;
+
+    // After a rotation: each tool still holding the old key, once while it keeps holding it.
+    let old_key_users: BTreeSet<String> = account
+        .key
+        .used_by
+        .iter()
+        .flatten()
+        .filter(|found| found.key == KeyUseKind::Previous)
+        .map(|found| {
+            if !memory.old_key_users.contains(&found.source) {
+                out.push(notice(
+                    Topic::OldKeyInUse(found.source.clone()),
+                    format!("{name}: {} still uses the old key", found.tool),
+                    format!(
+                        "Found in {}. Paste the new key there, or point the tool at Redline's proxy \
+                         (`redline env {}`) so rotations need no change in it.",
+                        found.source, account.id
+                    ),
+                    true,
+                ));
+            }
+            found.source.clone()
+        })
+        .collect();
+    memory.old_key_users = old_key_users;
 
     // A key due for rotation (health reports it once older than `rotation_reminder_days`).
     if account.reasons.iter().any(|r| r.code == "key_old") && account.level != Level::Unknown {
@@ -588,5 +619,39 @@ mod tests {
         assert_eq!(shown[0].summary, "Kimi Code: key is 120 days old");
         assert!(policy.observe(&old, at(3600)).is_empty());
         assert_eq!(policy.observe(&old, at(25 * 3600)).len(), 1);
+    }
+
+    #[test]
+    fn a_tool_still_holding_the_old_key_is_named_once() {
+        let mut policy = Policy::new(settings());
+        let with_users = |kind: &str| {
+            let mut kimi = account("kimi", "ok", Some(10.0), &[]);
+            kimi["key"]["used_by"] = json!([
+                {"tool": "OpenClaw", "source": "~/.openclaw/openclaw.json", "key": kind},
+                {"tool": "Kimi CLI", "source": "~/.kimi/config.toml", "key": "current"}
+            ]);
+            status("ok", vec![kimi])
+        };
+        let shown = policy.observe(&with_users("previous"), at(0));
+        assert_eq!(
+            topics(&shown),
+            [Topic::OldKeyInUse("~/.openclaw/openclaw.json".into())]
+        );
+        assert_eq!(
+            shown[0].summary,
+            "Kimi Code: OpenClaw still uses the old key"
+        );
+        assert!(
+            shown[0].body.contains("redline env kimi"),
+            "{}",
+            shown[0].body
+        );
+        // Still there: not again. Fixed, then back after the cool-down: again.
+        assert!(policy.observe(&with_users("previous"), at(60)).is_empty());
+        assert!(policy.observe(&with_users("proxy"), at(120)).is_empty());
+        assert_eq!(
+            policy.observe(&with_users("previous"), at(120 + 601)).len(),
+            1
+        );
     }
 }
