@@ -7,7 +7,7 @@ use std::path::Path;
 fn main() {
     let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
     println!("cargo:rerun-if-changed=ui");
-    let mut entries: Vec<(String, String, &str)> = Vec::new();
+    let mut entries: Vec<(String, &str)> = Vec::new();
     let mut files: Vec<_> = std::fs::read_dir(&ui)
         .expect("the ui/ folder is readable")
         .map(|entry| entry.expect("a ui/ entry is readable").path())
@@ -37,12 +37,14 @@ fn main() {
                 panic!("ui/{name}: no MIME type known for .{other} files; add one to build.rs")
             }
         };
-        entries.push((name, path.display().to_string(), mime));
+        entries.push((name, mime));
     }
     let mut table = String::from("&[\n");
-    for (name, path, mime) in entries {
+    // Paths relative to the crate, not absolute: a target dir shared by two checkouts would
+    // otherwise keep embedding the first checkout's files.
+    for (name, mime) in entries {
         table.push_str(&format!(
-            "    ({name:?}, include_bytes!({path:?}).as_slice(), {mime:?}),\n"
+            "    ({name:?}, include_bytes!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/ui/\", {name:?})).as_slice(), {mime:?}),\n"
         ));
     }
     table.push_str("]\n");
