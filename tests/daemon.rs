@@ -5,76 +5,12 @@ mod support;
 
 use redline::providers::ProviderId;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{Sandbox, fake, runtime};
+use support::{Daemon, Sandbox, fake, http, runtime};
 
 const KEY: &str = "sk-test-DaemonKeyAbcdefghijklmnop6060";
 
 /// A running daemon, killed if the test fails before stopping it.
-struct Daemon {
-    child: Child,
-    origin: String,
-}
-
-impl Daemon {
-    fn start(sandbox: &Sandbox, extra: &[&str]) -> Daemon {
-        let mut args = vec!["daemon", "--listen", "127.0.0.1:0"];
-        args.extend_from_slice(extra);
-        let mut command: Command = sandbox.command(&args);
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().unwrap();
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        stderr.read_line(&mut line).unwrap();
-        let origin = line
-            .trim()
-            .strip_prefix("Redline is listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_owned();
-        std::thread::spawn(move || for _ in stderr.lines() {});
-        Daemon { child, origin }
-    }
-
-    fn stop(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the daemon did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn the_api_needs_the_token_and_serves_status_keys_and_events() {
     let sandbox = Sandbox::new();
@@ -263,41 +199,19 @@ fn env_prints_tool_settings_with_the_local_token_only() {
 #[test]
 fn the_demo_goes_green_amber_red_with_the_cause_and_needs_no_keyring() {
     let sandbox = Sandbox::new();
-    let mut command = sandbox.command(&["daemon", "--demo", "--listen", "127.0.0.1:0"]);
     // No Secret Service at all: the demo must not need one.
-    command
-        .env(
-            "DBUS_SESSION_BUS_ADDRESS",
-            "unix:path=/nonexistent/redline-demo-bus",
-        )
-        .env("REDLINE_DEMO_PHASE_SECONDS", "3")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut lines = Vec::new();
-    while !lines.iter().any(|l: &String| l.contains("#token=")) {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "daemon exited: {lines:?}"
-        );
-        lines.push(line);
-    }
-    std::thread::spawn(move || for _ in stderr.lines() {});
-    let origin = lines[0]
-        .trim()
-        .strip_prefix("Redline is listening on ")
-        .unwrap()
-        .to_owned();
-    let token = lines
-        .iter()
-        .find_map(|l| l.split("#token=").nth(1))
-        .unwrap()
-        .trim()
-        .to_owned();
-    let daemon = Daemon { child, origin };
+    let daemon = Daemon::start_with(
+        &sandbox,
+        &["--demo"],
+        &[
+            (
+                "DBUS_SESSION_BUS_ADDRESS",
+                "unix:path=/nonexistent/redline-demo-bus",
+            ),
+            ("REDLINE_DEMO_PHASE_SECONDS", "3"),
+        ],
+    );
+    let token = daemon.demo_token();
 
     // Follow the live events until the demo account has been ok, warn and critical.
     let client = http();

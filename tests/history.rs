@@ -8,93 +8,13 @@ mod support;
 use redline::providers::ProviderId;
 use rusqlite::Connection;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{Sandbox, fake, runtime};
+use support::{Daemon, Sandbox, fake, http, runtime};
 
 const KEY: &str = "sk-test-HistoryKeyAbcdefghijklmnop7070";
-
-struct Daemon {
-    child: Child,
-    origin: String,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Daemon {
-    fn start(sandbox: &Sandbox) -> Daemon {
-        let mut command: Command = sandbox.command(&["daemon", "--listen", "127.0.0.1:0"]);
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().unwrap();
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        // Warnings (a history it cannot open) may come before the address.
-        let mut early = String::new();
-        let origin = loop {
-            let mut line = String::new();
-            assert!(
-                stderr.read_line(&mut line).unwrap() > 0,
-                "the daemon exited: {early}"
-            );
-            match line.trim().strip_prefix("Redline is listening on ") {
-                Some(origin) => break origin.to_owned(),
-                None => early.push_str(&line),
-            }
-        };
-        let log = Arc::new(Mutex::new(early));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                sink.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-        Daemon {
-            child,
-            origin,
-            stderr: log,
-        }
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args([signal, &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-
-    fn wait(&mut self) -> std::process::ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the daemon did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-}
 
 fn chat(client: &reqwest::blocking::Client, origin: &str, token: &str) -> u16 {
     client
@@ -157,7 +77,7 @@ fn count(connection: &Connection, sql: &str) -> i64 {
 #[test]
 fn traffic_is_recorded_served_and_committed_on_a_clean_stop() {
     let (sandbox, _rt, kimi, token) = setup();
-    let mut daemon = Daemon::start(&sandbox);
+    let mut daemon = Daemon::start(&sandbox, &[]);
     let client = http();
     kimi.refuse_next_chats(2, 3);
     let statuses: Vec<u16> = (0..7)
@@ -245,7 +165,7 @@ fn traffic_is_recorded_served_and_committed_on_a_clean_stop() {
     );
 
     daemon.signal("-TERM");
-    assert!(daemon.wait().success());
+    assert!(daemon.wait(Duration::from_secs(20)).success());
     let log = daemon.stderr.lock().unwrap().clone();
     assert!(log.contains("redline: history saved"), "{log}");
     let home = sandbox.home();
@@ -267,7 +187,7 @@ fn traffic_is_recorded_served_and_committed_on_a_clean_stop() {
 #[test]
 fn kill_9_mid_load_loses_no_committed_row_and_corrupts_nothing() {
     let (sandbox, _rt, _kimi, token) = setup();
-    let mut daemon = Daemon::start(&sandbox);
+    let mut daemon = Daemon::start(&sandbox, &[]);
     let origin = daemon.origin.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
@@ -302,7 +222,7 @@ fn kill_9_mid_load_loses_no_committed_row_and_corrupts_nothing() {
         std::thread::sleep(Duration::from_millis(20));
     };
     daemon.signal("-KILL");
-    daemon.wait();
+    daemon.wait(Duration::from_secs(20));
     stop.store(true, Ordering::Relaxed);
     for thread in load {
         thread.join().unwrap();
@@ -340,10 +260,10 @@ fn kill_9_mid_load_loses_no_committed_row_and_corrupts_nothing() {
 
     // The next daemon opens the same file and carries on.
     drop(connection);
-    let mut again = Daemon::start(&sandbox);
+    let mut again = Daemon::start(&sandbox, &[]);
     assert_eq!(chat(&http(), &again.origin, &token), 200);
     again.signal("-TERM");
-    assert!(again.wait().success());
+    assert!(again.wait(Duration::from_secs(20)).success());
     let connection = Connection::open(home.join("history.sqlite3")).unwrap();
     assert!(count(&connection, "SELECT MAX(id) FROM requests") > last);
 }
@@ -357,7 +277,7 @@ fn a_history_it_cannot_open_is_reported_and_the_proxy_still_works() {
         .unwrap()
         .pragma_update(None, "user_version", 99)
         .unwrap();
-    let mut daemon = Daemon::start(&sandbox);
+    let mut daemon = Daemon::start(&sandbox, &[]);
     let client = http();
     assert_eq!(chat(&client, &daemon.origin, &token), 200);
     let answer = client
@@ -379,7 +299,7 @@ fn a_history_it_cannot_open_is_reported_and_the_proxy_still_works() {
         .unwrap();
     assert!(metrics.contains("redline_requests_total{"), "{metrics}");
     daemon.signal("-TERM");
-    assert!(daemon.wait().success());
+    assert!(daemon.wait(Duration::from_secs(20)).success());
     let log = daemon.stderr.lock().unwrap().clone();
     assert!(
         log.contains("running without history") && log.contains("newer Redline"),

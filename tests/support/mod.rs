@@ -225,13 +225,22 @@ impl Daemon {
             .stderr(Stdio::piped());
         let mut child = command.spawn().unwrap();
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        // Warnings (a history it cannot open) may come before the address; they are kept.
         let mut line = String::new();
-        stderr.read_line(&mut line).unwrap();
-        let origin = line
-            .trim_end()
-            .strip_prefix("Redline is listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_owned();
+        let origin = loop {
+            let start = line.len();
+            assert_ne!(
+                stderr.read_line(&mut line).unwrap(),
+                0,
+                "the daemon exited: {line}"
+            );
+            if let Some(origin) = line[start..]
+                .trim_end()
+                .strip_prefix("Redline is listening on ")
+            {
+                break origin.to_owned();
+            }
+        };
         // The banner ends with how to stop it; read all of it before going on.
         while !line.contains("Ctrl-C stops it.") {
             assert_ne!(stderr.read_line(&mut line).unwrap(), 0, "{line}");
@@ -267,26 +276,44 @@ impl Daemon {
 
     /// SIGTERM, then waits (at most 10 s) for a clean exit.
     pub fn stop(mut self) -> std::process::ExitStatus {
+        self.signal("-TERM");
+        self.wait(std::time::Duration::from_secs(10))
+    }
+
+    /// Sends a signal (`-TERM`, `-KILL`) with `kill`.
+    pub fn signal(&self, signal: &str) {
         let pid = self.child.id().to_string();
         assert!(
             Command::new("kill")
-                .args(["-TERM", &pid])
+                .args([signal, &pid])
                 .status()
                 .unwrap()
                 .success()
         );
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    }
+
+    /// Waits at most `limit` for the daemon to exit.
+    pub fn wait(&mut self, limit: std::time::Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "the daemon did not stop on SIGTERM"
+                "the daemon did not stop"
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
+}
+
+/// An HTTP client that never goes through a system proxy (the tests talk to loopback).
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
 }
 
 impl Drop for Daemon {
