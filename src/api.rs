@@ -289,6 +289,17 @@ impl Api {
         self.inner.status.clone()
     }
 
+    /// The engine's own address for a client on this machine (loopback even when it listens
+    /// on every interface) and the local token that client presents: what the desktop app's
+    /// window process needs to reach it.
+    pub fn local_access(&self) -> (String, Secret) {
+        let mut addr = self.inner.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        (format!("http://{addr}"), self.inner.token.clone())
+    }
+
     /// Notified after every change the API made to the config, so the engine applies it now
     /// rather than at its next check of the file.
     pub fn config_changed(&self) -> Arc<Notify> {

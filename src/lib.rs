@@ -5,6 +5,7 @@
 pub mod account_id;
 pub mod agents;
 pub mod api;
+pub mod api_client;
 pub mod config;
 pub mod daemon;
 pub mod demo;

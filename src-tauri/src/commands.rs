@@ -1,46 +1,64 @@
-//! The window's commands: thin wrappers over the running engine's [`Api`], so the window does
-//! exactly what the dashboard does over HTTP. Errors are the same `{"error":{"code","message"}}`.
+//! The window's commands. The window runs in a process of its own (see `window`); each command
+//! is one call to the engine's local JSON API in the tray process, so the window does exactly
+//! what the dashboard does over HTTP. Answers and errors pass through unchanged; errors are the
+//! same `{"error":{"code","message"}}` object.
 
-use redline::api::{
-    AddKey, Api, ApiError, ProviderInfo, Settings, ThrottleRecord, parse_shell, secret_field,
-};
-use redline::history::History;
-use redline::keys::{KeyInfo, TestResult};
+use redline::api::secret_field;
+use redline::api_client::{ApiClient, Call, Method};
 use redline::secret::Secret;
-use redline::status::Status;
 use serde::Deserialize;
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use tauri::{AppHandle, Manager, Runtime, State};
 use tauri_plugin_autostart::AutoLaunchManager;
 
-/// The engine once it listens; commands before that say it is starting.
+/// What a command answers: the engine's JSON, or its error object.
+type Answer = Result<Value, Value>;
+
+/// The engine's API once the tray process has said where it is; until then commands say
+/// Redline is starting.
 #[derive(Default)]
 pub struct Engine {
-    api: OnceLock<Api>,
+    client: OnceLock<ApiClient>,
 }
 
 impl Engine {
-    #[cfg(test)]
-    pub fn ready(api: Api) -> Engine {
-        let engine = Engine::default();
-        engine.set(api);
-        engine
+    pub fn connect(&self, client: ApiClient) {
+        let _ = self.client.set(client);
     }
 
-    pub fn set(&self, api: Api) {
-        let _ = self.api.set(api);
-    }
-
-    pub fn api(&self) -> Result<&Api, ApiError> {
-        self.api.get().ok_or_else(|| {
-            ApiError::new(
-                503,
+    async fn send(&self, call: Call<'_>) -> Answer {
+        let client = self.client.get().ok_or_else(|| {
+            error(
                 "starting",
                 "Redline is still starting; try again in a moment.",
             )
-        })
+        })?;
+        client.send(call).await
     }
+
+    async fn get(&self, path: &[&str]) -> Answer {
+        self.send(Call {
+            path,
+            ..Call::default()
+        })
+        .await
+    }
+
+    async fn post(&self, path: &[&str], body: Option<Value>) -> Answer {
+        self.send(Call {
+            method: Method::POST,
+            path,
+            body,
+            ..Call::default()
+        })
+        .await
+    }
+}
+
+fn error(code: &str, message: &str) -> Value {
+    json!({"error": {"code": code, "message": message}})
 }
 
 /// A secret argument, read without ever being quoted in an error.
@@ -49,28 +67,29 @@ impl Engine {
 pub struct SecretArg(#[serde(deserialize_with = "secret_field")] Secret);
 
 #[tauri::command]
-pub fn get_status(engine: State<'_, Engine>) -> Result<Status, ApiError> {
-    Ok(engine.api()?.status())
+pub async fn get_status(engine: State<'_, Engine>) -> Answer {
+    engine.get(&["status"]).await
 }
 
 #[tauri::command]
-pub async fn refresh(engine: State<'_, Engine>) -> Result<Status, ApiError> {
-    Ok(engine.api()?.refresh().await)
+pub async fn refresh(engine: State<'_, Engine>) -> Answer {
+    engine.post(&["refresh"], None).await
 }
 
 #[tauri::command]
-pub fn list_keys(engine: State<'_, Engine>) -> Result<Vec<KeyInfo>, ApiError> {
-    engine.api()?.list_keys()
+pub async fn list_keys(engine: State<'_, Engine>) -> Answer {
+    engine.get(&["keys"]).await
+}
+
+/// `request` is checked by the engine, which never quotes the secret in it.
+#[tauri::command]
+pub async fn add_key(engine: State<'_, Engine>, request: Value) -> Answer {
+    engine.post(&["keys"], Some(request)).await
 }
 
 #[tauri::command]
-pub async fn add_key(engine: State<'_, Engine>, request: AddKey) -> Result<KeyInfo, ApiError> {
-    engine.api()?.add_key(request).await
-}
-
-#[tauri::command]
-pub async fn test_key(engine: State<'_, Engine>, id: String) -> Result<TestResult, ApiError> {
-    engine.api()?.test_key(&id).await
+pub async fn test_key(engine: State<'_, Engine>, id: String) -> Answer {
+    engine.post(&["keys", &id, "test"], None).await
 }
 
 #[tauri::command]
@@ -79,80 +98,97 @@ pub async fn rotate_key(
     id: String,
     secret: SecretArg,
     verify: Option<bool>,
-) -> Result<KeyInfo, ApiError> {
+) -> Answer {
+    let body = json!({"secret": secret.0.expose(), "verify": verify.unwrap_or(true)});
+    engine.post(&["keys", &id, "rotate"], Some(body)).await
+}
+
+#[tauri::command]
+pub async fn rollback_key(engine: State<'_, Engine>, id: String) -> Answer {
+    engine.post(&["keys", &id, "rollback"], None).await
+}
+
+#[tauri::command]
+pub async fn remove_key(engine: State<'_, Engine>, id: String) -> Answer {
     engine
-        .api()?
-        .rotate_key(&id, secret.0, verify.unwrap_or(true))
+        .send(Call {
+            method: Method::DELETE,
+            path: &["keys", &id],
+            ..Call::default()
+        })
         .await
 }
 
 #[tauri::command]
-pub async fn rollback_key(engine: State<'_, Engine>, id: String) -> Result<KeyInfo, ApiError> {
-    engine.api()?.rollback_key(&id).await
+pub async fn get_settings(engine: State<'_, Engine>) -> Answer {
+    engine.get(&["settings"]).await
 }
 
 #[tauri::command]
-pub async fn remove_key(engine: State<'_, Engine>, id: String) -> Result<(), ApiError> {
-    engine.api()?.remove_key(&id).await
+pub async fn save_settings(engine: State<'_, Engine>, changes: BTreeMap<String, String>) -> Answer {
+    engine
+        .send(Call {
+            method: Method::PUT,
+            path: &["settings"],
+            body: Some(json!(changes)),
+            ..Call::default()
+        })
+        .await
+}
+
+/// The `redline env` lines for one account (a JSON string).
+#[tauri::command]
+pub async fn tool_setup(engine: State<'_, Engine>, id: String, shell: Option<String>) -> Answer {
+    engine
+        .send(Call {
+            path: &["keys", &id, "setup"],
+            query: &[("shell", shell.unwrap_or_else(|| "sh".into()))],
+            ..Call::default()
+        })
+        .await
 }
 
 #[tauri::command]
-pub fn get_settings(engine: State<'_, Engine>) -> Result<Settings, ApiError> {
-    engine.api()?.settings()
-}
-
-#[tauri::command]
-pub fn save_settings(
-    engine: State<'_, Engine>,
-    changes: BTreeMap<String, String>,
-) -> Result<Settings, ApiError> {
-    engine.api()?.save_settings(changes)
-}
-
-#[tauri::command]
-pub fn tool_setup(
-    engine: State<'_, Engine>,
-    id: String,
-    shell: Option<String>,
-) -> Result<String, ApiError> {
-    let shell = parse_shell(shell.as_deref().unwrap_or("sh"))?;
-    engine.api()?.tool_setup(&id, shell)
-}
-
-#[tauri::command]
-pub fn list_providers(engine: State<'_, Engine>) -> Result<Vec<ProviderInfo>, ApiError> {
-    Ok(engine.api()?.providers())
+pub async fn list_providers(engine: State<'_, Engine>) -> Answer {
+    engine.get(&["providers"]).await
 }
 
 /// The charts' series for one account over a `day` or a `week`.
 #[tauri::command]
-pub async fn get_history(
-    engine: State<'_, Engine>,
-    account: String,
-    range: String,
-) -> Result<History, ApiError> {
-    engine.api()?.history(&account, &range).await
+pub async fn get_history(engine: State<'_, Engine>, account: String, range: String) -> Answer {
+    engine
+        .send(Call {
+            path: &["history"],
+            query: &[("account", account), ("range", range)],
+            ..Call::default()
+        })
+        .await
 }
 
 /// The recent refusals, newest first, for the Events view.
 #[tauri::command]
-pub fn list_throttles(
-    engine: State<'_, Engine>,
-    limit: Option<usize>,
-) -> Result<Vec<ThrottleRecord>, ApiError> {
-    Ok(engine.api()?.throttle_log(limit.unwrap_or(200)))
+pub async fn list_throttles(engine: State<'_, Engine>, limit: Option<usize>) -> Answer {
+    engine
+        .send(Call {
+            path: &["throttles"],
+            query: &[("limit", limit.unwrap_or(200).to_string())],
+            ..Call::default()
+        })
+        .await
 }
 
 /// Whether the app starts at login (the Settings box mirrors the tray menu's).
 #[tauri::command]
-pub fn get_autostart<R: Runtime>(app: AppHandle<R>) -> Result<bool, ApiError> {
-    autostart(&app)?
+pub fn get_autostart<R: Runtime>(app: AppHandle<R>) -> Answer {
+    let enabled = autostart(&app)?
         .is_enabled()
-        .map_err(|err| autostart_error("read", err))
+        .map_err(|err| autostart_error("read", err))?;
+    Ok(json!(enabled))
 }
 
+/// Changes Start at login; the tray process is told, so its menu shows the same.
 #[tauri::command]
-pub fn set_autostart<R: Runtime>(app: AppHandle<R>, enabled: bool) -> Result<(), ApiError> {
+pub fn set_autostart<R: Runtime>(app: AppHandle<R>, enabled: bool) -> Answer {
     let manager = autostart(&app)?;
     let done = if enabled {
         manager.enable()
@@ -160,28 +196,23 @@ pub fn set_autostart<R: Runtime>(app: AppHandle<R>, enabled: bool) -> Result<(),
         manager.disable()
     };
     done.map_err(|err| autostart_error("change", err))?;
-    if let Some(desktop) = app.try_state::<crate::Desktop>() {
-        crate::lock(&desktop.menu).start_at_login = enabled;
-        desktop.menu_changed.notify_one();
-    }
-    Ok(())
+    crate::window::tell_tray(crate::window_process::FromWindow::AutostartChanged);
+    Ok(Value::Null)
 }
 
-fn autostart<R: Runtime>(app: &AppHandle<R>) -> Result<State<'_, AutoLaunchManager>, ApiError> {
+fn autostart<R: Runtime>(app: &AppHandle<R>) -> Result<State<'_, AutoLaunchManager>, Value> {
     app.try_state::<AutoLaunchManager>().ok_or_else(|| {
-        ApiError::new(
-            501,
+        error(
             "autostart_unavailable",
             "Start at login is not available here; use your desktop's autostart settings.",
         )
     })
 }
 
-fn autostart_error(action: &str, err: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        500,
+fn autostart_error(action: &str, err: impl std::fmt::Display) -> Value {
+    error(
         "autostart",
-        format!(
+        &format!(
             "Could not {action} Start at login: {err}. Check your desktop's autostart settings."
         ),
     )
@@ -212,23 +243,6 @@ macro_rules! all_commands {
     };
 }
 
-/// The command names, as the app ACL manifest declares them (build.rs keeps its own copy).
+/// The command names the app ACL manifest declares (the same list build.rs reads).
 #[cfg(test)]
-pub const COMMANDS: [&str; 16] = [
-    "get_status",
-    "refresh",
-    "list_keys",
-    "add_key",
-    "test_key",
-    "rotate_key",
-    "rollback_key",
-    "remove_key",
-    "get_settings",
-    "save_settings",
-    "tool_setup",
-    "list_providers",
-    "get_history",
-    "list_throttles",
-    "get_autostart",
-    "set_autostart",
-];
+pub const COMMANDS: &[&str] = include!("command_names.rs");

@@ -2,20 +2,13 @@
 //!
 //! Loading GTK, WebKitGTK and their libraries touches about 50 MB of their file pages (symbol
 //! tables, relocations, the speech voices WebKitGTK links), and the app's own binary adds
-//! 12 MB more. The idle tray uses a few MB of all that. Once the app is idle (started hidden,
-//! or its window closed), it asks the kernel to reclaim the file-backed pages of its mappings
-//! now (`MADV_PAGEOUT`), as memory pressure would later: pages another process also maps are
-//! left alone, and a page the app touches again comes back from the page cache. Freed heap is
-//! returned to the system (`malloc_trim`). Nothing changes what the app does; it only stops
-//! holding what it does not use.
-//!
-//! WebKitGTK keeps its network process (about 35 MB) after the last web view is gone and has
-//! no call to end it; while it runs, the libraries it shares with the app cannot be paged out
-//! either. So when the window has closed, the app ends that process itself (SIGTERM); WebKit
-//! starts a new one when the window opens again.
-
-/// The name WebKitGTK's network process has in `/proc/PID/stat` (15 characters at most).
-const NETWORK_PROCESS: &str = "WebKitNetworkPr";
+//! 12 MB more, though the tray process never shows a web view (the window has a process of
+//! its own). The idle tray uses a few MB of all that. Shortly after start-up it asks the
+//! kernel to reclaim the file-backed pages of its mappings now (`MADV_PAGEOUT`), as memory
+//! pressure would later: pages another process also maps are left alone, and a page the app
+//! touches again comes back from the page cache. Freed heap is returned to the system
+//! (`malloc_trim`). Nothing changes what the app does; it only stops holding what it does not
+//! use.
 
 /// The address ranges of the file-backed mappings in a `/proc/PID/maps` text: the libraries
 /// and the binary. Anonymous memory, the heap, stacks and the kernel's `[vdso]`-like areas
@@ -35,45 +28,6 @@ pub fn file_mappings(maps: &str) -> Vec<(usize, usize)> {
             (end > start).then_some((start, end))
         })
         .collect()
-}
-
-/// The parent pid and the name of a process, from the text of its `/proc/PID/stat`. The name
-/// sits between the first `(` and the last `)` and may itself hold spaces and parentheses.
-pub fn parent_and_name(stat: &str) -> Option<(u32, &str)> {
-    let name = stat.get(stat.find('(')? + 1..stat.rfind(')')?)?;
-    let parent = stat[stat.rfind(')')? + 1..].split_whitespace().nth(1)?;
-    Some((parent.parse().ok()?, name))
-}
-
-/// The WebKit network processes this process started (none where there is no `/proc`).
-pub fn webkit_network_processes() -> Vec<i32> {
-    let me = std::process::id();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|entry| {
-            let pid = entry.file_name().to_str()?.parse::<i32>().ok()?;
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            (parent_and_name(&stat)? == (me, NETWORK_PROCESS)).then_some(pid)
-        })
-        .collect()
-}
-
-/// Asks these processes to end (SIGTERM). Call it only with no web view left: a view open
-/// now would lose its network connection. Returns how many were signalled.
-#[cfg(target_os = "linux")]
-pub fn end_processes(pids: &[i32]) -> usize {
-    pids.iter()
-        // SAFETY: kill(2) on our own child's pid; a pid that ended meanwhile is refused.
-        .filter(|&&pid| unsafe { libc::kill(pid, libc::SIGTERM) } == 0)
-        .count()
-}
-
-#[cfg(not(target_os = "linux"))]
-pub fn end_processes(_pids: &[i32]) -> usize {
-    0
 }
 
 /// Pages out this process's file-backed mappings and trims the heap. Returns how many
@@ -125,25 +79,6 @@ not a mapping line
             ]
         );
         assert!(file_mappings("").is_empty());
-    }
-
-    #[test]
-    fn stat_lines_give_parent_and_name() {
-        let stat = "4242 (WebKitNetworkPr) S 4200 4200 4200 0 -1 4194560 1 0 0 0";
-        assert_eq!(parent_and_name(stat), Some((4200, "WebKitNetworkPr")));
-        let odd = "7 (a) b (c)) R 1 7 7 0";
-        assert_eq!(parent_and_name(odd), Some((1, "a) b (c)")));
-        assert_eq!(parent_and_name("7 (x R 1"), None);
-        assert_eq!(parent_and_name("7 (x) R"), None);
-        assert_eq!(parent_and_name(""), None);
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn only_our_own_network_process_is_found() {
-        // No WebKit here: nothing of ours has that name, and nothing else is touched.
-        assert_eq!(webkit_network_processes(), Vec::<i32>::new());
-        assert_eq!(end_processes(&[]), 0);
     }
 
     #[cfg(target_os = "linux")]

@@ -2,10 +2,11 @@
 //! daemon`), shows its status as a tray icon, title, tooltip and menu, notifies when the
 //! engine's policy says so, and opens the dashboard (`ui/`) in a window on request.
 //!
-//! Closing the window destroys it (the idle app holds no web process; WebKit's network process
-//! is ended and unused library pages are given back, see `footprint`); "Quit" in the tray
-//! menu stops the engine cleanly and exits. Only one instance runs: a second launch opens the
-//! first one's window.
+//! The window runs in a process of its own (`--window`, see `window_process`): closing it ends
+//! that process with WebKit and everything it loaded, so the idle tray app holds no web
+//! process (and gives back the library pages it does not use, see `footprint`). "Quit" in the
+//! tray menu stops the engine cleanly and exits. Only one instance runs: a second launch opens
+//! the first one's window.
 
 // No console window on Windows release builds.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
@@ -14,8 +15,9 @@ mod commands;
 mod footprint;
 mod notify;
 mod tray;
+mod window;
+mod window_process;
 
-use commands::Engine;
 use redline::api::Api;
 use redline::daemon::{self, DaemonOptions};
 use redline::health::Thresholds;
@@ -24,25 +26,21 @@ use redline::notify_policy::{Policy, PolicySettings};
 use redline::paths::Paths;
 use redline::tool_env::Shell;
 use redline::tray_menu::{self, Action, MenuState};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 use tauri::menu::MenuEvent;
-use tauri::{AppHandle, Emitter, Manager, RunEvent, WebviewWindowBuilder, WindowEvent};
+use tauri::{AppHandle, Manager, RunEvent};
 use tauri_plugin_autostart::{MacosLauncher, ManagerExt as _};
 use tauri_plugin_clipboard_manager::ClipboardExt as _;
 use tokio::sync::{Notify, oneshot};
-
-/// Label of the dashboard window declared in `tauri.conf.json`.
-const MAIN_WINDOW: &str = "main";
-/// The event the window listens to; it then pulls the status with `get_status`.
-const STATUS_CHANGED: &str = "status-changed";
+use window_process::{FromWindow, ToWindow, WindowProcess};
 /// How long Quit waits for requests in progress to finish.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// The notification policy re-reads the status this often even when nothing changes, so a
 /// throttling episode can end after its quiet period.
 const POLICY_TICK: Duration = Duration::from_secs(30);
-/// How long after start-up, or after the window closed, the idle app gives back the memory it
-/// does not use: long enough for the engine to listen and for WebKit to tear the view down.
+/// How long after start-up the idle app gives back the memory it does not use: long enough for
+/// the engine to listen and the tray to be drawn.
 const SETTLE_BEFORE_TRIM: Duration = Duration::from_secs(5);
 
 /// Command-line flags. Unknown arguments are reported and ignored.
@@ -52,6 +50,8 @@ struct Flags {
     demo: bool,
     /// `--hidden`: start in the tray without opening the window, as autostart does.
     hidden: bool,
+    /// `--window`: be the window process of a running app (it starts this itself).
+    window: bool,
 }
 
 impl Flags {
@@ -61,6 +61,7 @@ impl Flags {
             match arg.as_str() {
                 "--demo" => flags.demo = true,
                 "--hidden" => flags.hidden = true,
+                window_process::WINDOW_FLAG => flags.window = true,
                 other => eprintln!("redline-desktop: ignoring unknown argument {other:?}"),
             }
         }
@@ -70,6 +71,9 @@ impl Flags {
 
 /// What the tray, the menu and Quit share.
 struct Desktop {
+    /// The engine, once it listens.
+    api: OnceLock<Api>,
+    window: WindowProcess,
     policy: Mutex<Policy>,
     menu: Mutex<MenuState>,
     /// Wakes the tray after a menu choice changed what the menu shows.
@@ -86,19 +90,20 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn main() {
     skip_gl_at_startup();
     let flags = Flags::parse(std::env::args().skip(1));
+    if flags.window {
+        return window::run();
+    }
 
     let app = tauri::Builder::default()
         // First: a second launch hands over to the running app and exits.
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
-            show_main_window(app)
+            open_window(app)
         }))
-        .plugin(tauri_plugin_autostart::init(
-            MacosLauncher::LaunchAgent,
-            Some(vec!["--hidden"]),
-        ))
+        .plugin(autostart_plugin())
         .plugin(tauri_plugin_clipboard_manager::init())
-        .manage(Engine::default())
         .manage(Desktop {
+            api: OnceLock::new(),
+            window: WindowProcess::default(),
             policy: Mutex::new(Policy::new(PolicySettings {
                 thresholds: Thresholds {
                     warn: 0.8,
@@ -111,7 +116,6 @@ fn main() {
             shutdown: Mutex::new(None),
             engine: Mutex::new(None),
         })
-        .invoke_handler(all_commands!())
         .setup(move |app| {
             // A menu-bar app: no Dock icon, no app menu.
             #[cfg(target_os = "macos")]
@@ -123,26 +127,27 @@ fn main() {
             start_engine(app.handle(), flags.demo, ready_tx);
             tauri::async_runtime::spawn(follow_status(app.handle().clone(), tray, ready_rx));
             if !flags.hidden {
-                show_main_window(app.handle());
+                open_window(app.handle());
             }
             Ok(())
         })
         .build(tauri::generate_context!())
         .expect("redline-desktop: the Tauri runtime failed to start");
 
-    app.run(|app, event| match event {
-        // A tray app outlives its window: closing the last window is not quitting. Quit
-        // exits with a code, which is let through.
-        RunEvent::ExitRequested {
+    app.run(|_, event| {
+        // The tray app has no window of its own: it ends only when Quit exits with a code.
+        if let RunEvent::ExitRequested {
             code: None, api, ..
-        } => api.prevent_exit(),
-        RunEvent::WindowEvent {
-            label,
-            event: WindowEvent::Destroyed,
-            ..
-        } if label == MAIN_WINDOW => trim_when_idle(app),
-        _ => {}
+        } = event
+        {
+            api.prevent_exit();
+        }
     });
+}
+
+/// Start at login starts the app in the tray, without its window.
+fn autostart_plugin<R: tauri::Runtime>() -> tauri::plugin::TauriPlugin<R> {
+    tauri_plugin_autostart::init(MacosLauncher::LaunchAgent, Some(vec!["--hidden"]))
 }
 
 /// GTK 3 on X11 opens OpenGL at startup only to choose visuals, which maps the whole Mesa
@@ -178,7 +183,10 @@ fn start_engine(app: &AppHandle, demo: bool, ready: oneshot::Sender<Api>) {
             let _ = shutdown_rx.await;
         };
         let on_ready = move |api: Api| {
-            handle.state::<Engine>().set(api.clone());
+            let desktop = handle.state::<Desktop>();
+            let _ = desktop.api.set(api.clone());
+            // A window opened while the engine started learns where it is now.
+            desktop.window.send(ToWindow::connect(&api));
             let _ = ready.send(api);
         };
         if let Err(err) = daemon::serve_with(&paths, options, shutdown, on_ready).await {
@@ -190,28 +198,12 @@ fn start_engine(app: &AppHandle, demo: bool, ready: oneshot::Sender<Api>) {
     *lock(&desktop.engine) = Some(engine);
 }
 
-/// After a pause, ends WebKit's network process and gives back the memory the app does not
-/// use while it sits in the tray (see `footprint`), unless the window is open by then.
-fn trim_when_idle(app: &AppHandle) {
-    let app = app.clone();
+/// After a pause, gives back the memory the app does not use while it sits in the tray (see
+/// `footprint`).
+fn trim_when_idle() {
     tauri::async_runtime::spawn(async move {
         tokio::time::sleep(SETTLE_BEFORE_TRIM).await;
-        if app.get_webview_window(MAIN_WINDOW).is_some() {
-            return;
-        }
-        // Once it has exited, the libraries it shared with the app can be paged out: wait for
-        // that (bounded; WebKit reaps its own child).
-        if footprint::end_processes(&footprint::webkit_network_processes()) > 0 {
-            for _ in 0..50 {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                if footprint::webkit_network_processes().is_empty() {
-                    break;
-                }
-            }
-        }
-        if app.get_webview_window(MAIN_WINDOW).is_none()
-            && let Err(err) = footprint::release_idle_memory()
-        {
+        if let Err(err) = footprint::release_idle_memory() {
             eprintln!("redline-desktop: could not read this process's memory map: {err}");
         }
     });
@@ -230,7 +222,7 @@ async fn follow_status(app: AppHandle, tray: tauri::tray::TrayIcon, ready: onesh
         });
     }
     lock(&desktop.menu).proxy_on = api.proxy_enabled();
-    trim_when_idle(&app);
+    trim_when_idle();
     let mut changes = api.status_changes();
     let mut shown = tray::Shown::default();
     let mut tick = tokio::time::interval(POLICY_TICK);
@@ -246,7 +238,7 @@ async fn follow_status(app: AppHandle, tray: tauri::tray::TrayIcon, ready: onesh
                 if changed.is_err() {
                     return;
                 }
-                let _ = app.emit(STATUS_CHANGED, ());
+                desktop.window.send(ToWindow::StatusChanged);
             }
             _ = desktop.menu_changed.notified() => {}
             _ = tick.tick() => {}
@@ -258,16 +250,16 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
     let id = event.id().as_ref();
     // Clicking an account line opens the dashboard, where its details are.
     if id.starts_with("info-") {
-        return show_main_window(app);
+        return open_window(app);
     }
     let Some(action) = Action::from_id(id) else {
         return;
     };
     let desktop = app.state::<Desktop>();
     match action {
-        Action::OpenDashboard => show_main_window(app),
+        Action::OpenDashboard => open_window(app),
         Action::RefreshNow => {
-            if let Ok(api) = app.state::<Engine>().api().cloned() {
+            if let Some(api) = desktop.api.get().cloned() {
                 tauri::async_runtime::spawn(async move { api.refresh().await });
             }
         }
@@ -277,7 +269,7 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
             lock(&desktop.menu).paused_until = until;
         }
         Action::ToggleProxy => {
-            if let Ok(api) = app.state::<Engine>().api() {
+            if let Some(api) = desktop.api.get() {
                 api.set_proxy_enabled(!api.proxy_enabled());
                 lock(&desktop.menu).proxy_on = api.proxy_enabled();
             }
@@ -304,7 +296,8 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
 
 /// Puts every account's `redline env` lines on the clipboard.
 fn copy_setup(app: &AppHandle) {
-    let Ok(api) = app.state::<Engine>().api().cloned() else {
+    let desktop = app.state::<Desktop>();
+    let Some(api) = desktop.api.get() else {
         return;
     };
     let sections: Vec<(String, String)> = api
@@ -324,6 +317,7 @@ fn copy_setup(app: &AppHandle) {
 /// Stops the engine (the proxy lets requests in progress finish) and exits.
 fn quit(app: &AppHandle) {
     let desktop = app.state::<Desktop>();
+    desktop.window.close();
     if let Some(shutdown) = lock(&desktop.shutdown).take() {
         let _ = shutdown.send(());
     }
@@ -341,27 +335,25 @@ fn quit(app: &AppHandle) {
     });
 }
 
-/// Shows and focuses the dashboard window, building it if it was closed.
-fn show_main_window(app: &AppHandle) {
-    let window = match app.get_webview_window(MAIN_WINDOW) {
-        Some(window) => Ok(window),
-        None => app
-            .config()
-            .app
-            .windows
-            .iter()
-            .find(|w| w.label == MAIN_WINDOW)
-            .ok_or_else(|| tauri::Error::WindowNotFound)
-            .and_then(|config| WebviewWindowBuilder::from_config(app, config)?.build()),
+/// Brings the dashboard window to the front, starting its process if it is not open.
+fn open_window(app: &AppHandle) {
+    let desktop = app.state::<Desktop>();
+    let on_message = {
+        let app = app.clone();
+        move |message| match message {
+            FromWindow::AutostartChanged => {
+                let desktop = app.state::<Desktop>();
+                let enabled = app.autolaunch().is_enabled().unwrap_or(false);
+                lock(&desktop.menu).start_at_login = enabled;
+                desktop.menu_changed.notify_one();
+            }
+        }
     };
-    let shown = window.and_then(|window| {
-        window.show()?;
-        window.unminimize()?;
-        window.set_focus()
-    });
-    if let Err(err) = shown {
-        eprintln!("redline-desktop: could not show the window: {err}");
-    }
+    let on_exit = {
+        let app = app.clone();
+        move |pid| app.state::<Desktop>().window.ended(pid)
+    };
+    desktop.window.open(desktop.api.get(), on_message, on_exit);
 }
 
 #[cfg(test)]

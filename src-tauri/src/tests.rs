@@ -1,9 +1,11 @@
 //! The window's commands on Tauri's mock runtime, against a real engine running the built-in
-//! demo (simulated providers, real proxy and API), with the app's real config and capability.
+//! demo (simulated providers, real proxy and API) reached over loopback HTTP as the window
+//! process reaches it, with the app's real config and capability.
 
 use super::Flags;
 use crate::commands::{COMMANDS, Engine};
 use redline::api::Api;
+use redline::api_client::ApiClient;
 use redline::daemon::{self, DaemonOptions};
 use redline::paths::Paths;
 use serde_json::{Value, json};
@@ -22,6 +24,7 @@ fn flags_are_recognised_in_any_order_and_unknown_ones_ignored() {
     let both = Flags {
         demo: true,
         hidden: true,
+        window: false,
     };
     assert_eq!(parse(&["--hidden", "--demo"]), both);
     assert_eq!(parse(&["--demo", "--hidden"]), both);
@@ -29,9 +32,11 @@ fn flags_are_recognised_in_any_order_and_unknown_ones_ignored() {
         parse(&["--verbose", "--hidden"]),
         Flags {
             demo: false,
-            hidden: true
+            hidden: true,
+            window: false,
         }
     );
+    assert!(parse(&["--window"]).window);
 }
 
 /// A demo engine on a free loopback port with an empty Redline home; lives as long as the
@@ -55,6 +60,14 @@ fn demo_engine() -> (Api, tempfile::TempDir) {
         .recv_timeout(std::time::Duration::from_secs(30))
         .expect("the demo engine starts");
     (api, home)
+}
+
+/// The window's link to this engine, as the tray process hands it over.
+fn connected(api: &Api) -> Engine {
+    let (url, token) = api.local_access();
+    let engine = Engine::default();
+    engine.connect(ApiClient::new(&url, token).unwrap());
+    engine
 }
 
 fn window(engine: Engine) -> WebviewWindow<MockRuntime> {
@@ -87,7 +100,7 @@ fn invoke(window: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result
 #[test]
 fn commands_answer_from_the_running_engine() {
     let (api, _home) = demo_engine();
-    let main = window(Engine::ready(api));
+    let main = window(connected(&api));
 
     let status = invoke(&main, "get_status", json!({})).unwrap();
     assert_eq!(status["demo"], json!(true), "{status}");
@@ -127,7 +140,7 @@ fn commands_answer_from_the_running_engine() {
 #[test]
 fn errors_have_the_http_shape_and_never_quote_a_secret() {
     let (api, _home) = demo_engine();
-    let main = window(Engine::ready(api));
+    let main = window(connected(&api));
 
     let missing = invoke(&main, "remove_key", json!({"id": "nobody"})).unwrap_err();
     assert!(missing["error"]["code"].is_string(), "{missing}");
@@ -137,6 +150,16 @@ fn errors_have_the_http_shape_and_never_quote_a_secret() {
             .unwrap()
             .contains("nobody"),
         "{missing}"
+    );
+
+    // An id is one path segment however it is spelled: the engine names it, no other route runs.
+    let odd = invoke(&main, "test_key", json!({"id": "a/../../status?x"})).unwrap_err();
+    assert!(
+        odd["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("a/../../status?x"),
+        "{odd}"
     );
 
     let shell = invoke(
@@ -218,4 +241,27 @@ fn the_webview_may_call_only_the_apps_own_commands() {
         let answer = invoke(&main, cmd, json!({})).unwrap_err().to_string();
         assert!(!answer.contains("not allowed"), "{cmd}: {answer}");
     }
+}
+
+#[test]
+fn when_the_engine_is_gone_commands_say_so() {
+    // A loopback port nothing listens on any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let token = redline::secret::Secret::parse("rl_0123456789abcdef").unwrap();
+    let engine = Engine::default();
+    engine.connect(ApiClient::new(&format!("http://127.0.0.1:{port}"), token).unwrap());
+    let main = window(engine);
+    let err = invoke(&main, "get_status", json!({})).unwrap_err();
+    assert_eq!(err["error"]["code"], "offline", "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("quit Redline"),
+        "{err}"
+    );
 }

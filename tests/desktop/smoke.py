@@ -8,11 +8,14 @@ Run by tests/desktop/smoke.sh inside `dbus-run-session` and `xvfb-run`. It
 - waits (bounded) until the demo throttles, then asserts that a notification named the cause and
   that the tray icon (the PNG named by the item's IconName) turned red from another colour;
 - saves a screenshot of the screen with the window to artifacts/desktop-window.png;
-- closes the window and asserts WebKit's web and network processes end while the app stays in
-  the tray, then launches the app a second time and asserts the running one opens its window
-  again (a new web process; screenshot in artifacts/desktop-window-reopened.png);
+- asserts the window runs in a process of its own (`redline-desktop --window`, with WebKit's
+  processes under it and none under the tray process) that is connected to the engine's port;
+- closes the window and asserts that process and WebKit's web and network processes end while
+  the app stays in the tray, then launches the app a second time and asserts the running one
+  opens its window again (a new window process; screenshot in
+  artifacts/desktop-window-reopened.png);
 - clicks "Proxy on" and "Quit Redline" through the item's D-Bus menu and asserts the check
-  mark flips and the app exits cleanly.
+  mark flips and the app exits cleanly, its window process with it.
 
 Usage: smoke.py PATH/TO/redline-desktop ARTIFACT_DIR
 """
@@ -162,20 +165,73 @@ def menu_item(layout, label):
     return None
 
 
-def web_processes(pid, prefix="WebKitWebProces"):
-    """WebKit processes (by default the web processes) started by `pid`."""
-    found = []
+def processes():
+    """{pid: (parent pid, name, command line)} of every process now."""
+    found = {}
     for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
         try:
             with open(f"/proc/{entry}/stat") as f:
                 stat = f.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().split(b"\0")
         except OSError:
             continue
         comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == pid and comm.startswith(prefix):
-            found.append(int(entry))
+        state, parent = stat.rsplit(")", 1)[1].split()[:2]
+        if state == "Z":  # ended, not yet reaped
+            continue
+        found[int(entry)] = (int(parent), comm, [arg.decode(errors="replace") for arg in cmdline if arg])
     return found
+
+
+def children(pid, table=None):
+    table = processes() if table is None else table
+    return [child for child, (parent, _, _) in table.items() if parent == pid]
+
+
+def window_processes(pid):
+    """The window processes (`redline-desktop --window`) the app `pid` started."""
+    table = processes()
+    return [child for child in children(pid, table) if "--window" in table[child][2]]
+
+
+def webkit_under(pid, prefix="WebKit"):
+    """WebKit processes anywhere under `pid` (WebKitWebProcess, WebKitNetworkProcess)."""
+    table = processes()
+    found, todo = [], [pid]
+    while todo:
+        for child in children(todo.pop(), table):
+            todo.append(child)
+            if table[child][1].startswith(prefix):
+                found.append(child)
+    return found
+
+
+def connected_to(pid, port):
+    """Whether `pid` holds a TCP connection to 127.0.0.1:`port` (its socket inodes matched
+    against /proc/net/tcp)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    with open("/proc/net/tcp") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    wanted = f"0100007F:{port:04X}"
+    return any(row[2] == wanted and row[9] in inodes for row in rows)
+
+
+def engine_port(log_path):
+    with open(log_path) as f:
+        for line in f:
+            if "Redline is listening on http://127.0.0.1:" in line:
+                return int(line.rsplit(":", 1)[1])
+    return None
 
 
 def wait_for(condition, seconds):
@@ -279,31 +335,41 @@ def main():
     subprocess.run(["import", "-window", "root", shot], check=True)
     print(f"smoke: screenshot saved to {shot}")
 
-    # Closing the window destroys its web view: the web process goes, the app stays.
-    if not web_processes(app.pid):
+    # The window has a process of its own, with WebKit under it, talking to the engine.
+    windows = window_processes(app.pid)
+    if len(windows) != 1:
         app.kill()
-        fail("no WebKitWebProcess while the window is open")
+        fail(f"expected one window process under the app, found {windows}")
+    if not webkit_under(windows[0], "WebKitWebProces"):
+        app.kill()
+        fail("no WebKitWebProcess under the window process while the window is open")
+    if [p for p in webkit_under(app.pid) if p not in webkit_under(windows[0])]:
+        app.kill()
+        fail("the tray process itself started WebKit processes")
+    port = engine_port(log_path)
+    if port is None or not wait_for(lambda: connected_to(windows[0], port), 15):
+        app.kill()
+        fail(f"the window process is not connected to the engine's port {port}")
+    print(f"smoke: window process {windows[0]} with WebKit under it, connected to port {port}")
+
+    # Closing the window ends its process and WebKit's; the app stays in the tray.
     subprocess.run([sys.executable, os.path.join(HERE, "close_window.py"), "Redline"], check=True)
-    if not wait_for(lambda: not web_processes(app.pid), 15):
+    if not wait_for(lambda: not window_processes(app.pid) and not webkit_under(app.pid), 15):
         app.kill()
-        fail("the web process still runs 15 s after the window was closed")
-    # WebKit keeps its network process after the last view; the app ends it once idle.
-    if not wait_for(lambda: not web_processes(app.pid, "WebKitNetworkPr"), 20):
-        app.kill()
-        fail("WebKit's network process still runs 20 s after the window was closed")
+        fail(f"15 s after the window was closed, still running: window {window_processes(app.pid)}, WebKit {webkit_under(app.pid)}")
     if app.poll() is not None:
         fail(f"closing the window ended the app ({app.returncode})")
-    print("smoke: window closed, web and network processes gone, app still in the tray")
+    print("smoke: window closed, its process and WebKit's gone, app still in the tray")
 
-    # A second launch hands over to the running app, which opens its window again (WebKit
-    # starts a new network process for it).
+    # A second launch hands over to the running app, which opens its window again.
     second = subprocess.run([binary, "--demo"], env=env, capture_output=True, text=True, timeout=60)
     if second.returncode != 0:
         app.kill()
         fail(f"the second launch ended with {second.returncode}: {second.stderr}")
-    if not wait_for(lambda: web_processes(app.pid) and web_processes(app.pid, "WebKitNetworkPr"), 30):
+    if not wait_for(lambda: window_processes(app.pid) and webkit_under(app.pid, "WebKitWebProces"), 30):
         app.kill()
-        fail("a second launch did not open the window again (no new web and network process)")
+        fail("a second launch did not open the window again (no new window and web process)")
+    reopened = window_processes(app.pid)
     time.sleep(3)  # let the dashboard draw before the picture; nothing is asserted on it
     shot = os.path.join(artifacts, "desktop-window-reopened.png")
     subprocess.run(["import", "-window", "root", shot], check=True)
@@ -333,7 +399,8 @@ def main():
         fail("'Proxy on' stayed checked after a click")
     print("smoke: Proxy on unchecked from the menu")
 
-    # Quit through the tray menu, as a user would, and expect a clean exit.
+    # Quit through the tray menu, as a user would, and expect a clean exit, the open window
+    # closing with the app.
     click("Quit Redline")
     try:
         code = app.wait(timeout=20)
@@ -343,6 +410,8 @@ def main():
     log.close()
     if code != 0:
         fail(f"Quit ended the app with {code}; see {log_path}")
+    if not wait_for(lambda: not [p for p in reopened if p in processes()], 10):
+        fail(f"the window process {reopened} still runs 10 s after Quit")
     with open(log_path) as f:
         stderr = f.read()
     if "Redline stopped." not in stderr:

@@ -1,0 +1,209 @@
+//! The dashboard window runs in a process of its own (this binary with `--window`), started
+//! when the user opens it and gone when they close it. WebKit, its web and network processes
+//! and the GL driver it loads all end with that process, so the tray app that stays running
+//! holds none of them (see benches/README.md, `desktop_idle`).
+//!
+//! The two processes talk in JSON lines over the window process's stdin and stdout; the
+//! window's commands go to the engine's local API over loopback HTTP (see `commands`).
+//! The address and token travel over the pipe, never in the process arguments.
+
+use redline::api::Api;
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Mutex, PoisonError};
+
+/// The flag that starts this binary as the window process.
+pub const WINDOW_FLAG: &str = "--window";
+
+/// From the tray process to the window process.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case")]
+pub enum ToWindow {
+    /// Where the engine's API is and the local token to present (sent once it listens).
+    Connect { url: String, token: String },
+    /// Bring the window to the front (the user opened it again).
+    Show,
+    /// The engine's status changed: the page pulls it again.
+    StatusChanged,
+}
+
+impl ToWindow {
+    pub fn connect(api: &Api) -> ToWindow {
+        let (url, token) = api.local_access();
+        ToWindow::Connect {
+            url,
+            token: token.expose().to_owned(),
+        }
+    }
+}
+
+/// From the window process to the tray process.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case")]
+pub enum FromWindow {
+    /// Start at login was switched in the window: the tray menu re-reads it.
+    AutostartChanged,
+}
+
+/// The running window process, if any, as the tray process sees it.
+#[derive(Default)]
+pub struct WindowProcess {
+    running: Mutex<Option<Running>>,
+}
+
+struct Running {
+    pid: u32,
+    lines: mpsc::Sender<ToWindow>,
+}
+
+impl WindowProcess {
+    /// Brings the window to the front, starting its process if none runs. `engine` is the
+    /// running engine, or `None` while it starts (it is sent with [`Self::send`] later).
+    /// `on_message` handles what the window says; `on_exit` runs once it has ended.
+    pub fn open(
+        &self,
+        engine: Option<&Api>,
+        on_message: impl Fn(FromWindow) + Send + 'static,
+        on_exit: impl FnOnce(u32) + Send + 'static,
+    ) {
+        let mut running = lock(&self.running);
+        if let Some(window) = running.as_ref()
+            && window.lines.send(ToWindow::Show).is_ok()
+        {
+            return;
+        }
+        match start(engine, on_message, on_exit) {
+            Ok(window) => *running = Some(window),
+            Err(err) => eprintln!("redline-desktop: could not open the window: {err}"),
+        }
+    }
+
+    /// Sends a message to the window process, if one runs.
+    pub fn send(&self, message: ToWindow) {
+        if let Some(window) = lock(&self.running).as_ref() {
+            let _ = window.lines.send(message);
+        }
+    }
+
+    /// Forgets the window process `pid` once it has ended.
+    pub fn ended(&self, pid: u32) {
+        let mut running = lock(&self.running);
+        if running.as_ref().is_some_and(|window| window.pid == pid) {
+            *running = None;
+        }
+    }
+
+    /// Closes the window: its process reads the end of its input and exits.
+    pub fn close(&self) {
+        lock(&self.running).take();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Starts the window process with a thread writing its input and one reading its output
+/// (which also waits for it to end). Both end with it.
+fn start(
+    engine: Option<&Api>,
+    on_message: impl Fn(FromWindow) + Send + 'static,
+    on_exit: impl FnOnce(u32) + Send + 'static,
+) -> std::io::Result<Running> {
+    let exe = std::env::current_exe()?;
+    let mut child = Command::new(exe)
+        .arg(WINDOW_FLAG)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let pid = child.id();
+    let (lines, to_write) = mpsc::channel();
+    if let Some(api) = engine {
+        let _ = lines.send(ToWindow::connect(api));
+    }
+    let input = child.stdin.take().expect("stdin is piped");
+    let output = child.stdout.take().expect("stdout is piped");
+    std::thread::Builder::new()
+        .name("window-input".into())
+        .spawn(move || write_lines(input, to_write))?;
+    std::thread::Builder::new()
+        .name("window-output".into())
+        .spawn(move || {
+            read_lines(output, on_message);
+            wait(child);
+            on_exit(pid);
+        })?;
+    Ok(Running { pid, lines })
+}
+
+/// Writes each message as a line until the sender is dropped or the process has gone.
+fn write_lines(mut input: std::process::ChildStdin, messages: mpsc::Receiver<ToWindow>) {
+    for message in messages {
+        let Ok(mut line) = serde_json::to_vec(&message) else {
+            continue;
+        };
+        line.push(b'\n');
+        if input.write_all(&line).and_then(|()| input.flush()).is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads the window's messages until its output closes; anything else it prints (a library's
+/// warning) is passed on to stderr.
+fn read_lines(output: std::process::ChildStdout, on_message: impl Fn(FromWindow)) {
+    for line in BufReader::new(output).lines() {
+        let Ok(line) = line else {
+            return;
+        };
+        match serde_json::from_str::<FromWindow>(&line) {
+            Ok(message) => on_message(message),
+            Err(_) if line.trim().is_empty() => {}
+            Err(_) => eprintln!("redline-desktop window: {line}"),
+        }
+    }
+}
+
+fn wait(mut child: Child) {
+    match child.wait() {
+        Ok(status) if !status.success() => {
+            eprintln!("redline-desktop: the window process ended with {status}");
+        }
+        Err(err) => eprintln!("redline-desktop: could not wait for the window process: {err}"),
+        Ok(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_one_json_object_per_line() {
+        let show = serde_json::to_string(&ToWindow::Show).unwrap();
+        assert_eq!(show, r#"{"do":"show"}"#);
+        let connect = ToWindow::Connect {
+            url: "http://127.0.0.1:8787".into(),
+            token: "rl_0123456789abcdef".into(),
+        };
+        let line = serde_json::to_string(&connect).unwrap();
+        assert!(!line.contains('\n'));
+        match serde_json::from_str(&line).unwrap() {
+            ToWindow::Connect { url, token } => {
+                assert_eq!(
+                    (url.as_str(), token.as_str()),
+                    ("http://127.0.0.1:8787", "rl_0123456789abcdef")
+                );
+            }
+            _ => panic!("not a connect message: {line}"),
+        }
+        assert_eq!(
+            serde_json::from_str::<FromWindow>(r#"{"do":"autostart_changed"}"#).unwrap(),
+            FromWindow::AutostartChanged
+        );
+        assert!(serde_json::from_str::<FromWindow>("Gtk-WARNING: no display").is_err());
+    }
+}
