@@ -39,6 +39,8 @@ struct Inner {
     client: HttpClient,
     token: Secret,
     listen: SocketAddr,
+    /// The demo's config when the built-in demo runs (its accounts are in no saved config).
+    demo: Option<Config>,
     traffic: Arc<Traffic>,
     proxy: Proxy,
     status: watch::Receiver<Status>,
@@ -64,8 +66,8 @@ pub struct ApiParts {
     pub token: Secret,
     /// Where the proxy listens, for the tool setup snippet.
     pub listen: SocketAddr,
-    /// The built-in demo is running.
-    pub demo: bool,
+    /// The config of the built-in demo when it is running, `None` for the user's own accounts.
+    pub demo: Option<Config>,
     /// The proxy's traffic, for the log of refusals.
     pub traffic: Arc<Traffic>,
     /// `None` when the history database could not be opened (the daemon said why).
@@ -249,8 +251,9 @@ impl Api {
             proxy,
         } = parts;
         let mut source = monitor.status();
+        let is_demo = demo.is_some();
         let mark = move |mut status: Status| {
-            status.demo = demo;
+            status.demo = is_demo;
             status
         };
         let (sender, status) = watch::channel(mark(source.borrow_and_update().clone()));
@@ -269,6 +272,7 @@ impl Api {
                 client,
                 token,
                 listen,
+                demo,
                 traffic,
                 proxy,
                 status,
@@ -475,16 +479,32 @@ impl Api {
         Ok(settings_of(config, file.path()))
     }
 
-    /// The lines that point tools at the proxy for one account (`redline env ID`).
+    /// The lines that point tools at the proxy for one account (`redline env ID`); in the
+    /// demo, for the demo's accounts and with the demo's token (which opens only the demo).
     pub fn tool_setup(&self, id: &str, shell: Shell) -> Result<String, ApiError> {
         let id: AccountId = id.parse().map_err(Error::from)?;
+        let (listen, token) = (self.inner.listen, self.inner.token.expose());
+        let demo_account = self
+            .inner
+            .demo
+            .as_ref()
+            .and_then(|demo| demo.accounts.get(&id));
+        if let Some(account) = demo_account {
+            return Ok(tool_env::render_demo(
+                id.as_str(),
+                account.provider,
+                listen,
+                token,
+                shell,
+            ));
+        }
         let config = self.inner.keys.config().load()?;
         let account = config.account(&id)?;
         Ok(tool_env::render(
             id.as_str(),
             account.provider,
-            self.inner.listen,
-            self.inner.token.expose(),
+            listen,
+            token,
             shell,
         ))
     }

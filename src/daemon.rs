@@ -108,7 +108,7 @@ pub fn start_with_history(inputs: Inputs, history: Option<Store>) -> AppState {
         client,
         token: token.clone(),
         listen,
-        demo,
+        demo: demo.then(|| config.clone()),
         traffic,
         history: history.clone(),
         proxy: proxy.clone(),

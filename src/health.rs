@@ -344,7 +344,7 @@ mod tests {
             status: 429,
             retry_after_s: None,
             message: String::new(),
-            advice: crate::throttle::advice(cause, Some(30), None),
+            advice: crate::throttle::advice(cause, Some(30)),
         }
     }
 

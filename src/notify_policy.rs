@@ -8,7 +8,7 @@
 
 use crate::health::{Level, Thresholds};
 use crate::status::{AccountStatus, KeyHealth, KeyUseKind, Status, WindowStatus};
-use crate::throttle::{Cause, human_duration};
+use crate::throttle::{Cause, human_wait};
 use crate::tray_icon::{throttling_now, time_until};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -345,23 +345,28 @@ fn changes(
     }
 }
 
-/// The cause of the current throttling and a body with retry time and advice.
+/// The cause of the current throttling and a body with the status, the time left before a
+/// retry (said once, here: the advice names none) and the advice.
 fn throttle_details(account: &AccountStatus, now: Timestamp) -> (Cause, String) {
     let Some(last) = &account.throttles.last else {
         return (Cause::Other, "The provider is refusing requests.".into());
     };
-    let mut body = format!("HTTP {}", last.status);
+    let mut body = format!("HTTP {}.", last.status);
     let retry_at = last
         .retry_after_s
         .filter(|s| s.is_finite() && *s >= 0.0)
         .map(|s| last.at + SignedDuration::from_secs_f64(s));
     match retry_at.and_then(|at| Duration::try_from(at.duration_since(now)).ok()) {
         Some(wait) if !wait.is_zero() => {
-            body.push_str(&format!(": retry in {}", human_duration(wait)))
+            let wait = human_wait(wait);
+            if last.cause.retry_helps() {
+                body.push_str(&format!(" Retry in {wait}."));
+            } else {
+                body.push_str(&format!(" The limit lifts in {wait}."));
+            }
         }
         _ => {}
     }
-    body.push('.');
     if !last.advice.is_empty() {
         body.push(' ');
         body.push_str(&last.advice);
@@ -443,7 +448,7 @@ mod tests {
         );
         assert_eq!(
             started[0].body,
-            "HTTP 429: retry in 25s. Run fewer agents at once."
+            "HTTP 429. Retry in 25s. Run fewer agents at once."
         );
         assert!(started[0].urgent);
         // Still throttled: nothing new. Calm, but not yet for the quiet period: nothing.
@@ -452,6 +457,54 @@ mod tests {
         let ended = policy.observe(&kimi(40.0, false), at(81));
         assert_eq!(topics(&ended), [Topic::ThrottlingEnded]);
         assert!(policy.observe(&kimi(40.0, false), at(200)).is_empty());
+    }
+
+    /// Kimi refusing with the classifier's own advice, `retry_after_s` after 12:00:00.
+    fn kimi_refusing(cause: &str, retry_after_s: f64, advice: String) -> Status {
+        let mut a = account(
+            "kimi",
+            "critical",
+            Some(40.0),
+            &[("throttling_now", "Throttled.")],
+        );
+        a["throttles"] = json!({
+            "recent": 3, "by_cause": {cause: 3},
+            "last": {"cause": cause, "status": 429, "at": "2026-11-29T12:00:00Z",
+                     "retry_after_s": retry_after_s, "message": "too many", "advice": advice}
+        });
+        status("critical", vec![a])
+    }
+
+    #[test]
+    fn a_concurrency_throttle_says_the_retry_time_once_in_whole_seconds() {
+        let mut policy = Policy::new(settings());
+        let advice = crate::throttle::advice(Cause::Concurrency, Some(30));
+        // Noticed 141 ms after a refusal that said "retry after 1 s": 859 ms are left.
+        let shown = policy.observe(
+            &kimi_refusing("concurrency", 1.0, advice),
+            now() + SignedDuration::from_millis(141),
+        );
+        assert_eq!(
+            topics(&shown),
+            [Topic::ThrottlingStarted(Cause::Concurrency)]
+        );
+        assert_eq!(
+            shown[0].body,
+            "HTTP 429. Retry in 1s. Concurrency limit 30 reached; your quota is fine. \
+             Lower parallel agents or enable Redline's queue."
+        );
+    }
+
+    #[test]
+    fn a_used_up_quota_says_when_it_lifts_not_to_retry() {
+        let mut policy = Policy::new(settings());
+        let advice = crate::throttle::advice(Cause::QuotaExhausted, None);
+        let shown = policy.observe(&kimi_refusing("quota_exhausted", 7500.0, advice), at(60));
+        assert_eq!(
+            shown[0].body,
+            "HTTP 429. The limit lifts in 2h 4m. Quota used up; retrying will not help. \
+             Wait for the window to reset, top up, or switch keys."
+        );
     }
 
     #[test]

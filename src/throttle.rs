@@ -61,6 +61,14 @@ impl Cause {
         }
     }
 
+    /// Whether waiting and sending the same request again usually succeeds.
+    pub fn retry_helps(self) -> bool {
+        matches!(
+            self,
+            Cause::Concurrency | Cause::Rpm | Cause::Tpm | Cause::Overloaded | Cause::Other
+        )
+    }
+
     /// Plain words for a person: "concurrency limit", "quota used up".
     pub fn describe(self) -> &'static str {
         match self {
@@ -101,7 +109,7 @@ impl Classification {
             cause,
             retry_after: None,
             retryable: default_retryable(cause),
-            advice: advice(cause, None, None),
+            advice: advice(cause, None),
             message: shorten(message),
             limit: None,
         }
@@ -110,13 +118,12 @@ impl Classification {
     /// Records the limit the provider named, and refreshes the advice to mention it.
     pub fn with_limit(mut self, limit: Option<u64>) -> Classification {
         self.limit = limit;
-        self.advice = advice(self.cause, limit, self.retry_after);
+        self.advice = advice(self.cause, limit);
         self
     }
 
     pub fn with_retry_after(mut self, retry_after: Option<Duration>) -> Classification {
         self.retry_after = retry_after;
-        self.advice = advice(self.cause, self.limit, retry_after);
         self
     }
 
@@ -133,46 +140,41 @@ impl Classification {
 }
 
 fn default_retryable(cause: Cause) -> bool {
-    matches!(
-        cause,
-        Cause::Concurrency | Cause::Rpm | Cause::Tpm | Cause::Overloaded | Cause::Other
-    )
+    cause.retry_helps()
 }
 
-/// The standard advice sentence for a cause.
-pub fn advice(cause: Cause, limit: Option<u64>, retry_after: Option<Duration>) -> String {
-    let wait = retry_after
-        .map(|d| format!(" Retry in {}.", human_duration(d)))
-        .unwrap_or_default();
+/// The standard advice sentence for a cause. It names no retry time: that is `retry_after`,
+/// which each view words once, counting down from when the refusal happened.
+pub fn advice(cause: Cause, limit: Option<u64>) -> String {
     let limit_text = |what: &str| match limit {
         Some(n) => format!("{what} {n} reached"),
         None => format!("{what} reached"),
     };
     match cause {
         Cause::Concurrency => format!(
-            "{}; your quota is fine. Lower parallel agents or enable Redline's queue.{wait}",
+            "{}; your quota is fine. Lower parallel agents or enable Redline's queue.",
             limit_text("Concurrency limit")
         ),
         Cause::Rpm => format!(
-            "{}. Slow down or spread requests over the minute.{wait}",
+            "{}. Slow down or spread requests over the minute.",
             limit_text("Requests-per-minute limit")
         ),
         Cause::Tpm => format!(
-            "{}. Send smaller prompts or fewer at once.{wait}",
+            "{}. Send smaller prompts or fewer at once.",
             limit_text("Tokens-per-minute limit")
         ),
         Cause::Tpd => format!(
-            "{}. Wait for the daily reset or use another key.{wait}",
+            "{}. Wait for the daily reset or use another key.",
             limit_text("Tokens-per-day limit")
         ),
-        Cause::QuotaExhausted => format!(
-            "Quota used up; retrying will not help. Wait for the window to reset, top up, or switch keys.{wait}"
-        ),
+        Cause::QuotaExhausted => {
+            "Quota used up; retrying will not help. Wait for the window to reset, top up, or switch keys.".into()
+        }
         Cause::SpendCap => {
             "Spend limit reached; retrying will not help. Raise the limit in the provider's console or wait for it to reset.".into()
         }
         Cause::Overloaded => {
-            format!("The provider is overloaded; this is not your quota. Retry shortly.{wait}")
+            "The provider is overloaded; this is not your quota. Retry shortly.".into()
         }
         Cause::AuthInvalid => {
             "Key rejected: it is wrong, revoked or for another product. Check it, then `redline keys rotate`.".into()
@@ -180,7 +182,7 @@ pub fn advice(cause: Cause, limit: Option<u64>, retry_after: Option<Duration>) -
         Cause::ClientRejected => {
             "The key is fine but this client was refused (tool identity, region or model). Use a supported tool or check the plan's terms.".into()
         }
-        Cause::Other => format!("The provider refused the request.{wait}"),
+        Cause::Other => "The provider refused the request.".into(),
     }
 }
 
@@ -195,6 +197,13 @@ pub fn human_duration(d: Duration) -> String {
         3600..172_800 => format!("{}h {}m", secs / 3600, (secs % 3600) / 60),
         _ => format!("{}d {}h", secs / 86_400, (secs % 86_400) / 3600),
     }
+}
+
+/// A wait to tell a person: whole seconds, rounded up so that "retry in" is never too early
+/// (859 ms is `1s`, never `859ms`).
+pub fn human_wait(d: Duration) -> String {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    human_duration(Duration::from_secs(secs))
 }
 
 /// Retry-After from headers: `retry-after-ms`, then `retry-after` as seconds or an HTTP date.
@@ -407,18 +416,22 @@ mod tests {
     }
 
     #[test]
-    fn advice_names_the_cause_limit_and_wait() {
+    fn advice_names_the_cause_and_limit_but_leaves_the_wait_to_retry_after() {
         let c = Classification::new(Cause::Concurrency, "x")
             .with_limit(Some(30))
             .with_retry_after(Some(Duration::from_secs(3)));
         assert_eq!(
             c.advice,
-            "Concurrency limit 30 reached; your quota is fine. Lower parallel agents or enable Redline's queue. Retry in 3s."
+            "Concurrency limit 30 reached; your quota is fine. Lower parallel agents or enable Redline's queue."
         );
+        assert_eq!(c.retry_after, Some(Duration::from_secs(3)));
         assert!(c.retryable);
         assert!(!Classification::new(Cause::QuotaExhausted, "x").retryable);
         assert_eq!(human_duration(Duration::from_secs(4320)), "1h 12m");
         assert_eq!(human_duration(Duration::from_secs(200)), "3m 20s");
+        assert_eq!(human_wait(Duration::from_millis(859)), "1s");
+        assert_eq!(human_wait(Duration::from_millis(59_001)), "1m");
+        assert_eq!(human_wait(Duration::from_secs(25)), "25s");
         assert_eq!(
             human_duration(Duration::from_secs(4 * 86_400 + 7200)),
             "4d 2h"

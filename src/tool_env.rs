@@ -42,14 +42,12 @@ pub fn render(
     token: &str,
     shell: Shell,
 ) -> String {
-    let base = format!("http://{listen}/{id}");
-    let (openai, anthropic) = tool_paths(provider);
     let use_line = match shell {
         Shell::Sh => format!("eval \"$(redline env {id})\""),
         Shell::Fish => format!("redline env {id} --shell fish | source"),
         Shell::Powershell => format!("redline env {id} --shell powershell | Invoke-Expression"),
     };
-    let mut lines = vec![
+    let header = vec![
         format!(
             "# Point your tools at Redline for {id} ({}).",
             provider.display_name()
@@ -58,6 +56,40 @@ pub fn render(
             .to_owned(),
         format!("# Use: {use_line}   (needs `redline daemon` or the desktop app running)"),
     ];
+    script(header, id, provider, listen, token, shell)
+}
+
+/// The script for an account of the built-in demo, which `redline env` does not know: `token`
+/// is the demo's, which opens only the demo and lasts while it runs.
+pub fn render_demo(
+    id: &str,
+    provider: ProviderId,
+    listen: SocketAddr,
+    token: &str,
+    shell: Shell,
+) -> String {
+    let header = vec![
+        format!(
+            "# Point your tools at Redline's demo for {id} (a simulated {}).",
+            provider.display_name()
+        ),
+        "# The token below opens only this demo and changes each time it starts; no real key \
+         is involved."
+            .to_owned(),
+    ];
+    script(header, id, provider, listen, token, shell)
+}
+
+fn script(
+    mut lines: Vec<String>,
+    id: &str,
+    provider: ProviderId,
+    listen: SocketAddr,
+    token: &str,
+    shell: Shell,
+) -> String {
+    let base = format!("http://{listen}/{id}");
+    let (openai, anthropic) = tool_paths(provider);
     if let Some(path) = openai {
         lines.push("# OpenAI SDKs, Codex, Roo Code and other OpenAI-compatible tools".into());
         lines.push(assign(shell, "OPENAI_BASE_URL", &format!("{base}{path}")));
@@ -115,6 +147,28 @@ mod tests {
         assert!(
             text.lines()
                 .all(|l| l.starts_with('#') || l.starts_with("export ")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_demo_script_says_its_token_opens_only_the_demo() {
+        let text = render_demo(
+            "kimi-demo",
+            ProviderId::KimiCode,
+            LISTEN.parse().unwrap(),
+            "rl_demo",
+            Shell::Sh,
+        );
+        assert!(text.starts_with("# Point your tools at Redline's demo for kimi-demo"));
+        assert!(text.contains("opens only this demo"), "{text}");
+        assert!(
+            !text.contains("redline env"),
+            "the CLI does not know the demo: {text}"
+        );
+        assert!(
+            text.contains("export KIMI_BASE_URL='http://127.0.0.1:4290/kimi-demo/coding/v1'")
+                && text.contains("export KIMI_API_KEY='rl_demo'"),
             "{text}"
         );
     }

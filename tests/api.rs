@@ -468,3 +468,69 @@ fn the_demo_says_so_and_its_refusals_are_listed_with_their_tool() {
     assert_eq!(open_stream.status(), 200);
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn the_demo_setup_snippet_points_tools_at_the_demo_proxy_and_works() {
+    let sandbox = Sandbox::new();
+    // The first phase of the workload (4 agents for 25 s) is far below the demo's limit of 30.
+    let daemon = Daemon::start(&sandbox, &["--demo"]);
+    let token = daemon.demo_token();
+    let mut client = Client::new(&daemon, &token);
+
+    let (code, snippet) = client.send("GET", "/api/v1/keys/kimi-demo/setup?shell=sh", None);
+    assert_eq!(code, 200, "{snippet}");
+    let snippet = snippet.as_str().unwrap().to_owned();
+    let base = format!("{}/kimi-demo/coding/v1", daemon.origin);
+    for line in [
+        format!("export OPENAI_BASE_URL='{base}'"),
+        format!("export OPENAI_API_KEY='{token}'"),
+        format!("export KIMI_BASE_URL='{base}'"),
+        format!("export KIMI_API_KEY='{token}'"),
+    ] {
+        assert!(
+            snippet.lines().any(|l| l == line),
+            "no {line:?} in {snippet}"
+        );
+    }
+    assert!(snippet.contains("opens only this demo"), "{snippet}");
+
+    // A tool set up with exactly these lines gets an answer from the demo's provider.
+    let value = |name: &str| {
+        let prefix = format!("export {name}='");
+        let line = snippet.lines().find_map(|l| l.strip_prefix(&prefix));
+        line.and_then(|rest| rest.strip_suffix('\''))
+            .unwrap()
+            .to_owned()
+    };
+    let response = client
+        .http
+        .post(format!("{}/chat/completions", value("OPENAI_BASE_URL")))
+        .bearer_auth(value("OPENAI_API_KEY"))
+        .json(&json!({"model": "kimi-for-coding", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().unwrap());
+
+    // Claude's demo account: the Anthropic-compatible lines, in fish.
+    let (code, fish) = client.send("GET", "/api/v1/keys/claude-demo/setup?shell=fish", None);
+    assert_eq!(code, 200, "{fish}");
+    let fish = fish.as_str().unwrap();
+    assert!(
+        fish.contains(&format!(
+            "set -gx ANTHROPIC_BASE_URL '{}/claude-demo'",
+            daemon.origin
+        )) && fish.contains(&format!("set -gx ANTHROPIC_AUTH_TOKEN '{token}'")),
+        "{fish}"
+    );
+
+    // An account neither the demo nor the saved config has is named in the error.
+    let (code, missing) = client.send("GET", "/api/v1/keys/kimi-main/setup", None);
+    assert_eq!(code, 404, "{missing}");
+    assert!(
+        missing["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("kimi-main")),
+        "{missing}"
+    );
+    assert!(daemon.stop().success());
+}

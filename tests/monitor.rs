@@ -126,11 +126,7 @@ async fn the_published_status_follows_the_provider_and_refresh_now() {
                 status: 429,
                 retry_after_s: Some(1.0),
                 message: "High concurrency usage of this API".into(),
-                advice: redline::throttle::advice(
-                    redline::throttle::Cause::Concurrency,
-                    None,
-                    None,
-                ),
+                advice: redline::throttle::advice(redline::throttle::Cause::Concurrency, None),
             },
         );
     }

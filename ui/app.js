@@ -134,9 +134,17 @@ async function refreshNow(button) {
   }
 }
 
+/** The demo banner's way out: the Keys view, with the add form's first field focused. */
+function addRealKey() {
+  if (location.hash !== "#keys") history.pushState(null, "", "#keys");
+  show("keys");
+  mounted.keys.focusAddForm();
+}
+
 async function start() {
   const refresh = document.getElementById("refresh");
   refresh.addEventListener("click", () => refreshNow(refresh));
+  document.getElementById("add-real-key").addEventListener("click", addRealKey);
   window.addEventListener("hashchange", () => show(location.hash.slice(1)));
   show(location.hash.slice(1));
   try {

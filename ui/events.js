@@ -28,7 +28,7 @@ export function mountEvents(container, app) {
         h("td", { "data-label": "Tool" }, e.tool),
         h("td", { "data-label": "Status" }, String(e.status)),
         h("td", { "data-label": "Cause" }, causeName(e.cause)),
-        h("td", { "data-label": "Retry after" }, e.retry_after_s ? `${Math.round(e.retry_after_s)}s` : "—"),
+        h("td", { "data-label": "Retry after" }, e.retry_after_s ? `${Math.ceil(e.retry_after_s)}s` : "—"),
         h("td", { "data-label": "Message" }, h("span", {}, e.message), e.advice ? h("span", { class: "advice" }, e.advice) : null))))));
   };
 

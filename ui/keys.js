@@ -223,6 +223,11 @@ export function mountKeys(container, app) {
   });
 
   container.replaceChildren(demoNote, message, list, form);
+  // Also used by the demo banner's "Add a real key".
+  function focusAddForm() {
+    form.scrollIntoView({ block: "start" });
+    provider.focus({ preventScroll: true });
+  }
   app.onStatus((status) => {
     demoNote.hidden = !status.demo;
   });
@@ -242,5 +247,5 @@ export function mountKeys(container, app) {
     }
     await reload();
   })();
-  return true;
+  return { focusAddForm };
 }

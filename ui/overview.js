@@ -120,7 +120,7 @@ function throttles(account) {
 }
 
 function lastThrottle(last) {
-  const retry = last.retry_after_s ? `, retry after ${Math.round(last.retry_after_s)}s` : "";
+  const retry = last.retry_after_s ? `, retry after ${Math.ceil(last.retry_after_s)}s` : "";
   return h("div", { class: "last" },
     h("p", { class: "small" },
       h("strong", {}, "Last throttle: "),

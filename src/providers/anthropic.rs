@@ -7,7 +7,7 @@ use super::wire::{self, header_number, header_text};
 use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
 use crate::snapshot::{Snapshot, Unit, Window, WindowKind};
 use crate::throttle::{
-    Cause, Classification, error_message, human_duration, retry_after_header, retry_after_in_text,
+    Cause, Classification, error_message, retry_after_header, retry_after_in_text,
 };
 use http::HeaderMap;
 use jiff::Timestamp;
@@ -186,16 +186,13 @@ fn rate_limit(message: &str) -> Classification {
 fn spend_cap(message: &str, now: Timestamp) -> Classification {
     let wait = wire::start_of_next_month(now)
         .map(|at| Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO));
-    let in_text = wait
-        .map(|d| format!(" (in {})", human_duration(d)))
-        .unwrap_or_default();
     Classification::new(Cause::SpendCap, message)
         .with_retry_after(wait)
         .retryable(false)
-        .with_advice(format!(
+        .with_advice(
             "The monthly spend limit is reached, so retrying will not help: it resets on the 1st \
-             of next month at 00:00 UTC{in_text}, or raise it in the Anthropic console."
-        ))
+             of next month at 00:00 UTC, or raise it in the Anthropic console.",
+        )
 }
 
 /// The whole number just before `phrase` in `lower`: "of 50,000 input tokens per minute".
@@ -390,7 +387,7 @@ mod tests {
             assert_eq!(c.retry_after, Some(Duration::from_secs(12)));
             assert!(c.retryable);
             assert!(c.advice.contains("Tokens-per-minute"), "{}", c.advice);
-            assert!(c.advice.contains("Retry in 12s"), "{}", c.advice);
+            assert!(!c.advice.contains("Retry"), "{}", c.advice);
         }
     }
 
@@ -438,7 +435,6 @@ mod tests {
         // 2026-11-29T12:00Z -> 2026-12-01T00:00Z.
         assert_eq!(c.retry_after, Some(Duration::from_secs(36 * 3600)));
         assert!(c.advice.contains("1st of next month"), "{}", c.advice);
-        assert!(c.advice.contains("36h 0m"), "{}", c.advice);
         assert!(
             c.message
                 .starts_with("You have reached your specified API usage limits")

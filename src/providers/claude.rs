@@ -6,7 +6,7 @@
 use super::wire::{self, header_number, header_text, number, shape};
 use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError, anthropic};
 use crate::snapshot::{Snapshot, Window, WindowKind};
-use crate::throttle::{Cause, Classification, human_duration};
+use crate::throttle::{Cause, Classification};
 use http::HeaderMap;
 use jiff::Timestamp;
 use serde_json::Value;
@@ -155,14 +155,11 @@ fn subscription_used_up(
     let wait = reset
         .map(|at| Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO))
         .or(classification.retry_after);
-    let in_text = wait
-        .map(|d| format!(" (in {})", human_duration(d)))
-        .unwrap_or_default();
     Classification::new(Cause::QuotaExhausted, &classification.message)
         .with_retry_after(wait)
         .with_advice(format!(
             "The Claude subscription's {which} is used up, so retrying will not help: wait for \
-             the reset{in_text} or switch to an API key."
+             the reset or switch to an API key."
         ))
 }
 
@@ -405,7 +402,7 @@ mod tests {
         // 05:00Z -> 07:20Z.
         assert_eq!(c.retry_after, Some(Duration::from_secs(8400)));
         assert!(c.advice.contains("5-hour limit"), "{}", c.advice);
-        assert!(c.advice.contains("2h 20m"), "{}", c.advice);
+        assert!(c.advice.contains("wait for the reset"), "{}", c.advice);
 
         // The weekly allowance used up: wait for the weekly reset.
         let h = headers(&[

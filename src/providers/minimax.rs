@@ -420,7 +420,7 @@ mod tests {
         );
         assert_eq!(c.cause, Cause::Rpm);
         assert_eq!(c.retry_after, Some(Duration::from_secs(5)));
-        assert!(c.advice.contains("Retry in 5s"));
+        assert!(c.advice.contains("Slow down") && !c.advice.contains("Retry"));
         assert_eq!(classify(500, "{}").cause, Cause::Overloaded);
         assert_eq!(classify(400, "{}").cause, Cause::Other);
 

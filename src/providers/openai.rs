@@ -6,8 +6,7 @@ use super::wire::{self, header_number, header_text};
 use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
 use crate::snapshot::{Snapshot, Unit, Window, WindowKind};
 use crate::throttle::{
-    Cause, Classification, error_message, go_duration, human_duration, retry_after_header,
-    retry_after_in_text,
+    Cause, Classification, error_message, go_duration, retry_after_header, retry_after_in_text,
 };
 use http::HeaderMap;
 use jiff::Timestamp;
@@ -137,11 +136,8 @@ fn rate_limit(kind: &str, message: &str, wait: Option<Duration>) -> Classificati
     // There is no requests-per-day cause; say which daily limit it was.
     if per_day && (lower.contains("requests per day") || lower.contains("(rpd)")) {
         let limit_text = limit.map(|n| format!(" {n}")).unwrap_or_default();
-        let wait_text = wait
-            .map(|d| format!(" Retry in {}.", human_duration(d)))
-            .unwrap_or_default();
         return classification.with_advice(format!(
-            "Requests-per-day limit{limit_text} reached. Wait for the daily reset or use another key.{wait_text}"
+            "Requests-per-day limit{limit_text} reached. Wait for the daily reset or use another key."
         ));
     }
     classification
@@ -375,7 +371,7 @@ mod tests {
         assert!(!c.retryable);
         assert_eq!(
             c.advice,
-            "Requests-per-day limit 200 reached. Wait for the daily reset or use another key. Retry in 7m 12s."
+            "Requests-per-day limit 200 reached. Wait for the daily reset or use another key."
         );
     }
 

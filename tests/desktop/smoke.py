@@ -5,8 +5,9 @@ Run by tests/desktop/smoke.sh inside `dbus-run-session` and `xvfb-run`. It
 - owns org.kde.StatusNotifierWatcher, so libayatana-appindicator publishes the tray item here;
 - runs python-dbusmock's notification_daemon template as the notification service;
 - launches `redline-desktop --demo` with short demo phases and a private REDLINE_HOME;
-- waits (bounded) until the demo throttles, then asserts that a notification named the cause and
-  that the tray icon (the PNG named by the item's IconName) turned red from another colour;
+- waits (bounded) until the demo throttles, then asserts that a notification named the cause
+  (and the retry time at most once, never in ms) and that the tray icon (the PNG named by the
+  item's IconName) turned red from another colour;
 - saves a screenshot of the screen with the window to artifacts/desktop-window.png;
 - asserts the window runs in a process of its own (`redline-desktop --window`, with WebKit's
   processes under it and none under the tray process) that is connected to the engine's port;
@@ -21,6 +22,7 @@ Usage: smoke.py PATH/TO/redline-desktop ARTIFACT_DIR
 """
 
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -327,6 +329,10 @@ def main():
         fail(state["error"])
     print(f"smoke: tray icon colours in order: {state['colours']}")
     print(f"smoke: notification: {state['notice'][0]!r} / {state['notice'][1]!r}")
+    body = state["notice"][1]
+    # The wait is said once (none if it ran out before the notice), in whole seconds or more.
+    if len(re.findall(r"\bretry in\b", body, re.IGNORECASE)) > 1 or re.search(r"\d\s*ms\b", body):
+        fail(f"the notification should give the retry time at most once, never in ms: {body!r}")
     first_red = state["colours"].index("red")
     if first_red == 0:
         fail("the first icon was already red: the change to red was not seen")

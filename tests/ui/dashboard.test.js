@@ -175,6 +175,49 @@ test("the overview renders the demo's accounts and levels", async () => {
   await server.stop();
 });
 
+test("the demo banner's button opens the add-key form with its first field focused", async () => {
+  const box = sandbox();
+  const server = await daemon(box, { demo: true });
+  const form = (page) => page.getByRole("form", { name: "Add a key" });
+  const focusedId = (page) => page.evaluate(() => document.activeElement?.id);
+
+  // Light theme, with the mouse.
+  const page = await open(server);
+  const banner = page.locator("#demo-banner");
+  await banner.getByRole("button", { name: "Add a real key" }).click();
+  await form(page).waitFor();
+  assert.equal(await focusedId(page), "add-provider", "the form's first field has the focus");
+  assert.equal(await page.getByLabel("Provider", { exact: true }).evaluate((e) => e === document.activeElement), true);
+  assert.equal(new URL(page.url()).hash, "#keys");
+  assert.equal(await page.locator("#tabs a[aria-current=page]").innerText(), "Keys");
+  assert.ok(await form(page).isVisible() && !(await page.locator("#view-overview").isVisible()));
+  await shot(page, "demo-add-real-key");
+
+  // 360 px and dark, from the keyboard alone: the button is reachable with Tab and fits.
+  const narrow = await open(server, { width: 360, height: 800, colorScheme: "dark" });
+  const button = narrow.locator("#demo-banner").getByRole("button", { name: "Add a real key" });
+  await button.waitFor();
+  const box360 = await button.boundingBox();
+  assert.ok(box360.x >= 0 && box360.x + box360.width <= 360, `the button fits in 360 px: ${JSON.stringify(box360)}`);
+  for (let tabs = 0; (await focusedId(narrow)) !== "add-real-key"; tabs++) {
+    assert.ok(tabs < 20, "Tab reaches the banner's button");
+    await narrow.keyboard.press("Tab");
+  }
+  await narrow.keyboard.press("Enter");
+  await form(narrow).waitFor();
+  assert.equal(await focusedId(narrow), "add-provider");
+  const inView = await narrow.getByLabel("Provider", { exact: true }).evaluate((e) => {
+    const r = e.getBoundingClientRect();
+    return r.top >= 0 && r.bottom <= window.innerHeight;
+  });
+  assert.ok(inView, "the focused field is scrolled into view");
+  const overflow = await narrow.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than a 360 px window`);
+  await shot(narrow, "demo-add-real-key-360-dark");
+  assert.deepEqual([...page.problems, ...narrow.problems], []);
+  await server.stop();
+});
+
 test("the level changes live as the demo throttles, and the events list says why", async () => {
   const box = sandbox();
   const server = await daemon(box, { demo: true, env: { REDLINE_DEMO_PHASE_SECONDS: "3" } });
