@@ -252,6 +252,84 @@ pub async fn serve(
     serve_with(paths, options, shutdown, |_| {}).await
 }
 
+/// What the desktop app runs: the user's accounts, or the built-in demo while none is
+/// configured (or when `options.demo` asks for it). A key added while the demo runs (the
+/// dashboard's "Add a real key") stops the demo and starts the user's accounts on the same
+/// address, so that key is watched at once. `on_ready` gets each engine's [`Api`] as it
+/// starts listening; `shutdown` ends whichever runs.
+pub async fn serve_accounts_or_demo(
+    paths: &Paths,
+    options: DaemonOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    mut on_ready: impl FnMut(Api),
+) -> Result<(), Error> {
+    let (quit, quitting) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = quit.send(true);
+    });
+    let keys = Keys::from_paths(paths);
+    let mut demo = options.demo;
+    loop {
+        // The config file alone says how many keys there are; the keyring is not asked.
+        let key_count = keys.list().map_or(0, |list| list.len());
+        demo |= key_count == 0;
+        let key_added = Arc::new(tokio::sync::Notify::new());
+        let mut quitting_now = quitting.clone();
+        let leave_demo = key_added.clone();
+        let stop = async move {
+            tokio::select! {
+                _ = quitting_now.wait_for(|quit| *quit) => {}
+                _ = leave_demo.notified() => {}
+            }
+        };
+        let on_this_ready = |api: Api| {
+            if demo {
+                tokio::spawn(notify_when_key_added(
+                    api.clone(),
+                    keys.clone(),
+                    key_count,
+                    key_added,
+                ));
+            }
+            on_ready(api);
+        };
+        let this_run = DaemonOptions {
+            demo,
+            ..options.clone()
+        };
+        serve_with(paths, this_run, stop, on_this_ready).await?;
+        if *quitting.borrow() || !demo {
+            return Ok(());
+        }
+        eprintln!("redline: a key was added; leaving the demo for your accounts");
+        demo = false;
+    }
+}
+
+/// Wakes `key_added` once the user's config holds more than `before` keys (checked whenever
+/// the API changed the config). Ends with the engine.
+async fn notify_when_key_added(
+    api: Api,
+    keys: Keys,
+    before: usize,
+    key_added: Arc<tokio::sync::Notify>,
+) {
+    let changed = api.config_changed();
+    let mut stopping = api.stopping();
+    drop(api);
+    loop {
+        tokio::select! {
+            _ = changed.notified() => {}
+            _ = stopping.wait_for(|stop| *stop) => return,
+        }
+        if keys.list().is_ok_and(|list| list.len() > before) {
+            key_added.notify_one();
+            return;
+        }
+    }
+}
+
 /// [`serve`], handing the running engine's [`Api`] to `on_ready` once it listens (the desktop
 /// app's commands call it in-process).
 pub async fn serve_with(

@@ -10,7 +10,7 @@ export function mountKeys(container, app) {
   const message = h("div", { class: "message", role: "status", "aria-live": "polite" });
   const list = h("div", { class: "key-list" });
   const demoNote = h("p", { class: "banner demo small", hidden: true },
-    "The demo shows simulated accounts only. Keys you add here are stored for real (in the OS keyring) and watched once you run Redline without the demo.");
+    "The demo shows simulated accounts only. A key you add here is stored for real (in the OS keyring): the desktop app then leaves the demo and watches your accounts at once; after “redline demo”, start “redline daemon” to watch them.");
   let providers = [];
   let reminderDays = 90;
 

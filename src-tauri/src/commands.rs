@@ -9,7 +9,7 @@ use redline::secret::Secret;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, PoisonError, RwLock};
 use tauri::{AppHandle, Manager, Runtime, State};
 use tauri_plugin_autostart::AutoLaunchManager;
 
@@ -17,24 +17,29 @@ use tauri_plugin_autostart::AutoLaunchManager;
 type Answer = Result<Value, Value>;
 
 /// The engine's API once the tray process has said where it is; until then commands say
-/// Redline is starting.
+/// Redline is starting. It changes when the demo gives way to the user's accounts.
 #[derive(Default)]
 pub struct Engine {
-    client: OnceLock<ApiClient>,
+    client: RwLock<Option<Arc<ApiClient>>>,
 }
 
 impl Engine {
     pub fn connect(&self, client: ApiClient) {
-        let _ = self.client.set(client);
+        *self.client.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(client));
     }
 
     async fn send(&self, call: Call<'_>) -> Answer {
-        let client = self.client.get().ok_or_else(|| {
-            error(
-                "starting",
-                "Redline is still starting; try again in a moment.",
-            )
-        })?;
+        let client = self
+            .client
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| {
+                error(
+                    "starting",
+                    "Redline is still starting; try again in a moment.",
+                )
+            })?;
         client.send(call).await
     }
 

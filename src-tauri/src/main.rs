@@ -21,18 +21,17 @@ mod window_process;
 use redline::api::Api;
 use redline::daemon::{self, DaemonOptions};
 use redline::health::Thresholds;
-use redline::keys::Keys;
 use redline::notify_policy::{Policy, PolicySettings};
 use redline::paths::Paths;
 use redline::tool_env::Shell;
 use redline::tray_menu::{self, Action, MenuState};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 use tauri::menu::MenuEvent;
 use tauri::{AppHandle, Manager, RunEvent};
 use tauri_plugin_autostart::{MacosLauncher, ManagerExt as _};
 use tauri_plugin_clipboard_manager::ClipboardExt as _;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use window_process::{FromWindow, ToWindow, WindowProcess};
 /// How long Quit waits for requests in progress to finish.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -72,7 +71,7 @@ impl Flags {
 /// What the tray, the menu and Quit share.
 struct Desktop {
     /// The engine, once it listens.
-    api: OnceLock<Api>,
+    api: Mutex<Option<Api>>,
     window: WindowProcess,
     policy: Mutex<Policy>,
     menu: Mutex<MenuState>,
@@ -102,7 +101,7 @@ fn main() {
         .plugin(autostart_plugin())
         .plugin(tauri_plugin_clipboard_manager::init())
         .manage(Desktop {
-            api: OnceLock::new(),
+            api: Mutex::new(None),
             window: WindowProcess::default(),
             policy: Mutex::new(Policy::new(PolicySettings {
                 thresholds: Thresholds {
@@ -123,9 +122,9 @@ fn main() {
             let start_at_login = app.autolaunch().is_enabled().unwrap_or(false);
             lock(&app.state::<Desktop>().menu).start_at_login = start_at_login;
             let tray = tray::build(app.handle(), on_menu_event)?;
-            let (ready_tx, ready_rx) = oneshot::channel();
-            start_engine(app.handle(), flags.demo, ready_tx);
-            tauri::async_runtime::spawn(follow_status(app.handle().clone(), tray, ready_rx));
+            let (engines_tx, engines_rx) = mpsc::unbounded_channel();
+            start_engine(app.handle(), flags.demo, engines_tx);
+            tauri::async_runtime::spawn(follow_status(app.handle().clone(), tray, engines_rx));
             if !flags.hidden {
                 open_window(app.handle());
             }
@@ -163,8 +162,9 @@ fn skip_gl_at_startup() {
 }
 
 /// Runs the engine inside the app: the configured accounts, or the built-in demo when asked
-/// for or when no key is configured yet. `ready` receives its API once it listens.
-fn start_engine(app: &AppHandle, demo: bool, ready: oneshot::Sender<Api>) {
+/// for or while no key is configured (until the first key is added). `engines` receives each
+/// engine's API once it listens.
+fn start_engine(app: &AppHandle, demo: bool, engines: mpsc::UnboundedSender<Api>) {
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let handle = app.clone();
     let engine = tauri::async_runtime::spawn(async move {
@@ -172,11 +172,8 @@ fn start_engine(app: &AppHandle, demo: bool, ready: oneshot::Sender<Api>) {
             Ok(paths) => paths,
             Err(err) => return eprintln!("redline-desktop: {err}"),
         };
-        let no_keys = Keys::from_paths(&paths)
-            .list()
-            .is_ok_and(|keys| keys.is_empty());
         let options = DaemonOptions {
-            demo: demo || no_keys,
+            demo,
             ..DaemonOptions::default()
         };
         let shutdown = async move {
@@ -184,12 +181,13 @@ fn start_engine(app: &AppHandle, demo: bool, ready: oneshot::Sender<Api>) {
         };
         let on_ready = move |api: Api| {
             let desktop = handle.state::<Desktop>();
-            let _ = desktop.api.set(api.clone());
-            // A window opened while the engine started learns where it is now.
+            *lock(&desktop.api) = Some(api.clone());
+            // An open window learns where the engine is now.
             desktop.window.send(ToWindow::connect(&api));
-            let _ = ready.send(api);
+            let _ = engines.send(api);
         };
-        if let Err(err) = daemon::serve_with(&paths, options, shutdown, on_ready).await {
+        if let Err(err) = daemon::serve_accounts_or_demo(&paths, options, shutdown, on_ready).await
+        {
             eprintln!("redline-desktop: the engine stopped: {err}");
         }
     });
@@ -199,7 +197,8 @@ fn start_engine(app: &AppHandle, demo: bool, ready: oneshot::Sender<Api>) {
 }
 
 /// After a pause, gives back the memory the app does not use while it sits in the tray (see
-/// `footprint`).
+/// `footprint`): at start-up, and after the window closed (pages it shared with the window
+/// process are kept while that runs).
 fn trim_when_idle() {
     tauri::async_runtime::spawn(async move {
         tokio::time::sleep(SETTLE_BEFORE_TRIM).await;
@@ -209,40 +208,55 @@ fn trim_when_idle() {
     });
 }
 
-/// Keeps the tray, the window and the notifications in step with the engine's status.
-async fn follow_status(app: AppHandle, tray: tauri::tray::TrayIcon, ready: oneshot::Receiver<Api>) {
-    let Ok(api) = ready.await else {
+/// Keeps the tray, the window and the notifications in step with the engine's status, and
+/// follows a new engine when one replaces the demo.
+async fn follow_status(
+    app: AppHandle,
+    tray: tauri::tray::TrayIcon,
+    mut engines: mpsc::UnboundedReceiver<Api>,
+) {
+    let Some(mut api) = engines.recv().await else {
         return;
     };
-    let desktop = app.state::<Desktop>();
-    if let Ok(settings) = api.settings() {
-        lock(&desktop.policy).set_settings(PolicySettings {
-            thresholds: (&settings.thresholds).into(),
-            enabled: settings.notifications.enabled,
-        });
-    }
-    lock(&desktop.menu).proxy_on = api.proxy_enabled();
     trim_when_idle();
-    let mut changes = api.status_changes();
+    let desktop = app.state::<Desktop>();
     let mut shown = tray::Shown::default();
     let mut tick = tokio::time::interval(POLICY_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let status = changes.borrow_and_update().clone();
-        let menu_state = *lock(&desktop.menu);
-        tray::apply(&app, &tray, &mut shown, &status, menu_state);
-        let notices = lock(&desktop.policy).observe(&status, jiff::Timestamp::now());
-        notices.into_iter().for_each(notify::show);
-        tokio::select! {
-            changed = changes.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                desktop.window.send(ToWindow::StatusChanged);
-            }
-            _ = desktop.menu_changed.notified() => {}
-            _ = tick.tick() => {}
+        if let Ok(settings) = api.settings() {
+            lock(&desktop.policy).set_settings(PolicySettings {
+                thresholds: (&settings.thresholds).into(),
+                enabled: settings.notifications.enabled,
+            });
         }
+        lock(&desktop.menu).proxy_on = api.proxy_enabled();
+        let mut changes = api.status_changes();
+        api = loop {
+            let status = changes.borrow_and_update().clone();
+            let menu_state = *lock(&desktop.menu);
+            tray::apply(&app, &tray, &mut shown, &status, menu_state);
+            let notices = lock(&desktop.policy).observe(&status, jiff::Timestamp::now());
+            notices.into_iter().for_each(notify::show);
+            tokio::select! {
+                next = engines.recv() => match next {
+                    Some(next) => break next,
+                    None => return,
+                },
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        // This engine stopped: Quit, or a new one is starting.
+                        match engines.recv().await {
+                            Some(next) => break next,
+                            None => return,
+                        }
+                    }
+                    desktop.window.send(ToWindow::StatusChanged);
+                }
+                _ = desktop.menu_changed.notified() => {}
+                _ = tick.tick() => {}
+            }
+        };
     }
 }
 
@@ -259,7 +273,7 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
     match action {
         Action::OpenDashboard => open_window(app),
         Action::RefreshNow => {
-            if let Some(api) = desktop.api.get().cloned() {
+            if let Some(api) = lock(&desktop.api).clone() {
                 tauri::async_runtime::spawn(async move { api.refresh().await });
             }
         }
@@ -269,7 +283,7 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
             lock(&desktop.menu).paused_until = until;
         }
         Action::ToggleProxy => {
-            if let Some(api) = desktop.api.get() {
+            if let Some(api) = lock(&desktop.api).as_ref() {
                 api.set_proxy_enabled(!api.proxy_enabled());
                 lock(&desktop.menu).proxy_on = api.proxy_enabled();
             }
@@ -297,7 +311,7 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
 /// Puts every account's `redline env` lines on the clipboard.
 fn copy_setup(app: &AppHandle) {
     let desktop = app.state::<Desktop>();
-    let Some(api) = desktop.api.get() else {
+    let Some(api) = lock(&desktop.api).clone() else {
         return;
     };
     let sections: Vec<(String, String)> = api
@@ -351,9 +365,14 @@ fn open_window(app: &AppHandle) {
     };
     let on_exit = {
         let app = app.clone();
-        move |pid| app.state::<Desktop>().window.ended(pid)
+        move |pid| {
+            app.state::<Desktop>().window.ended(pid);
+            // The library pages the window process shared with this one can go now.
+            trim_when_idle();
+        }
     };
-    desktop.window.open(desktop.api.get(), on_message, on_exit);
+    let api = lock(&desktop.api).clone();
+    desktop.window.open(api.as_ref(), on_message, on_exit);
 }
 
 #[cfg(test)]

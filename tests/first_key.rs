@@ -1,0 +1,101 @@
+//! The desktop app's engine (`daemon::serve_accounts_or_demo`) in-process, on the real Secret
+//! Service: with no key it runs the built-in demo, and the first key added through the API
+//! replaces the demo with the user's accounts, keeping what was saved meanwhile.
+
+use redline::api::{AddKey, Api};
+use redline::daemon::{self, DaemonOptions};
+use redline::paths::Paths;
+use redline::secret::Secret;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+const KEY: &str = "sk-kimi-FirstKeyAddedDuringTheDemo0001";
+
+async fn next_engine(engines: &mut mpsc::UnboundedReceiver<Api>) -> Option<Api> {
+    tokio::time::timeout(Duration::from_secs(30), engines.recv())
+        .await
+        .expect("an engine within 30 s")
+}
+
+#[test]
+fn the_first_key_added_during_the_demo_starts_the_users_accounts() {
+    assert!(
+        std::env::var_os("REDLINE_TEST_SECRET_SERVICE").is_some(),
+        "this test needs a real Secret Service: run it with scripts/test.sh, or \
+         `dbus-run-session -- scripts/with-test-keyring.sh cargo test --test first_key`"
+    );
+    let home = tempfile::tempdir().unwrap();
+    let service = format!(
+        "redline-test-{}",
+        home.path().file_name().unwrap().to_string_lossy()
+    );
+    // SAFETY: the only test in this binary, before any other thread is started.
+    unsafe {
+        std::env::set_var("REDLINE_KEYRING_SERVICE", &service);
+        std::env::set_var("HOME", home.path());
+    }
+    let paths = Paths::under(home.path());
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[proxy]\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let (engines_tx, mut engines) = mpsc::unbounded_channel();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let running = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            let on_ready = move |api: Api| engines_tx.send(api).unwrap();
+            daemon::serve_accounts_or_demo(&paths, DaemonOptions::default(), shutdown, on_ready)
+                .await
+        });
+
+        let demo = next_engine(&mut engines).await.unwrap();
+        assert!(demo.status().demo, "no key: the demo runs");
+        // A change that adds no key keeps the demo.
+        let changes = BTreeMap::from([("thresholds.warn".to_string(), "70".to_string())]);
+        demo.save_settings(changes).unwrap();
+        let added = demo
+            .add_key(AddKey {
+                id: "my-kimi".into(),
+                provider: "kimi-code".into(),
+                base_url: None,
+                label: None,
+                secret: Secret::parse(KEY).unwrap(),
+                verify: false,
+            })
+            .await
+            .unwrap();
+        assert_eq!(added.id, "my-kimi");
+
+        let mine = next_engine(&mut engines).await.unwrap();
+        let status = mine.status();
+        assert!(!status.demo, "the demo gave way to the user's accounts");
+        let ids: Vec<&str> = status.accounts.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["my-kimi"]);
+        assert_eq!(mine.settings().unwrap().thresholds.warn, 70);
+        assert!(
+            !serde_json::to_string(&status).unwrap().contains(KEY),
+            "the status quotes the key"
+        );
+        drop((demo, mine));
+
+        stop.send(()).unwrap();
+        let ended = tokio::time::timeout(Duration::from_secs(30), running)
+            .await
+            .expect("the engine stops within 30 s");
+        ended.unwrap().unwrap();
+        assert!(
+            engines.recv().await.is_none(),
+            "no engine started after the stop"
+        );
+    });
+}
