@@ -33,13 +33,15 @@ use tauri_plugin_autostart::{MacosLauncher, ManagerExt as _};
 use tauri_plugin_clipboard_manager::ClipboardExt as _;
 use tokio::sync::{Notify, mpsc, oneshot};
 use window_process::{FromWindow, ToWindow, WindowProcess};
+
 /// How long Quit waits for requests in progress to finish.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// The notification policy re-reads the status this often even when nothing changes, so a
-/// throttling episode can end after its quiet period.
+/// throttling episode can end after its quiet period; and the settings, so a change made in
+/// the window (thresholds, notifications off) applies.
 const POLICY_TICK: Duration = Duration::from_secs(30);
-/// How long after start-up the idle app gives back the memory it does not use: long enough for
-/// the engine to listen and the tray to be drawn.
+/// How long after start-up, or after the window process ended, the idle app gives back the
+/// memory it does not use: long enough for the engine to listen and the tray to be drawn.
 const SETTLE_BEFORE_TRIM: Duration = Duration::from_secs(5);
 
 /// Command-line flags. Unknown arguments are reported and ignored.
@@ -224,12 +226,7 @@ async fn follow_status(
     let mut tick = tokio::time::interval(POLICY_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        if let Ok(settings) = api.settings() {
-            lock(&desktop.policy).set_settings(PolicySettings {
-                thresholds: (&settings.thresholds).into(),
-                enabled: settings.notifications.enabled,
-            });
-        }
+        follow_settings(&api, &desktop);
         lock(&desktop.menu).proxy_on = api.proxy_enabled();
         let mut changes = api.status_changes();
         api = loop {
@@ -254,9 +251,19 @@ async fn follow_status(
                     desktop.window.send(ToWindow::StatusChanged);
                 }
                 _ = desktop.menu_changed.notified() => {}
-                _ = tick.tick() => {}
+                _ = tick.tick() => follow_settings(&api, &desktop),
             }
         };
+    }
+}
+
+/// Gives the notification policy the thresholds and the on/off switch from the settings.
+fn follow_settings(api: &Api, desktop: &Desktop) {
+    if let Ok(settings) = api.settings() {
+        lock(&desktop.policy).set_settings(PolicySettings {
+            thresholds: (&settings.thresholds).into(),
+            enabled: settings.notifications.enabled,
+        });
     }
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """End-to-end smoke test of redline-desktop on a real X server and a real D-Bus session.
 
-Run by tests/desktop/smoke.sh inside `dbus-run-session` and `xvfb-run`. It
+Run by tests/desktop/smoke.sh inside `dbus-run-session`, a private Secret Service and `xvfb-run`. It
 - owns org.kde.StatusNotifierWatcher, so libayatana-appindicator publishes the tray item here;
 - runs python-dbusmock's notification_daemon template as the notification service;
 - launches `redline-desktop --demo` with short demo phases and a private REDLINE_HOME;
