@@ -4,7 +4,8 @@
 //!
 //! Deduplicated with a cool-down per account and cause, held back while paused (the state
 //! still follows the status, so resuming does not replay old news), and capped to a few per
-//! minute in a storm. Pure: the host feeds statuses and the clock, and shows what comes out.
+//! minute in a storm; what a storm held back is summed up in one notification once it has
+//! calmed down. Pure: the host feeds statuses and the clock, and shows what comes out.
 
 use crate::health::{Level, Thresholds};
 use crate::status::{AccountStatus, KeyHealth, KeyUseKind, Status, WindowStatus};
@@ -38,6 +39,8 @@ pub enum Topic {
     /// A tool still holds the key the last rotation replaced (named by where it keeps it).
     OldKeyInUse(String),
     RotationDue,
+    /// How many notifications the storm cap held back, once there is room again.
+    HeldBack,
 }
 
 impl Topic {
@@ -51,6 +54,7 @@ impl Topic {
             Topic::WindowWarn(_) => 3,
             Topic::ThrottlingEnded => 4,
             Topic::RotationDue => 5,
+            Topic::HeldBack => 6,
         }
     }
 
@@ -64,6 +68,7 @@ impl Topic {
             Topic::KeyRejected => "rejected".into(),
             Topic::OldKeyInUse(source) => format!("old_key:{source}"),
             Topic::RotationDue => "rotation".into(),
+            Topic::HeldBack => "held_back".into(),
         }
     }
 }
@@ -106,6 +111,8 @@ pub struct Policy {
     accounts: BTreeMap<String, AccountMemory>,
     last_shown: BTreeMap<(String, String), Timestamp>,
     recent: VecDeque<Timestamp>,
+    /// The summaries of the notifications the storm cap held back, oldest first.
+    held_back: Vec<String>,
 }
 
 impl Policy {
@@ -116,6 +123,7 @@ impl Policy {
             accounts: BTreeMap::new(),
             last_shown: BTreeMap::new(),
             recent: VecDeque::new(),
+            held_back: Vec::new(),
         }
     }
 
@@ -179,9 +187,41 @@ impl Policy {
                 self.last_shown.insert(key, now);
                 self.recent.push_back(now);
                 shown.push(notice);
+            } else if storm && !held && !cooling {
+                self.held_back.push(notice.summary);
             }
         }
+        if !self.held_back.is_empty() && self.recent.len() < STORM_CAP {
+            self.recent.push_back(now);
+            shown.push(held_back_notice(std::mem::take(&mut self.held_back)));
+        }
         shown
+    }
+}
+
+/// One notification for what a storm held back: how many, and the first few by name.
+fn held_back_notice(summaries: Vec<String>) -> Notice {
+    const NAMED: usize = 3;
+    let mut body = summaries
+        .iter()
+        .take(NAMED)
+        .map(|summary| format!("{summary}."))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if summaries.len() > NAMED {
+        body.push_str(&format!(" And {} more.", summaries.len() - NAMED));
+    }
+    body.push_str(" The dashboard shows the current state of every account.");
+    let count = summaries.len();
+    Notice {
+        account: String::new(),
+        topic: Topic::HeldBack,
+        summary: format!(
+            "Redline: {count} more alert{} during a burst",
+            if count == 1 { "" } else { "s" }
+        ),
+        body,
+        urgent: false,
     }
 }
 
@@ -628,7 +668,23 @@ mod tests {
         assert!(policy.observe(&one, at(30)).is_empty());
         let mut later = one.clone();
         later.accounts[0].windows[0].used_ratio = Some(0.96);
-        assert_eq!(policy.observe(&later, at(61)).len(), 1);
+        let calm = policy.observe(&later, at(61));
+        assert_eq!(calm.len(), 2, "{calm:?}");
+        assert!(
+            matches!(calm[0].topic, Topic::WindowCritical(_)),
+            "{calm:?}"
+        );
+        // What the storm held back is summed up once: at 0 s six throttles and six critical
+        // windows, three of them shown; at 30 s a warning.
+        let summary = &calm[1];
+        assert_eq!(summary.topic, Topic::HeldBack);
+        assert_eq!(summary.summary, "Redline: 10 more alerts during a burst");
+        assert!(summary.body.contains("throttled"), "{}", summary.body);
+        assert!(summary.body.contains("And 7 more."), "{}", summary.body);
+        assert!(
+            policy.observe(&later, at(200)).is_empty(),
+            "the summary is not repeated"
+        );
     }
 
     #[test]
