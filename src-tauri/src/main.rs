@@ -44,7 +44,30 @@ const POLICY_TICK: Duration = Duration::from_secs(30);
 /// memory it does not use: long enough for the engine to listen and the tray to be drawn.
 const SETTLE_BEFORE_TRIM: Duration = Duration::from_secs(5);
 
-/// Command-line flags. Unknown arguments are reported and ignored.
+const USAGE: &str = "\
+redline-desktop: Redline in the tray, one status for your AI coding plans and API keys
+
+Usage: redline-desktop [--hidden] [--demo]
+
+Runs the Redline engine (the same as `redline daemon`: usage polling, the local proxy, the
+dashboard and its API on proxy.listen) and shows its status in the tray: green, amber as a
+limit approaches, red while a provider throttles you, with a notification that says why
+(concurrency, rate, quota, overload, bad key) and what to do. The tray menu has everything;
+the window shows the dashboard. Only one copy runs: starting it again opens the window.
+
+Options:
+  --hidden       start in the tray without opening the window (Start at login uses this)
+  --demo         start on the built-in demo: simulated providers, agents and throttles, no
+                 key needed. It also starts on the demo while no key is configured; adding
+                 a key (the window's \"Add a real key\") leaves the demo for your accounts.
+  -h, --help     print this help
+  -V, --version  print the version
+
+Keys and settings are the same as the `redline` command's: see `redline --help`.
+";
+
+/// Command-line flags. Unknown arguments are reported and ignored (a desktop launcher may
+/// add its own).
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Flags {
     /// `--demo`: run the built-in demo instead of the configured accounts.
@@ -53,6 +76,10 @@ struct Flags {
     hidden: bool,
     /// `--window`: be the window process of a running app (it starts this itself).
     window: bool,
+    /// `--help` or `-h`: print the usage and exit.
+    help: bool,
+    /// `--version` or `-V`: print the version and exit.
+    version: bool,
 }
 
 impl Flags {
@@ -63,6 +90,8 @@ impl Flags {
                 "--demo" => flags.demo = true,
                 "--hidden" => flags.hidden = true,
                 window_process::WINDOW_FLAG => flags.window = true,
+                "--help" | "-h" => flags.help = true,
+                "--version" | "-V" => flags.version = true,
                 other => eprintln!("redline-desktop: ignoring unknown argument {other:?}"),
             }
         }
@@ -91,6 +120,12 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn main() {
     skip_gl_at_startup();
     let flags = Flags::parse(std::env::args().skip(1));
+    if flags.help {
+        return print!("{USAGE}");
+    }
+    if flags.version {
+        return println!("redline-desktop {}", env!("CARGO_PKG_VERSION"));
+    }
     if flags.window {
         return window::run();
     }

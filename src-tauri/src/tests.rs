@@ -24,7 +24,7 @@ fn flags_are_recognised_in_any_order_and_unknown_ones_ignored() {
     let both = Flags {
         demo: true,
         hidden: true,
-        window: false,
+        ..Flags::default()
     };
     assert_eq!(parse(&["--hidden", "--demo"]), both);
     assert_eq!(parse(&["--demo", "--hidden"]), both);
@@ -33,10 +33,13 @@ fn flags_are_recognised_in_any_order_and_unknown_ones_ignored() {
         Flags {
             demo: false,
             hidden: true,
-            window: false,
+            ..Flags::default()
         }
     );
     assert!(parse(&["--window"]).window);
+    assert!(parse(&["--hidden", "-h"]).help);
+    assert!(parse(&["--help"]).help);
+    assert!(parse(&["-V"]).version && parse(&["--version"]).version);
 }
 
 /// A demo engine on a free loopback port with an empty Redline home; lives as long as the

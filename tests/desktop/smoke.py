@@ -293,6 +293,9 @@ def main():
         WEBKIT_DISABLE_COMPOSITING_MODE="1",
         WEBKIT_DISABLE_DMABUF_RENDERER="1",
     )
+    usage = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=30)
+    if usage.returncode != 0 or "Usage: redline-desktop" not in usage.stdout:
+        fail(f"--help did not print the usage: {usage.returncode} {usage.stdout!r} {usage.stderr!r}")
     log_path = os.path.join(artifacts, "desktop-stderr.log")
     log = open(log_path, "w")
     app = subprocess.Popen([binary, "--demo"], env=env, stdout=log, stderr=log)
