@@ -359,7 +359,8 @@ pub async fn serve_with(
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         Error::Environment(format!(
             "cannot listen on {listen}: {e}. Is another Redline (daemon or desktop app) running? \
-             Stop it, or pass --listen 127.0.0.1:PORT"
+             Stop it, or choose another port with `redline config set proxy.listen 127.0.0.1:PORT` \
+             (`redline daemon --listen 127.0.0.1:PORT` for one run)"
         ))
     })?;
     let addr = listener

@@ -16,31 +16,53 @@ use tauri_plugin_autostart::AutoLaunchManager;
 /// What a command answers: the engine's JSON, or its error object.
 type Answer = Result<Value, Value>;
 
-/// The engine's API once the tray process has said where it is; until then commands say
-/// Redline is starting. It changes when the demo gives way to the user's accounts.
+/// The engine as the tray process last described it. It changes when the demo gives way to
+/// the user's accounts.
 #[derive(Default)]
 pub struct Engine {
-    client: RwLock<Option<Arc<ApiClient>>>,
+    link: RwLock<Link>,
+}
+
+#[derive(Clone, Default)]
+enum Link {
+    /// Commands say Redline is starting.
+    #[default]
+    Starting,
+    Running(Arc<ApiClient>),
+    /// Commands say why the engine is not running.
+    Failed(String),
 }
 
 impl Engine {
     pub fn connect(&self, client: ApiClient) {
-        *self.client.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(client));
+        self.set(Link::Running(Arc::new(client)));
+    }
+
+    pub fn failed(&self, message: String) {
+        self.set(Link::Failed(message));
+    }
+
+    fn set(&self, link: Link) {
+        *self.link.write().unwrap_or_else(PoisonError::into_inner) = link;
     }
 
     async fn send(&self, call: Call<'_>) -> Answer {
-        let client = self
-            .client
+        let link = self
+            .link
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .ok_or_else(|| {
-                error(
-                    "starting",
-                    "Redline is still starting; try again in a moment.",
-                )
-            })?;
-        client.send(call).await
+            .clone();
+        match link {
+            Link::Running(client) => client.send(call).await,
+            Link::Starting => Err(error(
+                "starting",
+                "Redline is still starting; try again in a moment.",
+            )),
+            Link::Failed(message) => Err(error(
+                "engine_failed",
+                &format!("Redline could not start: {message}"),
+            )),
+        }
     }
 
     async fn get(&self, path: &[&str]) -> Answer {

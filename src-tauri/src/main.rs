@@ -103,6 +103,8 @@ impl Flags {
 struct Desktop {
     /// The engine, once it listens.
     api: Mutex<Option<Api>>,
+    /// Why the engine is not running, once it could not start or stopped on its own.
+    failure: Mutex<Option<String>>,
     window: WindowProcess,
     policy: Mutex<Policy>,
     menu: Mutex<MenuState>,
@@ -139,6 +141,7 @@ fn main() {
         .plugin(tauri_plugin_clipboard_manager::init())
         .manage(Desktop {
             api: Mutex::new(None),
+            failure: Mutex::new(None),
             window: WindowProcess::default(),
             policy: Mutex::new(Policy::new(PolicySettings {
                 thresholds: Thresholds {
@@ -204,10 +207,11 @@ fn skip_gl_at_startup() {
 fn start_engine(app: &AppHandle, demo: bool, engines: mpsc::UnboundedSender<Api>) {
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let handle = app.clone();
+    let failed = app.clone();
     let engine = tauri::async_runtime::spawn(async move {
         let paths = match Paths::from_env() {
             Ok(paths) => paths,
-            Err(err) => return eprintln!("redline-desktop: {err}"),
+            Err(err) => return engine_failed(&failed, err.to_string()),
         };
         let options = DaemonOptions {
             demo,
@@ -225,12 +229,29 @@ fn start_engine(app: &AppHandle, demo: bool, engines: mpsc::UnboundedSender<Api>
         };
         if let Err(err) = daemon::serve_accounts_or_demo(&paths, options, shutdown, on_ready).await
         {
-            eprintln!("redline-desktop: the engine stopped: {err}");
+            engine_failed(&failed, err.to_string());
         }
     });
     let desktop = app.state::<Desktop>();
     *lock(&desktop.shutdown) = Some(shutdown_tx);
     *lock(&desktop.engine) = Some(engine);
+}
+
+/// Says why the engine is not running where the user looks: a notification, the tray's
+/// tooltip and title, and the window (now, or when it opens).
+fn engine_failed(app: &AppHandle, message: String) {
+    eprintln!("redline-desktop: the engine stopped: {message}");
+    let desktop = app.state::<Desktop>();
+    lock(&desktop.api).take();
+    *lock(&desktop.failure) = Some(message.clone());
+    desktop.window.send(ToWindow::EngineFailed {
+        message: message.clone(),
+    });
+    if let Some(tray) = app.tray_by_id(tray::TRAY_ID) {
+        let _ = tray.set_tooltip(Some(format!("Redline could not start: {message}")));
+        let _ = tray.set_title(Some("!"));
+    }
+    notify::show_text("Redline could not start".into(), message, true);
 }
 
 /// After a pause, gives back the memory the app does not use while it sits in the tray (see
@@ -413,8 +434,12 @@ fn open_window(app: &AppHandle) {
             trim_when_idle();
         }
     };
-    let api = lock(&desktop.api).clone();
-    desktop.window.open(api.as_ref(), on_message, on_exit);
+    let first = match (lock(&desktop.api).as_ref(), lock(&desktop.failure).clone()) {
+        (Some(api), _) => Some(ToWindow::connect(api)),
+        (None, Some(message)) => Some(ToWindow::EngineFailed { message }),
+        (None, None) => None,
+    };
+    desktop.window.open(first, on_message, on_exit);
 }
 
 #[cfg(test)]

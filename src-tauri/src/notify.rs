@@ -1,27 +1,30 @@
-//! Shows the notifications the engine's policy (`redline::notify_policy`) decides on.
+//! Shows the notifications the engine's policy (`redline::notify_policy`) decides on, and the
+//! app's own (an engine that could not start).
 
 use redline::notify_policy::Notice;
 
-/// Shows one notification; failures (no notification service) are reported, not fatal.
+/// Shows one notification from the policy.
 pub fn show(notice: Notice) {
+    show_text(notice.summary, notice.body, notice.urgent);
+}
+
+/// Shows one notification; failures (no notification service) are reported, not fatal.
+pub fn show_text(summary: String, body: String, urgent: bool) {
     tauri::async_runtime::spawn(async move {
-        if let Err(err) = deliver(&notice).await {
-            eprintln!(
-                "redline-desktop: could not show the notification {:?}: {err}",
-                notice.summary
-            );
+        if let Err(err) = deliver(&summary, &body, urgent).await {
+            eprintln!("redline-desktop: could not show the notification {summary:?}: {err}");
         }
     });
 }
 
 #[cfg(all(unix, not(target_os = "macos")))]
-async fn deliver(notice: &Notice) -> Result<(), notify_rust::error::Error> {
+async fn deliver(summary: &str, body: &str, urgent: bool) -> Result<(), notify_rust::error::Error> {
     use notify_rust::{Notification, Urgency};
     Notification::new()
         .appname("Redline")
-        .summary(&notice.summary)
-        .body(&notice.body)
-        .urgency(if notice.urgent {
+        .summary(summary)
+        .body(body)
+        .urgency(if urgent {
             Urgency::Critical
         } else {
             Urgency::Normal
@@ -32,8 +35,12 @@ async fn deliver(notice: &Notice) -> Result<(), notify_rust::error::Error> {
 }
 
 #[cfg(not(all(unix, not(target_os = "macos"))))]
-async fn deliver(notice: &Notice) -> Result<(), notify_rust::error::Error> {
-    let (summary, body) = (notice.summary.clone(), notice.body.clone());
+async fn deliver(
+    summary: &str,
+    body: &str,
+    _urgent: bool,
+) -> Result<(), notify_rust::error::Error> {
+    let (summary, body) = (summary.to_owned(), body.to_owned());
     tauri::async_runtime::spawn_blocking(move || {
         notify_rust::Notification::new()
             .appname("Redline")

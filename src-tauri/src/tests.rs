@@ -268,3 +268,16 @@ fn when_the_engine_is_gone_commands_say_so() {
         "{err}"
     );
 }
+
+#[test]
+fn when_the_engine_could_not_start_commands_say_why() {
+    let engine = Engine::default();
+    engine.failed("cannot listen on 127.0.0.1:8787: Address already in use".into());
+    let main = window(engine);
+    let err = invoke(&main, "list_keys", json!({})).unwrap_err();
+    assert_eq!(err["error"]["code"], "engine_failed", "{err}");
+    assert_eq!(
+        err["error"]["message"],
+        "Redline could not start: cannot listen on 127.0.0.1:8787: Address already in use"
+    );
+}

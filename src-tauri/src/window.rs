@@ -90,6 +90,10 @@ fn handle(app: &AppHandle, message: ToWindow) {
         ToWindow::StatusChanged => {
             let _ = app.emit(STATUS_CHANGED, ());
         }
+        ToWindow::EngineFailed { message } => {
+            app.state::<Engine>().failed(message);
+            let _ = app.emit(STATUS_CHANGED, ());
+        }
     }
 }
 

@@ -27,6 +27,8 @@ pub enum ToWindow {
     Show,
     /// The engine's status changed: the page pulls it again.
     StatusChanged,
+    /// The engine could not start or stopped; the window says why.
+    EngineFailed { message: String },
 }
 
 impl ToWindow {
@@ -59,12 +61,13 @@ struct Running {
 }
 
 impl WindowProcess {
-    /// Brings the window to the front, starting its process if none runs. `engine` is the
-    /// running engine, or `None` while it starts (it is sent with [`Self::send`] later).
-    /// `on_message` handles what the window says; `on_exit` runs once it has ended.
+    /// Brings the window to the front, starting its process if none runs; a new process is
+    /// sent `first` (where the engine is, or why it failed; nothing while it starts, as
+    /// [`Self::send`] tells it later). `on_message` handles what the window says; `on_exit`
+    /// runs once it has ended.
     pub fn open(
         &self,
-        engine: Option<&Api>,
+        first: Option<ToWindow>,
         on_message: impl Fn(FromWindow) + Send + 'static,
         on_exit: impl FnOnce(u32) + Send + 'static,
     ) {
@@ -74,7 +77,7 @@ impl WindowProcess {
         {
             return;
         }
-        match start(engine, on_message, on_exit) {
+        match start(first, on_message, on_exit) {
             Ok(window) => *running = Some(window),
             Err(err) => eprintln!("redline-desktop: could not open the window: {err}"),
         }
@@ -108,7 +111,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Starts the window process with a thread writing its input and one reading its output
 /// (which also waits for it to end). Both end with it.
 fn start(
-    engine: Option<&Api>,
+    first: Option<ToWindow>,
     on_message: impl Fn(FromWindow) + Send + 'static,
     on_exit: impl FnOnce(u32) + Send + 'static,
 ) -> std::io::Result<Running> {
@@ -121,8 +124,8 @@ fn start(
         .spawn()?;
     let pid = child.id();
     let (lines, to_write) = mpsc::channel();
-    if let Some(api) = engine {
-        let _ = lines.send(ToWindow::connect(api));
+    if let Some(first) = first {
+        let _ = lines.send(first);
     }
     let input = child.stdin.take().expect("stdin is piped");
     let output = child.stdout.take().expect("stdout is piped");

@@ -27,6 +27,7 @@ Usage: smoke.py PATH/TO/redline-desktop ARTIFACT_DIR
 import json
 import os
 import re
+import socket
 import struct
 import subprocess
 import sys
@@ -296,6 +297,41 @@ def main():
     usage = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=30)
     if usage.returncode != 0 or "Usage: redline-desktop" not in usage.stdout:
         fail(f"--help did not print the usage: {usage.returncode} {usage.stdout!r} {usage.stderr!r}")
+
+    # An engine that cannot start (its port is taken) says so in a notification naming the
+    # port and what to do, and the app stays in the tray.
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    busy_port = blocker.getsockname()[1]
+    busy_home = tempfile.mkdtemp(prefix="redline-smoke-busy-")
+    with open(os.path.join(busy_home, "config.toml"), "w") as f:
+        f.write(f'[proxy]\nlisten = "127.0.0.1:{busy_port}"\n')
+    with open(os.path.join(artifacts, "desktop-busy-port-stderr.log"), "w") as busy_log:
+        busy = subprocess.Popen([binary, "--demo", "--hidden"], env=dict(env, REDLINE_HOME=busy_home),
+                                stdout=busy_log, stderr=busy_log)
+
+        def failure_notice():
+            for _, method, args in notify_mock.GetCalls():
+                if method == "Notify" and str(args[3]) == "Redline could not start":
+                    return str(args[4])
+            return None
+
+        if not wait_for(failure_notice, 30):
+            busy.kill()
+            fail(f"no 'Redline could not start' notification with port {busy_port} taken")
+        body = failure_notice()
+        if f"127.0.0.1:{busy_port}" not in body or "proxy.listen" not in body:
+            busy.kill()
+            fail(f"the failure notification does not name the port and the fix: {body!r}")
+        if busy.poll() is not None:
+            fail(f"the app exited ({busy.returncode}) instead of staying in the tray to say why")
+        busy.terminate()
+        busy.wait(timeout=20)
+    blocker.close()
+    notify_mock.ClearCalls()
+    print(f"smoke: port taken: {body!r}")
+
     log_path = os.path.join(artifacts, "desktop-stderr.log")
     log = open(log_path, "w")
     app = subprocess.Popen([binary, "--demo"], env=env, stdout=log, stderr=log)
