@@ -10,7 +10,7 @@ use std::io::{BufRead as _, Write as _};
 use tauri::{AppHandle, Emitter, Manager, WebviewWindowBuilder};
 
 /// Label of the dashboard window declared in `tauri.conf.json`.
-pub const MAIN_WINDOW: &str = "main";
+const MAIN_WINDOW: &str = "main";
 /// The event the page listens to; it then pulls the status with `get_status`.
 const STATUS_CHANGED: &str = "status-changed";
 

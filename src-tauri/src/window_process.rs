@@ -10,6 +10,7 @@
 use redline::api::Api;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Mutex, PoisonError};
@@ -115,7 +116,7 @@ fn start(
     on_message: impl Fn(FromWindow) + Send + 'static,
     on_exit: impl FnOnce(u32) + Send + 'static,
 ) -> std::io::Result<Running> {
-    let exe = std::env::current_exe()?;
+    let exe = installed_binary(std::env::current_exe()?);
     let mut child = Command::new(exe)
         .arg(WINDOW_FLAG)
         .stdin(Stdio::piped())
@@ -140,6 +141,18 @@ fn start(
             on_exit(pid);
         })?;
     Ok(Running { pid, lines })
+}
+
+/// This binary's path. After an upgrade replaced it while the app ran, Linux names the old
+/// file `PATH (deleted)`: the window then runs from the new binary at the same path.
+fn installed_binary(exe: PathBuf) -> PathBuf {
+    match exe
+        .to_str()
+        .and_then(|path| path.strip_suffix(" (deleted)"))
+    {
+        Some(path) => PathBuf::from(path),
+        None => exe,
+    }
 }
 
 /// Writes each message as a line until the sender is dropped or the process has gone.
@@ -183,6 +196,19 @@ fn wait(mut child: Child) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_upgraded_binary_is_found_at_its_path() {
+        let path = |p: &str| PathBuf::from(p);
+        assert_eq!(
+            installed_binary(path("/usr/bin/redline-desktop (deleted)")),
+            path("/usr/bin/redline-desktop")
+        );
+        assert_eq!(
+            installed_binary(path("/opt/Redline/redline-desktop")),
+            path("/opt/Redline/redline-desktop")
+        );
+    }
 
     #[test]
     fn messages_are_one_json_object_per_line() {
