@@ -513,11 +513,15 @@ async fn status_from_engine_or_providers(
     let config = keys.config().load()?;
     let address = engine_status::engine_address(config.proxy.listen);
     let vault = Vault::from_env();
-    // A missing token means no Redline of this install has run, so none can be asked.
-    let asked = match off_runtime(move || vault.get(&Slot::LocalToken)).await {
-        Ok(Some(token)) => engine_status::ask(address, token).await,
-        Ok(None) => Asked::NotRunning,
-        Err(err) => Asked::Failed(format!("cannot read the local token: {err}")),
+    let asked = if !engine_status::is_listening(address).await {
+        Asked::NotRunning
+    } else {
+        // A missing token means no Redline of this install has run, so none can be asked.
+        match off_runtime(move || vault.get(&Slot::LocalToken)).await {
+            Ok(Some(token)) => engine_status::ask(address, token).await,
+            Ok(None) => Asked::NotRunning,
+            Err(err) => Asked::Failed(format!("cannot read the local token: {err}")),
+        }
     };
     if let Asked::Answered(status) = asked {
         return Ok(*status);

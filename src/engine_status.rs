@@ -44,6 +44,16 @@ pub fn engine_address(listen: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, listen.port())
 }
 
+/// Whether anything accepts connections on `address`: checked before reading the token, since
+/// a keyring read costs more than the whole answer of a running engine.
+pub async fn is_listening(address: SocketAddr) -> bool {
+    let connect = tokio::net::TcpStream::connect(address);
+    matches!(
+        tokio::time::timeout(CONNECT_TIMEOUT, connect).await,
+        Ok(Ok(_))
+    )
+}
+
 /// Asks the engine on `address` for its status with the local token.
 pub async fn ask(address: SocketAddr, token: Secret) -> Asked {
     let client = match ApiClient::with_timeouts(
@@ -175,20 +185,25 @@ mod tests {
         let closed = listener.local_addr().unwrap();
         drop(listener);
         let token = || Secret::parse("rl_0123456789abcdef").unwrap();
+        assert!(!is_listening(closed).await);
         assert!(matches!(ask(closed, token()).await, Asked::NotRunning));
 
         // A web server that is not Redline: 404 with a page.
         let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = server.local_addr().unwrap();
+        assert!(is_listening(address).await);
         tokio::spawn(async move {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let (mut socket, _) = server.accept().await.unwrap();
-            let mut request = [0u8; 4096];
-            let _ = socket.read(&mut request).await.unwrap();
-            socket
-                .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 9\r\nconnection: close\r\n\r\nnot here\n")
-                .await
-                .unwrap();
+            loop {
+                let (mut socket, _) = server.accept().await.unwrap();
+                let mut request = [0u8; 4096];
+                // The probe above connects and leaves without a request.
+                if socket.read(&mut request).await.unwrap_or(0) == 0 {
+                    continue;
+                }
+                let answer = "HTTP/1.1 404 Not Found\r\ncontent-length: 9\r\n\r\nnot here\n";
+                socket.write_all(answer.as_bytes()).await.unwrap();
+            }
         });
         match ask(address, token()).await {
             Asked::Failed(reason) => assert!(reason.contains("not here"), "{reason}"),
