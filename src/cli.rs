@@ -76,7 +76,8 @@ enum Command {
         /// is ok.
         #[arg(long)]
         line: bool,
-        /// Ask each provider now, even when Redline is running.
+        /// Ask each provider now, even when Redline is running (one usage call per key; no
+        /// throttles or requests in flight, which only the running proxy sees).
         #[arg(long, conflicts_with = "engine")]
         direct: bool,
         /// Only ask the running Redline: fail, rather than ask the providers, when none answers.

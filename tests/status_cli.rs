@@ -333,6 +333,8 @@ fn status_shows_what_the_running_daemon_saw_and_polls_the_providers_without_it()
         line.stdout
     );
     assert_eq!(line.stderr, "");
+    let required = seen.keep(sandbox.run(&["status", "--line", "--engine"]).ok());
+    assert_eq!(required.stdout, line.stdout);
     let waybar = seen.keep(sandbox.run(&["status", "--waybar"]).ok());
     let waybar: Value = serde_json::from_str(waybar.stdout.trim()).unwrap();
     assert_eq!(waybar["text"], "429");
