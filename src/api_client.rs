@@ -42,6 +42,17 @@ pub struct Call<'a> {
 impl ApiClient {
     /// `base` is the engine's own address, such as `http://127.0.0.1:8787`.
     pub fn new(base: &str, token: Secret) -> Result<ApiClient, String> {
+        ApiClient::with_timeouts(base, token, REQUEST_TIMEOUT, REQUEST_TIMEOUT)
+    }
+
+    /// Like `new`, with bounds on connecting and on the whole call: a caller that has a
+    /// fallback (`redline status` asks the providers itself) gives up on a silent port fast.
+    pub fn with_timeouts(
+        base: &str,
+        token: Secret,
+        connect: Duration,
+        total: Duration,
+    ) -> Result<ApiClient, String> {
         let base = Url::parse(base)
             .ok()
             .filter(|url| url.scheme() == "http" && url.host().is_some())
@@ -49,7 +60,8 @@ impl ApiClient {
         let http = reqwest::Client::builder()
             // The engine is on this machine: never through the user's HTTP proxy.
             .no_proxy()
-            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(connect)
+            .timeout(total)
             .build()
             .map_err(|e| format!("cannot set up an HTTP client: {e}"))?;
         Ok(ApiClient { base, token, http })
@@ -57,9 +69,17 @@ impl ApiClient {
 
     /// Sends the call. A JSON answer is returned as it came, a text answer as a JSON string.
     pub async fn send(&self, call: Call<'_>) -> Result<Value, Value> {
+        self.send_with_status(call)
+            .await
+            .map_err(|failure| failure.body)
+    }
+
+    /// Like `send`, keeping the HTTP status of an error answer for callers that act on it
+    /// (a 401 means the engine holds another token).
+    pub async fn send_with_status(&self, call: Call<'_>) -> Result<Value, Failure> {
         let mut url = self.base.clone();
         url.path_segments_mut()
-            .map_err(|()| offline("the engine address cannot take a path"))?
+            .map_err(|()| Failure::offline("the engine address cannot take a path"))?
             .clear()
             .extend(["api", "v1"])
             .extend(call.path);
@@ -75,14 +95,14 @@ impl ApiClient {
             request = request.json(body);
         }
         let response = request.send().await.map_err(|e| {
-            offline(&format!(
+            Failure::offline(&format!(
                 "Redline's engine is not answering ({})",
                 without_url(e)
             ))
         })?;
         let status = response.status();
         let text = response.text().await.map_err(|e| {
-            offline(&format!(
+            Failure::offline(&format!(
                 "Redline's engine stopped in the middle of an answer ({})",
                 without_url(e)
             ))
@@ -95,8 +115,35 @@ impl ApiClient {
         if status.is_success() {
             Ok(body)
         } else {
-            Err(error_body(status, body))
+            Err(Failure {
+                status: Some(status.as_u16()),
+                body: error_body(status, body),
+            })
         }
+    }
+}
+
+/// A call that failed: the HTTP status when the engine answered (none when it could not be
+/// reached), and the `{"error":{"code","message"}}` object.
+#[derive(Debug)]
+pub struct Failure {
+    pub status: Option<u16>,
+    pub body: Value,
+}
+
+impl Failure {
+    fn offline(reason: &str) -> Failure {
+        Failure {
+            status: None,
+            body: offline(reason),
+        }
+    }
+
+    /// The error's message, for a person.
+    pub fn message(&self) -> &str {
+        self.body["error"]["message"]
+            .as_str()
+            .unwrap_or("Redline's engine failed")
     }
 }
 

@@ -6,6 +6,7 @@ use redline::Error;
 use redline::account_id::AccountId;
 use redline::agents::Scanner;
 use redline::config::{ConfigFile, validate_base_url};
+use redline::engine_status::{self, Asked, Form};
 use redline::fetch::{HostMap, HttpClient};
 use redline::key_scan::{self, Finding, Holder};
 use redline::keys::{self, KeyInfo, Keys, NewAccount, TestResult};
@@ -51,7 +52,13 @@ enum Command {
     /// Show or change settings (thresholds, poll interval, proxy address, per-key caps).
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Show each key's quota windows, concurrency, throttles and health, polled now.
+    /// Show each key's quota windows, concurrency, throttles and health.
+    ///
+    /// When Redline is running (`redline daemon` or the desktop app, on proxy.listen), its
+    /// status is shown: with the throttles your tools met through its proxy and the requests
+    /// in flight, and without calling any provider. Otherwise each provider is asked now (one
+    /// usage call per key), which cannot know about throttles tools met; the plain form then
+    /// says so on stderr, the --line and --waybar forms stay quiet.
     ///
     /// Levels: ok (green), warn (amber: a window at the warn threshold or a recent throttle),
     /// critical (red: a window at the critical threshold or used up, throttling now, or a key
@@ -69,6 +76,13 @@ enum Command {
         /// is ok.
         #[arg(long)]
         line: bool,
+        /// Ask each provider now, even when Redline is running (one usage call per key; no
+        /// throttles or requests in flight, which only the running proxy sees).
+        #[arg(long, conflicts_with = "engine")]
+        direct: bool,
+        /// Only ask the running Redline: fail, rather than ask the providers, when none answers.
+        #[arg(long)]
+        engine: bool,
     },
     /// Run Redline without a window: poll every key, run the local proxy, and serve the
     /// dashboard and JSON API on one loopback port until Ctrl-C or SIGTERM.
@@ -225,17 +239,23 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     let keys = Keys::from_paths(&paths);
     match cli.command {
         Command::Keys(command) => run_keys(&keys, command).await,
-        Command::Status { json, waybar, line } => {
-            let config = keys.config().load()?;
-            let mut status =
-                monitor::status_once(&config, &Vault::from_env(), &http_client()?).await;
-            // The bar formats show neither, so they skip the scans.
-            if !(waybar || line) {
-                status.agents = off_runtime(|| Scanner::new().agents()).await;
-                if let Ok(report) = scan_keys(&keys).await {
-                    status::attach_key_uses(&mut status, &report.used_by);
-                }
-            }
+        Command::Status {
+            json,
+            waybar,
+            line,
+            direct,
+            engine,
+        } => {
+            let form = match (json, waybar || line) {
+                (true, _) => Form::Json,
+                (false, true) => Form::Bar,
+                (false, false) => Form::Text,
+            };
+            let status = if direct {
+                poll_status(&keys, form).await?
+            } else {
+                status_from_engine_or_providers(&keys, form, engine).await?
+            };
             let now = Timestamp::now();
             if json {
                 println!(
@@ -482,6 +502,55 @@ async fn run_keys(keys: &Keys, command: KeysCommand) -> Result<ExitCode, Error> 
         }
         KeysCommand::Import { yes, no_verify } => import_keys(keys, yes, no_verify).await,
     }
+}
+
+/// The running engine's status, or (unless `engine_only`) the providers' answers when no
+/// engine gives one.
+async fn status_from_engine_or_providers(
+    keys: &Keys,
+    form: Form,
+    engine_only: bool,
+) -> Result<status::Status, Error> {
+    let config = keys.config().load()?;
+    let address = engine_status::engine_address(config.proxy.listen);
+    let vault = Vault::from_env();
+    let asked = if !engine_status::is_listening(address).await {
+        Asked::NotRunning
+    } else {
+        // A missing token means no Redline of this install has run, so none can be asked.
+        match off_runtime(move || vault.get(&Slot::LocalToken)).await {
+            Ok(Some(token)) => engine_status::ask(address, token).await,
+            Ok(None) => Asked::NotRunning,
+            Err(err) => Asked::Failed(format!("cannot read the local token: {err}")),
+        }
+    };
+    if let Asked::Answered(status) = asked {
+        return Ok(*status);
+    }
+    if engine_only {
+        return Err(Error::Environment(engine_status::engine_required(
+            &asked, address,
+        )));
+    }
+    if let Some(note) = engine_status::fallback_note(&asked, address, form) {
+        eprintln!("redline: {note}");
+    }
+    poll_status(keys, form).await
+}
+
+/// Every provider asked now, as the engine would; the text and JSON forms add the agents and
+/// key uses found on this machine.
+async fn poll_status(keys: &Keys, form: Form) -> Result<status::Status, Error> {
+    let config = keys.config().load()?;
+    let mut status = monitor::status_once(&config, &Vault::from_env(), &http_client()?).await;
+    // The bar formats show neither, so they skip the scans.
+    if form != Form::Bar {
+        status.agents = off_runtime(|| Scanner::new().agents()).await;
+        if let Ok(report) = scan_keys(keys).await {
+            status::attach_key_uses(&mut status, &report.used_by);
+        }
+    }
+    Ok(status)
 }
 
 /// Where the stored keys are used, from the tool configs under $HOME and this process's

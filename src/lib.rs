@@ -9,6 +9,7 @@ pub mod api_client;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod engine_status;
 pub mod error;
 pub mod fakes;
 pub mod fetch;

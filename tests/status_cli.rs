@@ -6,7 +6,8 @@ mod support;
 use redline::fakes::Behaviour;
 use redline::providers::ProviderId;
 use serde_json::Value;
-use support::{Sandbox, fake, runtime};
+use std::time::{Duration, Instant};
+use support::{Daemon, Run, Sandbox, closed_origin, fake, http, runtime};
 
 const KEY: &str = "sk-test-StatusKeyAbcdefghijklmnop4242";
 
@@ -260,4 +261,167 @@ fn a_rejected_key_and_a_missing_keyring_entry_are_critical() {
             .contains("keyring has no key for revoked"),
         "{revoked:#}"
     );
+}
+
+/// Every run's output, searched for the local token at the end.
+#[derive(Default)]
+struct Seen(String);
+
+impl Seen {
+    fn keep(&mut self, run: Run) -> Run {
+        self.0.push_str(&run.stdout);
+        self.0.push_str(&run.stderr);
+        run
+    }
+}
+
+#[test]
+fn status_shows_what_the_running_daemon_saw_and_polls_the_providers_without_it() {
+    let sandbox = Sandbox::new();
+    let rt = runtime();
+    let kimi = fake(&rt, ProviderId::KimiCode, KEY);
+    let origin = kimi.origin();
+    sandbox.add_key("kimi-main", "kimi-code", &origin, KEY);
+    // The daemon listens on proxy.listen, where `status` looks for it.
+    let listen = closed_origin().replace("http://", "");
+    sandbox
+        .run(&["config", "set", "proxy.listen", &listen])
+        .ok();
+    let token = sandbox.run(&["token"]).ok().stdout.trim().to_owned();
+    let mut seen = Seen::default();
+    let daemon = Daemon::start_args(&sandbox, &[], &[]);
+    assert_eq!(daemon.origin, format!("http://{listen}"));
+
+    // A tool meets Kimi's 429 three times through the proxy (throttling now), with the quota
+    // at a comfortable 40 %.
+    kimi.refuse_next_chats(3, 600);
+    let client = http();
+    for _ in 0..3 {
+        let refused = client
+            .post(daemon.url("/kimi-main/coding/v1/chat/completions"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"model": "kimi-for-coding", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .unwrap();
+        assert_eq!(refused.status(), 429);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status: Value = client
+            .get(daemon.url("/api/v1/status"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        if status["accounts"][0]["throttles"]["recent"] == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no throttle recorded: {status:#}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Every form shows the throttle only the daemon saw, without asking Kimi again.
+    let polls = kimi.usage_requests();
+    let line = seen.keep(sandbox.run(&["status", "--line"]).ok());
+    assert!(
+        line.stdout.starts_with("CRIT kimi-main 429 ▲0/30"),
+        "{}",
+        line.stdout
+    );
+    assert_eq!(line.stderr, "");
+    let required = seen.keep(sandbox.run(&["status", "--line", "--engine"]).ok());
+    assert_eq!(required.stdout, line.stdout);
+    let waybar = seen.keep(sandbox.run(&["status", "--waybar"]).ok());
+    let waybar: Value = serde_json::from_str(waybar.stdout.trim()).unwrap();
+    assert_eq!(waybar["text"], "429");
+    assert_eq!(waybar["class"], "critical");
+    assert!(
+        waybar["tooltip"]
+            .as_str()
+            .unwrap()
+            .contains("your quota is fine"),
+        "{waybar:#}"
+    );
+    let text = seen.keep(sandbox.run(&["status"]).ok());
+    assert!(
+        text.stdout.starts_with("Redline: CRITICAL"),
+        "{}",
+        text.stdout
+    );
+    assert_eq!(text.stderr, "");
+    let json = seen.keep(sandbox.run(&["status", "--json"]).ok());
+    let json: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        json["accounts"][0]["throttles"]["by_cause"]["concurrency"], 3,
+        "{json:#}"
+    );
+    assert_eq!(kimi.usage_requests(), polls, "status asked Kimi itself");
+
+    // --direct asks Kimi, which knows nothing of the tool's 429.
+    let direct = seen.keep(sandbox.run(&["status", "--line", "--direct"]).ok());
+    assert_eq!(direct.stdout.trim(), "kimi-main 40%");
+    assert!(kimi.usage_requests() > polls);
+
+    // A token reset after the daemon started: it refuses the new one; status says so and
+    // polls instead (quietly in the bar forms).
+    let new_token = sandbox
+        .run(&["token", "--reset"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let line = seen.keep(sandbox.run(&["status", "--line"]).ok());
+    assert_eq!(
+        (line.stdout.trim(), line.stderr.as_str()),
+        ("kimi-main 40%", "")
+    );
+    let text = seen.keep(sandbox.run(&["status"]).ok());
+    assert!(
+        text.stderr.contains(&format!(
+            "the Redline on {listen} did not accept this install's local token"
+        )),
+        "{}",
+        text.stderr
+    );
+    assert!(
+        text.stderr.contains("asked the providers directly"),
+        "{}",
+        text.stderr
+    );
+    assert!(text.stdout.starts_with("Redline: OK"), "{}", text.stdout);
+    let daemon_log = daemon.stderr.lock().unwrap().clone();
+    assert!(daemon.stop().success());
+
+    // Without a daemon every form still prints, from the providers.
+    let line = seen.keep(sandbox.run(&["status", "--line"]).ok());
+    assert_eq!(
+        (line.stdout.trim(), line.stderr.as_str()),
+        ("kimi-main 40%", "")
+    );
+    let waybar = seen.keep(sandbox.run(&["status", "--waybar"]).ok());
+    assert_eq!(waybar.stderr, "");
+    let waybar: Value = serde_json::from_str(waybar.stdout.trim()).unwrap();
+    assert_eq!(
+        (&waybar["text"], &waybar["class"]),
+        (&Value::from("40%"), &Value::from("ok"))
+    );
+    let text = seen.keep(sandbox.run(&["status"]).ok());
+    assert_eq!(
+        text.stderr.trim(),
+        format!("redline: no running Redline on {listen}; asked the providers directly")
+    );
+    let required = seen.keep(sandbox.run(&["status", "--line", "--engine"]));
+    required.fails_with(&format!("no running Redline answers on {listen}"));
+
+    for secret in [&token, &new_token] {
+        assert!(!seen.0.contains(secret.as_str()), "the token was printed");
+        assert!(
+            !daemon_log.contains(secret.as_str()),
+            "the daemon printed the token"
+        );
+    }
 }

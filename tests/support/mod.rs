@@ -214,10 +214,16 @@ impl Daemon {
     }
 
     pub fn start_with(sandbox: &Sandbox, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
-        use std::io::{BufRead, BufReader};
-        let mut args = vec!["daemon", "--listen", "127.0.0.1:0"];
+        let mut args = vec!["--listen", "127.0.0.1:0"];
         args.extend_from_slice(extra);
-        let mut command = sandbox.command(&args);
+        Daemon::start_args(sandbox, &args, env)
+    }
+
+    /// `redline daemon` with exactly these arguments (without --listen it takes proxy.listen
+    /// from the config).
+    pub fn start_args(sandbox: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        use std::io::{BufRead, BufReader};
+        let mut command = sandbox.command(&[&["daemon"], args].concat());
         command.envs(env.iter().copied());
         command
             .stdin(Stdio::null())
