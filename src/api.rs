@@ -46,14 +46,7 @@ struct Inner {
     status: watch::Receiver<Status>,
     config_changed: Arc<Notify>,
     stopping: watch::Sender<bool>,
-    forward: tokio::task::JoinHandle<()>,
     history: Option<Store>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.forward.abort();
-    }
 }
 
 /// What an engine host tells the API about itself.
@@ -237,7 +230,7 @@ pub struct RegionInfo {
 }
 
 impl Api {
-    /// Starts following the monitor's status. Needs a Tokio runtime.
+    /// The API over a running engine.
     pub fn new(parts: ApiParts) -> Api {
         let ApiParts {
             keys,
@@ -250,21 +243,7 @@ impl Api {
             history,
             proxy,
         } = parts;
-        let mut source = monitor.status();
-        let is_demo = demo.is_some();
-        let mark = move |mut status: Status| {
-            status.demo = is_demo;
-            status
-        };
-        let (sender, status) = watch::channel(mark(source.borrow_and_update().clone()));
-        let forward = tokio::spawn(async move {
-            while source.changed().await.is_ok() {
-                let next = mark(source.borrow_and_update().clone());
-                if sender.send(next).is_err() {
-                    return;
-                }
-            }
-        });
+        let status = monitor.status();
         Api {
             inner: Arc::new(Inner {
                 keys,
@@ -278,7 +257,6 @@ impl Api {
                 status,
                 config_changed: Arc::new(Notify::new()),
                 stopping: watch::channel(false).0,
-                forward,
                 history,
             }),
         }

@@ -100,6 +100,7 @@ pub fn start_with_history(inputs: Inputs, history: Option<Store>) -> AppState {
         secrets.clone(),
         client.clone(),
         traffic.clone(),
+        demo,
     ));
     proxy.set_upstreams(upstreams(&config, &secrets, &monitor.status().borrow()));
     let api = Api::new(ApiParts {

@@ -147,20 +147,23 @@ enum Event {
 }
 
 impl Monitor {
-    /// Starts a poller for every account that has a secret.
+    /// Starts a poller for every account that has a secret. `demo` marks every status as the
+    /// built-in demo's.
     pub fn start(
         config: Config,
         secrets: Secrets,
         client: HttpClient,
         traffic: Arc<Traffic>,
+        demo: bool,
     ) -> Monitor {
         let (events, events_rx) = mpsc::unbounded_channel();
-        let first = build(
+        let mut first = build(
             &config,
             &BTreeMap::new(),
             &mut BTreeMap::new(),
             Timestamp::now(),
         );
+        first.demo = demo;
         let (status_tx, status) = watch::channel(first);
         let aggregate = Aggregate {
             config: Config::default(),
@@ -168,6 +171,7 @@ impl Monitor {
             shown: BTreeMap::new(),
             traffic,
             surroundings: Surroundings::default(),
+            demo,
         };
         let aggregator = tokio::spawn(aggregate.run(events_rx, status_tx));
         let monitor = Monitor {
@@ -296,6 +300,7 @@ struct Aggregate {
     shown: BTreeMap<AccountId, Shown>,
     traffic: Arc<Traffic>,
     surroundings: Surroundings,
+    demo: bool,
 }
 
 /// What the scanners last reported; empty until they run.
@@ -356,6 +361,7 @@ impl Aggregate {
             let mut next = build(&self.config, &observed, &mut self.shown, Timestamp::now());
             next.agents = self.surroundings.agents.clone();
             next.process = self.surroundings.process;
+            next.demo = self.demo;
             attach_key_uses(&mut next, &self.surroundings.key_uses);
             // Only a change in what is shown wakes the views.
             status.send_if_modified(|current| {

@@ -57,7 +57,7 @@ async fn the_published_status_follows_the_provider_and_refresh_now() {
     let traffic = Traffic::new();
     let client = HttpClient::new(HostMap::default());
     let secrets = redline::monitor::load_secrets(&vault, &config).await;
-    let monitor = Monitor::start(config, secrets, client, traffic.clone());
+    let monitor = Monitor::start(config, secrets, client, traffic.clone(), false);
     let mut status = monitor.status();
     let first = status
         .wait_for(|s| s.accounts.iter().filter(|a| a.updated_at.is_some()).count() == 2)
