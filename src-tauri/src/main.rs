@@ -99,12 +99,37 @@ impl Flags {
     }
 }
 
+/// Where the engine is.
+enum EngineState {
+    Starting,
+    Running(Api),
+    /// It could not start or stopped on its own: why.
+    Failed(String),
+}
+
+impl EngineState {
+    fn api(&self) -> Option<Api> {
+        match self {
+            EngineState::Running(api) => Some(api.clone()),
+            _ => None,
+        }
+    }
+
+    /// What a new window process is told first (nothing while the engine starts).
+    fn for_window(&self) -> Option<ToWindow> {
+        match self {
+            EngineState::Starting => None,
+            EngineState::Running(api) => Some(ToWindow::connect(api)),
+            EngineState::Failed(message) => Some(ToWindow::EngineFailed {
+                message: message.clone(),
+            }),
+        }
+    }
+}
+
 /// What the tray, the menu and Quit share.
 struct Desktop {
-    /// The engine, once it listens.
-    api: Mutex<Option<Api>>,
-    /// Why the engine is not running, once it could not start or stopped on its own.
-    failure: Mutex<Option<String>>,
+    engine_state: Mutex<EngineState>,
     window: WindowProcess,
     policy: Mutex<Policy>,
     menu: Mutex<MenuState>,
@@ -140,8 +165,7 @@ fn main() {
         .plugin(autostart_plugin())
         .plugin(tauri_plugin_clipboard_manager::init())
         .manage(Desktop {
-            api: Mutex::new(None),
-            failure: Mutex::new(None),
+            engine_state: Mutex::new(EngineState::Starting),
             window: WindowProcess::default(),
             policy: Mutex::new(Policy::new(PolicySettings {
                 thresholds: Thresholds {
@@ -222,7 +246,7 @@ fn start_engine(app: &AppHandle, demo: bool, engines: mpsc::UnboundedSender<Api>
         };
         let on_ready = move |api: Api| {
             let desktop = handle.state::<Desktop>();
-            *lock(&desktop.api) = Some(api.clone());
+            *lock(&desktop.engine_state) = EngineState::Running(api.clone());
             // An open window learns where the engine is now.
             desktop.window.send(ToWindow::connect(&api));
             let _ = engines.send(api);
@@ -242,8 +266,7 @@ fn start_engine(app: &AppHandle, demo: bool, engines: mpsc::UnboundedSender<Api>
 fn engine_failed(app: &AppHandle, message: String) {
     eprintln!("redline-desktop: the engine stopped: {message}");
     let desktop = app.state::<Desktop>();
-    lock(&desktop.api).take();
-    *lock(&desktop.failure) = Some(message.clone());
+    *lock(&desktop.engine_state) = EngineState::Failed(message.clone());
     desktop.window.send(ToWindow::EngineFailed {
         message: message.clone(),
     });
@@ -336,7 +359,7 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
     match action {
         Action::OpenDashboard => open_window(app),
         Action::RefreshNow => {
-            if let Some(api) = lock(&desktop.api).clone() {
+            if let Some(api) = lock(&desktop.engine_state).api() {
                 tauri::async_runtime::spawn(async move { api.refresh().await });
             }
         }
@@ -346,7 +369,7 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
             lock(&desktop.menu).paused_until = until;
         }
         Action::ToggleProxy => {
-            if let Some(api) = lock(&desktop.api).as_ref() {
+            if let Some(api) = lock(&desktop.engine_state).api() {
                 api.set_proxy_enabled(!api.proxy_enabled());
                 lock(&desktop.menu).proxy_on = api.proxy_enabled();
             }
@@ -374,7 +397,7 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
 /// Puts every account's `redline env` lines on the clipboard.
 fn copy_setup(app: &AppHandle) {
     let desktop = app.state::<Desktop>();
-    let Some(api) = lock(&desktop.api).clone() else {
+    let Some(api) = lock(&desktop.engine_state).api() else {
         return;
     };
     let sections: Vec<(String, String)> = api
@@ -434,11 +457,7 @@ fn open_window(app: &AppHandle) {
             trim_when_idle();
         }
     };
-    let first = match (lock(&desktop.api).as_ref(), lock(&desktop.failure).clone()) {
-        (Some(api), _) => Some(ToWindow::connect(api)),
-        (None, Some(message)) => Some(ToWindow::EngineFailed { message }),
-        (None, None) => None,
-    };
+    let first = lock(&desktop.engine_state).for_window();
     desktop.window.open(first, on_message, on_exit);
 }
 
