@@ -11,10 +11,9 @@
 //! Levels rise at once and fall only after a quiet period ([`settle`]).
 
 use crate::snapshot::{Snapshot, Window};
-use crate::throttle::{Cause, human_duration};
+use crate::throttle::{Cause, time_until};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -214,10 +213,8 @@ fn window_reason(window: &Window, thresholds: Thresholds, now: Timestamp) -> Opt
         Some(scope) => format!("{} ({scope})", window.kind.short_label()),
         None => window.kind.short_label().to_owned(),
     };
-    let reset = window
-        .resets_at
-        .and_then(|at| Duration::try_from(at.duration_since(now)).ok())
-        .map(|d| format!(", resets in {}", human_duration(d)))
+    let reset = time_until(window.resets_at, now)
+        .map(|left| format!(", resets in {left}"))
         .unwrap_or_default();
     let (code, what) = if exhausted {
         ("window_exhausted", "used up".to_owned())

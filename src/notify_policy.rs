@@ -9,8 +9,8 @@
 
 use crate::health::{Level, Thresholds};
 use crate::status::{AccountStatus, KeyHealth, KeyUseKind, Status, WindowStatus};
-use crate::throttle::{Cause, human_wait};
-use crate::tray_icon::{throttling_now, time_until};
+use crate::throttle::{Cause, human_wait, time_until};
+use crate::tray_icon::throttling_now;
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;

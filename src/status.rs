@@ -7,11 +7,10 @@ use crate::health::{self, Inputs, Level, PollProblem, Reason, Shown, ThrottleEve
 use crate::keys::age_days;
 use crate::providers::{ProviderId, provider};
 use crate::snapshot::{Balance, Snapshot, Unit, Window, WindowKind};
-use crate::throttle::{Cause, human_duration};
+use crate::throttle::{Cause, time_until};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// What is known of one account's provider and traffic.
 #[derive(Clone, Debug, Default)]
@@ -336,10 +335,8 @@ impl WindowStatus {
             (None, Some(limit), unit) => format!(" (limit {} {})", number(limit), unit_name(unit)),
             _ => String::new(),
         };
-        let reset = self
-            .resets_at
-            .and_then(|at| Duration::try_from(at.duration_since(now)).ok())
-            .map(|d| format!(", resets in {}", human_duration(d)))
+        let reset = time_until(self.resets_at, now)
+            .map(|left| format!(", resets in {left}"))
             .unwrap_or_default();
         format!("{name} {percent}{counts}{reset}")
     }

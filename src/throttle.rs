@@ -199,6 +199,12 @@ pub fn human_duration(d: Duration) -> String {
     }
 }
 
+/// `1h 12m` until `at`, or `None` when it is past or unknown.
+pub fn time_until(at: Option<Timestamp>, now: Timestamp) -> Option<String> {
+    let left = Duration::try_from(at?.duration_since(now)).ok()?;
+    Some(human_duration(left))
+}
+
 /// A wait to tell a person: whole seconds, rounded up so that "retry in" is never too early
 /// (859 ms is `1s`, never `859ms`).
 pub fn human_wait(d: Duration) -> String {

@@ -7,9 +7,7 @@
 
 use crate::health::Level;
 use crate::status::{AccountStatus, Status};
-use crate::throttle::human_duration;
 use jiff::Timestamp;
-use std::time::Duration;
 use tiny_skia::{
     FillRule, LineCap, Paint, PathBuilder, Pixmap, PremultipliedColorU8, Stroke, Transform,
 };
@@ -200,12 +198,6 @@ pub fn level_words(level: Level) -> &'static str {
         Level::Critical => "throttled or nearly out",
         Level::Unknown => "no data yet",
     }
-}
-
-/// `1h 12m` until `at`, or `None` when it is past or unknown.
-pub fn time_until(at: Option<Timestamp>, now: Timestamp) -> Option<String> {
-    let left = Duration::try_from(at?.duration_since(now)).ok()?;
-    Some(human_duration(left))
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 
 use crate::health::Level;
 use crate::status::{AccountStatus, KeyHealth, Status};
-use crate::tray_icon::{throttling_now, time_until};
+use crate::throttle::time_until;
+use crate::tray_icon::throttling_now;
 use jiff::civil::Time;
 use jiff::{Timestamp, ZonedDateTime};
 
