@@ -2,8 +2,8 @@
 //! whole process table, one footprint reading, and one key scan of the fixture tool configs
 //! (files only; the keyring reads are not included). Medians of fixed counts; no load.
 
-use redline::agents::Scanner;
-use redline::key_scan;
+use redline::tools::agents::Scanner;
+use redline::tools::key_scan;
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! path, how many rows per second the writer commits, and how big a month of requests gets.
 //! Run with `cargo bench --bench store`; writes nothing outside a temp dir.
 
-use redline::store::{self, RequestRow, Row, Store, UsageRow};
+use redline::history::store::{self, RequestRow, Row, Store, UsageRow};
 use std::time::Instant;
 
 /// Rows per measurement; under the channel's capacity so `record` never drops.

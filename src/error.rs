@@ -1,10 +1,10 @@
 //! The engine's errors. Each message is one line that says what happened and what to do, and
 //! none of them ever holds a secret.
 
-use crate::account_id::InvalidAccountId;
+use crate::keys::account_id::InvalidAccountId;
+use crate::keys::secret::SecretError;
+use crate::keys::vault::VaultError;
 use crate::providers::UnknownProvider;
-use crate::secret::SecretError;
-use crate::vault::VaultError;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]

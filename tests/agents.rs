@@ -5,8 +5,8 @@
 
 mod support;
 
-use redline::agents::Scanner;
-use redline::status::RunningAgent;
+use redline::status::model::RunningAgent;
+use redline::tools::agents::Scanner;
 use std::path::Path;
 use std::process::{Child, Command};
 

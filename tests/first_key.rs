@@ -2,10 +2,10 @@
 //! Service: with no key it runs the built-in demo, and the first key added through the API
 //! replaces the demo with the user's accounts, keeping what was saved meanwhile.
 
-use redline::api::{AddKey, Api};
-use redline::daemon::{self, DaemonOptions};
-use redline::paths::Paths;
-use redline::secret::Secret;
+use redline::config::paths::Paths;
+use redline::keys::secret::Secret;
+use redline::serve::api::{AddKey, Api};
+use redline::serve::daemon::{self, DaemonOptions};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};

@@ -3,8 +3,8 @@
 
 mod support;
 
-use redline::account_id::AccountId;
 use redline::config::{Config, ConfigFile};
+use redline::keys::account_id::AccountId;
 use redline::providers::ProviderId;
 use support::{Sandbox, files_below};
 
@@ -30,7 +30,11 @@ fn assert_agree(sandbox: &Sandbox, id: &str, current: &str, previous: Option<&st
             .as_deref(),
         previous
     );
-    let fingerprint = |s: &str| redline::secret::Secret::parse(s).unwrap().fingerprint();
+    let fingerprint = |s: &str| {
+        redline::keys::secret::Secret::parse(s)
+            .unwrap()
+            .fingerprint()
+    };
     assert_eq!(
         account.fingerprint.as_deref(),
         Some(fingerprint(current).as_str())

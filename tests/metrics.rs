@@ -3,16 +3,16 @@
 //! documented metric is there with plausible values, and nothing is served without the token.
 
 use redline::config::Config;
-use redline::daemon::{Inputs, start_with_history};
+use redline::config::paths::Paths;
 use redline::fakes::FakeProvider;
-use redline::fetch::HostMap;
+use redline::history::store::Store;
 use redline::keys::Keys;
-use redline::paths::Paths;
+use redline::keys::secret::Secret;
+use redline::keys::token::generate_token;
+use redline::poll::fetch::HostMap;
 use redline::providers::ProviderId;
-use redline::secret::Secret;
-use redline::server::router;
-use redline::store::Store;
-use redline::token::generate_token;
+use redline::serve::daemon::{Inputs, start_with_history};
+use redline::serve::router::router;
 use serde_json::Value;
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -6,14 +6,14 @@ mod support;
 
 use redline::config::Config;
 use redline::fakes::{Behaviour, FakeProvider};
-use redline::fetch::{HostMap, HttpClient};
-use redline::health::Level;
-use redline::monitor::Monitor;
+use redline::keys::secret::Secret;
+use redline::keys::vault::{Slot, Vault};
+use redline::poll::fetch::{HostMap, HttpClient};
+use redline::poll::monitor::Monitor;
+use redline::poll::usage::{PollError, poll_once, target};
 use redline::providers::{ProviderId, provider};
-use redline::secret::Secret;
-use redline::traffic::Traffic;
-use redline::usage::{PollError, poll_once, target};
-use redline::vault::{Slot, Vault};
+use redline::proxy::traffic::Traffic;
+use redline::status::health::Level;
 use std::time::Duration;
 
 const KEY: &str = "sk-test-MonitorKeyAbcdefghijklmnop5151";
@@ -56,7 +56,7 @@ async fn the_published_status_follows_the_provider_and_refresh_now() {
 
     let traffic = Traffic::new();
     let client = HttpClient::new(HostMap::default());
-    let secrets = redline::monitor::load_secrets(&vault, &config).await;
+    let secrets = redline::poll::monitor::load_secrets(&vault, &config).await;
     let monitor = Monitor::start(config, secrets, client, traffic.clone(), false);
     let mut status = monitor.status();
     let first = status
@@ -101,7 +101,7 @@ async fn the_published_status_follows_the_provider_and_refresh_now() {
     assert_eq!(critical.level, Level::Critical);
 
     // Proxied traffic shows at once: requests in flight, and refusals with their cause.
-    let glm: redline::account_id::AccountId = "glm".parse().unwrap();
+    let glm: redline::keys::account_id::AccountId = "glm".parse().unwrap();
     let guards: Vec<_> = (0..3).map(|_| traffic.begin(&glm, "Claude Code")).collect();
     let busy = status
         .wait_for(|s| {
@@ -120,13 +120,16 @@ async fn the_published_status_follows_the_provider_and_refresh_now() {
         traffic.record_throttle(
             &glm,
             "Claude Code",
-            redline::health::ThrottleEvent {
+            redline::status::health::ThrottleEvent {
                 at: jiff::Timestamp::now(),
-                cause: redline::throttle::Cause::Concurrency,
+                cause: redline::providers::throttle::Cause::Concurrency,
                 status: 429,
                 retry_after_s: Some(1.0),
                 message: "High concurrency usage of this API".into(),
-                advice: redline::throttle::advice(redline::throttle::Cause::Concurrency, None),
+                advice: redline::providers::throttle::advice(
+                    redline::providers::throttle::Cause::Concurrency,
+                    None,
+                ),
             },
         );
     }
@@ -143,7 +146,7 @@ async fn the_published_status_follows_the_provider_and_refresh_now() {
     let glm_status = throttled.accounts.iter().find(|a| a.id == "glm").unwrap();
     assert_eq!(glm_status.reasons[0].code, "throttling_now");
     assert_eq!(
-        glm_status.throttles.by_cause[&redline::throttle::Cause::Concurrency],
+        glm_status.throttles.by_cause[&redline::providers::throttle::Cause::Concurrency],
         3
     );
     assert_eq!(glm_status.concurrency.peak, Some(3));

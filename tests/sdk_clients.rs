@@ -4,15 +4,15 @@
 //! exactly as the provider sent it.
 
 use redline::config::Config;
-use redline::daemon::{Inputs, start};
+use redline::config::paths::Paths;
 use redline::fakes::FakeProvider;
-use redline::fetch::HostMap;
 use redline::keys::Keys;
-use redline::paths::Paths;
+use redline::keys::secret::Secret;
+use redline::keys::token::generate_token;
+use redline::poll::fetch::HostMap;
 use redline::providers::ProviderId;
-use redline::secret::Secret;
-use redline::server::router;
-use redline::token::generate_token;
+use redline::serve::daemon::{Inputs, start};
+use redline::serve::router::router;
 use serde_json::Value;
 use std::process::Command;
 

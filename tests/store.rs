@@ -2,11 +2,11 @@
 //! draws, old schemas are upgraded in place, newer ones refused, old rows thinned and pruned,
 //! and a writer that cannot keep up drops and counts rows instead of blocking.
 
-use redline::history::{Range, query};
-use redline::store::{
+use redline::history::store::{
     self, FlightRow, MIGRATIONS, RequestRow, Row, Store, ThrottleRow, UsageRow, maintain,
     open_for_writing, schema_version,
 };
+use redline::history::{Range, query};
 use rusqlite::Connection;
 use std::path::Path;
 

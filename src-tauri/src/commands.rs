@@ -3,9 +3,9 @@
 //! what the dashboard does over HTTP. Answers and errors pass through unchanged; errors are the
 //! same `{"error":{"code","message"}}` object.
 
-use redline::api::secret_field;
-use redline::api_client::{ApiClient, Call, Method};
-use redline::secret::Secret;
+use redline::keys::secret::Secret;
+use redline::serve::api::secret_field;
+use redline::serve::api_client::{ApiClient, Call, Method};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

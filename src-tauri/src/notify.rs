@@ -1,7 +1,7 @@
-//! Shows the notifications the engine's policy (`redline::notify_policy`) decides on, and the
+//! Shows the notifications the engine's policy (`redline::desktop::notify_policy`) decides on, and the
 //! app's own (an engine that could not start).
 
-use redline::notify_policy::Notice;
+use redline::desktop::notify_policy::Notice;
 
 /// Shows one notification from the policy.
 pub fn show(notice: Notice) {

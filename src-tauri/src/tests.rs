@@ -4,10 +4,10 @@
 
 use super::Flags;
 use crate::commands::{COMMANDS, Engine};
-use redline::api::Api;
-use redline::api_client::ApiClient;
-use redline::daemon::{self, DaemonOptions};
-use redline::paths::Paths;
+use redline::config::paths::Paths;
+use redline::serve::api::Api;
+use redline::serve::api_client::ApiClient;
+use redline::serve::daemon::{self, DaemonOptions};
 use serde_json::{Value, json};
 use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
@@ -254,7 +254,7 @@ fn when_the_engine_is_gone_commands_say_so() {
         .local_addr()
         .unwrap()
         .port();
-    let token = redline::secret::Secret::parse("rl_0123456789abcdef").unwrap();
+    let token = redline::keys::secret::Secret::parse("rl_0123456789abcdef").unwrap();
     let engine = Engine::default();
     engine.connect(ApiClient::new(&format!("http://127.0.0.1:{port}"), token).unwrap());
     let main = window(engine);

@@ -2,9 +2,9 @@
 //! text and menu are computed by the engine (`tray_icon`, `tray_menu`); this only applies what
 //! changed.
 
-use redline::status::Status;
-use redline::tray_icon::{self, IconKind};
-use redline::tray_menu::{self, Entry, MenuState};
+use redline::desktop::tray_icon::{self, IconKind};
+use redline::desktop::tray_menu::{self, Entry, MenuState};
+use redline::status::model::Status;
 use tauri::image::Image;
 use tauri::menu::{
     CheckMenuItem, IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu, SubmenuBuilder,
@@ -29,7 +29,7 @@ pub fn build<R: Runtime>(
 ) -> tauri::Result<TrayIcon<R>> {
     // Appindicator publishes the item once it has a menu; start with the empty status's.
     let empty = Status {
-        level: redline::health::Level::Unknown,
+        level: redline::status::health::Level::Unknown,
         generated_at: jiff::Timestamp::now(),
         accounts: vec![],
         demo: false,

@@ -4,8 +4,8 @@
 
 use crate::commands::Engine;
 use crate::window_process::{FromWindow, ToWindow};
-use redline::api_client::ApiClient;
-use redline::secret::Secret;
+use redline::keys::secret::Secret;
+use redline::serve::api_client::ApiClient;
 use std::io::{BufRead as _, Write as _};
 use tauri::{AppHandle, Emitter, Manager, WebviewWindowBuilder};
 

@@ -7,7 +7,7 @@
 //! window's commands go to the engine's local API over loopback HTTP (see `commands`).
 //! The address and token travel over the pipe, never in the process arguments.
 
-use redline::api::Api;
+use redline::serve::api::Api;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::PathBuf;

@@ -5,8 +5,8 @@
 
 use super::wire::{self, header_number, header_text, number, shape};
 use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError, anthropic};
-use crate::snapshot::{Snapshot, Window, WindowKind};
-use crate::throttle::{Cause, Classification};
+use crate::providers::snapshot::{Snapshot, Window, WindowKind};
+use crate::providers::throttle::{Cause, Classification};
 use http::HeaderMap;
 use jiff::Timestamp;
 use serde_json::Value;
@@ -172,7 +172,7 @@ fn carries_unified_headers(headers: &HeaderMap) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::Unit;
+    use crate::providers::snapshot::Unit;
     use wire::header_map as headers;
 
     const NOW: &str = "2026-08-02T05:00:00Z";

@@ -4,8 +4,8 @@
 
 use super::wire::{self, number, shape};
 use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
-use crate::snapshot::{Balance, Snapshot};
-use crate::throttle::{
+use crate::providers::snapshot::{Balance, Snapshot};
+use crate::providers::throttle::{
     Cause, Classification, error_message, retry_after_header, retry_after_in_text,
 };
 use http::HeaderMap;

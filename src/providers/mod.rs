@@ -10,11 +10,13 @@ mod minimax;
 mod moonshot;
 mod openai;
 mod openrouter;
+pub mod snapshot;
+pub mod throttle;
 mod wire;
 mod zai;
 
-use crate::snapshot::{Snapshot, Window};
-use crate::throttle::Classification;
+use crate::providers::snapshot::{Snapshot, Window};
+use crate::providers::throttle::Classification;
 use http::HeaderMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};

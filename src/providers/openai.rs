@@ -4,8 +4,8 @@
 
 use super::wire::{self, header_number, header_text};
 use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
-use crate::snapshot::{Snapshot, Unit, Window, WindowKind};
-use crate::throttle::{
+use crate::providers::snapshot::{Snapshot, Unit, Window, WindowKind};
+use crate::providers::throttle::{
     Cause, Classification, error_message, go_duration, retry_after_header, retry_after_in_text,
 };
 use http::HeaderMap;

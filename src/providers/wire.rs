@@ -3,7 +3,7 @@
 //! lives here; what a field or code means stays in the provider's own file.
 
 use super::UsageError;
-use crate::throttle::{Cause, Classification, is_html, retry_after_header};
+use crate::providers::throttle::{Cause, Classification, is_html, retry_after_header};
 use http::HeaderMap;
 use jiff::Timestamp;
 use jiff::civil::Date;

@@ -4,9 +4,9 @@
 
 use super::Call;
 use super::answers::Failure;
-use super::usage::BoundedCopy;
+use super::token_tap::BoundedCopy;
 use crate::providers::provider;
-use crate::throttle::Classification;
+use crate::providers::throttle::Classification;
 use axum::body::{Body, BodyDataStream, Bytes, HttpBody};
 use futures_util::stream::{self, BoxStream, StreamExt};
 use http::{HeaderMap, Method, StatusCode};
@@ -367,7 +367,7 @@ pub fn deepest_cause(error: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::throttle::Cause;
+    use crate::providers::throttle::Cause;
 
     const POLICY: RetryPolicy = RetryPolicy {
         max_attempts: 2,

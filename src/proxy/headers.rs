@@ -1,6 +1,6 @@
 //! Which headers cross the proxy, and how Redline's local token becomes the account's key.
 
-use crate::secret::Secret;
+use crate::keys::secret::Secret;
 use http::header::{AUTHORIZATION, CONNECTION, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue};
 

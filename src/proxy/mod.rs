@@ -8,7 +8,7 @@
 //!
 //! One module per concern: `headers` (what crosses, the token swap), `queue` (the cap),
 //! `forward` (sending on, timeouts, retry), `relay` (streaming the answer back while
-//! observing it), `usage` (tokens from SSE and JSON), `answers` (what Redline says itself).
+//! observing it), `token_tap` (tokens from SSE and JSON), `traffic` (live figures per account), `answers` (what Redline says itself).
 //!
 //! Everything is recorded through [`Traffic`]: `begin` once a request leaves the queue, the
 //! first byte, the end with status and tokens, refusals with their cause, rate-limit headers.
@@ -18,19 +18,20 @@ mod forward;
 mod headers;
 mod queue;
 mod relay;
-mod usage;
+mod token_tap;
+pub mod traffic;
 
 pub use answers::{X_REDLINE, error as redline_error};
 pub use forward::{QUEUE_READ_AHEAD, RETRY_BODY_LIMIT};
-pub use usage::{MAX_FRAME, MAX_JSON_COPY};
+pub use token_tap::{MAX_FRAME, MAX_JSON_COPY};
 
-use crate::account_id::AccountId;
-use crate::fetch::HostMap;
-use crate::health::ThrottleEvent;
+use crate::keys::account_id::AccountId;
+use crate::keys::secret::Secret;
+use crate::poll::fetch::HostMap;
+use crate::providers::throttle::{Cause, Classification};
 use crate::providers::{ProviderId, provider};
-use crate::secret::Secret;
-use crate::throttle::{Cause, Classification};
-use crate::traffic::{Traffic, client_name};
+use crate::proxy::traffic::{Traffic, client_name};
+use crate::status::health::ThrottleEvent;
 use answers::{ErrorStyle, QueueRefusal};
 use axum::extract::Request;
 use axum::response::Response;
@@ -403,7 +404,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_proxy_switched_off_refuses_and_forwards_nothing() {
-        let token = crate::token::generate_token();
+        let token = crate::keys::token::generate_token();
         let proxy = Proxy::new(
             ProxySettings::default(),
             HostMap::default(),

@@ -3,8 +3,8 @@
 //! be refused by the provider. The queue is bounded in length and in waiting time.
 
 use super::answers::QueueRefusal;
-use crate::account_id::AccountId;
-use crate::traffic::Traffic;
+use crate::keys::account_id::AccountId;
+use crate::proxy::traffic::Traffic;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;

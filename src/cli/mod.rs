@@ -1,0 +1,204 @@
+//! The `redline` command line: argument parsing and output; the work itself is the engine's.
+//! One module per command group: `keys`, `status` and `config`; the setup commands (daemon,
+//! demo, env, token) are small enough to live here.
+
+mod config;
+mod keys;
+mod status;
+
+use clap::{Parser, Subcommand};
+use redline::Error;
+use redline::config::paths::Paths;
+use redline::keys::Keys;
+use redline::keys::account_id::AccountId;
+use redline::keys::token;
+use redline::keys::vault::{Slot, Vault, off_runtime};
+use redline::poll::fetch::{HostMap, HttpClient};
+use redline::providers::ProviderId;
+use redline::serve::daemon;
+use redline::tools::key_scan;
+use redline::tools::tool_env::{self, Shell};
+
+use std::process::ExitCode;
+
+const ABOUT: &str = "Redline watches your LLM API keys and coding-plan quotas and turns red before \
+(and the moment) you get throttled. Keys live in the OS keyring, never in a file.";
+
+const AFTER_HELP: &str = "\
+Files live under $REDLINE_HOME when it is set, otherwise in your platform's config directory
+(~/.config/redline on Linux). Secrets go to the OS keyring under the service name `redline`
+($REDLINE_KEYRING_SERVICE overrides it).
+
+Examples:
+  redline keys add kimi-main --provider kimi-code --label \"Kimi Code\" < key.txt
+  redline keys list
+  pbpaste | redline keys rotate kimi-main
+  redline config set thresholds.warn 75";
+
+#[derive(Parser, Debug)]
+#[command(name = "redline", version, about = ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Store, list, test, rotate and remove API keys (kept in the OS keyring).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Show or change settings (thresholds, poll interval, proxy address, per-key caps).
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Show each key's quota windows, concurrency, throttles and health.
+    ///
+    /// When Redline is running (`redline daemon` or the desktop app, on proxy.listen), its
+    /// status is shown: with the throttles your tools met through its proxy and the requests
+    /// in flight, and without calling any provider. Otherwise each provider is asked now (one
+    /// usage call per key), which cannot know about throttles tools met; the plain form then
+    /// says so on stderr, the --line and --waybar forms stay quiet.
+    ///
+    /// Levels: ok (green), warn (amber: a window at the warn threshold or a recent throttle),
+    /// critical (red: a window at the critical threshold or used up, throttling now, or a key
+    /// rejected), unknown (grey: no data or the provider cannot be reached).
+    Status(status::StatusArgs),
+    /// Run Redline without a window: poll every key, run the local proxy, and serve the
+    /// dashboard and JSON API on one loopback port until Ctrl-C or SIGTERM.
+    ///
+    /// Tools reach a provider through http://127.0.0.1:4290/<account-id>/<provider path>,
+    /// presenting the local token (`redline env <account-id>` prints the settings).
+    Daemon {
+        /// Address to listen on (default: proxy.listen from the config, 127.0.0.1:4290).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// Allow a non-loopback address: anyone who can reach it can use your quota.
+        #[arg(long)]
+        allow_remote: bool,
+        /// Run the built-in demo (simulated providers and agents; no key needed) instead of
+        /// your accounts.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Run the built-in demo: `redline daemon --demo` on a free port, opened in your browser.
+    ///
+    /// Simulated coding agents send real requests through the real proxy to simulated
+    /// providers, so you see the status go green, amber and red, with the reasons.
+    Demo,
+    /// Print the lines that point your tools at Redline's proxy for one account.
+    ///
+    /// Covers the OpenAI SDKs, Codex, Roo Code, Claude Code, Kimi CLI and OpenClaw. The tools
+    /// get the local token; your real key stays in the keyring, so rotating it changes nothing
+    /// in any tool. Use: eval "$(redline env kimi-main)".
+    Env {
+        id: AccountId,
+        /// Syntax of the lines.
+        #[arg(long, value_enum, default_value = "sh")]
+        shell: Shell,
+    },
+    /// Print the local token that your tools present to Redline's local proxy and API.
+    ///
+    /// The token is made on first use (256 random bits) and kept in the OS keyring. Tools send
+    /// it instead of a real API key; Redline swaps in the real key on the way out.
+    Token {
+        /// Replace the token with a new one; tools holding the old token stop working.
+        #[arg(long)]
+        reset: bool,
+    },
+}
+
+fn provider_id(text: &str) -> Result<ProviderId, String> {
+    text.parse()
+        .map_err(|e: redline::providers::UnknownProvider| e.to_string())
+}
+
+pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
+    let paths = Paths::from_env().map_err(Error::Environment)?;
+    let keys = Keys::from_paths(&paths);
+    match cli.command {
+        Command::Keys(command) => keys::run(&keys, command).await,
+        Command::Status(args) => status::run(&keys, args).await,
+        Command::Config(command) => config::run(&paths, &keys, command),
+        Command::Daemon {
+            listen,
+            allow_remote,
+            demo,
+        } => {
+            let options = daemon::DaemonOptions {
+                listen,
+                allow_remote,
+                demo,
+                open_browser: false,
+            };
+            daemon::run(&paths, options).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo => {
+            // A free port, so the demo never collides with a running daemon or app.
+            let listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+            let options = daemon::DaemonOptions {
+                listen,
+                allow_remote: false,
+                demo: true,
+                open_browser: true,
+            };
+            daemon::run(&paths, options).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Env { id, shell } => {
+            let config = keys.config().load()?;
+            let account = config.account(&id)?;
+            let vault = Vault::from_env();
+            let token = off_runtime(move || token::local_token(&vault)).await?;
+            print!(
+                "{}",
+                tool_env::render(
+                    id.as_str(),
+                    account.provider,
+                    config.proxy.listen,
+                    token.expose(),
+                    shell
+                )
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token { reset } => {
+            let vault = Vault::from_env();
+            let token = off_runtime(move || {
+                if reset {
+                    token::reset_local_token(&vault)
+                } else {
+                    token::local_token(&vault)
+                }
+            })
+            .await?;
+            println!("{}", token.expose());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+/// Where the stored keys are used, from the tool configs under $HOME and this process's
+/// environment. Never makes a local token.
+async fn scan_keys(keys: &Keys) -> Result<key_scan::Report, Error> {
+    let config = keys.config().load()?;
+    let home = key_scan::home_dir()
+        .ok_or_else(|| Error::Environment("cannot find your home directory: set HOME".into()))?;
+    let vault = Vault::from_env();
+    let report = off_runtime(move || {
+        let token = vault.get(&Slot::LocalToken)?;
+        key_scan::where_used(
+            &home,
+            &|name| std::env::var(name).ok(),
+            &vault,
+            &config,
+            token.as_ref(),
+        )
+    })
+    .await?;
+    Ok(report)
+}
+
+fn http_client() -> Result<HttpClient, Error> {
+    Ok(HttpClient::new(
+        HostMap::from_env().map_err(Error::Environment)?,
+    ))
+}

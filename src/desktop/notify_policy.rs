@@ -1,0 +1,766 @@
+//! Which desktop notifications to show, decided from the sequence of statuses: throttling
+//! started (cause, retry time, advice) and ended, a window crossing the warn and critical
+//! thresholds (once per window per reset), a key rejected, a key due for rotation.
+//!
+//! Deduplicated with a cool-down per account and cause, held back while paused (the state
+//! still follows the status, so resuming does not replay old news), and capped to a few per
+//! minute in a storm; what a storm held back is summed up in one notification once it has
+//! calmed down. Pure: the host feeds statuses and the clock, and shows what comes out.
+
+use crate::desktop::tray_icon::throttling_now;
+use crate::providers::throttle::{Cause, human_wait, time_until};
+use crate::status::health::{Level, Thresholds};
+use crate::status::model::{AccountStatus, KeyHealth, KeyUseKind, Status, WindowStatus};
+use jiff::{SignedDuration, Timestamp};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+/// A throttling episode ends only after this long without throttling, so a flapping
+/// account does not notify "started, ended, started".
+pub const END_QUIET: SignedDuration = SignedDuration::from_secs(60);
+/// The same account and cause notifies at most once in this long.
+pub const COOL_DOWN: SignedDuration = SignedDuration::from_mins(10);
+/// A rotation reminder repeats at most once a day.
+pub const ROTATION_COOL_DOWN: SignedDuration = SignedDuration::from_hours(24);
+/// At most this many notifications in any [`STORM_SPAN`].
+pub const STORM_CAP: usize = 3;
+pub const STORM_SPAN: SignedDuration = SignedDuration::from_secs(60);
+/// A window counts as reset (its alerts may fire again) when its reset time has passed or its
+/// use fell this far below the warn threshold.
+pub const RESET_MARGIN: f64 = 0.10;
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Topic {
+    ThrottlingStarted(Cause),
+    ThrottlingEnded,
+    WindowWarn(String),
+    WindowCritical(String),
+    KeyRejected,
+    /// A tool still holds the key the last rotation replaced (named by where it keeps it).
+    OldKeyInUse(String),
+    RotationDue,
+    /// How many notifications the storm cap held back, once there is room again.
+    HeldBack,
+}
+
+impl Topic {
+    /// Lower is more important: kept first when a storm caps the rest.
+    fn rank(&self) -> u8 {
+        match self {
+            Topic::KeyRejected => 0,
+            Topic::OldKeyInUse(_) => 1,
+            Topic::ThrottlingStarted(_) => 1,
+            Topic::WindowCritical(_) => 2,
+            Topic::WindowWarn(_) => 3,
+            Topic::ThrottlingEnded => 4,
+            Topic::RotationDue => 5,
+            Topic::HeldBack => 6,
+        }
+    }
+
+    /// What the cool-down is keyed on with the account: the cause, not its details.
+    fn cool_down_key(&self) -> String {
+        match self {
+            Topic::ThrottlingStarted(cause) => format!("throttled:{}", cause.as_str()),
+            Topic::ThrottlingEnded => "ended".into(),
+            Topic::WindowWarn(w) => format!("warn:{w}"),
+            Topic::WindowCritical(w) => format!("critical:{w}"),
+            Topic::KeyRejected => "rejected".into(),
+            Topic::OldKeyInUse(source) => format!("old_key:{source}"),
+            Topic::RotationDue => "rotation".into(),
+            Topic::HeldBack => "held_back".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    pub account: String,
+    pub topic: Topic,
+    pub summary: String,
+    pub body: String,
+    pub urgent: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PolicySettings {
+    pub thresholds: Thresholds,
+    /// Whether notifications are on at all (`notifications.enabled`).
+    pub enabled: bool,
+}
+
+/// What the policy remembers of one account.
+#[derive(Clone, Debug, Default)]
+struct AccountMemory {
+    /// Set while a throttling episode lasts; the time it was last seen throttling.
+    throttling_seen: Option<Timestamp>,
+    /// Whether the start of the current episode was shown (only then is its end).
+    start_shown: bool,
+    key_rejected: bool,
+    /// Per window: the highest stage already notified in this cycle (1 warn, 2 critical) and
+    /// when the cycle resets.
+    windows: BTreeMap<String, (u8, Option<Timestamp>)>,
+    /// Where tools were last seen holding the replaced key.
+    old_key_users: BTreeSet<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Policy {
+    settings: PolicySettings,
+    paused_until: Option<Timestamp>,
+    accounts: BTreeMap<String, AccountMemory>,
+    last_shown: BTreeMap<(String, String), Timestamp>,
+    recent: VecDeque<Timestamp>,
+    /// The summaries of the notifications the storm cap held back, oldest first.
+    held_back: Vec<String>,
+}
+
+impl Policy {
+    pub fn new(settings: PolicySettings) -> Self {
+        Policy {
+            settings,
+            paused_until: None,
+            accounts: BTreeMap::new(),
+            last_shown: BTreeMap::new(),
+            recent: VecDeque::new(),
+            held_back: Vec::new(),
+        }
+    }
+
+    pub fn set_settings(&mut self, settings: PolicySettings) {
+        self.settings = settings;
+    }
+
+    /// Holds notifications back until `until` (`None` resumes them).
+    pub fn pause_until(&mut self, until: Option<Timestamp>) {
+        self.paused_until = until;
+    }
+
+    pub fn paused_until(&self, now: Timestamp) -> Option<Timestamp> {
+        self.paused_until.filter(|until| *until > now)
+    }
+
+    /// Follows one status and returns the notifications to show now, most important first.
+    pub fn observe(&mut self, status: &Status, now: Timestamp) -> Vec<Notice> {
+        let mut candidates = Vec::new();
+        for account in &status.accounts {
+            let memory = self.accounts.entry(account.id.clone()).or_default();
+            changes(
+                memory,
+                account,
+                self.settings.thresholds,
+                now,
+                &mut candidates,
+            );
+        }
+        // Accounts that were removed are forgotten.
+        self.accounts
+            .retain(|id, _| status.accounts.iter().any(|a| &a.id == id));
+        candidates.sort_by_key(|n| n.topic.rank());
+        let held = !self.settings.enabled || self.paused_until(now).is_some();
+        while self
+            .recent
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= STORM_SPAN)
+        {
+            self.recent.pop_front();
+        }
+        let mut shown = Vec::new();
+        for notice in candidates {
+            let key = (notice.account.clone(), notice.topic.cool_down_key());
+            let cool_down = match notice.topic {
+                Topic::RotationDue => ROTATION_COOL_DOWN,
+                _ => COOL_DOWN,
+            };
+            let cooling = self
+                .last_shown
+                .get(&key)
+                .is_some_and(|at| now.duration_since(*at) < cool_down);
+            let storm = self.recent.len() >= STORM_CAP;
+            let show = !held && !cooling && !storm;
+            if let Topic::ThrottlingStarted(_) = notice.topic
+                && let Some(memory) = self.accounts.get_mut(&notice.account)
+            {
+                memory.start_shown = show;
+            }
+            if show {
+                self.last_shown.insert(key, now);
+                self.recent.push_back(now);
+                shown.push(notice);
+            } else if storm && !held && !cooling {
+                self.held_back.push(notice.summary);
+            }
+        }
+        if !self.held_back.is_empty() && self.recent.len() < STORM_CAP {
+            self.recent.push_back(now);
+            shown.push(held_back_notice(std::mem::take(&mut self.held_back)));
+        }
+        shown
+    }
+}
+
+/// One notification for what a storm held back: how many, and the first few by name.
+fn held_back_notice(summaries: Vec<String>) -> Notice {
+    const NAMED: usize = 3;
+    let mut body = summaries
+        .iter()
+        .take(NAMED)
+        .map(|summary| format!("{summary}."))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if summaries.len() > NAMED {
+        body.push_str(&format!(" And {} more.", summaries.len() - NAMED));
+    }
+    body.push_str(" The dashboard shows the current state of every account.");
+    let count = summaries.len();
+    Notice {
+        account: String::new(),
+        topic: Topic::HeldBack,
+        summary: format!(
+            "Redline: {count} more alert{} during a burst",
+            if count == 1 { "" } else { "s" }
+        ),
+        body,
+        urgent: false,
+    }
+}
+
+/// The notifications one account's new status calls for, and the memory updated.
+fn changes(
+    memory: &mut AccountMemory,
+    account: &AccountStatus,
+    thresholds: Thresholds,
+    now: Timestamp,
+    out: &mut Vec<Notice>,
+) {
+    let name = account.label.as_deref().unwrap_or(&account.id);
+    let notice = |topic, summary: String, body: String, urgent| Notice {
+        account: account.id.clone(),
+        topic,
+        summary,
+        body,
+        urgent,
+    };
+
+    // Throttling: starts at once, ends after a quiet period.
+    if throttling_now(account) {
+        if memory.throttling_seen.is_none() {
+            let (cause, body) = throttle_details(account, now);
+            out.push(notice(
+                Topic::ThrottlingStarted(cause),
+                format!("{name}: throttled — {}", cause.describe()),
+                body,
+                true,
+            ));
+        }
+        memory.throttling_seen = Some(now);
+    } else if let Some(seen) = memory.throttling_seen
+        && now.duration_since(seen) >= END_QUIET
+    {
+        memory.throttling_seen = None;
+        if std::mem::take(&mut memory.start_shown) {
+            out.push(notice(
+                Topic::ThrottlingEnded,
+                format!("{name}: throttling ended"),
+                "Requests are going through again.".into(),
+                false,
+            ));
+        }
+    }
+
+    // Windows: warn and critical once per window per reset.
+    for window in &account.windows {
+        let Some(ratio) = window.used_ratio else {
+            continue;
+        };
+        let key = window_key(window);
+        let (notified, resets_at) = memory
+            .windows
+            .get(&key)
+            .copied()
+            .unwrap_or((0, window.resets_at));
+        // A reset time that passed counts once the provider reports the next one.
+        let reset = resets_at.is_some_and(|at| now >= at && window.resets_at != Some(at))
+            || ratio < thresholds.warn - RESET_MARGIN;
+        let notified = if reset { 0 } else { notified };
+        let exhausted = window.remaining.is_some_and(|r| r <= 0.0);
+        let stage = if exhausted || ratio >= thresholds.critical {
+            2
+        } else if ratio >= thresholds.warn {
+            1
+        } else {
+            0
+        };
+        if stage > notified {
+            let label = window_label(window);
+            let reset_text = time_until(window.resets_at, now)
+                .map(|t| format!("Resets in {t}."))
+                .unwrap_or_else(|| "No reset time is known.".into());
+            let (topic, summary, body) = if stage == 2 {
+                (
+                    Topic::WindowCritical(key.clone()),
+                    format!(
+                        "{name}: {label} window {:.0}% used — nearly out",
+                        ratio * 100.0
+                    ),
+                    format!("{reset_text} Slow down or switch accounts to avoid throttling."),
+                )
+            } else {
+                (
+                    Topic::WindowWarn(key.clone()),
+                    format!("{name}: {label} window {:.0}% used", ratio * 100.0),
+                    reset_text,
+                )
+            };
+            out.push(notice(topic, summary, body, stage == 2));
+        }
+        let cycle_reset = if reset { window.resets_at } else { resets_at };
+        memory
+            .windows
+            .insert(key, (stage.max(notified), cycle_reset.or(window.resets_at)));
+    }
+
+    // A rejected key: once per rejection.
+    let rejected = account.key.health == KeyHealth::Rejected;
+    if rejected && !memory.key_rejected {
+        let why = account
+            .reasons
+            .iter()
+            .find(|r| r.code == "key_rejected")
+            .map(|r| r.message.clone())
+            .unwrap_or_else(|| "The provider refused the key.".into());
+        out.push(notice(
+            Topic::KeyRejected,
+            format!("{name}: key rejected"),
+            format!(
+                "{why} Rotate it in the dashboard or with `redline keys rotate {}`.",
+                account.id
+            ),
+            true,
+        ));
+    }
+    memory.key_rejected = rejected;
+
+    // After a rotation: each tool still holding the old key, once while it keeps holding it.
+    let old_key_users: BTreeSet<String> = account
+        .key
+        .used_by
+        .iter()
+        .flatten()
+        .filter(|found| found.key == KeyUseKind::Previous)
+        .map(|found| {
+            if !memory.old_key_users.contains(&found.source) {
+                out.push(notice(
+                    Topic::OldKeyInUse(found.source.clone()),
+                    format!("{name}: {} still uses the old key", found.tool),
+                    format!(
+                        "Found in {}. Paste the new key there, or point the tool at Redline's proxy \
+                         (`redline env {}`) so rotations need no change in it.",
+                        found.source, account.id
+                    ),
+                    true,
+                ));
+            }
+            found.source.clone()
+        })
+        .collect();
+    memory.old_key_users = old_key_users;
+
+    // A key due for rotation (health reports it once older than `rotation_reminder_days`).
+    if account.reasons.iter().any(|r| r.code == "key_old") && account.level != Level::Unknown {
+        let age = account
+            .key
+            .age_days
+            .map(|d| format!("{d} days old"))
+            .unwrap_or_else(|| "old".into());
+        out.push(notice(
+            Topic::RotationDue,
+            format!("{name}: key is {age}"),
+            format!(
+                "Consider rotating it: in the dashboard, or `redline keys rotate {}`.",
+                account.id
+            ),
+            false,
+        ));
+    }
+}
+
+/// The cause of the current throttling and a body with the status, the time left before a
+/// retry (said once, here: the advice names none) and the advice.
+fn throttle_details(account: &AccountStatus, now: Timestamp) -> (Cause, String) {
+    let Some(last) = &account.throttles.last else {
+        return (Cause::Other, "The provider is refusing requests.".into());
+    };
+    let mut body = format!("HTTP {}.", last.status);
+    let retry_at = last
+        .retry_after_s
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| last.at + SignedDuration::from_secs_f64(s));
+    match retry_at.and_then(|at| Duration::try_from(at.duration_since(now)).ok()) {
+        Some(wait) if !wait.is_zero() => {
+            let wait = human_wait(wait);
+            if last.cause.retry_helps() {
+                body.push_str(&format!(" Retry in {wait}."));
+            } else {
+                body.push_str(&format!(" The limit lifts in {wait}."));
+            }
+        }
+        _ => {}
+    }
+    if !last.advice.is_empty() {
+        body.push(' ');
+        body.push_str(&last.advice);
+    }
+    (last.cause, body)
+}
+
+fn window_key(window: &WindowStatus) -> String {
+    match &window.scope {
+        Some(scope) => format!("{:?}:{scope}", window.kind),
+        None => format!("{:?}", window.kind),
+    }
+}
+
+fn window_label(window: &WindowStatus) -> String {
+    match &window.scope {
+        Some(scope) => format!("{} ({scope})", window.kind.short_label()),
+        None => window.kind.short_label().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desktop::tray_icon::tests::{account, now, status};
+    use serde_json::json;
+
+    fn settings() -> PolicySettings {
+        PolicySettings {
+            thresholds: Thresholds {
+                warn: 0.8,
+                critical: 0.95,
+            },
+            enabled: true,
+        }
+    }
+
+    fn at(seconds: i64) -> Timestamp {
+        now() + SignedDuration::from_secs(seconds)
+    }
+
+    /// Kimi at `used` %, throttled now (concurrency, retry 30 s) or not.
+    fn kimi(used: f64, throttled: bool) -> Status {
+        let reasons: &[(&str, &str)] = if throttled {
+            &[("throttling_now", "Throttled: concurrency limit.")]
+        } else {
+            &[]
+        };
+        let mut a = account(
+            "kimi",
+            if throttled { "critical" } else { "ok" },
+            Some(used),
+            reasons,
+        );
+        a["throttles"] = json!({
+            "recent": 4, "by_cause": {"concurrency": 4},
+            "last": {"cause": "concurrency", "status": 429, "at": "2026-11-29T12:00:00Z",
+                     "retry_after_s": 30.0, "message": "too many", "advice": "Run fewer agents at once."}
+        });
+        status("ok", vec![a])
+    }
+
+    fn topics(notices: &[Notice]) -> Vec<Topic> {
+        notices.iter().map(|n| n.topic.clone()).collect()
+    }
+
+    #[test]
+    fn throttling_start_names_cause_retry_and_advice_then_ends_after_quiet() {
+        let mut policy = Policy::new(settings());
+        assert!(policy.observe(&kimi(40.0, false), at(0)).is_empty());
+        let started = policy.observe(&kimi(40.0, true), at(5));
+        assert_eq!(
+            topics(&started),
+            [Topic::ThrottlingStarted(Cause::Concurrency)]
+        );
+        assert_eq!(
+            started[0].summary,
+            "Kimi Code: throttled — concurrency limit"
+        );
+        assert_eq!(
+            started[0].body,
+            "HTTP 429. Retry in 25s. Run fewer agents at once."
+        );
+        assert!(started[0].urgent);
+        // Still throttled: nothing new. Calm, but not yet for the quiet period: nothing.
+        assert!(policy.observe(&kimi(40.0, true), at(20)).is_empty());
+        assert!(policy.observe(&kimi(40.0, false), at(30)).is_empty());
+        let ended = policy.observe(&kimi(40.0, false), at(81));
+        assert_eq!(topics(&ended), [Topic::ThrottlingEnded]);
+        assert!(policy.observe(&kimi(40.0, false), at(200)).is_empty());
+    }
+
+    /// Kimi refusing with the classifier's own advice, `retry_after_s` after 12:00:00.
+    fn kimi_refusing(cause: &str, retry_after_s: f64, advice: String) -> Status {
+        let mut a = account(
+            "kimi",
+            "critical",
+            Some(40.0),
+            &[("throttling_now", "Throttled.")],
+        );
+        a["throttles"] = json!({
+            "recent": 3, "by_cause": {cause: 3},
+            "last": {"cause": cause, "status": 429, "at": "2026-11-29T12:00:00Z",
+                     "retry_after_s": retry_after_s, "message": "too many", "advice": advice}
+        });
+        status("critical", vec![a])
+    }
+
+    #[test]
+    fn a_concurrency_throttle_says_the_retry_time_once_in_whole_seconds() {
+        let mut policy = Policy::new(settings());
+        let advice = crate::providers::throttle::advice(Cause::Concurrency, Some(30));
+        // Noticed 141 ms after a refusal that said "retry after 1 s": 859 ms are left.
+        let shown = policy.observe(
+            &kimi_refusing("concurrency", 1.0, advice),
+            now() + SignedDuration::from_millis(141),
+        );
+        assert_eq!(
+            topics(&shown),
+            [Topic::ThrottlingStarted(Cause::Concurrency)]
+        );
+        assert_eq!(
+            shown[0].body,
+            "HTTP 429. Retry in 1s. Concurrency limit 30 reached; your quota is fine. \
+             Lower parallel agents or enable Redline's queue."
+        );
+    }
+
+    #[test]
+    fn a_used_up_quota_says_when_it_lifts_not_to_retry() {
+        let mut policy = Policy::new(settings());
+        let advice = crate::providers::throttle::advice(Cause::QuotaExhausted, None);
+        let shown = policy.observe(&kimi_refusing("quota_exhausted", 7500.0, advice), at(60));
+        assert_eq!(
+            shown[0].body,
+            "HTTP 429. The limit lifts in 2h 4m. Quota used up; retrying will not help. \
+             Wait for the window to reset, top up, or switch keys."
+        );
+    }
+
+    #[test]
+    fn flapping_throttling_is_one_episode_and_a_new_one_waits_for_the_cool_down() {
+        let mut policy = Policy::new(settings());
+        let mut shown = Vec::new();
+        // On and off every 10 s for two minutes: one start, no end.
+        for step in 0..12 {
+            shown.extend(policy.observe(&kimi(40.0, step % 2 == 0), at(step * 10)));
+        }
+        assert_eq!(
+            topics(&shown),
+            [Topic::ThrottlingStarted(Cause::Concurrency)]
+        );
+        // It ends; a new episode inside the cool-down is not announced, nor is its end.
+        assert_eq!(
+            topics(&policy.observe(&kimi(40.0, false), at(200))),
+            [Topic::ThrottlingEnded]
+        );
+        assert!(policy.observe(&kimi(40.0, true), at(300)).is_empty());
+        assert!(policy.observe(&kimi(40.0, false), at(400)).is_empty());
+        // After the cool-down it is news again.
+        let again = policy.observe(&kimi(40.0, true), at(5 + 600 + 100));
+        assert_eq!(
+            topics(&again),
+            [Topic::ThrottlingStarted(Cause::Concurrency)]
+        );
+    }
+
+    #[test]
+    fn windows_warn_then_critical_once_per_reset() {
+        let mut policy = Policy::new(settings());
+        assert!(policy.observe(&kimi(70.0, false), at(0)).is_empty());
+        let warn = policy.observe(&kimi(81.0, false), at(10));
+        assert_eq!(topics(&warn), [Topic::WindowWarn("FiveHour".into())]);
+        assert_eq!(warn[0].summary, "Kimi Code: 5h window 81% used");
+        assert_eq!(warn[0].body, "Resets in 1h 11m.");
+        // Hovering around the threshold does not repeat it.
+        for (i, used) in [79.0, 82.0, 78.0, 84.0].into_iter().enumerate() {
+            assert!(
+                policy
+                    .observe(&kimi(used, false), at(20 + i as i64))
+                    .is_empty()
+            );
+        }
+        let critical = policy.observe(&kimi(96.0, false), at(30));
+        assert_eq!(
+            topics(&critical),
+            [Topic::WindowCritical("FiveHour".into())]
+        );
+        assert!(critical[0].summary.ends_with("96% used — nearly out"));
+        assert!(policy.observe(&kimi(99.0, false), at(40)).is_empty());
+        // Falling back to amber after critical is not news.
+        assert!(policy.observe(&kimi(85.0, false), at(50)).is_empty());
+    }
+
+    #[test]
+    fn a_window_alerts_again_after_its_reset() {
+        let mut policy = Policy::new(settings());
+        assert_eq!(policy.observe(&kimi(85.0, false), at(0)).len(), 1);
+        // The reset time (13:12) passes: the window starts a new cycle.
+        let after_reset = at(72 * 60 + 1);
+        assert!(policy.observe(&kimi(10.0, false), after_reset).is_empty());
+        let mut s = kimi(85.0, false);
+        s.accounts[0].windows[0].resets_at = Some(at(6 * 3600));
+        // Beyond the cool-down of the first warning too.
+        assert_eq!(
+            topics(&policy.observe(&s, after_reset + SignedDuration::from_mins(30))),
+            [Topic::WindowWarn("FiveHour".into())]
+        );
+    }
+
+    #[test]
+    fn nothing_is_shown_while_paused_and_resuming_does_not_replay() {
+        let mut policy = Policy::new(settings());
+        policy.pause_until(Some(at(3600)));
+        assert_eq!(policy.paused_until(at(0)), Some(at(3600)));
+        assert!(policy.observe(&kimi(96.0, true), at(0)).is_empty());
+        policy.pause_until(None);
+        assert!(
+            policy.observe(&kimi(96.0, true), at(10)).is_empty(),
+            "old news"
+        );
+        // A pause that ran out holds nothing back.
+        let mut policy = Policy::new(settings());
+        policy.pause_until(Some(at(-1)));
+        assert_eq!(policy.paused_until(at(0)), None);
+        assert!(!policy.observe(&kimi(96.0, true), at(0)).is_empty());
+        // And notifications switched off in the settings are never shown.
+        let mut off = Policy::new(PolicySettings {
+            enabled: false,
+            ..settings()
+        });
+        assert!(off.observe(&kimi(96.0, true), at(0)).is_empty());
+    }
+
+    #[test]
+    fn a_storm_is_capped_keeping_the_most_important() {
+        let mut policy = Policy::new(settings());
+        let accounts: Vec<_> = (0..6)
+            .map(|i| {
+                let mut a = account(&format!("k{i}"), "critical", Some(96.0), &[("throttling_now", "x")]);
+                a["throttles"]["last"] = json!({"cause": "rpm", "status": 429, "at": "2026-11-29T12:00:00Z",
+                    "retry_after_s": null, "message": "", "advice": ""});
+                a
+            })
+            .collect();
+        let shown = policy.observe(&status("critical", accounts), at(0));
+        assert_eq!(shown.len(), STORM_CAP);
+        assert!(
+            shown
+                .iter()
+                .all(|n| n.topic == Topic::ThrottlingStarted(Cause::Rpm)),
+            "{shown:?}"
+        );
+        assert_eq!(shown[0].body, "HTTP 429.");
+        // The cap holds for the rest of the minute, then lifts.
+        let mut one = kimi(40.0, false);
+        one.accounts[0].id = "other".into();
+        one.accounts[0].windows[0].used_ratio = Some(0.9);
+        assert!(policy.observe(&one, at(30)).is_empty());
+        let mut later = one.clone();
+        later.accounts[0].windows[0].used_ratio = Some(0.96);
+        let calm = policy.observe(&later, at(61));
+        assert_eq!(calm.len(), 2, "{calm:?}");
+        assert!(
+            matches!(calm[0].topic, Topic::WindowCritical(_)),
+            "{calm:?}"
+        );
+        // What the storm held back is summed up once: at 0 s six throttles and six critical
+        // windows, three of them shown; at 30 s a warning.
+        let summary = &calm[1];
+        assert_eq!(summary.topic, Topic::HeldBack);
+        assert_eq!(summary.summary, "Redline: 10 more alerts during a burst");
+        assert!(summary.body.contains("throttled"), "{}", summary.body);
+        assert!(summary.body.contains("And 7 more."), "{}", summary.body);
+        assert!(
+            policy.observe(&later, at(200)).is_empty(),
+            "the summary is not repeated"
+        );
+    }
+
+    #[test]
+    fn a_rejected_key_notifies_once_until_it_recovers() {
+        let mut policy = Policy::new(settings());
+        let mut bad = account(
+            "kimi",
+            "critical",
+            None,
+            &[("key_rejected", "Key rejected: HTTP 401 invalid key")],
+        );
+        bad["key"]["health"] = json!("rejected");
+        let bad = status("critical", vec![bad]);
+        let shown = policy.observe(&bad, at(0));
+        assert_eq!(topics(&shown), [Topic::KeyRejected]);
+        assert!(
+            shown[0]
+                .body
+                .starts_with("Key rejected: HTTP 401 invalid key Rotate it"),
+            "{}",
+            shown[0].body
+        );
+        assert!(policy.observe(&bad, at(10)).is_empty());
+        assert!(policy.observe(&kimi(10.0, false), at(20)).is_empty());
+        assert_eq!(
+            topics(&policy.observe(&bad, at(20 + 601))),
+            [Topic::KeyRejected]
+        );
+    }
+
+    #[test]
+    fn an_old_key_is_reminded_once_a_day() {
+        let mut policy = Policy::new(settings());
+        let mut old = account("kimi", "ok", Some(10.0), &[]);
+        old["reasons"] =
+            json!([{"level": "ok", "code": "key_old", "message": "Key is 120 days old"}]);
+        old["key"]["age_days"] = json!(120);
+        let old = status("ok", vec![old]);
+        let shown = policy.observe(&old, at(0));
+        assert_eq!(topics(&shown), [Topic::RotationDue]);
+        assert_eq!(shown[0].summary, "Kimi Code: key is 120 days old");
+        assert!(policy.observe(&old, at(3600)).is_empty());
+        assert_eq!(policy.observe(&old, at(25 * 3600)).len(), 1);
+    }
+
+    #[test]
+    fn a_tool_still_holding_the_old_key_is_named_once() {
+        let mut policy = Policy::new(settings());
+        let with_users = |kind: &str| {
+            let mut kimi = account("kimi", "ok", Some(10.0), &[]);
+            kimi["key"]["used_by"] = json!([
+                {"tool": "OpenClaw", "source": "~/.openclaw/openclaw.json", "key": kind},
+                {"tool": "Kimi CLI", "source": "~/.kimi/config.toml", "key": "current"}
+            ]);
+            status("ok", vec![kimi])
+        };
+        let shown = policy.observe(&with_users("previous"), at(0));
+        assert_eq!(
+            topics(&shown),
+            [Topic::OldKeyInUse("~/.openclaw/openclaw.json".into())]
+        );
+        assert_eq!(
+            shown[0].summary,
+            "Kimi Code: OpenClaw still uses the old key"
+        );
+        assert!(
+            shown[0].body.contains("redline env kimi"),
+            "{}",
+            shown[0].body
+        );
+        // Still there: not again. Fixed, then back after the cool-down: again.
+        assert!(policy.observe(&with_users("previous"), at(60)).is_empty());
+        assert!(policy.observe(&with_users("proxy"), at(120)).is_empty());
+        assert_eq!(
+            policy.observe(&with_users("previous"), at(120 + 601)).len(),
+            1
+        );
+    }
+}

@@ -1,0 +1,355 @@
+//! The tray menu as data: one line per account, then every action (on Linux the menu is the
+//! only way to act from the tray, so everything is here). The host turns it into native items.
+
+use crate::desktop::tray_icon::throttling_now;
+use crate::providers::throttle::time_until;
+use crate::status::health::Level;
+use crate::status::model::{AccountStatus, KeyHealth, Status};
+use jiff::civil::Time;
+use jiff::{Timestamp, ZonedDateTime};
+
+/// What the menu needs to know besides the status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MenuState {
+    /// Notifications are held back until then.
+    pub paused_until: Option<Timestamp>,
+    pub proxy_on: bool,
+    pub start_at_login: bool,
+}
+
+/// Every action of the menu. The id is what the native item carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    OpenDashboard,
+    RefreshNow,
+    PauseHour,
+    PauseUntilTomorrow,
+    ResumeNotifications,
+    ToggleProxy,
+    CopySetup,
+    ToggleStartAtLogin,
+    Quit,
+}
+
+impl Action {
+    pub const ALL: [Action; 9] = [
+        Action::OpenDashboard,
+        Action::RefreshNow,
+        Action::PauseHour,
+        Action::PauseUntilTomorrow,
+        Action::ResumeNotifications,
+        Action::ToggleProxy,
+        Action::CopySetup,
+        Action::ToggleStartAtLogin,
+        Action::Quit,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Action::OpenDashboard => "open",
+            Action::RefreshNow => "refresh",
+            Action::PauseHour => "pause-hour",
+            Action::PauseUntilTomorrow => "pause-tomorrow",
+            Action::ResumeNotifications => "resume",
+            Action::ToggleProxy => "proxy",
+            Action::CopySetup => "copy-setup",
+            Action::ToggleStartAtLogin => "autostart",
+            Action::Quit => "quit",
+        }
+    }
+
+    pub fn from_id(id: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.id() == id)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// Text that does nothing when clicked (account lines, the demo note).
+    Info(String),
+    Separator,
+    Item {
+        action: Action,
+        label: String,
+        enabled: bool,
+    },
+    Check {
+        action: Action,
+        label: String,
+        checked: bool,
+    },
+    Submenu {
+        label: String,
+        entries: Vec<Entry>,
+    },
+}
+
+/// `Kimi Code — 5h 38% left, resets 1h 12m — 3 throttles`.
+pub fn account_line(account: &AccountStatus, now: Timestamp) -> String {
+    let name = account.label.as_deref().unwrap_or(&account.id);
+    let mut parts = vec![name.to_owned()];
+    match account.busiest_window() {
+        Some(window) => {
+            let left = (1.0 - window.used_ratio.unwrap_or(0.0)).max(0.0) * 100.0;
+            let mut text = format!("{} {left:.0}% left", window.kind.short_label());
+            if let Some(reset) = time_until(window.resets_at, now) {
+                text.push_str(&format!(", resets {reset}"));
+            }
+            parts.push(text);
+        }
+        None if account.level == Level::Unknown => parts.push("no data yet".into()),
+        None => {}
+    }
+    match account.throttles.recent {
+        0 => {}
+        1 => parts.push("1 throttle".into()),
+        n => parts.push(format!("{n} throttles")),
+    }
+    if account.key.health == KeyHealth::Rejected {
+        parts.push("key rejected".into());
+    } else if throttling_now(account) {
+        parts.push("throttled now".into());
+    }
+    parts.join(" — ")
+}
+
+/// The whole menu for a status.
+pub fn menu(status: &Status, state: MenuState, now: Timestamp) -> Vec<Entry> {
+    let mut entries: Vec<Entry> = if status.accounts.is_empty() {
+        vec![Entry::Info(
+            "No keys yet: open the dashboard to add one".into(),
+        )]
+    } else {
+        status
+            .accounts
+            .iter()
+            .map(|a| Entry::Info(account_line(a, now)))
+            .collect()
+    };
+    entries.push(Entry::Separator);
+    let item = |action, label: &str| Entry::Item {
+        action,
+        label: label.into(),
+        enabled: true,
+    };
+    entries.push(item(Action::OpenDashboard, "Open dashboard"));
+    entries.push(item(Action::RefreshNow, "Refresh now"));
+    let paused = state.paused_until.filter(|until| *until > now);
+    entries.push(Entry::Submenu {
+        label: match paused.and_then(|until| time_until(Some(until), now)) {
+            Some(left) => format!("Notifications paused ({left} left)"),
+            None => "Pause notifications".into(),
+        },
+        entries: vec![
+            item(Action::PauseHour, "For 1 hour"),
+            item(Action::PauseUntilTomorrow, "Until tomorrow morning"),
+            Entry::Item {
+                action: Action::ResumeNotifications,
+                label: "Resume notifications".into(),
+                enabled: paused.is_some(),
+            },
+        ],
+    });
+    entries.push(Entry::Check {
+        action: Action::ToggleProxy,
+        label: "Proxy on".into(),
+        checked: state.proxy_on,
+    });
+    entries.push(item(Action::CopySetup, "Copy setup for tools"));
+    entries.push(Entry::Separator);
+    entries.push(Entry::Check {
+        action: Action::ToggleStartAtLogin,
+        label: "Start at login".into(),
+        checked: state.start_at_login,
+    });
+    entries.push(item(Action::Quit, "Quit Redline"));
+    entries
+}
+
+/// Until when "Pause notifications" holds them back: an hour from now, or 08:00 tomorrow in
+/// the user's time zone.
+pub fn pause_until(action: Action, now: &ZonedDateTime) -> Option<Timestamp> {
+    match action {
+        Action::PauseHour => Some(now.timestamp() + jiff::SignedDuration::from_hours(1)),
+        Action::PauseUntilTomorrow => {
+            let tomorrow = now.date().tomorrow().ok()?;
+            let morning = tomorrow.to_datetime(Time::constant(8, 0, 0, 0));
+            Some(
+                morning
+                    .to_zoned_datetime(now.time_zone().clone())
+                    .ok()?
+                    .timestamp(),
+            )
+        }
+        _ => None,
+    }
+}
+
+/// The text "Copy setup for tools" puts on the clipboard: the environment lines of every
+/// account (from `redline env`), each under a comment naming it.
+pub fn setup_text(sections: &[(String, String)]) -> String {
+    if sections.is_empty() {
+        return "# No keys configured yet: add one in the Redline dashboard.\n".into();
+    }
+    sections
+        .iter()
+        .map(|(id, env)| format!("# {id}\n{}\n", env.trim_end()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desktop::tray_icon::tests::{account, now, status};
+    use serde_json::json;
+
+    fn with_throttles(mut account: serde_json::Value, recent: usize) -> serde_json::Value {
+        account["throttles"]["recent"] = json!(recent);
+        account
+    }
+
+    #[test]
+    fn an_account_line_says_what_is_left_when_it_resets_and_the_throttles() {
+        let s = status(
+            "warn",
+            vec![with_throttles(account("kimi", "warn", Some(62.0), &[]), 3)],
+        );
+        assert_eq!(
+            account_line(&s.accounts[0], now()),
+            "Kimi Code — 5h 38% left, resets 1h 12m — 3 throttles"
+        );
+    }
+
+    #[test]
+    fn account_lines_cover_no_data_one_throttle_and_throttling_now() {
+        let s = status(
+            "critical",
+            vec![
+                account("a", "unknown", None, &[]),
+                with_throttles(
+                    account("b", "critical", Some(100.0), &[("throttling_now", "x")]),
+                    1,
+                ),
+            ],
+        );
+        assert_eq!(
+            account_line(&s.accounts[0], now()),
+            "Kimi Code — no data yet"
+        );
+        assert_eq!(
+            account_line(&s.accounts[1], now()),
+            "Kimi Code — 5h 0% left, resets 1h 12m — 1 throttle — throttled now"
+        );
+        let mut rejected = account("c", "critical", None, &[]);
+        rejected["key"]["health"] = json!("rejected");
+        rejected["label"] = json!(null);
+        let s = status("critical", vec![rejected]);
+        assert_eq!(account_line(&s.accounts[0], now()), "c — key rejected");
+    }
+
+    #[test]
+    fn the_menu_lists_accounts_then_every_action() {
+        let s = status(
+            "ok",
+            vec![
+                account("a", "ok", Some(10.0), &[]),
+                account("b", "ok", Some(20.0), &[]),
+            ],
+        );
+        let entries = menu(
+            &s,
+            MenuState {
+                proxy_on: true,
+                ..MenuState::default()
+            },
+            now(),
+        );
+        assert!(matches!(&entries[0], Entry::Info(line) if line.contains("90% left")));
+        assert!(matches!(&entries[1], Entry::Info(line) if line.contains("80% left")));
+        assert_eq!(entries[2], Entry::Separator);
+        let mut actions = Vec::new();
+        fn collect(entries: &[Entry], into: &mut Vec<Action>) {
+            for e in entries {
+                match e {
+                    Entry::Item { action, .. } | Entry::Check { action, .. } => into.push(*action),
+                    Entry::Submenu { entries, .. } => collect(entries, into),
+                    _ => {}
+                }
+            }
+        }
+        collect(&entries, &mut actions);
+        assert_eq!(actions, Action::ALL, "every action, in order");
+        assert!(entries.contains(&Entry::Check {
+            action: Action::ToggleProxy,
+            label: "Proxy on".into(),
+            checked: true
+        }));
+        assert!(entries.contains(&Entry::Check {
+            action: Action::ToggleStartAtLogin,
+            label: "Start at login".into(),
+            checked: false
+        }));
+        for action in Action::ALL {
+            assert_eq!(Action::from_id(action.id()), Some(action));
+        }
+        assert_eq!(Action::from_id("nope"), None);
+    }
+
+    #[test]
+    fn resume_is_offered_only_while_paused() {
+        let s = status("ok", vec![]);
+        let submenu = |state| {
+            menu(&s, state, now())
+                .into_iter()
+                .find_map(|e| match e {
+                    Entry::Submenu { label, entries } => Some((label, entries)),
+                    _ => None,
+                })
+                .unwrap()
+        };
+        let (label, entries) = submenu(MenuState::default());
+        assert_eq!(label, "Pause notifications");
+        assert!(matches!(entries[2], Entry::Item { enabled: false, .. }));
+        let paused = MenuState {
+            paused_until: Some(now() + jiff::SignedDuration::from_mins(42)),
+            ..MenuState::default()
+        };
+        let (label, entries) = submenu(paused);
+        assert_eq!(label, "Notifications paused (42m left)");
+        assert!(matches!(entries[2], Entry::Item { enabled: true, .. }));
+        // A pause that has run out is no pause.
+        let over = MenuState {
+            paused_until: Some(now()),
+            ..MenuState::default()
+        };
+        assert_eq!(submenu(over).0, "Pause notifications");
+        assert!(
+            matches!(&menu(&s, MenuState::default(), now())[0], Entry::Info(t) if t.contains("No keys yet"))
+        );
+    }
+
+    #[test]
+    fn pauses_last_an_hour_or_until_eight_tomorrow_local_time() {
+        let now: ZonedDateTime = "2026-11-29T22:30:00+01:00[Europe/Paris]".parse().unwrap();
+        assert_eq!(
+            pause_until(Action::PauseHour, &now),
+            Some("2026-11-29T22:30:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            pause_until(Action::PauseUntilTomorrow, &now),
+            Some("2026-11-30T07:00:00Z".parse().unwrap())
+        );
+        assert_eq!(pause_until(Action::Quit, &now), None);
+    }
+
+    #[test]
+    fn setup_text_names_each_account() {
+        let text = setup_text(&[
+            ("kimi".into(), "export A=1\n".into()),
+            ("claude".into(), "export B=2".into()),
+        ]);
+        assert_eq!(text, "# kimi\nexport A=1\n\n# claude\nexport B=2\n");
+        assert!(setup_text(&[]).contains("No keys"));
+    }
+}

@@ -1,0 +1,382 @@
+//! The monitor: a poller per account, their reports folded into one [`Status`] published on a
+//! `watch` channel (the single truth every view renders), plus the one-shot variant the CLI's
+//! `redline status` uses.
+
+use crate::config::{Account, Config};
+use crate::keys::account_id::AccountId;
+use crate::keys::secret::Secret;
+use crate::keys::vault::{Slot, Vault, off_runtime};
+use crate::poll::fetch::HttpClient;
+use crate::poll::poller::{PollFuture, PollReport, PollResult, Poller, Schedule, UsageSource};
+use crate::poll::usage::{PollError, Target, poll_once, target};
+use crate::providers::provider;
+use crate::proxy::traffic::Traffic;
+use crate::status::health::{PollProblem, Shown};
+use crate::status::model::{
+    KeyUse, Observed, ProcessFootprint, RunningAgent, Status, attach_key_uses, build,
+};
+use jiff::Timestamp;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Polls one account's usage URL over HTTP.
+struct HttpSource {
+    client: HttpClient,
+    account: Account,
+    target: Target,
+    secret: Secret,
+}
+
+impl UsageSource for HttpSource {
+    fn poll(&self) -> PollFuture {
+        let (client, provider_id, target, secret) = (
+            self.client.clone(),
+            self.account.provider,
+            self.target.clone(),
+            self.secret.clone(),
+        );
+        Box::pin(async move { poll_once(&client, provider(provider_id), &target, &secret).await })
+    }
+}
+
+/// What a finished poll means for the account's observed state.
+fn observe(observed: &mut Observed, result: &PollResult, now: Timestamp) {
+    match result {
+        Ok(snapshot) => {
+            observed.snapshot = Some(snapshot.clone());
+            observed.problem = None;
+            observed.updated_at = Some(now);
+        }
+        Err(error) => observed.problem = Some(problem(error)),
+    }
+}
+
+fn problem(error: &PollError) -> PollProblem {
+    if error.key_rejected() {
+        PollProblem::KeyRejected(error.message())
+    } else {
+        PollProblem::NoData(error.message())
+    }
+}
+
+/// Each account's secret, or the problem that stands in for its data.
+pub type Secrets = BTreeMap<AccountId, Result<Secret, PollProblem>>;
+
+/// Reads every account's secret from the keyring (off the async runtime).
+pub async fn load_secrets(vault: &Vault, config: &Config) -> Secrets {
+    let vault = vault.clone();
+    let ids: Vec<AccountId> = config.accounts.keys().cloned().collect();
+    off_runtime(move || {
+        ids.into_iter()
+            .map(|id| {
+                let secret = match vault.get(&Slot::Current(id.clone())) {
+                    Ok(Some(secret)) => Ok(secret),
+                    Ok(None) => Err(PollProblem::KeyRejected(format!(
+                        "the keyring has no key for {id}: store it with `redline keys rotate {id}`"
+                    ))),
+                    Err(err) => Err(PollProblem::NoData(err.to_string())),
+                };
+                (id, secret)
+            })
+            .collect()
+    })
+    .await
+}
+
+/// Polls every account once, concurrently, and builds the status.
+pub async fn status_once(config: &Config, vault: &Vault, client: &HttpClient) -> Status {
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut observed: BTreeMap<AccountId, Observed> = BTreeMap::new();
+    for (id, secret) in load_secrets(vault, config).await {
+        let account = config.accounts[&id].clone();
+        match secret {
+            Ok(secret) => {
+                let client = client.clone();
+                tasks.spawn(async move {
+                    let adapter = provider(account.provider);
+                    let target = target(adapter, account.base_url.as_deref());
+                    (id, poll_once(&client, adapter, &target, &secret).await)
+                });
+            }
+            Err(problem) => {
+                observed.insert(
+                    id,
+                    Observed {
+                        problem: Some(problem),
+                        ..Observed::default()
+                    },
+                );
+            }
+        }
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let (id, result) = joined.expect("a poll task panicked");
+        observe(observed.entry(id).or_default(), &result, Timestamp::now());
+    }
+    build(config, &observed, &mut BTreeMap::new(), Timestamp::now())
+}
+
+/// The longest a traffic change waits before the status shows it.
+const TRAFFIC_REBUILD: Duration = Duration::from_millis(200);
+
+/// Live monitoring of every account in a config: usage polls plus the proxy's traffic.
+/// [`Monitor::reconfigure`] swaps in new accounts and keys without a restart.
+pub struct Monitor {
+    status: watch::Receiver<Status>,
+    pollers: Mutex<BTreeMap<AccountId, Arc<Poller>>>,
+    events: mpsc::UnboundedSender<Event>,
+    client: HttpClient,
+    aggregator: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.aggregator.abort();
+    }
+}
+
+/// What the aggregator hears about: a finished poll, a new set of accounts, or what was seen
+/// around them (running agents, Redline's footprint, which tools hold which key).
+enum Event {
+    Report(AccountId, PollResult),
+    Accounts(Config, BTreeMap<AccountId, Observed>),
+    Agents(Vec<RunningAgent>, Option<ProcessFootprint>),
+    KeyUses(BTreeMap<String, Vec<KeyUse>>),
+}
+
+impl Monitor {
+    /// Starts a poller for every account that has a secret. `demo` marks every status as the
+    /// built-in demo's.
+    pub fn start(
+        config: Config,
+        secrets: Secrets,
+        client: HttpClient,
+        traffic: Arc<Traffic>,
+        demo: bool,
+    ) -> Monitor {
+        let (events, events_rx) = mpsc::unbounded_channel();
+        let mut first = build(
+            &config,
+            &BTreeMap::new(),
+            &mut BTreeMap::new(),
+            Timestamp::now(),
+        );
+        first.demo = demo;
+        let (status_tx, status) = watch::channel(first);
+        let aggregate = Aggregate {
+            config: Config::default(),
+            observed: BTreeMap::new(),
+            shown: BTreeMap::new(),
+            traffic,
+            surroundings: Surroundings::default(),
+            demo,
+        };
+        let aggregator = tokio::spawn(aggregate.run(events_rx, status_tx));
+        let monitor = Monitor {
+            status,
+            pollers: Mutex::new(BTreeMap::new()),
+            events,
+            client,
+            aggregator,
+        };
+        monitor.reconfigure(config, secrets);
+        monitor
+    }
+
+    /// Replaces the accounts and their keys: every account is polled afresh.
+    pub fn reconfigure(&self, config: Config, secrets: Secrets) {
+        let interval = Duration::from_secs(config.poll.interval_s);
+        let mut problems = BTreeMap::new();
+        let mut sources = Vec::new();
+        for (id, secret) in secrets {
+            let Some(account) = config.accounts.get(&id).cloned() else {
+                continue;
+            };
+            match secret {
+                Ok(secret) => sources.push((id, account, secret)),
+                Err(problem) => {
+                    problems.insert(
+                        id,
+                        Observed {
+                            problem: Some(problem),
+                            ..Observed::default()
+                        },
+                    );
+                }
+            }
+        }
+        // The old pollers stop first, then the aggregator learns the accounts, then the new
+        // pollers start. A first report queued before the accounts would be dropped (an account
+        // the aggregator does not know yet) or wiped when they are applied, leaving the account
+        // blank until its next poll (the demo did this to about one start in four).
+        let mut pollers = self.pollers.lock().unwrap_or_else(PoisonError::into_inner);
+        pollers.clear();
+        let _ = self.events.send(Event::Accounts(config, problems));
+        for (id, account, secret) in sources {
+            let adapter = provider(account.provider);
+            let schedule = Schedule::every(interval.max(adapter.min_poll_interval()));
+            let target = target(adapter, account.base_url.as_deref());
+            let source = HttpSource {
+                client: self.client.clone(),
+                account,
+                target,
+                secret,
+            };
+            let poller = Poller::spawn(Arc::new(source), schedule);
+            forward(id.clone(), poller.subscribe(), self.events.clone());
+            pollers.insert(id, Arc::new(poller));
+        }
+    }
+
+    /// The AI coding tools running now and Redline's own footprint, shown in the status.
+    pub fn set_agents(&self, agents: Vec<RunningAgent>, process: Option<ProcessFootprint>) {
+        let _ = self.events.send(Event::Agents(agents, process));
+    }
+
+    /// Which tools hold each account's keys (`accounts[].key.used_by`), from a key scan.
+    pub fn set_key_uses(&self, uses: BTreeMap<String, Vec<KeyUse>>) {
+        let _ = self.events.send(Event::KeyUses(uses));
+    }
+
+    /// The latest status; `changed()` on it wakes on every change.
+    pub fn status(&self) -> watch::Receiver<Status> {
+        self.status.clone()
+    }
+
+    /// Polls every account now and returns when each has answered (coalescing with polls
+    /// already in progress).
+    pub async fn refresh_all(&self) {
+        let pollers: Vec<Arc<Poller>> = self
+            .pollers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        futures_util::future::join_all(pollers.iter().map(|p| p.refresh())).await;
+    }
+}
+
+fn forward(
+    id: AccountId,
+    mut reports: watch::Receiver<PollReport>,
+    to: mpsc::UnboundedSender<Event>,
+) {
+    tokio::spawn(async move {
+        while reports.changed().await.is_ok() {
+            let result = reports.borrow_and_update().result.clone();
+            if let Some(result) = result
+                && to.send(Event::Report(id.clone(), result)).is_err()
+            {
+                return;
+            }
+        }
+    });
+}
+
+/// The observed state with each account's live traffic filled in.
+fn with_traffic(
+    observed: &BTreeMap<AccountId, Observed>,
+    traffic: &Traffic,
+) -> BTreeMap<AccountId, Observed> {
+    let mut merged = observed.clone();
+    for (id, seen) in merged.iter_mut() {
+        let summary = traffic.summary(id);
+        let proxied =
+            summary.requests_per_minute > 0 || summary.peak > 0 || !summary.by_status.is_empty();
+        seen.in_flight = proxied.then_some(summary.in_flight);
+        seen.peak = proxied.then_some(summary.peak);
+        seen.throttles = traffic.throttles(id);
+        seen.header_windows = summary.windows;
+    }
+    merged
+}
+
+struct Aggregate {
+    config: Config,
+    observed: BTreeMap<AccountId, Observed>,
+    shown: BTreeMap<AccountId, Shown>,
+    traffic: Arc<Traffic>,
+    surroundings: Surroundings,
+    demo: bool,
+}
+
+/// What the scanners last reported; empty until they run.
+#[derive(Default)]
+struct Surroundings {
+    agents: Vec<RunningAgent>,
+    process: Option<ProcessFootprint>,
+    key_uses: BTreeMap<String, Vec<KeyUse>>,
+}
+
+impl Aggregate {
+    /// Rebuilds the status on every poll report, account change and traffic change.
+    async fn run(
+        mut self,
+        mut events: mpsc::UnboundedReceiver<Event>,
+        status: watch::Sender<Status>,
+    ) {
+        let mut traffic_changes = self.traffic.subscribe();
+        // Traffic changes twice per request; under load, rebuild at most every 200 ms so the
+        // status never sits on the proxy's path. Polls and account changes rebuild at once.
+        let mut traffic_tick = tokio::time::interval(TRAFFIC_REBUILD);
+        traffic_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut traffic_changed = false;
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(Event::Report(id, result)) => {
+                        if self.config.accounts.contains_key(&id) {
+                            observe(self.observed.entry(id).or_default(), &result, Timestamp::now());
+                        }
+                    }
+                    Some(Event::Accounts(config, problems)) => {
+                        self.config = config;
+                        self.observed = problems;
+                        self.shown.retain(|id, _| self.config.accounts.contains_key(id));
+                        for id in self.config.accounts.keys() {
+                            self.observed.entry(id.clone()).or_default();
+                        }
+                    }
+                    Some(Event::Agents(agents, process)) => {
+                        self.surroundings.agents = agents;
+                        self.surroundings.process = process;
+                    }
+                    Some(Event::KeyUses(uses)) => self.surroundings.key_uses = uses,
+                    None => return,
+                },
+                // Once a rebuild is due, further changes need not wake this task.
+                changed = traffic_changes.changed(), if !traffic_changed => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    traffic_changed = true;
+                    continue;
+                }
+                _ = traffic_tick.tick(), if traffic_changed => traffic_changed = false,
+            }
+            let observed = with_traffic(&self.observed, &self.traffic);
+            let mut next = build(&self.config, &observed, &mut self.shown, Timestamp::now());
+            next.agents = self.surroundings.agents.clone();
+            next.process = self.surroundings.process;
+            next.demo = self.demo;
+            attach_key_uses(&mut next, &self.surroundings.key_uses);
+            // Only a change in what is shown wakes the views.
+            status.send_if_modified(|current| {
+                let changed = current.level != next.level
+                    || current.accounts != next.accounts
+                    || current.agents != next.agents;
+                if changed {
+                    *current = next;
+                } else {
+                    // Redline's own footprint differs at every reading: kept fresh for
+                    // readers, but it wakes no view by itself.
+                    current.process = next.process;
+                }
+                changed
+            });
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The JSON API under `/api/v1/`: thin HTTP wrappers over [`crate::serve::api::Api`]. A secret is
+//! accepted only in a request body and never appears in an answer.
+
+use super::router::AppState;
+use crate::serve::api::{AddKey, ApiError, RotateKey, parse_shell};
+use crate::status::model::Status;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/events", get(events))
+        .route("/api/v1/refresh", post(refresh))
+        .route("/api/v1/keys", get(list_keys).post(add_key))
+        .route("/api/v1/keys/{id}", axum::routing::delete(remove_key))
+        .route("/api/v1/keys/{id}/test", post(test_key))
+        .route("/api/v1/keys/{id}/rotate", post(rotate_key))
+        .route("/api/v1/keys/{id}/rollback", post(rollback_key))
+        .route("/api/v1/keys/{id}/setup", get(tool_setup))
+        .route("/api/v1/settings", get(settings).put(save_settings))
+        .route("/api/v1/providers", get(providers))
+        .route("/api/v1/throttles", get(throttles))
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, axum::Json(&self)).into_response();
+        response
+            .headers_mut()
+            .insert(crate::proxy::X_REDLINE, HeaderValue::from_static("error"));
+        response
+    }
+}
+
+fn answer<T: serde::Serialize>(result: Result<T, ApiError>) -> Response {
+    match result {
+        Ok(value) => axum::Json(value).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// Parses a JSON body. The error names where the body went wrong but never quotes it: the
+/// body may hold a secret.
+fn body<T: DeserializeOwned>(bytes: &[u8], expected: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|err| {
+        let what = match err.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                "is not valid JSON"
+            }
+            _ => "has a missing, unknown or mistyped field, or an unusable key",
+        };
+        ApiError::new(
+            400,
+            "invalid_input",
+            format!(
+                "the request body {what} (line {}, column {}): send {expected}",
+                err.line(),
+                err.column()
+            ),
+        )
+    })
+}
+
+async fn status(State(state): State<AppState>) -> axum::Json<Status> {
+    axum::Json(state.api.status())
+}
+
+/// Server-sent events: `status` with the whole status now and on every change.
+async fn events(
+    State(state): State<AppState>,
+) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
+    let receiver = state.api.status_changes();
+    let stopping = state.api.stopping();
+    let stream = futures_util::stream::unfold(
+        (receiver, stopping, true),
+        |(mut receiver, mut stopping, first)| async move {
+            if *stopping.borrow_and_update() {
+                return None;
+            }
+            if !first {
+                tokio::select! {
+                    changed = receiver.changed() => changed.ok()?,
+                    _ = stopping.changed() => return None,
+                }
+            }
+            let status = receiver.borrow_and_update().clone();
+            let event = Event::default()
+                .event("status")
+                .json_data(&status)
+                .expect("status serialises");
+            Some((Ok(event), (receiver, stopping, false)))
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+async fn refresh(State(state): State<AppState>) -> axum::Json<Status> {
+    axum::Json(state.api.refresh().await)
+}
+
+async fn list_keys(State(state): State<AppState>) -> Response {
+    answer(state.api.list_keys())
+}
+
+async fn add_key(State(state): State<AppState>, bytes: Bytes) -> Response {
+    let request: AddKey = match body(
+        &bytes,
+        r#"{"id": "...", "provider": "...", "secret": "...", "base_url"?: "...", "label"?: "...", "verify"?: true}"#,
+    ) {
+        Ok(request) => request,
+        Err(err) => return err.into_response(),
+    };
+    match state.api.add_key(request).await {
+        Ok(info) => (StatusCode::CREATED, axum::Json(info)).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn test_key(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    answer(state.api.test_key(&id).await)
+}
+
+async fn rotate_key(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    let request: RotateKey = match body(&bytes, r#"{"secret": "...", "verify"?: true}"#) {
+        Ok(request) => request,
+        Err(err) => return err.into_response(),
+    };
+    answer(
+        state
+            .api
+            .rotate_key(&id, request.secret, request.verify)
+            .await,
+    )
+}
+
+async fn rollback_key(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    answer(state.api.rollback_key(&id).await)
+}
+
+async fn remove_key(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    match state.api.remove_key(&id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct SetupQuery {
+    shell: Option<String>,
+}
+
+async fn tool_setup(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<SetupQuery>,
+) -> Response {
+    let result = parse_shell(query.shell.as_deref().unwrap_or("sh"))
+        .and_then(|shell| state.api.tool_setup(&id, shell));
+    match result {
+        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn settings(State(state): State<AppState>) -> Response {
+    answer(state.api.settings())
+}
+
+async fn save_settings(State(state): State<AppState>, bytes: Bytes) -> Response {
+    let changes: BTreeMap<String, serde_json::Value> = match body(
+        &bytes,
+        r#"an object of settings to change, such as {"thresholds.warn": 70}"#,
+    ) {
+        Ok(changes) => changes,
+        Err(err) => return err.into_response(),
+    };
+    // Numbers and yes/no may come as JSON numbers and booleans or as text.
+    let changes = changes
+        .into_iter()
+        .map(|(key, value)| {
+            let text = match value {
+                serde_json::Value::String(text) => text,
+                other => other.to_string(),
+            };
+            (key, text)
+        })
+        .collect();
+    answer(state.api.save_settings(changes))
+}
+
+async fn providers(State(state): State<AppState>) -> Response {
+    axum::Json(state.api.providers()).into_response()
+}
+
+#[derive(Deserialize)]
+struct ThrottlesQuery {
+    limit: Option<usize>,
+}
+
+/// The latest refusals, newest first: `?limit=N` (default and most 500).
+async fn throttles(State(state): State<AppState>, Query(query): Query<ThrottlesQuery>) -> Response {
+    let limit = query.limit.unwrap_or(500).min(500);
+    axum::Json(state.api.throttle_log(limit)).into_response()
+}

@@ -1,0 +1,244 @@
+//! `GET /metrics`: Prometheus / OpenMetrics text for the local port (token required, like every
+//! route). Counters of requests and refusals are kept as they happen (Redline is a
+//! [`TrafficObserver`]); gauges are read from the status at scrape time, so an account that is
+//! removed disappears from the next scrape.
+//!
+//! | metric | labels | what |
+//! |---|---|---|
+//! | `redline_in_flight` | account | requests in flight through the proxy now |
+//! | `redline_in_flight_peak` | account | highest in flight in the last 5 minutes |
+//! | `redline_requests_total` | account, client, status | proxied requests finished |
+//! | `redline_throttles_total` | account, cause | refusals, by cause |
+//! | `redline_window_used_ratio` | account, window | share of a quota window used (0-1) |
+//! | `redline_window_reset_seconds` | account, window | seconds until the window resets |
+//! | `redline_poll_error` | account | 1 when the last usage poll failed |
+//! | `redline_history_dropped_rows_total` | | history rows lost (writer behind or failing) |
+//! | `redline_process_resident_memory_bytes` | | Redline's resident memory (Linux) |
+
+use crate::history::store::StoreStats;
+use crate::keys::account_id::AccountId;
+use crate::proxy::traffic::{FinishedRequest, TrafficObserver};
+use crate::status::health::ThrottleEvent;
+use crate::status::model::Status;
+use jiff::Timestamp;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+/// The content type of [`Metrics::render`].
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    account: String,
+    client: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ThrottleLabels {
+    account: String,
+    cause: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AccountLabels {
+    account: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WindowLabels {
+    account: String,
+    window: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// The counters that live as long as the process. Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct Metrics {
+    requests: Family<RequestLabels, Counter>,
+    throttles: Family<ThrottleLabels, Counter>,
+}
+
+impl TrafficObserver for Metrics {
+    fn request_finished(&self, request: &FinishedRequest<'_>) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                account: request.account.to_string(),
+                client: request.client.to_owned(),
+                status: request.status.to_string(),
+            })
+            .inc();
+    }
+
+    fn throttled(&self, account: &AccountId, _client: &str, event: &ThrottleEvent) {
+        self.throttles
+            .get_or_create(&ThrottleLabels {
+                account: account.to_string(),
+                cause: cause_name(event),
+            })
+            .inc();
+    }
+}
+
+fn cause_name(event: &ThrottleEvent) -> String {
+    serde_json::to_value(event.cause)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "other".to_owned())
+}
+
+/// `five_hour`, or `weekly:opus` for a scoped window; the same key the history uses.
+pub fn window_key(kind: crate::providers::snapshot::WindowKind, scope: Option<&str>) -> String {
+    let kind = serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    match scope {
+        Some(scope) => format!("{kind}:{scope}"),
+        None => kind,
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        Metrics::default()
+    }
+
+    /// The text a scrape gets: the counters plus gauges read from `status` at `now`.
+    pub fn render(&self, status: &Status, history: Option<StoreStats>, now: Timestamp) -> String {
+        let mut registry = Registry::default();
+        registry.register(
+            "redline_requests",
+            "Requests finished through the proxy, by account, client and HTTP status (499: the client went away)",
+            self.requests.clone(),
+        );
+        registry.register(
+            "redline_throttles",
+            "Refusals (429 and kin) by account and cause",
+            self.throttles.clone(),
+        );
+        let in_flight = Family::<AccountLabels, Gauge>::default();
+        let peak = Family::<AccountLabels, Gauge>::default();
+        let poll_error = Family::<AccountLabels, Gauge>::default();
+        let used = Family::<WindowLabels, FloatGauge>::default();
+        let reset = Family::<WindowLabels, FloatGauge>::default();
+        for account in &status.accounts {
+            let labels = AccountLabels {
+                account: account.id.clone(),
+            };
+            let level = |n: Option<u64>| i64::try_from(n.unwrap_or(0)).unwrap_or(i64::MAX);
+            in_flight
+                .get_or_create(&labels)
+                .set(level(account.concurrency.in_flight));
+            peak.get_or_create(&labels)
+                .set(level(account.concurrency.peak));
+            poll_error
+                .get_or_create(&labels)
+                .set(i64::from(last_poll_failed(account)));
+            for window in &account.windows {
+                let labels = WindowLabels {
+                    account: account.id.clone(),
+                    window: window_key(window.kind, window.scope.as_deref()),
+                };
+                if let Some(ratio) = window.used_ratio {
+                    used.get_or_create(&labels).set(ratio);
+                }
+                if let Some(resets_at) = window.resets_at {
+                    let seconds = resets_at.duration_since(now).as_secs_f64().max(0.0);
+                    reset.get_or_create(&labels).set(seconds);
+                }
+            }
+        }
+        registry.register(
+            "redline_in_flight",
+            "Requests in flight through the proxy now",
+            in_flight,
+        );
+        registry.register(
+            "redline_in_flight_peak",
+            "Highest number of requests in flight in the last 5 minutes",
+            peak,
+        );
+        registry.register(
+            "redline_window_used_ratio",
+            "Share of a quota or rate window used, 0 to 1",
+            used,
+        );
+        registry.register(
+            "redline_window_reset_seconds",
+            "Seconds until a quota or rate window resets",
+            reset,
+        );
+        registry.register(
+            "redline_poll_error",
+            "1 when the last usage poll of the account failed (key rejected, provider unreachable or unreadable)",
+            poll_error,
+        );
+        if let Some(stats) = history {
+            registry.register(
+                "redline_history_dropped_rows",
+                "History rows lost because the writer fell behind or could not write",
+                ConstCounter::new(stats.dropped_rows),
+            );
+        }
+        if let Some(rss) = resident_memory_bytes() {
+            registry.register(
+                "redline_process_resident_memory_bytes",
+                "Resident memory of the Redline process",
+                ConstGauge::new(i64::try_from(rss).unwrap_or(i64::MAX)),
+            );
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}
+
+/// A failed poll shows as `key_rejected`, or `no_data` once a poll has answered with an error
+/// (before the first answer the reason is "No data yet.").
+fn last_poll_failed(account: &crate::status::model::AccountStatus) -> bool {
+    account.reasons.iter().any(|r| {
+        r.code == "key_rejected"
+            || (r.code == "no_data" && r.message != crate::status::health::NO_DATA_YET)
+    })
+}
+
+/// Resident set size from `/proc/self/status` (`VmRSS`); `None` where there is no procfs.
+pub fn resident_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_vm_rss(&status)
+}
+
+fn parse_vm_rss(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmRSS:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resident_memory_comes_from_vm_rss() {
+        let status = "Name:\tredline\nVmPeak:\t  9000 kB\nVmRSS:\t   5120 kB\nThreads:\t4\n";
+        assert_eq!(parse_vm_rss(status), Some(5120 * 1024));
+        assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+        assert_eq!(parse_vm_rss("VmRSS:\tlots kB\n"), None);
+        if cfg!(target_os = "linux") {
+            assert!(resident_memory_bytes().unwrap() > 1024 * 1024);
+        }
+    }
+}

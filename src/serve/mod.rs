@@ -1,0 +1,13 @@
+//! Serving the engine: `daemon` (`redline daemon`), `demo` (the built-in demo), `api` (what a
+//! view may ask of the engine), `api_client` (the same over HTTP, for another process),
+//! `router` (the local port), `access` (who may use it), `api_routes` (the JSON API) and
+//! `metrics` (Prometheus).
+
+pub mod access;
+pub mod api;
+pub mod api_client;
+mod api_routes;
+pub mod daemon;
+pub mod demo;
+pub mod metrics;
+pub mod router;

@@ -1,0 +1,206 @@
+//! The local HTTP port (default 127.0.0.1:4290): the dashboard at `/` (assets under `/ui/`),
+//! the JSON API under `/api/v1/`, `/healthz`, and everything else `/<account-id>/...` for the
+//! proxy. One router, served by `redline daemon` and, later, inside the desktop app.
+
+use super::access::{self, Refusal, Route, SESSION_COOKIE};
+use super::api_routes;
+use crate::history::store::Store;
+use crate::keys::Keys;
+use crate::keys::secret::Secret;
+use crate::poll::monitor::Monitor;
+use crate::proxy::{Proxy, redline_error, split_account};
+use crate::serve::api::Api;
+use crate::serve::metrics::Metrics;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::handler::Handler;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+/// The dashboard's files (name, contents, MIME type), compiled in so the binary serves them
+/// from anywhere. `build.rs` lists every file in `ui/`.
+const ASSETS: &[(&str, &[u8], &str)] = include!(concat!(env!("OUT_DIR"), "/ui_assets.rs"));
+
+/// Shown to a browser that has no session yet: it trades the `#token=` fragment that
+/// `redline daemon` / `redline demo` put in the link for a session cookie. The fragment never
+/// reaches a server log.
+const SIGN_IN_PAGE: &str = r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Redline</title></head>
+<body><main><h1>Redline</h1><p id="msg">Open the link printed by <code>redline demo</code>, or add <code>#token=</code> and the output of <code>redline token</code> to this address.</p></main>
+<script>
+const token = new URLSearchParams(location.hash.slice(1)).get("token");
+if (token) {
+  fetch("/api/v1/session", {method: "POST", headers: {authorization: "Bearer " + token}})
+    .then(r => r.ok ? location.replace("/ui/") : document.getElementById("msg").textContent = "That token was not accepted: run `redline token` for the current one.");
+}
+</script></body></html>"#;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub token: Secret,
+    pub allow_remote: bool,
+    pub monitor: Arc<Monitor>,
+    pub keys: Keys,
+    pub proxy: Proxy,
+    /// What the JSON API (and the desktop app) asks of the engine.
+    pub api: Api,
+    pub metrics: Metrics,
+    /// `None` when the history database could not be opened (the daemon said why).
+    pub history: Option<Store>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/", get(|| async { Redirect::to("/ui/") }))
+        .route("/ui/", get(|| async { asset("index.html") }))
+        .route("/ui/{file}", get(|axum::extract::Path(file): axum::extract::Path<String>| async move { asset(&file) }))
+        .merge(api_routes::routes())
+        .route("/api/v1/session", post(session))
+        .route("/api/v1/history", get(history))
+        .route("/metrics", get(metrics))
+        // With its own state (an `Arc`): the router's state would be cloned per request.
+        .fallback_service(proxy.with_state(state.proxy.clone()))
+        .layer(middleware::from_fn_with_state(Arc::new(state.clone()), guard))
+        .with_state(state)
+}
+
+/// Applies the access rules to every request before any route sees it. The state is behind
+/// an `Arc` because the middleware clones it per request (a plain clone copies the token).
+async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let route = access::route_of(path);
+    match access::check(route, request.headers(), &state.token, state.allow_remote) {
+        Ok(()) => next.run(request).await,
+        Err(Refusal::NoToken)
+            if route == Route::Local && !path.starts_with("/api/") && path != "/metrics" =>
+        {
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                SIGN_IN_PAGE,
+            )
+                .into_response()
+        }
+        Err(refusal) => redline_error(refusal.status(), "redline_forbidden", &refusal.message()),
+    }
+}
+
+fn asset(name: &str) -> Response {
+    match ASSETS.iter().find(|(file, _, _)| *file == name) {
+        Some((_, body, mime)) => (
+            [
+                (header::CONTENT_TYPE, *mime),
+                // A new binary may serve new files under the same names.
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => redline_error(
+            StatusCode::NOT_FOUND,
+            "redline_not_found",
+            &format!("no dashboard file named {name:?}"),
+        ),
+    }
+}
+
+/// Trades a valid token (checked by the guard) for an HttpOnly, same-site session cookie.
+async fn session(State(state): State<AppState>) -> Response {
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
+        state.token.expose()
+    );
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        let mut value = value;
+        value.set_sensitive(true);
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+#[derive(serde::Deserialize)]
+struct HistoryQuery {
+    account: Option<String>,
+    range: Option<String>,
+}
+
+/// The series the dashboard's charts draw, for one account over a day or a week.
+async fn history(
+    State(state): State<AppState>,
+    query: axum::extract::Query<HistoryQuery>,
+) -> Response {
+    let bad =
+        |message: &str| redline_error(StatusCode::BAD_REQUEST, "redline_bad_request", message);
+    let Some(account) = query.account.clone() else {
+        return bad("add ?account=ID (an account id from /api/v1/status)");
+    };
+    let range = query.range.as_deref().unwrap_or("day");
+    match state.api.history(&account, range).await {
+        Ok(history) => axum::Json(history).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// Prometheus / OpenMetrics text (see `metrics.rs` for the names).
+async fn metrics(State(state): State<AppState>) -> Response {
+    let status = state.api.status();
+    let stats = state.history.as_ref().map(Store::stats);
+    let text = state.metrics.render(&status, stats, jiff::Timestamp::now());
+    (
+        [(header::CONTENT_TYPE, crate::serve::metrics::CONTENT_TYPE)],
+        text,
+    )
+        .into_response()
+}
+
+async fn proxy(State(proxy): State<Proxy>, request: Request) -> Response {
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    match split_account(&path_and_query) {
+        Some((account, rest)) => {
+            let account = account.to_owned();
+            proxy.handle(&account, &rest, request).await
+        }
+        None => redline_error(
+            StatusCode::NOT_FOUND,
+            "redline_not_found",
+            "nothing here: the proxy is at /<account-id>/...",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_dashboard_file_is_served_with_its_type() {
+        let on_disk: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/ui"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.starts_with('.'))
+            .collect();
+        for name in &on_disk {
+            assert!(
+                ASSETS.iter().any(|(file, _, _)| file == name),
+                "ui/{name} is not served"
+            );
+        }
+        let type_of = |name: &str| {
+            asset(name).headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(type_of("index.html"), "text/html; charset=utf-8");
+        assert_eq!(type_of("app.js"), "text/javascript; charset=utf-8");
+        assert_eq!(asset("nothing.js").status(), StatusCode::NOT_FOUND);
+    }
+}

@@ -1,0 +1,591 @@
+//! Health: from snapshots, throttles and thresholds to a level and the reasons for it. Pure
+//! functions; every view renders their result and never judges health itself.
+//!
+//! - ok: every window below warn, no recent throttles, key valid.
+//! - warn: a window at or above warn, in-flight at or above 80 % of the concurrency limit, or a
+//!   throttle in the last 10 minutes.
+//! - critical: a window at or above critical or exhausted, throttling now (3+ refusals in the
+//!   last 2 minutes, or any quota-exhausted refusal in the last 10), or the key rejected.
+//! - unknown: no data yet, or the provider cannot be reached.
+//!
+//! Levels rise at once and fall only after a quiet period ([`settle`]).
+
+use crate::providers::snapshot::{Snapshot, Window};
+use crate::providers::throttle::{Cause, time_until};
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Ok,
+    Warn,
+    Critical,
+    Unknown,
+}
+
+impl Level {
+    /// Ordering for "the worst of": ok < unknown < warn < critical.
+    pub fn severity(self) -> u8 {
+        match self {
+            Level::Ok => 0,
+            Level::Unknown => 1,
+            Level::Warn => 2,
+            Level::Critical => 3,
+        }
+    }
+
+    pub fn worst(self, other: Level) -> Level {
+        if other.severity() > self.severity() {
+            other
+        } else {
+            self
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Ok => "ok",
+            Level::Warn => "warn",
+            Level::Critical => "critical",
+            Level::Unknown => "unknown",
+        }
+    }
+}
+
+/// Percent-used thresholds as fractions.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Thresholds {
+    pub warn: f64,
+    pub critical: f64,
+}
+
+impl From<&crate::config::Thresholds> for Thresholds {
+    fn from(t: &crate::config::Thresholds) -> Self {
+        Thresholds {
+            warn: t.warn as f64 / 100.0,
+            critical: t.critical as f64 / 100.0,
+        }
+    }
+}
+
+pub const IN_FLIGHT_WARN_RATIO: f64 = 0.8;
+pub const RECENT_THROTTLE: SignedDuration = SignedDuration::from_mins(10);
+pub const THROTTLING_NOW: SignedDuration = SignedDuration::from_mins(2);
+pub const THROTTLING_NOW_COUNT: usize = 3;
+/// How long a level must have been lower before the shown level falls.
+pub const QUIET_PERIOD: SignedDuration = SignedDuration::from_mins(3);
+
+/// One refusal a user's request got (seen by the proxy) or a key check got.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThrottleEvent {
+    pub at: Timestamp,
+    pub cause: Cause,
+    pub status: u16,
+    pub retry_after_s: Option<f64>,
+    pub message: String,
+    pub advice: String,
+}
+
+/// Why the last poll failed, as health needs it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PollProblem {
+    KeyRejected(String),
+    /// Unreachable, unreadable, or refused for a reason other than the key.
+    NoData(String),
+}
+
+/// Everything health looks at for one account.
+#[derive(Clone, Debug, Default)]
+pub struct Inputs<'a> {
+    pub snapshot: Option<&'a Snapshot>,
+    pub problem: Option<&'a PollProblem>,
+    pub throttles: &'a [ThrottleEvent],
+    pub in_flight: Option<u64>,
+    /// From the provider's answer, or from the account's tier.
+    pub concurrency_limit: Option<u64>,
+    pub key_age_days: Option<i64>,
+    pub rotation_reminder_days: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reason {
+    pub level: Level,
+    /// Stable identifier: `window_critical`, `throttling_now`, `key_rejected`, ...
+    pub code: String,
+    pub message: String,
+}
+
+fn reason(level: Level, code: &str, message: String) -> Reason {
+    Reason {
+        level,
+        code: code.to_owned(),
+        message,
+    }
+}
+
+/// The `no_data` message before any poll has answered (a failed poll gives its own message).
+pub const NO_DATA_YET: &str = "No data yet.";
+
+/// The level of one account and every reason for it, worst first.
+pub fn assess(inputs: &Inputs, thresholds: Thresholds, now: Timestamp) -> (Level, Vec<Reason>) {
+    let mut reasons = Vec::new();
+    match inputs.problem {
+        Some(PollProblem::KeyRejected(text)) => reasons.push(reason(
+            Level::Critical,
+            "key_rejected",
+            format!("Key rejected: {text}"),
+        )),
+        Some(PollProblem::NoData(text)) => {
+            reasons.push(reason(Level::Unknown, "no_data", text.clone()))
+        }
+        None if inputs.snapshot.is_none() => {
+            reasons.push(reason(Level::Unknown, "no_data", NO_DATA_YET.into()))
+        }
+        None => {}
+    }
+    if let Some(snapshot) = inputs.snapshot {
+        reasons.extend(
+            snapshot
+                .windows
+                .iter()
+                .filter_map(|w| window_reason(w, thresholds, now)),
+        );
+        for balance in snapshot
+            .balances
+            .iter()
+            .filter(|b| b.amount <= 0.0 && is_spendable(&b.kind))
+        {
+            reasons.push(reason(
+                Level::Critical,
+                "balance_empty",
+                format!(
+                    "{} balance is {:.2} {}: top up to keep going.",
+                    balance.kind, balance.amount, balance.currency
+                ),
+            ));
+        }
+        if let (Some(limit), Some(in_flight)) = (inputs.concurrency_limit, inputs.in_flight)
+            && limit > 0
+            && in_flight as f64 >= IN_FLIGHT_WARN_RATIO * limit as f64
+        {
+            reasons.push(reason(
+                Level::Warn,
+                "concurrency_high",
+                format!("{in_flight} of {limit} requests in flight: near the concurrency limit."),
+            ));
+        }
+    }
+    reasons.extend(throttle_reason(inputs.throttles, now));
+    if let Some(age) = inputs.key_age_days
+        && inputs.rotation_reminder_days > 0
+        && age >= inputs.rotation_reminder_days as i64
+    {
+        reasons.push(reason(
+            Level::Ok,
+            "key_old",
+            format!("Key is {age} days old: consider rotating it."),
+        ));
+    }
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.level.severity()));
+    let level = reasons
+        .iter()
+        .fold(Level::Ok, |level, r| level.worst(r.level));
+    (level, reasons)
+}
+
+/// Prepaid money that blocks requests when empty (not vouchers or granted credit alone).
+fn is_spendable(kind: &str) -> bool {
+    matches!(kind, "available" | "total")
+}
+
+fn window_reason(window: &Window, thresholds: Thresholds, now: Timestamp) -> Option<Reason> {
+    let ratio = window.used_ratio()?;
+    let exhausted = window.remaining.is_some_and(|r| r <= 0.0);
+    let level = if exhausted || ratio >= thresholds.critical {
+        Level::Critical
+    } else if ratio >= thresholds.warn {
+        Level::Warn
+    } else {
+        return None;
+    };
+    let name = match &window.scope {
+        Some(scope) => format!("{} ({scope})", window.kind.short_label()),
+        None => window.kind.short_label().to_owned(),
+    };
+    let reset = time_until(window.resets_at, now)
+        .map(|left| format!(", resets in {left}"))
+        .unwrap_or_default();
+    let (code, what) = if exhausted {
+        ("window_exhausted", "used up".to_owned())
+    } else {
+        (
+            if level == Level::Critical {
+                "window_critical"
+            } else {
+                "window_warn"
+            },
+            format!("{:.0}% used", ratio * 100.0),
+        )
+    };
+    Some(reason(level, code, format!("{name} window {what}{reset}.")))
+}
+
+fn throttle_reason(throttles: &[ThrottleEvent], now: Timestamp) -> Option<Reason> {
+    let within = |e: &&ThrottleEvent, span: SignedDuration| now.duration_since(e.at) <= span;
+    let last = throttles
+        .iter()
+        .filter(|e| within(e, RECENT_THROTTLE))
+        .max_by_key(|e| e.at)?;
+    let burst = throttles
+        .iter()
+        .filter(|e| within(e, THROTTLING_NOW))
+        .count();
+    let decisive = throttles
+        .iter()
+        .filter(|e| within(e, RECENT_THROTTLE))
+        .find(|e| {
+            matches!(
+                e.cause,
+                Cause::QuotaExhausted | Cause::SpendCap | Cause::AuthInvalid
+            )
+        });
+    let level = if decisive.is_some() || burst >= THROTTLING_NOW_COUNT {
+        Level::Critical
+    } else {
+        Level::Warn
+    };
+    let event = decisive.unwrap_or(last);
+    let code = if level == Level::Critical {
+        "throttling_now"
+    } else {
+        "throttled_recently"
+    };
+    let count = if burst > 1 {
+        format!(" ({burst} in the last 2 minutes)")
+    } else {
+        String::new()
+    };
+    Some(reason(
+        level,
+        code,
+        format!(
+            "Throttled: {}{count}. {}",
+            event.cause.describe(),
+            event.advice
+        ),
+    ))
+}
+
+/// The level shown, with hysteresis: it rises at once, and an amber or red level falls only
+/// after the computed level has stayed lower for [`QUIET_PERIOD`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shown {
+    pub level: Level,
+    /// Last time the computed level was at or above the shown one.
+    pub held_at: Timestamp,
+}
+
+pub fn settle(previous: Option<Shown>, computed: Level, now: Timestamp) -> Shown {
+    match previous {
+        // Only a problem (amber, red) is held; "no data yet" gives way to data at once.
+        Some(shown)
+            if computed.severity() < shown.level.severity() && shown.level != Level::Unknown =>
+        {
+            if now.duration_since(shown.held_at) >= QUIET_PERIOD {
+                Shown {
+                    level: computed,
+                    held_at: now,
+                }
+            } else {
+                shown
+            }
+        }
+        _ => Shown {
+            level: computed,
+            held_at: now,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::snapshot::{Balance, Unit, WindowKind};
+
+    const T: Thresholds = Thresholds {
+        warn: 0.8,
+        critical: 0.95,
+    };
+
+    fn now() -> Timestamp {
+        "2026-11-29T12:00:00Z".parse().unwrap()
+    }
+
+    fn snapshot(used_percent: f64) -> Snapshot {
+        Snapshot {
+            windows: vec![
+                Window::new(WindowKind::FiveHour, Unit::Requests)
+                    .counts(Some(used_percent), Some(100.0), None)
+                    .resets_at(Some(now() + SignedDuration::from_mins(72))),
+            ],
+            concurrency_limit: Some(30),
+            ..Snapshot::default()
+        }
+    }
+
+    fn throttle(ago_s: i64, cause: Cause) -> ThrottleEvent {
+        ThrottleEvent {
+            at: now() - SignedDuration::from_secs(ago_s),
+            cause,
+            status: 429,
+            retry_after_s: None,
+            message: String::new(),
+            advice: crate::providers::throttle::advice(cause, Some(30)),
+        }
+    }
+
+    fn level_of(inputs: &Inputs) -> (Level, Vec<String>) {
+        let (level, reasons) = assess(inputs, T, now());
+        (level, reasons.into_iter().map(|r| r.code).collect())
+    }
+
+    #[test]
+    fn windows_set_the_level_by_threshold() {
+        for (used, expected) in [
+            (10.0, Level::Ok),
+            (80.0, Level::Warn),
+            (94.9, Level::Warn),
+            (95.0, Level::Critical),
+            (100.0, Level::Critical),
+        ] {
+            let s = snapshot(used);
+            let (level, _) = level_of(&Inputs {
+                snapshot: Some(&s),
+                ..Inputs::default()
+            });
+            assert_eq!(level, expected, "{used}% used");
+        }
+        let s = snapshot(96.0);
+        let (_, reasons) = assess(
+            &Inputs {
+                snapshot: Some(&s),
+                ..Inputs::default()
+            },
+            T,
+            now(),
+        );
+        assert_eq!(reasons[0].message, "5h window 96% used, resets in 1h 12m.");
+        let s = snapshot(100.0);
+        let (_, reasons) = assess(
+            &Inputs {
+                snapshot: Some(&s),
+                ..Inputs::default()
+            },
+            T,
+            now(),
+        );
+        assert_eq!(reasons[0].code, "window_exhausted");
+    }
+
+    #[test]
+    fn no_data_and_unreachable_are_unknown_but_never_hide_worse() {
+        assert_eq!(level_of(&Inputs::default()).0, Level::Unknown);
+        let problem = PollProblem::NoData("cannot reach api.kimi.com".into());
+        let (level, codes) = level_of(&Inputs {
+            problem: Some(&problem),
+            ..Inputs::default()
+        });
+        assert_eq!((level, codes), (Level::Unknown, vec!["no_data".to_owned()]));
+        let s = snapshot(96.0);
+        let stale = Inputs {
+            snapshot: Some(&s),
+            problem: Some(&problem),
+            ..Inputs::default()
+        };
+        assert_eq!(level_of(&stale).0, Level::Critical);
+    }
+
+    #[test]
+    fn a_rejected_key_is_critical() {
+        let s = snapshot(10.0);
+        let problem = PollProblem::KeyRejected("HTTP 401".into());
+        let (level, codes) = level_of(&Inputs {
+            snapshot: Some(&s),
+            problem: Some(&problem),
+            ..Inputs::default()
+        });
+        assert_eq!(
+            (level, codes[0].as_str()),
+            (Level::Critical, "key_rejected")
+        );
+    }
+
+    #[test]
+    fn the_seed_case_concurrency_throttling_with_quota_to_spare_is_red_and_says_why() {
+        let s = snapshot(12.0);
+        let throttles = [
+            throttle(10, Cause::Concurrency),
+            throttle(40, Cause::Concurrency),
+            throttle(90, Cause::Concurrency),
+        ];
+        let inputs = Inputs {
+            snapshot: Some(&s),
+            throttles: &throttles,
+            in_flight: Some(30),
+            concurrency_limit: Some(30),
+            ..Inputs::default()
+        };
+        let (level, reasons) = assess(&inputs, T, now());
+        assert_eq!(level, Level::Critical);
+        assert_eq!(reasons[0].code, "throttling_now");
+        assert!(
+            reasons[0]
+                .message
+                .contains("concurrency limit (3 in the last 2 minutes)"),
+            "{}",
+            reasons[0].message
+        );
+        assert!(
+            reasons[0].message.contains("your quota is fine"),
+            "{}",
+            reasons[0].message
+        );
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.code == "concurrency_high" && r.message.starts_with("30 of 30"))
+        );
+    }
+
+    #[test]
+    fn throttles_age_out() {
+        let s = snapshot(10.0);
+        let one_recent = [throttle(300, Cause::Rpm)];
+        assert_eq!(
+            level_of(&Inputs {
+                snapshot: Some(&s),
+                throttles: &one_recent,
+                ..Inputs::default()
+            })
+            .0,
+            Level::Warn
+        );
+        let old = [
+            throttle(601, Cause::Rpm),
+            throttle(700, Cause::QuotaExhausted),
+        ];
+        assert_eq!(
+            level_of(&Inputs {
+                snapshot: Some(&s),
+                throttles: &old,
+                ..Inputs::default()
+            })
+            .0,
+            Level::Ok
+        );
+        let quota = [throttle(500, Cause::QuotaExhausted)];
+        assert_eq!(
+            level_of(&Inputs {
+                snapshot: Some(&s),
+                throttles: &quota,
+                ..Inputs::default()
+            })
+            .0,
+            Level::Critical
+        );
+        let spread = [
+            throttle(10, Cause::Rpm),
+            throttle(200, Cause::Rpm),
+            throttle(400, Cause::Rpm),
+        ];
+        assert_eq!(
+            level_of(&Inputs {
+                snapshot: Some(&s),
+                throttles: &spread,
+                ..Inputs::default()
+            })
+            .0,
+            Level::Warn
+        );
+    }
+
+    #[test]
+    fn in_flight_near_the_limit_warns() {
+        let s = snapshot(10.0);
+        assert_eq!(
+            level_of(&Inputs {
+                snapshot: Some(&s),
+                in_flight: Some(23),
+                concurrency_limit: Some(30),
+                ..Inputs::default()
+            })
+            .0,
+            Level::Ok
+        );
+        assert_eq!(
+            level_of(&Inputs {
+                snapshot: Some(&s),
+                in_flight: Some(24),
+                concurrency_limit: Some(30),
+                ..Inputs::default()
+            })
+            .0,
+            Level::Warn
+        );
+    }
+
+    #[test]
+    fn empty_balances_are_critical_and_old_keys_are_mentioned() {
+        let s = Snapshot {
+            balances: vec![Balance {
+                kind: "total".into(),
+                amount: 0.0,
+                currency: "CNY".into(),
+            }],
+            ..Snapshot::default()
+        };
+        let (level, codes) = level_of(&Inputs {
+            snapshot: Some(&s),
+            key_age_days: Some(120),
+            rotation_reminder_days: 90,
+            ..Inputs::default()
+        });
+        assert_eq!(level, Level::Critical);
+        assert_eq!(codes, ["balance_empty", "key_old"]);
+    }
+
+    #[test]
+    fn levels_rise_at_once_and_fall_after_a_quiet_period() {
+        let t0 = now();
+        let at = |mins: i64| t0 + SignedDuration::from_mins(mins);
+        let shown = settle(None, Level::Ok, t0);
+        let shown = settle(Some(shown), Level::Critical, at(1));
+        assert_eq!(shown.level, Level::Critical, "rises at once");
+        let shown = settle(Some(shown), Level::Ok, at(2));
+        assert_eq!(shown.level, Level::Critical, "holds");
+        let shown = settle(Some(shown), Level::Warn, at(3));
+        assert_eq!(
+            shown.level,
+            Level::Critical,
+            "still within the quiet period"
+        );
+        let shown = settle(Some(shown), Level::Critical, at(3));
+        let shown = settle(Some(shown), Level::Ok, at(5));
+        assert_eq!(
+            shown.level,
+            Level::Critical,
+            "a new peak restarts the quiet period"
+        );
+        let shown = settle(Some(shown), Level::Ok, at(6));
+        assert_eq!(shown.level, Level::Ok, "falls after 3 quiet minutes");
+        let waiting = settle(None, Level::Unknown, at(7));
+        assert_eq!(
+            settle(Some(waiting), Level::Ok, at(7)).level,
+            Level::Ok,
+            "first data shows at once"
+        );
+        let unreachable = settle(Some(shown), Level::Unknown, at(8));
+        assert_eq!(unreachable.level, Level::Unknown, "rises from ok at once");
+    }
+}

@@ -1,0 +1,539 @@
+//! `Status`: the one value every view renders (CLI, tray, dashboard, Waybar), built from the
+//! config and what was observed of each account. Its JSON is a stable contract (docs/architecture.md,
+//! "Status JSON"); the words for it are in `render`.
+
+use crate::config::{Account, Config};
+use crate::keys::account_id::AccountId;
+use crate::keys::age_days;
+use crate::providers::snapshot::{Balance, Snapshot, Unit, Window, WindowKind};
+use crate::providers::throttle::Cause;
+use crate::providers::{ProviderId, provider};
+use crate::status::health::{self, Inputs, Level, PollProblem, Reason, Shown, ThrottleEvent};
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What is known of one account's provider and traffic.
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    pub snapshot: Option<Snapshot>,
+    pub problem: Option<PollProblem>,
+    pub updated_at: Option<Timestamp>,
+    pub throttles: Vec<ThrottleEvent>,
+    pub in_flight: Option<u64>,
+    pub peak: Option<u64>,
+    /// Windows from the rate-limit headers of proxied answers.
+    pub header_windows: Vec<Window>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub level: Level,
+    pub generated_at: Timestamp,
+    pub accounts: Vec<AccountStatus>,
+    /// The built-in demo is running: the accounts are simulated.
+    #[serde(default)]
+    pub demo: bool,
+    /// AI coding tools running on this machine now (empty when not scanned).
+    #[serde(default)]
+    pub agents: Vec<RunningAgent>,
+    /// Redline's own footprint (absent when not measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<ProcessFootprint>,
+}
+
+/// One running AI coding tool. `command` is the program (and script) name only, never the
+/// arguments, which may hold a key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningAgent {
+    pub tool: String,
+    pub pid: u32,
+    pub command: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProcessFootprint {
+    pub rss_bytes: u64,
+    pub cpu_percent: f64,
+}
+
+/// A tool configuration (or environment variable) that holds one of an account's keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyUse {
+    /// `OpenClaw`, `Claude Code`, `Shell`, ...
+    pub tool: String,
+    /// Where: `~/.openclaw/openclaw.json` or `$OPENAI_API_KEY`.
+    pub source: String,
+    pub key: KeyUseKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyUseKind {
+    /// The key in use now.
+    Current,
+    /// The key replaced by the last rotation: the tool needs the new one (or the proxy).
+    Previous,
+    /// Redline's local token with a base URL naming this account: the tool goes through the
+    /// proxy, so rotations need no change in it.
+    Proxy,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccountStatus {
+    pub id: String,
+    pub provider: ProviderId,
+    pub label: Option<String>,
+    pub level: Level,
+    pub reasons: Vec<Reason>,
+    pub plan: Option<String>,
+    pub windows: Vec<WindowStatus>,
+    pub balances: Vec<Balance>,
+    pub concurrency: Concurrency,
+    pub throttles: Throttles,
+    pub key: KeyStatus,
+    /// When the provider last answered with usage data.
+    pub updated_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowStatus {
+    pub kind: WindowKind,
+    pub scope: Option<String>,
+    pub used: Option<f64>,
+    pub limit: Option<f64>,
+    pub remaining: Option<f64>,
+    pub unit: Unit,
+    pub used_ratio: Option<f64>,
+    pub resets_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Concurrency {
+    pub limit: Option<u64>,
+    /// Requests in flight now and the peak of the last 5 minutes; known only through the proxy.
+    pub in_flight: Option<u64>,
+    pub peak: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Throttles {
+    /// Refusals in the last hour.
+    pub recent: usize,
+    pub by_cause: BTreeMap<Cause, usize>,
+    pub last: Option<LastThrottle>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LastThrottle {
+    pub cause: Cause,
+    pub status: u16,
+    pub at: Timestamp,
+    pub retry_after_s: Option<f64>,
+    pub message: String,
+    pub advice: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyHealth {
+    Ok,
+    Rejected,
+    Unknown,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeyStatus {
+    pub fingerprint: Option<String>,
+    pub age_days: Option<i64>,
+    pub health: KeyHealth,
+    /// Which tools hold this key (absent: not scanned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_by: Option<Vec<KeyUse>>,
+}
+
+const RECENT_HOUR: SignedDuration = SignedDuration::from_hours(1);
+
+/// Builds the status of every configured account. `shown` carries each account's hysteresis
+/// state between calls (empty for a one-shot status).
+pub fn build(
+    config: &Config,
+    observed: &BTreeMap<AccountId, Observed>,
+    shown: &mut BTreeMap<AccountId, Shown>,
+    now: Timestamp,
+) -> Status {
+    let none = Observed::default();
+    let accounts: Vec<AccountStatus> = config
+        .accounts
+        .iter()
+        .map(|(id, account)| {
+            let seen = observed.get(id).unwrap_or(&none);
+            let mut status = account_status(id, account, seen, config, now);
+            let settled = health::settle(shown.get(id).copied(), status.level, now);
+            shown.insert(id.clone(), settled);
+            status.level = settled.level;
+            status
+        })
+        .collect();
+    let level = if accounts.is_empty() {
+        Level::Unknown
+    } else {
+        accounts
+            .iter()
+            .fold(Level::Ok, |level, a| level.worst(a.level))
+    };
+    Status {
+        level,
+        generated_at: now,
+        accounts,
+        demo: false,
+        agents: Vec::new(),
+        process: None,
+    }
+}
+
+/// Fills in each account's `key.used_by` from a scan; accounts the scan did not cover keep
+/// theirs.
+pub fn attach_key_uses(status: &mut Status, uses: &BTreeMap<String, Vec<KeyUse>>) {
+    for account in &mut status.accounts {
+        if let Some(found) = uses.get(&account.id) {
+            account.key.used_by = Some(found.clone());
+        }
+    }
+}
+
+fn account_status(
+    id: &AccountId,
+    account: &Account,
+    seen: &Observed,
+    config: &Config,
+    now: Timestamp,
+) -> AccountStatus {
+    let key_age_days = account.key_since().map(|since| age_days(since, now));
+    let concurrency_limit = seen
+        .snapshot
+        .as_ref()
+        .and_then(|s| s.concurrency_limit)
+        .or_else(|| provider(account.provider).tier_concurrency(account.tier?));
+    // Windows from the proxy's rate-limit headers count for health like polled ones.
+    let mut snapshot = seen.snapshot.clone().unwrap_or_default();
+    snapshot.add_missing_windows(seen.header_windows.iter().cloned());
+    let inputs = Inputs {
+        snapshot: seen.snapshot.is_some().then_some(&snapshot),
+        problem: seen.problem.as_ref(),
+        throttles: &seen.throttles,
+        in_flight: seen.in_flight,
+        concurrency_limit,
+        key_age_days,
+        rotation_reminder_days: config.notifications.rotation_reminder_days,
+    };
+    let (level, reasons) = health::assess(&inputs, (&config.thresholds).into(), now);
+    let key_health = match &seen.problem {
+        Some(PollProblem::KeyRejected(_)) => KeyHealth::Rejected,
+        _ if seen.snapshot.is_some() => KeyHealth::Ok,
+        _ => KeyHealth::Unknown,
+    };
+    AccountStatus {
+        id: id.to_string(),
+        provider: account.provider,
+        label: account.label.clone(),
+        level,
+        reasons,
+        plan: snapshot.plan,
+        windows: snapshot
+            .windows
+            .iter()
+            .map(|w| WindowStatus {
+                kind: w.kind,
+                scope: w.scope.clone(),
+                used: w.used,
+                limit: w.limit,
+                remaining: w.remaining,
+                unit: w.unit,
+                used_ratio: w.used_ratio(),
+                resets_at: w.resets_at,
+            })
+            .collect(),
+        balances: snapshot.balances,
+        concurrency: Concurrency {
+            limit: concurrency_limit,
+            in_flight: seen.in_flight,
+            peak: seen.peak,
+        },
+        throttles: throttle_summary(&seen.throttles, now),
+        key: KeyStatus {
+            fingerprint: account.fingerprint.clone(),
+            age_days: key_age_days,
+            health: key_health,
+            used_by: None,
+        },
+        updated_at: seen.updated_at,
+    }
+}
+
+fn throttle_summary(events: &[ThrottleEvent], now: Timestamp) -> Throttles {
+    let recent: Vec<&ThrottleEvent> = events
+        .iter()
+        .filter(|e| now.duration_since(e.at) <= RECENT_HOUR)
+        .collect();
+    let mut by_cause = BTreeMap::new();
+    for event in &recent {
+        *by_cause.entry(event.cause).or_insert(0) += 1;
+    }
+    let last = events.iter().max_by_key(|e| e.at).map(|e| LastThrottle {
+        cause: e.cause,
+        status: e.status,
+        at: e.at,
+        retry_after_s: e.retry_after_s,
+        message: e.message.clone(),
+        advice: e.advice.clone(),
+    });
+    Throttles {
+        recent: recent.len(),
+        by_cause,
+        last,
+    }
+}
+
+impl AccountStatus {
+    /// `Kimi Code (kimi-main)` or just the id.
+    pub fn title(&self) -> String {
+        match &self.label {
+            Some(label) => format!("{label} ({})", self.id),
+            None => format!("{} ({})", self.id, self.provider),
+        }
+    }
+
+    /// The window closest to its limit.
+    pub fn busiest_window(&self) -> Option<&WindowStatus> {
+        self.windows
+            .iter()
+            .filter(|w| w.used_ratio.is_some())
+            .max_by(|a, b| a.used_ratio.partial_cmp(&b.used_ratio).unwrap())
+    }
+
+    pub fn throttling_now(&self) -> bool {
+        self.reasons.iter().any(|r| r.code == "throttling_now")
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::providers::snapshot::Window;
+    use crate::status::render::{render_text, render_waybar};
+
+    pub(crate) fn config_with(id: &str, provider: &str) -> Config {
+        Config::parse(&format!("[accounts.{id}]\nprovider = \"{provider}\"\nlabel = \"Kimi Code\"\nfingerprint = \"sk-…1111\"\ncreated_at = \"2026-11-01T00:00:00Z\"\n")).unwrap()
+    }
+
+    pub(crate) fn now() -> Timestamp {
+        "2026-11-29T12:00:00Z".parse().unwrap()
+    }
+
+    pub(crate) fn observed(used: f64) -> Observed {
+        Observed {
+            snapshot: Some(Snapshot {
+                plan: Some("Standard".into()),
+                windows: vec![
+                    Window::new(WindowKind::FiveHour, Unit::Requests)
+                        .counts(Some(used), Some(100.0), None)
+                        .resets_at(Some(now() + SignedDuration::from_mins(72))),
+                ],
+                concurrency_limit: Some(30),
+                balances: vec![],
+            }),
+            updated_at: Some(now()),
+            ..Observed::default()
+        }
+    }
+
+    #[test]
+    fn status_json_has_the_documented_fields() {
+        let config = config_with("kimi-main", "kimi-code");
+        let id: AccountId = "kimi-main".parse().unwrap();
+        let observed = BTreeMap::from([(id, observed(38.0))]);
+        let status = build(&config, &observed, &mut BTreeMap::new(), now());
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["level"], "ok");
+        let account = &json["accounts"][0];
+        assert_eq!(account["id"], "kimi-main");
+        assert_eq!(account["provider"], "kimi-code");
+        assert_eq!(account["level"], "ok");
+        assert!(account["reasons"].as_array().unwrap().is_empty());
+        assert_eq!(account["windows"][0]["kind"], "five_hour");
+        assert_eq!(account["windows"][0]["used"], 38.0);
+        assert_eq!(account["windows"][0]["limit"], 100.0);
+        assert_eq!(account["windows"][0]["used_ratio"], 0.38);
+        assert_eq!(account["windows"][0]["resets_at"], "2026-11-29T13:12:00Z");
+        assert_eq!(account["concurrency"]["limit"], 30);
+        assert!(account["concurrency"]["in_flight"].is_null());
+        assert_eq!(account["throttles"]["recent"], 0);
+        assert!(
+            account["throttles"]["by_cause"]
+                .as_object()
+                .unwrap()
+                .is_empty()
+        );
+        assert!(account["throttles"]["last"].is_null());
+        assert_eq!(account["key"]["fingerprint"], "sk-…1111");
+        assert_eq!(account["key"]["age_days"], 28);
+        assert_eq!(account["key"]["health"], "ok");
+    }
+
+    #[test]
+    fn throttles_are_summarised_by_cause() {
+        let config = config_with("kimi-main", "kimi-code");
+        let id: AccountId = "kimi-main".parse().unwrap();
+        let mut seen = observed(10.0);
+        let event = |ago_m: i64, cause| ThrottleEvent {
+            at: now() - SignedDuration::from_mins(ago_m),
+            cause,
+            status: 429,
+            retry_after_s: Some(3.0),
+            message: "We're receiving too many requests at the moment".into(),
+            advice: "Concurrency limit 30 reached; your quota is fine.".into(),
+        };
+        seen.throttles = vec![
+            event(1, Cause::Concurrency),
+            event(1, Cause::Concurrency),
+            event(0, Cause::Concurrency),
+            event(90, Cause::Rpm),
+        ];
+        let status = build(
+            &config,
+            &BTreeMap::from([(id, seen)]),
+            &mut BTreeMap::new(),
+            now(),
+        );
+        let json = serde_json::to_value(&status).unwrap();
+        let throttles = &json["accounts"][0]["throttles"];
+        assert_eq!(throttles["recent"], 3);
+        assert_eq!(throttles["by_cause"]["concurrency"], 3);
+        assert!(throttles["by_cause"].get("rpm").is_none());
+        assert_eq!(throttles["last"]["cause"], "concurrency");
+        assert_eq!(throttles["last"]["retry_after_s"], 3.0);
+        assert_eq!(json["level"], "critical");
+        assert_eq!(render_waybar(&status, now())["text"], "429");
+    }
+
+    #[test]
+    fn agents_footprint_and_key_uses_in_json_and_text() {
+        let config = config_with("kimi-main", "kimi-code");
+        let id: AccountId = "kimi-main".parse().unwrap();
+        let mut status = build(
+            &config,
+            &BTreeMap::from([(id, observed(10.0))]),
+            &mut BTreeMap::new(),
+            now(),
+        );
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["agents"], serde_json::json!([]));
+        assert!(json.get("process").is_none());
+        assert!(json["accounts"][0]["key"].get("used_by").is_none());
+
+        status.agents = vec![RunningAgent {
+            tool: "Claude Code".into(),
+            pid: 123,
+            command: "claude".into(),
+        }];
+        status.process = Some(ProcessFootprint {
+            rss_bytes: 12 * 1024 * 1024,
+            cpu_percent: 0.5,
+        });
+        let uses = vec![KeyUse {
+            tool: "OpenClaw".into(),
+            source: "~/.openclaw/openclaw.json".into(),
+            key: KeyUseKind::Previous,
+        }];
+        attach_key_uses(
+            &mut status,
+            &BTreeMap::from([("kimi-main".to_owned(), uses)]),
+        );
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(
+            json["agents"][0],
+            serde_json::json!({"tool": "Claude Code", "pid": 123, "command": "claude"})
+        );
+        assert_eq!(json["process"]["rss_bytes"], 12 * 1024 * 1024);
+        assert_eq!(
+            json["accounts"][0]["key"]["used_by"][0],
+            serde_json::json!({"tool": "OpenClaw", "source": "~/.openclaw/openclaw.json", "key": "previous"})
+        );
+        let back: Status = serde_json::from_value(json).unwrap();
+        assert_eq!(back, status);
+        let text = crate::status::render::render_text(&status, now());
+        assert!(
+            text.contains("used by: OpenClaw (~/.openclaw/openclaw.json) OLD KEY"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Agents running: Claude Code (pid 123)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Redline: 12.0 MiB resident, 0.5% CPU"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn windows_from_proxied_headers_count_for_health() {
+        let config = config_with("oai", "openai");
+        let id: AccountId = "oai".parse().unwrap();
+        let rpm =
+            Window::new(WindowKind::Rpm, Unit::Requests).counts(Some(96.0), Some(100.0), None);
+        let seen = Observed {
+            snapshot: Some(Snapshot::default()),
+            header_windows: vec![rpm],
+            ..Observed::default()
+        };
+        let status = build(
+            &config,
+            &BTreeMap::from([(id, seen)]),
+            &mut BTreeMap::new(),
+            now(),
+        );
+        assert_eq!(status.accounts[0].level, Level::Critical);
+        assert_eq!(status.accounts[0].reasons[0].code, "window_critical");
+        assert_eq!(status.accounts[0].windows[0].kind, WindowKind::Rpm);
+    }
+
+    #[test]
+    fn a_moonshot_tier_gives_the_concurrency_limit() {
+        let config = Config::parse("[accounts.moon]\nprovider = \"moonshot\"\ntier = 2\n").unwrap();
+        let id: AccountId = "moon".parse().unwrap();
+        let seen = Observed {
+            snapshot: Some(Snapshot::default()),
+            in_flight: Some(85),
+            ..Observed::default()
+        };
+        let status = build(
+            &config,
+            &BTreeMap::from([(id, seen)]),
+            &mut BTreeMap::new(),
+            now(),
+        );
+        assert_eq!(status.accounts[0].concurrency.limit, Some(100));
+        assert_eq!(status.accounts[0].reasons[0].code, "concurrency_high");
+        let err =
+            Config::parse("[accounts.moon]\nprovider = \"moonshot\"\ntier = 6\n").unwrap_err();
+        assert!(err.message.contains("from 0 to 5"), "{}", err.message);
+    }
+
+    #[test]
+    fn accounts_without_data_are_unknown_and_no_accounts_is_unknown() {
+        let config = config_with("kimi-main", "kimi-code");
+        let status = build(&config, &BTreeMap::new(), &mut BTreeMap::new(), now());
+        assert_eq!(status.level, Level::Unknown);
+        assert_eq!(status.accounts[0].key.health, KeyHealth::Unknown);
+        let empty = build(
+            &Config::default(),
+            &BTreeMap::new(),
+            &mut BTreeMap::new(),
+            now(),
+        );
+        assert_eq!(empty.level, Level::Unknown);
+        assert!(render_text(&empty, now()).starts_with("No keys yet"));
+    }
+}
