@@ -24,15 +24,18 @@ Run by tests/desktop/smoke.sh inside `dbus-run-session`, a private Secret Servic
 Usage: smoke.py PATH/TO/redline-desktop ARTIFACT_DIR
 """
 
+import ctypes
 import json
 import os
 import re
+import signal
 import socket
 import struct
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import urllib.request
 import zlib
 
@@ -45,14 +48,66 @@ WATCHER = "org.kde.StatusNotifierWatcher"
 ITEM = "org.kde.StatusNotifierItem"
 NOTIFICATIONS = "org.freedesktop.Notifications"
 TIMEOUT_S = 120
+DBUS_TIMEOUT_S = 10  # for every D-Bus call: an app that stops answering fails the test, not hangs it
 HERE = os.path.dirname(os.path.abspath(__file__))
 CAUSE = "concurrency limit"
 ADDED_KEY = "sk-kimi-SmokeTestKeyAddedDuringDemo0001"
 
 
+# Every process the test starts, ended (with everything under it) however the test ends.
+SPAWNED = []
+
+
 def fail(message):
-    print(f"smoke: FAIL: {message}", file=sys.stderr)
+    print(f"smoke: FAIL: {message}", file=sys.stderr, flush=True)
     sys.exit(1)
+
+
+def spawn(args, **kwargs):
+    process = subprocess.Popen(args, **kwargs)
+    SPAWNED.append(process)
+    return process
+
+
+def become_subreaper():
+    """Processes orphaned under this one (a window or WebKit process whose parent died) become
+    its children, so end_spawned still finds them."""
+    PR_SET_CHILD_SUBREAPER = 36
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def end_spawned():
+    """Ends every process still running under this one (the app, the busy-port app, the
+    notification daemon, the window and WebKit processes): SIGTERM, SIGKILL 5 s later. Left
+    running, they would keep dbus-run-session and xvfb-run (and a pipe reading the output) open."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    def running():
+        return descendants(os.getpid())
+
+    left = running()
+    if left:
+        table = processes()
+        print("smoke: ending " + ", ".join(f"{table[p][1]} ({p})" for p in left if p in table), flush=True)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in left:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 5
+        while left and time.monotonic() < deadline:
+            time.sleep(0.1)
+            left = running()
+    for process in SPAWNED:
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            print(f"smoke: process {process.pid} did not end even after SIGKILL", file=sys.stderr)
+
+
+def on_sigterm(signum, frame):
+    fail("terminated by SIGTERM (smoke.sh's time limit?)")
 
 
 def decode_png(path):
@@ -200,6 +255,16 @@ def children(pid, table=None):
     return [child for child, (parent, _, _) in table.items() if parent == pid]
 
 
+def descendants(pid, table=None):
+    table = processes() if table is None else table
+    found, todo = [], [pid]
+    while todo:
+        for child in children(todo.pop(), table):
+            todo.append(child)
+            found.append(child)
+    return found
+
+
 def window_processes(pid):
     """The window processes (`redline-desktop --window`) the app `pid` started."""
     table = processes()
@@ -209,13 +274,7 @@ def window_processes(pid):
 def webkit_under(pid, prefix="WebKit"):
     """WebKit processes anywhere under `pid` (WebKitWebProcess, WebKitNetworkProcess)."""
     table = processes()
-    found, todo = [], [pid]
-    while todo:
-        for child in children(todo.pop(), table):
-            todo.append(child)
-            if table[child][1].startswith(prefix):
-                found.append(child)
-    return found
+    return [child for child in descendants(pid, table) if table[child][1].startswith(prefix)]
 
 
 def connected_to(pid, port):
@@ -270,15 +329,12 @@ def main():
     watcher = Watcher(bus)
 
     # In its own process: importing dbusmock here would change how dbus.service finds methods.
-    notifications = subprocess.Popen(
+    spawn(
         [sys.executable, "-m", "dbusmock", "--session", "--template", "notification_daemon"],
         stdout=subprocess.DEVNULL,
     )
-    for _ in range(100):
-        if bus.name_has_owner(NOTIFICATIONS):
-            break
-        time.sleep(0.1)
-    else:
+    bus_daemon = dbus.Interface(bus.get_object("org.freedesktop.DBus", "/org/freedesktop/DBus"), "org.freedesktop.DBus")
+    if not wait_for(lambda: bus_daemon.NameHasOwner(NOTIFICATIONS, timeout=DBUS_TIMEOUT_S), 10):
         fail("python-dbusmock's notification daemon did not start")
     notify_mock = dbus.Interface(
         bus.get_object(NOTIFICATIONS, "/org/freedesktop/Notifications"), "org.freedesktop.DBus.Mock"
@@ -308,33 +364,34 @@ def main():
     with open(os.path.join(busy_home, "config.toml"), "w") as f:
         f.write(f'[proxy]\nlisten = "127.0.0.1:{busy_port}"\n')
     with open(os.path.join(artifacts, "desktop-busy-port-stderr.log"), "w") as busy_log:
-        busy = subprocess.Popen([binary, "--demo", "--hidden"], env=dict(env, REDLINE_HOME=busy_home),
+        busy = spawn([binary, "--demo", "--hidden"], env=dict(env, REDLINE_HOME=busy_home),
                                 stdout=busy_log, stderr=busy_log)
 
         def failure_notice():
-            for _, method, args in notify_mock.GetCalls():
+            for _, method, args in notify_mock.GetCalls(timeout=DBUS_TIMEOUT_S):
                 if method == "Notify" and str(args[3]) == "Redline could not start":
                     return str(args[4])
             return None
 
         if not wait_for(failure_notice, 30):
-            busy.kill()
             fail(f"no 'Redline could not start' notification with port {busy_port} taken")
         body = failure_notice()
         if f"127.0.0.1:{busy_port}" not in body or "proxy.listen" not in body:
-            busy.kill()
             fail(f"the failure notification does not name the port and the fix: {body!r}")
         if busy.poll() is not None:
             fail(f"the app exited ({busy.returncode}) instead of staying in the tray to say why")
         busy.terminate()
-        busy.wait(timeout=20)
+        try:
+            busy.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            fail("the busy-port app did not end within 20 s of SIGTERM")
     blocker.close()
-    notify_mock.ClearCalls()
+    notify_mock.ClearCalls(timeout=DBUS_TIMEOUT_S)
     print(f"smoke: port taken: {body!r}")
 
     log_path = os.path.join(artifacts, "desktop-stderr.log")
     log = open(log_path, "w")
-    app = subprocess.Popen([binary, "--demo"], env=env, stdout=log, stderr=log)
+    app = spawn([binary, "--demo"], env=env, stdout=log, stderr=log)
 
     state = {"colours": [], "icons": set(), "notice": None, "error": None, "done": False}
     deadline = time.monotonic() + TIMEOUT_S
@@ -343,7 +400,7 @@ def main():
     def item_props():
         owner, path = watcher.items[-1]
         item = bus.get_object(owner, path)
-        return dbus.Interface(item, dbus.PROPERTIES_IFACE).GetAll(ITEM)
+        return dbus.Interface(item, dbus.PROPERTIES_IFACE).GetAll(ITEM, timeout=DBUS_TIMEOUT_S)
 
     def check():
         if app.poll() is not None:
@@ -368,7 +425,7 @@ def main():
                 state["colours"].append(colour)
                 with open(path, "rb") as src, open(os.path.join(artifacts, f"tray-{colour}.png"), "wb") as dst:
                     dst.write(src.read())
-        for _, method, args in notify_mock.GetCalls():
+        for _, method, args in notify_mock.GetCalls(timeout=DBUS_TIMEOUT_S):
             if method == "Notify" and CAUSE in str(args[3]):
                 state["notice"] = (str(args[3]), str(args[4]))
         if "red" in state["colours"] and state["notice"]:
@@ -380,7 +437,6 @@ def main():
     GLib.timeout_add(200, check)
     loop.run()
     if not state["done"]:
-        app.kill()
         fail(state["error"])
     print(f"smoke: tray icon colours in order: {state['colours']}")
     print(f"smoke: notification: {state['notice'][0]!r} / {state['notice'][1]!r}")
@@ -393,30 +449,25 @@ def main():
         fail("the first icon was already red: the change to red was not seen")
 
     shot = os.path.join(artifacts, "desktop-window.png")
-    subprocess.run(["import", "-window", "root", shot], check=True)
+    subprocess.run(["import", "-window", "root", shot], check=True, timeout=60)
     print(f"smoke: screenshot saved to {shot}")
 
     # The window has a process of its own, with WebKit under it, talking to the engine.
     windows = window_processes(app.pid)
     if len(windows) != 1:
-        app.kill()
         fail(f"expected one window process under the app, found {windows}")
     if not webkit_under(windows[0], "WebKitWebProces"):
-        app.kill()
         fail("no WebKitWebProcess under the window process while the window is open")
     if [p for p in webkit_under(app.pid) if p not in webkit_under(windows[0])]:
-        app.kill()
         fail("the tray process itself started WebKit processes")
     port = engine_port(log_path)
     if port is None or not wait_for(lambda: connected_to(windows[0], port), 15):
-        app.kill()
         fail(f"the window process is not connected to the engine's port {port}")
     print(f"smoke: window process {windows[0]} with WebKit under it, connected to port {port}")
 
     # Closing the window ends its process and WebKit's; the app stays in the tray.
-    subprocess.run([sys.executable, os.path.join(HERE, "close_window.py"), "Redline"], check=True)
+    subprocess.run([sys.executable, os.path.join(HERE, "close_window.py"), "Redline"], check=True, timeout=30)
     if not wait_for(lambda: not window_processes(app.pid) and not webkit_under(app.pid), 15):
-        app.kill()
         fail(f"15 s after the window was closed, still running: window {window_processes(app.pid)}, WebKit {webkit_under(app.pid)}")
     if app.poll() is not None:
         fail(f"closing the window ended the app ({app.returncode})")
@@ -425,15 +476,13 @@ def main():
     # A second launch hands over to the running app, which opens its window again.
     second = subprocess.run([binary, "--demo"], env=env, capture_output=True, text=True, timeout=60)
     if second.returncode != 0:
-        app.kill()
         fail(f"the second launch ended with {second.returncode}: {second.stderr}")
     if not wait_for(lambda: window_processes(app.pid) and webkit_under(app.pid, "WebKitWebProces"), 30):
-        app.kill()
         fail("a second launch did not open the window again (no new window and web process)")
     reopened = window_processes(app.pid)
     time.sleep(3)  # let the dashboard draw before the picture; nothing is asserted on it
     shot = os.path.join(artifacts, "desktop-window-reopened.png")
-    subprocess.run(["import", "-window", "root", shot], check=True)
+    subprocess.run(["import", "-window", "root", shot], check=True, timeout=60)
     print(f"smoke: a second launch opened the window again; screenshot saved to {shot}")
 
     menu_path = item_props()["Menu"]
@@ -441,22 +490,20 @@ def main():
     menu = dbus.Interface(bus.get_object(owner, menu_path), "com.canonical.dbusmenu")
 
     def item(label):
-        _, layout = menu.GetLayout(0, -1, dbus.Array([], signature="s"))
+        _, layout = menu.GetLayout(0, -1, dbus.Array([], signature="s"), timeout=DBUS_TIMEOUT_S)
         found = menu_item(layout, label)
         if found is None:
-            app.kill()
             fail(f"no {label!r} in the tray menu: {layout}")
         return found
 
     def click(label):
-        menu.Event(item(label)[0], "clicked", dbus.String("", variant_level=1), dbus.UInt32(0))
+        menu.Event(item(label)[0], "clicked", dbus.String("", variant_level=1), dbus.UInt32(0), timeout=DBUS_TIMEOUT_S)
 
     # "Proxy on" is checked, and clicking it switches the proxy off.
     if item("Proxy on")[1].get("toggle-state") != 1:
         fail(f"'Proxy on' is not checked at start: {item('Proxy on')}")
     click("Proxy on")
     if not wait_for(lambda: item("Proxy on")[1].get("toggle-state") == 0, 10):
-        app.kill()
         fail("'Proxy on' stayed checked after a click")
     print("smoke: Proxy on unchecked from the menu")
 
@@ -475,23 +522,20 @@ def main():
             fail(f"adding a key answered {answer.status}")
 
     def left_demo():
-        _, layout = menu.GetLayout(0, -1, dbus.Array([], signature="s"))
+        _, layout = menu.GetLayout(0, -1, dbus.Array([], signature="s"), timeout=DBUS_TIMEOUT_S)
         labels = json.dumps(layout)
         return "Smoke Kimi" in labels and "(demo)" not in labels
 
     if not wait_for(left_demo, 30):
-        app.kill()
-        fail(f"30 s after a key was added the tray menu still shows the demo: {menu.GetLayout(0, -1, dbus.Array([], signature='s'))}")
+        fail(f"30 s after a key was added the tray menu still shows the demo: {menu.GetLayout(0, -1, dbus.Array([], signature='s'), timeout=DBUS_TIMEOUT_S)}")
     new_port = engine_port(log_path)
     if new_port == demo_port:
-        app.kill()
         fail("no new engine was started for the user's accounts")
     if not wait_for(lambda: connected_to(reopened[0], new_port), 15):
-        app.kill()
         fail(f"the open window did not reconnect to the new engine on port {new_port}")
     time.sleep(2)  # let the dashboard draw before the picture; nothing is asserted on it
     shot = os.path.join(artifacts, "desktop-window-after-first-key.png")
-    subprocess.run(["import", "-window", "root", shot], check=True)
+    subprocess.run(["import", "-window", "root", shot], check=True, timeout=60)
     print(f"smoke: a key added during the demo: the tray lists it, the window follows the engine on port {new_port}; screenshot {shot}")
 
     # Quit through the tray menu, as a user would, and expect a clean exit, the open window
@@ -500,7 +544,6 @@ def main():
     try:
         code = app.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        app.kill()
         fail("Quit did not end the app within 20 s")
     log.close()
     if code != 0:
@@ -513,9 +556,16 @@ def main():
         fail(f"the engine did not drain and stop on Quit; see {log_path}")
     if "sk-demo-not-a-real-key" in stderr or ADDED_KEY in stderr:
         fail("a key appeared in the app's output")
-    notifications.terminate()
     print("smoke: ok")
 
 
 if __name__ == "__main__":
-    main()
+    become_subreaper()
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        main()
+    except Exception as error:  # an unexpected error fails the test with its traceback
+        traceback.print_exc()
+        fail(f"unexpected {type(error).__name__}: {error}")
+    finally:
+        end_spawned()
