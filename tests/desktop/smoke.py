@@ -189,10 +189,14 @@ class Watcher(dbus.service.Object):
 
     @dbus.service.method(WATCHER, in_signature="s", out_signature="", sender_keyword="sender")
     def RegisterStatusNotifierItem(self, service, sender=None):
-        path = service if service.startswith("/") else "/StatusNotifierItem"
-        owner = sender if service.startswith("/") else service
-        self.items.append((owner, path))
-        self.StatusNotifierItemRegistered(f"{owner}{path}")
+        try:
+            path = service if service.startswith("/") else "/StatusNotifierItem"
+            owner = sender if service.startswith("/") else service
+            self.items.append((owner, path))
+            self.StatusNotifierItemRegistered(f"{owner}{path}")
+        except Exception:
+            record_callback_error("the watcher's RegisterStatusNotifierItem")
+            raise
 
     @dbus.service.method(WATCHER, in_signature="s", out_signature="")
     def RegisterStatusNotifierHost(self, service):
@@ -312,13 +316,89 @@ def demo_token(log_path):
     return None
 
 
-def wait_for(condition, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
+# Exceptions raised in GLib and D-Bus callbacks. Left alone, GLib would only print them (and
+# drop a timeout callback for good, so a wait would never end): kept here, they end the main
+# loop and fail the test.
+CALLBACK_ERRORS = []
+LOOPS = []  # the main loops running now
+
+
+def record_callback_error(where):
+    error = sys.exc_info()[1]
+    CALLBACK_ERRORS.append((where, error, traceback.format_exc()))
+    for loop in LOOPS:
+        loop.quit()
+
+
+def guarded(callback, where):
+    """`callback` for GLib or dbus-python, with any exception it raises recorded (and the main
+    loop ended) instead of printed and forgotten."""
+
+    def run(*args):
+        try:
+            return callback(*args)
+        except BaseException:
+            record_callback_error(where)
+            return False
+
+    return run
+
+
+def raise_callback_errors():
+    if CALLBACK_ERRORS:
+        where, error, trace = CALLBACK_ERRORS[0]
+        if isinstance(error, SystemExit):  # fail() in a callback: its message is out already
+            raise error
+        fail(f"exception in {where}:\n{trace}")
+
+
+def wait_for(condition, seconds, what="a condition"):
+    """Runs the GLib main loop (so the watcher answers and hears of items leaving) until
+    condition() is true, checked every 0.2 s, and returns its value; None once `seconds` have
+    passed. The deadline is a GLib timeout of its own: it ends the loop whatever condition
+    does, and an exception in condition fails the test."""
+    raise_callback_errors()
+    loop = GLib.MainLoop()
+    outcome = {"value": None}
+
+    def poll():
+        value = condition()
+        if value:
+            outcome["value"] = value
+            loop.quit()
+            return False
+        return True
+
+    def first_poll():
+        poll()
+        return False
+
+    def deadline():
+        loop.quit()
+        return False
+
+    sources = [
+        GLib.idle_add(guarded(first_poll, f"checking {what}")),
+        GLib.timeout_add(200, guarded(poll, f"checking {what}")),
+        GLib.timeout_add(int(seconds * 1000), deadline),
+    ]
+    LOOPS.append(loop)
+    try:
+        loop.run()
+    finally:
+        LOOPS.remove(loop)
+        context = GLib.MainContext.default()
+        for source_id in sources:
+            source = context.find_source_by_id(source_id)
+            if source is not None and not source.is_destroyed():
+                source.destroy()
+    raise_callback_errors()
+    return outcome["value"]
+
+
+def pause(seconds):
+    """Lets `seconds` pass with the main loop running (the watcher keeps answering)."""
+    wait_for(lambda: False, seconds, "nothing (a pause)")
 
 
 def main():
@@ -393,9 +473,7 @@ def main():
     log = open(log_path, "w")
     app = spawn([binary, "--demo"], env=env, stdout=log, stderr=log)
 
-    state = {"colours": [], "icons": set(), "notice": None, "error": None, "done": False}
-    deadline = time.monotonic() + TIMEOUT_S
-    loop = GLib.MainLoop()
+    state = {"colours": [], "icons": set(), "notice": None}
 
     def item_props():
         owner, path = watcher.items[-1]
@@ -404,16 +482,7 @@ def main():
 
     def check():
         if app.poll() is not None:
-            state["error"] = f"redline-desktop exited early with {app.returncode}; see {log_path}"
-            loop.quit()
-            return False
-        if time.monotonic() > deadline:
-            state["error"] = (
-                f"no red icon and notification within {TIMEOUT_S}s: colours seen {state['colours']}, "
-                f"notification {state['notice']!r}, items {watcher.items}"
-            )
-            loop.quit()
-            return False
+            fail(f"redline-desktop exited early with {app.returncode}; see {log_path}")
         if watcher.items:
             props = item_props()
             icon = str(props.get("IconName", ""))
@@ -428,16 +497,13 @@ def main():
         for _, method, args in notify_mock.GetCalls(timeout=DBUS_TIMEOUT_S):
             if method == "Notify" and CAUSE in str(args[3]):
                 state["notice"] = (str(args[3]), str(args[4]))
-        if "red" in state["colours"] and state["notice"]:
-            state["done"] = True
-            loop.quit()
-            return False
-        return True
+        return "red" in state["colours"] and state["notice"]
 
-    GLib.timeout_add(200, check)
-    loop.run()
-    if not state["done"]:
-        fail(state["error"])
+    if not wait_for(check, TIMEOUT_S, "the tray icon and notifications"):
+        fail(
+            f"no red icon and notification within {TIMEOUT_S}s: colours seen {state['colours']}, "
+            f"notification {state['notice']!r}, items {watcher.items}"
+        )
     print(f"smoke: tray icon colours in order: {state['colours']}")
     print(f"smoke: notification: {state['notice'][0]!r} / {state['notice'][1]!r}")
     body = state["notice"][1]
@@ -480,7 +546,7 @@ def main():
     if not wait_for(lambda: window_processes(app.pid) and webkit_under(app.pid, "WebKitWebProces"), 30):
         fail("a second launch did not open the window again (no new window and web process)")
     reopened = window_processes(app.pid)
-    time.sleep(3)  # let the dashboard draw before the picture; nothing is asserted on it
+    pause(3)  # let the dashboard draw before the picture; nothing is asserted on it
     shot = os.path.join(artifacts, "desktop-window-reopened.png")
     subprocess.run(["import", "-window", "root", shot], check=True, timeout=60)
     print(f"smoke: a second launch opened the window again; screenshot saved to {shot}")
@@ -533,7 +599,7 @@ def main():
         fail("no new engine was started for the user's accounts")
     if not wait_for(lambda: connected_to(reopened[0], new_port), 15):
         fail(f"the open window did not reconnect to the new engine on port {new_port}")
-    time.sleep(2)  # let the dashboard draw before the picture; nothing is asserted on it
+    pause(2)  # let the dashboard draw before the picture; nothing is asserted on it
     shot = os.path.join(artifacts, "desktop-window-after-first-key.png")
     subprocess.run(["import", "-window", "root", shot], check=True, timeout=60)
     print(f"smoke: a key added during the demo: the tray lists it, the window follows the engine on port {new_port}; screenshot {shot}")
@@ -556,6 +622,7 @@ def main():
         fail(f"the engine did not drain and stop on Quit; see {log_path}")
     if "sk-demo-not-a-real-key" in stderr or ADDED_KEY in stderr:
         fail("a key appeared in the app's output")
+    raise_callback_errors()
     print("smoke: ok")
 
 
