@@ -180,20 +180,62 @@ def icon_colour(path):
 
 
 class Watcher(dbus.service.Object):
-    """The part of org.kde.StatusNotifierWatcher appindicator needs: register, and a host."""
+    """The part of org.kde.StatusNotifierWatcher appindicator needs: register, and a host.
+    An item is forgotten once its owner leaves the bus (several apps register here in turn:
+    the busy-port app's item goes with it)."""
 
     def __init__(self, bus):
+        # Live items, oldest first: (bus name to call, object path, unique name of the owner).
         self.items = []
+        self.gone = []  # items forgotten, their owner gone
+        self.pids = {}  # unique bus name -> pid of the process behind it
+        self.bus_daemon = dbus.Interface(
+            bus.get_object("org.freedesktop.DBus", "/org/freedesktop/DBus", introspect=False), "org.freedesktop.DBus"
+        )
         self.bus_name = dbus.service.BusName(WATCHER, bus)
         super().__init__(self.bus_name, "/StatusNotifierWatcher")
+        bus.add_signal_receiver(
+            guarded(self.name_owner_changed, "the watcher's NameOwnerChanged handler"),
+            signal_name="NameOwnerChanged",
+            dbus_interface="org.freedesktop.DBus",
+            bus_name="org.freedesktop.DBus",
+            path="/org/freedesktop/DBus",
+        )
+
+    def name_owner_changed(self, name, old_owner, new_owner):
+        if new_owner:
+            return
+        for item in [item for item in self.items if name in (item[0], item[2])]:
+            self.items.remove(item)
+            self.gone.append(f"{item[0]}{item[1]}")
+            self.StatusNotifierItemUnregistered(f"{item[0]}{item[1]}")
+
+    def pid(self, owner):
+        """The pid of the process behind the unique bus name `owner`; None once it has left."""
+        if owner not in self.pids:
+            try:
+                self.pids[owner] = int(self.bus_daemon.GetConnectionUnixProcessID(owner, timeout=DBUS_TIMEOUT_S))
+            except dbus.DBusException as error:
+                if error.get_dbus_name() != "org.freedesktop.DBus.Error.NameHasNoOwner":
+                    raise
+                return None
+        return self.pids[owner]
+
+    def item_of(self, pid):
+        """(bus name, object path) of the newest live item that process `pid` registered, or
+        None: never another process's item, nor one whose owner has left the bus."""
+        for name, path, owner in reversed(self.items):
+            if self.pid(owner) == pid:
+                return name, path
+        return None
 
     @dbus.service.method(WATCHER, in_signature="s", out_signature="", sender_keyword="sender")
     def RegisterStatusNotifierItem(self, service, sender=None):
         try:
             path = service if service.startswith("/") else "/StatusNotifierItem"
-            owner = sender if service.startswith("/") else service
-            self.items.append((owner, path))
-            self.StatusNotifierItemRegistered(f"{owner}{path}")
+            name = sender if service.startswith("/") else service
+            self.items.append((name, path, str(sender)))
+            self.StatusNotifierItemRegistered(f"{name}{path}")
         except Exception:
             record_callback_error("the watcher's RegisterStatusNotifierItem")
             raise
@@ -206,6 +248,10 @@ class Watcher(dbus.service.Object):
     def StatusNotifierItemRegistered(self, item):
         pass
 
+    @dbus.service.signal(WATCHER, signature="s")
+    def StatusNotifierItemUnregistered(self, item):
+        pass
+
     @dbus.service.method(dbus.PROPERTIES_IFACE, in_signature="ss", out_signature="v")
     def Get(self, interface, name):
         return self.GetAll(interface)[name]
@@ -216,7 +262,7 @@ class Watcher(dbus.service.Object):
             "IsStatusNotifierHostRegistered": dbus.Boolean(True),
             "ProtocolVersion": dbus.Int32(0),
             "RegisteredStatusNotifierItems": dbus.Array(
-                [f"{o}{p}" for o, p in self.items], signature="s"
+                [f"{name}{path}" for name, path, _ in self.items], signature="s"
             ),
         }
 
@@ -475,16 +521,23 @@ def main():
 
     state = {"colours": [], "icons": set(), "notice": None}
 
-    def item_props():
-        owner, path = watcher.items[-1]
-        item = bus.get_object(owner, path)
-        return dbus.Interface(item, dbus.PROPERTIES_IFACE).GetAll(ITEM, timeout=DBUS_TIMEOUT_S)
+    def item_props(item):
+        name, path = item
+        return dbus.Interface(bus.get_object(name, path, introspect=False), dbus.PROPERTIES_IFACE).GetAll(
+            ITEM, timeout=DBUS_TIMEOUT_S
+        )
 
     def check():
         if app.poll() is not None:
             fail(f"redline-desktop exited early with {app.returncode}; see {log_path}")
-        if watcher.items:
-            props = item_props()
+        item = watcher.item_of(app.pid)
+        if item is not None:
+            try:
+                props = item_props(item)
+            except dbus.DBusException:
+                if app.poll() is not None:
+                    fail(f"redline-desktop exited early with {app.returncode}; see {log_path}")
+                raise
             icon = str(props.get("IconName", ""))
             theme = str(props.get("IconThemePath", ""))
             path = icon if icon.startswith("/") else os.path.join(theme, icon + ".png")
@@ -502,7 +555,8 @@ def main():
     if not wait_for(check, TIMEOUT_S, "the tray icon and notifications"):
         fail(
             f"no red icon and notification within {TIMEOUT_S}s: colours seen {state['colours']}, "
-            f"notification {state['notice']!r}, items {watcher.items}"
+            f"notification {state['notice']!r}, "
+            f"items {watcher.items} (app pid {app.pid}), gone {watcher.gone}"
         )
     print(f"smoke: tray icon colours in order: {state['colours']}")
     print(f"smoke: notification: {state['notice'][0]!r} / {state['notice'][1]!r}")
@@ -551,19 +605,28 @@ def main():
     subprocess.run(["import", "-window", "root", shot], check=True, timeout=60)
     print(f"smoke: a second launch opened the window again; screenshot saved to {shot}")
 
-    menu_path = item_props()["Menu"]
-    owner, _ = watcher.items[-1]
-    menu = dbus.Interface(bus.get_object(owner, menu_path), "com.canonical.dbusmenu")
+    def menu():
+        """The menu of the app's newest live tray item, looked up anew each time."""
+        item = watcher.item_of(app.pid)
+        if item is None:
+            fail(f"the app (pid {app.pid}) has no tray item on the bus: items {watcher.items}, gone {watcher.gone}")
+        return dbus.Interface(
+            bus.get_object(item[0], item_props(item)["Menu"], introspect=False), "com.canonical.dbusmenu"
+        )
+
+    def layout():
+        _, root = menu().GetLayout(0, -1, dbus.Array([], signature="s"), timeout=DBUS_TIMEOUT_S)
+        return root
 
     def item(label):
-        _, layout = menu.GetLayout(0, -1, dbus.Array([], signature="s"), timeout=DBUS_TIMEOUT_S)
-        found = menu_item(layout, label)
+        layout_now = layout()
+        found = menu_item(layout_now, label)
         if found is None:
-            fail(f"no {label!r} in the tray menu: {layout}")
+            fail(f"no {label!r} in the tray menu: {layout_now}")
         return found
 
     def click(label):
-        menu.Event(item(label)[0], "clicked", dbus.String("", variant_level=1), dbus.UInt32(0), timeout=DBUS_TIMEOUT_S)
+        menu().Event(item(label)[0], "clicked", dbus.String("", variant_level=1), dbus.UInt32(0), timeout=DBUS_TIMEOUT_S)
 
     # "Proxy on" is checked, and clicking it switches the proxy off.
     if item("Proxy on")[1].get("toggle-state") != 1:
@@ -588,12 +651,11 @@ def main():
             fail(f"adding a key answered {answer.status}")
 
     def left_demo():
-        _, layout = menu.GetLayout(0, -1, dbus.Array([], signature="s"), timeout=DBUS_TIMEOUT_S)
-        labels = json.dumps(layout)
+        labels = json.dumps(layout())
         return "Smoke Kimi" in labels and "(demo)" not in labels
 
     if not wait_for(left_demo, 30):
-        fail(f"30 s after a key was added the tray menu still shows the demo: {menu.GetLayout(0, -1, dbus.Array([], signature='s'), timeout=DBUS_TIMEOUT_S)}")
+        fail(f"30 s after a key was added the tray menu still shows the demo: {layout()}")
     new_port = engine_port(log_path)
     if new_port == demo_port:
         fail("no new engine was started for the user's accounts")
