@@ -614,19 +614,37 @@ def main():
             bus.get_object(item[0], item_props(item)["Menu"], introspect=False), "com.canonical.dbusmenu"
         )
 
-    def layout():
-        _, root = menu().GetLayout(0, -1, dbus.Array([], signature="s"), timeout=DBUS_TIMEOUT_S)
+    def layout(of=None):
+        _, root = (of or menu()).GetLayout(0, -1, dbus.Array([], signature="s"), timeout=DBUS_TIMEOUT_S)
         return root
 
-    def item(label):
-        layout_now = layout()
+    def item(label, of=None):
+        layout_now = layout(of)
         found = menu_item(layout_now, label)
         if found is None:
             fail(f"no {label!r} in the tray menu: {layout_now}")
         return found
 
-    def click(label):
-        menu().Event(item(label)[0], "clicked", dbus.String("", variant_level=1), dbus.UInt32(0), timeout=DBUS_TIMEOUT_S)
+    def click(label, attempts=5):
+        """Clicks the item with this label, its id read from the menu as it is at the click. The
+        app rebuilds its menu whenever a line of it changes, so the id can go stale before the
+        click arrives ("The ID supplied 115 does not refer to a menu item we have"): then it
+        looks again, at most `attempts` times."""
+        stale = []
+        for _ in range(attempts):
+            now = menu()
+            item_id = item(label, now)[0]
+            try:
+                now.Event(item_id, "clicked", dbus.String("", variant_level=1), dbus.UInt32(0), timeout=DBUS_TIMEOUT_S)
+                if stale:
+                    print(f"smoke: clicked {label!r} after stale ids {stale}")
+                return
+            except dbus.DBusException as error:
+                if "does not refer to a menu item" not in str(error.get_dbus_message()):
+                    raise
+                stale.append(item_id)
+            pause(0.2)
+        fail(f"could not click {label!r}: its id was stale {attempts} times in a row: {stale}")
 
     # "Proxy on" is checked, and clicking it switches the proxy off.
     if item("Proxy on")[1].get("toggle-state") != 1:
