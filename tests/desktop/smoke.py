@@ -267,6 +267,21 @@ class Watcher(dbus.service.Object):
         }
 
 
+def connections_of(bus_daemon, pid):
+    """The unique names of the bus connections of process `pid`."""
+    names = []
+    for name in bus_daemon.ListNames(timeout=DBUS_TIMEOUT_S):
+        if not name.startswith(":"):
+            continue
+        try:
+            if bus_daemon.GetConnectionUnixProcessID(name, timeout=DBUS_TIMEOUT_S) == pid:
+                names.append(str(name))
+        except dbus.DBusException as error:
+            if error.get_dbus_name() != "org.freedesktop.DBus.Error.NameHasNoOwner":
+                raise
+    return names
+
+
 def menu_item(layout, label):
     """(id, properties) of the menu item with this label in a com.canonical.dbusmenu layout."""
     item_id, properties, children = layout
@@ -459,7 +474,7 @@ def main():
         [sys.executable, "-m", "dbusmock", "--session", "--template", "notification_daemon"],
         stdout=subprocess.DEVNULL,
     )
-    bus_daemon = dbus.Interface(bus.get_object("org.freedesktop.DBus", "/org/freedesktop/DBus"), "org.freedesktop.DBus")
+    bus_daemon = watcher.bus_daemon
     if not wait_for(lambda: bus_daemon.NameHasOwner(NOTIFICATIONS, timeout=DBUS_TIMEOUT_S), 10):
         fail("python-dbusmock's notification daemon did not start")
     notify_mock = dbus.Interface(
@@ -491,7 +506,7 @@ def main():
         f.write(f'[proxy]\nlisten = "127.0.0.1:{busy_port}"\n')
     with open(os.path.join(artifacts, "desktop-busy-port-stderr.log"), "w") as busy_log:
         busy = spawn([binary, "--demo", "--hidden"], env=dict(env, REDLINE_HOME=busy_home),
-                                stdout=busy_log, stderr=busy_log)
+                     stdout=busy_log, stderr=busy_log)
 
         def failure_notice():
             for _, method, args in notify_mock.GetCalls(timeout=DBUS_TIMEOUT_S):
@@ -506,11 +521,16 @@ def main():
             fail(f"the failure notification does not name the port and the fix: {body!r}")
         if busy.poll() is not None:
             fail(f"the app exited ({busy.returncode}) instead of staying in the tray to say why")
+        busy_names = connections_of(bus_daemon, busy.pid)
         busy.terminate()
         try:
             busy.wait(timeout=20)
         except subprocess.TimeoutExpired:
             fail("the busy-port app did not end within 20 s of SIGTERM")
+        # Its names (its single-instance name too) leave the bus only when the bus notices; the
+        # app under test, started before that, could take it for a running Redline.
+        if not wait_for(lambda: not [n for n in busy_names if bus_daemon.NameHasOwner(n, timeout=DBUS_TIMEOUT_S)], 10):
+            fail(f"the busy-port app's bus connections {busy_names} outlived it by 10 s")
     blocker.close()
     notify_mock.ClearCalls(timeout=DBUS_TIMEOUT_S)
     print(f"smoke: port taken: {body!r}")
