@@ -561,12 +561,22 @@ def main():
             icon = str(props.get("IconName", ""))
             theme = str(props.get("IconThemePath", ""))
             path = icon if icon.startswith("/") else os.path.join(theme, icon + ".png")
-            if icon and icon not in state["icons"] and os.path.exists(path):
-                state["icons"].add(icon)
-                colour = icon_colour(path)
-                state["colours"].append(colour)
-                with open(path, "rb") as src, open(os.path.join(artifacts, f"tray-{colour}.png"), "wb") as dst:
-                    dst.write(src.read())
+            if icon and icon not in state["icons"]:
+                # Read once: the app deletes an icon's file when it sets the next one, so the
+                # file may be gone (seen next time round) but must not go between two reads.
+                try:
+                    with open(path, "rb") as src:
+                        png = src.read()
+                except FileNotFoundError:
+                    png = None
+                if png is not None:
+                    state["icons"].add(icon)
+                    copy = os.path.join(artifacts, "tray-latest.png")
+                    with open(copy, "wb") as dst:
+                        dst.write(png)
+                    colour = icon_colour(copy)
+                    state["colours"].append(colour)
+                    os.replace(copy, os.path.join(artifacts, f"tray-{colour}.png"))
         for _, method, args in notify_mock.GetCalls(timeout=DBUS_TIMEOUT_S):
             if method == "Notify" and CAUSE in str(args[3]):
                 state["notice"] = (str(args[3]), str(args[4]))
