@@ -234,7 +234,12 @@ class Watcher(dbus.service.Object):
         try:
             path = service if service.startswith("/") else "/StatusNotifierItem"
             name = sender if service.startswith("/") else service
-            self.items.append((name, path, str(sender)))
+            # appindicator registers the same item again and again (11 times in one run): list
+            # it once, at the newest place.
+            item = (str(name), str(path), str(sender))
+            if item in self.items:
+                self.items.remove(item)
+            self.items.append(item)
             self.StatusNotifierItemRegistered(f"{name}{path}")
         except Exception:
             record_callback_error("the watcher's RegisterStatusNotifierItem")
