@@ -21,6 +21,10 @@ Run by tests/desktop/smoke.sh inside `dbus-run-session`, a private Secret Servic
 - clicks "Proxy on" and "Quit Redline" through the item's D-Bus menu and asserts the check
   mark flips and the app exits cleanly, its window process with it.
 
+Every wait has a deadline of its own (a GLib timeout that ends the main loop, timeouts on
+D-Bus calls and subprocesses; smoke.sh bounds the whole run), an exception in a callback fails
+the test, and however it ends, every process it started is ended.
+
 Usage: smoke.py PATH/TO/redline-desktop ARTIFACT_DIR
 """
 
