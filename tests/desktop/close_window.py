@@ -28,7 +28,9 @@ class Event(ctypes.Union):
 
 
 def find_window(title):
-    tree = subprocess.run(["xwininfo", "-root", "-tree"], capture_output=True, text=True, check=True).stdout
+    tree = subprocess.run(
+        ["xwininfo", "-root", "-tree"], capture_output=True, text=True, check=True, timeout=10
+    ).stdout
     for line in tree.splitlines():
         match = re.match(r'\s*(0x[0-9a-f]+) "(.*)":', line)
         if match and match.group(2) == title:

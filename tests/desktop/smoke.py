@@ -21,18 +21,25 @@ Run by tests/desktop/smoke.sh inside `dbus-run-session`, a private Secret Servic
 - clicks "Proxy on" and "Quit Redline" through the item's D-Bus menu and asserts the check
   mark flips and the app exits cleanly, its window process with it.
 
+Every wait has a deadline of its own (a GLib timeout that ends the main loop, timeouts on
+D-Bus calls and subprocesses; smoke.sh bounds the whole run), an exception in a callback fails
+the test, and however it ends, every process it started is ended.
+
 Usage: smoke.py PATH/TO/redline-desktop ARTIFACT_DIR
 """
 
+import ctypes
 import json
 import os
 import re
+import signal
 import socket
 import struct
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import urllib.request
 import zlib
 
@@ -45,14 +52,66 @@ WATCHER = "org.kde.StatusNotifierWatcher"
 ITEM = "org.kde.StatusNotifierItem"
 NOTIFICATIONS = "org.freedesktop.Notifications"
 TIMEOUT_S = 120
+DBUS_TIMEOUT_S = 10  # for every D-Bus call: an app that stops answering fails the test, not hangs it
 HERE = os.path.dirname(os.path.abspath(__file__))
 CAUSE = "concurrency limit"
 ADDED_KEY = "sk-kimi-SmokeTestKeyAddedDuringDemo0001"
 
 
+# Every process the test starts, ended (with everything under it) however the test ends.
+SPAWNED = []
+
+
 def fail(message):
-    print(f"smoke: FAIL: {message}", file=sys.stderr)
+    print(f"smoke: FAIL: {message}", file=sys.stderr, flush=True)
     sys.exit(1)
+
+
+def spawn(args, **kwargs):
+    process = subprocess.Popen(args, **kwargs)
+    SPAWNED.append(process)
+    return process
+
+
+def become_subreaper():
+    """Processes orphaned under this one (a window or WebKit process whose parent died) become
+    its children, so end_spawned still finds them."""
+    PR_SET_CHILD_SUBREAPER = 36
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def end_spawned():
+    """Ends every process still running under this one (the app, the busy-port app, the
+    notification daemon, the window and WebKit processes): SIGTERM, SIGKILL 5 s later. Left
+    running, they would keep dbus-run-session and xvfb-run (and a pipe reading the output) open."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    def running():
+        return descendants(os.getpid())
+
+    left = running()
+    if left:
+        table = processes()
+        print("smoke: ending " + ", ".join(f"{table[p][1]} ({p})" for p in left if p in table), flush=True)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in left:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 5
+        while left and time.monotonic() < deadline:
+            time.sleep(0.1)
+            left = running()
+    for process in SPAWNED:
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            print(f"smoke: process {process.pid} did not end even after SIGKILL", file=sys.stderr)
+
+
+def on_sigterm(signum, frame):
+    fail("terminated by SIGTERM (smoke.sh's time limit?)")
 
 
 def decode_png(path):
@@ -125,19 +184,70 @@ def icon_colour(path):
 
 
 class Watcher(dbus.service.Object):
-    """The part of org.kde.StatusNotifierWatcher appindicator needs: register, and a host."""
+    """The part of org.kde.StatusNotifierWatcher appindicator needs: register, and a host.
+    An item is forgotten once its owner leaves the bus (several apps register here in turn:
+    the busy-port app's item goes with it)."""
 
     def __init__(self, bus):
+        # Live items, oldest first: (bus name to call, object path, unique name of the owner).
         self.items = []
+        self.gone = []  # items forgotten, their owner gone
+        self.pids = {}  # unique bus name -> pid of the process behind it
+        self.bus_daemon = dbus.Interface(
+            bus.get_object("org.freedesktop.DBus", "/org/freedesktop/DBus", introspect=False), "org.freedesktop.DBus"
+        )
         self.bus_name = dbus.service.BusName(WATCHER, bus)
         super().__init__(self.bus_name, "/StatusNotifierWatcher")
+        bus.add_signal_receiver(
+            guarded(self.name_owner_changed, "the watcher's NameOwnerChanged handler"),
+            signal_name="NameOwnerChanged",
+            dbus_interface="org.freedesktop.DBus",
+            bus_name="org.freedesktop.DBus",
+            path="/org/freedesktop/DBus",
+        )
+
+    def name_owner_changed(self, name, old_owner, new_owner):
+        if new_owner:
+            return
+        for item in [item for item in self.items if name in (item[0], item[2])]:
+            self.items.remove(item)
+            self.gone.append(f"{item[0]}{item[1]}")
+            self.StatusNotifierItemUnregistered(f"{item[0]}{item[1]}")
+
+    def pid(self, owner):
+        """The pid of the process behind the unique bus name `owner`; None once it has left."""
+        if owner not in self.pids:
+            try:
+                self.pids[owner] = int(self.bus_daemon.GetConnectionUnixProcessID(owner, timeout=DBUS_TIMEOUT_S))
+            except dbus.DBusException as error:
+                if error.get_dbus_name() != "org.freedesktop.DBus.Error.NameHasNoOwner":
+                    raise
+                return None
+        return self.pids[owner]
+
+    def item_of(self, pid):
+        """(bus name, object path) of the newest live item that process `pid` registered, or
+        None: never another process's item, nor one whose owner has left the bus."""
+        for name, path, owner in reversed(self.items):
+            if self.pid(owner) == pid:
+                return name, path
+        return None
 
     @dbus.service.method(WATCHER, in_signature="s", out_signature="", sender_keyword="sender")
     def RegisterStatusNotifierItem(self, service, sender=None):
-        path = service if service.startswith("/") else "/StatusNotifierItem"
-        owner = sender if service.startswith("/") else service
-        self.items.append((owner, path))
-        self.StatusNotifierItemRegistered(f"{owner}{path}")
+        try:
+            path = service if service.startswith("/") else "/StatusNotifierItem"
+            name = sender if service.startswith("/") else service
+            # appindicator registers the same item again and again (11 times in one run): list
+            # it once, at the newest place.
+            item = (str(name), str(path), str(sender))
+            if item in self.items:
+                self.items.remove(item)
+            self.items.append(item)
+            self.StatusNotifierItemRegistered(f"{name}{path}")
+        except Exception:
+            record_callback_error("the watcher's RegisterStatusNotifierItem")
+            raise
 
     @dbus.service.method(WATCHER, in_signature="s", out_signature="")
     def RegisterStatusNotifierHost(self, service):
@@ -145,6 +255,10 @@ class Watcher(dbus.service.Object):
 
     @dbus.service.signal(WATCHER, signature="s")
     def StatusNotifierItemRegistered(self, item):
+        pass
+
+    @dbus.service.signal(WATCHER, signature="s")
+    def StatusNotifierItemUnregistered(self, item):
         pass
 
     @dbus.service.method(dbus.PROPERTIES_IFACE, in_signature="ss", out_signature="v")
@@ -157,9 +271,24 @@ class Watcher(dbus.service.Object):
             "IsStatusNotifierHostRegistered": dbus.Boolean(True),
             "ProtocolVersion": dbus.Int32(0),
             "RegisteredStatusNotifierItems": dbus.Array(
-                [f"{o}{p}" for o, p in self.items], signature="s"
+                [f"{name}{path}" for name, path, _ in self.items], signature="s"
             ),
         }
+
+
+def connections_of(bus_daemon, pid):
+    """The unique names of the bus connections of process `pid`."""
+    names = []
+    for name in bus_daemon.ListNames(timeout=DBUS_TIMEOUT_S):
+        if not name.startswith(":"):
+            continue
+        try:
+            if bus_daemon.GetConnectionUnixProcessID(name, timeout=DBUS_TIMEOUT_S) == pid:
+                names.append(str(name))
+        except dbus.DBusException as error:
+            if error.get_dbus_name() != "org.freedesktop.DBus.Error.NameHasNoOwner":
+                raise
+    return names
 
 
 def menu_item(layout, label):
@@ -200,6 +329,16 @@ def children(pid, table=None):
     return [child for child, (parent, _, _) in table.items() if parent == pid]
 
 
+def descendants(pid, table=None):
+    table = processes() if table is None else table
+    found, todo = [], [pid]
+    while todo:
+        for child in children(todo.pop(), table):
+            todo.append(child)
+            found.append(child)
+    return found
+
+
 def window_processes(pid):
     """The window processes (`redline-desktop --window`) the app `pid` started."""
     table = processes()
@@ -209,13 +348,7 @@ def window_processes(pid):
 def webkit_under(pid, prefix="WebKit"):
     """WebKit processes anywhere under `pid` (WebKitWebProcess, WebKitNetworkProcess)."""
     table = processes()
-    found, todo = [], [pid]
-    while todo:
-        for child in children(todo.pop(), table):
-            todo.append(child)
-            if table[child][1].startswith(prefix):
-                found.append(child)
-    return found
+    return [child for child in descendants(pid, table) if table[child][1].startswith(prefix)]
 
 
 def connected_to(pid, port):
@@ -253,13 +386,89 @@ def demo_token(log_path):
     return None
 
 
-def wait_for(condition, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
+# Exceptions raised in GLib and D-Bus callbacks. Left alone, GLib would only print them (and
+# drop a timeout callback for good, so a wait would never end): kept here, they end the main
+# loop and fail the test.
+CALLBACK_ERRORS = []
+LOOPS = []  # the main loops running now
+
+
+def record_callback_error(where):
+    error = sys.exc_info()[1]
+    CALLBACK_ERRORS.append((where, error, traceback.format_exc()))
+    for loop in LOOPS:
+        loop.quit()
+
+
+def guarded(callback, where):
+    """`callback` for GLib or dbus-python, with any exception it raises recorded (and the main
+    loop ended) instead of printed and forgotten."""
+
+    def run(*args):
+        try:
+            return callback(*args)
+        except BaseException:
+            record_callback_error(where)
+            return False
+
+    return run
+
+
+def raise_callback_errors():
+    if CALLBACK_ERRORS:
+        where, error, trace = CALLBACK_ERRORS[0]
+        if isinstance(error, SystemExit):  # fail() in a callback: its message is out already
+            raise error
+        fail(f"exception in {where}:\n{trace}")
+
+
+def wait_for(condition, seconds, what="a condition"):
+    """Runs the GLib main loop (so the watcher answers and hears of items leaving) until
+    condition() is true, checked every 0.2 s, and returns its value; None once `seconds` have
+    passed. The deadline is a GLib timeout of its own: it ends the loop whatever condition
+    does, and an exception in condition fails the test."""
+    raise_callback_errors()
+    loop = GLib.MainLoop()
+    outcome = {"value": None}
+
+    def poll():
+        value = condition()
+        if value:
+            outcome["value"] = value
+            loop.quit()
+            return False
+        return True
+
+    def first_poll():
+        poll()
+        return False
+
+    def deadline():
+        loop.quit()
+        return False
+
+    sources = [
+        GLib.idle_add(guarded(first_poll, f"checking {what}")),
+        GLib.timeout_add(200, guarded(poll, f"checking {what}")),
+        GLib.timeout_add(int(seconds * 1000), deadline),
+    ]
+    LOOPS.append(loop)
+    try:
+        loop.run()
+    finally:
+        LOOPS.remove(loop)
+        context = GLib.MainContext.default()
+        for source_id in sources:
+            source = context.find_source_by_id(source_id)
+            if source is not None and not source.is_destroyed():
+                source.destroy()
+    raise_callback_errors()
+    return outcome["value"]
+
+
+def pause(seconds):
+    """Lets `seconds` pass with the main loop running (the watcher keeps answering)."""
+    wait_for(lambda: False, seconds, "nothing (a pause)")
 
 
 def main():
@@ -270,15 +479,12 @@ def main():
     watcher = Watcher(bus)
 
     # In its own process: importing dbusmock here would change how dbus.service finds methods.
-    notifications = subprocess.Popen(
+    spawn(
         [sys.executable, "-m", "dbusmock", "--session", "--template", "notification_daemon"],
         stdout=subprocess.DEVNULL,
     )
-    for _ in range(100):
-        if bus.name_has_owner(NOTIFICATIONS):
-            break
-        time.sleep(0.1)
-    else:
+    bus_daemon = watcher.bus_daemon
+    if not wait_for(lambda: bus_daemon.NameHasOwner(NOTIFICATIONS, timeout=DBUS_TIMEOUT_S), 10):
         fail("python-dbusmock's notification daemon did not start")
     notify_mock = dbus.Interface(
         bus.get_object(NOTIFICATIONS, "/org/freedesktop/Notifications"), "org.freedesktop.DBus.Mock"
@@ -308,80 +514,89 @@ def main():
     with open(os.path.join(busy_home, "config.toml"), "w") as f:
         f.write(f'[proxy]\nlisten = "127.0.0.1:{busy_port}"\n')
     with open(os.path.join(artifacts, "desktop-busy-port-stderr.log"), "w") as busy_log:
-        busy = subprocess.Popen([binary, "--demo", "--hidden"], env=dict(env, REDLINE_HOME=busy_home),
-                                stdout=busy_log, stderr=busy_log)
+        busy = spawn([binary, "--demo", "--hidden"], env=dict(env, REDLINE_HOME=busy_home),
+                     stdout=busy_log, stderr=busy_log)
 
         def failure_notice():
-            for _, method, args in notify_mock.GetCalls():
+            for _, method, args in notify_mock.GetCalls(timeout=DBUS_TIMEOUT_S):
                 if method == "Notify" and str(args[3]) == "Redline could not start":
                     return str(args[4])
             return None
 
         if not wait_for(failure_notice, 30):
-            busy.kill()
             fail(f"no 'Redline could not start' notification with port {busy_port} taken")
         body = failure_notice()
         if f"127.0.0.1:{busy_port}" not in body or "proxy.listen" not in body:
-            busy.kill()
             fail(f"the failure notification does not name the port and the fix: {body!r}")
         if busy.poll() is not None:
             fail(f"the app exited ({busy.returncode}) instead of staying in the tray to say why")
+        busy_names = connections_of(bus_daemon, busy.pid)
         busy.terminate()
-        busy.wait(timeout=20)
+        try:
+            busy.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            fail("the busy-port app did not end within 20 s of SIGTERM")
+        # Its names (its single-instance name too) leave the bus only when the bus notices; the
+        # app under test, started before that, could take it for a running Redline.
+        if not wait_for(lambda: not [n for n in busy_names if bus_daemon.NameHasOwner(n, timeout=DBUS_TIMEOUT_S)], 10):
+            fail(f"the busy-port app's bus connections {busy_names} outlived it by 10 s")
     blocker.close()
-    notify_mock.ClearCalls()
+    notify_mock.ClearCalls(timeout=DBUS_TIMEOUT_S)
     print(f"smoke: port taken: {body!r}")
 
     log_path = os.path.join(artifacts, "desktop-stderr.log")
     log = open(log_path, "w")
-    app = subprocess.Popen([binary, "--demo"], env=env, stdout=log, stderr=log)
+    app = spawn([binary, "--demo"], env=env, stdout=log, stderr=log)
 
-    state = {"colours": [], "icons": set(), "notice": None, "error": None, "done": False}
-    deadline = time.monotonic() + TIMEOUT_S
-    loop = GLib.MainLoop()
+    state = {"colours": [], "icons": set(), "notice": None}
 
-    def item_props():
-        owner, path = watcher.items[-1]
-        item = bus.get_object(owner, path)
-        return dbus.Interface(item, dbus.PROPERTIES_IFACE).GetAll(ITEM)
+    def item_props(item):
+        name, path = item
+        return dbus.Interface(bus.get_object(name, path, introspect=False), dbus.PROPERTIES_IFACE).GetAll(
+            ITEM, timeout=DBUS_TIMEOUT_S
+        )
 
     def check():
         if app.poll() is not None:
-            state["error"] = f"redline-desktop exited early with {app.returncode}; see {log_path}"
-            loop.quit()
-            return False
-        if time.monotonic() > deadline:
-            state["error"] = (
-                f"no red icon and notification within {TIMEOUT_S}s: colours seen {state['colours']}, "
-                f"notification {state['notice']!r}, items {watcher.items}"
-            )
-            loop.quit()
-            return False
-        if watcher.items:
-            props = item_props()
+            fail(f"redline-desktop exited early with {app.returncode}; see {log_path}")
+        item = watcher.item_of(app.pid)
+        if item is not None:
+            try:
+                props = item_props(item)
+            except dbus.DBusException:
+                if app.poll() is not None:
+                    fail(f"redline-desktop exited early with {app.returncode}; see {log_path}")
+                raise
             icon = str(props.get("IconName", ""))
             theme = str(props.get("IconThemePath", ""))
             path = icon if icon.startswith("/") else os.path.join(theme, icon + ".png")
-            if icon and icon not in state["icons"] and os.path.exists(path):
-                state["icons"].add(icon)
-                colour = icon_colour(path)
-                state["colours"].append(colour)
-                with open(path, "rb") as src, open(os.path.join(artifacts, f"tray-{colour}.png"), "wb") as dst:
-                    dst.write(src.read())
-        for _, method, args in notify_mock.GetCalls():
+            if icon and icon not in state["icons"]:
+                # Read once: the app deletes an icon's file when it sets the next one, so the
+                # file may be gone (seen next time round) but must not go between two reads.
+                try:
+                    with open(path, "rb") as src:
+                        png = src.read()
+                except FileNotFoundError:
+                    png = None
+                if png is not None:
+                    state["icons"].add(icon)
+                    copy = os.path.join(artifacts, "tray-latest.png")
+                    with open(copy, "wb") as dst:
+                        dst.write(png)
+                    colour = icon_colour(copy)
+                    state["colours"].append(colour)
+                    os.replace(copy, os.path.join(artifacts, f"tray-{colour}.png"))
+        for _, method, args in notify_mock.GetCalls(timeout=DBUS_TIMEOUT_S):
             if method == "Notify" and CAUSE in str(args[3]):
                 state["notice"] = (str(args[3]), str(args[4]))
-        if "red" in state["colours"] and state["notice"]:
-            state["done"] = True
-            loop.quit()
-            return False
-        return True
+        return "red" in state["colours"] and state["notice"]
 
-    GLib.timeout_add(200, check)
-    loop.run()
-    if not state["done"]:
-        app.kill()
-        fail(state["error"])
+    if not wait_for(check, TIMEOUT_S, "the tray icon and notifications"):
+        fail(
+            f"no red icon and notification within {TIMEOUT_S}s: colours seen {state['colours']}, "
+            f"notification {state['notice']!r}, "
+            f"items {watcher.items} (app pid {app.pid}), gone {watcher.gone}"
+        )
     print(f"smoke: tray icon colours in order: {state['colours']}")
     print(f"smoke: notification: {state['notice'][0]!r} / {state['notice'][1]!r}")
     body = state["notice"][1]
@@ -393,30 +608,25 @@ def main():
         fail("the first icon was already red: the change to red was not seen")
 
     shot = os.path.join(artifacts, "desktop-window.png")
-    subprocess.run(["import", "-window", "root", shot], check=True)
+    subprocess.run(["import", "-window", "root", shot], check=True, timeout=60)
     print(f"smoke: screenshot saved to {shot}")
 
     # The window has a process of its own, with WebKit under it, talking to the engine.
     windows = window_processes(app.pid)
     if len(windows) != 1:
-        app.kill()
         fail(f"expected one window process under the app, found {windows}")
     if not webkit_under(windows[0], "WebKitWebProces"):
-        app.kill()
         fail("no WebKitWebProcess under the window process while the window is open")
     if [p for p in webkit_under(app.pid) if p not in webkit_under(windows[0])]:
-        app.kill()
         fail("the tray process itself started WebKit processes")
     port = engine_port(log_path)
     if port is None or not wait_for(lambda: connected_to(windows[0], port), 15):
-        app.kill()
         fail(f"the window process is not connected to the engine's port {port}")
     print(f"smoke: window process {windows[0]} with WebKit under it, connected to port {port}")
 
     # Closing the window ends its process and WebKit's; the app stays in the tray.
-    subprocess.run([sys.executable, os.path.join(HERE, "close_window.py"), "Redline"], check=True)
+    subprocess.run([sys.executable, os.path.join(HERE, "close_window.py"), "Redline"], check=True, timeout=30)
     if not wait_for(lambda: not window_processes(app.pid) and not webkit_under(app.pid), 15):
-        app.kill()
         fail(f"15 s after the window was closed, still running: window {window_processes(app.pid)}, WebKit {webkit_under(app.pid)}")
     if app.poll() is not None:
         fail(f"closing the window ended the app ({app.returncode})")
@@ -425,38 +635,61 @@ def main():
     # A second launch hands over to the running app, which opens its window again.
     second = subprocess.run([binary, "--demo"], env=env, capture_output=True, text=True, timeout=60)
     if second.returncode != 0:
-        app.kill()
         fail(f"the second launch ended with {second.returncode}: {second.stderr}")
     if not wait_for(lambda: window_processes(app.pid) and webkit_under(app.pid, "WebKitWebProces"), 30):
-        app.kill()
         fail("a second launch did not open the window again (no new window and web process)")
     reopened = window_processes(app.pid)
-    time.sleep(3)  # let the dashboard draw before the picture; nothing is asserted on it
+    pause(3)  # let the dashboard draw before the picture; nothing is asserted on it
     shot = os.path.join(artifacts, "desktop-window-reopened.png")
-    subprocess.run(["import", "-window", "root", shot], check=True)
+    subprocess.run(["import", "-window", "root", shot], check=True, timeout=60)
     print(f"smoke: a second launch opened the window again; screenshot saved to {shot}")
 
-    menu_path = item_props()["Menu"]
-    owner, _ = watcher.items[-1]
-    menu = dbus.Interface(bus.get_object(owner, menu_path), "com.canonical.dbusmenu")
+    def menu():
+        """The menu of the app's newest live tray item, looked up anew each time."""
+        item = watcher.item_of(app.pid)
+        if item is None:
+            fail(f"the app (pid {app.pid}) has no tray item on the bus: items {watcher.items}, gone {watcher.gone}")
+        return dbus.Interface(
+            bus.get_object(item[0], item_props(item)["Menu"], introspect=False), "com.canonical.dbusmenu"
+        )
 
-    def item(label):
-        _, layout = menu.GetLayout(0, -1, dbus.Array([], signature="s"))
-        found = menu_item(layout, label)
+    def layout(of=None):
+        _, root = (of or menu()).GetLayout(0, -1, dbus.Array([], signature="s"), timeout=DBUS_TIMEOUT_S)
+        return root
+
+    def item(label, of=None):
+        layout_now = layout(of)
+        found = menu_item(layout_now, label)
         if found is None:
-            app.kill()
-            fail(f"no {label!r} in the tray menu: {layout}")
+            fail(f"no {label!r} in the tray menu: {layout_now}")
         return found
 
-    def click(label):
-        menu.Event(item(label)[0], "clicked", dbus.String("", variant_level=1), dbus.UInt32(0))
+    def click(label, attempts=5):
+        """Clicks the item with this label, its id read from the menu as it is at the click. The
+        app rebuilds its menu whenever a line of it changes, so the id can go stale before the
+        click arrives ("The ID supplied 115 does not refer to a menu item we have"): then it
+        looks again, at most `attempts` times."""
+        stale = []
+        for _ in range(attempts):
+            now = menu()
+            item_id = item(label, now)[0]
+            try:
+                now.Event(item_id, "clicked", dbus.String("", variant_level=1), dbus.UInt32(0), timeout=DBUS_TIMEOUT_S)
+                if stale:
+                    print(f"smoke: clicked {label!r} after stale ids {stale}")
+                return
+            except dbus.DBusException as error:
+                if "does not refer to a menu item" not in str(error.get_dbus_message()):
+                    raise
+                stale.append(item_id)
+            pause(0.2)
+        fail(f"could not click {label!r}: its id was stale {attempts} times in a row: {stale}")
 
     # "Proxy on" is checked, and clicking it switches the proxy off.
     if item("Proxy on")[1].get("toggle-state") != 1:
         fail(f"'Proxy on' is not checked at start: {item('Proxy on')}")
     click("Proxy on")
     if not wait_for(lambda: item("Proxy on")[1].get("toggle-state") == 0, 10):
-        app.kill()
         fail("'Proxy on' stayed checked after a click")
     print("smoke: Proxy on unchecked from the menu")
 
@@ -475,23 +708,19 @@ def main():
             fail(f"adding a key answered {answer.status}")
 
     def left_demo():
-        _, layout = menu.GetLayout(0, -1, dbus.Array([], signature="s"))
-        labels = json.dumps(layout)
+        labels = json.dumps(layout())
         return "Smoke Kimi" in labels and "(demo)" not in labels
 
     if not wait_for(left_demo, 30):
-        app.kill()
-        fail(f"30 s after a key was added the tray menu still shows the demo: {menu.GetLayout(0, -1, dbus.Array([], signature='s'))}")
+        fail(f"30 s after a key was added the tray menu still shows the demo: {layout()}")
     new_port = engine_port(log_path)
     if new_port == demo_port:
-        app.kill()
         fail("no new engine was started for the user's accounts")
     if not wait_for(lambda: connected_to(reopened[0], new_port), 15):
-        app.kill()
         fail(f"the open window did not reconnect to the new engine on port {new_port}")
-    time.sleep(2)  # let the dashboard draw before the picture; nothing is asserted on it
+    pause(2)  # let the dashboard draw before the picture; nothing is asserted on it
     shot = os.path.join(artifacts, "desktop-window-after-first-key.png")
-    subprocess.run(["import", "-window", "root", shot], check=True)
+    subprocess.run(["import", "-window", "root", shot], check=True, timeout=60)
     print(f"smoke: a key added during the demo: the tray lists it, the window follows the engine on port {new_port}; screenshot {shot}")
 
     # Quit through the tray menu, as a user would, and expect a clean exit, the open window
@@ -500,7 +729,6 @@ def main():
     try:
         code = app.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        app.kill()
         fail("Quit did not end the app within 20 s")
     log.close()
     if code != 0:
@@ -513,9 +741,17 @@ def main():
         fail(f"the engine did not drain and stop on Quit; see {log_path}")
     if "sk-demo-not-a-real-key" in stderr or ADDED_KEY in stderr:
         fail("a key appeared in the app's output")
-    notifications.terminate()
+    raise_callback_errors()
     print("smoke: ok")
 
 
 if __name__ == "__main__":
-    main()
+    become_subreaper()
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        main()
+    except Exception as error:  # an unexpected error fails the test with its traceback
+        traceback.print_exc()
+        fail(f"unexpected {type(error).__name__}: {error}")
+    finally:
+        end_spawned()
