@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod desktop;
+pub mod durations;
 pub mod error;
 pub mod fakes;
 pub mod history;

@@ -8,7 +8,8 @@
 //! calmed down. Pure: the host feeds statuses and the clock, and shows what comes out.
 
 use crate::desktop::tray_icon::throttling_now;
-use crate::providers::throttle::{Cause, human_wait, time_until};
+use crate::durations::{human_wait, time_until};
+use crate::providers::throttle::Cause;
 use crate::status::health::{Level, Thresholds};
 use crate::status::model::{AccountStatus, KeyHealth, KeyUseKind, Status, WindowStatus};
 use jiff::{SignedDuration, Timestamp};

@@ -2,7 +2,7 @@
 //! only way to act from the tray, so everything is here). The host turns it into native items.
 
 use crate::desktop::tray_icon::throttling_now;
-use crate::providers::throttle::time_until;
+use crate::durations::time_until;
 use crate::status::health::Level;
 use crate::status::model::{AccountStatus, KeyHealth, Status};
 use jiff::civil::Time;

@@ -4,7 +4,8 @@
 use crate::keys::secret::Secret;
 use crate::poll::fetch::{FetchError, HttpClient, RawResponse};
 use crate::providers::snapshot::Snapshot;
-use crate::providers::throttle::{Cause, Classification, is_html, retry_after_header};
+use crate::providers::throttle::{Cause, Classification};
+use crate::providers::wire::{is_html, retry_after_header};
 use crate::providers::{Provider, Region, UsageContext, UsageError};
 use jiff::Timestamp;
 use std::time::Duration;

@@ -5,9 +5,8 @@
 use super::wire::{self, number, shape};
 use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
 use crate::providers::snapshot::{Balance, Snapshot};
-use crate::providers::throttle::{
-    Cause, Classification, error_message, retry_after_header, retry_after_in_text,
-};
+use crate::providers::throttle::{Cause, Classification};
+use crate::providers::wire::{error_message, retry_after_header, retry_after_in_text};
 use http::HeaderMap;
 use jiff::Timestamp;
 use serde_json::Value;

@@ -12,7 +12,7 @@ mod openai;
 mod openrouter;
 pub mod snapshot;
 pub mod throttle;
-mod wire;
+pub mod wire;
 mod zai;
 
 use crate::providers::snapshot::{Snapshot, Window};

@@ -5,8 +5,9 @@
 use super::wire::{self, field, number, shape};
 use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
 use crate::providers::snapshot::{Balance, Snapshot};
-use crate::providers::throttle::{
-    Cause, Classification, error_message, number_after, retry_after_header, retry_after_in_text,
+use crate::providers::throttle::{Cause, Classification};
+use crate::providers::wire::{
+    error_message, number_after, retry_after_header, retry_after_in_text,
 };
 use http::HeaderMap;
 use jiff::Timestamp;

@@ -5,9 +5,8 @@
 use super::wire::{self, header_number, header_text};
 use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
 use crate::providers::snapshot::{Snapshot, Unit, Window, WindowKind};
-use crate::providers::throttle::{
-    Cause, Classification, error_message, go_duration, retry_after_header, retry_after_in_text,
-};
+use crate::providers::throttle::{Cause, Classification};
+use crate::providers::wire::{error_message, go_duration, retry_after_header, retry_after_in_text};
 use http::HeaderMap;
 use jiff::Timestamp;
 use serde_json::Value;

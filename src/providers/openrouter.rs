@@ -6,9 +6,8 @@
 use super::wire::{self, number, shape};
 use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
 use crate::providers::snapshot::{Snapshot, Unit, Window, WindowKind};
-use crate::providers::throttle::{
-    Cause, Classification, error_message, retry_after_header, retry_after_in_text,
-};
+use crate::providers::throttle::{Cause, Classification};
+use crate::providers::wire::{error_message, retry_after_header, retry_after_in_text};
 use http::HeaderMap;
 use jiff::Timestamp;
 use jiff::civil::Weekday;

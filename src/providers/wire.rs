@@ -3,12 +3,13 @@
 //! lives here; what a field or code means stays in the provider's own file.
 
 use super::UsageError;
-use crate::providers::throttle::{Cause, Classification, is_html, retry_after_header};
+use crate::providers::throttle::{Cause, Classification};
 use http::HeaderMap;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde_json::Value;
+use std::time::Duration;
 
 /// A usage response Redline cannot read; `what` says what was missing, never the body.
 pub(super) fn shape(what: impl Into<String>) -> UsageError {
@@ -159,9 +160,230 @@ pub(super) fn assert_truncations_are_shape_errors(
     }
 }
 
+/// Retry-After from headers: `retry-after-ms`, then `retry-after` as seconds or an HTTP date.
+pub fn retry_after_header(headers: &HeaderMap, now: Timestamp) -> Option<Duration> {
+    let text = |name: &str| headers.get(name)?.to_str().ok().map(str::trim);
+    if let Some(ms) = text("retry-after-ms").and_then(|t| t.parse::<f64>().ok()) {
+        return (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0));
+    }
+    let value = text("retry-after")?;
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    Some(Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO))
+}
+
+/// A wait named in message text: "try again after 3 seconds", "Please try again in 1.146s",
+/// "try again in 20ms", "retry in 2m30s".
+pub fn retry_after_in_text(text: &str) -> Option<Duration> {
+    let lower = text.to_ascii_lowercase();
+    let start = ["again after ", "again in ", "retry after ", "retry in "]
+        .iter()
+        .find_map(|marker| lower.find(marker).map(|i| i + marker.len()))?;
+    let rest = &lower[start..];
+    let end = rest
+        .find(['.', ',', ';'])
+        .filter(|&i| !rest[i + 1..].starts_with(|c: char| c.is_ascii_digit()));
+    let phrase = rest[..end.unwrap_or(rest.len())].trim();
+    parse_wait(phrase)
+}
+
+/// `3 seconds`, `1.146s`, `20ms`, `6m0s`, `1h2m3s`, `2 minutes`.
+fn parse_wait(phrase: &str) -> Option<Duration> {
+    let mut total = 0.0;
+    let mut rest = phrase.trim();
+    let mut matched = false;
+    while let Some(first) = rest.chars().next().filter(|c| c.is_ascii_digit()) {
+        let _ = first;
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..digits].parse().ok()?;
+        rest = rest[digits..].trim_start();
+        let unit_len = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        let factor = match &rest[..unit_len] {
+            "ms" | "millisecond" | "milliseconds" => 0.001,
+            "s" | "sec" | "secs" | "second" | "seconds" | "" => 1.0,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60.0,
+            "h" | "hr" | "hour" | "hours" => 3600.0,
+            _ => return None,
+        };
+        total += number * factor;
+        matched = true;
+        rest = rest[unit_len..].trim_start();
+    }
+    matched.then(|| Duration::from_secs_f64(total))
+}
+
+/// A Go-style duration as OpenAI sends in `x-ratelimit-reset-*`: `1s`, `6m0s`, `12ms`, `1h2m3s`.
+pub fn go_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if text.is_empty() || text.contains(' ') {
+        return None;
+    }
+    parse_wait(text)
+}
+
+/// The first whole number after `marker` in `text` ("max concurrency: 30" -> 30).
+pub fn number_after(text: &str, marker: &str) -> Option<u64> {
+    let lower = text.to_ascii_lowercase();
+    let rest = &lower[lower.find(&marker.to_ascii_lowercase())? + marker.len()..];
+    let digits: String = rest
+        .trim_start_matches(|c: char| !c.is_ascii_digit())
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// Whether a body looks like an HTML page (a gateway's error page) rather than JSON.
+pub fn is_html(body: &[u8]) -> bool {
+    let start = String::from_utf8_lossy(&body[..body.len().min(256)])
+        .trim_start()
+        .to_ascii_lowercase();
+    start.starts_with("<!doctype html") || start.starts_with("<html") || start.starts_with("<head")
+}
+
+/// The human message of an error body: `error.message`, `message`, `msg`, `error` (string),
+/// `base_resp.status_msg`; otherwise the start of the body.
+pub fn error_message(body: &[u8]) -> String {
+    let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let from_json = json.as_ref().and_then(|v| {
+        [
+            v.pointer("/error/message"),
+            v.get("message"),
+            v.get("msg"),
+            v.get("error"),
+            v.pointer("/base_resp/status_msg"),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|m| m.as_str().map(str::to_owned))
+    });
+    from_json.unwrap_or_else(|| {
+        if is_html(body) {
+            "an HTML error page".to_owned()
+        } else {
+            String::from_utf8_lossy(&body[..body.len().min(200)])
+                .trim()
+                .to_owned()
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn retry_after_headers_in_every_form() {
+        let now: Timestamp = "2026-11-29T12:00:00Z".parse().unwrap();
+        let h = headers(&[("retry-after-ms", "1500"), ("retry-after", "9")]);
+        assert_eq!(
+            retry_after_header(&h, now),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            retry_after_header(&headers(&[("retry-after", "20")]), now),
+            Some(Duration::from_secs(20))
+        );
+        assert_eq!(
+            retry_after_header(&headers(&[("retry-after", "0")]), now),
+            Some(Duration::ZERO)
+        );
+        let date = headers(&[("retry-after", "Sun, 29 Nov 2026 12:01:30 GMT")]);
+        assert_eq!(
+            retry_after_header(&date, now),
+            Some(Duration::from_secs(90))
+        );
+        let past = headers(&[("retry-after", "Sun, 29 Nov 2026 11:00:00 GMT")]);
+        assert_eq!(retry_after_header(&past, now), Some(Duration::ZERO));
+        assert_eq!(
+            retry_after_header(&headers(&[("retry-after", "soon")]), now),
+            None
+        );
+        assert_eq!(retry_after_header(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn waits_named_in_messages() {
+        let cases = [
+            (
+                "request reached organization max concurrency: 30, please try again after 3 seconds",
+                3.0,
+            ),
+            (
+                "Please try again in 1.146s. Visit https://platform.openai.com",
+                1.146,
+            ),
+            ("Please try again in 20ms.", 0.02),
+            ("please retry in 2m30s", 150.0),
+            ("try again after 1 minute", 60.0),
+        ];
+        for (text, secs) in cases {
+            let got = retry_after_in_text(text).unwrap_or_else(|| panic!("{text}"));
+            assert!((got.as_secs_f64() - secs).abs() < 1e-9, "{text}: {got:?}");
+        }
+        assert_eq!(
+            retry_after_in_text("The engine is currently overloaded, please try again later"),
+            None
+        );
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration("1s"), Some(Duration::from_secs(1)));
+        assert_eq!(go_duration("6m0s"), Some(Duration::from_secs(360)));
+        assert_eq!(go_duration("12ms"), Some(Duration::from_millis(12)));
+        assert_eq!(go_duration("1h2m3s"), Some(Duration::from_secs(3723)));
+        assert_eq!(go_duration("soon"), None);
+        assert_eq!(go_duration(""), None);
+    }
+
+    #[test]
+    fn numbers_after_markers() {
+        let text = "Your account org-1 request reached organization max concurrency: 30, please try again after 1 seconds";
+        assert_eq!(number_after(text, "max concurrency"), Some(30));
+        assert_eq!(number_after("... max RPM: 500 ...", "max rpm"), Some(500));
+        assert_eq!(number_after("nothing here", "max rpm"), None);
+    }
+
+    #[test]
+    fn error_messages_and_html_pages() {
+        assert_eq!(
+            error_message(br#"{"error":{"message":"boom","type":"x"}}"#),
+            "boom"
+        );
+        assert_eq!(
+            error_message(br#"{"code":1001,"success":false,"msg":"Authorization Token Missing"}"#),
+            "Authorization Token Missing"
+        );
+        assert_eq!(
+            error_message(b"<!DOCTYPE html><html><body>502</body></html>"),
+            "an HTML error page"
+        );
+        assert!(is_html(b"  <html><head>"));
+        assert!(!is_html(br#"{"a":1}"#));
+        let long = "x ".repeat(400);
+        assert!(
+            Classification::new(Cause::Other, &long)
+                .message
+                .chars()
+                .count()
+                <= 300
+        );
+    }
     use serde_json::json;
 
     #[test]

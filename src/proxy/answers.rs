@@ -2,9 +2,9 @@
 //! do, never contains a secret, and carries `x-redline: error` so that a user (or a test) can
 //! tell it from the provider's own.
 
+use crate::durations::human_duration;
 use crate::keys::account_id::AccountId;
 use crate::providers::ProviderId;
-use crate::providers::throttle::human_duration;
 use axum::body::Body;
 use axum::response::Response;
 use http::{HeaderValue, StatusCode, header};

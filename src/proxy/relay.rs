@@ -8,7 +8,7 @@ use super::forward::{Answer, deepest_cause};
 use super::headers::into_end_to_end;
 use super::queue::Slot;
 use super::token_tap::{BoundedCopy, MAX_JSON_COPY, SseUsage, json_usage};
-use crate::providers::throttle::human_duration;
+use crate::durations::human_duration;
 use crate::proxy::traffic::{RequestGuard, TokenUsage};
 use axum::body::{Body, Bytes};
 use axum::response::Response;

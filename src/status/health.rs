@@ -10,8 +10,9 @@
 //!
 //! Levels rise at once and fall only after a quiet period ([`settle`]).
 
+use crate::durations::time_until;
 use crate::providers::snapshot::{Snapshot, Window};
-use crate::providers::throttle::{Cause, time_until};
+use crate::providers::throttle::Cause;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 

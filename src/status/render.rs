@@ -3,8 +3,8 @@
 
 use super::health::Level;
 use super::model::{AccountStatus, KeyUse, KeyUseKind, Status, WindowStatus};
+use crate::durations::time_until;
 use crate::providers::snapshot::Unit;
-use crate::providers::throttle::time_until;
 use jiff::Timestamp;
 
 impl WindowStatus {
