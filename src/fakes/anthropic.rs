@@ -1,5 +1,5 @@
 //! Anthropic has no usage endpoint: Redline polls `GET /v1/models` and reads the
-//! `anthropic-ratelimit-*` headers (providers.md, "Anthropic API"). Requires `x-api-key` and
+//! `anthropic-ratelimit-*` headers (docs/providers.md, "Anthropic API"). Requires `x-api-key` and
 //! `anthropic-version`.
 
 use super::{Ctx, Reply, Shapes, rfc3339_seconds};

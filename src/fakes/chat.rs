@@ -1,5 +1,5 @@
 //! The chat endpoints tools call, so that the proxy can be tested against real wire shapes
-//! (providers.md): OpenAI-compatible `POST {api path}/chat/completions` and Anthropic-compatible
+//! (docs/providers.md): OpenAI-compatible `POST {api path}/chat/completions` and Anthropic-compatible
 //! `POST …/messages`, as JSON or as SSE, with each family's way of reporting usage, and the
 //! provider's 429 when more requests are in flight than the concurrency limit allows.
 //!
@@ -197,7 +197,7 @@ fn chat_key(headers: &HeaderMap) -> Option<&str> {
         .or_else(|| text(HeaderName::from_static("x-api-key")))
 }
 
-/// What each provider answers when too many requests are in flight (providers.md), with
+/// What each provider answers when too many requests are in flight (docs/providers.md, each provider's "Errors"), with
 /// `retry-after: 1`.
 fn concurrency_refusal(id: ProviderId, limit: u64) -> Reply {
     let reply = match id {

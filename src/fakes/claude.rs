@@ -1,4 +1,4 @@
-//! The Claude subscription's `GET /api/oauth/usage` (providers.md, "Claude subscription").
+//! The Claude subscription's `GET /api/oauth/usage` (docs/providers.md, "Claude subscription").
 //! Requires `Authorization: Bearer <oauth token>` and `anthropic-beta: oauth-2025-04-20`.
 
 use super::anthropic::error;

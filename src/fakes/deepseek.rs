@@ -1,4 +1,4 @@
-//! DeepSeek's `GET /user/balance` (providers.md, "DeepSeek"); errors in DeepSeek's
+//! DeepSeek's `GET /user/balance` (docs/providers.md, "DeepSeek"); errors in DeepSeek's
 //! OpenAI-style `{"error":{"message","type","param","code"}}` format.
 
 use super::{Ctx, Reply, Shapes, masked, no_required_headers};

@@ -1,4 +1,4 @@
-//! Kimi Code's `GET /coding/v1/usages` (providers.md, "Kimi Code (coding plan)").
+//! Kimi Code's `GET /coding/v1/usages` (docs/providers.md, "Kimi Code").
 
 use super::{Ctx, Reply, Shapes, decimal_string, no_required_headers, rfc3339_nanos};
 use axum::http::StatusCode;

@@ -1,5 +1,5 @@
-//! MiniMax's `GET /v1/api/openplatform/coding_plan/remains` (providers.md, "MiniMax coding
-//! plan", the least certain shape). Errors in the `base_resp` envelope.
+//! MiniMax's `GET /v1/api/openplatform/coding_plan/remains` (docs/providers.md, "MiniMax",
+//! the least certain shape). Errors in the `base_resp` envelope.
 
 use super::{Ctx, Reply, Shapes, no_required_headers};
 use axum::http::StatusCode;

@@ -1,7 +1,7 @@
 //! Fake provider servers: one in-process HTTP server per provider that answers its usage URL
-//! the way the real provider does, as `providers.md` (beside DESIGN.md, its "Provider facts")
-//! describes it, awkward parts included: numbers as strings, missing fields, unknown
-//! extra keys, errors inside HTTP 200, nanosecond and microsecond timestamps.
+//! the way the real provider does, as `docs/providers.md` describes it, awkward parts
+//! included: numbers as strings, missing fields, unknown extra keys, errors inside HTTP 200,
+//! nanosecond and microsecond timestamps.
 //!
 //! Tests point an account's `--base-url` at [`FakeProvider::origin`]; the built-in demo and the
 //! proxy tests reuse the same servers. Besides the usage URL, each fake serves the chat

@@ -1,4 +1,4 @@
-//! Moonshot's `GET /v1/users/me/balance` (providers.md, "Moonshot open platform").
+//! Moonshot's `GET /v1/users/me/balance` (docs/providers.md, "Moonshot open platform").
 
 use super::{Ctx, Reply, Shapes, no_required_headers};
 use axum::http::StatusCode;
@@ -13,7 +13,7 @@ pub(super) const SHAPES: Shapes = Shapes {
     missing_header: no_required_headers,
 };
 
-/// The documented body, values as in providers.md (a balance has no "used", so
+/// The documented body, values as in docs/providers.md (a balance has no "used", so
 /// `used_percent` does not change it).
 fn balance(_ctx: &Ctx) -> Reply {
     Reply::ok(json!({

@@ -1,5 +1,5 @@
 //! OpenAI has no usage endpoint: Redline polls `GET /v1/models` and reads the
-//! `x-ratelimit-*` headers (providers.md, "OpenAI").
+//! `x-ratelimit-*` headers (docs/providers.md, "OpenAI").
 
 use super::{Ctx, Reply, Shapes, go_duration, masked, no_required_headers};
 use axum::http::StatusCode;

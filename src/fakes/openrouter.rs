@@ -1,4 +1,4 @@
-//! OpenRouter's `GET /api/v1/key` (providers.md, "OpenRouter").
+//! OpenRouter's `GET /api/v1/key` (docs/providers.md, "OpenRouter").
 
 use super::{Ctx, Reply, Shapes, no_required_headers};
 use axum::http::StatusCode;

@@ -1,4 +1,4 @@
-//! Z.ai's `GET /api/monitor/usage/quota/limit` (providers.md, "Z.ai / Zhipu GLM Coding Plan").
+//! Z.ai's `GET /api/monitor/usage/quota/limit` (docs/providers.md, "Z.ai GLM Coding Plan").
 //! The key goes raw in `Authorization` (no `Bearer`); refusals come inside HTTP 200.
 
 use super::{Ctx, Reply, Shapes, no_required_headers};

@@ -180,7 +180,7 @@ const TOP_UP: &str = "The Z.ai account balance is used up (in arrears); retrying
      Top up in the Z.ai console.";
 const RENEW: &str = "The GLM Coding Plan has expired; retrying will not help. Renew the plan.";
 
-/// Z.ai's business codes. Only 1001 is in providers.md; the rest follow Zhipu's public error-code
+/// Z.ai's business codes. docs/providers.md, "Z.ai GLM Coding Plan", lists them; the rest follow Zhipu's public error-code
 /// table (docs.bigmodel.cn/cn/api/api-code) and are mapped on a best-effort basis.
 fn cause_of_code(code: i64) -> Option<(Cause, Option<&'static str>)> {
     let cause = match code {

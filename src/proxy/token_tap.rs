@@ -1,7 +1,7 @@
 //! Token counts read on the side of an answer, without holding back a byte of it: an SSE
 //! frame parser fed each chunk as it passes, and a bounded copy of a JSON body.
 //!
-//! Where each family puts its usage (providers.md):
+//! Where each family puts its usage (docs/providers.md, "Streaming usage by wire family"):
 //! - OpenAI: a last chunk with `choices: []` and `usage {prompt_tokens, completion_tokens}`
 //!   before `data: [DONE]` (earlier chunks may carry `"usage": null`);
 //! - Moonshot and Kimi: `choices[0].usage` of the final chunk;
