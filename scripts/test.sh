@@ -1,22 +1,65 @@
 #!/usr/bin/env bash
 # Runs every check and test, installing what they need on a fresh Debian/Ubuntu machine.
+#
+# One build serves every step: `cargo test --no-run` builds the tests, and the binaries the
+# browser and desktop tests run (`redline`, `redline-desktop`, the fake provider) come from a
+# `cargo build --workspace` with the same features, so no crate is compiled twice for them.
+# (Clippy still checks everything once more: it needs its own metadata-only compile.)
+#
+# Every step that runs tests has a deadline outside it (`timeout`): a hang fails the run with a
+# message naming the step, never blocks CI. Times of each step are printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
-
 command -v cargo >/dev/null 2>&1 || { echo "test: Rust is not installed; install it with rustup (https://rustup.rs)" >&2; exit 1; }
+
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+export CARGO_TARGET_DIR="$target_dir"
+log=$(mktemp -t redline-test-XXXXXX.log)
+trap 'rm -f "$log"' EXIT
+times=()
+status=0
+step_name=""
+step_started=0
+
+step() {
+  finish_step
+  step_name=$1
+  step_started=$SECONDS
+  printf '\n==> %s\n' "$step_name"
+}
+
+finish_step() {
+  [ -n "$step_name" ] && times+=("$(printf '%4ds  %s' $((SECONDS - step_started)) "$step_name")")
+  step_name=""
+}
+
+# Runs a command under a deadline and says so when it ran out. `timeout` signals the command's
+# whole process group: the test processes, the bus and the keyring daemon under it end too.
+bounded() {
+  local limit=$1
+  shift
+  local code=0
+  timeout --kill-after=30 "$limit" "$@" || code=$?
+  if [ "$code" -eq 124 ] || [ "$code" -eq 137 ]; then
+    echo "test: FAIL: '$step_name' did not finish within $limit s and was stopped" >&2
+  fi
+  return "$code"
+}
 
 step "System packages"
 scripts/setup-linux.sh test
 
 step "Python packages for the tests: openai, anthropic SDKs and the prometheus-client parser (PyPI)"
-if [ ! -x target/sdk-venv/bin/python ]; then
-  mkdir -p target
-  python3 -m venv target/sdk-venv
+if [ ! -x "$target_dir/sdk-venv/bin/python" ]; then
+  mkdir -p "$target_dir"
+  python3 -m venv "$target_dir/sdk-venv"
 fi
-target/sdk-venv/bin/pip install --quiet --disable-pip-version-check openai anthropic prometheus-client
-export REDLINE_TEST_PYTHON="$PWD/target/sdk-venv/bin/python"
+"$target_dir/sdk-venv/bin/pip" install --quiet --disable-pip-version-check openai anthropic prometheus-client
+export REDLINE_TEST_PYTHON="$target_dir/sdk-venv/bin/python"
+
+step "Browser test packages: playwright-core (npm)"
+(cd tests/ui && npm ci --no-audit --no-fund --loglevel=error)
 
 step "Formatting (cargo fmt --check)"
 cargo fmt --all -- --check
@@ -24,33 +67,35 @@ cargo fmt --all -- --check
 step "Lints (cargo clippy, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "Build: the tests, then the binaries the browser and desktop tests run"
+cargo test --workspace --all-targets --locked --no-run
+cargo build --workspace --bins --examples --locked
+
 step "Tests, against a private gnome-keyring Secret Service on a private D-Bus session"
-log=$(mktemp -t redline-test-XXXXXX.log)
-trap 'rm -f "$log"' EXIT
+# A failing step marks the run failed and the others still run, so one does not hide the rest.
 set +e
-dbus-run-session -- scripts/with-test-keyring.sh cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
+bounded 1200 dbus-run-session -- scripts/with-test-keyring.sh \
+  cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 set -e
 
 step "Dashboard end to end in headless Chromium (tests/ui, playwright-core from npm)"
-target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
-(cd tests/ui && npm ci --no-audit --no-fund --loglevel=error)
 set +e
-cargo build --locked --bin redline --example fake_provider &&
-  CARGO_TARGET_DIR="$target_dir" dbus-run-session -- scripts/with-test-keyring.sh \
-    node --test --test-reporter=tap tests/ui/format.test.js tests/ui/dashboard.test.js 2>&1 | tee -a "$log"
-ui_status=${PIPESTATUS[0]}
+bounded 600 dbus-run-session -- scripts/with-test-keyring.sh \
+  node --test --test-reporter=tap tests/ui/format.test.js tests/ui/dashboard.test.js 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 set -e
-[ "$status" -ne 0 ] || status=$ui_status
 echo "Screenshots of the dashboard tests: artifacts/"
 
 step "Desktop smoke test: redline-desktop --demo on Xvfb, tray and notifications over D-Bus"
-# Screenshot, tray icons and the app's output land in artifacts/.
+# Screenshot, tray icons and the app's output land in artifacts/. smoke.sh bounds itself.
 smoke=passed
-if ! { cargo build -p redline-desktop --locked && tests/desktop/smoke.sh; }; then
-  smoke=failed
-  status=1
-fi
+tests/desktop/smoke.sh "$target_dir/debug/redline-desktop" || { smoke=failed; status=1; }
+finish_step
+
+printf '\nTime per step:\n'
+printf '%s\n' "${times[@]}"
+printf '%4ds  in all\n' "$SECONDS"
 
 # One closing line with the totals over every test binary and the browser tests.
 awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }

@@ -13,6 +13,12 @@ binary=${1:-${CARGO_TARGET_DIR:-target}/debug/redline-desktop}
 python=/usr/bin/python3
 [ -x "$python" ] || python=python3
 limit=${SMOKE_TIMEOUT_S:-600}
+# A runtime directory of its own: the tray library writes its icon files there (else in
+# /tmp/tray-icon, shared with every other Redline on the machine, which may replace them).
+runtime=$(mktemp -d -t redline-smoke-runtime-XXXXXX)
+chmod 700 "$runtime"
+trap 'rm -rf "$runtime"' EXIT
+export XDG_RUNTIME_DIR="$runtime"
 # `timeout` runs the session in a process group of its own and signals the whole group, so the
 # bus, Xvfb, the app and everything under them end too.
 status=0
