@@ -15,12 +15,41 @@ use tauri::{AppHandle, Runtime};
 pub const TRAY_ID: &str = "redline";
 
 /// What is on screen now, so only changes reach the platform.
-#[derive(Default)]
-pub struct Shown {
+pub struct Shown<R: Runtime> {
     kind: Option<IconKind>,
     title: Option<String>,
     tooltip: Option<String>,
-    menu: Option<Vec<Entry>>,
+    menu: Option<(Vec<Entry>, Vec<Native<R>>)>,
+}
+
+impl<R: Runtime> Default for Shown<R> {
+    fn default() -> Self {
+        Shown {
+            kind: None,
+            title: None,
+            tooltip: None,
+            menu: None,
+        }
+    }
+}
+
+/// A native menu item as built from an [`Entry`], kept to update its text and state in place.
+enum Native<R: Runtime> {
+    Text(MenuItem<R>),
+    Check(CheckMenuItem<R>),
+    Separator(PredefinedMenuItem<R>),
+    Submenu(Submenu<R>, Vec<Native<R>>),
+}
+
+impl<R: Runtime> Native<R> {
+    fn as_item(&self) -> &dyn IsMenuItem<R> {
+        match self {
+            Native::Text(item) => item,
+            Native::Check(item) => item,
+            Native::Separator(item) => item,
+            Native::Submenu(menu, _) => menu,
+        }
+    }
 }
 
 pub fn build<R: Runtime>(
@@ -40,10 +69,13 @@ pub fn build<R: Runtime>(
     TrayIconBuilder::with_id(TRAY_ID)
         .icon(image(kind))
         .tooltip("Redline: starting")
-        .menu(&native_menu(
-            app,
-            &tray_menu::menu(&empty, MenuState::default(), empty.generated_at),
-        )?)
+        .menu(
+            &native_menu(
+                app,
+                &tray_menu::menu(&empty, MenuState::default(), empty.generated_at),
+            )?
+            .0,
+        )
         .show_menu_on_left_click(true)
         .on_menu_event(on_menu)
         .build(app)
@@ -58,7 +90,7 @@ fn image(kind: IconKind) -> Image<'static> {
 pub fn apply<R: Runtime>(
     app: &AppHandle<R>,
     tray: &TrayIcon<R>,
-    shown: &mut Shown,
+    shown: &mut Shown<R>,
     status: &Status,
     state: MenuState,
 ) {
@@ -85,71 +117,120 @@ pub fn apply<R: Runtime>(
         shown.tooltip = Some(tooltip);
     }
     let entries = tray_menu::menu(status, state, now);
-    if shown.menu.as_ref() != Some(&entries) {
-        match native_menu(app, &entries).and_then(|menu| tray.set_menu(Some(menu))) {
-            Ok(()) => shown.menu = Some(entries),
-            Err(err) => eprintln!("redline-desktop: could not update the tray menu: {err}"),
+    let result = match shown.menu.take() {
+        Some((before, natives)) if before == entries => Ok((before, natives)),
+        // Same items, other texts or states: update them in place, keeping their ids.
+        Some((before, natives)) if tray_menu::same_shape(&before, &entries) => {
+            update_in_place(&natives, &before, &entries).map(|()| (entries, natives))
         }
+        _ => native_menu(app, &entries).and_then(|(menu, natives)| {
+            tray.set_menu(Some(menu))?;
+            Ok((entries, natives))
+        }),
+    };
+    match result {
+        Ok(menu) => shown.menu = Some(menu),
+        // Nothing is kept: the next status builds the whole menu again.
+        Err(err) => eprintln!("redline-desktop: could not update the tray menu: {err}"),
     }
 }
 
-fn native_menu<R: Runtime>(app: &AppHandle<R>, entries: &[Entry]) -> tauri::Result<Menu<R>> {
+fn native_menu<R: Runtime>(
+    app: &AppHandle<R>,
+    entries: &[Entry],
+) -> tauri::Result<(Menu<R>, Vec<Native<R>>)> {
     let menu = Menu::new(app)?;
-    for item in native_items(app, entries)? {
-        menu.append(item.as_ref())?;
+    let natives = native_items(app, entries)?;
+    for native in &natives {
+        menu.append(native.as_item())?;
     }
-    Ok(menu)
+    Ok((menu, natives))
+}
+
+/// Sets the texts and states that differ between `before` and `after`, two menus of the same
+/// shape (`tray_menu::same_shape`), on the items built for `before`.
+fn update_in_place<R: Runtime>(
+    natives: &[Native<R>],
+    before: &[Entry],
+    after: &[Entry],
+) -> tauri::Result<()> {
+    for ((native, old), new) in natives.iter().zip(before).zip(after) {
+        if old == new {
+            continue;
+        }
+        match (native, old, new) {
+            (Native::Text(item), _, Entry::Info(text)) => item.set_text(text)?,
+            (Native::Text(item), _, Entry::Item { label, enabled, .. }) => {
+                item.set_text(label)?;
+                item.set_enabled(*enabled)?;
+            }
+            (Native::Check(item), _, Entry::Check { label, checked, .. }) => {
+                item.set_text(label)?;
+                item.set_checked(*checked)?;
+            }
+            (
+                Native::Submenu(menu, children),
+                Entry::Submenu { entries: old, .. },
+                Entry::Submenu { label, entries },
+            ) => {
+                menu.set_text(label)?;
+                update_in_place(children, old, entries)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn native_items<R: Runtime>(
     app: &AppHandle<R>,
     entries: &[Entry],
-) -> tauri::Result<Vec<Box<dyn IsMenuItem<R>>>> {
-    let mut items: Vec<Box<dyn IsMenuItem<R>>> = Vec::new();
+) -> tauri::Result<Vec<Native<R>>> {
+    let mut items = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
-        match entry {
+        items.push(match entry {
             // Information lines do nothing when clicked; disabled would grey them out.
-            Entry::Info(text) => items.push(Box::new(MenuItem::with_id(
+            Entry::Info(text) => Native::Text(MenuItem::with_id(
                 app,
                 format!("info-{index}"),
                 text,
                 true,
                 None::<&str>,
-            )?)),
-            Entry::Separator => items.push(Box::new(PredefinedMenuItem::separator(app)?)),
+            )?),
+            Entry::Separator => Native::Separator(PredefinedMenuItem::separator(app)?),
             Entry::Item {
                 action,
                 label,
                 enabled,
-            } => items.push(Box::new(MenuItem::with_id(
+            } => Native::Text(MenuItem::with_id(
                 app,
                 action.id(),
                 label,
                 *enabled,
                 None::<&str>,
-            )?)),
+            )?),
             Entry::Check {
                 action,
                 label,
                 checked,
-            } => items.push(Box::new(CheckMenuItem::with_id(
+            } => Native::Check(CheckMenuItem::with_id(
                 app,
                 action.id(),
                 label,
                 true,
                 *checked,
                 None::<&str>,
-            )?)),
+            )?),
             Entry::Submenu { label, entries } => {
+                let children = native_items(app, entries)?;
                 let mut builder: SubmenuBuilder<'_, R, AppHandle<R>> =
                     SubmenuBuilder::new(app, label);
-                for item in native_items(app, entries)? {
-                    builder = builder.item(item.as_ref());
+                for child in &children {
+                    builder = builder.item(child.as_item());
                 }
-                let submenu: Submenu<R> = builder.build()?;
-                items.push(Box::new(submenu));
+                Native::Submenu(builder.build()?, children)
             }
-        }
+        });
     }
     Ok(items)
 }

@@ -84,6 +84,23 @@ pub enum Entry {
     },
 }
 
+/// Whether two menus hold the same items in the same places, differing only in texts and
+/// states. The host then updates the items it shows in place: a rebuilt menu gets new item
+/// ids, and a click on an item of the old menu (the menu was open, or the click was in flight)
+/// would be lost.
+pub fn same_shape(a: &[Entry], b: &[Entry]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|pair| match pair {
+            (Entry::Info(_), Entry::Info(_)) | (Entry::Separator, Entry::Separator) => true,
+            (Entry::Item { action: x, .. }, Entry::Item { action: y, .. })
+            | (Entry::Check { action: x, .. }, Entry::Check { action: y, .. }) => x == y,
+            (Entry::Submenu { entries: x, .. }, Entry::Submenu { entries: y, .. }) => {
+                same_shape(x, y)
+            }
+            _ => false,
+        })
+}
+
 /// `Kimi Code — 5h 38% left, resets 1h 12m — 3 throttles`.
 pub fn account_line(account: &AccountStatus, now: Timestamp) -> String {
     let name = account.label.as_deref().unwrap_or(&account.id);
@@ -207,6 +224,54 @@ mod tests {
     fn with_throttles(mut account: serde_json::Value, recent: usize) -> serde_json::Value {
         account["throttles"]["recent"] = json!(recent);
         account
+    }
+
+    #[test]
+    fn menus_differing_only_in_texts_and_states_have_the_same_shape() {
+        let now = now();
+        let calm = menu(
+            &status("ok", vec![account("kimi", "ok", Some(20.0), &[])]),
+            MenuState::default(),
+            now,
+        );
+        let busy = menu(
+            &status(
+                "critical",
+                vec![with_throttles(
+                    account("kimi", "critical", Some(90.0), &[]),
+                    3,
+                )],
+            ),
+            MenuState {
+                proxy_on: true,
+                ..MenuState::default()
+            },
+            now,
+        );
+        assert_ne!(calm, busy);
+        assert!(same_shape(&calm, &busy));
+        let two = menu(
+            &status(
+                "ok",
+                vec![
+                    account("kimi", "ok", Some(20.0), &[]),
+                    account("oai", "ok", Some(10.0), &[]),
+                ],
+            ),
+            MenuState::default(),
+            now,
+        );
+        assert!(!same_shape(&calm, &two), "an account more is another menu");
+        let mut other_action = calm.clone();
+        let item = other_action
+            .iter_mut()
+            .find(|e| matches!(e, Entry::Item { .. }))
+            .unwrap();
+        let Entry::Item { action, .. } = item else {
+            unreachable!()
+        };
+        *action = Action::Quit;
+        assert!(!same_shape(&calm, &other_action));
     }
 
     #[test]
