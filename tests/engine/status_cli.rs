@@ -1,13 +1,13 @@
 //! `redline status` against a fake of every provider: the windows, levels and reasons it
 //! reports, and how it copes with odd answers. Keys go through the real Secret Service.
 
-mod support;
-
+use crate::support::{
+    Daemon, KimiAccount, Run, Sandbox, closed_origin, fake, http, process, runtime,
+};
 use redline::fakes::Behaviour;
 use redline::providers::ProviderId;
 use serde_json::Value;
-use std::time::{Duration, Instant};
-use support::{Daemon, Run, Sandbox, closed_origin, fake, http, runtime};
+use std::process::Command;
 
 const KEY: &str = "sk-test-StatusKeyAbcdefghijklmnop4242";
 
@@ -168,22 +168,7 @@ fn odd_answers_become_readable_per_account_errors() {
     }
     let variant = fake(&rt, ProviderId::KimiCode, KEY);
     variant.set_behaviour(Behaviour::Variant);
-    let origin = variant.origin();
-    sandbox
-        .run_stdin(
-            &[
-                "keys",
-                "add",
-                "variant",
-                "--provider",
-                "kimi-code",
-                "--base-url",
-                &origin,
-                "--no-verify",
-            ],
-            KEY,
-        )
-        .ok();
+    sandbox.add_key_unchecked("variant", "kimi-code", Some(&variant.origin()), KEY);
 
     let status = sandbox.status_json();
     for (id, _, words) in &cases {
@@ -210,34 +195,17 @@ fn a_rejected_key_and_a_missing_keyring_entry_are_critical() {
         ProviderId::KimiCode,
         "sk-test-SomeoneElsesKey0000000000",
     );
-    let origin = other.origin();
-    sandbox
-        .run_stdin(
-            &[
-                "keys",
-                "add",
-                "wrong",
-                "--provider",
-                "kimi-code",
-                "--base-url",
-                &origin,
-                "--no-verify",
-            ],
-            KEY,
-        )
-        .ok();
+    sandbox.add_key_unchecked("wrong", "kimi-code", Some(&other.origin()), KEY);
     // The key vanished from the keyring behind Redline's back.
-    let deleted = std::process::Command::new("secret-tool")
-        .args([
-            "clear",
-            "service",
-            &sandbox.service,
-            "username",
-            "account:revoked",
-        ])
-        .status()
-        .unwrap();
-    assert!(deleted.success());
+    let mut clear = Command::new("secret-tool");
+    clear.args([
+        "clear",
+        "service",
+        &sandbox.service,
+        "username",
+        "account:revoked",
+    ]);
+    assert!(process::output(clear, None).status.success());
 
     let status = sandbox.status_json();
     assert_eq!(status["level"], "critical");
@@ -277,19 +245,15 @@ impl Seen {
 
 #[test]
 fn status_shows_what_the_running_daemon_saw_and_polls_the_providers_without_it() {
-    let sandbox = Sandbox::new();
-    let rt = runtime();
-    let kimi = fake(&rt, ProviderId::KimiCode, KEY);
-    let origin = kimi.origin();
-    sandbox.add_key("kimi-main", "kimi-code", &origin, KEY);
+    let account = KimiAccount::new(KEY);
+    let (sandbox, kimi, token) = (&account.sandbox, &account.provider, &account.token);
     // The daemon listens on proxy.listen, where `status` looks for it.
     let listen = closed_origin().replace("http://", "");
     sandbox
         .run(&["config", "set", "proxy.listen", &listen])
         .ok();
-    let token = sandbox.run(&["token"]).ok().stdout.trim().to_owned();
     let mut seen = Seen::default();
-    let daemon = Daemon::start_args(&sandbox, &[], &[]);
+    let mut daemon = Daemon::start_args(sandbox, &[], &[]);
     assert_eq!(daemon.origin, format!("http://{listen}"));
 
     // A tool meets Kimi's 429 three times through the proxy (throttling now), with the quota
@@ -299,30 +263,15 @@ fn status_shows_what_the_running_daemon_saw_and_polls_the_providers_without_it()
     for _ in 0..3 {
         let refused = client
             .post(daemon.url("/kimi-main/coding/v1/chat/completions"))
-            .bearer_auth(&token)
+            .bearer_auth(token)
             .json(&serde_json::json!({"model": "kimi-for-coding", "messages": [{"role": "user", "content": "hi"}]}))
             .send()
             .unwrap();
         assert_eq!(refused.status(), 429);
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let status: Value = client
-            .get(daemon.url("/api/v1/status"))
-            .bearer_auth(&token)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        if status["accounts"][0]["throttles"]["recent"] == 3 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no throttle recorded: {status:#}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    daemon.wait_for_status(token, "the three refusals", |s| {
+        s["accounts"][0]["throttles"]["recent"] == 3
+    });
 
     // Every form shows the throttle only the daemon saw, without asking Kimi again.
     let polls = kimi.usage_requests();
@@ -393,8 +342,8 @@ fn status_shows_what_the_running_daemon_saw_and_polls_the_providers_without_it()
         text.stderr
     );
     assert!(text.stdout.starts_with("Redline: OK"), "{}", text.stdout);
-    let daemon_log = daemon.stderr.lock().unwrap().clone();
     assert!(daemon.stop().success());
+    let daemon_log = daemon.log();
 
     // Without a daemon every form still prints, from the providers.
     let line = seen.keep(sandbox.run(&["status", "--line"]).ok());
@@ -417,7 +366,7 @@ fn status_shows_what_the_running_daemon_saw_and_polls_the_providers_without_it()
     let required = seen.keep(sandbox.run(&["status", "--line", "--engine"]));
     required.fails_with(&format!("no running Redline answers on {listen}"));
 
-    for secret in [&token, &new_token] {
+    for secret in [token, &new_token] {
         assert!(!seen.0.contains(secret.as_str()), "the token was printed");
         assert!(
             !daemon_log.contains(secret.as_str()),

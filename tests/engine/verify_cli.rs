@@ -1,11 +1,9 @@
 //! Keys are checked with their provider on `keys add`, `keys rotate` and `keys test`: valid,
 //! rejected, for another product, for another region, or unreachable, each with what to do.
 
-mod support;
-
+use crate::support::{Sandbox, closed_origin, fake, runtime};
 use redline::fakes::Behaviour;
 use redline::providers::ProviderId;
-use support::{Sandbox, closed_origin, fake, runtime};
 
 const KEY: &str = "sk-test-VerifyKeyAbcdefghijklmnop7777";
 const OTHER: &str = "sk-test-AnotherKeyQrstuvwxyzABCD8888";
