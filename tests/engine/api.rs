@@ -2,9 +2,7 @@
 //! real Secret Service and fake providers: the key lifecycle, verification errors, settings,
 //! the tool setup snippet; and that no secret ever comes back out.
 
-use crate::support::{
-    Daemon, KimiAccount, Sandbox, closed_origin, fake, files_below, http, runtime,
-};
+use crate::support::{Daemon, KimiAccount, Sandbox, closed_origin, fake, files_below, http};
 use redline::providers::ProviderId;
 use serde_json::{Value, json};
 
@@ -70,8 +68,7 @@ fn assert_no_secret(what: &str, text: &str) {
 #[test]
 fn keys_are_added_tested_rotated_rolled_back_and_removed_over_http() {
     let sandbox = Sandbox::new();
-    let rt = runtime();
-    let kimi = fake(&rt, ProviderId::KimiCode, KEY);
+    let kimi = fake(ProviderId::KimiCode, KEY);
     let origin = kimi.origin();
     let token = sandbox.token();
     let mut daemon = Daemon::start(&sandbox);
@@ -177,8 +174,7 @@ fn keys_are_added_tested_rotated_rolled_back_and_removed_over_http() {
 #[test]
 fn a_refused_key_says_why_and_stores_nothing() {
     let sandbox = Sandbox::new();
-    let rt = runtime();
-    let openai = fake(&rt, ProviderId::Openai, KEY);
+    let openai = fake(ProviderId::Openai, KEY);
     let token = sandbox.token();
     let daemon = Daemon::start(&sandbox);
     let mut client = Client::new(&daemon, &token);

@@ -1,7 +1,7 @@
 //! The key lifecycle through the `redline` binary against a real Secret Service
 //! (gnome-keyring-daemon on a private D-Bus session; see scripts/with-test-keyring.sh).
 
-use crate::support::{Run, Sandbox, closed_origin, fake, files_below, runtime};
+use crate::support::{Run, Sandbox, closed_origin, fake, files_below};
 use redline::config::{Config, ConfigFile};
 use redline::keys::account_id::AccountId;
 use redline::providers::ProviderId;
@@ -43,8 +43,7 @@ fn assert_agree(sandbox: &Sandbox, id: &str, current: &str, previous: Option<&st
 #[test]
 fn add_list_test_rotate_rollback_rm_round_trip() {
     let sandbox = Sandbox::new();
-    let rt = runtime();
-    let kimi = fake(&rt, ProviderId::KimiCode, FIRST);
+    let kimi = fake(ProviderId::KimiCode, FIRST);
     let origin = kimi.origin();
     let add = sandbox.run_stdin(
         &[
@@ -142,8 +141,7 @@ fn add_list_test_rotate_rollback_rm_round_trip() {
 #[test]
 fn no_file_and_no_output_ever_contains_the_secret() {
     let sandbox = Sandbox::new();
-    let rt = runtime();
-    let kimi = fake(&rt, ProviderId::KimiCode, FIRST);
+    let kimi = fake(ProviderId::KimiCode, FIRST);
     let origin = kimi.origin();
     let mut outputs = Vec::new();
     let mut record = |run: Run| outputs.push(format!("{}\n{}", run.stdout, run.stderr));

@@ -42,16 +42,34 @@ async fn sdk(script: &str, mode: &str, base_url: &str, token: &Secret) -> Value 
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
-/// Redline's engine and port, in this process, for two accounts on fake providers.
-async fn redline(kimi: &FakeProvider, anthropic: &FakeProvider) -> InProcessEngine {
-    InProcessEngine::start(
+/// Fake Kimi Code and Anthropic providers, and Redline's engine and port in this process with
+/// an account on each: `kimi-main` and `ant`.
+struct Redline {
+    kimi: FakeProvider,
+    anthropic: FakeProvider,
+    engine: InProcessEngine,
+}
+
+async fn redline() -> Redline {
+    let kimi = FakeProvider::start(ProviderId::KimiCode, KEY)
+        .await
+        .unwrap();
+    let anthropic = FakeProvider::start(ProviderId::Anthropic, KEY)
+        .await
+        .unwrap();
+    let engine = InProcessEngine::start(
         &[
             ("kimi-main", ProviderId::KimiCode, &kimi.origin(), KEY),
             ("ant", ProviderId::Anthropic, &anthropic.origin(), KEY),
         ],
         false,
     )
-    .await
+    .await;
+    Redline {
+        kimi,
+        anthropic,
+        engine,
+    }
 }
 
 fn assert_real_key_only(fake: &FakeProvider, token: &Secret) {
@@ -71,13 +89,8 @@ fn assert_real_key_only(fake: &FakeProvider, token: &Secret) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openai_sdk_works_through_the_proxy() {
-    let kimi = FakeProvider::start(ProviderId::KimiCode, KEY)
-        .await
-        .unwrap();
-    let anthropic = FakeProvider::start(ProviderId::Anthropic, KEY)
-        .await
-        .unwrap();
-    let engine = redline(&kimi, &anthropic).await;
+    let redline = redline().await;
+    let (kimi, engine) = (&redline.kimi, &redline.engine);
     let (base, token) = (
         format!("{}/kimi-main/coding/v1", engine.origin),
         &engine.token,
@@ -89,7 +102,7 @@ async fn the_openai_sdk_works_through_the_proxy() {
         "{chat}"
     );
     assert!(chat["total_tokens"].as_u64().unwrap() > 0, "{chat}");
-    assert_real_key_only(&kimi, token);
+    assert_real_key_only(kimi, token);
 
     let stream = sdk("openai_client.py", "stream", &base, token).await;
     assert!(stream["chunks"].as_u64().unwrap() >= 2, "{stream}");
@@ -112,13 +125,8 @@ async fn the_openai_sdk_works_through_the_proxy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_anthropic_sdk_works_through_the_proxy() {
-    let kimi = FakeProvider::start(ProviderId::KimiCode, KEY)
-        .await
-        .unwrap();
-    let anthropic = FakeProvider::start(ProviderId::Anthropic, KEY)
-        .await
-        .unwrap();
-    let engine = redline(&kimi, &anthropic).await;
+    let redline = redline().await;
+    let (anthropic, engine) = (&redline.anthropic, &redline.engine);
     let (base, token) = (format!("{}/ant", engine.origin), &engine.token);
 
     let chat = sdk("anthropic_client.py", "chat", &base, token).await;
@@ -127,7 +135,7 @@ async fn the_anthropic_sdk_works_through_the_proxy() {
         "{chat}"
     );
     assert!(chat["output_tokens"].as_u64().unwrap() > 0, "{chat}");
-    assert_real_key_only(&anthropic, token);
+    assert_real_key_only(anthropic, token);
 
     let stream = sdk("anthropic_client.py", "stream", &base, token).await;
     assert!(stream["output_tokens"].as_u64().unwrap() > 0, "{stream}");

@@ -1,9 +1,7 @@
 //! `redline status` against a fake of every provider: the windows, levels and reasons it
 //! reports, and how it copes with odd answers. Keys go through the real Secret Service.
 
-use crate::support::{
-    Daemon, KimiAccount, Run, Sandbox, closed_origin, fake, http, process, runtime,
-};
+use crate::support::{Daemon, KimiAccount, Run, Sandbox, closed_origin, fake, http, process};
 use redline::fakes::Behaviour;
 use redline::providers::ProviderId;
 use serde_json::Value;
@@ -47,11 +45,7 @@ fn busiest(account: &Value) -> f64 {
 #[test]
 fn status_reports_windows_levels_and_reasons_for_every_provider() {
     let sandbox = Sandbox::new();
-    let rt = runtime();
-    let fakes: Vec<_> = ProviderId::ALL
-        .iter()
-        .map(|&p| (p, fake(&rt, p, KEY)))
-        .collect();
+    let fakes: Vec<_> = ProviderId::ALL.iter().map(|&p| (p, fake(p, KEY))).collect();
     for (provider, fake) in &fakes {
         let id = format!("acct-{provider}");
         let origin = fake.origin();
@@ -147,7 +141,6 @@ fn status_reports_windows_levels_and_reasons_for_every_provider() {
 #[test]
 fn odd_answers_become_readable_per_account_errors() {
     let sandbox = Sandbox::new();
-    let rt = runtime();
     let cases = [
         ("html", Behaviour::HtmlError(502), "HTTP 502"),
         ("truncated", Behaviour::Truncated, "cannot read"),
@@ -160,13 +153,13 @@ fn odd_answers_become_readable_per_account_errors() {
     ];
     let mut fakes = Vec::new();
     for (id, behaviour, _) in &cases {
-        let fake = fake(&rt, ProviderId::KimiCode, KEY);
+        let fake = fake(ProviderId::KimiCode, KEY);
         let origin = fake.origin();
         sandbox.add_key(id, "kimi-code", &origin, KEY);
         fake.set_behaviour(behaviour.clone());
         fakes.push(fake);
     }
-    let variant = fake(&rt, ProviderId::KimiCode, KEY);
+    let variant = fake(ProviderId::KimiCode, KEY);
     variant.set_behaviour(Behaviour::Variant);
     sandbox.add_key_unchecked("variant", "kimi-code", Some(&variant.origin()), KEY);
 
@@ -186,15 +179,10 @@ fn odd_answers_become_readable_per_account_errors() {
 #[test]
 fn a_rejected_key_and_a_missing_keyring_entry_are_critical() {
     let sandbox = Sandbox::new();
-    let rt = runtime();
-    let kimi = fake(&rt, ProviderId::KimiCode, KEY);
+    let kimi = fake(ProviderId::KimiCode, KEY);
     let origin = kimi.origin();
     sandbox.add_key("revoked", "kimi-code", &origin, KEY);
-    let other = fake(
-        &rt,
-        ProviderId::KimiCode,
-        "sk-test-SomeoneElsesKey0000000000",
-    );
+    let other = fake(ProviderId::KimiCode, "sk-test-SomeoneElsesKey0000000000");
     sandbox.add_key_unchecked("wrong", "kimi-code", Some(&other.origin()), KEY);
     // The key vanished from the keyring behind Redline's back.
     let mut clear = Command::new("secret-tool");

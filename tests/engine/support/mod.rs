@@ -10,9 +10,12 @@ pub mod scenario;
 pub use daemon::Daemon;
 pub use scenario::KimiAccount;
 
+use redline::fakes::FakeProvider;
+use redline::providers::ProviderId;
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub struct Sandbox {
@@ -193,22 +196,19 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// A tokio runtime that keeps fake provider servers answering while a test runs the binary.
-pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// A fake provider that accepts `key`.
-pub fn fake(
-    rt: &tokio::runtime::Runtime,
-    provider: redline::providers::ProviderId,
-    key: &str,
-) -> redline::fakes::FakeProvider {
-    rt.block_on(redline::fakes::FakeProvider::start(provider, key))
+/// A fake provider that accepts `key`. It is served by a tokio runtime that this test binary
+/// keeps for its fakes, so it answers while a test, on its own thread, runs the binary.
+pub fn fake(provider: ProviderId, key: &str) -> FakeProvider {
+    static FAKES: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    let runtime = FAKES.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    });
+    runtime
+        .block_on(FakeProvider::start(provider, key))
         .expect("fake provider starts")
 }
 

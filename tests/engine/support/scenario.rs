@@ -1,6 +1,6 @@
 //! The set-ups many tests start from, each in one call.
 
-use super::{Daemon, Sandbox, fake, runtime};
+use super::{Daemon, Sandbox, fake};
 use redline::config::Config;
 use redline::config::paths::Paths;
 use redline::fakes::FakeProvider;
@@ -20,22 +20,18 @@ pub struct KimiAccount {
     /// The fake Kimi Code that the account's base URL points at.
     pub provider: FakeProvider,
     pub token: String,
-    /// Keeps the fake answering; dropped last.
-    _runtime: tokio::runtime::Runtime,
 }
 
 impl KimiAccount {
     pub fn new(key: &str) -> KimiAccount {
         let sandbox = Sandbox::new();
-        let runtime = runtime();
-        let provider = fake(&runtime, ProviderId::KimiCode, key);
+        let provider = fake(ProviderId::KimiCode, key);
         sandbox.add_key("kimi-main", "kimi-code", &provider.origin(), key);
         let token = sandbox.token();
         KimiAccount {
             sandbox,
             provider,
             token,
-            _runtime: runtime,
         }
     }
 
