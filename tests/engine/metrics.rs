@@ -2,20 +2,12 @@
 //! official Python `prometheus-client` OpenMetrics parser (installed by scripts/test.sh): every
 //! documented metric is there with plausible values, and nothing is served without the token.
 
-use redline::config::Config;
-use redline::config::paths::Paths;
+use crate::support::scenario::InProcessEngine;
+use crate::support::{process, python};
 use redline::fakes::FakeProvider;
-use redline::history::store::Store;
-use redline::keys::Keys;
-use redline::keys::secret::Secret;
-use redline::keys::token::generate_token;
-use redline::poll::fetch::HostMap;
 use redline::providers::ProviderId;
-use redline::serve::daemon::{Inputs, start_with_history};
-use redline::serve::router::router;
 use serde_json::Value;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const KEY: &str = "sk-test-MetricsKeyAbcdefghijklmnop8080";
 const WRONG_KEY: &str = "sk-test-NotTheRightKeyAbcdefghijkl0000";
@@ -33,32 +25,14 @@ const DOCUMENTED: &[&str] = &[
     "redline_process_resident_memory_bytes",
 ];
 
-fn python() -> String {
-    std::env::var("REDLINE_TEST_PYTHON").expect(
-        "this test needs a Python with prometheus-client: run scripts/test.sh, which installs \
-         it in target/sdk-venv and sets REDLINE_TEST_PYTHON",
-    )
-}
-
 /// The families as the Python parser read them; a parse error fails the test.
 fn parse(text: &str) -> Vec<Value> {
-    let mut child = Command::new(python())
-        .arg(format!(
-            "{}/tests/prometheus/parse.py",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let mut parser = Command::new(python());
+    parser.arg(format!(
+        "{}/tests/prometheus/parse.py",
+        env!("CARGO_MANIFEST_DIR")
+    ));
+    let output = process::output(parser, Some(text));
     assert!(
         output.status.success(),
         "the parser refused the text:\n{}\n{text}",
@@ -92,39 +66,15 @@ async fn metrics_after_real_traffic_parse_and_need_the_token() {
     let other = FakeProvider::start(ProviderId::KimiCode, KEY)
         .await
         .unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let config = Config::parse(&format!(
-        "[accounts.kimi-main]\nprovider = \"kimi-code\"\nbase_url = \"{}\"\n\n[accounts.broken]\nprovider = \"kimi-code\"\nbase_url = \"{}\"\n",
-        kimi.origin(),
-        other.origin()
-    ))
-    .unwrap();
-    let secrets = [
-        ("kimi-main", Secret::parse(KEY).unwrap()),
-        ("broken", Secret::parse(WRONG_KEY).unwrap()),
-    ]
-    .into_iter()
-    .map(|(id, secret)| (id.parse().unwrap(), Ok(secret)))
-    .collect();
-    let token = generate_token();
-    let store = Store::open(&home.path().join("history.sqlite3"), 30).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let listen = listener.local_addr().unwrap();
-    let state = start_with_history(
-        Inputs {
-            config,
-            secrets,
-            token: token.clone(),
-            hosts: HostMap::default(),
-            keys: Keys::from_paths(&Paths::under(home.path())),
-            allow_remote: false,
-            listen,
-            demo: false,
-        },
-        Some(store),
-    );
-    let origin = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    let engine = InProcessEngine::start(
+        &[
+            ("kimi-main", ProviderId::KimiCode, &kimi.origin(), KEY),
+            ("broken", ProviderId::KimiCode, &other.origin(), WRONG_KEY),
+        ],
+        true,
+    )
+    .await;
+    let (origin, token) = (&engine.origin, &engine.token);
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
 
     // Real traffic: three answers and one refusal from the provider.

@@ -2,13 +2,9 @@
 //! real Secret Service and fake providers: the key lifecycle, verification errors, settings,
 //! the tool setup snippet; and that no secret ever comes back out.
 
-mod support;
-
+use crate::support::{Daemon, KimiAccount, Sandbox, closed_origin, fake, files_below, http};
 use redline::providers::ProviderId;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::time::{Duration, Instant};
-use support::{Daemon, Sandbox, fake, files_below, runtime};
 
 const KEY: &str = "sk-kimi-ApiFirstKeyAbcdefghijklmn1111";
 const NEW_KEY: &str = "sk-kimi-ApiSecondKeyOpqrstuvwxyz2222";
@@ -25,10 +21,7 @@ struct Client {
 impl Client {
     fn new(daemon: &Daemon, token: &str) -> Client {
         Client {
-            http: reqwest::blocking::Client::builder()
-                .no_proxy()
-                .build()
-                .unwrap(),
+            http: http(),
             origin: daemon.origin.clone(),
             bearer: format!("Bearer {token}"),
             seen: String::new(),
@@ -55,33 +48,6 @@ impl Client {
         };
         (status, value)
     }
-
-    /// Reads live status events until one satisfies `wanted`; fails after 20 s.
-    fn wait_for_status(&self, wanted: impl Fn(&Value) -> bool) -> Value {
-        let mut events = self
-            .http
-            .get(format!("{}/api/v1/events", self.origin))
-            .header("authorization", &self.bearer)
-            .timeout(Duration::from_secs(20))
-            .send()
-            .unwrap();
-        let mut reader = BufReader::new(&mut events);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut last = Value::Null;
-        while Instant::now() < deadline {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                break;
-            }
-            if let Some(data) = line.strip_prefix("data: ") {
-                last = serde_json::from_str(data).unwrap();
-                if wanted(&last) {
-                    return last;
-                }
-            }
-        }
-        panic!("no status event matched; the last was {last:#}");
-    }
 }
 
 fn account<'a>(status: &'a Value, id: &str) -> Option<&'a Value> {
@@ -102,11 +68,10 @@ fn assert_no_secret(what: &str, text: &str) {
 #[test]
 fn keys_are_added_tested_rotated_rolled_back_and_removed_over_http() {
     let sandbox = Sandbox::new();
-    let rt = runtime();
-    let kimi = fake(&rt, ProviderId::KimiCode, KEY);
+    let kimi = fake(ProviderId::KimiCode, KEY);
     let origin = kimi.origin();
-    let token = sandbox.run(&["token"]).ok().stdout.trim().to_owned();
-    let daemon = Daemon::start(&sandbox, &[]);
+    let token = sandbox.token();
+    let mut daemon = Daemon::start(&sandbox);
     let mut client = Client::new(&daemon, &token);
 
     let (code, providers) = client.send("GET", "/api/v1/providers", None);
@@ -135,8 +100,9 @@ fn keys_are_added_tested_rotated_rolled_back_and_removed_over_http() {
     assert_eq!(again["error"]["code"], "duplicate_account");
 
     // The running engine picks the new account up without a restart.
-    let status = client
-        .wait_for_status(|s| account(s, "kimi-main").is_some_and(|a| a["key"]["health"] == "ok"));
+    let status = daemon.wait_for_status(&token, "kimi-main with a good key", |s| {
+        account(s, "kimi-main").is_some_and(|a| a["key"]["health"] == "ok")
+    });
     assert_eq!(status["demo"], false);
     assert_eq!(
         account(&status, "kimi-main").unwrap()["concurrency"]["limit"],
@@ -192,12 +158,13 @@ fn keys_are_added_tested_rotated_rolled_back_and_removed_over_http() {
         (code, &gone["error"]["code"]),
         (404, &json!("no_such_account"))
     );
-    client.wait_for_status(|s| account(s, "kimi-main").is_none());
+    daemon.wait_for_status(&token, "kimi-main gone", |s| {
+        account(s, "kimi-main").is_none()
+    });
 
-    let log = daemon.stderr.clone();
     assert!(daemon.stop().success());
     assert_no_secret("the API's answers", &client.seen);
-    assert_no_secret("the daemon's log", &log.lock().unwrap());
+    assert_no_secret("the daemon's log", &daemon.log());
     for file in files_below(sandbox.dir.path()) {
         let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
         assert_no_secret(&file.display().to_string(), &text);
@@ -207,10 +174,9 @@ fn keys_are_added_tested_rotated_rolled_back_and_removed_over_http() {
 #[test]
 fn a_refused_key_says_why_and_stores_nothing() {
     let sandbox = Sandbox::new();
-    let rt = runtime();
-    let openai = fake(&rt, ProviderId::Openai, KEY);
-    let token = sandbox.run(&["token"]).ok().stdout.trim().to_owned();
-    let daemon = Daemon::start(&sandbox, &[]);
+    let openai = fake(ProviderId::Openai, KEY);
+    let token = sandbox.token();
+    let daemon = Daemon::start(&sandbox);
     let mut client = Client::new(&daemon, &token);
 
     let (code, refused) = client.send(
@@ -235,7 +201,7 @@ fn a_refused_key_says_why_and_stores_nothing() {
         "POST",
         "/api/v1/keys",
         Some(
-            json!({"id": "work", "provider": "openai", "base_url": support::closed_origin(),
+            json!({"id": "work", "provider": "openai", "base_url": closed_origin(),
                     "secret": WRONG_KEY}),
         ),
     );
@@ -299,23 +265,22 @@ fn a_refused_key_says_why_and_stores_nothing() {
     );
     assert_eq!(code, 201, "{stored}");
     assert_eq!(stored["last_test"], Value::Null);
-    client
-        .wait_for_status(|s| account(s, "work").is_some_and(|a| a["key"]["health"] == "rejected"));
+    daemon.wait_for_status(&token, "work with a rejected key", |s| {
+        account(s, "work").is_some_and(|a| a["key"]["health"] == "rejected")
+    });
     let (code, tested) = client.send("POST", "/api/v1/keys/work/test", None);
     assert_eq!((code, &tested["ok"]), (200, &json!(false)), "{tested}");
 
     // Unauthenticated or cross-site requests never reach the keys.
-    let http = reqwest::blocking::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap();
-    let anonymous = http
+    let anonymous = client
+        .http
         .post(daemon.url("/api/v1/keys"))
         .json(&json!({"id": "x", "provider": "openai", "secret": KEY}))
         .send()
         .unwrap();
     assert_eq!(anonymous.status(), 401);
-    let cross_site = http
+    let cross_site = client
+        .http
         .delete(daemon.url("/api/v1/keys/work"))
         .header("authorization", &client.bearer)
         .header("origin", "http://evil.example")
@@ -324,7 +289,7 @@ fn a_refused_key_says_why_and_stores_nothing() {
     assert_eq!(cross_site.status(), 403);
     assert_eq!(sandbox.keyring("account:work").as_deref(), Some(WRONG_KEY));
 
-    let log = daemon.stderr.lock().unwrap().clone();
+    let log = daemon.log();
     drop(daemon);
     assert_no_secret("the API's answers", &client.seen);
     assert_no_secret("the daemon's log", &log);
@@ -332,13 +297,9 @@ fn a_refused_key_says_why_and_stores_nothing() {
 
 #[test]
 fn settings_are_validated_saved_and_the_setup_snippet_names_the_proxy() {
-    let sandbox = Sandbox::new();
-    let rt = runtime();
-    let kimi = fake(&rt, ProviderId::KimiCode, KEY);
-    sandbox.add_key("kimi-main", "kimi-code", &kimi.origin(), KEY);
-    let token = sandbox.run(&["token"]).ok().stdout.trim().to_owned();
-    let daemon = Daemon::start(&sandbox, &[]);
-    let mut client = Client::new(&daemon, &token);
+    let (account, daemon) = KimiAccount::with_daemon(KEY);
+    let (sandbox, token) = (&account.sandbox, &account.token);
+    let mut client = Client::new(&daemon, token);
 
     let (code, settings) = client.send("GET", "/api/v1/settings", None);
     assert_eq!(code, 200);
@@ -419,7 +380,7 @@ fn settings_are_validated_saved_and_the_setup_snippet_names_the_proxy() {
         (400, &json!("invalid_input"))
     );
 
-    let log = daemon.stderr.lock().unwrap().clone();
+    let log = daemon.log();
     drop(daemon);
     assert_no_secret("the API's answers", &client.seen);
     assert_no_secret("the daemon's log", &log);
@@ -428,15 +389,11 @@ fn settings_are_validated_saved_and_the_setup_snippet_names_the_proxy() {
 #[test]
 fn the_demo_says_so_and_its_refusals_are_listed_with_their_tool() {
     let sandbox = Sandbox::new();
-    let daemon = Daemon::start_with(
-        &sandbox,
-        &["--demo"],
-        &[("REDLINE_DEMO_PHASE_SECONDS", "2")],
-    );
+    let mut daemon = Daemon::demo(&sandbox, &[("REDLINE_DEMO_PHASE_SECONDS", "2")]);
     let token = daemon.demo_token();
     let mut client = Client::new(&daemon, &token);
     // The workload goes past the demo's concurrency limit in its third phase.
-    let status = client.wait_for_status(|s| {
+    let status = daemon.wait_for_status(&token, "a refusal in the demo", |s| {
         account(s, "kimi-demo").is_some_and(|a| a["throttles"]["recent"].as_u64() > Some(0))
     });
     assert_eq!(status["demo"], true);
@@ -473,7 +430,7 @@ fn the_demo_says_so_and_its_refusals_are_listed_with_their_tool() {
 fn the_demo_setup_snippet_points_tools_at_the_demo_proxy_and_works() {
     let sandbox = Sandbox::new();
     // The first phase of the workload (4 agents for 25 s) is far below the demo's limit of 30.
-    let daemon = Daemon::start(&sandbox, &["--demo"]);
+    let mut daemon = Daemon::demo(&sandbox, &[]);
     let token = daemon.demo_token();
     let mut client = Client::new(&daemon, &token);
 

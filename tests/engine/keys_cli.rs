@@ -1,12 +1,10 @@
 //! The key lifecycle through the `redline` binary against a real Secret Service
 //! (gnome-keyring-daemon on a private D-Bus session; see scripts/with-test-keyring.sh).
 
-mod support;
-
+use crate::support::{Run, Sandbox, closed_origin, fake, files_below};
 use redline::config::{Config, ConfigFile};
 use redline::keys::account_id::AccountId;
 use redline::providers::ProviderId;
-use support::{Sandbox, files_below};
 
 const FIRST: &str = "sk-kimi-FirstKeyAbcdefghijklmnop1111";
 const SECOND: &str = "sk-kimi-SecondKeyQrstuvwxyzABCDEF2222";
@@ -45,8 +43,7 @@ fn assert_agree(sandbox: &Sandbox, id: &str, current: &str, previous: Option<&st
 #[test]
 fn add_list_test_rotate_rollback_rm_round_trip() {
     let sandbox = Sandbox::new();
-    let rt = support::runtime();
-    let kimi = support::fake(&rt, ProviderId::KimiCode, FIRST);
+    let kimi = fake(ProviderId::KimiCode, FIRST);
     let origin = kimi.origin();
     let add = sandbox.run_stdin(
         &[
@@ -144,11 +141,10 @@ fn add_list_test_rotate_rollback_rm_round_trip() {
 #[test]
 fn no_file_and_no_output_ever_contains_the_secret() {
     let sandbox = Sandbox::new();
-    let rt = support::runtime();
-    let kimi = support::fake(&rt, ProviderId::KimiCode, FIRST);
+    let kimi = fake(ProviderId::KimiCode, FIRST);
     let origin = kimi.origin();
     let mut outputs = Vec::new();
-    let mut record = |run: support::Run| outputs.push(format!("{}\n{}", run.stdout, run.stderr));
+    let mut record = |run: Run| outputs.push(format!("{}\n{}", run.stdout, run.stderr));
 
     let add = [
         "keys",
@@ -172,7 +168,7 @@ fn no_file_and_no_output_ever_contains_the_secret() {
         &origin,
     ];
     record(sandbox.run_stdin(&refused, SECOND));
-    let far = support::closed_origin();
+    let far = closed_origin();
     record(sandbox.run_stdin(
         &[
             "keys",
@@ -227,17 +223,13 @@ fn no_file_and_no_output_ever_contains_the_secret() {
 #[test]
 fn the_local_token_is_random_kept_in_the_keyring_and_resettable() {
     let sandbox = Sandbox::new();
-    let first = sandbox.run(&["token"]).ok().stdout.trim().to_owned();
+    let first = sandbox.token();
     assert!(first.starts_with("rl_") && first.len() == 67, "{first}");
     assert_eq!(
         sandbox.keyring("local-token").as_deref(),
         Some(first.as_str())
     );
-    assert_eq!(
-        sandbox.run(&["token"]).ok().stdout.trim(),
-        first,
-        "stable across runs"
-    );
+    assert_eq!(sandbox.token(), first, "stable across runs");
     let reset = sandbox
         .run(&["token", "--reset"])
         .ok()
@@ -259,19 +251,7 @@ fn the_local_token_is_random_kept_in_the_keyring_and_resettable() {
 /// A sandbox holding one stored key, to prove that bad input loses nothing.
 fn with_one_key() -> Sandbox {
     let sandbox = Sandbox::new();
-    sandbox
-        .run_stdin(
-            &[
-                "keys",
-                "add",
-                "kimi-main",
-                "--provider",
-                "kimi-code",
-                "--no-verify",
-            ],
-            FIRST,
-        )
-        .ok();
+    sandbox.add_key_unchecked("kimi-main", "kimi-code", None, FIRST);
     sandbox
 }
 

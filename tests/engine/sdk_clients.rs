@@ -3,27 +3,15 @@
 //! provider sees the real key and never the local token, and a refusal reaches the SDK
 //! exactly as the provider sent it.
 
-use redline::config::Config;
-use redline::config::paths::Paths;
+use crate::support::scenario::InProcessEngine;
+use crate::support::{process, python};
 use redline::fakes::FakeProvider;
-use redline::keys::Keys;
 use redline::keys::secret::Secret;
-use redline::keys::token::generate_token;
-use redline::poll::fetch::HostMap;
 use redline::providers::ProviderId;
-use redline::serve::daemon::{Inputs, start};
-use redline::serve::router::router;
 use serde_json::Value;
 use std::process::Command;
 
 const KEY: &str = "sk-test-SdkRealKeyAbcdefghijklmnop3131";
-
-fn python() -> String {
-    std::env::var("REDLINE_TEST_PYTHON").expect(
-        "these tests need a Python with the openai and anthropic SDKs: run scripts/test.sh, \
-         which installs them in target/sdk-venv and sets REDLINE_TEST_PYTHON",
-    )
-}
 
 /// Runs one SDK script against `base_url` and returns the JSON line it printed.
 async fn sdk(script: &str, mode: &str, base_url: &str, token: &Secret) -> Value {
@@ -34,14 +22,14 @@ async fn sdk(script: &str, mode: &str, base_url: &str, token: &Secret) -> Value 
         token.expose().to_owned(),
     );
     let output = tokio::task::spawn_blocking(move || {
-        Command::new(python())
+        let mut client = Command::new(python());
+        client
             .arg(format!("{}/tests/sdk/{script}", env!("CARGO_MANIFEST_DIR")))
             .arg(mode)
             .env("BASE_URL", base_url)
             .env("TOKEN", token)
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .output()
-            .unwrap()
+            .env("NO_PROXY", "127.0.0.1,localhost");
+        process::output(client, None)
     })
     .await
     .unwrap();
@@ -54,40 +42,34 @@ async fn sdk(script: &str, mode: &str, base_url: &str, token: &Secret) -> Value 
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
-/// Redline's engine and port, in this process, for two accounts on fake providers.
-async fn redline(
-    kimi: &FakeProvider,
-    anthropic: &FakeProvider,
-) -> (String, Secret, tempfile::TempDir) {
-    let home = tempfile::tempdir().unwrap();
-    let config = Config::parse(&format!(
-        "[accounts.kimi-main]\nprovider = \"kimi-code\"\nbase_url = \"{}\"\n\n[accounts.ant]\nprovider = \"anthropic\"\nbase_url = \"{}\"\n",
-        kimi.origin(),
-        anthropic.origin()
-    ))
-    .unwrap();
-    let secret = Secret::parse(KEY).unwrap();
-    let secrets = config
-        .accounts
-        .keys()
-        .map(|id| (id.clone(), Ok(secret.clone())))
-        .collect();
-    let token = generate_token();
-    let keys = Keys::from_paths(&Paths::under(home.path()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state = start(Inputs {
-        config,
-        secrets,
-        token: token.clone(),
-        hosts: HostMap::default(),
-        keys,
-        allow_remote: false,
-        listen: addr,
-        demo: false,
-    });
-    tokio::spawn(async move { axum::serve(listener, router(state)).await });
-    (format!("http://{addr}"), token, home)
+/// Fake Kimi Code and Anthropic providers, and Redline's engine and port in this process with
+/// an account on each: `kimi-main` and `ant`.
+struct Redline {
+    kimi: FakeProvider,
+    anthropic: FakeProvider,
+    engine: InProcessEngine,
+}
+
+async fn redline() -> Redline {
+    let kimi = FakeProvider::start(ProviderId::KimiCode, KEY)
+        .await
+        .unwrap();
+    let anthropic = FakeProvider::start(ProviderId::Anthropic, KEY)
+        .await
+        .unwrap();
+    let engine = InProcessEngine::start(
+        &[
+            ("kimi-main", ProviderId::KimiCode, &kimi.origin(), KEY),
+            ("ant", ProviderId::Anthropic, &anthropic.origin(), KEY),
+        ],
+        false,
+    )
+    .await;
+    Redline {
+        kimi,
+        anthropic,
+        engine,
+    }
 }
 
 fn assert_real_key_only(fake: &FakeProvider, token: &Secret) {
@@ -107,28 +89,26 @@ fn assert_real_key_only(fake: &FakeProvider, token: &Secret) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openai_sdk_works_through_the_proxy() {
-    let kimi = FakeProvider::start(ProviderId::KimiCode, KEY)
-        .await
-        .unwrap();
-    let anthropic = FakeProvider::start(ProviderId::Anthropic, KEY)
-        .await
-        .unwrap();
-    let (origin, token, _home) = redline(&kimi, &anthropic).await;
-    let base = format!("{origin}/kimi-main/coding/v1");
+    let redline = redline().await;
+    let (kimi, engine) = (&redline.kimi, &redline.engine);
+    let (base, token) = (
+        format!("{}/kimi-main/coding/v1", engine.origin),
+        &engine.token,
+    );
 
-    let chat = sdk("openai_client.py", "chat", &base, &token).await;
+    let chat = sdk("openai_client.py", "chat", &base, token).await;
     assert!(
         chat["content"].as_str().is_some_and(|c| !c.is_empty()),
         "{chat}"
     );
     assert!(chat["total_tokens"].as_u64().unwrap() > 0, "{chat}");
-    assert_real_key_only(&kimi, &token);
+    assert_real_key_only(kimi, token);
 
-    let stream = sdk("openai_client.py", "stream", &base, &token).await;
+    let stream = sdk("openai_client.py", "stream", &base, token).await;
     assert!(stream["chunks"].as_u64().unwrap() >= 2, "{stream}");
 
     kimi.refuse_next_chats(1, 7);
-    let refused = sdk("openai_client.py", "refused", &base, &token).await;
+    let refused = sdk("openai_client.py", "refused", &base, token).await;
     assert_eq!(refused["status"], 429, "{refused}");
     assert_eq!(
         refused["retry_after"], "7",
@@ -145,28 +125,23 @@ async fn the_openai_sdk_works_through_the_proxy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_anthropic_sdk_works_through_the_proxy() {
-    let kimi = FakeProvider::start(ProviderId::KimiCode, KEY)
-        .await
-        .unwrap();
-    let anthropic = FakeProvider::start(ProviderId::Anthropic, KEY)
-        .await
-        .unwrap();
-    let (origin, token, _home) = redline(&kimi, &anthropic).await;
-    let base = format!("{origin}/ant");
+    let redline = redline().await;
+    let (anthropic, engine) = (&redline.anthropic, &redline.engine);
+    let (base, token) = (format!("{}/ant", engine.origin), &engine.token);
 
-    let chat = sdk("anthropic_client.py", "chat", &base, &token).await;
+    let chat = sdk("anthropic_client.py", "chat", &base, token).await;
     assert!(
         chat["content"].as_str().is_some_and(|c| !c.is_empty()),
         "{chat}"
     );
     assert!(chat["output_tokens"].as_u64().unwrap() > 0, "{chat}");
-    assert_real_key_only(&anthropic, &token);
+    assert_real_key_only(anthropic, token);
 
-    let stream = sdk("anthropic_client.py", "stream", &base, &token).await;
+    let stream = sdk("anthropic_client.py", "stream", &base, token).await;
     assert!(stream["output_tokens"].as_u64().unwrap() > 0, "{stream}");
 
     anthropic.refuse_next_chats(1, 11);
-    let refused = sdk("anthropic_client.py", "refused", &base, &token).await;
+    let refused = sdk("anthropic_client.py", "refused", &base, token).await;
     assert_eq!(refused["status"], 429, "{refused}");
     assert_eq!(refused["retry_after"], "11");
     assert!(

@@ -2,8 +2,7 @@
 //! the daemon mounts it, fake providers (and a few hand-made upstreams) behind it, and reqwest
 //! as the client. Short real durations stand in for the production timeouts.
 
-mod support;
-
+use crate::support::closed_origin;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -957,7 +956,7 @@ async fn a_client_that_hangs_up_mid_stream_cancels_upstream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_upstream_gets_a_502_naming_redline() {
-    let origin = support::closed_origin();
+    let origin = closed_origin();
     let h = harness(
         settings(),
         vec![("gone", upstream(ProviderId::Deepseek, origin.clone(), 0))],

@@ -2,9 +2,8 @@
 //! the watch channel follows the provider, refresh-now works, and the HTTP layer's limits
 //! (timeouts, size cap, the usage endpoint's Retry-After) hold.
 
-mod support;
-
-use redline::config::Config;
+use crate::support::Sandbox;
+use crate::support::scenario::accounts_config;
 use redline::fakes::{Behaviour, FakeProvider};
 use redline::keys::secret::Secret;
 use redline::keys::vault::{Slot, Vault};
@@ -18,19 +17,9 @@ use std::time::Duration;
 
 const KEY: &str = "sk-test-MonitorKeyAbcdefghijklmnop5151";
 
-fn config_for(accounts: &[(&str, ProviderId, &str)]) -> Config {
-    let mut text = String::new();
-    for (id, provider, origin) in accounts {
-        text.push_str(&format!(
-            "[accounts.{id}]\nprovider = \"{provider}\"\nbase_url = \"{origin}\"\n"
-        ));
-    }
-    Config::parse(&text).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_published_status_follows_the_provider_and_refresh_now() {
-    let sandbox = support::Sandbox::new();
+    let sandbox = Sandbox::new();
     let vault = Vault::with_service(&sandbox.service);
     let kimi = FakeProvider::start(ProviderId::KimiCode, KEY)
         .await
@@ -48,7 +37,7 @@ async fn the_published_status_follows_the_provider_and_refresh_now() {
             .unwrap()
             .unwrap();
     }
-    let config = config_for(&[
+    let config = accounts_config(&[
         ("kimi-main", ProviderId::KimiCode, &kimi.origin()),
         ("glm", ProviderId::Zai, &zai.origin()),
         ("no-key", ProviderId::Openai, "http://127.0.0.1:9"),

@@ -3,22 +3,20 @@
 //! killed; a script named CLAUDE.md is not an agent. And the daemon's status: agents, its own
 //! footprint and which tools hold each key, following a rotation.
 
-mod support;
-
+use crate::support::process::Running;
+use crate::support::{Daemon, Sandbox, closed_origin, poll_until};
 use redline::status::model::RunningAgent;
 use redline::tools::agents::Scanner;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
+use std::time::Duration;
 
 const SLEEPER: &str = "import time\ntime.sleep(120)\n";
 
-fn spawn_python(script: &Path) -> Child {
+fn spawn_python(script: &Path) -> Running {
     std::fs::create_dir_all(script.parent().unwrap()).unwrap();
     std::fs::write(script, SLEEPER).unwrap();
-    Command::new("python3")
-        .arg(script)
-        .spawn()
-        .expect("python3 runs")
+    Running::spawn(Command::new("python3").arg(script))
 }
 
 fn find(agents: &[RunningAgent], pid: u32) -> Option<&RunningAgent> {
@@ -27,29 +25,28 @@ fn find(agents: &[RunningAgent], pid: u32) -> Option<&RunningAgent> {
 
 /// Scans until `done` holds (a process may take a moment to exec), at most 5 s.
 fn scan_until(scanner: &mut Scanner, done: impl Fn(&[RunningAgent]) -> bool) -> Vec<RunningAgent> {
-    for _ in 0..50 {
-        let agents = scanner.agents();
-        if done(&agents) {
-            return agents;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    scanner.agents()
+    poll_until(
+        "the agents expected",
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        || scanner.agents(),
+        |agents| done(agents),
+    )
 }
 
 #[test]
 fn running_agents_are_found_and_disappear_when_killed() {
     let dir = tempfile::tempdir().unwrap();
-    let mut claude = spawn_python(
+    let claude = spawn_python(
         &dir.path()
             .join("lib/node_modules/@anthropic-ai/claude-code/cli.js"),
     );
-    let mut notes = spawn_python(&dir.path().join("notes/CLAUDE.md"));
+    let notes = spawn_python(&dir.path().join("notes/CLAUDE.md"));
     let codex_path = dir.path().join("bin/codex");
     std::fs::create_dir_all(codex_path.parent().unwrap()).unwrap();
     let sleep = which("sleep");
     std::fs::copy(&sleep, &codex_path).unwrap();
-    let mut codex = Command::new(&codex_path).arg("120").spawn().unwrap();
+    let codex = Running::spawn(Command::new(&codex_path).arg("120"));
 
     let mut scanner = Scanner::new();
     let (claude_pid, codex_pid, notes_pid) = (claude.id(), codex.id(), notes.id());
@@ -68,17 +65,14 @@ fn running_agents_are_found_and_disappear_when_killed() {
         "Redline never lists itself"
     );
 
-    claude.kill().unwrap();
-    claude.wait().unwrap();
-    codex.kill().unwrap();
-    codex.wait().unwrap();
+    claude.kill();
+    codex.kill();
     let agents = scan_until(&mut scanner, |a| {
         find(a, claude_pid).is_none() && find(a, codex_pid).is_none()
     });
     assert!(find(&agents, claude_pid).is_none(), "{agents:?}");
     assert!(find(&agents, codex_pid).is_none(), "{agents:?}");
-    notes.kill().unwrap();
-    notes.wait().unwrap();
+    notes.kill();
 }
 
 #[test]
@@ -106,33 +100,6 @@ fn which(program: &str) -> std::path::PathBuf {
         .unwrap_or_else(|| panic!("{program} on PATH"))
 }
 
-/// Polls the daemon's status until `done` holds, for at most 20 s (agents are scanned every
-/// 5 s, key users on every key change).
-fn status_until(
-    origin: &str,
-    token: &str,
-    done: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let client = reqwest::blocking::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let status: serde_json::Value = client
-            .get(format!("{origin}/api/v1/status"))
-            .bearer_auth(token)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        if done(&status) || std::time::Instant::now() > deadline {
-            return status;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-}
-
 fn has_agent(status: &serde_json::Value, pid: u32) -> bool {
     status["agents"].as_array().is_some_and(|agents| {
         agents
@@ -149,25 +116,11 @@ fn kimi_used_by(status: &serde_json::Value) -> serde_json::Value {
 fn the_daemon_status_shows_agents_footprint_and_key_users() {
     const OLD: &str = "sk-kimi-DaemonScanOldKeyAbcdefgh1111";
     const NEW: &str = "sk-kimi-DaemonScanNewKeyAbcdefgh2222";
-    let sandbox = support::Sandbox::new();
-    let closed = support::closed_origin();
-    sandbox
-        .run_stdin(
-            &[
-                "keys",
-                "add",
-                "kimi-main",
-                "--provider",
-                "kimi-code",
-                "--base-url",
-                &closed,
-                "--no-verify",
-            ],
-            OLD,
-        )
-        .ok();
-    let token = sandbox.run(&["token"]).ok().stdout.trim().to_owned();
-    let kimi_config = sandbox.dir.path().join("user-home/.kimi/config.toml");
+    let sandbox = Sandbox::new();
+    let closed = closed_origin();
+    sandbox.add_key_unchecked("kimi-main", "kimi-code", Some(&closed), OLD);
+    let token = sandbox.token();
+    let kimi_config = sandbox.user_home().join(".kimi/config.toml");
     std::fs::create_dir_all(kimi_config.parent().unwrap()).unwrap();
     std::fs::write(
         &kimi_config,
@@ -175,31 +128,17 @@ fn the_daemon_status_shows_agents_footprint_and_key_users() {
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut claude = spawn_python(
+    let claude = spawn_python(
         &dir.path()
             .join("node_modules/@anthropic-ai/claude-code/cli.js"),
     );
+    let claude_pid = claude.id();
 
-    let mut command = sandbox.command(&["daemon", "--listen", "127.0.0.1:0"]);
-    command
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let mut daemon = KillOnDrop(command.spawn().unwrap());
-    let mut stderr = std::io::BufReader::new(daemon.0.stderr.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
-    let origin = line
-        .trim()
-        .strip_prefix("Redline is listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_owned();
-    let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap());
-
-    let status = status_until(&origin, &token, |s| {
-        has_agent(s, claude.id()) && s["process"].is_object() && kimi_used_by(s).is_array()
+    // Agents are scanned every 5 s, key users on every key change.
+    let mut daemon = Daemon::start(&sandbox);
+    let status = daemon.wait_for_status(&token, "the agent, the footprint and the key user", |s| {
+        has_agent(s, claude_pid) && s["process"].is_object() && kimi_used_by(s).is_array()
     });
-    assert!(has_agent(&status, claude.id()), "{status}");
     assert!(
         status["process"]["rss_bytes"].as_u64().unwrap() > 1024 * 1024,
         "{status}"
@@ -217,29 +156,19 @@ fn the_daemon_status_shows_agents_footprint_and_key_users() {
     sandbox
         .run_stdin(&["keys", "rotate", "kimi-main", "--no-verify"], NEW)
         .ok();
-    let status = status_until(&origin, &token, |s| kimi_used_by(s)[0]["key"] == "previous");
-    assert_eq!(kimi_used_by(&status)[0]["key"], "previous", "{status}");
+    daemon.wait_for_status(&token, "Kimi CLI holding the previous key", |s| {
+        kimi_used_by(s)[0]["key"] == "previous"
+    });
 
-    claude.kill().unwrap();
-    claude.wait().unwrap();
-    let status = status_until(&origin, &token, |s| !has_agent(s, claude.id()));
-    assert!(!has_agent(&status, claude.id()), "{status}");
+    claude.kill();
+    daemon.wait_for_status(&token, "the agent gone", |s| !has_agent(s, claude_pid));
 
-    daemon.0.kill().unwrap();
-    daemon.0.wait().unwrap();
-    let log = log.join().unwrap();
+    daemon.kill();
+    let log = daemon.log();
     for secret in [OLD, NEW, token.as_str()] {
         assert!(
             !log.contains(secret),
             "the daemon log holds a secret: {log}"
         );
-    }
-}
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
     }
 }

@@ -1,26 +1,17 @@
 //! `redline daemon` as a user runs it: the real binary on a loopback port, its JSON API, the
 //! access rules (token, Host, Origin), live events and a clean stop on SIGTERM.
 
-mod support;
-
-use redline::providers::ProviderId;
+use crate::support::{Daemon, KimiAccount, Sandbox, http, poll_until};
 use std::io::{BufRead, BufReader};
-use std::time::{Duration, Instant};
-use support::{Daemon, Sandbox, fake, http, runtime};
+use std::time::Duration;
 
 const KEY: &str = "sk-test-DaemonKeyAbcdefghijklmnop6060";
 
-/// A running daemon, killed if the test fails before stopping it.
 #[test]
 fn the_api_needs_the_token_and_serves_status_keys_and_events() {
-    let sandbox = Sandbox::new();
-    let rt = runtime();
-    let kimi = fake(&rt, ProviderId::KimiCode, KEY);
-    let origin = kimi.origin();
-    sandbox.add_key("kimi-main", "kimi-code", &origin, KEY);
-    let token = sandbox.run(&["token"]).ok().stdout.trim().to_owned();
-    let daemon = Daemon::start(&sandbox, &[]);
-    let url = |path: &str| format!("{}{path}", daemon.origin);
+    let (account, mut daemon) = KimiAccount::with_daemon(KEY);
+    let token = &account.token;
+    let url = |path: &str| daemon.url(path);
     let client = http();
 
     assert_eq!(client.get(url("/healthz")).send().unwrap().status(), 200);
@@ -43,7 +34,7 @@ fn the_api_needs_the_token_and_serves_status_keys_and_events() {
 
     let by_key = client
         .get(url("/api/v1/status"))
-        .header("x-api-key", &token)
+        .header("x-api-key", token)
         .send()
         .unwrap();
     assert_eq!(by_key.status(), 200);
@@ -104,7 +95,8 @@ fn the_api_needs_the_token_and_serves_status_keys_and_events() {
     let mut reader = BufReader::new(&mut events);
     while !first.contains("\n\n") {
         let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
+        let read = reader.read_line(&mut line).unwrap();
+        assert_ne!(read, 0, "the event stream ended: {first}");
         first.push_str(&line);
     }
     assert!(first.starts_with("event: status\ndata: {"), "{first}");
@@ -119,8 +111,8 @@ fn the_api_needs_the_token_and_serves_status_keys_and_events() {
 #[test]
 fn foreign_hosts_other_origins_and_remote_addresses_are_refused() {
     let sandbox = Sandbox::new();
-    let token = sandbox.run(&["token"]).ok().stdout.trim().to_owned();
-    let daemon = Daemon::start(&sandbox, &[]);
+    let token = sandbox.token();
+    let daemon = Daemon::start(&sandbox);
     let client = http();
     let url = format!("{}/api/v1/status", daemon.origin);
     let bearer = format!("Bearer {token}");
@@ -162,20 +154,8 @@ fn foreign_hosts_other_origins_and_remote_addresses_are_refused() {
 #[test]
 fn env_prints_tool_settings_with_the_local_token_only() {
     let sandbox = Sandbox::new();
-    sandbox
-        .run_stdin(
-            &[
-                "keys",
-                "add",
-                "kimi-main",
-                "--provider",
-                "kimi-code",
-                "--no-verify",
-            ],
-            KEY,
-        )
-        .ok();
-    let token = sandbox.run(&["token"]).ok().stdout.trim().to_owned();
+    sandbox.add_key_unchecked("kimi-main", "kimi-code", None, KEY);
+    let token = sandbox.token();
     let env = sandbox.run(&["env", "kimi-main"]).ok().stdout;
     assert!(
         env.contains("export OPENAI_BASE_URL='http://127.0.0.1:4290/kimi-main/coding/v1'"),
@@ -200,9 +180,8 @@ fn env_prints_tool_settings_with_the_local_token_only() {
 fn the_demo_goes_green_amber_red_with_the_cause_and_needs_no_keyring() {
     let sandbox = Sandbox::new();
     // No Secret Service at all: the demo must not need one.
-    let daemon = Daemon::start_with(
+    let mut daemon = Daemon::demo(
         &sandbox,
-        &["--demo"],
         &[
             (
                 "DBUS_SESSION_BUS_ADDRESS",
@@ -214,21 +193,9 @@ fn the_demo_goes_green_amber_red_with_the_cause_and_needs_no_keyring() {
     let token = daemon.demo_token();
 
     // Follow the live events until the demo account has been ok, warn and critical.
-    let client = http();
-    let events = client
-        .get(format!("{}/api/v1/events", daemon.origin))
-        .header("authorization", format!("Bearer {token}"))
-        .timeout(Duration::from_secs(40))
-        .send()
-        .unwrap();
     let mut seen = Vec::new();
     let mut critical = None;
-    for line in BufReader::new(events).lines() {
-        let line = line.unwrap();
-        let Some(data) = line.strip_prefix("data: ") else {
-            continue;
-        };
-        let status: serde_json::Value = serde_json::from_str(data).unwrap();
+    for status in daemon.statuses(&token, Duration::from_secs(40)) {
         let kimi = status["accounts"]
             .as_array()
             .unwrap()
@@ -253,7 +220,7 @@ fn the_demo_goes_green_amber_red_with_the_cause_and_needs_no_keyring() {
         ["ok", "warn", "critical"],
         "{seen:?}"
     );
-    let kimi = critical.unwrap();
+    let kimi = critical.expect("the demo account turned critical within 40 s");
     assert!(
         kimi["throttles"]["by_cause"]["concurrency"]
             .as_u64()
@@ -278,19 +245,14 @@ fn the_demo_goes_green_amber_red_with_the_cause_and_needs_no_keyring() {
 
 #[test]
 fn a_rotated_key_is_used_at_once_with_no_change_in_the_tool() {
-    let sandbox = Sandbox::new();
-    let rt = runtime();
-    let kimi = fake(&rt, ProviderId::KimiCode, KEY);
-    let origin = kimi.origin();
-    sandbox.add_key("kimi-main", "kimi-code", &origin, KEY);
-    let token = sandbox.run(&["token"]).ok().stdout.trim().to_owned();
-    let daemon = Daemon::start(&sandbox, &[]);
+    let (account, mut daemon) = KimiAccount::with_daemon(KEY);
+    let (sandbox, kimi, token) = (&account.sandbox, &account.provider, &account.token);
     let client = http();
     // The tool: always the same URL and the same local token.
     let call = || {
         client
             .post(format!("{}/kimi-main/coding/v1/chat/completions", daemon.origin))
-            .bearer_auth(&token)
+            .bearer_auth(token)
             .json(&serde_json::json!({"model": "kimi-for-coding", "messages": [{"role": "user", "content": "hi"}]}))
             .send()
             .unwrap()
@@ -306,29 +268,26 @@ fn a_rotated_key_is_used_at_once_with_no_change_in_the_tool() {
         .run_stdin(&["keys", "rotate", "kimi-main", "--no-verify"], NEW)
         .ok();
     // The daemon picks up the change within a few seconds; the tool changes nothing.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        call();
-        if kimi.last_request_headers().unwrap()["authorization"] == format!("Bearer {NEW}").as_str()
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the rotated key was not used");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    poll_until(
+        "the rotated key sent to Kimi",
+        Duration::from_secs(15),
+        Duration::from_millis(200),
+        || {
+            call();
+            kimi.last_request_headers().unwrap()["authorization"].clone()
+        },
+        |sent| sent == format!("Bearer {NEW}").as_str(),
+    );
     assert!(daemon.stop().success());
 }
 
 #[test]
 fn an_auto_cap_queues_at_the_providers_own_limit_instead_of_a_429() {
-    let sandbox = Sandbox::new();
-    let rt = runtime();
-    let kimi = fake(&rt, ProviderId::KimiCode, KEY);
+    let account = KimiAccount::new(KEY);
+    let (sandbox, kimi, token) = (&account.sandbox, &account.provider, &account.token);
     kimi.set_concurrency_limit(30);
     kimi.enforce_concurrency(true);
     kimi.set_stream(6, Duration::from_millis(50));
-    let origin = kimi.origin();
-    sandbox.add_key("kimi-main", "kimi-code", &origin, KEY);
     sandbox
         .run(&[
             "config",
@@ -337,24 +296,12 @@ fn an_auto_cap_queues_at_the_providers_own_limit_instead_of_a_429() {
             "auto",
         ])
         .ok();
-    let token = sandbox.run(&["token"]).ok().stdout.trim().to_owned();
-    let daemon = Daemon::start(&sandbox, &[]);
+    let mut daemon = Daemon::start(sandbox);
     let client = http();
-    let status = |client: &reqwest::blocking::Client| -> serde_json::Value {
-        client
-            .get(format!("{}/api/v1/status", daemon.origin))
-            .bearer_auth(&token)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap()
-    };
     // The first poll has told the daemon Kimi's parallel.limit of 30.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while status(&client)["accounts"][0]["concurrency"]["limit"] != 30 {
-        assert!(Instant::now() < deadline, "no concurrency limit learnt");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    daemon.wait_for_status(token, "Kimi's concurrency limit learnt", |s| {
+        s["accounts"][0]["concurrency"]["limit"] == 30
+    });
 
     let url = format!("{}/kimi-main/coding/v1/chat/completions", daemon.origin);
     let body = serde_json::json!({"model": "kimi-for-coding", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
@@ -364,7 +311,7 @@ fn an_auto_cap_queues_at_the_providers_own_limit_instead_of_a_429() {
                 scope.spawn(|| {
                     let response = client
                         .post(&url)
-                        .bearer_auth(&token)
+                        .bearer_auth(token)
                         .json(&body)
                         .send()
                         .unwrap();
@@ -383,11 +330,11 @@ fn an_auto_cap_queues_at_the_providers_own_limit_instead_of_a_429() {
         "the provider never had to refuse: {counters:?}"
     );
     assert!(counters.peak_in_flight <= 30, "{counters:?}");
-    let account = status(&client)["accounts"][0].clone();
+    let kimi_main = daemon.status(token)["accounts"][0].clone();
     assert!(
-        account["concurrency"]["peak"].as_u64().unwrap() <= 30,
-        "{account:#}"
+        kimi_main["concurrency"]["peak"].as_u64().unwrap() <= 30,
+        "{kimi_main:#}"
     );
-    assert_eq!(account["throttles"]["recent"], 0, "{account:#}");
+    assert_eq!(kimi_main["throttles"]["recent"], 0, "{kimi_main:#}");
     assert!(daemon.stop().success());
 }

@@ -1,11 +1,9 @@
 //! Keys are checked with their provider on `keys add`, `keys rotate` and `keys test`: valid,
 //! rejected, for another product, for another region, or unreachable, each with what to do.
 
-mod support;
-
+use crate::support::{Sandbox, closed_origin, fake};
 use redline::fakes::Behaviour;
 use redline::providers::ProviderId;
-use support::{Sandbox, closed_origin, fake, runtime};
 
 const KEY: &str = "sk-test-VerifyKeyAbcdefghijklmnop7777";
 const OTHER: &str = "sk-test-AnotherKeyQrstuvwxyzABCD8888";
@@ -19,24 +17,11 @@ fn assert_nothing_stored(sandbox: &Sandbox, id: &str) {
 #[test]
 fn a_valid_key_is_accepted_and_a_bad_one_refused() {
     let sandbox = Sandbox::new();
-    let rt = runtime();
-    let kimi = fake(&rt, ProviderId::KimiCode, KEY);
+    let kimi = fake(ProviderId::KimiCode, KEY);
     let origin = kimi.origin();
-    let add = sandbox.run_stdin(
-        &[
-            "keys",
-            "add",
-            "kimi-main",
-            "--provider",
-            "kimi-code",
-            "--base-url",
-            &origin,
-        ],
-        KEY,
-    );
+    let add = sandbox.add_key("kimi-main", "kimi-code", &origin, KEY);
     assert!(
-        add.ok()
-            .stdout
+        add.stdout
             .contains("Kimi Code (coding plan) accepted it, plan Standard.")
     );
     let auth = kimi.last_request_headers().unwrap();
@@ -90,8 +75,7 @@ fn a_valid_key_is_accepted_and_a_bad_one_refused() {
 #[test]
 fn keys_test_checks_with_the_provider_and_records_the_result() {
     let sandbox = Sandbox::new();
-    let rt = runtime();
-    let kimi = fake(&rt, ProviderId::KimiCode, KEY);
+    let kimi = fake(ProviderId::KimiCode, KEY);
     let origin = kimi.origin();
     sandbox.add_key("kimi-main", "kimi-code", &origin, KEY);
     let ok = sandbox.run(&["keys", "test", "kimi-main"]).ok().stdout;
@@ -116,10 +100,9 @@ fn keys_test_checks_with_the_provider_and_records_the_result() {
 #[test]
 fn a_key_for_the_other_product_is_named() {
     let sandbox = Sandbox::new();
-    let rt = runtime();
     // A Moonshot platform key, given as Kimi Code: Kimi answers 401, the Moonshot host accepts it.
-    let kimi = fake(&rt, ProviderId::KimiCode, OTHER);
-    let moonshot = fake(&rt, ProviderId::Moonshot, KEY);
+    let kimi = fake(ProviderId::KimiCode, OTHER);
+    let moonshot = fake(ProviderId::Moonshot, KEY);
     let hosts = format!(
         "https://api.moonshot.ai={},https://api.moonshot.cn={}",
         moonshot.origin(),
@@ -162,9 +145,8 @@ fn a_key_for_the_other_product_is_named() {
 #[test]
 fn a_key_for_the_other_region_is_named() {
     let sandbox = Sandbox::new();
-    let rt = runtime();
-    let global = fake(&rt, ProviderId::Moonshot, OTHER);
-    let china = fake(&rt, ProviderId::Moonshot, KEY);
+    let global = fake(ProviderId::Moonshot, OTHER);
+    let china = fake(ProviderId::Moonshot, KEY);
     let hosts = format!(
         "https://api.moonshot.ai={},https://api.moonshot.cn={}",
         global.origin(),
@@ -222,8 +204,7 @@ fn an_unreachable_provider_is_inconclusive_and_says_what_to_do() {
 #[test]
 fn anthropic_keys_go_in_x_api_key_and_zai_keys_raw() {
     let sandbox = Sandbox::new();
-    let rt = runtime();
-    let anthropic = fake(&rt, ProviderId::Anthropic, KEY);
+    let anthropic = fake(ProviderId::Anthropic, KEY);
     let origin = anthropic.origin();
     sandbox.add_key("ant", "anthropic", &origin, KEY);
     let headers = anthropic.last_request_headers().unwrap();
@@ -231,7 +212,7 @@ fn anthropic_keys_go_in_x_api_key_and_zai_keys_raw() {
     assert_eq!(headers["anthropic-version"], "2023-06-01");
     assert!(headers.get("authorization").is_none());
 
-    let zai = fake(&rt, ProviderId::Zai, KEY);
+    let zai = fake(ProviderId::Zai, KEY);
     let origin = zai.origin();
     sandbox.add_key("glm", "zai", &origin, KEY);
     assert_eq!(zai.last_request_headers().unwrap()["authorization"], KEY);

@@ -3,16 +3,13 @@
 //! `kill -9` in the middle of load leaves an intact database holding every row the daemon had
 //! reported committed. The database never holds a key or the local token.
 
-mod support;
-
-use redline::providers::ProviderId;
+use crate::support::{Daemon, KimiAccount, http, poll_until};
 use rusqlite::Connection;
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-use support::{Daemon, Sandbox, fake, http, runtime};
+use std::time::Duration;
 
 const KEY: &str = "sk-test-HistoryKeyAbcdefghijklmnop7070";
 
@@ -43,21 +40,6 @@ fn history(client: &reqwest::blocking::Client, origin: &str, token: &str) -> Val
     answer.json().unwrap()
 }
 
-/// A sandbox with one Kimi Code account on a fake provider, and its local token.
-fn setup() -> (
-    Sandbox,
-    tokio::runtime::Runtime,
-    redline::fakes::FakeProvider,
-    String,
-) {
-    let sandbox = Sandbox::new();
-    let rt = runtime();
-    let kimi = fake(&rt, ProviderId::KimiCode, KEY);
-    sandbox.add_key("kimi-main", "kimi-code", &kimi.origin(), KEY);
-    let token = sandbox.run(&["token"]).ok().stdout.trim().to_owned();
-    (sandbox, rt, kimi, token)
-}
-
 /// Neither the key nor the token is anywhere in the database files.
 fn assert_no_secrets(home: &Path, token: &str) {
     for name in ["history.sqlite3", "history.sqlite3-wal"] {
@@ -76,12 +58,12 @@ fn count(connection: &Connection, sql: &str) -> i64 {
 
 #[test]
 fn traffic_is_recorded_served_and_committed_on_a_clean_stop() {
-    let (sandbox, _rt, kimi, token) = setup();
-    let mut daemon = Daemon::start(&sandbox, &[]);
+    let (account, mut daemon) = KimiAccount::with_daemon(KEY);
+    let token = &account.token;
     let client = http();
-    kimi.refuse_next_chats(2, 3);
+    account.provider.refuse_next_chats(2, 3);
     let statuses: Vec<u16> = (0..7)
-        .map(|_| chat(&client, &daemon.origin, &token))
+        .map(|_| chat(&client, &daemon.origin, token))
         .collect();
     assert_eq!(statuses, [429, 429, 200, 200, 200, 200, 200]);
 
@@ -98,31 +80,26 @@ fn traffic_is_recorded_served_and_committed_on_a_clean_stop() {
             "{}/api/v1/history?account=kimi-main&range=year",
             daemon.origin
         ))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .send()
         .unwrap();
     assert_eq!(bad.status(), 400);
     assert!(bad.text().unwrap().contains("range must be day or week"));
     let unknown = client
         .get(format!("{}/api/v1/history?account=nobody", daemon.origin))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .send()
         .unwrap();
     assert_eq!(unknown.status(), 404);
 
     // Rows reach the database within moments; the endpoint reports what is committed.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let answer = loop {
-        let answer = history(&client, &daemon.origin, &token);
-        if answer["store"]["last_request_id"] == 7 {
-            break answer;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "requests never committed: {answer}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let answer = poll_until(
+        "all 7 requests committed",
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || history(&client, &daemon.origin, token),
+        |answer| answer["store"]["last_request_id"] == 7,
+    );
     let buckets = answer["requests"].as_array().unwrap();
     assert_eq!(buckets.len(), 288);
     let requests: u64 = buckets
@@ -147,7 +124,7 @@ fn traffic_is_recorded_served_and_committed_on_a_clean_stop() {
     // The dashboard's chart module is served with the other dashboard files.
     let module = client
         .get(format!("{}/ui/history.js", daemon.origin))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .send()
         .unwrap();
     assert_eq!(module.status(), 200);
@@ -164,11 +141,10 @@ fn traffic_is_recorded_served_and_committed_on_a_clean_stop() {
             .contains("export async function renderHistory(container, transport")
     );
 
-    daemon.signal("-TERM");
-    assert!(daemon.wait(Duration::from_secs(20)).success());
-    let log = daemon.stderr.lock().unwrap().clone();
+    assert!(daemon.stop().success());
+    let log = daemon.log();
     assert!(log.contains("redline: history saved"), "{log}");
-    let home = sandbox.home();
+    let home = account.sandbox.home();
     let connection = Connection::open(home.join("history.sqlite3")).unwrap();
     assert_eq!(count(&connection, "SELECT COUNT(*) FROM requests"), 7);
     assert_eq!(
@@ -181,13 +157,13 @@ fn traffic_is_recorded_served_and_committed_on_a_clean_stop() {
     assert_eq!(count(&connection, "SELECT COUNT(*) FROM throttles"), 2);
     let wal = std::fs::metadata(home.join("history.sqlite3-wal")).map_or(0, |m| m.len());
     assert_eq!(wal, 0, "a clean stop folds the WAL into the database");
-    assert_no_secrets(&home, &token);
+    assert_no_secrets(&home, token);
 }
 
 #[test]
 fn kill_9_mid_load_loses_no_committed_row_and_corrupts_nothing() {
-    let (sandbox, _rt, _kimi, token) = setup();
-    let mut daemon = Daemon::start(&sandbox, &[]);
+    let (account, mut daemon) = KimiAccount::with_daemon(KEY);
+    let token = &account.token;
     let origin = daemon.origin.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
@@ -209,27 +185,21 @@ fn kill_9_mid_load_loses_no_committed_row_and_corrupts_nothing() {
 
     // Watch what the daemon reports committed; kill it while the load is running.
     let client = http();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let reported = loop {
-        let store = history(&client, &origin, &token)["store"].clone();
-        if store["last_request_id"].as_i64().unwrap() >= 300 {
-            break store;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the load did not get going: {store}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    daemon.signal("-KILL");
-    daemon.wait(Duration::from_secs(20));
+    let reported = poll_until(
+        "300 requests committed under load",
+        Duration::from_secs(60),
+        Duration::from_millis(20),
+        || history(&client, &origin, token)["store"].clone(),
+        |store| store["last_request_id"].as_i64().unwrap() >= 300,
+    );
+    daemon.kill();
     stop.store(true, Ordering::Relaxed);
     for thread in load {
         thread.join().unwrap();
     }
-    assert!(!daemon.stderr.lock().unwrap().contains("history saved"));
+    assert!(!daemon.log().contains("history saved"));
 
-    let home = sandbox.home();
+    let home = account.sandbox.home();
     let connection = Connection::open(home.join("history.sqlite3")).unwrap();
     let integrity: String = connection
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
@@ -256,51 +226,50 @@ fn kill_9_mid_load_loses_no_committed_row_and_corrupts_nothing() {
         count(&connection, "SELECT COUNT(*) FROM requests") as u64 <= sent.load(Ordering::Relaxed),
         "no row for a request that was never sent"
     );
-    assert_no_secrets(&home, &token);
+    assert_no_secrets(&home, token);
 
     // The next daemon opens the same file and carries on.
     drop(connection);
-    let mut again = Daemon::start(&sandbox, &[]);
-    assert_eq!(chat(&http(), &again.origin, &token), 200);
-    again.signal("-TERM");
-    assert!(again.wait(Duration::from_secs(20)).success());
+    let mut again = Daemon::start(&account.sandbox);
+    assert_eq!(chat(&http(), &again.origin, token), 200);
+    assert!(again.stop().success());
     let connection = Connection::open(home.join("history.sqlite3")).unwrap();
     assert!(count(&connection, "SELECT MAX(id) FROM requests") > last);
 }
 
 #[test]
 fn a_history_it_cannot_open_is_reported_and_the_proxy_still_works() {
-    let (sandbox, _rt, _kimi, token) = setup();
-    let path = sandbox.home().join("history.sqlite3");
+    let account = KimiAccount::new(KEY);
+    let token = &account.token;
+    let path = account.sandbox.home().join("history.sqlite3");
     // A database from a future Redline.
     Connection::open(&path)
         .unwrap()
         .pragma_update(None, "user_version", 99)
         .unwrap();
-    let mut daemon = Daemon::start(&sandbox, &[]);
+    let mut daemon = Daemon::start(&account.sandbox);
     let client = http();
-    assert_eq!(chat(&client, &daemon.origin, &token), 200);
+    assert_eq!(chat(&client, &daemon.origin, token), 200);
     let answer = client
         .get(format!(
             "{}/api/v1/history?account=kimi-main",
             daemon.origin
         ))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .send()
         .unwrap();
     assert_eq!(answer.status(), 503);
     assert!(answer.text().unwrap().contains("history is off"));
     let metrics = client
         .get(format!("{}/metrics", daemon.origin))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .send()
         .unwrap()
         .text()
         .unwrap();
     assert!(metrics.contains("redline_requests_total{"), "{metrics}");
-    daemon.signal("-TERM");
-    assert!(daemon.wait(Duration::from_secs(20)).success());
-    let log = daemon.stderr.lock().unwrap().clone();
+    assert!(daemon.stop().success());
+    let log = daemon.log();
     assert!(
         log.contains("running without history") && log.contains("newer Redline"),
         "{log}"

@@ -1,13 +1,11 @@
 //! `redline status` against a fake of every provider: the windows, levels and reasons it
 //! reports, and how it copes with odd answers. Keys go through the real Secret Service.
 
-mod support;
-
+use crate::support::{Daemon, KimiAccount, Run, Sandbox, closed_origin, fake, http, process};
 use redline::fakes::Behaviour;
 use redline::providers::ProviderId;
 use serde_json::Value;
-use std::time::{Duration, Instant};
-use support::{Daemon, Run, Sandbox, closed_origin, fake, http, runtime};
+use std::process::Command;
 
 const KEY: &str = "sk-test-StatusKeyAbcdefghijklmnop4242";
 
@@ -47,11 +45,7 @@ fn busiest(account: &Value) -> f64 {
 #[test]
 fn status_reports_windows_levels_and_reasons_for_every_provider() {
     let sandbox = Sandbox::new();
-    let rt = runtime();
-    let fakes: Vec<_> = ProviderId::ALL
-        .iter()
-        .map(|&p| (p, fake(&rt, p, KEY)))
-        .collect();
+    let fakes: Vec<_> = ProviderId::ALL.iter().map(|&p| (p, fake(p, KEY))).collect();
     for (provider, fake) in &fakes {
         let id = format!("acct-{provider}");
         let origin = fake.origin();
@@ -147,7 +141,6 @@ fn status_reports_windows_levels_and_reasons_for_every_provider() {
 #[test]
 fn odd_answers_become_readable_per_account_errors() {
     let sandbox = Sandbox::new();
-    let rt = runtime();
     let cases = [
         ("html", Behaviour::HtmlError(502), "HTTP 502"),
         ("truncated", Behaviour::Truncated, "cannot read"),
@@ -160,30 +153,15 @@ fn odd_answers_become_readable_per_account_errors() {
     ];
     let mut fakes = Vec::new();
     for (id, behaviour, _) in &cases {
-        let fake = fake(&rt, ProviderId::KimiCode, KEY);
+        let fake = fake(ProviderId::KimiCode, KEY);
         let origin = fake.origin();
         sandbox.add_key(id, "kimi-code", &origin, KEY);
         fake.set_behaviour(behaviour.clone());
         fakes.push(fake);
     }
-    let variant = fake(&rt, ProviderId::KimiCode, KEY);
+    let variant = fake(ProviderId::KimiCode, KEY);
     variant.set_behaviour(Behaviour::Variant);
-    let origin = variant.origin();
-    sandbox
-        .run_stdin(
-            &[
-                "keys",
-                "add",
-                "variant",
-                "--provider",
-                "kimi-code",
-                "--base-url",
-                &origin,
-                "--no-verify",
-            ],
-            KEY,
-        )
-        .ok();
+    sandbox.add_key_unchecked("variant", "kimi-code", Some(&variant.origin()), KEY);
 
     let status = sandbox.status_json();
     for (id, _, words) in &cases {
@@ -201,43 +179,21 @@ fn odd_answers_become_readable_per_account_errors() {
 #[test]
 fn a_rejected_key_and_a_missing_keyring_entry_are_critical() {
     let sandbox = Sandbox::new();
-    let rt = runtime();
-    let kimi = fake(&rt, ProviderId::KimiCode, KEY);
+    let kimi = fake(ProviderId::KimiCode, KEY);
     let origin = kimi.origin();
     sandbox.add_key("revoked", "kimi-code", &origin, KEY);
-    let other = fake(
-        &rt,
-        ProviderId::KimiCode,
-        "sk-test-SomeoneElsesKey0000000000",
-    );
-    let origin = other.origin();
-    sandbox
-        .run_stdin(
-            &[
-                "keys",
-                "add",
-                "wrong",
-                "--provider",
-                "kimi-code",
-                "--base-url",
-                &origin,
-                "--no-verify",
-            ],
-            KEY,
-        )
-        .ok();
+    let other = fake(ProviderId::KimiCode, "sk-test-SomeoneElsesKey0000000000");
+    sandbox.add_key_unchecked("wrong", "kimi-code", Some(&other.origin()), KEY);
     // The key vanished from the keyring behind Redline's back.
-    let deleted = std::process::Command::new("secret-tool")
-        .args([
-            "clear",
-            "service",
-            &sandbox.service,
-            "username",
-            "account:revoked",
-        ])
-        .status()
-        .unwrap();
-    assert!(deleted.success());
+    let mut clear = Command::new("secret-tool");
+    clear.args([
+        "clear",
+        "service",
+        &sandbox.service,
+        "username",
+        "account:revoked",
+    ]);
+    assert!(process::output(clear, None).status.success());
 
     let status = sandbox.status_json();
     assert_eq!(status["level"], "critical");
@@ -277,19 +233,15 @@ impl Seen {
 
 #[test]
 fn status_shows_what_the_running_daemon_saw_and_polls_the_providers_without_it() {
-    let sandbox = Sandbox::new();
-    let rt = runtime();
-    let kimi = fake(&rt, ProviderId::KimiCode, KEY);
-    let origin = kimi.origin();
-    sandbox.add_key("kimi-main", "kimi-code", &origin, KEY);
+    let account = KimiAccount::new(KEY);
+    let (sandbox, kimi, token) = (&account.sandbox, &account.provider, &account.token);
     // The daemon listens on proxy.listen, where `status` looks for it.
     let listen = closed_origin().replace("http://", "");
     sandbox
         .run(&["config", "set", "proxy.listen", &listen])
         .ok();
-    let token = sandbox.run(&["token"]).ok().stdout.trim().to_owned();
     let mut seen = Seen::default();
-    let daemon = Daemon::start_args(&sandbox, &[], &[]);
+    let mut daemon = Daemon::start_args(sandbox, &[], &[]);
     assert_eq!(daemon.origin, format!("http://{listen}"));
 
     // A tool meets Kimi's 429 three times through the proxy (throttling now), with the quota
@@ -299,30 +251,15 @@ fn status_shows_what_the_running_daemon_saw_and_polls_the_providers_without_it()
     for _ in 0..3 {
         let refused = client
             .post(daemon.url("/kimi-main/coding/v1/chat/completions"))
-            .bearer_auth(&token)
+            .bearer_auth(token)
             .json(&serde_json::json!({"model": "kimi-for-coding", "messages": [{"role": "user", "content": "hi"}]}))
             .send()
             .unwrap();
         assert_eq!(refused.status(), 429);
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let status: Value = client
-            .get(daemon.url("/api/v1/status"))
-            .bearer_auth(&token)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        if status["accounts"][0]["throttles"]["recent"] == 3 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no throttle recorded: {status:#}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    daemon.wait_for_status(token, "the three refusals", |s| {
+        s["accounts"][0]["throttles"]["recent"] == 3
+    });
 
     // Every form shows the throttle only the daemon saw, without asking Kimi again.
     let polls = kimi.usage_requests();
@@ -393,8 +330,8 @@ fn status_shows_what_the_running_daemon_saw_and_polls_the_providers_without_it()
         text.stderr
     );
     assert!(text.stdout.starts_with("Redline: OK"), "{}", text.stdout);
-    let daemon_log = daemon.stderr.lock().unwrap().clone();
     assert!(daemon.stop().success());
+    let daemon_log = daemon.log();
 
     // Without a daemon every form still prints, from the providers.
     let line = seen.keep(sandbox.run(&["status", "--line"]).ok());
@@ -417,7 +354,7 @@ fn status_shows_what_the_running_daemon_saw_and_polls_the_providers_without_it()
     let required = seen.keep(sandbox.run(&["status", "--line", "--engine"]));
     required.fails_with(&format!("no running Redline answers on {listen}"));
 
-    for secret in [&token, &new_token] {
+    for secret in [token, &new_token] {
         assert!(!seen.0.contains(secret.as_str()), "the token was printed");
         assert!(
             !daemon_log.contains(secret.as_str()),

@@ -3,11 +3,9 @@
 //! key, old keys named after a rotation, malformed files as warnings, and no secret in any
 //! output.
 
-mod support;
-
+use crate::support::{Run, Sandbox, closed_origin, files_below};
 use serde_json::Value;
 use std::path::Path;
-use support::{Run, Sandbox, files_below};
 
 const KIMI_OLD: &str = "sk-kimi-FixtureOldKeyAbcdefghijkl1111";
 const KIMI_NEW: &str = "sk-kimi-FixtureNewKeyMnopqrstuvwx2222";
@@ -35,7 +33,7 @@ fn fixture(name: &str) -> std::path::PathBuf {
 /// Copies a fixture home into the sandbox's $HOME, with `@LOCAL_TOKEN@` replaced.
 fn install_home(sandbox: &Sandbox, name: &str, token: &str) {
     let from = fixture(name);
-    let to = sandbox.dir.path().join("user-home");
+    let to = sandbox.user_home();
     for file in files_below(&from) {
         let target = to.join(file.strip_prefix(&from).unwrap());
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
@@ -65,7 +63,7 @@ fn run(sandbox: &Sandbox, args: &[&str], env: &[(&str, &str)], stdin: Option<&st
     ] {
         command.env_remove(name);
     }
-    let closed = support::closed_origin();
+    let closed = closed_origin();
     let hosts: Vec<String> = [
         "https://api.kimi.com",
         "https://api.openai.com",
@@ -366,19 +364,14 @@ fn import_asks_before_each_key_on_a_terminal() {
     let sandbox = Sandbox::new();
     install_home(&sandbox, "home", "rl_not-the-local-token");
     // `script` runs redline on a pseudo-terminal, so it asks; the answers arrive as typed
-    // lines. `timeout` ends the run should a question go unanswered.
+    // lines. The run's deadline ends it should a question go unanswered.
     let inner = format!(
         "'{}' keys import --no-verify",
         env!("CARGO_BIN_EXE_redline")
     );
-    let mut script = std::process::Command::new("timeout");
-    script.args(["60", "script", "-qec", &inner, "/dev/null"]);
-    for (name, value) in sandbox.command(&[]).get_envs() {
-        match value {
-            Some(value) => script.env(name, value),
-            None => script.env_remove(name),
-        };
-    }
+    let mut script = std::process::Command::new("script");
+    script.args(["-qec", &inner, "/dev/null"]);
+    sandbox.set_env(&mut script);
     for (name, _) in std::env::vars().filter(|(n, _)| n.ends_with("_API_KEY")) {
         script.env_remove(name);
     }

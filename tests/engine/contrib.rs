@@ -1,8 +1,9 @@
 //! The service files in contrib/: the systemd user unit passes `systemd-analyze verify` and the
 //! launchd plist is a valid property list (read by Python's plistlib, as plutil would).
 
+use crate::support::process;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 fn contrib(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -19,13 +20,14 @@ fn verify_unit(unit: &Path) -> (bool, String) {
     std::fs::copy(env!("CARGO_BIN_EXE_redline"), bin.join("redline")).unwrap();
     let runtime = home.path().join("run");
     std::fs::create_dir_all(&runtime).unwrap();
-    let out = Command::new("systemd-analyze")
+    // systemd-analyze comes with the package systemd (scripts/setup-linux.sh test).
+    let mut verify = Command::new("systemd-analyze");
+    verify
         .args(["--user", "verify"])
         .arg(unit)
         .env("HOME", home.path())
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .output()
-        .expect("systemd-analyze (package systemd) is installed: run scripts/setup-linux.sh test");
+        .env("XDG_RUNTIME_DIR", &runtime);
+    let out = process::output(verify, None);
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
@@ -56,19 +58,22 @@ fn the_systemd_user_unit_verifies_cleanly() {
     assert!(output.contains("restart specifier"), "{output}");
 }
 
-#[test]
-fn the_launchd_plist_is_a_valid_property_list() {
-    let plist = contrib("launchd/dev.redline.daemon.plist");
+/// Python's plistlib reading `plist`, as JSON on stdout.
+fn read_plist(plist: &Path) -> Output {
     let script = r#"
 import json, plistlib, sys
 with open(sys.argv[1], "rb") as f:
     print(json.dumps(plistlib.load(f)))
 "#;
-    let out = Command::new("python3")
-        .args(["-c", script])
-        .arg(&plist)
-        .output()
-        .expect("python3 is installed");
+    let mut python = Command::new("python3");
+    python.args(["-c", script]).arg(plist);
+    process::output(python, None)
+}
+
+#[test]
+fn the_launchd_plist_is_a_valid_property_list() {
+    let plist = contrib("launchd/dev.redline.daemon.plist");
+    let out = read_plist(&plist);
     assert!(
         out.status.success(),
         "plistlib refused the plist: {}",
@@ -87,10 +92,5 @@ with open(sys.argv[1], "rb") as f:
     let broken = dir.path().join("broken.plist");
     let text = std::fs::read_to_string(&plist).unwrap();
     std::fs::write(&broken, text.replace("</dict>\n</plist>", "</plist>")).unwrap();
-    let out = Command::new("python3")
-        .args(["-c", script])
-        .arg(&broken)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    assert!(!read_plist(&broken).status.success());
 }

@@ -2,6 +2,7 @@
 //! Service: with no key it runs the built-in demo, and the first key added through the API
 //! replaces the demo with the user's accounts, keeping what was saved meanwhile.
 
+use crate::support::{Sandbox, process};
 use redline::config::paths::Paths;
 use redline::keys::secret::Secret;
 use redline::serve::api::{AddKey, Api};
@@ -20,27 +21,19 @@ async fn next_engine(engines: &mut mpsc::UnboundedReceiver<Api>) -> Option<Api> 
 
 #[test]
 fn the_first_key_added_during_the_demo_starts_the_users_accounts() {
-    assert!(
-        std::env::var_os("REDLINE_TEST_SECRET_SERVICE").is_some(),
-        "this test needs a real Secret Service: run it with scripts/test.sh, or \
-         `dbus-run-session -- scripts/with-test-keyring.sh cargo test --test first_key`"
-    );
-    let home = tempfile::tempdir().unwrap();
-    let service = format!(
-        "redline-test-{}",
-        home.path().file_name().unwrap().to_string_lossy()
-    );
-    // SAFETY: the only test in this binary, before any other thread is started.
-    unsafe {
-        std::env::set_var("REDLINE_KEYRING_SERVICE", &service);
-        std::env::set_var("HOME", home.path());
+    // The engine takes its keyring service and files from the environment, which the tests of
+    // this binary share: the test runs in a process of its own, in a sandbox's environment.
+    if !process::running_alone() {
+        let sandbox = Sandbox::new();
+        process::rerun_alone(|command| {
+            sandbox.set_env(command);
+        });
+        return;
     }
-    let paths = Paths::under(home.path());
-    std::fs::write(
-        home.path().join("config.toml"),
-        "[proxy]\nlisten = \"127.0.0.1:0\"\n",
-    )
-    .unwrap();
+    let paths = Paths::from_env().unwrap();
+    let config = paths.config_file();
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "[proxy]\nlisten = \"127.0.0.1:0\"\n").unwrap();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
