@@ -3,7 +3,7 @@
 //! plain words, and the optional retry of a 429.
 
 use super::Call;
-use super::answers::Failure;
+use super::answers::ProxyAnswer;
 use super::token_tap::BoundedCopy;
 use crate::providers::provider;
 use crate::providers::throttle::Classification;
@@ -164,7 +164,7 @@ pub async fn forward(
     url: reqwest::Url,
     mut headers: HeaderMap,
     mut body: RequestBody,
-) -> Result<Answer, Failure> {
+) -> Result<Answer, ProxyAnswer> {
     let host = host_of(&url);
     let client = clients.for_url(&url);
     // A retry needs the body again: buffer it (bounded), only in this mode.
@@ -194,7 +194,7 @@ pub async fn forward(
         let first_byte_deadline = sent + limits.first_byte_timeout;
         let response = tokio::time::timeout_at(first_byte_deadline, client.execute(request))
             .await
-            .map_err(|_| Failure::FirstByteTimeout {
+            .map_err(|_| ProxyAnswer::FirstByteTimeout {
                 host: host.clone(),
                 after: limits.first_byte_timeout,
             })?
@@ -313,22 +313,22 @@ pub fn host_of(url: &reqwest::Url) -> String {
 }
 
 /// A transport error in words: the deepest cause, never the URL (its query may be private).
-fn describe(host: &str, error: &reqwest::Error, connect_timeout: Duration) -> Failure {
+fn describe(host: &str, error: &reqwest::Error, connect_timeout: Duration) -> ProxyAnswer {
     if error.is_connect() && error.is_timeout() {
-        return Failure::ConnectTimeout {
+        return ProxyAnswer::ConnectTimeout {
             host: host.to_owned(),
             after: connect_timeout,
         };
     }
     if error.is_builder() {
-        return Failure::BadUrl;
+        return ProxyAnswer::BadUrl;
     }
     if client_body_failed(error) {
-        return Failure::ClientBody {
+        return ProxyAnswer::RequestBody {
             detail: deepest_cause(error),
         };
     }
-    Failure::Unreachable {
+    ProxyAnswer::Unreachable {
         host: host.to_owned(),
         cause: deepest_cause(error),
     }

@@ -21,7 +21,7 @@ mod relay;
 mod token_tap;
 pub mod traffic;
 
-pub use answers::{X_REDLINE, error as redline_error};
+pub use answers::{ProxyAnswer, X_REDLINE, error as redline_error};
 pub use forward::{QUEUE_READ_AHEAD, RETRY_BODY_LIMIT};
 pub use token_tap::{MAX_FRAME, MAX_JSON_COPY};
 
@@ -32,7 +32,7 @@ use crate::providers::throttle::{Cause, Classification};
 use crate::providers::{ProviderId, provider};
 use crate::proxy::traffic::{Traffic, client_name};
 use crate::status::health::ThrottleEvent;
-use answers::{ErrorStyle, QueueRefusal};
+use answers::{ErrorStyle, QUEUE_RETRY_AFTER, QueueRefusal};
 use axum::extract::Request;
 use axum::response::Response;
 use forward::{Clients, Limits, RequestBody, RetryPolicy};
@@ -134,9 +134,6 @@ impl Default for ProxySettings {
         }
     }
 }
-
-/// The `Retry-After` Redline gives with its own 429 when the queue turns a request away.
-const QUEUE_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// The proxy. Cheap to clone: clones share everything.
 #[derive(Clone)]
@@ -241,32 +238,34 @@ impl Proxy {
     pub async fn handle(&self, account: &str, path_and_query: &str, request: Request) -> Response {
         let inner = &*self.inner;
         if !self.is_enabled() {
-            return answers::proxy_off();
+            return ProxyAnswer::ProxyOff.response();
         }
         let (parts, body) = request.into_parts();
         if parts.headers.contains_key(header::ORIGIN) {
-            return answers::browser_refused();
+            return ProxyAnswer::BrowserRefused.response();
         }
         let credential = headers::credential(&parts.headers, &inner.local_token);
         if credential == Credential::Missing {
-            return answers::no_credential();
+            return ProxyAnswer::NoCredential.response();
         }
         let Some((account, upstream)) = self.upstream(account) else {
-            return answers::unknown_account(account);
+            let account = account.to_owned();
+            return ProxyAnswer::UnknownAccount { account }.response();
         };
         let mut outgoing = headers::end_to_end(&parts.headers);
         // In observe-only mode (another credential) the client's key goes through as it is.
         if credential == Credential::LocalToken {
             let Some(key) = &upstream.secret else {
-                return answers::key_not_stored(&account, upstream.provider);
+                let provider = upstream.provider;
+                return ProxyAnswer::KeyNotStored { account, provider }.response();
             };
             if headers::swap_token(&mut outgoing, &inner.local_token, key).is_err() {
-                return answers::key_unusable(&account);
+                return ProxyAnswer::KeyUnusable { account }.response();
             }
         }
         headers::mark_sensitive(&mut outgoing);
         let Some(url) = upstream_url(&inner.hosts, &upstream.origin, path_and_query) else {
-            return answers::Failure::BadUrl.response();
+            return ProxyAnswer::BadUrl.response();
         };
         let user_agent = parts
             .headers
@@ -295,12 +294,15 @@ impl Proxy {
             Ok(slot) => slot,
             Err(refusal) => {
                 let style = answers::error_style(upstream.provider, path_and_query);
-                return call.queue_refused(upstream.concurrency_cap, refusal, style);
+                return call
+                    .queue_refused(upstream.concurrency_cap, refusal, style)
+                    .response();
             }
         };
         if let Some(detail) = body.failure() {
             // The client broke off its upload while queued; nobody is left to answer.
-            return answers::request_body_failed(detail);
+            let detail = detail.to_owned();
+            return ProxyAnswer::RequestBody { detail }.response();
         }
 
         let guard = inner.traffic.begin(&call.account, &call.client);
@@ -383,8 +385,14 @@ impl Call {
 
     /// Redline's own 429 for a request its queue turned away, recorded as a concurrency
     /// throttle.
-    fn queue_refused(&self, cap: u64, refusal: QueueRefusal, style: ErrorStyle) -> Response {
-        let message = answers::queue_message(&self.account, cap, refusal);
+    fn queue_refused(&self, cap: u64, refusal: QueueRefusal, style: ErrorStyle) -> ProxyAnswer {
+        let answer = ProxyAnswer::QueueRefused {
+            account: self.account.clone(),
+            cap,
+            refusal,
+            style,
+        };
+        let message = answer.message();
         let classification = Classification::new(Cause::Concurrency, &message)
             .with_limit(Some(cap))
             .with_retry_after(Some(QUEUE_RETRY_AFTER))
@@ -393,8 +401,8 @@ impl Call {
                  gave up; the provider was never asked. Run fewer agents in parallel, or raise \
                  the cap if the plan allows more."
             ));
-        self.record_refusal(429, &classification);
-        answers::queue_refusal(style, &message, QUEUE_RETRY_AFTER)
+        self.record_refusal(answer.status().as_u16(), &classification);
+        answer
     }
 }
 
