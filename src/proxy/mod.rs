@@ -38,6 +38,7 @@ use axum::response::Response;
 use forward::{Clients, Limits, RequestBody, RetryPolicy};
 use headers::Credential;
 use http::{HeaderMap, Method, header};
+use queue::{Bounds, Queues};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -149,7 +150,7 @@ struct Inner {
     traffic: Arc<Traffic>,
     clients: Clients,
     upstreams: RwLock<Arc<HashMap<AccountId, Arc<Upstream>>>>,
-    queues: queue::Queues,
+    queues: Queues,
     /// Switched off from the desktop app's menu: requests are refused, nothing is forwarded.
     enabled: AtomicBool,
 }
@@ -170,8 +171,13 @@ impl Proxy {
                 max_total_wait: settings.retry_max_total_wait,
             }),
         };
+        let bounds = Bounds {
+            max_len: settings.queue_max_len,
+            max_wait: settings.queue_max_wait,
+        };
         Proxy {
             inner: Arc::new(Inner {
+                queues: Queues::new(bounds, traffic.clone()),
                 clients: Clients::new(settings.connect_timeout, settings.pool_idle_timeout),
                 settings,
                 limits,
@@ -179,7 +185,6 @@ impl Proxy {
                 local_token,
                 traffic,
                 upstreams: RwLock::new(Arc::new(HashMap::new())),
-                queues: queue::Queues::default(),
                 enabled: AtomicBool::new(true),
             }),
         }
@@ -282,11 +287,8 @@ impl Proxy {
         let admitted = inner
             .queues
             .admit(
-                &inner.traffic,
                 &call.account,
                 upstream.concurrency_cap,
-                inner.settings.queue_max_len,
-                inner.settings.queue_max_wait,
                 body.read_ahead(QUEUE_READ_AHEAD),
             )
             .await;
