@@ -35,7 +35,7 @@ use crate::status::health::ThrottleEvent;
 use answers::{ErrorStyle, QUEUE_RETRY_AFTER, QueueRefusal};
 use axum::extract::Request;
 use axum::response::Response;
-use forward::{Clients, Limits, RequestBody, RetryPolicy};
+use forward::{Forwarder, Outgoing, RequestBody};
 use headers::Credential;
 use http::{HeaderMap, Method, header};
 use queue::{Bounds, Queues};
@@ -144,11 +144,10 @@ pub struct Proxy {
 
 struct Inner {
     settings: ProxySettings,
-    limits: Limits,
     hosts: HostMap,
     local_token: Secret,
     traffic: Arc<Traffic>,
-    clients: Clients,
+    forwarder: Forwarder,
     upstreams: RwLock<Arc<HashMap<AccountId, Arc<Upstream>>>>,
     queues: Queues,
     /// Switched off from the desktop app's menu: requests are refused, nothing is forwarded.
@@ -162,15 +161,6 @@ impl Proxy {
         local_token: Secret,
         traffic: Arc<Traffic>,
     ) -> Proxy {
-        let limits = Limits {
-            connect_timeout: settings.connect_timeout,
-            first_byte_timeout: settings.first_byte_timeout,
-            idle_timeout: settings.idle_timeout,
-            retry: settings.retry_429.then_some(RetryPolicy {
-                max_attempts: settings.retry_max_attempts,
-                max_total_wait: settings.retry_max_total_wait,
-            }),
-        };
         let bounds = Bounds {
             max_len: settings.queue_max_len,
             max_wait: settings.queue_max_wait,
@@ -178,9 +168,8 @@ impl Proxy {
         Proxy {
             inner: Arc::new(Inner {
                 queues: Queues::new(bounds, traffic.clone()),
-                clients: Clients::new(settings.connect_timeout, settings.pool_idle_timeout),
+                forwarder: Forwarder::new(&settings),
                 settings,
-                limits,
                 hosts,
                 local_token,
                 traffic,
@@ -309,16 +298,13 @@ impl Proxy {
 
         let guard = inner.traffic.begin(&call.account, &call.client);
         let head_only = parts.method == Method::HEAD;
-        let forwarded = forward::forward(
-            &inner.clients,
-            &inner.limits,
-            &call,
-            parts.method,
+        let outgoing = Outgoing {
+            method: parts.method,
             url,
-            outgoing,
+            headers: outgoing,
             body,
-        )
-        .await;
+        };
+        let forwarded = inner.forwarder.send(&call, outgoing).await;
         match forwarded {
             Ok(answer) => relay::respond(
                 call,
