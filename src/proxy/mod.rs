@@ -6,9 +6,14 @@
 //! the provider (the seed story: Kimi Code's 30 requests in flight, answered with 429 "We're
 //! receiving too many requests at the moment" while the quota was fine).
 //!
+//! A request goes through four steps, [`Proxy::handle`]'s: prepare (the route and the
+//! credential), admit (the queue under the cap), forward, relay. Any step may stop it with a
+//! [`ProxyAnswer`], Redline's own answer.
+//!
 //! One module per concern: `headers` (what crosses, the token swap), `queue` (the cap),
 //! `forward` (sending on, timeouts, retry), `relay` (streaming the answer back while
-//! observing it), `token_tap` (tokens from SSE and JSON), `traffic` (live figures per account), `answers` (what Redline says itself).
+//! observing it), `token_tap` (tokens from SSE and JSON), `traffic` (live figures per
+//! account), `answers` (what Redline says itself).
 //!
 //! Everything is recorded through [`Traffic`]: `begin` once a request leaves the queue, the
 //! first byte, the end with status and tokens, refusals with their cause, rate-limit headers.
@@ -30,15 +35,15 @@ use crate::keys::secret::Secret;
 use crate::poll::fetch::HostMap;
 use crate::providers::throttle::{Cause, Classification};
 use crate::providers::{ProviderId, provider};
-use crate::proxy::traffic::{Traffic, client_name};
+use crate::proxy::traffic::{RequestGuard, Traffic, client_name};
 use crate::status::health::ThrottleEvent;
 use answers::{ErrorStyle, QUEUE_RETRY_AFTER, QueueRefusal};
 use axum::extract::Request;
 use axum::response::Response;
-use forward::{Forwarder, Outgoing, RequestBody};
+use forward::{Answer, Forwarder, Outgoing, RequestBody};
 use headers::Credential;
 use http::{HeaderMap, Method, header};
-use queue::{Bounds, Queues};
+use queue::{Bounds, Queues, Slot};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -154,6 +159,39 @@ struct Inner {
     enabled: AtomicBool,
 }
 
+/// A request that may go: for whom, to where, with which credential, under which cap.
+struct Prepared {
+    call: Call,
+    outgoing: Outgoing,
+    /// The account's concurrency cap; 0 = none.
+    cap: u64,
+    /// How this client expects errors, for a queue refusal.
+    style: ErrorStyle,
+}
+
+/// A request let through the queue, holding its place under the cap (if any).
+struct Admitted {
+    call: Call,
+    outgoing: Outgoing,
+    slot: Option<Slot>,
+}
+
+/// A request under way, for the books: who it is for, its traffic record, its place under the
+/// cap. Kept until its answer has been relayed.
+pub(crate) struct InFlight {
+    call: Call,
+    guard: RequestGuard,
+    slot: Option<Slot>,
+}
+
+/// A request the provider has answered; the answer's body is still to come.
+pub(crate) struct Forwarded {
+    in_flight: InFlight,
+    answer: Answer,
+    /// A HEAD request, whose answer has no body.
+    head_only: bool,
+}
+
 impl Proxy {
     pub fn new(
         settings: ProxySettings,
@@ -167,8 +205,8 @@ impl Proxy {
         };
         Proxy {
             inner: Arc::new(Inner {
-                queues: Queues::new(bounds, traffic.clone()),
                 forwarder: Forwarder::new(&settings),
+                queues: Queues::new(bounds, traffic.clone()),
                 settings,
                 hosts,
                 local_token,
@@ -225,100 +263,136 @@ impl Proxy {
     }
 
     /// Handles `/<account-id>/<rest>`: `account` and `path_and_query`
-    /// (`/coding/v1/chat/completions?x=1`) are already split off by the router.
+    /// (`/coding/v1/chat/completions?x=1`) are already split off by the router. Each step
+    /// hands the request on to the next, or stops it with Redline's own answer.
     ///
     /// Dropping the returned future (the client hung up) at any point, in the queue, before
     /// the first byte or mid-stream, cancels the upstream request and takes it out of flight.
     pub async fn handle(&self, account: &str, path_and_query: &str, request: Request) -> Response {
+        let steps = async {
+            let prepared = self.prepare(account, path_and_query, request)?;
+            let admitted = self.admit(prepared).await?;
+            let forwarded = self.forward(admitted).await?;
+            Ok(self.relay(forwarded))
+        };
+        steps
+            .await
+            .unwrap_or_else(|own: ProxyAnswer| own.response())
+    }
+
+    /// Decides whether the request may go and where: the proxy on, not from a web page, a
+    /// credential presented, a known account, its key in place of the local token, a valid
+    /// upstream URL.
+    fn prepare(
+        &self,
+        account: &str,
+        path_and_query: &str,
+        request: Request,
+    ) -> Result<Prepared, ProxyAnswer> {
         let inner = &*self.inner;
         if !self.is_enabled() {
-            return ProxyAnswer::ProxyOff.response();
+            return Err(ProxyAnswer::ProxyOff);
         }
         let (parts, body) = request.into_parts();
         if parts.headers.contains_key(header::ORIGIN) {
-            return ProxyAnswer::BrowserRefused.response();
+            return Err(ProxyAnswer::BrowserRefused);
         }
         let credential = headers::credential(&parts.headers, &inner.local_token);
         if credential == Credential::Missing {
-            return ProxyAnswer::NoCredential.response();
+            return Err(ProxyAnswer::NoCredential);
         }
         let Some((account, upstream)) = self.upstream(account) else {
             let account = account.to_owned();
-            return ProxyAnswer::UnknownAccount { account }.response();
+            return Err(ProxyAnswer::UnknownAccount { account });
         };
         let mut outgoing = headers::end_to_end(&parts.headers);
         // In observe-only mode (another credential) the client's key goes through as it is.
         if credential == Credential::LocalToken {
             let Some(key) = &upstream.secret else {
                 let provider = upstream.provider;
-                return ProxyAnswer::KeyNotStored { account, provider }.response();
+                return Err(ProxyAnswer::KeyNotStored { account, provider });
             };
             if headers::swap_token(&mut outgoing, &inner.local_token, key).is_err() {
-                return ProxyAnswer::KeyUnusable { account }.response();
+                return Err(ProxyAnswer::KeyUnusable { account });
             }
         }
         headers::mark_sensitive(&mut outgoing);
-        let Some(url) = upstream_url(&inner.hosts, &upstream.origin, path_and_query) else {
-            return ProxyAnswer::BadUrl.response();
-        };
+        let url = upstream_url(&inner.hosts, &upstream.origin, path_and_query)
+            .ok_or(ProxyAnswer::BadUrl)?;
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok());
-        let call = Call {
-            traffic: inner.traffic.clone(),
-            account,
-            client: client_name(user_agent),
-            provider: upstream.provider,
-        };
+        Ok(Prepared {
+            call: Call {
+                traffic: inner.traffic.clone(),
+                account,
+                client: client_name(user_agent),
+                provider: upstream.provider,
+            },
+            outgoing: Outgoing {
+                method: parts.method,
+                url,
+                headers: outgoing,
+                body: RequestBody::new(body),
+            },
+            cap: upstream.concurrency_cap,
+            style: answers::error_style(upstream.provider, path_and_query),
+        })
+    }
 
-        let mut body = RequestBody::new(body);
-        let admitted = inner
-            .queues
-            .admit(
-                &call.account,
-                upstream.concurrency_cap,
-                body.read_ahead(QUEUE_READ_AHEAD),
-            )
-            .await;
-        let slot = match admitted {
+    /// Waits for a place under the account's concurrency cap, reading the request body ahead
+    /// meanwhile.
+    async fn admit(&self, prepared: Prepared) -> Result<Admitted, ProxyAnswer> {
+        let Prepared {
+            call,
+            mut outgoing,
+            cap,
+            style,
+        } = prepared;
+        let read_ahead = outgoing.body.read_ahead(QUEUE_READ_AHEAD);
+        let queued = self.inner.queues.admit(&call.account, cap, read_ahead);
+        let slot = match queued.await {
             Ok(slot) => slot,
-            Err(refusal) => {
-                let style = answers::error_style(upstream.provider, path_and_query);
-                return call
-                    .queue_refused(upstream.concurrency_cap, refusal, style)
-                    .response();
-            }
+            Err(refusal) => return Err(call.queue_refused(cap, refusal, style)),
         };
-        if let Some(detail) = body.failure() {
+        if let Some(detail) = outgoing.body.failure() {
             // The client broke off its upload while queued; nobody is left to answer.
             let detail = detail.to_owned();
-            return ProxyAnswer::RequestBody { detail }.response();
+            return Err(ProxyAnswer::RequestBody { detail });
         }
+        Ok(Admitted {
+            call,
+            outgoing,
+            slot,
+        })
+    }
 
-        let guard = inner.traffic.begin(&call.account, &call.client);
-        let head_only = parts.method == Method::HEAD;
-        let outgoing = Outgoing {
-            method: parts.method,
-            url,
-            headers: outgoing,
-            body,
-        };
-        let forwarded = inner.forwarder.send(&call, outgoing).await;
-        match forwarded {
-            Ok(answer) => relay::respond(
-                call,
-                guard,
-                slot,
+    /// Sends the request on; from here it counts as in flight.
+    async fn forward(&self, admitted: Admitted) -> Result<Forwarded, ProxyAnswer> {
+        let Admitted {
+            call,
+            outgoing,
+            slot,
+        } = admitted;
+        let guard = self.inner.traffic.begin(&call.account, &call.client);
+        let head_only = outgoing.method == Method::HEAD;
+        match self.inner.forwarder.send(&call, outgoing).await {
+            Ok(answer) => Ok(Forwarded {
+                in_flight: InFlight { call, guard, slot },
                 answer,
-                inner.settings.idle_timeout,
                 head_only,
-            ),
+            }),
             Err(failure) => {
                 guard.finish(failure.status().as_u16(), None);
-                failure.response()
+                Err(failure)
             }
         }
+    }
+
+    /// Streams the provider's answer back to the client.
+    fn relay(&self, forwarded: Forwarded) -> Response {
+        relay::respond(forwarded, self.inner.settings.idle_timeout)
     }
 }
 
@@ -429,6 +503,73 @@ mod tests {
             http::StatusCode::NOT_FOUND,
             "on again: routed as usual"
         );
+    }
+
+    #[tokio::test]
+    async fn redlines_own_answers_never_show_the_token_or_the_key() {
+        const KEY: &str = "sk-kimi-0123456789abcdefghijklmnopqrstuv";
+        let token = crate::keys::token::generate_token();
+        let key = Secret::parse(KEY).unwrap();
+        let settings = ProxySettings {
+            queue_max_len: 0,
+            ..ProxySettings::default()
+        };
+        let proxy = Proxy::new(settings, HostMap::default(), token.clone(), Traffic::new());
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", listener.local_addr().unwrap())
+        };
+        let upstream = |origin: &str, secret: Option<&Secret>, cap| Upstream {
+            provider: ProviderId::KimiCode,
+            origin: origin.to_owned(),
+            secret: secret.cloned(),
+            concurrency_cap: cap,
+        };
+        let id = |text: &str| text.parse::<AccountId>().unwrap();
+        proxy.set_upstreams(HashMap::from([
+            (id("gone"), upstream(&closed, Some(&key), 0)),
+            (id("keyless"), upstream("https://api.kimi.com", None, 0)),
+            (id("broken"), upstream("nonsense", Some(&key), 0)),
+            (id("busy"), upstream(&closed, Some(&key), 1)),
+        ]));
+        // The busy account's only slot is taken and its line may hold nobody.
+        let _held = proxy.inner.queues.admit(&id("busy"), 1, async {}).await;
+
+        let bearer = format!("Bearer {}", token.expose());
+        let with_token = [("authorization", bearer.as_str())];
+        let from_a_page = [
+            ("authorization", bearer.as_str()),
+            ("origin", "https://evil.example"),
+        ];
+        type Headers<'a> = &'a [(&'a str, &'a str)];
+        let cases: [(&str, Headers, u16); 7] = [
+            ("gone", &with_token, 502),
+            ("keyless", &with_token, 503),
+            ("broken", &with_token, 502),
+            ("busy", &with_token, 429),
+            ("nobody", &with_token, 404),
+            ("gone", &from_a_page, 403),
+            ("gone", &[], 401),
+        ];
+        // The key in the query too: a failure names the host, never the URL.
+        let path = format!("/coding/v1/chat/completions?key={KEY}");
+        for (account, headers, status) in cases {
+            let mut request = http::Request::builder().uri(format!("/{account}{path}"));
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            let request = request.body(axum::body::Body::from("{}")).unwrap();
+            let response = proxy.handle(account, &path, request).await;
+            assert_eq!(response.status(), status, "{account}");
+            assert_eq!(response.headers()[X_REDLINE], "error", "{account}");
+            let headers = format!("{:?}", response.headers());
+            let body = axum::body::to_bytes(response.into_body(), 65536)
+                .await
+                .unwrap();
+            let text = format!("{headers} {}", String::from_utf8_lossy(&body));
+            assert!(!text.contains(KEY), "{account}: {text}");
+            assert!(!text.contains(token.expose()), "{account}: {text}");
+        }
     }
 
     #[test]
