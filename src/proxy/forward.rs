@@ -2,9 +2,9 @@
 //! request waits in the queue), the connect and first-byte timeouts, transport failures in
 //! plain words, and the optional retry of a 429.
 
-use super::Call;
-use super::answers::Failure;
+use super::answers::ProxyAnswer;
 use super::token_tap::BoundedCopy;
+use super::{Call, ProxySettings};
 use crate::providers::provider;
 use crate::providers::throttle::Classification;
 use axum::body::{Body, BodyDataStream, Bytes, HttpBody};
@@ -142,12 +142,14 @@ pub struct Answer {
     pub first_byte_deadline: Instant,
 }
 
-/// What forwarding needs besides the request.
-pub struct Limits {
-    pub connect_timeout: Duration,
-    pub first_byte_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub retry: Option<RetryPolicy>,
+/// Sends requests on: the HTTP clients, and the timeouts and retry policy they go with.
+pub struct Forwarder {
+    clients: Clients,
+    connect_timeout: Duration,
+    first_byte_timeout: Duration,
+    idle_timeout: Duration,
+    /// Retrying a 429; `None` when off.
+    retry: Option<RetryPolicy>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -156,85 +158,119 @@ pub struct RetryPolicy {
     pub max_total_wait: Duration,
 }
 
-pub async fn forward(
-    clients: &Clients,
-    limits: &Limits,
-    call: &Call,
-    method: Method,
-    url: reqwest::Url,
-    mut headers: HeaderMap,
-    mut body: RequestBody,
-) -> Result<Answer, Failure> {
-    let host = host_of(&url);
-    let client = clients.for_url(&url);
-    // A retry needs the body again: buffer it (bounded), only in this mode.
-    let replay = match limits.retry {
-        Some(_) => {
-            body.read_ahead(RETRY_BODY_LIMIT).await;
-            body.complete()
+/// The retries of one request so far.
+#[derive(Clone, Copy, Debug)]
+pub struct SoFar {
+    pub retries: u32,
+    pub waited: Duration,
+}
+
+/// A request as it goes to the provider: the local token already swapped for the key.
+pub struct Outgoing {
+    pub method: Method,
+    pub url: reqwest::Url,
+    pub headers: HeaderMap,
+    pub body: RequestBody,
+}
+
+impl Forwarder {
+    pub fn new(settings: &ProxySettings) -> Forwarder {
+        Forwarder {
+            clients: Clients::new(settings.connect_timeout, settings.pool_idle_timeout),
+            connect_timeout: settings.connect_timeout,
+            first_byte_timeout: settings.first_byte_timeout,
+            idle_timeout: settings.idle_timeout,
+            retry: settings.retry_429.then_some(RetryPolicy {
+                max_attempts: settings.retry_max_attempts,
+                max_total_wait: settings.retry_max_total_wait,
+            }),
         }
-        None => None,
-    };
-    let mut body = Some(body);
-    let started = Instant::now();
-    let mut retries = 0;
-    loop {
-        let request_body = match &replay {
-            Some(whole) => whole.clone().map(reqwest::Body::from),
-            None => body.take().and_then(RequestBody::into_upstream),
+    }
+
+    /// Sends `outgoing` and returns the provider's answer as soon as its head is in, or why
+    /// none came. With the retry on, a 429 the provider says is worth retrying is sent again
+    /// (and recorded as a refusal) before the client sees it.
+    pub async fn send(&self, call: &Call, outgoing: Outgoing) -> Result<Answer, ProxyAnswer> {
+        let Outgoing {
+            method,
+            url,
+            mut headers,
+            mut body,
+        } = outgoing;
+        let host = host_of(&url);
+        // A retry needs the body again: buffer it (bounded), only in this mode.
+        let replay = match self.retry {
+            Some(_) => {
+                body.read_ahead(RETRY_BODY_LIMIT).await;
+                body.complete()
+            }
+            None => None,
         };
-        let mut request = reqwest::Request::new(method.clone(), url.clone());
-        // Only a retry sends the headers again.
-        *request.headers_mut() = match replay {
-            Some(_) => headers.clone(),
-            None => std::mem::take(&mut headers),
-        };
-        *request.body_mut() = request_body;
-        let sent = Instant::now();
-        let first_byte_deadline = sent + limits.first_byte_timeout;
+        let mut body = Some(body);
+        let started = Instant::now();
+        let mut retries = 0;
+        loop {
+            let request_body = match &replay {
+                Some(whole) => whole.clone().map(reqwest::Body::from),
+                None => body.take().and_then(RequestBody::into_upstream),
+            };
+            let mut request = reqwest::Request::new(method.clone(), url.clone());
+            // Only a retry sends the headers again.
+            *request.headers_mut() = match replay {
+                Some(_) => headers.clone(),
+                None => std::mem::take(&mut headers),
+            };
+            *request.body_mut() = request_body;
+            let answer = self.attempt(request, &host).await?;
+            call.record_windows(&answer.headers);
+            let status = answer.status;
+            let (Some(policy), Some(_)) = (self.retry, &replay) else {
+                return Ok(answer);
+            };
+            if status != StatusCode::TOO_MANY_REQUESTS || retries >= policy.max_attempts {
+                return Ok(answer);
+            }
+            let (answer, prefix) = read_prefix(answer, self.idle_timeout).await;
+            let classification = provider(call.provider).classify(
+                status.as_u16(),
+                &answer.headers,
+                &prefix,
+                jiff::Timestamp::now(),
+            );
+            let so_far = SoFar {
+                retries,
+                waited: started.elapsed(),
+            };
+            match policy.wait(&classification, &answer.headers, so_far) {
+                Some(wait) => {
+                    call.record_refusal(status.as_u16(), &classification);
+                    tokio::time::sleep(wait).await;
+                    retries += 1;
+                }
+                None => return Ok(answer),
+            }
+        }
+    }
+
+    /// One attempt: the request sent, and the head of the answer back within the first-byte
+    /// timeout.
+    async fn attempt(&self, request: reqwest::Request, host: &str) -> Result<Answer, ProxyAnswer> {
+        let client = self.clients.for_url(request.url());
+        let first_byte_deadline = Instant::now() + self.first_byte_timeout;
         let response = tokio::time::timeout_at(first_byte_deadline, client.execute(request))
             .await
-            .map_err(|_| Failure::FirstByteTimeout {
-                host: host.clone(),
-                after: limits.first_byte_timeout,
+            .map_err(|_| ProxyAnswer::FirstByteTimeout {
+                host: host.to_owned(),
+                after: self.first_byte_timeout,
             })?
-            .map_err(|error| describe(&host, &error, limits.connect_timeout))?;
+            .map_err(|error| describe(host, &error, self.connect_timeout))?;
         let (head, body) = http::Response::from(response).into_parts();
-        let status = head.status;
-        call.record_windows(&head.headers);
-        let answer = Answer {
-            status,
+        Ok(Answer {
+            status: head.status,
             headers: head.headers,
             body: http_body_util::BodyDataStream::new(body).boxed(),
             first_byte_deadline,
-        };
-        let (Some(policy), Some(_)) = (limits.retry, &replay) else {
-            return Ok(answer);
-        };
-        if status != StatusCode::TOO_MANY_REQUESTS || retries >= policy.max_attempts {
-            return Ok(answer);
-        }
-        let (answer, prefix) = read_prefix(answer, limits.idle_timeout).await;
-        let classification = provider(call.provider).classify(
-            status.as_u16(),
-            &answer.headers,
-            &prefix,
-            jiff::Timestamp::now(),
-        );
-        match retry_wait(
-            &classification,
-            &answer.headers,
-            retries,
-            started.elapsed(),
-            policy,
-        ) {
-            Some(wait) => {
-                call.record_refusal(status.as_u16(), &classification);
-                tokio::time::sleep(wait).await;
-                retries += 1;
-            }
-            None => return Ok(answer),
-        }
+        })
     }
 }
 
@@ -278,29 +314,32 @@ async fn read_prefix(answer: Answer, idle: Duration) -> (Answer, Vec<u8>) {
     (answer, copy.bytes().to_vec())
 }
 
-/// How long to wait before retrying a 429, or `None` to give up: the provider says retrying
-/// will not help (a quota used up) or `x-should-retry: false`, the attempts are used, or the
-/// wait it asks for (Retry-After, or a wait named in its message) does not fit in what is
-/// left of the total budget. Without a stated wait, 0.5 s doubling.
-pub fn retry_wait(
-    classification: &Classification,
-    headers: &HeaderMap,
-    retries: u32,
-    waited: Duration,
-    policy: RetryPolicy,
-) -> Option<Duration> {
-    let should_retry = headers
-        .get("x-should-retry")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim);
-    if retries >= policy.max_attempts || !classification.retryable || should_retry == Some("false")
-    {
-        return None;
+impl RetryPolicy {
+    /// How long to wait before retrying a 429, or `None` to give up: the provider says
+    /// retrying will not help (a quota used up) or `x-should-retry: false`, the attempts are
+    /// used, or the wait it asks for (Retry-After, or a wait named in its message) does not fit
+    /// in what is left of the total budget. Without a stated wait, 0.5 s doubling.
+    pub fn wait(
+        &self,
+        classification: &Classification,
+        headers: &HeaderMap,
+        so_far: SoFar,
+    ) -> Option<Duration> {
+        let should_retry = headers
+            .get("x-should-retry")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim);
+        if so_far.retries >= self.max_attempts
+            || !classification.retryable
+            || should_retry == Some("false")
+        {
+            return None;
+        }
+        let wait = classification
+            .retry_after
+            .unwrap_or_else(|| DEFAULT_RETRY_WAIT * 2u32.saturating_pow(so_far.retries));
+        (so_far.waited + wait <= self.max_total_wait).then_some(wait)
     }
-    let wait = classification
-        .retry_after
-        .unwrap_or_else(|| DEFAULT_RETRY_WAIT * 2u32.saturating_pow(retries));
-    (waited + wait <= policy.max_total_wait).then_some(wait)
 }
 
 /// `host[:port]` of a URL, for messages.
@@ -313,22 +352,22 @@ pub fn host_of(url: &reqwest::Url) -> String {
 }
 
 /// A transport error in words: the deepest cause, never the URL (its query may be private).
-fn describe(host: &str, error: &reqwest::Error, connect_timeout: Duration) -> Failure {
+fn describe(host: &str, error: &reqwest::Error, connect_timeout: Duration) -> ProxyAnswer {
     if error.is_connect() && error.is_timeout() {
-        return Failure::ConnectTimeout {
+        return ProxyAnswer::ConnectTimeout {
             host: host.to_owned(),
             after: connect_timeout,
         };
     }
     if error.is_builder() {
-        return Failure::BadUrl;
+        return ProxyAnswer::BadUrl;
     }
     if client_body_failed(error) {
-        return Failure::ClientBody {
+        return ProxyAnswer::RequestBody {
             detail: deepest_cause(error),
         };
     }
-    Failure::Unreachable {
+    ProxyAnswer::Unreachable {
         host: host.to_owned(),
         cause: deepest_cause(error),
     }
@@ -382,7 +421,8 @@ mod tests {
     fn retries_honour_retry_after_the_budget_and_the_cause() {
         let none = HeaderMap::new();
         let wait = |c: &Classification, retries, waited| {
-            retry_wait(c, &none, retries, Duration::from_secs(waited), POLICY)
+            let waited = Duration::from_secs(waited);
+            POLICY.wait(c, &none, SoFar { retries, waited })
         };
         let concurrency = refusal(Cause::Concurrency, Some(2));
         assert_eq!(wait(&concurrency, 0, 0), Some(Duration::from_secs(2)));
@@ -397,10 +437,11 @@ mod tests {
 
         let mut no = HeaderMap::new();
         no.insert("x-should-retry", "false".parse().unwrap());
-        assert_eq!(
-            retry_wait(&concurrency, &no, 0, Duration::ZERO, POLICY),
-            None
-        );
+        let first = SoFar {
+            retries: 0,
+            waited: Duration::ZERO,
+        };
+        assert_eq!(POLICY.wait(&concurrency, &no, first), None);
     }
 
     #[tokio::test]

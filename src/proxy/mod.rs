@@ -6,9 +6,14 @@
 //! the provider (the seed story: Kimi Code's 30 requests in flight, answered with 429 "We're
 //! receiving too many requests at the moment" while the quota was fine).
 //!
+//! A request goes through four steps, [`Proxy::handle`]'s: prepare (the route and the
+//! credential), admit (the queue under the cap), forward, relay. Any step may stop it with a
+//! [`ProxyAnswer`], Redline's own answer.
+//!
 //! One module per concern: `headers` (what crosses, the token swap), `queue` (the cap),
 //! `forward` (sending on, timeouts, retry), `relay` (streaming the answer back while
-//! observing it), `token_tap` (tokens from SSE and JSON), `traffic` (live figures per account), `answers` (what Redline says itself).
+//! observing it), `token_tap` (tokens from SSE and JSON), `traffic` (live figures per
+//! account), `answers` (what Redline says itself).
 //!
 //! Everything is recorded through [`Traffic`]: `begin` once a request leaves the queue, the
 //! first byte, the end with status and tokens, refusals with their cause, rate-limit headers.
@@ -21,7 +26,7 @@ mod relay;
 mod token_tap;
 pub mod traffic;
 
-pub use answers::{X_REDLINE, error as redline_error};
+pub use answers::{ProxyAnswer, X_REDLINE, error as redline_error};
 pub use forward::{QUEUE_READ_AHEAD, RETRY_BODY_LIMIT};
 pub use token_tap::{MAX_FRAME, MAX_JSON_COPY};
 
@@ -30,14 +35,15 @@ use crate::keys::secret::Secret;
 use crate::poll::fetch::HostMap;
 use crate::providers::throttle::{Cause, Classification};
 use crate::providers::{ProviderId, provider};
-use crate::proxy::traffic::{Traffic, client_name};
+use crate::proxy::traffic::{RequestGuard, Traffic, client_name};
 use crate::status::health::ThrottleEvent;
-use answers::{ErrorStyle, QueueRefusal};
+use answers::{ErrorStyle, QUEUE_RETRY_AFTER, QueueRefusal};
 use axum::extract::Request;
 use axum::response::Response;
-use forward::{Clients, Limits, RequestBody, RetryPolicy};
+use forward::{Answer, Forwarder, Outgoing, RequestBody};
 use headers::Credential;
 use http::{HeaderMap, Method, header};
+use queue::{Bounds, Queues, Slot};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -135,9 +141,6 @@ impl Default for ProxySettings {
     }
 }
 
-/// The `Retry-After` Redline gives with its own 429 when the queue turns a request away.
-const QUEUE_RETRY_AFTER: Duration = Duration::from_secs(1);
-
 /// The proxy. Cheap to clone: clones share everything.
 #[derive(Clone)]
 pub struct Proxy {
@@ -146,15 +149,47 @@ pub struct Proxy {
 
 struct Inner {
     settings: ProxySettings,
-    limits: Limits,
     hosts: HostMap,
     local_token: Secret,
     traffic: Arc<Traffic>,
-    clients: Clients,
+    forwarder: Forwarder,
     upstreams: RwLock<Arc<HashMap<AccountId, Arc<Upstream>>>>,
-    queues: queue::Queues,
+    queues: Queues,
     /// Switched off from the desktop app's menu: requests are refused, nothing is forwarded.
     enabled: AtomicBool,
+}
+
+/// A request that may go: for whom, to where, with which credential, under which cap.
+struct Prepared {
+    call: Call,
+    outgoing: Outgoing,
+    /// The account's concurrency cap; 0 = none.
+    cap: u64,
+    /// How this client expects errors, for a queue refusal.
+    style: ErrorStyle,
+}
+
+/// A request let through the queue, holding its place under the cap (if any).
+struct Admitted {
+    call: Call,
+    outgoing: Outgoing,
+    slot: Option<Slot>,
+}
+
+/// A request under way, for the books: who it is for, its traffic record, its place under the
+/// cap. Kept until its answer has been relayed.
+pub(crate) struct InFlight {
+    call: Call,
+    guard: RequestGuard,
+    slot: Option<Slot>,
+}
+
+/// A request the provider has answered; the answer's body is still to come.
+pub(crate) struct Forwarded {
+    in_flight: InFlight,
+    answer: Answer,
+    /// A HEAD request, whose answer has no body.
+    head_only: bool,
 }
 
 impl Proxy {
@@ -164,25 +199,19 @@ impl Proxy {
         local_token: Secret,
         traffic: Arc<Traffic>,
     ) -> Proxy {
-        let limits = Limits {
-            connect_timeout: settings.connect_timeout,
-            first_byte_timeout: settings.first_byte_timeout,
-            idle_timeout: settings.idle_timeout,
-            retry: settings.retry_429.then_some(RetryPolicy {
-                max_attempts: settings.retry_max_attempts,
-                max_total_wait: settings.retry_max_total_wait,
-            }),
+        let bounds = Bounds {
+            max_len: settings.queue_max_len,
+            max_wait: settings.queue_max_wait,
         };
         Proxy {
             inner: Arc::new(Inner {
-                clients: Clients::new(settings.connect_timeout, settings.pool_idle_timeout),
+                forwarder: Forwarder::new(&settings),
+                queues: Queues::new(bounds, traffic.clone()),
                 settings,
-                limits,
                 hosts,
                 local_token,
                 traffic,
                 upstreams: RwLock::new(Arc::new(HashMap::new())),
-                queues: queue::Queues::default(),
                 enabled: AtomicBool::new(true),
             }),
         }
@@ -234,101 +263,136 @@ impl Proxy {
     }
 
     /// Handles `/<account-id>/<rest>`: `account` and `path_and_query`
-    /// (`/coding/v1/chat/completions?x=1`) are already split off by the router.
+    /// (`/coding/v1/chat/completions?x=1`) are already split off by the router. Each step
+    /// hands the request on to the next, or stops it with Redline's own answer.
     ///
     /// Dropping the returned future (the client hung up) at any point, in the queue, before
     /// the first byte or mid-stream, cancels the upstream request and takes it out of flight.
     pub async fn handle(&self, account: &str, path_and_query: &str, request: Request) -> Response {
+        let steps = async {
+            let prepared = self.prepare(account, path_and_query, request)?;
+            let admitted = self.admit(prepared).await?;
+            let forwarded = self.forward(admitted).await?;
+            Ok(self.relay(forwarded))
+        };
+        steps
+            .await
+            .unwrap_or_else(|own: ProxyAnswer| own.response())
+    }
+
+    /// Decides whether the request may go and where: the proxy on, not from a web page, a
+    /// credential presented, a known account, its key in place of the local token, a valid
+    /// upstream URL.
+    fn prepare(
+        &self,
+        account: &str,
+        path_and_query: &str,
+        request: Request,
+    ) -> Result<Prepared, ProxyAnswer> {
         let inner = &*self.inner;
         if !self.is_enabled() {
-            return answers::proxy_off();
+            return Err(ProxyAnswer::ProxyOff);
         }
         let (parts, body) = request.into_parts();
         if parts.headers.contains_key(header::ORIGIN) {
-            return answers::browser_refused();
+            return Err(ProxyAnswer::BrowserRefused);
         }
         let credential = headers::credential(&parts.headers, &inner.local_token);
         if credential == Credential::Missing {
-            return answers::no_credential();
+            return Err(ProxyAnswer::NoCredential);
         }
         let Some((account, upstream)) = self.upstream(account) else {
-            return answers::unknown_account(account);
+            let account = account.to_owned();
+            return Err(ProxyAnswer::UnknownAccount { account });
         };
         let mut outgoing = headers::end_to_end(&parts.headers);
         // In observe-only mode (another credential) the client's key goes through as it is.
         if credential == Credential::LocalToken {
             let Some(key) = &upstream.secret else {
-                return answers::key_not_stored(&account, upstream.provider);
+                let provider = upstream.provider;
+                return Err(ProxyAnswer::KeyNotStored { account, provider });
             };
             if headers::swap_token(&mut outgoing, &inner.local_token, key).is_err() {
-                return answers::key_unusable(&account);
+                return Err(ProxyAnswer::KeyUnusable { account });
             }
         }
         headers::mark_sensitive(&mut outgoing);
-        let Some(url) = upstream_url(&inner.hosts, &upstream.origin, path_and_query) else {
-            return answers::Failure::BadUrl.response();
-        };
+        let url = upstream_url(&inner.hosts, &upstream.origin, path_and_query)
+            .ok_or(ProxyAnswer::BadUrl)?;
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok());
-        let call = Call {
-            traffic: inner.traffic.clone(),
-            account,
-            client: client_name(user_agent),
-            provider: upstream.provider,
-        };
+        Ok(Prepared {
+            call: Call {
+                traffic: inner.traffic.clone(),
+                account,
+                client: client_name(user_agent),
+                provider: upstream.provider,
+            },
+            outgoing: Outgoing {
+                method: parts.method,
+                url,
+                headers: outgoing,
+                body: RequestBody::new(body),
+            },
+            cap: upstream.concurrency_cap,
+            style: answers::error_style(upstream.provider, path_and_query),
+        })
+    }
 
-        let mut body = RequestBody::new(body);
-        let admitted = inner
-            .queues
-            .admit(
-                &inner.traffic,
-                &call.account,
-                upstream.concurrency_cap,
-                inner.settings.queue_max_len,
-                inner.settings.queue_max_wait,
-                body.read_ahead(QUEUE_READ_AHEAD),
-            )
-            .await;
-        let slot = match admitted {
+    /// Waits for a place under the account's concurrency cap, reading the request body ahead
+    /// meanwhile.
+    async fn admit(&self, prepared: Prepared) -> Result<Admitted, ProxyAnswer> {
+        let Prepared {
+            call,
+            mut outgoing,
+            cap,
+            style,
+        } = prepared;
+        let read_ahead = outgoing.body.read_ahead(QUEUE_READ_AHEAD);
+        let queued = self.inner.queues.admit(&call.account, cap, read_ahead);
+        let slot = match queued.await {
             Ok(slot) => slot,
-            Err(refusal) => {
-                let style = answers::error_style(upstream.provider, path_and_query);
-                return call.queue_refused(upstream.concurrency_cap, refusal, style);
-            }
+            Err(refusal) => return Err(call.queue_refused(cap, refusal, style)),
         };
-        if let Some(detail) = body.failure() {
+        if let Some(detail) = outgoing.body.failure() {
             // The client broke off its upload while queued; nobody is left to answer.
-            return answers::request_body_failed(detail);
+            let detail = detail.to_owned();
+            return Err(ProxyAnswer::RequestBody { detail });
         }
-
-        let guard = inner.traffic.begin(&call.account, &call.client);
-        let head_only = parts.method == Method::HEAD;
-        let forwarded = forward::forward(
-            &inner.clients,
-            &inner.limits,
-            &call,
-            parts.method,
-            url,
+        Ok(Admitted {
+            call,
             outgoing,
-            body,
-        )
-        .await;
-        match forwarded {
-            Ok(answer) => relay::respond(
-                call,
-                guard,
-                slot,
+            slot,
+        })
+    }
+
+    /// Sends the request on; from here it counts as in flight.
+    async fn forward(&self, admitted: Admitted) -> Result<Forwarded, ProxyAnswer> {
+        let Admitted {
+            call,
+            outgoing,
+            slot,
+        } = admitted;
+        let guard = self.inner.traffic.begin(&call.account, &call.client);
+        let head_only = outgoing.method == Method::HEAD;
+        match self.inner.forwarder.send(&call, outgoing).await {
+            Ok(answer) => Ok(Forwarded {
+                in_flight: InFlight { call, guard, slot },
                 answer,
-                inner.settings.idle_timeout,
                 head_only,
-            ),
+            }),
             Err(failure) => {
                 guard.finish(failure.status().as_u16(), None);
-                failure.response()
+                Err(failure)
             }
         }
+    }
+
+    /// Streams the provider's answer back to the client.
+    fn relay(&self, forwarded: Forwarded) -> Response {
+        relay::respond(forwarded, self.inner.settings.idle_timeout)
     }
 }
 
@@ -383,8 +447,14 @@ impl Call {
 
     /// Redline's own 429 for a request its queue turned away, recorded as a concurrency
     /// throttle.
-    fn queue_refused(&self, cap: u64, refusal: QueueRefusal, style: ErrorStyle) -> Response {
-        let message = answers::queue_message(&self.account, cap, refusal);
+    fn queue_refused(&self, cap: u64, refusal: QueueRefusal, style: ErrorStyle) -> ProxyAnswer {
+        let answer = ProxyAnswer::QueueRefused {
+            account: self.account.clone(),
+            cap,
+            refusal,
+            style,
+        };
+        let message = answer.message();
         let classification = Classification::new(Cause::Concurrency, &message)
             .with_limit(Some(cap))
             .with_retry_after(Some(QUEUE_RETRY_AFTER))
@@ -393,8 +463,8 @@ impl Call {
                  gave up; the provider was never asked. Run fewer agents in parallel, or raise \
                  the cap if the plan allows more."
             ));
-        self.record_refusal(429, &classification);
-        answers::queue_refusal(style, &message, QUEUE_RETRY_AFTER)
+        self.record_refusal(answer.status().as_u16(), &classification);
+        answer
     }
 }
 
@@ -433,6 +503,73 @@ mod tests {
             http::StatusCode::NOT_FOUND,
             "on again: routed as usual"
         );
+    }
+
+    #[tokio::test]
+    async fn redlines_own_answers_never_show_the_token_or_the_key() {
+        const KEY: &str = "sk-kimi-0123456789abcdefghijklmnopqrstuv";
+        let token = crate::keys::token::generate_token();
+        let key = Secret::parse(KEY).unwrap();
+        let settings = ProxySettings {
+            queue_max_len: 0,
+            ..ProxySettings::default()
+        };
+        let proxy = Proxy::new(settings, HostMap::default(), token.clone(), Traffic::new());
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", listener.local_addr().unwrap())
+        };
+        let upstream = |origin: &str, secret: Option<&Secret>, cap| Upstream {
+            provider: ProviderId::KimiCode,
+            origin: origin.to_owned(),
+            secret: secret.cloned(),
+            concurrency_cap: cap,
+        };
+        let id = |text: &str| text.parse::<AccountId>().unwrap();
+        proxy.set_upstreams(HashMap::from([
+            (id("gone"), upstream(&closed, Some(&key), 0)),
+            (id("keyless"), upstream("https://api.kimi.com", None, 0)),
+            (id("broken"), upstream("nonsense", Some(&key), 0)),
+            (id("busy"), upstream(&closed, Some(&key), 1)),
+        ]));
+        // The busy account's only slot is taken and its line may hold nobody.
+        let _held = proxy.inner.queues.admit(&id("busy"), 1, async {}).await;
+
+        let bearer = format!("Bearer {}", token.expose());
+        let with_token = [("authorization", bearer.as_str())];
+        let from_a_page = [
+            ("authorization", bearer.as_str()),
+            ("origin", "https://evil.example"),
+        ];
+        type Headers<'a> = &'a [(&'a str, &'a str)];
+        let cases: [(&str, Headers, u16); 7] = [
+            ("gone", &with_token, 502),
+            ("keyless", &with_token, 503),
+            ("broken", &with_token, 502),
+            ("busy", &with_token, 429),
+            ("nobody", &with_token, 404),
+            ("gone", &from_a_page, 403),
+            ("gone", &[], 401),
+        ];
+        // The key in the query too: a failure names the host, never the URL.
+        let path = format!("/coding/v1/chat/completions?key={KEY}");
+        for (account, headers, status) in cases {
+            let mut request = http::Request::builder().uri(format!("/{account}{path}"));
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            let request = request.body(axum::body::Body::from("{}")).unwrap();
+            let response = proxy.handle(account, &path, request).await;
+            assert_eq!(response.status(), status, "{account}");
+            assert_eq!(response.headers()[X_REDLINE], "error", "{account}");
+            let headers = format!("{:?}", response.headers());
+            let body = axum::body::to_bytes(response.into_body(), 65536)
+                .await
+                .unwrap();
+            let text = format!("{headers} {}", String::from_utf8_lossy(&body));
+            assert!(!text.contains(KEY), "{account}: {text}");
+            assert!(!text.contains(token.expose()), "{account}: {text}");
+        }
     }
 
     #[test]

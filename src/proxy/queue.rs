@@ -17,15 +17,33 @@ struct Lane {
     waiting: Mutex<usize>,
 }
 
-#[derive(Default)]
 pub struct Queues {
     lanes: Mutex<HashMap<AccountId, Arc<Lane>>>,
+    bounds: Bounds,
+    /// Told how many requests wait, per account.
+    traffic: Arc<Traffic>,
+}
+
+/// How long a line may grow, and how long a request may wait in it.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    /// Most requests waiting per account; more are refused at once.
+    pub max_len: usize,
+    pub max_wait: Duration,
 }
 
 /// A place in flight under the cap, held until the answer has been relayed.
 pub type Slot = OwnedSemaphorePermit;
 
 impl Queues {
+    pub fn new(bounds: Bounds, traffic: Arc<Traffic>) -> Queues {
+        Queues {
+            lanes: Mutex::default(),
+            bounds,
+            traffic,
+        }
+    }
+
     /// Keeps the lanes whose cap is unchanged, so the requests in flight still count against
     /// them. A lane whose cap changed starts afresh: until the requests admitted under the old
     /// cap end, the account may briefly have both in flight.
@@ -45,15 +63,13 @@ impl Queues {
     }
 
     /// A slot for a request to `account`: at once when one is free or there is no cap (`0`),
-    /// else after waiting in line. While it waits, `meanwhile` runs (the caller reads the
-    /// request body ahead, which also lets the server notice a client that hangs up).
+    /// else after waiting in line (refused when the line is full or the wait too long). While
+    /// it waits, `meanwhile` runs (the caller reads the request body ahead, which also lets the
+    /// server notice a client that hangs up).
     pub async fn admit(
         &self,
-        traffic: &Traffic,
         account: &AccountId,
         cap: u64,
-        max_len: usize,
-        max_wait: Duration,
         meanwhile: impl Future<Output = ()>,
     ) -> Result<Option<Slot>, QueueRefusal> {
         if cap == 0 {
@@ -63,7 +79,8 @@ impl Queues {
         if let Ok(slot) = lane.slots.clone().try_acquire_owned() {
             return Ok(Some(slot));
         }
-        let _place = Waiting::join(&lane, traffic, account, max_len)?;
+        let _place = Waiting::join(&lane, &self.traffic, account, self.bounds.max_len)?;
+        let max_wait = self.bounds.max_wait;
         let acquire = tokio::time::timeout(max_wait, lane.slots.clone().acquire_owned());
         tokio::pin!(acquire);
         let meanwhile = async {
@@ -145,26 +162,35 @@ mod tests {
 
     const WAIT: Duration = Duration::from_secs(60);
 
+    fn queues(max_len: usize) -> (Arc<Queues>, Arc<Traffic>) {
+        let traffic = Traffic::new();
+        let bounds = Bounds {
+            max_len,
+            max_wait: WAIT,
+        };
+        (Arc::new(Queues::new(bounds, traffic.clone())), traffic)
+    }
+
     #[tokio::test(start_paused = true)]
     async fn no_cap_admits_everything_at_once() {
-        let (queues, traffic) = (Queues::default(), Traffic::new());
+        let (queues, _) = queues(1);
         for _ in 0..100 {
-            let slot = queues.admit(&traffic, &id(), 0, 1, WAIT, async {}).await;
+            let slot = queues.admit(&id(), 0, async {}).await;
             assert!(slot.unwrap().is_none());
         }
     }
 
     #[tokio::test(start_paused = true)]
     async fn waiting_requests_are_admitted_in_order_as_slots_free() {
-        let (queues, traffic) = (Arc::new(Queues::default()), Traffic::new());
-        let first = queues.admit(&traffic, &id(), 1, 10, WAIT, async {}).await;
+        let (queues, traffic) = queues(10);
+        let first = queues.admit(&id(), 1, async {}).await;
         let first = first.unwrap().unwrap();
         let (order_tx, mut order_rx) = tokio::sync::mpsc::unbounded_channel();
         let mut tasks = Vec::new();
         for n in 0..3 {
-            let (queues, traffic, order_tx) = (queues.clone(), traffic.clone(), order_tx.clone());
+            let (queues, order_tx) = (queues.clone(), order_tx.clone());
             tasks.push(tokio::spawn(async move {
-                let slot = queues.admit(&traffic, &id(), 1, 10, WAIT, async {}).await;
+                let slot = queues.admit(&id(), 1, async {}).await;
                 order_tx.send(n).unwrap();
                 drop(slot);
             }));
@@ -184,18 +210,18 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_full_line_and_a_long_wait_are_refused() {
-        let (queues, traffic) = (Arc::new(Queues::default()), Traffic::new());
-        let _held = queues.admit(&traffic, &id(), 1, 1, WAIT, async {}).await;
+        let (queues, traffic) = queues(1);
+        let _held = queues.admit(&id(), 1, async {}).await;
         let waiter = {
-            let (queues, traffic) = (queues.clone(), traffic.clone());
+            let queues = queues.clone();
             tokio::spawn(async move {
                 let started = tokio::time::Instant::now();
-                let refused = queues.admit(&traffic, &id(), 1, 1, WAIT, async {}).await;
+                let refused = queues.admit(&id(), 1, async {}).await;
                 (refused.map(|_| ()), started.elapsed())
             })
         };
         tokio::task::yield_now().await;
-        let full = queues.admit(&traffic, &id(), 1, 1, WAIT, async {}).await;
+        let full = queues.admit(&id(), 1, async {}).await;
         assert_eq!(full.map(|_| ()), Err(QueueRefusal::Full { waiting: 1 }));
         let (refused, waited) = waiter.await.unwrap();
         assert_eq!(refused, Err(QueueRefusal::TimedOut { waited: WAIT }));
@@ -205,12 +231,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_waiter_that_goes_away_leaves_the_line() {
-        let (queues, traffic) = (Arc::new(Queues::default()), Traffic::new());
-        let _held = queues.admit(&traffic, &id(), 1, 5, WAIT, async {}).await;
+        let (queues, traffic) = queues(5);
+        let _held = queues.admit(&id(), 1, async {}).await;
         let waiter = {
-            let (queues, traffic) = (queues.clone(), traffic.clone());
+            let queues = queues.clone();
             tokio::spawn(async move {
-                let _ = queues.admit(&traffic, &id(), 1, 5, WAIT, async {}).await;
+                let _ = queues.admit(&id(), 1, async {}).await;
             })
         };
         tokio::task::yield_now().await;
@@ -222,15 +248,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_changed_cap_makes_a_new_lane_and_an_unchanged_one_is_kept() {
-        let (queues, traffic) = (Queues::default(), Traffic::new());
-        let held = queues.admit(&traffic, &id(), 1, 5, WAIT, async {}).await;
+        let (queues, _) = queues(5);
+        let held = queues.admit(&id(), 1, async {}).await;
         queues.retain(&HashMap::from([(id(), 1)]));
-        let refused = queues
-            .admit(&traffic, &id(), 1, 5, Duration::from_millis(1), async {})
-            .await;
+        let refused = queues.admit(&id(), 1, async {}).await;
         assert!(refused.is_err(), "the kept lane still counts the held slot");
         queues.retain(&HashMap::from([(id(), 2)]));
-        let second = queues.admit(&traffic, &id(), 2, 5, WAIT, async {}).await;
+        let second = queues.admit(&id(), 2, async {}).await;
         assert!(second.unwrap().is_some());
         drop(held);
     }

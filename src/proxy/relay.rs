@@ -3,11 +3,11 @@
 //! an [`Observer`] counts tokens, keeps the start of a refusal to classify it, and ends the
 //! request's traffic record when the body ends, breaks, or the client goes away.
 
-use super::Call;
 use super::forward::{Answer, deepest_cause};
 use super::headers::into_end_to_end;
 use super::queue::Slot;
 use super::token_tap::{BoundedCopy, MAX_JSON_COPY, SseUsage, json_usage};
+use super::{Call, Forwarded, InFlight};
 use crate::durations::human_duration;
 use crate::proxy::traffic::{RequestGuard, TokenUsage};
 use axum::body::{Body, Bytes};
@@ -27,22 +27,20 @@ pub fn is_refusal(status: u16) -> bool {
 }
 
 /// The client's response: the answer's status and headers, and its body relayed through an
-/// observer. `head_only` for a HEAD request, whose answer has no body.
-pub fn respond(
-    call: Call,
-    guard: RequestGuard,
-    slot: Option<Slot>,
-    answer: Answer,
-    idle_timeout: Duration,
-    head_only: bool,
-) -> Response {
+/// observer, cut off when nothing comes for `idle_timeout`.
+pub fn respond(forwarded: Forwarded, idle_timeout: Duration) -> Response {
+    let Forwarded {
+        in_flight,
+        answer,
+        head_only,
+    } = forwarded;
     let Answer {
         status,
         headers,
         body,
         first_byte_deadline,
     } = answer;
-    let mut observer = Observer::new(call, guard, slot, status, &headers);
+    let mut observer = Observer::new(in_flight, status, &headers);
     // Without a body to relay, the server may never poll it: the answer is complete now.
     if head_only
         || matches!(status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED)
@@ -188,13 +186,8 @@ struct Observer {
 }
 
 impl Observer {
-    fn new(
-        call: Call,
-        guard: RequestGuard,
-        slot: Option<Slot>,
-        status: StatusCode,
-        headers: &HeaderMap,
-    ) -> Observer {
+    fn new(in_flight: InFlight, status: StatusCode, headers: &HeaderMap) -> Observer {
+        let InFlight { call, guard, slot } = in_flight;
         let status = status.as_u16();
         let refusal = is_refusal(status);
         Observer {

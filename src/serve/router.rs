@@ -8,7 +8,7 @@ use crate::history::store::Store;
 use crate::keys::Keys;
 use crate::keys::secret::Secret;
 use crate::poll::monitor::Monitor;
-use crate::proxy::{Proxy, redline_error, split_account};
+use crate::proxy::{Proxy, ProxyAnswer, redline_error, split_account};
 use crate::serve::api::Api;
 use crate::serve::metrics::Metrics;
 use axum::Router;
@@ -168,11 +168,7 @@ async fn proxy(State(proxy): State<Proxy>, request: Request) -> Response {
             let account = account.to_owned();
             proxy.handle(&account, &rest, request).await
         }
-        None => redline_error(
-            StatusCode::NOT_FOUND,
-            "redline_not_found",
-            "nothing here: the proxy is at /<account-id>/...",
-        ),
+        None => ProxyAnswer::NoAccountInPath.response(),
     }
 }
 
