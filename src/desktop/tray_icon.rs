@@ -209,7 +209,8 @@ pub(crate) mod tests {
         "2026-11-29T12:00:00Z".parse().unwrap()
     }
 
-    /// One account's JSON with a 5-hour window `used` of 100 and the given reasons.
+    /// One account's JSON with a 5-hour window `used` of 100 (its level as the engine judges
+    /// it with the default thresholds) and the given reasons.
     pub(crate) fn account(
         id: &str,
         level: &str,
@@ -220,7 +221,7 @@ pub(crate) mod tests {
             Some(used) => json!([{
                 "kind": "five_hour", "scope": null, "used": used, "limit": 100.0,
                 "remaining": 100.0 - used, "unit": "requests", "used_ratio": used / 100.0,
-                "resets_at": "2026-11-29T13:12:00Z"
+                "resets_at": "2026-11-29T13:12:00Z", "level": default_level(used / 100.0)
             }]),
             None => json!([]),
         };
@@ -236,6 +237,12 @@ pub(crate) mod tests {
             "key": {"fingerprint": null, "age_days": null, "health": "ok"},
             "updated_at": null
         })
+    }
+
+    /// The level of a share used against the default thresholds (80 and 95 %).
+    pub(crate) fn default_level(used_ratio: f64) -> Level {
+        let thresholds = (&crate::config::Config::default().thresholds).into();
+        crate::status::health::usage_level(Some(used_ratio), used_ratio >= 1.0, thresholds)
     }
 
     pub(crate) fn status(level: &str, accounts: Vec<serde_json::Value>) -> Status {
