@@ -7,6 +7,7 @@
 
 use crate::status::health::Level;
 use crate::status::model::{AccountStatus, Status};
+use crate::status::vocabulary::level_words;
 use jiff::Timestamp;
 use tiny_skia::{
     FillRule, LineCap, Paint, PathBuilder, Pixmap, PremultipliedColorU8, Stroke, Transform,
@@ -175,7 +176,8 @@ pub fn tooltip(status: &Status, now: Timestamp) -> String {
     if status.accounts.is_empty() {
         return "Redline: no keys yet. Open the dashboard to add one.".into();
     }
-    let mut lines = vec![format!("Redline: {}", level_words(status.level))];
+    // Words with the colour, so colour is never the only signal.
+    let mut lines = vec![format!("Redline: {}", level_words(status.level).phrase)];
     for account in &status.accounts {
         let name = account.label.as_deref().unwrap_or(&account.id);
         let detail = match account.reasons.iter().find(|r| r.level != Level::Ok) {
@@ -188,16 +190,6 @@ pub fn tooltip(status: &Status, now: Timestamp) -> String {
         lines.push(format!("{name}: {detail}"));
     }
     lines.join("\n")
-}
-
-/// Plain words for a level, so colour is never the only signal.
-pub fn level_words(level: Level) -> &'static str {
-    match level {
-        Level::Ok => "all well",
-        Level::Warn => "nearing a limit",
-        Level::Critical => "throttled or nearly out",
-        Level::Unknown => "no data yet",
-    }
 }
 
 #[cfg(test)]
