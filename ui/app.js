@@ -2,7 +2,7 @@
 // (#overview, #events, #keys, #settings, #history).
 
 import { transport } from "./transport.js";
-import { level, resetsIn, ago } from "./format.js";
+import { level, resetsIn, ago, useVocabulary } from "./format.js";
 import { renderOverview } from "./overview.js";
 import { mountEvents } from "./events.js";
 import { mountKeys } from "./keys.js";
@@ -141,7 +141,18 @@ function addRealKey() {
   mounted.keys.focusAddForm();
 }
 
+/** The engine's words for levels, causes, providers and windows, before anything is drawn. */
+async function loadVocabulary() {
+  try {
+    useVocabulary(await transport.vocabulary());
+  } catch (error) {
+    // The page still works, showing ids where names would be.
+    connection(false, `Could not load Redline's words for the dashboard: ${error.message}`);
+  }
+}
+
 async function start() {
+  await loadVocabulary();
   const refresh = document.getElementById("refresh");
   refresh.addEventListener("click", () => refreshNow(refresh));
   document.getElementById("add-real-key").addEventListener("click", addRealKey);

@@ -1,12 +1,12 @@
 // Events: the latest throttles and errors the proxy saw, filterable by account and cause.
 
-import { h, causeName, CAUSE_IDS } from "./format.js";
+import { h, causeName, causeIds } from "./format.js";
 
 export function mountEvents(container, app) {
   const account = h("select", { id: "events-account" }, h("option", { value: "" }, "All accounts"));
   const cause = h("select", { id: "events-cause" },
     h("option", { value: "" }, "All causes"),
-    CAUSE_IDS.map((id) => h("option", { value: id }, causeName(id))));
+    causeIds().map((id) => h("option", { value: id }, causeName(id))));
   const note = h("p", { class: "muted small", role: "status" });
   const table = h("div", { class: "table-wrap" });
   let events = [];

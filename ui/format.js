@@ -1,49 +1,53 @@
 // Pure helpers: words and numbers for what the engine reports, and a tiny DOM builder.
 
-/** The level in words, with a glyph so colour is never the only signal. */
-export const LEVELS = {
-  ok: { word: "OK", glyph: "✓", sentence: "Everything is fine." },
-  warn: { word: "Warning", glyph: "!", sentence: "Something is getting close to a limit." },
-  critical: { word: "Critical", glyph: "✕", sentence: "A limit is reached or a key is refused." },
-  unknown: { word: "No data", glyph: "?", sentence: "No data yet, or a provider cannot be reached." },
-};
+// The engine's words for the ids in the status (GET /api/v1/vocabulary): level words and
+// glyphs, cause, provider and window names. The engine judges every level; this page only
+// prints them. Until the words arrive, and for an id this engine does not know, the id itself
+// is shown.
+const words = { levels: new Map(), causes: new Map(), providers: new Map(), windows: new Map() };
+let causeList = [];
 
-export function level(name) {
-  return LEVELS[name] || LEVELS.unknown;
+/** Takes the engine's vocabulary; every name below comes from it. */
+export function useVocabulary(vocabulary) {
+  for (const list of Object.keys(words)) {
+    const entries = Array.isArray(vocabulary?.[list]) ? vocabulary[list] : [];
+    words[list] = new Map(entries.map((entry) => [entry.id, entry]));
+  }
+  causeList = [...words.causes.keys()];
 }
 
-const CAUSES = {
-  concurrency: "Concurrency limit",
-  rpm: "Requests per minute",
-  tpm: "Tokens per minute",
-  tpd: "Tokens per day",
-  quota_exhausted: "Quota used up",
-  spend_cap: "Spend limit",
-  overloaded: "Provider overloaded",
-  auth_invalid: "Key refused",
-  client_rejected: "Client not allowed",
-  other: "Other",
-};
+/** A level's word, glyph and sentence, so colour is never the only signal. */
+export function level(name) {
+  return words.levels.get(name) || { id: name, word: String(name), glyph: "?", sentence: "", phrase: String(name) };
+}
 
 export function causeName(cause) {
-  return CAUSES[cause] || cause;
+  return words.causes.get(cause)?.name || cause;
 }
 
-export const CAUSE_IDS = Object.keys(CAUSES);
+/** What to do about a cause, in a few words (empty when the engine has none). */
+export function adviceTitle(cause) {
+  return words.causes.get(cause)?.advice_title || "";
+}
 
-const WINDOWS = {
-  five_hour: "5-hour window",
-  daily: "Daily",
-  weekly: "Weekly",
-  monthly: "Monthly",
-  rpm: "Requests per minute",
-  tpm: "Tokens per minute",
-  tpd: "Tokens per day",
-  balance: "Balance",
-};
+/** Every cause the engine classifies refusals into, in its order. */
+export function causeIds() {
+  return causeList;
+}
 
+export function providerName(id) {
+  return words.providers.get(id)?.name || id;
+}
+
+/** A window's name, with its scope: `Monthly (booster)`. */
 export function windowName(window) {
-  const name = WINDOWS[window.kind] || window.kind.replaceAll("_", " ");
+  const name = words.windows.get(window.kind)?.name || String(window.kind).replaceAll("_", " ");
+  return window.scope ? `${name} (${window.scope})` : name;
+}
+
+/** `5h`, `week (opus)`: for charts. */
+export function windowShortName(window) {
+  const name = words.windows.get(window.kind)?.short || String(window.kind).replaceAll("_", " ");
   return window.scope ? `${name} (${window.scope})` : name;
 }
 
@@ -93,14 +97,6 @@ export function percent(ratio) {
   return ratio === null || ratio === undefined ? "?" : `${Math.round(ratio * 100)}%`;
 }
 
-/** The level a ratio reaches against the thresholds (percent). */
-export function ratioLevel(ratio, thresholds = { warn: 80, critical: 95 }) {
-  if (ratio === null || ratio === undefined) return "unknown";
-  if (ratio * 100 >= thresholds.critical) return "critical";
-  if (ratio * 100 >= thresholds.warn) return "warn";
-  return "ok";
-}
-
 /**
  * Builds an element: `h("p", {class: "x", onclick: f}, "text", child)`. Text is always set as
  * text, never parsed as HTML, so nothing the engine reports can inject markup.
@@ -121,7 +117,10 @@ export function h(tag, attributes = {}, ...children) {
   return element;
 }
 
-/** A bar from 0 to 100 % (styled through a CSS variable: the page's CSP forbids inline styles). */
+/**
+ * A bar from 0 to 100 %, coloured by the level the engine gave it (styled through a CSS
+ * variable: the page's CSP forbids inline styles).
+ */
 export function bar(ratio, levelName, label) {
   const fill = h("span", { class: "fill" });
   fill.style.setProperty("--ratio", String(Math.max(0, Math.min(1, ratio ?? 0))));

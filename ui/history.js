@@ -5,6 +5,7 @@
 // only signal. Every value from the server goes in through textContent, never as HTML.
 
 import { transport as dashboardTransport } from "./transport.js";
+import { causeName, windowShortName } from "./format.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 // Charts are drawn at the width they are shown at, so text is its real size from a 360 px
@@ -14,28 +15,6 @@ const MAX_WIDTH = 960;
 const HEIGHT = 180;
 const PAD = { left: 44, right: 96, top: 12, bottom: 24 };
 const DASHES = ["", "6 3", "2 3", "10 4 2 4", "1 5"];
-const CAUSES = {
-  concurrency: "too many at once",
-  rpm: "requests per minute",
-  tpm: "tokens per minute",
-  tpd: "tokens per day",
-  quota_exhausted: "quota used up",
-  spend_cap: "spend cap",
-  overloaded: "provider overloaded",
-  auth_invalid: "key rejected",
-  client_rejected: "client rejected",
-  other: "other",
-};
-const WINDOWS = {
-  five_hour: "5h",
-  daily: "day",
-  weekly: "week",
-  monthly: "month",
-  rpm: "RPM",
-  tpm: "TPM",
-  tpd: "TPD",
-  balance: "credit",
-};
 
 /** Draws the History section into `container`, asking the engine through `transport`
  * (`ui/transport.js`: HTTP in a browser, Tauri commands in the desktop app). */
@@ -349,14 +328,10 @@ function clock(t, week) {
     : date.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
 }
 
+/** `5h`, `week (opus)` from a series key (`five_hour`, `weekly:opus`). */
 function windowName(key) {
   const [kind, scope] = String(key || "").split(":");
-  const name = WINDOWS[kind] || kind;
-  return scope ? `${name} (${scope})` : name;
-}
-
-function causeName(cause) {
-  return CAUSES[cause] || cause;
+  return windowShortName({ kind, scope });
 }
 
 function pct(v) {

@@ -2,8 +2,7 @@
 // that point tools at Redline. A secret typed here goes to the engine once and is never shown
 // again: the engine answers with fingerprints only.
 
-import { h, ago } from "./format.js";
-import { providerName } from "./overview.js";
+import { h, ago, providerName } from "./format.js";
 
 export function mountKeys(container, app) {
   const t = app.transport;

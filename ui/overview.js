@@ -1,24 +1,8 @@
 // The overview: one card per account with its windows, concurrency, throttles and key.
 
 import {
-  h, bar, badge, level, windowName, usedOfLimit, percent, ratioLevel, resetsIn, ago, causeName, number,
+  h, bar, badge, level, windowName, usedOfLimit, percent, resetsIn, ago, causeName, adviceTitle, providerName, number,
 } from "./format.js";
-
-const PROVIDERS = {
-  "kimi-code": "Kimi Code",
-  moonshot: "Moonshot",
-  openai: "OpenAI",
-  anthropic: "Anthropic API",
-  claude: "Claude subscription",
-  openrouter: "OpenRouter",
-  deepseek: "DeepSeek",
-  zai: "Z.ai",
-  minimax: "MiniMax",
-};
-
-export function providerName(id) {
-  return PROVIDERS[id] || id;
-}
 
 export function renderOverview(container, status, agentsLine) {
   const agents = Array.isArray(status.agents) ? status.agents : [];
@@ -69,15 +53,13 @@ function windows(account) {
   if (!account.windows.length) {
     return h("p", { class: "muted small" }, account.updated_at ? "This provider reports no usage windows." : "Waiting for the first answer from the provider…");
   }
-  return h("div", { class: "windows" }, account.windows.map((w) => {
-    const l = ratioLevel(w.used_ratio);
-    return h("div", { class: "window" },
-      h("div", { class: "row" },
-        h("span", { class: "name" }, windowName(w)),
-        h("span", { class: "value" }, w.unit === "percent" ? `${percent(w.used_ratio)} used` : `${usedOfLimit(w)} · ${percent(w.used_ratio)} used`)),
-      bar(w.used_ratio, l, `${windowName(w)}: ${percent(w.used_ratio)} used`),
-      w.resets_at ? h("p", { class: "muted small", "data-resets-at": w.resets_at }, resetsIn(w.resets_at)) : null);
-  }));
+  // Each bar in the colour of the level the engine judged for its window.
+  return h("div", { class: "windows" }, account.windows.map((w) => h("div", { class: "window", "data-level": w.level },
+    h("div", { class: "row" },
+      h("span", { class: "name" }, windowName(w)),
+      h("span", { class: "value" }, w.unit === "percent" ? `${percent(w.used_ratio)} used` : `${usedOfLimit(w)} · ${percent(w.used_ratio)} used`)),
+    bar(w.used_ratio, w.level, `${windowName(w)}: ${percent(w.used_ratio)} used, ${level(w.level).word}`),
+    w.resets_at ? h("p", { class: "muted small", "data-resets-at": w.resets_at }, resetsIn(w.resets_at)) : null)));
 }
 
 function balances(account) {
@@ -95,9 +77,9 @@ function concurrency(account, agents) {
   const words = c.limit ? `in flight ${inFlight} / ${c.limit}` : `in flight ${inFlight} (no known limit)`;
   const peak = c.peak !== null && c.peak !== undefined ? ` · peak ${c.peak} in the last 5 minutes` : "";
   const throughProxy = c.in_flight === null ? " · counted only for requests through Redline's proxy" : "";
-  return h("div", { class: "concurrency" },
+  return h("div", { class: "concurrency", "data-level": c.level },
     h("div", { class: "row" }, h("span", { class: "name" }, "Concurrency"), h("span", { class: "value" }, `${words}${peak}${throughProxy}`)),
-    ratio === null ? null : bar(ratio, ratioLevel(ratio), `${words}`),
+    ratio === null ? null : bar(ratio, c.level, `${words}, ${level(c.level).word}`),
     agents.length ? h("p", { class: "muted small" }, `Agents on this machine: ${agentSummary(agents)}`) : null);
 }
 
@@ -126,7 +108,7 @@ function lastThrottle(last) {
       h("strong", {}, "Last throttle: "),
       `${causeName(last.cause)} (HTTP ${last.status}${retry}), `,
       h("span", { "data-ago": last.at }, ago(last.at)), "."),
-    h("p", { class: "small advice" }, last.advice || last.message));
+    h("p", { class: "small advice" }, adviceTitle(last.cause) ? h("strong", {}, `${adviceTitle(last.cause)}. `) : null, last.advice || last.message));
 }
 
 const HEALTH = { ok: "accepted by the provider", rejected: "REFUSED by the provider: rotate it under Keys", unknown: "not checked yet" };

@@ -24,8 +24,58 @@ export function engineError(body, status = 0) {
   return new EngineError("error", `Redline answered with an unexpected error (HTTP ${status || "?"}). Try again, or restart Redline.`, status);
 }
 
+const enc = encodeURIComponent;
+
+/**
+ * Every command the page sends, declared once for both transports: the desktop app's Tauri
+ * command with its arguments, and the same call to the JSON API (method, path, body). A
+ * command without `http` exists only in the app (`appOnly` says what it does).
+ */
+const COMMANDS = {
+  status: () => ({ command: "get_status", http: ["GET", "/api/v1/status"] }),
+  refresh: () => ({ command: "refresh", http: ["POST", "/api/v1/refresh"] }),
+  listKeys: () => ({ command: "list_keys", http: ["GET", "/api/v1/keys"] }),
+  addKey: (request) => ({ command: "add_key", args: { request }, http: ["POST", "/api/v1/keys", request] }),
+  testKey: (id) => ({ command: "test_key", args: { id }, http: ["POST", `/api/v1/keys/${enc(id)}/test`] }),
+  rotateKey: (id, secret, verify) => ({
+    command: "rotate_key",
+    args: { id, secret, verify },
+    http: ["POST", `/api/v1/keys/${enc(id)}/rotate`, { secret, verify }],
+  }),
+  rollbackKey: (id) => ({ command: "rollback_key", args: { id }, http: ["POST", `/api/v1/keys/${enc(id)}/rollback`] }),
+  removeKey: (id) => ({ command: "remove_key", args: { id }, http: ["DELETE", `/api/v1/keys/${enc(id)}`] }),
+  settings: () => ({ command: "get_settings", http: ["GET", "/api/v1/settings"] }),
+  saveSettings: (changes) => ({ command: "save_settings", args: { changes }, http: ["PUT", "/api/v1/settings", changes] }),
+  toolSetup: (id, shell) => ({
+    command: "tool_setup",
+    args: { id, shell },
+    http: ["GET", `/api/v1/keys/${enc(id)}/setup?shell=${enc(shell)}`],
+  }),
+  providers: () => ({ command: "list_providers", http: ["GET", "/api/v1/providers"] }),
+  vocabulary: () => ({ command: "get_vocabulary", http: ["GET", "/api/v1/vocabulary"] }),
+  throttles: (limit) => ({ command: "list_throttles", args: { limit }, http: ["GET", `/api/v1/throttles?limit=${enc(limit)}`] }),
+  history: (account, range) => ({
+    command: "get_history",
+    args: { account, range },
+    http: ["GET", `/api/v1/history?account=${enc(account)}&range=${enc(range)}`],
+  }),
+  autostart: () => ({ command: "get_autostart", appOnly: "start at login" }),
+  setAutostart: (enabled) => ({ command: "set_autostart", args: { enabled }, appOnly: "start at login" }),
+};
+
+/** A transport: each command of COMMANDS sent with `send`, plus what the transport adds. */
+function transportOver(send, extra) {
+  const transport = { ...extra };
+  for (const [name, declare] of Object.entries(COMMANDS)) {
+    transport[name] = (...args) => send(declare(...args));
+  }
+  return transport;
+}
+
 function httpTransport() {
-  async function call(method, path, body) {
+  async function send({ http, appOnly }) {
+    if (!http) throw new EngineError("app_only", `Only the desktop app can ${appOnly}.`);
+    const [method, path, body] = http;
     let response;
     try {
       response = await fetch(path, {
@@ -52,27 +102,8 @@ function httpTransport() {
     }
     return parsed;
   }
-  const enc = encodeURIComponent;
-  return {
+  return transportOver(send, {
     inApp: false,
-    status: () => call("GET", "/api/v1/status"),
-    refresh: () => call("POST", "/api/v1/refresh"),
-    listKeys: () => call("GET", "/api/v1/keys"),
-    addKey: (request) => call("POST", "/api/v1/keys", request),
-    testKey: (id) => call("POST", `/api/v1/keys/${enc(id)}/test`),
-    rotateKey: (id, secret, verify) => call("POST", `/api/v1/keys/${enc(id)}/rotate`, { secret, verify }),
-    rollbackKey: (id) => call("POST", `/api/v1/keys/${enc(id)}/rollback`),
-    removeKey: (id) => call("DELETE", `/api/v1/keys/${enc(id)}`),
-    settings: () => call("GET", "/api/v1/settings"),
-    saveSettings: (changes) => call("PUT", "/api/v1/settings", changes),
-    toolSetup: (id, shell) => call("GET", `/api/v1/keys/${enc(id)}/setup?shell=${enc(shell)}`),
-    providers: () => call("GET", "/api/v1/providers"),
-    throttles: (limit) => call("GET", `/api/v1/throttles?limit=${enc(limit)}`),
-    history: (account, range) => call("GET", `/api/v1/history?account=${enc(account)}&range=${enc(range)}`),
-    autostart: async () => null,
-    setAutostart: async () => {
-      throw new EngineError("app_only", "Only the desktop app can start at login.");
-    },
     /** Calls `onStatus(status)` now and on every change; `onConnection(ok)` when the link drops or returns. */
     subscribe(onStatus, onConnection) {
       const source = new EventSource("/api/v1/events");
@@ -83,58 +114,39 @@ function httpTransport() {
       source.addEventListener("error", () => onConnection(false));
       return () => source.close();
     },
-  };
+  });
 }
 
+/** In the app, through Tauri's public JavaScript API (`app.withGlobalTauri` in tauri.conf.json). */
 function tauriTransport(tauri) {
-  async function call(command, args = {}) {
+  async function send({ command, args = {} }) {
     try {
-      return await tauri.invoke(command, args);
+      return await tauri.core.invoke(command, args);
     } catch (error) {
       throw engineError(typeof error === "string" ? safeParse(error) : error);
     }
   }
-  return {
+  return transportOver(send, {
     inApp: true,
-    status: () => call("get_status"),
-    refresh: () => call("refresh"),
-    listKeys: () => call("list_keys"),
-    addKey: (request) => call("add_key", { request }),
-    testKey: (id) => call("test_key", { id }),
-    rotateKey: (id, secret, verify) => call("rotate_key", { id, secret, verify }),
-    rollbackKey: (id) => call("rollback_key", { id }),
-    removeKey: (id) => call("remove_key", { id }),
-    settings: () => call("get_settings"),
-    saveSettings: (changes) => call("save_settings", { changes }),
-    toolSetup: (id, shell) => call("tool_setup", { id, shell }),
-    providers: () => call("list_providers"),
-    throttles: (limit) => call("list_throttles", { limit }),
-    history: (account, range) => call("get_history", { account, range }),
-    autostart: () => call("get_autostart"),
-    setAutostart: (enabled) => call("set_autostart", { enabled }),
+    /** The app says only that the status changed (`status-changed`); the page then pulls it. */
     subscribe(onStatus, onConnection) {
       let stopped = false;
       const pull = () =>
-        call("get_status").then(
+        send(COMMANDS.status()).then(
           (status) => {
             onConnection(true);
             if (!stopped) onStatus(status);
           },
           () => onConnection(false),
         );
-      const handler = tauri.transformCallback(() => pull());
-      const listening = tauri.invoke("plugin:event|listen", {
-        event: "status-changed",
-        target: { kind: "Any" },
-        handler,
-      });
+      const listening = tauri.event.listen("status-changed", () => pull());
       pull();
       return () => {
         stopped = true;
-        listening.then((id) => tauri.invoke("plugin:event|unlisten", { event: "status-changed", eventId: id }));
+        listening.then((unlisten) => unlisten());
       };
     },
-  };
+  });
 }
 
 function safeParse(text) {
@@ -145,4 +157,4 @@ function safeParse(text) {
   }
 }
 
-export const transport = window.__TAURI_INTERNALS__ ? tauriTransport(window.__TAURI_INTERNALS__) : httpTransport();
+export const transport = window.__TAURI__ ? tauriTransport(window.__TAURI__) : httpTransport();

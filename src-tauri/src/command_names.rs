@@ -14,6 +14,7 @@
     "save_settings",
     "tool_setup",
     "list_providers",
+    "get_vocabulary",
     "get_history",
     "list_throttles",
     "get_autostart",

@@ -180,6 +180,12 @@ pub async fn list_providers(engine: State<'_, Engine>) -> Answer {
     engine.get(&["providers"]).await
 }
 
+/// The words for the ids in the status (levels, causes, providers, windows).
+#[tauri::command]
+pub async fn get_vocabulary(engine: State<'_, Engine>) -> Answer {
+    engine.get(&["vocabulary"]).await
+}
+
 /// The charts' series for one account over a `day` or a `week`.
 #[tauri::command]
 pub async fn get_history(engine: State<'_, Engine>, account: String, range: String) -> Answer {
@@ -262,6 +268,7 @@ macro_rules! all_commands {
             $crate::commands::save_settings,
             $crate::commands::tool_setup,
             $crate::commands::list_providers,
+            $crate::commands::get_vocabulary,
             $crate::commands::get_history,
             $crate::commands::list_throttles,
             $crate::commands::get_autostart,

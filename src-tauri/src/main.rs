@@ -23,7 +23,6 @@ use redline::desktop::notify_policy::{Policy, PolicySettings};
 use redline::desktop::tray_menu::{self, Action, MenuState};
 use redline::serve::api::Api;
 use redline::serve::daemon::{self, DaemonOptions};
-use redline::status::health::Thresholds;
 use redline::tools::tool_env::Shell;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -38,7 +37,7 @@ use window_process::{FromWindow, ToWindow, WindowProcess};
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// The notification policy re-reads the status this often even when nothing changes, so a
 /// throttling episode can end after its quiet period; and the settings, so a change made in
-/// the window (thresholds, notifications off) applies.
+/// the window (notifications off) applies.
 const POLICY_TICK: Duration = Duration::from_secs(30);
 /// How long after start-up, or after the window process ended, the idle app gives back the
 /// memory it does not use: long enough for the engine to listen and the tray to be drawn.
@@ -167,13 +166,8 @@ fn main() {
         .manage(Desktop {
             engine_state: Mutex::new(EngineState::Starting),
             window: WindowProcess::default(),
-            policy: Mutex::new(Policy::new(PolicySettings {
-                thresholds: Thresholds {
-                    warn: 0.8,
-                    critical: 0.95,
-                },
-                enabled: true,
-            })),
+            // Each window's level comes judged from the engine; only the switch is the policy's.
+            policy: Mutex::new(Policy::new(PolicySettings { enabled: true })),
             menu: Mutex::new(MenuState::default()),
             menu_changed: Notify::new(),
             shutdown: Mutex::new(None),
@@ -336,11 +330,11 @@ async fn follow_status(
     }
 }
 
-/// Gives the notification policy the thresholds and the on/off switch from the settings.
+/// Gives the notification policy the on/off switch from the settings (the thresholds reach it
+/// as the windows' levels in the status).
 fn follow_settings(api: &Api, desktop: &Desktop) {
     if let Ok(settings) = api.settings() {
         lock(&desktop.policy).set_settings(PolicySettings {
-            thresholds: (&settings.thresholds).into(),
             enabled: settings.notifications.enabled,
         });
     }

@@ -127,6 +127,16 @@ fn commands_answer_from_the_running_engine() {
             .any(|p| p["id"] == "kimi-code" && p["key_hint"].is_string()),
         "{providers}"
     );
+    let words = invoke(&main, "get_vocabulary", json!({})).unwrap();
+    assert_eq!(words["levels"][1]["word"], "Warning", "{words}");
+    assert!(
+        words["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == "kimi-code" && p["name"].is_string()),
+        "{words}"
+    );
     // The demo's keys are not stored: the user's list is empty.
     assert_eq!(invoke(&main, "list_keys", json!({})).unwrap(), json!([]));
     let settings = invoke(&main, "get_settings", json!({})).unwrap();

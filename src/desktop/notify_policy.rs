@@ -1,6 +1,7 @@
 //! Which desktop notifications to show, decided from the sequence of statuses: throttling
-//! started (cause, retry time, advice) and ended, a window crossing the warn and critical
-//! thresholds (once per window per reset), a key rejected, a key due for rotation.
+//! started (cause, retry time, advice) and ended, a window reaching the warn and critical
+//! levels (once per window per reset; the engine judges each window's level against the
+//! user's thresholds), a key rejected, a key due for rotation.
 //!
 //! Deduplicated with a cool-down per account and cause, held back while paused (the state
 //! still follows the status, so resuming does not replay old news), and capped to a few per
@@ -10,7 +11,7 @@
 use crate::desktop::tray_icon::throttling_now;
 use crate::durations::{human_wait, time_until};
 use crate::providers::throttle::Cause;
-use crate::status::health::{Level, Thresholds};
+use crate::status::health::Level;
 use crate::status::model::{AccountStatus, KeyHealth, KeyUseKind, Status, WindowStatus};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -26,8 +27,9 @@ pub const ROTATION_COOL_DOWN: SignedDuration = SignedDuration::from_hours(24);
 /// At most this many notifications in any [`STORM_SPAN`].
 pub const STORM_CAP: usize = 3;
 pub const STORM_SPAN: SignedDuration = SignedDuration::from_secs(60);
-/// A window counts as reset (its alerts may fire again) when its reset time has passed or its
-/// use fell this far below the warn threshold.
+/// A window counts as reset (its alerts may fire again) when its reset time has passed, or when
+/// it is back at ok and its use fell this far below where it was at its first alert, so use
+/// hovering around the warn threshold alerts once.
 pub const RESET_MARGIN: f64 = 0.10;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -85,7 +87,6 @@ pub struct Notice {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PolicySettings {
-    pub thresholds: Thresholds,
     /// Whether notifications are on at all (`notifications.enabled`).
     pub enabled: bool,
 }
@@ -98,9 +99,8 @@ struct AccountMemory {
     /// Whether the start of the current episode was shown (only then is its end).
     start_shown: bool,
     key_rejected: bool,
-    /// Per window: the highest stage already notified in this cycle (1 warn, 2 critical) and
-    /// when the cycle resets.
-    windows: BTreeMap<String, (u8, Option<Timestamp>)>,
+    /// Per window, what this cycle of it has alerted.
+    windows: BTreeMap<String, WindowMemory>,
     /// Where tools were last seen holding the replaced key.
     old_key_users: BTreeSet<String>,
 }
@@ -146,13 +146,7 @@ impl Policy {
         let mut candidates = Vec::new();
         for account in &status.accounts {
             let memory = self.accounts.entry(account.id.clone()).or_default();
-            changes(
-                memory,
-                account,
-                self.settings.thresholds,
-                now,
-                &mut candidates,
-            );
+            changes(memory, account, now, &mut candidates);
         }
         // Accounts that were removed are forgotten.
         self.accounts
@@ -230,7 +224,6 @@ fn held_back_notice(summaries: Vec<String>) -> Notice {
 fn changes(
     memory: &mut AccountMemory,
     account: &AccountStatus,
-    thresholds: Thresholds,
     now: Timestamp,
     out: &mut Vec<Notice>,
 ) {
@@ -275,24 +268,12 @@ fn changes(
             continue;
         };
         let key = window_key(window);
-        let (notified, resets_at) = memory
-            .windows
-            .get(&key)
-            .copied()
-            .unwrap_or((0, window.resets_at));
-        // A reset time that passed counts once the provider reports the next one.
-        let reset = resets_at.is_some_and(|at| now >= at && window.resets_at != Some(at))
-            || ratio < thresholds.warn - RESET_MARGIN;
-        let notified = if reset { 0 } else { notified };
-        let exhausted = window.remaining.is_some_and(|r| r <= 0.0);
-        let stage = if exhausted || ratio >= thresholds.critical {
-            2
-        } else if ratio >= thresholds.warn {
-            1
-        } else {
-            0
+        let cycle = match memory.windows.get(&key) {
+            Some(cycle) if !cycle.is_over(window, ratio, now) => *cycle,
+            _ => WindowMemory::new(window.resets_at),
         };
-        if stage > notified {
+        let stage = alert_stage(window.level);
+        if stage > cycle.notified {
             let label = window_label(window);
             let reset_text = time_until(window.resets_at, now)
                 .map(|t| format!("Resets in {t}."))
@@ -315,10 +296,8 @@ fn changes(
             };
             out.push(notice(topic, summary, body, stage == 2));
         }
-        let cycle_reset = if reset { window.resets_at } else { resets_at };
-        memory
-            .windows
-            .insert(key, (stage.max(notified), cycle_reset.or(window.resets_at)));
+        let cycle = cycle.after(stage, ratio, window.resets_at);
+        memory.windows.insert(key, cycle);
     }
 
     // A rejected key: once per rejection.
@@ -386,6 +365,59 @@ fn changes(
     }
 }
 
+/// What one window's current cycle (from one reset to the next) has alerted.
+#[derive(Clone, Copy, Debug)]
+struct WindowMemory {
+    /// The highest stage notified: 0 nothing, 1 warn, 2 critical.
+    notified: u8,
+    /// The use at the first alert of the cycle.
+    first_alert_ratio: Option<f64>,
+    /// When the cycle ends, as the provider said at its start.
+    resets_at: Option<Timestamp>,
+}
+
+impl WindowMemory {
+    fn new(resets_at: Option<Timestamp>) -> Self {
+        WindowMemory {
+            notified: 0,
+            first_alert_ratio: None,
+            resets_at,
+        }
+    }
+
+    /// Whether the window has reset since: its reset time passed (counted once the provider
+    /// reports the next one), or it is back at ok well below its first alert.
+    fn is_over(&self, window: &WindowStatus, ratio: f64, now: Timestamp) -> bool {
+        let reset_passed = self
+            .resets_at
+            .is_some_and(|at| now >= at && window.resets_at != Some(at));
+        let fell_back = window.level == Level::Ok
+            && self
+                .first_alert_ratio
+                .is_some_and(|first| ratio <= first - RESET_MARGIN);
+        reset_passed || fell_back
+    }
+
+    /// The memory once this window's current `stage` has been dealt with (a reset time
+    /// reported only now is taken).
+    fn after(self, stage: u8, ratio: f64, resets_at: Option<Timestamp>) -> Self {
+        WindowMemory {
+            notified: self.notified.max(stage),
+            first_alert_ratio: self.first_alert_ratio.or((stage > 0).then_some(ratio)),
+            resets_at: self.resets_at.or(resets_at),
+        }
+    }
+}
+
+/// How far along a window's alerts its level is: 1 warn, 2 critical, else 0.
+fn alert_stage(level: Level) -> u8 {
+    match level {
+        Level::Critical => 2,
+        Level::Warn => 1,
+        Level::Ok | Level::Unknown => 0,
+    }
+}
+
 /// The cause of the current throttling and a body with the status, the time left before a
 /// retry (said once, here: the advice names none) and the advice.
 fn throttle_details(account: &AccountStatus, now: Timestamp) -> (Cause, String) {
@@ -436,13 +468,7 @@ mod tests {
     use serde_json::json;
 
     fn settings() -> PolicySettings {
-        PolicySettings {
-            thresholds: Thresholds {
-                warn: 0.8,
-                critical: 0.95,
-            },
-            enabled: true,
-        }
+        PolicySettings { enabled: true }
     }
 
     fn at(seconds: i64) -> Timestamp {
@@ -603,6 +629,28 @@ mod tests {
     }
 
     #[test]
+    fn windows_alert_by_the_level_the_engine_gave_them_not_by_fixed_thresholds() {
+        let mut policy = Policy::new(settings());
+        // The user's thresholds are 90 and 99: at 85 % the engine says ok.
+        let mut lenient = kimi(85.0, false);
+        lenient.accounts[0].windows[0].level = Level::Ok;
+        assert!(policy.observe(&lenient, at(0)).is_empty());
+        // Theirs are 50 and 60: at 55 % the engine says warn, at 62 % critical.
+        let mut strict = kimi(55.0, false);
+        strict.accounts[0].windows[0].level = Level::Warn;
+        assert_eq!(
+            topics(&policy.observe(&strict, at(10))),
+            [Topic::WindowWarn("FiveHour".into())]
+        );
+        let mut strict = kimi(62.0, false);
+        strict.accounts[0].windows[0].level = Level::Critical;
+        assert_eq!(
+            topics(&policy.observe(&strict, at(20))),
+            [Topic::WindowCritical("FiveHour".into())]
+        );
+    }
+
+    #[test]
     fn a_window_alerts_again_after_its_reset() {
         let mut policy = Policy::new(settings());
         assert_eq!(policy.observe(&kimi(85.0, false), at(0)).len(), 1);
@@ -666,9 +714,11 @@ mod tests {
         let mut one = kimi(40.0, false);
         one.accounts[0].id = "other".into();
         one.accounts[0].windows[0].used_ratio = Some(0.9);
+        one.accounts[0].windows[0].level = Level::Warn;
         assert!(policy.observe(&one, at(30)).is_empty());
         let mut later = one.clone();
         later.accounts[0].windows[0].used_ratio = Some(0.96);
+        later.accounts[0].windows[0].level = Level::Critical;
         let calm = policy.observe(&later, at(61));
         assert_eq!(calm.len(), 2, "{calm:?}");
         assert!(

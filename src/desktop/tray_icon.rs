@@ -7,6 +7,7 @@
 
 use crate::status::health::Level;
 use crate::status::model::{AccountStatus, Status};
+use crate::status::vocabulary::level_words;
 use jiff::Timestamp;
 use tiny_skia::{
     FillRule, LineCap, Paint, PathBuilder, Pixmap, PremultipliedColorU8, Stroke, Transform,
@@ -175,7 +176,8 @@ pub fn tooltip(status: &Status, now: Timestamp) -> String {
     if status.accounts.is_empty() {
         return "Redline: no keys yet. Open the dashboard to add one.".into();
     }
-    let mut lines = vec![format!("Redline: {}", level_words(status.level))];
+    // Words with the colour, so colour is never the only signal.
+    let mut lines = vec![format!("Redline: {}", level_words(status.level).phrase)];
     for account in &status.accounts {
         let name = account.label.as_deref().unwrap_or(&account.id);
         let detail = match account.reasons.iter().find(|r| r.level != Level::Ok) {
@@ -190,16 +192,6 @@ pub fn tooltip(status: &Status, now: Timestamp) -> String {
     lines.join("\n")
 }
 
-/// Plain words for a level, so colour is never the only signal.
-pub fn level_words(level: Level) -> &'static str {
-    match level {
-        Level::Ok => "all well",
-        Level::Warn => "nearing a limit",
-        Level::Critical => "throttled or nearly out",
-        Level::Unknown => "no data yet",
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -209,7 +201,8 @@ pub(crate) mod tests {
         "2026-11-29T12:00:00Z".parse().unwrap()
     }
 
-    /// One account's JSON with a 5-hour window `used` of 100 and the given reasons.
+    /// One account's JSON with a 5-hour window `used` of 100 (its level as the engine judges
+    /// it with the default thresholds) and the given reasons.
     pub(crate) fn account(
         id: &str,
         level: &str,
@@ -220,7 +213,7 @@ pub(crate) mod tests {
             Some(used) => json!([{
                 "kind": "five_hour", "scope": null, "used": used, "limit": 100.0,
                 "remaining": 100.0 - used, "unit": "requests", "used_ratio": used / 100.0,
-                "resets_at": "2026-11-29T13:12:00Z"
+                "resets_at": "2026-11-29T13:12:00Z", "level": default_level(used / 100.0)
             }]),
             None => json!([]),
         };
@@ -236,6 +229,12 @@ pub(crate) mod tests {
             "key": {"fingerprint": null, "age_days": null, "health": "ok"},
             "updated_at": null
         })
+    }
+
+    /// The level of a share used against the default thresholds (80 and 95 %).
+    pub(crate) fn default_level(used_ratio: f64) -> Level {
+        let thresholds = (&crate::config::Config::default().thresholds).into();
+        crate::status::health::usage_level(Some(used_ratio), used_ratio >= 1.0, thresholds)
     }
 
     pub(crate) fn status(level: &str, accounts: Vec<serde_json::Value>) -> Status {

@@ -23,6 +23,17 @@ pub enum WindowKind {
 }
 
 impl WindowKind {
+    pub const ALL: [WindowKind; 8] = [
+        WindowKind::FiveHour,
+        WindowKind::Daily,
+        WindowKind::Weekly,
+        WindowKind::Monthly,
+        WindowKind::Rpm,
+        WindowKind::Tpm,
+        WindowKind::Tpd,
+        WindowKind::Balance,
+    ];
+
     /// Short label for tray lines and tables: `5h`, `week`, `RPM`.
     pub fn short_label(self) -> &'static str {
         match self {

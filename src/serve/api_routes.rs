@@ -4,6 +4,7 @@
 use super::router::AppState;
 use crate::serve::api::{AddKey, ApiError, RotateKey, parse_shell};
 use crate::status::model::Status;
+use crate::status::vocabulary::Vocabulary;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -31,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/settings", get(settings).put(save_settings))
         .route("/api/v1/providers", get(providers))
         .route("/api/v1/throttles", get(throttles))
+        .route("/api/v1/vocabulary", get(vocabulary))
 }
 
 impl IntoResponse for ApiError {
@@ -217,4 +219,9 @@ struct ThrottlesQuery {
 async fn throttles(State(state): State<AppState>, Query(query): Query<ThrottlesQuery>) -> Response {
     let limit = query.limit.unwrap_or(500).min(500);
     axum::Json(state.api.throttle_log(limit)).into_response()
+}
+
+/// The words views print for the ids in the status: levels, causes, providers, windows.
+async fn vocabulary() -> axum::Json<Vocabulary> {
+    axum::Json(crate::status::vocabulary::vocabulary())
 }

@@ -16,16 +16,21 @@ use crate::providers::throttle::Cause;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     Ok,
     Warn,
     Critical,
+    /// Nothing judged yet: also what a status from an older engine, without a level on its
+    /// windows, reads as.
+    #[default]
     Unknown,
 }
 
 impl Level {
+    pub const ALL: [Level; 4] = [Level::Ok, Level::Warn, Level::Critical, Level::Unknown];
+
     /// Ordering for "the worst of": ok < unknown < warn < critical.
     pub fn severity(self) -> u8 {
         match self {
@@ -125,6 +130,43 @@ fn reason(level: Level, code: &str, message: String) -> Reason {
     }
 }
 
+/// The level of a share used against the thresholds: critical at or above `critical` or used
+/// up, warn at or above `warn`, ok below; unknown when the share is not known.
+pub fn usage_level(used_ratio: Option<f64>, used_up: bool, thresholds: Thresholds) -> Level {
+    match used_ratio {
+        None => Level::Unknown,
+        Some(_) if used_up => Level::Critical,
+        Some(ratio) if ratio >= thresholds.critical => Level::Critical,
+        Some(ratio) if ratio >= thresholds.warn => Level::Warn,
+        Some(_) => Level::Ok,
+    }
+}
+
+/// The level of one quota or rate window (see [`usage_level`]).
+pub fn window_level(window: &Window, thresholds: Thresholds) -> Level {
+    usage_level(window.used_ratio(), is_used_up(window), thresholds)
+}
+
+fn is_used_up(window: &Window) -> bool {
+    window.remaining.is_some_and(|r| r <= 0.0)
+}
+
+/// The level of the requests in flight against the concurrency limit: warn from
+/// [`IN_FLIGHT_WARN_RATIO`] of the limit (at or over the limit too: refusals, when they come,
+/// make the account critical), ok below; unknown without both numbers.
+pub fn concurrency_level(in_flight: Option<u64>, limit: Option<u64>) -> Level {
+    match (in_flight, limit) {
+        (Some(in_flight), Some(limit)) if limit > 0 => {
+            if in_flight as f64 >= IN_FLIGHT_WARN_RATIO * limit as f64 {
+                Level::Warn
+            } else {
+                Level::Ok
+            }
+        }
+        _ => Level::Unknown,
+    }
+}
+
 /// The `no_data` message before any poll has answered (a failed poll gives its own message).
 pub const NO_DATA_YET: &str = "No data yet.";
 
@@ -166,16 +208,16 @@ pub fn assess(inputs: &Inputs, thresholds: Thresholds, now: Timestamp) -> (Level
                 ),
             ));
         }
-        if let (Some(limit), Some(in_flight)) = (inputs.concurrency_limit, inputs.in_flight)
-            && limit > 0
-            && in_flight as f64 >= IN_FLIGHT_WARN_RATIO * limit as f64
-        {
-            reasons.push(reason(
-                Level::Warn,
-                "concurrency_high",
-                format!("{in_flight} of {limit} requests in flight: near the concurrency limit."),
-            ));
-        }
+    }
+    // In flight is seen by the proxy, not polled: it counts even before a poll has answered.
+    if let (Some(limit), Some(in_flight)) = (inputs.concurrency_limit, inputs.in_flight)
+        && concurrency_level(Some(in_flight), Some(limit)) == Level::Warn
+    {
+        reasons.push(reason(
+            Level::Warn,
+            "concurrency_high",
+            format!("{in_flight} of {limit} requests in flight: near the concurrency limit."),
+        ));
     }
     reasons.extend(throttle_reason(inputs.throttles, now));
     if let Some(age) = inputs.key_age_days
@@ -202,14 +244,11 @@ fn is_spendable(kind: &str) -> bool {
 
 fn window_reason(window: &Window, thresholds: Thresholds, now: Timestamp) -> Option<Reason> {
     let ratio = window.used_ratio()?;
-    let exhausted = window.remaining.is_some_and(|r| r <= 0.0);
-    let level = if exhausted || ratio >= thresholds.critical {
-        Level::Critical
-    } else if ratio >= thresholds.warn {
-        Level::Warn
-    } else {
+    let exhausted = is_used_up(window);
+    let level = window_level(window, thresholds);
+    if !matches!(level, Level::Warn | Level::Critical) {
         return None;
-    };
+    }
     let name = match &window.scope {
         Some(scope) => format!("{} ({scope})", window.kind.short_label()),
         None => window.kind.short_label().to_owned(),
@@ -387,6 +426,82 @@ mod tests {
             now(),
         );
         assert_eq!(reasons[0].code, "window_exhausted");
+    }
+
+    #[test]
+    fn a_window_level_follows_the_users_thresholds() {
+        let window = |used: f64| {
+            Window::new(WindowKind::Daily, Unit::Requests).counts(Some(used), Some(100.0), None)
+        };
+        let strict = Thresholds {
+            warn: 0.5,
+            critical: 0.6,
+        };
+        for (used, default, user) in [
+            (40.0, Level::Ok, Level::Ok),
+            (55.0, Level::Ok, Level::Warn),
+            (70.0, Level::Ok, Level::Critical),
+            (85.0, Level::Warn, Level::Critical),
+            (95.0, Level::Critical, Level::Critical),
+        ] {
+            assert_eq!(window_level(&window(used), T), default, "{used}% at 80/95");
+            assert_eq!(
+                window_level(&window(used), strict),
+                user,
+                "{used}% at 50/60"
+            );
+        }
+        // Used up is red whatever the thresholds; no limit known is no judgement.
+        let used_up =
+            Window::new(WindowKind::Balance, Unit::Usd).counts(Some(5.0), Some(5.0), None);
+        let lenient = Thresholds {
+            warn: 1.5,
+            critical: 2.0,
+        };
+        assert_eq!(window_level(&used_up, lenient), Level::Critical);
+        let no_limit = Window::new(WindowKind::Rpm, Unit::Requests).counts(Some(5.0), None, None);
+        assert_eq!(window_level(&no_limit, T), Level::Unknown);
+    }
+
+    #[test]
+    fn a_window_reason_and_its_level_agree() {
+        let strict = Thresholds {
+            warn: 0.5,
+            critical: 0.6,
+        };
+        let s = snapshot(55.0);
+        let (level, reasons) = assess(
+            &Inputs {
+                snapshot: Some(&s),
+                ..Inputs::default()
+            },
+            strict,
+            now(),
+        );
+        assert_eq!(level, window_level(&s.windows[0], strict));
+        assert_eq!(
+            (level, reasons[0].code.as_str()),
+            (Level::Warn, "window_warn")
+        );
+    }
+
+    #[test]
+    fn the_concurrency_level_warns_near_at_and_over_the_limit() {
+        assert_eq!(concurrency_level(Some(23), Some(30)), Level::Ok);
+        assert_eq!(concurrency_level(Some(24), Some(30)), Level::Warn);
+        assert_eq!(concurrency_level(Some(30), Some(30)), Level::Warn, "at");
+        assert_eq!(concurrency_level(Some(41), Some(30)), Level::Warn, "over");
+        assert_eq!(concurrency_level(None, Some(30)), Level::Unknown);
+        assert_eq!(concurrency_level(Some(3), None), Level::Unknown);
+        assert_eq!(concurrency_level(Some(3), Some(0)), Level::Unknown);
+        // In flight is seen by the proxy: it warns before the first poll has answered too.
+        let (level, codes) = level_of(&Inputs {
+            in_flight: Some(30),
+            concurrency_limit: Some(30),
+            ..Inputs::default()
+        });
+        assert_eq!(level, Level::Warn);
+        assert_eq!(codes, ["concurrency_high", "no_data"]);
     }
 
     #[test]

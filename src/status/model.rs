@@ -106,6 +106,9 @@ pub struct WindowStatus {
     pub unit: Unit,
     pub used_ratio: Option<f64>,
     pub resets_at: Option<Timestamp>,
+    /// This window against the user's thresholds, so a view colours its bar without judging.
+    #[serde(default)]
+    pub level: Level,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -114,6 +117,9 @@ pub struct Concurrency {
     /// Requests in flight now and the peak of the last 5 minutes; known only through the proxy.
     pub in_flight: Option<u64>,
     pub peak: Option<u64>,
+    /// In flight against the limit (`unknown` without both).
+    #[serde(default)]
+    pub level: Level,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -227,7 +233,8 @@ fn account_status(
         key_age_days,
         rotation_reminder_days: config.notifications.rotation_reminder_days,
     };
-    let (level, reasons) = health::assess(&inputs, (&config.thresholds).into(), now);
+    let thresholds = (&config.thresholds).into();
+    let (level, reasons) = health::assess(&inputs, thresholds, now);
     let key_health = match &seen.problem {
         Some(PollProblem::KeyRejected(_)) => KeyHealth::Rejected,
         _ if seen.snapshot.is_some() => KeyHealth::Ok,
@@ -252,6 +259,7 @@ fn account_status(
                 unit: w.unit,
                 used_ratio: w.used_ratio(),
                 resets_at: w.resets_at,
+                level: health::window_level(w, thresholds),
             })
             .collect(),
         balances: snapshot.balances,
@@ -259,6 +267,7 @@ fn account_status(
             limit: concurrency_limit,
             in_flight: seen.in_flight,
             peak: seen.peak,
+            level: health::concurrency_level(seen.in_flight, concurrency_limit),
         },
         throttles: throttle_summary(&seen.throttles, now),
         key: KeyStatus {
@@ -366,8 +375,10 @@ pub(crate) mod tests {
         assert_eq!(account["windows"][0]["limit"], 100.0);
         assert_eq!(account["windows"][0]["used_ratio"], 0.38);
         assert_eq!(account["windows"][0]["resets_at"], "2026-11-29T13:12:00Z");
+        assert_eq!(account["windows"][0]["level"], "ok");
         assert_eq!(account["concurrency"]["limit"], 30);
         assert!(account["concurrency"]["in_flight"].is_null());
+        assert_eq!(account["concurrency"]["level"], "unknown");
         assert_eq!(account["throttles"]["recent"], 0);
         assert!(
             account["throttles"]["by_cause"]
@@ -497,6 +508,36 @@ pub(crate) mod tests {
         assert_eq!(status.accounts[0].level, Level::Critical);
         assert_eq!(status.accounts[0].reasons[0].code, "window_critical");
         assert_eq!(status.accounts[0].windows[0].kind, WindowKind::Rpm);
+    }
+
+    #[test]
+    fn windows_and_concurrency_carry_levels_by_the_users_thresholds() {
+        let mut config = config_with("kimi-main", "kimi-code");
+        config.thresholds.warn = 50;
+        config.thresholds.critical = 60;
+        let id: AccountId = "kimi-main".parse().unwrap();
+        let mut seen = observed(55.0);
+        seen.in_flight = Some(27);
+        let status = build(
+            &config,
+            &BTreeMap::from([(id, seen)]),
+            &mut BTreeMap::new(),
+            now(),
+        );
+        let account = &status.accounts[0];
+        assert_eq!(account.windows[0].level, Level::Warn, "55% against 50/60");
+        assert_eq!(account.concurrency.level, Level::Warn, "27 of 30 in flight");
+        // The card and its bars say the same.
+        assert_eq!(account.level, Level::Warn);
+
+        // A status from an engine without these fields reads them as unknown.
+        let mut json = serde_json::to_value(&status).unwrap();
+        let old = &mut json["accounts"][0];
+        old["windows"][0].as_object_mut().unwrap().remove("level");
+        old["concurrency"].as_object_mut().unwrap().remove("level");
+        let read: Status = serde_json::from_value(json).unwrap();
+        assert_eq!(read.accounts[0].windows[0].level, Level::Unknown);
+        assert_eq!(read.accounts[0].concurrency.level, Level::Unknown);
     }
 
     #[test]

@@ -491,3 +491,48 @@ fn the_demo_setup_snippet_points_tools_at_the_demo_proxy_and_works() {
     );
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn the_vocabulary_names_every_id_the_status_carries_and_needs_the_token() {
+    let sandbox = Sandbox::new();
+    let daemon = Daemon::start(&sandbox, &["--demo"]);
+    let mut client = Client::new(&daemon, &daemon.demo_token());
+    let (code, words) = client.send("GET", "/api/v1/vocabulary", None);
+    assert_eq!(code, 200, "{words}");
+    let has = |list: &str, id: &Value| {
+        words[list].as_array().unwrap().iter().any(|entry| {
+            &entry["id"] == id && (entry["name"].is_string() || entry["word"].is_string())
+        })
+    };
+
+    // Once the demo's providers have answered, every id in the status has its words.
+    let status = client.wait_for_status(|s| {
+        s["accounts"].as_array().is_some_and(|all| {
+            all.iter()
+                .all(|a| !a["windows"].as_array().unwrap().is_empty())
+        })
+    });
+    for account in status["accounts"].as_array().unwrap() {
+        assert!(has("providers", &account["provider"]), "{account}");
+        assert!(has("levels", &account["level"]), "{account}");
+        assert!(has("levels", &account["concurrency"]["level"]), "{account}");
+        for window in account["windows"].as_array().unwrap() {
+            assert!(has("windows", &window["kind"]), "{window}");
+            assert!(has("levels", &window["level"]), "{window}");
+        }
+    }
+    // Claude's 5-hour window is 86 % used: amber by the default thresholds, as its account.
+    let claude = account(&status, "claude-demo").unwrap();
+    let windows = claude["windows"].as_array().unwrap();
+    let five_hour = windows.iter().find(|w| w["kind"] == "five_hour").unwrap();
+    assert_eq!(five_hour["level"], "warn", "{claude}");
+    assert_eq!(claude["level"], "warn", "{claude}");
+
+    let anonymous = client
+        .http
+        .get(daemon.url("/api/v1/vocabulary"))
+        .send()
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert!(daemon.stop().success());
+}

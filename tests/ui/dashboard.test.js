@@ -154,8 +154,10 @@ test("the overview renders the demo's accounts and levels", async () => {
   const claude = card(page, "claude-demo");
   await kimi.waitFor();
   await assert.doesNotReject(page.locator("#demo-banner").filter({ hasText: "simulated" }).waitFor());
-  // Claude's 5-hour window is 86 % used: a warning, in words, not only in colour.
+  // Claude's 5-hour window is 86 % used: a warning, in words, not only in colour; its bar
+  // is amber because the engine says so.
   await claude.locator(".badge", { hasText: "Warning" }).waitFor();
+  assert.equal(await claude.locator(".window .bar").first().getAttribute("class"), "bar level-warn");
   assert.match(await claude.locator(".window").first().innerText(), /5-hour window[\s\S]*86% used[\s\S]*resets in \dh( \d+m)?/);
   await kimi.getByText(/in flight \d+ \/ 30/).waitFor();
   assert.match(await kimi.innerText(), /Weekly[\s\S]*2,100 \/ 10,000 requests · 21% used/);
@@ -173,6 +175,44 @@ test("the overview renders the demo's accounts and levels", async () => {
   await shot(narrow, "overview-360-dark");
   assert.deepEqual([...page.problems, ...narrow.problems], []);
   await server.stop();
+});
+
+test("each bar has the level the engine judged against the user's thresholds", async () => {
+  const box = sandbox();
+  const provider = await fakeProvider("kimi-code", [KEY]);
+  // The fake reports 40 % of the 5-hour window and 20 % of the week used. Against thresholds
+  // of 30 and 35 the engine calls the first critical and the second ok; fixed thresholds of
+  // 80 and 95 would call both ok.
+  const redline = (args, input) => execFileSync(REDLINE, args, { env: box.env, input });
+  redline(["config", "set", "thresholds.warn", "30"]);
+  redline(["config", "set", "thresholds.critical", "35"]);
+  redline(["keys", "add", "kimi-main", "--provider", "kimi-code", "--base-url", provider, "--label", "Kimi at work"], KEY);
+  const server = await daemon(box);
+  const page = await open(server);
+  const kimi = card(page, "kimi-main");
+  const fiveHour = kimi.locator(".window", { hasText: "5-hour window" });
+  const weekly = kimi.locator(".window", { hasText: "Weekly" });
+  await fiveHour.locator(".bar.level-critical").waitFor();
+  assert.match(await fiveHour.innerText(), /40% used/);
+  assert.equal(await fiveHour.locator(".bar").getAttribute("aria-label"), "5-hour window: 40% used, Critical");
+  assert.equal(await weekly.locator(".bar").getAttribute("class"), "bar level-ok");
+  // The card says the same as its bar, in words too; the provider's name is the engine's.
+  await kimi.locator(".badge", { hasText: "Critical" }).waitFor();
+  await kimi.getByText("5h window 40% used").waitFor();
+  await kimi.getByText("kimi-main · Kimi Code (coding plan)").waitFor();
+  await shot(page, "levels-user-thresholds");
+
+  // Thresholds raised in Settings: the engine judges again and the bar follows at once.
+  await page.locator("#tabs").getByRole("link", { name: "Settings" }).click();
+  await page.getByLabel(/^Critical at/).fill("60");
+  await page.getByLabel(/^Warn at/).fill("50");
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await page.getByText(/Saved .*thresholds\.critical/).waitFor();
+  await page.locator("#tabs").getByRole("link", { name: "Overview" }).click();
+  await fiveHour.locator(".bar.level-ok").waitFor();
+  assert.equal(await fiveHour.locator(".bar").getAttribute("aria-label"), "5-hour window: 40% used, OK");
+  await server.stop();
+  assert.deepEqual(page.problems, []);
 });
 
 test("the demo banner's button opens the add-key form with its first field focused", async () => {
@@ -228,7 +268,7 @@ test("the level changes live as the demo throttles, and the events list says why
   // The workload goes past the concurrency limit of 30 in its third phase.
   await kimi.locator(".badge", { hasText: "Critical" }).waitFor({ timeout: 30000 });
   await kimi.getByText("Last throttle:").waitFor();
-  assert.match(await kimi.locator(".last").innerText(), /Concurrency limit \(HTTP 429[\s\S]*Lower parallel agents/);
+  assert.match(await kimi.locator(".last").innerText(), /Concurrency limit \(HTTP 429[\s\S]*Run fewer agents at once\. [\s\S]*Lower parallel agents/);
   assert.match(await kimi.locator(".chart").innerText(), /Concurrency limit\s+\d+/);
   await page.locator("#overall", { hasText: "Critical" }).waitFor();
   assert.equal(await page.evaluate(() => window.notReloaded), true, "updated without a reload");
@@ -397,7 +437,7 @@ test("the history view draws the demo's recorded series and follows the range an
     }
   }
   await until("Last day", "concurrency throttle and usage", async () =>
-    (await throttles.getByText(/too many at once: [1-9]/).count()) > 0 && (await quota.locator("svg").count()) > 0);
+    (await throttles.getByText(/Concurrency limit: [1-9]/).count()) > 0 && (await quota.locator("svg").count()) > 0);
   assert.deepEqual(await figures.locator("figcaption").allInnerTexts(), ["Quota used", "Throttles per hour, by cause", "Requests and in flight"]);
   // Every section is a labelled SVG chart with its values in words, not only in shades.
   for (const figure of await figures.all()) {
@@ -407,7 +447,7 @@ test("the history view draws the demo's recorded series and follows the range an
   }
   assert.match(await quota.innerText(), /5h: now 42%, highest 42%[\s\S]*week: now 21%/);
   assert.match(await quota.locator("svg").textContent(), /5h 42%/);
-  assert.match(await throttles.locator(".history-note").innerText(), /^too many at once: [1-9]\d*\. Worst hour: \d{1,2}:00.* with [1-9]\d*\.$/);
+  assert.match(await throttles.locator(".history-note").innerText(), /^Concurrency limit: [1-9]\d*\. Worst hour: \d{1,2}:00.* with [1-9]\d*\.$/);
   const traffic = figures.filter({ hasText: "Requests and in flight" });
   const requests = Number((await traffic.locator(".history-note").innerText()).match(/^(\d+) requests, (\d+) with an error/)[1]);
   assert.ok(requests > 0, "the demo's traffic is counted");
@@ -423,7 +463,7 @@ test("the history view draws the demo's recorded series and follows the range an
   assert.equal(fetched.at(-1), "?account=kimi-demo&range=week");
   const weekAxis = await figures.first().locator("svg > text").allTextContents();
   assert.ok(!weekAxis.some((t) => /^\d{1,2}:\d{2}/.test(t)) && weekAxis.some((t) => /[A-Za-z]/.test(t)), `a week is labelled by days: ${weekAxis}`);
-  await throttles.getByText(/too many at once: [1-9]\d*\. Worst hour: \S+ \S+ \d{1,2}:00/).waitFor();
+  await throttles.getByText(/Concurrency limit: [1-9]\d*\. Worst hour: \S+ \S+ \d{1,2}:00/).waitFor();
   await shot(page, "history-week");
 
   // Claude's demo account never throttles and sends nothing through the proxy: said in words.

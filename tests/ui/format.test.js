@@ -1,8 +1,34 @@
-// The dashboard's pure helpers (ui/format.js): durations, countdowns and amounts in words.
+// The dashboard's pure helpers (ui/format.js): durations, countdowns and amounts in words, and
+// the engine's words for the ids in the status.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { duration, resetsIn, ago, usedOfLimit, percent, ratioLevel, windowName, causeName, level } from "../../ui/format.js";
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  duration, resetsIn, ago, usedOfLimit, percent, windowName, windowShortName, causeName, causeIds, adviceTitle,
+  providerName, level, useVocabulary,
+} from "../../ui/format.js";
+
+const UI = resolve(dirname(fileURLToPath(import.meta.url)), "../../ui");
+
+/** Part of what `GET /api/v1/vocabulary` answers, in its shape. */
+const VOCABULARY = {
+  levels: [
+    { id: "ok", word: "OK", glyph: "✓", sentence: "Everything is fine.", phrase: "all well" },
+    { id: "warn", word: "Warning", glyph: "!", sentence: "Something is getting close to a limit.", phrase: "nearing a limit" },
+  ],
+  causes: [
+    { id: "concurrency", name: "Concurrency limit", advice_title: "Run fewer agents at once", retry_helps: true },
+    { id: "quota_exhausted", name: "Quota used up", advice_title: "Wait for the reset or top up", retry_helps: false },
+  ],
+  providers: [{ id: "kimi-code", name: "Kimi Code (coding plan)" }],
+  windows: [
+    { id: "five_hour", name: "5-hour window", short: "5h" },
+    { id: "monthly", name: "Monthly", short: "month" },
+  ],
+};
 
 test("durations read like a person would say them", () => {
   assert.equal(duration(0), "0s");
@@ -28,19 +54,41 @@ test("windows say used of limit in their unit", () => {
   assert.equal(usedOfLimit({ used: null, limit: 100, unit: "tokens" }), "? / 100 tokens");
   assert.equal(percent(0.861), "86%");
   assert.equal(percent(null), "?");
-  assert.equal(windowName({ kind: "monthly", scope: "booster" }), "Monthly (booster)");
-  assert.equal(windowName({ kind: "five_hour", scope: null }), "5-hour window");
 });
 
-test("levels follow the thresholds and always have words", () => {
-  assert.equal(ratioLevel(0.79), "ok");
-  assert.equal(ratioLevel(0.8), "warn");
-  assert.equal(ratioLevel(0.95), "critical");
-  assert.equal(ratioLevel(0.6, { warn: 50, critical: 60 }), "critical");
-  assert.equal(ratioLevel(null), "unknown");
-  for (const name of ["ok", "warn", "critical", "unknown", "something-new"]) {
-    assert.ok(level(name).word && level(name).glyph, name);
-  }
+test("names come from the engine's vocabulary, and an id it does not name is shown as it is", () => {
+  useVocabulary({});
+  assert.equal(causeName("quota_exhausted"), "quota_exhausted");
+  assert.equal(level("warn").word, "warn");
+  assert.deepEqual(causeIds(), []);
+
+  useVocabulary(VOCABULARY);
   assert.equal(causeName("quota_exhausted"), "Quota used up");
+  assert.equal(adviceTitle("concurrency"), "Run fewer agents at once");
+  assert.deepEqual(causeIds(), ["concurrency", "quota_exhausted"], "in the engine's order");
+  assert.equal(providerName("kimi-code"), "Kimi Code (coding plan)");
+  assert.equal(windowName({ kind: "monthly", scope: "booster" }), "Monthly (booster)");
+  assert.equal(windowName({ kind: "five_hour", scope: null }), "5-hour window");
+  assert.equal(windowShortName({ kind: "five_hour", scope: "opus" }), "5h (opus)");
+  assert.deepEqual(level("warn"), VOCABULARY.levels[1]);
+
+  // A newer engine's ids still read as something.
   assert.equal(causeName("brand_new"), "brand_new");
+  assert.equal(adviceTitle("brand_new"), "");
+  assert.equal(providerName("gemini"), "gemini");
+  assert.equal(windowName({ kind: "two_hour", scope: null }), "two hour");
+  assert.ok(level("something-new").word && level("something-new").glyph);
+});
+
+test("the page keeps no thresholds and no copies of the engine's names", () => {
+  const sources = readdirSync(UI).filter((name) => name.endsWith(".js"))
+    .map((name) => [name, readFileSync(join(UI, name), "utf8")]);
+  assert.ok(sources.length > 5, "the dashboard's modules are read");
+  for (const [name, text] of sources) {
+    // Words only the engine's vocabulary should hold: a provider, a cause, a window name.
+    for (const copy of ["Kimi Code", "Quota used up", "too many at once", "5-hour window"]) {
+      assert.ok(!text.includes(copy), `ui/${name} holds its own copy of "${copy}"`);
+    }
+    assert.doesNotMatch(text, /warn: 80|critical: 95|ratioLevel/, `ui/${name} judges a level itself`);
+  }
 });
