@@ -683,10 +683,7 @@ mod tests {
         assert_eq!(policy.paused_until(at(0)), None);
         assert!(!policy.observe(&kimi(96.0, true), at(0)).is_empty());
         // And notifications switched off in the settings are never shown.
-        let mut off = Policy::new(PolicySettings {
-            enabled: false,
-            ..settings()
-        });
+        let mut off = Policy::new(PolicySettings { enabled: false });
         assert!(off.observe(&kimi(96.0, true), at(0)).is_empty());
     }
 

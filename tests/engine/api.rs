@@ -495,8 +495,9 @@ fn the_demo_setup_snippet_points_tools_at_the_demo_proxy_and_works() {
 #[test]
 fn the_vocabulary_names_every_id_the_status_carries_and_needs_the_token() {
     let sandbox = Sandbox::new();
-    let daemon = Daemon::start(&sandbox, &["--demo"]);
-    let mut client = Client::new(&daemon, &daemon.demo_token());
+    let mut daemon = Daemon::demo(&sandbox, &[]);
+    let token = daemon.demo_token();
+    let mut client = Client::new(&daemon, &token);
     let (code, words) = client.send("GET", "/api/v1/vocabulary", None);
     assert_eq!(code, 200, "{words}");
     let has = |list: &str, id: &Value| {
@@ -506,7 +507,7 @@ fn the_vocabulary_names_every_id_the_status_carries_and_needs_the_token() {
     };
 
     // Once the demo's providers have answered, every id in the status has its words.
-    let status = client.wait_for_status(|s| {
+    let status = daemon.wait_for_status(&token, "every demo account with windows", |s| {
         s["accounts"].as_array().is_some_and(|all| {
             all.iter()
                 .all(|a| !a["windows"].as_array().unwrap().is_empty())
