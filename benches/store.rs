@@ -19,6 +19,7 @@ fn request(i: usize, now: i64) -> Row {
         first_byte_ms: Some(120.0),
         input_tokens: Some(4000),
         output_tokens: Some(300),
+        queue_wait_ms: Some(0.0),
     })
 }
 

@@ -88,6 +88,8 @@ pub const MIGRATIONS: &[&str] = &[
         peak INTEGER NOT NULL
     );
     CREATE INDEX flight_by_account ON flight (account, at_ms);",
+    // 3: the time each request waited in Redline's queue (latency includes it from now on).
+    "ALTER TABLE requests ADD COLUMN queue_wait_ms REAL;",
 ];
 
 /// The schema version this build writes.
@@ -135,10 +137,15 @@ pub struct RequestRow {
     pub account: String,
     pub client: String,
     pub status: u16,
+    /// From its arrival at Redline to its end, queue wait included (rows written before schema
+    /// 3 counted from leaving the queue).
     pub latency_ms: f64,
+    /// From sending it on to the first byte of the answer.
     pub first_byte_ms: Option<f64>,
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
+    /// Time spent in Redline's queue (`None` in rows written before schema 3).
+    pub queue_wait_ms: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -534,8 +541,8 @@ fn insert_all(tx: &Transaction<'_>, rows: &[Row]) -> rusqlite::Result<Option<i64
             }
             Row::Request(r) => {
                 tx.prepare_cached(
-                    "INSERT INTO requests (at_ms, account, client, status, latency_ms, first_byte_ms, input_tokens, output_tokens)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    "INSERT INTO requests (at_ms, account, client, status, latency_ms, first_byte_ms, input_tokens, output_tokens, queue_wait_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )?
                 .execute(params![
                     r.at_ms,
@@ -545,7 +552,8 @@ fn insert_all(tx: &Transaction<'_>, rows: &[Row]) -> rusqlite::Result<Option<i64
                     r.latency_ms,
                     r.first_byte_ms,
                     r.input_tokens.map(int),
-                    r.output_tokens.map(int)
+                    r.output_tokens.map(int),
+                    r.queue_wait_ms
                 ])?;
                 last_request = Some(tx.last_insert_rowid());
             }

@@ -283,13 +283,7 @@ fn with_traffic(
 ) -> BTreeMap<AccountId, Observed> {
     let mut merged = observed.clone();
     for (id, seen) in merged.iter_mut() {
-        let summary = traffic.summary(id);
-        let proxied =
-            summary.requests_per_minute > 0 || summary.peak > 0 || !summary.by_status.is_empty();
-        seen.in_flight = proxied.then_some(summary.in_flight);
-        seen.peak = proxied.then_some(summary.peak);
-        seen.throttles = traffic.throttles(id);
-        seen.header_windows = summary.windows;
+        seen.add_traffic(traffic, id);
     }
     merged
 }

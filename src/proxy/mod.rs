@@ -15,14 +15,16 @@
 //! observing it), `token_tap` (tokens from SSE and JSON), `traffic` (live figures per
 //! account), `answers` (what Redline says itself).
 //!
-//! Everything is recorded through [`Traffic`]: `begin` once a request leaves the queue, the
-//! first byte, the end with status and tokens, refusals with their cause, rate-limit headers.
+//! Everything is recorded through [`Traffic`]: the wait in the queue, `begin_at` once a request
+//! leaves it (its latency counting from its arrival), the first byte, the end with status and
+//! tokens, refusals with their cause, rate-limit headers.
 
 mod answers;
 mod forward;
 mod headers;
 mod queue;
 mod relay;
+mod series;
 mod token_tap;
 pub mod traffic;
 
@@ -326,6 +328,7 @@ impl Proxy {
         Ok(Prepared {
             call: Call {
                 traffic: inner.traffic.clone(),
+                arrived: tokio::time::Instant::now(),
                 account,
                 client: client_name(user_agent),
                 provider: upstream.provider,
@@ -352,7 +355,9 @@ impl Proxy {
         } = prepared;
         let read_ahead = outgoing.body.read_ahead(QUEUE_READ_AHEAD);
         let queued = self.inner.queues.admit(&call.account, cap, read_ahead);
-        let slot = match queued.await {
+        let waited =
+            (call.traffic).wait_in_queue(&call.account, &call.client, call.arrived, queued);
+        let slot = match waited.await {
             Ok(slot) => slot,
             Err(refusal) => return Err(call.queue_refused(cap, refusal, style)),
         };
@@ -375,7 +380,7 @@ impl Proxy {
             outgoing,
             slot,
         } = admitted;
-        let guard = self.inner.traffic.begin(&call.account, &call.client);
+        let guard = (self.inner.traffic).begin_at(&call.account, &call.client, call.arrived);
         let head_only = outgoing.method == Method::HEAD;
         match self.inner.forwarder.send(&call, outgoing).await {
             Ok(answer) => Ok(Forwarded {
@@ -411,6 +416,8 @@ fn upstream_url(hosts: &HostMap, origin: &str, path_and_query: &str) -> Option<r
 /// One request's identity for the books: the account, the tool, the provider.
 pub(crate) struct Call {
     traffic: Arc<Traffic>,
+    /// When the request reached Redline: its latency and queue wait count from here.
+    arrived: tokio::time::Instant,
     account: AccountId,
     client: String,
     provider: ProviderId,

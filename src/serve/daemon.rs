@@ -88,6 +88,9 @@ pub fn start_with_history(inputs: Inputs, history: Option<Store>) -> AppState {
         metrics: metrics.clone(),
         history: history.clone(),
     }));
+    if let Some(store) = &history {
+        remember_traffic(store, &traffic, &config);
+    }
     let settings = ProxySettings {
         queue_max_wait: Duration::from_secs(config.proxy.queue_max_wait_s),
         retry_429: config.proxy.retry_429,
@@ -149,6 +152,29 @@ impl TrafficObserver for Observers {
             store.throttled(account, client, event);
         }
     }
+
+    fn queue_waited(&self, account: &AccountId, client: &str, waited: Duration) {
+        self.metrics.queue_waited(account, client, waited);
+    }
+}
+
+/// Seeds the live traffic figures with what the history holds from before this start, so a
+/// restart does not zero the hour's requests or the day's tokens.
+fn remember_traffic(store: &Store, traffic: &Arc<Traffic>, config: &Config) {
+    let accounts: Vec<AccountId> = config.accounts.keys().cloned().collect();
+    // Rows this run writes come after this moment, and are not read back.
+    let until_ms = crate::history::store::now_ms();
+    let (store, traffic) = (store.clone(), traffic.clone());
+    tokio::task::spawn_blocking(move || {
+        let read = store.reader().and_then(|reader| {
+            crate::history::remembered(&reader, &accounts, until_ms)
+                .map_err(|e| Error::Environment(e.to_string()))
+        });
+        match read {
+            Ok(remembered) => traffic.remember(remembered, crate::history::store::now_ms()),
+            Err(err) => eprintln!("redline: the traffic figures start from zero: {err}"),
+        }
+    });
 }
 
 /// How often usage and in-flight are written to the history between polls.

@@ -7,7 +7,11 @@
 //! |---|---|---|
 //! | `redline_in_flight` | account | requests in flight through the proxy now |
 //! | `redline_in_flight_peak` | account | highest in flight in the last 5 minutes |
+//! | `redline_queued` | account | requests waiting in Redline's queue now |
 //! | `redline_requests_total` | account, client, status | proxied requests finished |
+//! | `redline_tokens_total` | account, client, direction | tokens the provider reported (`input`, `output`) |
+//! | `redline_queue_wait_seconds` | account | histogram: time requests spent in Redline's queue |
+//! | `redline_first_token_seconds` | account | histogram: from sending a request on to its first byte back |
 //! | `redline_throttles_total` | account, cause | refusals, by cause |
 //! | `redline_window_used_ratio` | account, window | share of a quota window used (0-1) |
 //! | `redline_window_reset_seconds` | account, window | seconds until the window resets |
@@ -25,8 +29,10 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
 /// The content type of [`Metrics::render`].
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -36,6 +42,14 @@ struct RequestLabels {
     account: String,
     client: String,
     status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    account: String,
+    client: String,
+    /// `input` or `output`.
+    direction: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -57,22 +71,85 @@ struct WindowLabels {
 
 type FloatGauge = Gauge<f64, AtomicU64>;
 
-/// The counters that live as long as the process. Cheap to clone.
-#[derive(Clone, Debug, Default)]
+type Histograms = Family<AccountLabels, Histogram, fn() -> Histogram>;
+
+/// Seconds in Redline's queue: most requests go straight through, a few wait up to
+/// `queue_max_wait_s` (60 s by default).
+const QUEUE_WAIT_BUCKETS: [f64; 13] = [
+    0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 60.0,
+];
+/// Seconds to the first byte: a fraction of a second for a short answer, minutes for a model
+/// that thinks long.
+const FIRST_TOKEN_BUCKETS: [f64; 13] = [
+    0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 60.0, 120.0,
+];
+
+fn queue_wait_histogram() -> Histogram {
+    Histogram::new(QUEUE_WAIT_BUCKETS)
+}
+
+fn first_token_histogram() -> Histogram {
+    Histogram::new(FIRST_TOKEN_BUCKETS)
+}
+
+/// The counters and histograms that live as long as the process. Cheap to clone.
+#[derive(Clone, Debug)]
 pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
+    tokens: Family<TokenLabels, Counter>,
     throttles: Family<ThrottleLabels, Counter>,
+    queue_wait: Histograms,
+    first_token: Histograms,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            requests: Family::default(),
+            tokens: Family::default(),
+            throttles: Family::default(),
+            queue_wait: Family::new_with_constructor(queue_wait_histogram),
+            first_token: Family::new_with_constructor(first_token_histogram),
+        }
+    }
 }
 
 impl TrafficObserver for Metrics {
     fn request_finished(&self, request: &FinishedRequest<'_>) {
+        let account = request.account.to_string();
+        if let Some(tokens) = request.tokens {
+            for (direction, count) in [("input", tokens.input), ("output", tokens.output)] {
+                self.tokens
+                    .get_or_create(&TokenLabels {
+                        account: account.clone(),
+                        client: request.client.to_owned(),
+                        direction,
+                    })
+                    .inc_by(count);
+            }
+        }
+        if let Some(first) = request.first_byte {
+            self.first_token
+                .get_or_create(&AccountLabels {
+                    account: account.clone(),
+                })
+                .observe(first.as_secs_f64());
+        }
         self.requests
             .get_or_create(&RequestLabels {
-                account: request.account.to_string(),
+                account,
                 client: request.client.to_owned(),
                 status: request.status.to_string(),
             })
             .inc();
+    }
+
+    fn queue_waited(&self, account: &AccountId, _client: &str, waited: Duration) {
+        self.queue_wait
+            .get_or_create(&AccountLabels {
+                account: account.to_string(),
+            })
+            .observe(waited.as_secs_f64());
     }
 
     fn throttled(&self, account: &AccountId, _client: &str, event: &ThrottleEvent) {
@@ -118,12 +195,28 @@ impl Metrics {
             self.requests.clone(),
         );
         registry.register(
+            "redline_tokens",
+            "Tokens the provider reported for proxied answers, by account, client and direction (input, output)",
+            self.tokens.clone(),
+        );
+        registry.register(
             "redline_throttles",
             "Refusals (429 and kin) by account and cause",
             self.throttles.clone(),
         );
+        registry.register(
+            "redline_queue_wait_seconds",
+            "Time requests spent in Redline's queue under the concurrency cap (0 when they went straight through)",
+            self.queue_wait.clone(),
+        );
+        registry.register(
+            "redline_first_token_seconds",
+            "Time from sending a request on to the first byte of its answer",
+            self.first_token.clone(),
+        );
         let in_flight = Family::<AccountLabels, Gauge>::default();
         let peak = Family::<AccountLabels, Gauge>::default();
+        let queued = Family::<AccountLabels, Gauge>::default();
         let poll_error = Family::<AccountLabels, Gauge>::default();
         let used = Family::<WindowLabels, FloatGauge>::default();
         let reset = Family::<WindowLabels, FloatGauge>::default();
@@ -137,6 +230,10 @@ impl Metrics {
                 .set(level(account.concurrency.in_flight));
             peak.get_or_create(&labels)
                 .set(level(account.concurrency.peak));
+            let waiting = account.traffic.as_ref().map(|t| t.queued);
+            queued
+                .get_or_create(&labels)
+                .set(level(waiting.or(account.concurrency.queued)));
             poll_error
                 .get_or_create(&labels)
                 .set(i64::from(last_poll_failed(account)));
@@ -163,6 +260,11 @@ impl Metrics {
             "redline_in_flight_peak",
             "Highest number of requests in flight in the last 5 minutes",
             peak,
+        );
+        registry.register(
+            "redline_queued",
+            "Requests waiting in Redline's queue under the concurrency cap now",
+            queued,
         );
         registry.register(
             "redline_window_used_ratio",

@@ -2,16 +2,18 @@
 //! functions; every view renders their result and never judges health itself.
 //!
 //! - ok: every window below warn, no recent throttles, key valid.
-//! - warn: a window at or above warn, in-flight at or above 80 % of the concurrency limit, or a
-//!   throttle in the last 10 minutes.
+//! - warn: a window at or above warn, in-flight at or above 80 % of the concurrency ceiling (the
+//!   lower of Redline's cap and the provider's limit), or a throttle in the last 10 minutes.
 //! - critical: a window at or above critical or exhausted, throttling now (3+ refusals in the
 //!   last 2 minutes, or any quota-exhausted refusal in the last 10), or the key rejected.
-//! - unknown: no data yet, or the provider cannot be reached.
+//! - unknown: no data yet, the provider cannot be reached, or its usage figure is doubtful (0 %
+//!   used while Redline forwarded answered requests inside the window: [`doubtful_window`]).
 //!
 //! Levels rise at once and fall only after a quiet period ([`settle`]).
 
 use crate::durations::time_until;
-use crate::providers::snapshot::{Snapshot, Window};
+use crate::providers::ProviderId;
+use crate::providers::snapshot::{Snapshot, Unit, Window, WindowKind};
 use crate::providers::throttle::Cause;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -110,8 +112,33 @@ pub struct Inputs<'a> {
     pub in_flight: Option<u64>,
     /// From the provider's answer, or from the account's tier.
     pub concurrency_limit: Option<u64>,
+    /// Redline's concurrency cap in force for the account.
+    pub concurrency_cap: Option<u64>,
+    /// Requests waiting in Redline's queue now.
+    pub queued: Option<u64>,
     pub key_age_days: Option<i64>,
     pub rotation_reminder_days: u64,
+    /// Whose usage figures these are (for the words of a doubtful window).
+    pub provider: Option<ProviderId>,
+    /// Requests the proxy had answered inside each polled window when it was polled.
+    pub answered: &'a [AnsweredInWindow],
+}
+
+/// Requests Redline forwarded and the provider answered (status below 400) inside one polled
+/// window, from its start to the poll.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnsweredInWindow {
+    pub kind: WindowKind,
+    pub scope: Option<String>,
+    pub requests: u64,
+}
+
+/// The answered requests counted for `window` (0 when none were counted).
+pub fn answered_in(window: &Window, answered: &[AnsweredInWindow]) -> u64 {
+    answered
+        .iter()
+        .find(|a| a.kind == window.kind && a.scope == window.scope)
+        .map_or(0, |a| a.requests)
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -151,7 +178,17 @@ fn is_used_up(window: &Window) -> bool {
     window.remaining.is_some_and(|r| r <= 0.0)
 }
 
-/// The level of the requests in flight against the concurrency limit: warn from
+/// What in-flight requests are judged against: the lower of Redline's cap and the provider's
+/// limit, whichever are known. With a cap at or below the limit it is the cap, since requests
+/// beyond it wait in Redline's queue; a cap above the limit leaves the provider's limit to hit.
+pub fn concurrency_ceiling(cap: Option<u64>, limit: Option<u64>) -> Option<u64> {
+    match (cap.filter(|c| *c > 0), limit.filter(|l| *l > 0)) {
+        (Some(cap), Some(limit)) => Some(cap.min(limit)),
+        (cap, limit) => cap.or(limit),
+    }
+}
+
+/// The level of the requests in flight against the concurrency ceiling: warn from
 /// [`IN_FLIGHT_WARN_RATIO`] of the limit (at or over the limit too: refusals, when they come,
 /// make the account critical), ok below; unknown without both numbers.
 pub fn concurrency_level(in_flight: Option<u64>, limit: Option<u64>) -> Level {
@@ -210,14 +247,19 @@ pub fn assess(inputs: &Inputs, thresholds: Thresholds, now: Timestamp) -> (Level
         }
     }
     // In flight is seen by the proxy, not polled: it counts even before a poll has answered.
-    if let (Some(limit), Some(in_flight)) = (inputs.concurrency_limit, inputs.in_flight)
-        && concurrency_level(Some(in_flight), Some(limit)) == Level::Warn
+    let ceiling = concurrency_ceiling(inputs.concurrency_cap, inputs.concurrency_limit);
+    if let (Some(ceiling), Some(in_flight)) = (ceiling, inputs.in_flight)
+        && concurrency_level(Some(in_flight), Some(ceiling)) == Level::Warn
     {
-        reasons.push(reason(
-            Level::Warn,
-            "concurrency_high",
-            format!("{in_flight} of {limit} requests in flight: near the concurrency limit."),
-        ));
+        reasons.push(concurrency_reason(in_flight, ceiling, inputs));
+    }
+    if let (Some(snapshot), Some(provider)) = (inputs.snapshot, inputs.provider) {
+        for window in &snapshot.windows {
+            let answered = answered_in(window, inputs.answered);
+            if let Some(doubt) = doubtful_window(window, provider, answered) {
+                reasons.push(reason(Level::Unknown, "window_doubtful", doubt));
+            }
+        }
     }
     reasons.extend(throttle_reason(inputs.throttles, now));
     if let Some(age) = inputs.key_age_days
@@ -235,6 +277,96 @@ pub fn assess(inputs: &Inputs, thresholds: Thresholds, now: Timestamp) -> (Level
         .iter()
         .fold(Level::Ok, |level, r| level.worst(r.level));
     (level, reasons)
+}
+
+/// `2 of 2 requests in flight: at Redline's concurrency cap, 4 waiting in its queue.`
+fn concurrency_reason(in_flight: u64, ceiling: u64, inputs: &Inputs) -> Reason {
+    let cap_binds = inputs
+        .concurrency_cap
+        .is_some_and(|cap| cap > 0 && cap == ceiling);
+    let whose = if cap_binds {
+        "Redline's concurrency cap"
+    } else {
+        "the concurrency limit"
+    };
+    let near = if in_flight >= ceiling { "at" } else { "near" };
+    let waiting = match inputs.queued {
+        Some(queued) if queued > 0 => format!(", {queued} waiting in Redline's queue"),
+        _ => String::new(),
+    };
+    reason(
+        Level::Warn,
+        "concurrency_high",
+        format!("{in_flight} of {ceiling} requests in flight: {near} {whose}{waiting}."),
+    )
+}
+
+/// How long a quota window lasts, at least (a month is 28 days, so that a window's start
+/// reckoned from its reset never falls before the real one); `None` for rate windows, which
+/// answers' own headers report, and balances.
+pub fn window_span(kind: WindowKind) -> Option<SignedDuration> {
+    match kind {
+        WindowKind::FiveHour => Some(SignedDuration::from_hours(5)),
+        WindowKind::Daily => Some(SignedDuration::from_hours(24)),
+        WindowKind::Weekly => Some(SignedDuration::from_hours(7 * 24)),
+        WindowKind::Monthly => Some(SignedDuration::from_hours(28 * 24)),
+        WindowKind::Rpm | WindowKind::Tpm | WindowKind::Tpd | WindowKind::Balance => None,
+    }
+}
+
+/// Where a polled window began: its reset minus its span, or, without a reset, one span before
+/// the poll. `None` for windows Redline does not judge this way ([`window_span`]).
+pub fn window_start(window: &Window, polled_at: Timestamp) -> Option<Timestamp> {
+    let span = window_span(window.kind)?;
+    window.resets_at.unwrap_or(polled_at).checked_sub(span).ok()
+}
+
+/// Answered requests it takes to doubt a 0 that is a rounded share (whole percent, cents):
+/// a few small requests may truly round to 0.
+pub const DOUBT_ROUNDED_AFTER: u64 = 10;
+
+/// Whether a provider's 0 % for `window` is doubtful, and why: the proxy forwarded `answered`
+/// requests inside it (answered, not refused) before it was polled. Counted windows (requests,
+/// tokens) are doubted from one request; shares rounded to whole percent or cents from
+/// [`DOUBT_ROUNDED_AFTER`].
+pub fn doubtful_window(window: &Window, provider: ProviderId, answered: u64) -> Option<String> {
+    window_span(window.kind)?;
+    let reports_zero = window.used == Some(0.0) || window.used_ratio() == Some(0.0);
+    let needed = match window.unit {
+        Unit::Requests | Unit::Tokens => 1,
+        Unit::Percent | Unit::Usd | Unit::Cny => DOUBT_ROUNDED_AFTER,
+    };
+    if !reports_zero || answered < needed {
+        return None;
+    }
+    let name = match &window.scope {
+        Some(scope) => format!("{} ({scope})", window.kind.short_label()),
+        None => window.kind.short_label().to_owned(),
+    };
+    let requests = if answered == 1 { "request" } else { "requests" };
+    let why = match provider {
+        ProviderId::KimiCode => "its usage endpoint is known to answer 0 for some logins",
+        _ => "the figure may lag behind, or not count this key's use",
+    };
+    Some(format!(
+        "{name} window: {} reports 0 % used, but Redline forwarded {answered} {requests} in this \
+         window; {why}.",
+        short_provider_name(provider)
+    ))
+}
+
+fn short_provider_name(provider: ProviderId) -> &'static str {
+    match provider {
+        ProviderId::KimiCode => "Kimi",
+        ProviderId::Moonshot => "Moonshot",
+        ProviderId::Openai => "OpenAI",
+        ProviderId::Anthropic => "Anthropic",
+        ProviderId::Claude => "Claude",
+        ProviderId::Openrouter => "OpenRouter",
+        ProviderId::Deepseek => "DeepSeek",
+        ProviderId::Zai => "Z.ai",
+        ProviderId::Minimax => "MiniMax",
+    }
 }
 
 /// Prepaid money that blocks requests when empty (not vouchers or granted credit alone).

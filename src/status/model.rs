@@ -8,7 +8,10 @@ use crate::keys::age_days;
 use crate::providers::snapshot::{Balance, Snapshot, Unit, Window, WindowKind};
 use crate::providers::throttle::Cause;
 use crate::providers::{ProviderId, provider};
-use crate::status::health::{self, Inputs, Level, PollProblem, Reason, Shown, ThrottleEvent};
+use crate::proxy::traffic::{TokenUsage, Traffic, TrafficFigures};
+use crate::status::health::{
+    self, AnsweredInWindow, Inputs, Level, PollProblem, Reason, Shown, ThrottleEvent,
+};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -22,8 +25,46 @@ pub struct Observed {
     pub throttles: Vec<ThrottleEvent>,
     pub in_flight: Option<u64>,
     pub peak: Option<u64>,
+    /// Requests waiting in Redline's queue; known once the proxy has seen traffic.
+    pub queued: Option<u64>,
     /// Windows from the rate-limit headers of proxied answers.
     pub header_windows: Vec<Window>,
+    /// The proxy's figures; `None` when the status is not the running engine's.
+    pub traffic: Option<TrafficFigures>,
+    /// Requests the proxy had answered inside each polled window by the poll.
+    pub answered: Vec<AnsweredInWindow>,
+}
+
+impl Observed {
+    /// Fills in what the proxy saw of account `id`: in flight, queued, refusals, rate-limit
+    /// windows, the traffic figures, and the requests answered inside each polled window (to
+    /// doubt a provider's 0 %).
+    pub fn add_traffic(&mut self, traffic: &Traffic, id: &AccountId) {
+        let summary = traffic.summary(id);
+        let proxied =
+            summary.requests_per_minute > 0 || summary.peak > 0 || !summary.by_status.is_empty();
+        self.in_flight = proxied.then_some(summary.in_flight);
+        self.peak = proxied.then_some(summary.peak);
+        self.queued = (proxied || summary.queued > 0).then_some(summary.queued);
+        self.throttles = traffic.throttles(id);
+        self.header_windows = summary.windows;
+        self.traffic = Some(traffic.figures(id));
+        self.answered = match (&self.snapshot, self.updated_at) {
+            (Some(snapshot), Some(polled_at)) => snapshot
+                .windows
+                .iter()
+                .filter_map(|window| {
+                    let start = health::window_start(window, polled_at)?;
+                    Some(AnsweredInWindow {
+                        kind: window.kind,
+                        scope: window.scope.clone(),
+                        requests: traffic.answered_between(id, start, polled_at),
+                    })
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -90,6 +131,9 @@ pub struct AccountStatus {
     pub windows: Vec<WindowStatus>,
     pub balances: Vec<Balance>,
     pub concurrency: Concurrency,
+    /// What the proxy saw (`null` when the status was not built by the running engine).
+    #[serde(default)]
+    pub traffic: Option<TrafficStatus>,
     pub throttles: Throttles,
     pub key: KeyStatus,
     /// When the provider last answered with usage data.
@@ -106,20 +150,132 @@ pub struct WindowStatus {
     pub unit: Unit,
     pub used_ratio: Option<f64>,
     pub resets_at: Option<Timestamp>,
-    /// This window against the user's thresholds, so a view colours its bar without judging.
+    /// This window against the user's thresholds, so a view colours its bar without judging;
+    /// `unknown` while the figure is doubtful.
     #[serde(default)]
     pub level: Level,
+    /// Why the provider's figure is not to be trusted (0 % used while Redline forwarded
+    /// answered requests inside the window), or `null`.
+    #[serde(default)]
+    pub doubtful: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Concurrency {
+    /// The provider's limit on requests in flight.
     pub limit: Option<u64>,
+    /// Redline's concurrency cap in force (`null`: none).
+    #[serde(default)]
+    pub cap: Option<u64>,
     /// Requests in flight now and the peak of the last 5 minutes; known only through the proxy.
     pub in_flight: Option<u64>,
     pub peak: Option<u64>,
-    /// In flight against the limit (`unknown` without both).
+    /// Requests waiting in Redline's queue now; known only through the proxy.
+    #[serde(default)]
+    pub queued: Option<u64>,
+    /// In flight against the lower of the cap and the limit (`unknown` without either, or
+    /// without in flight).
     #[serde(default)]
     pub level: Level,
+}
+
+/// Requests in the last 5 minutes (this minute and the 4 before it) and the last hour (this
+/// minute and the 59 before it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub last_5m: u64,
+    pub last_hour: u64,
+}
+
+/// Percentiles of the samples of the last hour; `null` without samples.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+}
+
+/// Tokens in the last 5 hours and in the local calendar day.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenTotals {
+    pub last_5h: TokenUsage,
+    pub today: TokenUsage,
+}
+
+/// One tool's share of an account's traffic (named from its User-Agent).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ToolTraffic {
+    pub tool: String,
+    pub in_flight: u64,
+    pub queued: u64,
+    pub requests: Counts,
+    pub errors: Counts,
+    pub cancelled: Counts,
+    pub tokens: TokenTotals,
+    pub first_token_ms_p50: Option<f64>,
+    pub output_tokens_per_s_p50: Option<f64>,
+}
+
+/// What the proxy saw of one account (`accounts[].traffic`; docs/architecture.md, "Status
+/// JSON").
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrafficStatus {
+    pub in_flight: u64,
+    /// Highest in flight in the last 5 minutes.
+    pub peak: u64,
+    /// Redline's concurrency cap in force (`null`: none).
+    pub cap: Option<u64>,
+    /// The provider's concurrency limit (`null`: unknown).
+    pub limit: Option<u64>,
+    /// Waiting in Redline's queue now.
+    pub queued: u64,
+    /// Requests that finished.
+    pub requests: Counts,
+    /// Of them, answered with a status of 400 or more or broken off; not cancellations.
+    pub errors: Counts,
+    /// Of them, given up by the client before the end (499).
+    pub cancelled: Counts,
+    /// Over the last hour, every request that went through the queue (0 when it did not wait).
+    pub queue_wait_ms: Percentiles,
+    pub tokens: TokenTotals,
+    /// Over the last hour, from sending the request on to the first byte of the answer.
+    pub first_token_ms_p50: Option<f64>,
+    /// Over the last hour, output tokens per second of streaming after the first byte.
+    pub output_tokens_per_s_p50: Option<f64>,
+    /// The tools with something to show, by name.
+    pub tools: Vec<ToolTraffic>,
+}
+
+impl TrafficStatus {
+    pub fn new(figures: TrafficFigures, cap: Option<u64>, limit: Option<u64>) -> TrafficStatus {
+        let TrafficFigures {
+            in_flight,
+            peak,
+            queued,
+            requests,
+            errors,
+            cancelled,
+            queue_wait_ms,
+            tokens,
+            first_token_ms_p50,
+            output_tokens_per_s_p50,
+            tools,
+        } = figures;
+        TrafficStatus {
+            in_flight,
+            peak,
+            cap,
+            limit,
+            queued,
+            requests,
+            errors,
+            cancelled,
+            queue_wait_ms,
+            tokens,
+            first_token_ms_p50,
+            output_tokens_per_s_p50,
+            tools,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -221,6 +377,7 @@ fn account_status(
         .as_ref()
         .and_then(|s| s.concurrency_limit)
         .or_else(|| provider(account.provider).tier_concurrency(account.tier?));
+    let cap = Some(account.concurrency_cap.resolve(concurrency_limit)).filter(|cap| *cap > 0);
     // Windows from the proxy's rate-limit headers count for health like polled ones.
     let mut snapshot = seen.snapshot.clone().unwrap_or_default();
     snapshot.add_missing_windows(seen.header_windows.iter().cloned());
@@ -230,8 +387,12 @@ fn account_status(
         throttles: &seen.throttles,
         in_flight: seen.in_flight,
         concurrency_limit,
+        concurrency_cap: cap,
+        queued: seen.queued,
         key_age_days,
         rotation_reminder_days: config.notifications.rotation_reminder_days,
+        provider: Some(account.provider),
+        answered: &seen.answered,
     };
     let thresholds = (&config.thresholds).into();
     let (level, reasons) = health::assess(&inputs, thresholds, now);
@@ -250,25 +411,42 @@ fn account_status(
         windows: snapshot
             .windows
             .iter()
-            .map(|w| WindowStatus {
-                kind: w.kind,
-                scope: w.scope.clone(),
-                used: w.used,
-                limit: w.limit,
-                remaining: w.remaining,
-                unit: w.unit,
-                used_ratio: w.used_ratio(),
-                resets_at: w.resets_at,
-                level: health::window_level(w, thresholds),
+            .map(|w| {
+                let answered = health::answered_in(w, &seen.answered);
+                let doubtful = health::doubtful_window(w, account.provider, answered);
+                WindowStatus {
+                    kind: w.kind,
+                    scope: w.scope.clone(),
+                    used: w.used,
+                    limit: w.limit,
+                    remaining: w.remaining,
+                    unit: w.unit,
+                    used_ratio: w.used_ratio(),
+                    resets_at: w.resets_at,
+                    level: match doubtful {
+                        Some(_) => Level::Unknown,
+                        None => health::window_level(w, thresholds),
+                    },
+                    doubtful,
+                }
             })
             .collect(),
         balances: snapshot.balances,
         concurrency: Concurrency {
             limit: concurrency_limit,
+            cap,
             in_flight: seen.in_flight,
             peak: seen.peak,
-            level: health::concurrency_level(seen.in_flight, concurrency_limit),
+            queued: seen.queued,
+            level: health::concurrency_level(
+                seen.in_flight,
+                health::concurrency_ceiling(cap, concurrency_limit),
+            ),
         },
+        traffic: seen
+            .traffic
+            .clone()
+            .map(|figures| TrafficStatus::new(figures, cap, concurrency_limit)),
         throttles: throttle_summary(&seen.throttles, now),
         key: KeyStatus {
             fingerprint: account.fingerprint.clone(),

@@ -1,7 +1,7 @@
 //! The status in words: `redline status` as text, as one line for bars and prompts, and as
 //! Waybar's JSON. Levels and figures come from the `Status`; nothing here judges.
 
-use super::health::Level;
+use super::health::{Level, concurrency_ceiling};
 use super::model::{AccountStatus, KeyUse, KeyUseKind, Status, WindowStatus};
 use crate::durations::time_until;
 use crate::providers::snapshot::Unit;
@@ -86,9 +86,19 @@ pub fn render_text(status: &Status, now: Timestamp) -> String {
             ));
         }
         let c = &account.concurrency;
+        let bounds = match (c.cap, c.limit) {
+            (Some(cap), Some(limit)) => format!(" / cap {cap} (provider limit {limit})"),
+            (Some(cap), None) => format!(" / cap {cap}"),
+            (None, Some(limit)) => format!(" / {limit}"),
+            (None, None) => String::new(),
+        };
+        let queued = match c.queued {
+            Some(queued) if queued > 0 => format!(", {queued} queued"),
+            _ => String::new(),
+        };
         match (c.in_flight, c.limit) {
-            (Some(in_flight), Some(limit)) => {
-                out.push_str(&format!("  in flight {in_flight} / {limit}\n"))
+            (Some(in_flight), _) if !bounds.is_empty() || !queued.is_empty() => {
+                out.push_str(&format!("  in flight {in_flight}{bounds}{queued}\n"))
             }
             (None, Some(limit)) => {
                 out.push_str(&format!("  concurrency limit {limit} requests in flight\n"))
@@ -184,7 +194,8 @@ pub fn render_line(status: &Status) -> String {
                     .map(|r| format!("{:.0}%", r * 100.0))
                     .unwrap_or_else(|| "?".into())
             };
-            let flight = match (a.concurrency.in_flight, a.concurrency.limit) {
+            let ceiling = concurrency_ceiling(a.concurrency.cap, a.concurrency.limit);
+            let flight = match (a.concurrency.in_flight, ceiling) {
                 (Some(n), Some(limit)) => format!(" ▲{n}/{limit}"),
                 (Some(n), None) => format!(" ▲{n}"),
                 _ => String::new(),

@@ -35,6 +35,7 @@ fn request(at_ms: i64, status: u16) -> Row {
         first_byte_ms: Some(120.0),
         input_tokens: Some(40),
         output_tokens: Some(300),
+        queue_wait_ms: Some(15.0),
     })
 }
 
