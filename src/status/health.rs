@@ -637,6 +637,126 @@ mod tests {
     }
 
     #[test]
+    fn in_flight_is_judged_against_the_lower_of_cap_and_limit() {
+        assert_eq!(concurrency_ceiling(Some(2), Some(30)), Some(2));
+        assert_eq!(concurrency_ceiling(Some(50), Some(30)), Some(30));
+        assert_eq!(concurrency_ceiling(Some(2), None), Some(2));
+        assert_eq!(concurrency_ceiling(None, Some(30)), Some(30));
+        assert_eq!(concurrency_ceiling(Some(0), Some(0)), None);
+        let s = snapshot(10.0);
+        let inputs = Inputs {
+            snapshot: Some(&s),
+            in_flight: Some(2),
+            concurrency_limit: Some(30),
+            concurrency_cap: Some(2),
+            queued: Some(4),
+            ..Inputs::default()
+        };
+        let (level, reasons) = assess(&inputs, T, now());
+        assert_eq!(level, Level::Warn);
+        assert_eq!(
+            reasons[0].message,
+            "2 of 2 requests in flight: at Redline's concurrency cap, 4 waiting in Redline's queue."
+        );
+        // A cap above the provider's limit leaves the limit to hit.
+        let over = Inputs {
+            in_flight: Some(25),
+            concurrency_cap: Some(50),
+            queued: None,
+            ..inputs
+        };
+        let (_, reasons) = assess(&over, T, now());
+        assert_eq!(
+            reasons[0].message,
+            "25 of 30 requests in flight: near the concurrency limit."
+        );
+    }
+
+    fn answered(kind: WindowKind, requests: u64) -> Vec<AnsweredInWindow> {
+        vec![AnsweredInWindow {
+            kind,
+            scope: None,
+            requests,
+        }]
+    }
+
+    #[test]
+    fn a_zero_beside_forwarded_requests_is_doubtful() {
+        let zero = Window::new(WindowKind::FiveHour, Unit::Requests)
+            .counts(Some(0.0), Some(1000.0), None)
+            .resets_at(Some(now() + SignedDuration::from_hours(3)));
+        let message = doubtful_window(&zero, ProviderId::KimiCode, 3).unwrap();
+        assert_eq!(
+            message,
+            "5h window: Kimi reports 0 % used, but Redline forwarded 3 requests in this window; \
+             its usage endpoint is known to answer 0 for some logins."
+        );
+        let one = doubtful_window(&zero, ProviderId::Zai, 1).unwrap();
+        assert!(one.contains("forwarded 1 request in"), "{one}");
+        assert!(one.contains("may lag behind"), "{one}");
+        assert_eq!(doubtful_window(&zero, ProviderId::KimiCode, 0), None);
+        // Some use reported: believed.
+        let used = Window::new(WindowKind::FiveHour, Unit::Requests).counts(
+            Some(1.0),
+            Some(1000.0),
+            None,
+        );
+        assert_eq!(doubtful_window(&used, ProviderId::KimiCode, 50), None);
+        // A rounded share may truly be 0 after a few requests.
+        let share = Window::percent(WindowKind::Weekly, 0.0);
+        assert_eq!(doubtful_window(&share, ProviderId::Claude, 9), None);
+        assert!(doubtful_window(&share, ProviderId::Claude, DOUBT_ROUNDED_AFTER).is_some());
+        // Rate windows and balances are not judged this way.
+        let rpm = Window::new(WindowKind::Rpm, Unit::Requests).counts(Some(0.0), Some(60.0), None);
+        assert_eq!(doubtful_window(&rpm, ProviderId::Openai, 100), None);
+    }
+
+    #[test]
+    fn a_window_starts_one_span_before_its_reset_or_the_poll() {
+        let reset = now() + SignedDuration::from_hours(3);
+        let five = Window::percent(WindowKind::FiveHour, 0.0).resets_at(Some(reset));
+        assert_eq!(
+            window_start(&five, now()),
+            Some(reset - SignedDuration::from_hours(5))
+        );
+        let weekly = Window::percent(WindowKind::Weekly, 0.0);
+        assert_eq!(
+            window_start(&weekly, now()),
+            Some(now() - SignedDuration::from_hours(7 * 24))
+        );
+        let monthly = Window::percent(WindowKind::Monthly, 0.0).resets_at(Some(reset));
+        assert_eq!(
+            window_start(&monthly, now()),
+            Some(reset - SignedDuration::from_hours(28 * 24)),
+            "the shortest month: never reaching into the month before"
+        );
+        assert_eq!(window_start(&Window::percent(WindowKind::Tpm, 0.0), now()), None);
+    }
+
+    #[test]
+    fn a_doubtful_window_makes_the_account_unknown_not_ok() {
+        let mut s = snapshot(0.0);
+        s.windows[0] = s.windows[0].clone().counts(Some(0.0), Some(100.0), None);
+        let forwarded = answered(WindowKind::FiveHour, 12);
+        let inputs = Inputs {
+            snapshot: Some(&s),
+            provider: Some(ProviderId::KimiCode),
+            answered: &forwarded,
+            ..Inputs::default()
+        };
+        let (level, reasons) = assess(&inputs, T, now());
+        assert_eq!(level, Level::Unknown);
+        assert_eq!(reasons[0].code, "window_doubtful");
+        assert!(reasons[0].message.contains("forwarded 12 requests"));
+        // Nothing forwarded: the 0 is believed.
+        let none = Inputs {
+            answered: &[],
+            ..inputs
+        };
+        assert_eq!(assess(&none, T, now()).0, Level::Ok);
+    }
+
+    #[test]
     fn no_data_and_unreachable_are_unknown_but_never_hide_worse() {
         assert_eq!(level_of(&Inputs::default()).0, Level::Unknown);
         let problem = PollProblem::NoData("cannot reach api.kimi.com".into());

@@ -571,6 +571,145 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn traffic_cap_queue_and_doubt_in_the_status_json() {
+        let mut config = config_with("kimi-main", "kimi-code");
+        let id: AccountId = "kimi-main".parse().unwrap();
+        config
+            .accounts
+            .get_mut(&id)
+            .unwrap()
+            .concurrency_cap = crate::config::ConcurrencyCap::Limit(2);
+        let mut seen = observed(0.0);
+        seen.in_flight = Some(2);
+        seen.peak = Some(3);
+        seen.queued = Some(4);
+        seen.answered = vec![AnsweredInWindow {
+            kind: WindowKind::FiveHour,
+            scope: None,
+            requests: 7,
+        }];
+        let tool = ToolTraffic {
+            tool: "Claude Code".into(),
+            in_flight: 2,
+            queued: 4,
+            ..ToolTraffic::default()
+        };
+        seen.traffic = Some(TrafficFigures {
+            in_flight: 2,
+            peak: 3,
+            queued: 4,
+            requests: Counts {
+                last_5m: 40,
+                last_hour: 300,
+            },
+            queue_wait_ms: Percentiles {
+                p50: Some(120.0),
+                p95: Some(900.0),
+            },
+            tokens: TokenTotals {
+                last_5h: TokenUsage {
+                    input: 10,
+                    output: 20,
+                },
+                today: TokenUsage {
+                    input: 30,
+                    output: 40,
+                },
+            },
+            first_token_ms_p50: Some(450.0),
+            tools: vec![tool],
+            ..TrafficFigures::default()
+        });
+        let status = build(
+            &config,
+            &BTreeMap::from([(id, seen)]),
+            &mut BTreeMap::new(),
+            now(),
+        );
+        let json = serde_json::to_value(&status).unwrap();
+        let account = &json["accounts"][0];
+        let concurrency = &account["concurrency"];
+        assert_eq!(
+            (&concurrency["cap"], &concurrency["limit"], &concurrency["queued"]),
+            (&2.into(), &30.into(), &4.into())
+        );
+        assert_eq!(concurrency["level"], "warn", "2 in flight at a cap of 2");
+        let traffic = &account["traffic"];
+        assert_eq!(
+            (&traffic["in_flight"], &traffic["peak"], &traffic["cap"], &traffic["limit"]),
+            (&2.into(), &3.into(), &2.into(), &30.into())
+        );
+        assert_eq!(traffic["queued"], 4);
+        assert_eq!(
+            traffic["requests"],
+            serde_json::json!({"last_5m": 40, "last_hour": 300})
+        );
+        assert_eq!(
+            traffic["errors"],
+            serde_json::json!({"last_5m": 0, "last_hour": 0})
+        );
+        assert_eq!(
+            traffic["queue_wait_ms"],
+            serde_json::json!({"p50": 120.0, "p95": 900.0})
+        );
+        assert_eq!(
+            traffic["tokens"],
+            serde_json::json!({"last_5h": {"input": 10, "output": 20}, "today": {"input": 30, "output": 40}})
+        );
+        assert_eq!(traffic["first_token_ms_p50"], 450.0);
+        assert!(traffic["output_tokens_per_s_p50"].is_null());
+        assert_eq!(traffic["tools"][0]["tool"], "Claude Code");
+        assert_eq!(traffic["tools"][0]["queued"], 4);
+        // 0 % used while 7 requests were answered: doubtful, not fine.
+        let window = &account["windows"][0];
+        assert_eq!(window["level"], "unknown");
+        assert!(
+            window["doubtful"]
+                .as_str()
+                .unwrap()
+                .contains("Redline forwarded 7 requests"),
+            "{window}"
+        );
+        assert!(
+            status.accounts[0]
+                .reasons
+                .iter()
+                .any(|r| r.code == "window_doubtful")
+        );
+        let text = crate::status::render::render_text(&status, now());
+        assert!(
+            text.contains("in flight 2 / cap 2 (provider limit 30), 4 queued"),
+            "{text}"
+        );
+        assert!(text.contains("UNKNOWN: 5h window: Kimi reports 0 %"), "{text}");
+        let back: Status = serde_json::from_value(json).unwrap();
+        assert_eq!(back, status);
+    }
+
+    #[test]
+    fn a_status_without_proxy_figures_reads_with_none() {
+        let config = config_with("kimi-main", "kimi-code");
+        let id: AccountId = "kimi-main".parse().unwrap();
+        let status = build(
+            &config,
+            &BTreeMap::from([(id, observed(10.0))]),
+            &mut BTreeMap::new(),
+            now(),
+        );
+        let mut json = serde_json::to_value(&status).unwrap();
+        assert!(json["accounts"][0]["traffic"].is_null());
+        assert!(json["accounts"][0]["windows"][0]["doubtful"].is_null());
+        // An older engine's status, without the new fields.
+        let old = &mut json["accounts"][0];
+        old.as_object_mut().unwrap().remove("traffic");
+        old["concurrency"].as_object_mut().unwrap().remove("cap");
+        old["concurrency"].as_object_mut().unwrap().remove("queued");
+        old["windows"][0].as_object_mut().unwrap().remove("doubtful");
+        let read: Status = serde_json::from_value(json).unwrap();
+        assert_eq!(read, status);
+    }
+
+    #[test]
     fn throttles_are_summarised_by_cause() {
         let config = config_with("kimi-main", "kimi-code");
         let id: AccountId = "kimi-main".parse().unwrap();
