@@ -355,8 +355,9 @@ impl Proxy {
         } = prepared;
         let read_ahead = outgoing.body.read_ahead(QUEUE_READ_AHEAD);
         let queued = self.inner.queues.admit(&call.account, cap, read_ahead);
-        let waited =
-            (call.traffic).wait_in_queue(&call.account, &call.client, call.arrived, queued);
+        let waited = call
+            .traffic
+            .wait_in_queue(&call.account, &call.client, call.arrived, queued);
         let slot = match waited.await {
             Ok(slot) => slot,
             Err(refusal) => return Err(call.queue_refused(cap, refusal, style)),
@@ -380,7 +381,10 @@ impl Proxy {
             outgoing,
             slot,
         } = admitted;
-        let guard = (self.inner.traffic).begin_at(&call.account, &call.client, call.arrived);
+        let guard = self
+            .inner
+            .traffic
+            .begin_at(&call.account, &call.client, call.arrived);
         let head_only = outgoing.method == Method::HEAD;
         match self.inner.forwarder.send(&call, outgoing).await {
             Ok(answer) => Ok(Forwarded {

@@ -696,11 +696,8 @@ mod tests {
         assert!(one.contains("may lag behind"), "{one}");
         assert_eq!(doubtful_window(&zero, ProviderId::KimiCode, 0), None);
         // Some use reported: believed.
-        let used = Window::new(WindowKind::FiveHour, Unit::Requests).counts(
-            Some(1.0),
-            Some(1000.0),
-            None,
-        );
+        let used =
+            Window::new(WindowKind::FiveHour, Unit::Requests).counts(Some(1.0), Some(1000.0), None);
         assert_eq!(doubtful_window(&used, ProviderId::KimiCode, 50), None);
         // A rounded share may truly be 0 after a few requests.
         let share = Window::percent(WindowKind::Weekly, 0.0);
@@ -730,7 +727,10 @@ mod tests {
             Some(reset - SignedDuration::from_hours(28 * 24)),
             "the shortest month: never reaching into the month before"
         );
-        assert_eq!(window_start(&Window::percent(WindowKind::Tpm, 0.0), now()), None);
+        assert_eq!(
+            window_start(&Window::percent(WindowKind::Tpm, 0.0), now()),
+            None
+        );
     }
 
     #[test]

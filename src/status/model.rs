@@ -574,11 +574,8 @@ pub(crate) mod tests {
     fn traffic_cap_queue_and_doubt_in_the_status_json() {
         let mut config = config_with("kimi-main", "kimi-code");
         let id: AccountId = "kimi-main".parse().unwrap();
-        config
-            .accounts
-            .get_mut(&id)
-            .unwrap()
-            .concurrency_cap = crate::config::ConcurrencyCap::Limit(2);
+        config.accounts.get_mut(&id).unwrap().concurrency_cap =
+            crate::config::ConcurrencyCap::Limit(2);
         let mut seen = observed(0.0);
         seen.in_flight = Some(2);
         seen.peak = Some(3);
@@ -630,13 +627,22 @@ pub(crate) mod tests {
         let account = &json["accounts"][0];
         let concurrency = &account["concurrency"];
         assert_eq!(
-            (&concurrency["cap"], &concurrency["limit"], &concurrency["queued"]),
+            (
+                &concurrency["cap"],
+                &concurrency["limit"],
+                &concurrency["queued"]
+            ),
             (&2.into(), &30.into(), &4.into())
         );
         assert_eq!(concurrency["level"], "warn", "2 in flight at a cap of 2");
         let traffic = &account["traffic"];
         assert_eq!(
-            (&traffic["in_flight"], &traffic["peak"], &traffic["cap"], &traffic["limit"]),
+            (
+                &traffic["in_flight"],
+                &traffic["peak"],
+                &traffic["cap"],
+                &traffic["limit"]
+            ),
             (&2.into(), &3.into(), &2.into(), &30.into())
         );
         assert_eq!(traffic["queued"], 4);
@@ -681,7 +687,10 @@ pub(crate) mod tests {
             text.contains("in flight 2 / cap 2 (provider limit 30), 4 queued"),
             "{text}"
         );
-        assert!(text.contains("UNKNOWN: 5h window: Kimi reports 0 %"), "{text}");
+        assert!(
+            text.contains("UNKNOWN: 5h window: Kimi reports 0 %"),
+            "{text}"
+        );
         let back: Status = serde_json::from_value(json).unwrap();
         assert_eq!(back, status);
     }
@@ -704,7 +713,10 @@ pub(crate) mod tests {
         old.as_object_mut().unwrap().remove("traffic");
         old["concurrency"].as_object_mut().unwrap().remove("cap");
         old["concurrency"].as_object_mut().unwrap().remove("queued");
-        old["windows"][0].as_object_mut().unwrap().remove("doubtful");
+        old["windows"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("doubtful");
         let read: Status = serde_json::from_value(json).unwrap();
         assert_eq!(read, status);
     }

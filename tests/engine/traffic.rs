@@ -155,7 +155,10 @@ fn tokens_first_token_and_tools_show_on_status_metrics_and_history_and_survive_a
     let speed = number(&t["output_tokens_per_s_p50"]);
     assert!((1.0..=100.0).contains(&speed), "{speed}");
     // Without a cap nothing waits.
-    assert_eq!(t["queue_wait_ms"]["p95"].as_f64().map(|ms| ms < 100.0), Some(true));
+    assert_eq!(
+        t["queue_wait_ms"]["p95"].as_f64().map(|ms| ms < 100.0),
+        Some(true)
+    );
 
     assert_eq!(t["tools"].as_array().unwrap().len(), 2, "{t:#}");
     let claude = tool(t, "Claude Code");
@@ -182,10 +185,22 @@ fn tokens_first_token_and_tools_show_on_status_metrics_and_history_and_survive_a
         let labels = [kimi_main, ("client", client), ("direction", direction)];
         sum(&families, "redline_tokens_total", &labels)
     };
-    assert_eq!(token_count("Claude Code", "input"), (3 * PROMPT_TOKENS) as f64);
-    assert_eq!(token_count("Claude Code", "output"), (3 * OUTPUT_TOKENS) as f64);
-    assert_eq!(token_count(&python_name, "input"), (2 * PROMPT_TOKENS) as f64);
-    assert_eq!(token_count(&python_name, "output"), (2 * OUTPUT_TOKENS) as f64);
+    assert_eq!(
+        token_count("Claude Code", "input"),
+        (3 * PROMPT_TOKENS) as f64
+    );
+    assert_eq!(
+        token_count("Claude Code", "output"),
+        (3 * OUTPUT_TOKENS) as f64
+    );
+    assert_eq!(
+        token_count(&python_name, "input"),
+        (2 * PROMPT_TOKENS) as f64
+    );
+    assert_eq!(
+        token_count(&python_name, "output"),
+        (2 * OUTPUT_TOKENS) as f64
+    );
     let first = |sample: &str| sum(&families, sample, &[kimi_main]);
     assert_eq!(first("redline_first_token_seconds_count"), 6.0);
     assert!(first("redline_first_token_seconds_sum") >= 6.0 * 0.3);
@@ -197,7 +212,11 @@ fn tokens_first_token_and_tools_show_on_status_metrics_and_history_and_survive_a
     assert_eq!(under("+Inf"), 6.0);
     assert_eq!(first("redline_queue_wait_seconds_count"), 6.0);
     assert_eq!(
-        sum(&families, "redline_queue_wait_seconds_bucket", &[kimi_main, ("le", "0.05")]),
+        sum(
+            &families,
+            "redline_queue_wait_seconds_bucket",
+            &[kimi_main, ("le", "0.05")]
+        ),
         6.0,
         "without a cap every request went straight through"
     );
@@ -209,9 +228,13 @@ fn tokens_first_token_and_tools_show_on_status_metrics_and_history_and_survive_a
         Duration::from_secs(10),
         Duration::from_millis(50),
         || {
-            get(&daemon, token, "/api/v1/history?account=kimi-main&range=day")
-                .json::<Value>()
-                .unwrap()
+            get(
+                &daemon,
+                token,
+                "/api/v1/history?account=kimi-main&range=day",
+            )
+            .json::<Value>()
+            .unwrap()
         },
         |h| h["store"]["last_request_id"] == 6,
     );
@@ -331,9 +354,18 @@ fn the_queue_shows_cap_limit_and_waiting_requests_and_the_history_counts_the_wai
         assert!(*latency >= wait + answer_ms, "{rows:?}");
     }
     let waited: Vec<f64> = rows.iter().map(|(_, wait)| *wait).collect();
-    assert!(waited[..2].iter().all(|w| *w < answer_ms / 2.0), "{waited:?}");
-    assert!(waited[2..].iter().all(|w| *w >= 0.9 * answer_ms), "{waited:?}");
-    assert!(waited[4..].iter().all(|w| *w >= 1.8 * answer_ms), "{waited:?}");
+    assert!(
+        waited[..2].iter().all(|w| *w < answer_ms / 2.0),
+        "{waited:?}"
+    );
+    assert!(
+        waited[2..].iter().all(|w| *w >= 0.9 * answer_ms),
+        "{waited:?}"
+    );
+    assert!(
+        waited[4..].iter().all(|w| *w >= 1.8 * answer_ms),
+        "{waited:?}"
+    );
 }
 
 #[test]
@@ -347,7 +379,10 @@ fn a_zero_from_the_provider_beside_forwarded_requests_is_doubtful() {
         !kimi(s)["windows"].as_array().unwrap().is_empty()
     });
     let windows = kimi(&status)["windows"].as_array().unwrap();
-    assert!(windows.iter().all(|w| w["doubtful"].is_null()), "{status:#}");
+    assert!(
+        windows.iter().all(|w| w["doubtful"].is_null()),
+        "{status:#}"
+    );
     assert_eq!(kimi(&status)["level"], "ok", "{status:#}");
 
     for _ in 0..3 {
@@ -394,5 +429,8 @@ fn a_zero_from_the_provider_beside_forwarded_requests_is_doubtful() {
             .any(|w| w["kind"] == "five_hour" && w["used_ratio"] != 0.0)
     });
     let windows = kimi(&status)["windows"].as_array().unwrap();
-    assert!(windows.iter().all(|w| w["doubtful"].is_null()), "{status:#}");
+    assert!(
+        windows.iter().all(|w| w["doubtful"].is_null()),
+        "{status:#}"
+    );
 }
