@@ -65,7 +65,8 @@ struct Minute {
     /// Of them, given up by the client first (499).
     cancelled: u64,
     latency_ms: Histogram,
-    /// The waits of requests that left Redline's queue in this minute (0 when none).
+    /// The waits of requests that left Redline's queue in this minute (0 for one that went
+    /// straight through).
     queue_wait_ms: Histogram,
     first_token_ms: Histogram,
     tokens_per_s: Histogram,
