@@ -140,7 +140,9 @@ impl Classification {
     /// once (0 = no cap): the standard concurrency advice, which suggests the queue, says
     /// instead what helps when the queue is already on. A provider's own words are kept.
     pub fn under_cap(mut self, cap: u64) -> Classification {
-        if cap > 0 && self.cause == Cause::Concurrency && self.advice == advice(self.cause, self.limit)
+        if cap > 0
+            && self.cause == Cause::Concurrency
+            && self.advice == advice(self.cause, self.limit)
         {
             self.advice = capped_concurrency_advice(self.limit, cap);
         }
@@ -274,7 +276,11 @@ mod tests {
              agents, or lower the cap further."
         );
         for capped in [refused(Some(30)), refused(None)].map(|c| c.under_cap(2)) {
-            assert!(!capped.advice.contains("enable Redline's queue"), "{}", capped.advice);
+            assert!(
+                !capped.advice.contains("enable Redline's queue"),
+                "{}",
+                capped.advice
+            );
         }
         // Other causes, and a provider's own words, are left as they were.
         let rpm = Classification::new(Cause::Rpm, "x");

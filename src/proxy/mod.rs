@@ -141,6 +141,21 @@ impl Default for ProxySettings {
     }
 }
 
+impl ProxySettings {
+    /// The settings `[proxy]` in the config file sets; the rest keep their defaults.
+    pub fn from_config(config: &crate::config::Proxy) -> ProxySettings {
+        ProxySettings {
+            connect_timeout: Duration::from_secs(config.connect_timeout_s),
+            first_byte_timeout: Duration::from_secs(config.first_byte_timeout_s),
+            idle_timeout: Duration::from_secs(config.idle_timeout_s),
+            queue_max_wait: Duration::from_secs(config.queue_max_wait_s),
+            queue_max_len: usize::try_from(config.queue_max_len).unwrap_or(usize::MAX),
+            retry_429: config.retry_429,
+            ..ProxySettings::default()
+        }
+    }
+}
+
 /// The queue's bounds in `settings`.
 fn bounds(settings: &ProxySettings) -> Bounds {
     Bounds {

@@ -290,8 +290,7 @@ impl Lane {
     }
 
     fn show_waiting(&self, state: &LaneState) {
-        self.traffic
-            .set_queued(&self.account, state.waiting as u64);
+        self.traffic.set_queued(&self.account, state.waiting as u64);
     }
 }
 
@@ -397,7 +396,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -477,7 +475,10 @@ mod tests {
             settle().await;
         }
         assert_eq!(traffic.summary(&id()).queued, 3);
-        assert_eq!(queues.queued_by_tool(&id()), BTreeMap::from([(A.into(), 3)]));
+        assert_eq!(
+            queues.queued_by_tool(&id()),
+            BTreeMap::from([(A.into(), 3)])
+        );
         let mut slot = first;
         let mut order = Vec::new();
         for _ in 0..3 {
@@ -538,7 +539,11 @@ mod tests {
         let order = twenty_against_two(1).await;
         assert_eq!(order[..5], ["A0", "B0", "A1", "B1", "A2"]);
         let a: Vec<_> = (0..20).map(|n| format!("A{n}")).collect();
-        let rest: Vec<_> = order.iter().filter(|n| n.starts_with('A')).cloned().collect();
+        let rest: Vec<_> = order
+            .iter()
+            .filter(|n| n.starts_with('A'))
+            .cloned()
+            .collect();
         assert_eq!(rest, a, "each tool's own requests keep their order");
 
         let order = twenty_against_two(2).await;
@@ -710,11 +715,8 @@ mod tests {
         let (queues, _) = queues(5);
         let held = queues.admit(&id(), 1, A, async {}).await;
         queues.retain(&HashMap::from([(id(), 1)]));
-        let refused = tokio::time::timeout(
-            Duration::from_secs(1),
-            queues.admit(&id(), 1, A, async {}),
-        )
-        .await;
+        let refused =
+            tokio::time::timeout(Duration::from_secs(1), queues.admit(&id(), 1, A, async {})).await;
         assert!(refused.is_err(), "the kept lane still counts the held slot");
         queues.retain(&HashMap::from([(id(), 2)]));
         let second = queues.admit(&id(), 2, A, async {}).await;
