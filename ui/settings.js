@@ -9,24 +9,36 @@ const GLOBAL = [
   { key: "poll.interval_s", label: "Check usage every (seconds, at least 15)", type: "number", min: 15, max: 86400, read: (s) => s.poll.interval_s },
   { key: "notifications.enabled", label: "Desktop notifications", type: "checkbox", read: (s) => s.notifications.enabled },
   { key: "notifications.rotation_reminder_days", label: "Remind me to rotate keys older than (days, 0 = never)", type: "number", min: 0, max: 3650, read: (s) => s.notifications.rotation_reminder_days },
-  { key: "proxy.listen", label: "Proxy and dashboard address (takes effect when Redline restarts)", type: "text", read: (s) => s.proxy.listen },
+  { key: "proxy.listen", label: "Proxy and dashboard address", type: "text", read: (s) => s.proxy.listen },
   { key: "proxy.queue_max_wait_s", label: "Longest wait in Redline's queue (seconds)", type: "number", min: 1, max: 3600, read: (s) => s.proxy.queue_max_wait_s },
+  { key: "proxy.queue_max_len", label: "Most requests waiting per key (0 = refuse at once beyond the cap)", type: "number", min: 0, max: 100000, read: (s) => s.proxy.queue_max_len },
   { key: "proxy.retry_429", label: "Retry a provider's 429 before the tool sees it (tools retry too: off is safer)", type: "checkbox", read: (s) => s.proxy.retry_429 },
+  { key: "proxy.connect_timeout_s", label: "Give up connecting to a provider after (seconds)", type: "number", min: 1, max: 300, read: (s) => s.proxy.connect_timeout_s },
+  { key: "proxy.first_byte_timeout_s", label: "Give up when no answer starts within (seconds; models may think for minutes)", type: "number", min: 5, max: 3600, read: (s) => s.proxy.first_byte_timeout_s },
+  { key: "proxy.idle_timeout_s", label: "Cut off an answer that stops for (seconds)", type: "number", min: 5, max: 3600, read: (s) => s.proxy.idle_timeout_s },
 ];
+
+// What the engine says about a setting it applies only when it restarts.
+function restartNote(settings, key) {
+  const restart = settings.restart;
+  if (!restart || !restart.settings.includes(key)) return null;
+  return `${key} takes effect when Redline restarts: ${restart.how}.`;
+}
 
 function fieldId(key) {
   return `setting-${key.replaceAll(".", "-")}`;
 }
 
-function input(field, value) {
+function input(field, value, note = null) {
   const id = fieldId(field.key);
   if (field.type === "checkbox") {
     const box = h("input", { type: "checkbox", id, name: field.key, checked: Boolean(value) });
     return { element: h("label", { class: "check" }, box, ` ${field.label}`), read: () => String(box.checked), initial: String(Boolean(value)) };
   }
-  const box = h("input", { type: field.type, id, name: field.key, value: String(value ?? ""), min: field.min, max: field.max, inputmode: field.type === "number" ? "numeric" : null });
+  const noteId = note ? `${id}-note` : null;
+  const box = h("input", { type: field.type, id, name: field.key, value: String(value ?? ""), min: field.min, max: field.max, inputmode: field.type === "number" ? "numeric" : null, "aria-describedby": noteId });
   return {
-    element: h("div", { class: "field" }, h("label", { for: id }, field.label), box),
+    element: h("div", { class: "field" }, h("label", { for: id }, field.label), box, note ? h("p", { class: "muted small", id: noteId }, note) : null),
     read: () => box.value.trim(),
     initial: String(value ?? ""),
   };
@@ -48,7 +60,7 @@ export function mountSettings(container, app) {
   function draw(settings) {
     fields = [];
     const general = GLOBAL.map((field) => {
-      const made = input(field, field.read(settings));
+      const made = input(field, field.read(settings), restartNote(settings, field.key));
       fields.push({ key: field.key, ...made });
       return made.element;
     });
@@ -64,7 +76,7 @@ export function mountSettings(container, app) {
       h("fieldset", {}, h("legend", {}, "Local proxy"), general.slice(5)),
       ...accounts,
       autostart(),
-      h("p", { class: "muted small" }, `Saved in ${settings.path}. The running engine applies changes at once.`),
+      h("p", { class: "muted small" }, `Saved in ${settings.path}. The running engine applies changes at once, except those noted to wait for a restart.`),
       h("div", { class: "actions" }, save));
   }
 
@@ -107,7 +119,8 @@ export function mountSettings(container, app) {
       const saved = await t.saveSettings(changes);
       draw(saved);
       const names = Object.keys(changes).join(", ");
-      say(`Saved ${names}.${"proxy.listen" in changes ? " The new address is used after Redline restarts." : ""}`);
+      const notes = Object.keys(changes).map((key) => restartNote(saved, key)).filter(Boolean);
+      say([`Saved ${names}.`, ...notes].join(" "));
     } catch (error) {
       say(`Not saved: ${error.message}`, true);
       const key = Object.keys(changes).find((k) => error.message.includes(k));

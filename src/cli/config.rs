@@ -4,9 +4,16 @@ use clap::Subcommand;
 use redline::Error;
 use redline::config::ConfigFile;
 use redline::config::paths::Paths;
+use redline::config::restart;
 use redline::config::settings;
 use redline::keys::Keys;
+use redline::keys::vault::{Slot, Vault, off_runtime};
+use redline::serve::api_client::{ApiClient, Call, Method};
+use redline::status::source;
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
+
 #[derive(Subcommand, Debug)]
 pub(super) enum ConfigCommand {
     /// Print the settings in effect (defaults included) and where the file is.
@@ -14,18 +21,25 @@ pub(super) enum ConfigCommand {
     /// Change one setting, e.g. `redline config set thresholds.warn 75`.
     ///
     /// Keys: thresholds.warn and thresholds.critical (percent used, warn below critical),
-    /// poll.interval_s (15 at the least), proxy.listen (address:port), proxy.queue_max_wait_s,
-    /// proxy.retry_429 (true/false),
+    /// poll.interval_s (15 at the least), proxy.listen (address:port; used when Redline
+    /// restarts), proxy.queue_max_wait_s, proxy.queue_max_len, proxy.retry_429 (true/false),
+    /// proxy.connect_timeout_s, proxy.first_byte_timeout_s, proxy.idle_timeout_s,
     /// notifications.enabled (true/false), notifications.rotation_reminder_days,
-    /// history.retention_days (days of history kept, 1 to 3650),
+    /// history.retention_days (days of history kept, 1 to 3650; used when Redline restarts),
     /// accounts.<id>.concurrency_cap (0 = no cap, a number, or auto for the provider's own
     /// limit), accounts.<id>.tier (Moonshot 0-5),
     /// accounts.<id>.label,
     /// accounts.<id>.base_url (an empty value removes a label or base URL).
+    ///
+    /// A running Redline (daemon or desktop app) applies every other change within seconds.
     Set { key: String, value: String },
 }
 
-pub(super) fn run(paths: &Paths, keys: &Keys, command: ConfigCommand) -> Result<ExitCode, Error> {
+pub(super) async fn run(
+    paths: &Paths,
+    keys: &Keys,
+    command: ConfigCommand,
+) -> Result<ExitCode, Error> {
     match command {
         ConfigCommand::Show => {
             let config = keys.config().load()?;
@@ -35,9 +49,57 @@ pub(super) fn run(paths: &Paths, keys: &Keys, command: ConfigCommand) -> Result<
         }
         ConfigCommand::Set { key, value } => {
             let file = ConfigFile::new(paths.config_file());
+            // Where a running Redline listens now, to ask it how to restart it.
+            let listening = file.load().map(|c| c.proxy.listen);
             settings::set(&file, &key, &value)?;
-            println!("Saved {key} = {value} in {}", file.path().display());
+            println!("Saved {key} = {value} in {}.", file.path().display());
+            if restart::needs_restart(&key) {
+                let how = match listening {
+                    Ok(listen) => how_to_restart(listen).await,
+                    Err(_) => None,
+                };
+                if let Some(note) = restart::note(&[&key], how.as_deref()) {
+                    println!("{note}");
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// What to do to restart this install's Redline listening on `listen`, in its own words (it
+/// knows how it was started); `None` when none of this install listens there.
+async fn how_to_restart(listen: SocketAddr) -> Option<String> {
+    const ANY: &str = "quit and reopen the desktop app, or restart `redline daemon` or its service";
+    let address = source::engine_address(listen);
+    if !source::is_listening(address).await {
+        return None;
+    }
+    let vault = Vault::from_env();
+    let token = match off_runtime(move || vault.get(&Slot::LocalToken)).await {
+        Ok(Some(token)) => token,
+        // No Redline of this install has run, so what listens there is not one.
+        Ok(None) => return None,
+        Err(_) => return Some(ANY.to_owned()),
+    };
+    let second = Duration::from_secs(1);
+    let base = format!("http://{address}");
+    let Ok(client) = ApiClient::with_timeouts(&base, token, second, 5 * second) else {
+        return Some(ANY.to_owned());
+    };
+    let call = Call {
+        method: Method::GET,
+        path: &["settings"],
+        ..Call::default()
+    };
+    match client.send_with_status(call).await {
+        Ok(settings) => Some(
+            settings["restart"]["how"]
+                .as_str()
+                .map_or_else(|| ANY.to_owned(), str::to_owned),
+        ),
+        // Another install's Redline (it holds another token), not this one.
+        Err(failure) if failure.status == Some(401) => None,
+        Err(_) => Some(ANY.to_owned()),
     }
 }

@@ -117,7 +117,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Keys(command) => keys::run(&keys, command).await,
         Command::Status(args) => status::run(&keys, args).await,
-        Command::Config(command) => config::run(&paths, &keys, command),
+        Command::Config(command) => config::run(&paths, &keys, command).await,
         Command::Daemon {
             listen,
             allow_remote,
@@ -128,6 +128,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
                 allow_remote,
                 demo,
                 open_browser: false,
+                desktop_app: false,
             };
             daemon::run(&paths, options).await?;
             Ok(ExitCode::SUCCESS)
@@ -140,6 +141,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
                 allow_remote: false,
                 demo: true,
                 open_browser: true,
+                desktop_app: false,
             };
             daemon::run(&paths, options).await?;
             Ok(ExitCode::SUCCESS)

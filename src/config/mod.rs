@@ -1,5 +1,6 @@
 //! Configuration: this file is `config.toml` itself; beside it `settings` (what
-//! `redline config set` may change) and `paths` (where Redline keeps its files).
+//! `redline config set` may change), `restart` (which settings wait for a restart, and how to
+//! restart) and `paths` (where Redline keeps its files).
 //!
 //! The config file: accounts (never their secrets) and settings, as human-readable TOML.
 //!
@@ -9,6 +10,7 @@
 //! overwritten.
 
 pub mod paths;
+pub mod restart;
 pub mod settings;
 
 use crate::error::Error;
@@ -43,8 +45,15 @@ interval_s = 60
 listen = "127.0.0.1:4290"
 # How long a request may wait in Redline's queue when an account's concurrency_cap is reached.
 queue_max_wait_s = 60
+# Most requests waiting in that queue per account; more are refused at once (0 = never wait).
+queue_max_len = 512
 # Retry a provider's 429 before the tool sees it. Off: tools retry too, so retries multiply.
 retry_429 = false
+# Seconds before giving up: connecting to a provider, waiting for the first byte of its answer
+# (a model may think for minutes), and waiting for more of an answer that stopped coming.
+connect_timeout_s = 10
+first_byte_timeout_s = 300
+idle_timeout_s = 120
 
 [notifications]
 enabled = true
@@ -79,7 +88,11 @@ impl Default for Config {
             proxy: Proxy {
                 listen: SocketAddr::from(([127, 0, 0, 1], 4290)),
                 queue_max_wait_s: default_queue_wait(),
+                queue_max_len: default_queue_len(),
                 retry_429: false,
+                connect_timeout_s: default_connect_timeout(),
+                first_byte_timeout_s: default_first_byte_timeout(),
+                idle_timeout_s: default_idle_timeout(),
             },
             notifications: Notifications {
                 enabled: true,
@@ -153,14 +166,54 @@ pub struct Proxy {
         deserialize_with = "whole_number::<_, 1, 3600>"
     )]
     pub queue_max_wait_s: u64,
+    /// Most requests waiting in that queue per account; 0 refuses at once beyond the cap.
+    #[serde(
+        default = "default_queue_len",
+        deserialize_with = "whole_number::<_, 0, 100000>"
+    )]
+    pub queue_max_len: u64,
     /// Retry a provider's 429 before answering the tool (off: tools retry too, and retries
     /// multiply).
     #[serde(default)]
     pub retry_429: bool,
+    /// Giving up on connecting to a provider.
+    #[serde(
+        default = "default_connect_timeout",
+        deserialize_with = "whole_number::<_, 1, 300>"
+    )]
+    pub connect_timeout_s: u64,
+    /// Giving up when not a byte of the answer came; long, as a model may think for minutes.
+    #[serde(
+        default = "default_first_byte_timeout",
+        deserialize_with = "whole_number::<_, 5, 3600>"
+    )]
+    pub first_byte_timeout_s: u64,
+    /// Cutting an answer off when nothing more came for this long.
+    #[serde(
+        default = "default_idle_timeout",
+        deserialize_with = "whole_number::<_, 5, 3600>"
+    )]
+    pub idle_timeout_s: u64,
 }
 
 fn default_queue_wait() -> u64 {
     60
+}
+
+fn default_queue_len() -> u64 {
+    512
+}
+
+fn default_connect_timeout() -> u64 {
+    10
+}
+
+fn default_first_byte_timeout() -> u64 {
+    300
+}
+
+fn default_idle_timeout() -> u64 {
+    120
 }
 
 /// How many requests the proxy lets through at once for one account.

@@ -118,6 +118,15 @@ pub(super) async fn messages(
 }
 
 async fn answer(shared: Arc<Shared>, style: Style, headers: HeaderMap, body: Bytes) -> Response {
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    shared
+        .chat_user_agents
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(user_agent.to_owned());
     shared.count(|c| c.requests += 1);
     let (behaviour, settings, limit) = {
         let mut state = shared.state();
@@ -172,6 +181,8 @@ async fn answer(shared: Arc<Shared>, style: Style, headers: HeaderMap, body: Byt
             return refusal.into_response();
         }
     };
+    // Held open while the test asks for it; the sender lives as long as the fake.
+    let _ = shared.holding.subscribe().wait_for(|hold| !hold).await;
 
     let answer = Answer {
         style,

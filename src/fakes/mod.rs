@@ -115,6 +115,8 @@ impl FakeProvider {
                 chat: chat::ChatSettings::default(),
             }),
             counters: watch::channel(ChatCounters::default()).0,
+            holding: watch::channel(false).0,
+            chat_user_agents: Mutex::new(Vec::new()),
         });
         let mut app = Router::new().route(usage_path(provider), get(answer_usage));
         if let Some(path) = completions_path(provider) {
@@ -207,6 +209,23 @@ impl FakeProvider {
         state.chat.refusal_retry_after_s = retry_after_s;
     }
 
+    /// While on, admitted chat requests wait (counted in flight) before they answer, until it
+    /// is switched off: a test can have requests held open at the provider for as long as it
+    /// needs, without timing.
+    pub fn hold_answers(&self, hold: bool) {
+        self.shared.holding.send_replace(hold);
+    }
+
+    /// The User-Agent of every request to a chat path, in the order they arrived (empty when
+    /// none was sent).
+    pub fn chat_user_agents(&self) -> Vec<String> {
+        self.shared
+            .chat_user_agents
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// The chat endpoints' counters now.
     pub fn chat_counters(&self) -> ChatCounters {
         *self.shared.counters.borrow()
@@ -258,6 +277,9 @@ struct Shared {
     more_keys: Mutex<Vec<String>>,
     state: Mutex<FakeState>,
     counters: watch::Sender<ChatCounters>,
+    /// [`FakeProvider::hold_answers`].
+    holding: watch::Sender<bool>,
+    chat_user_agents: Mutex<Vec<String>>,
 }
 
 struct FakeState {

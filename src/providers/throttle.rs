@@ -135,6 +135,19 @@ impl Classification {
         self.advice = advice.into();
         self
     }
+
+    /// A refusal met through Redline's proxy while it caps the account at `cap` requests at
+    /// once (0 = no cap): the standard concurrency advice, which suggests the queue, says
+    /// instead what helps when the queue is already on. A provider's own words are kept.
+    pub fn under_cap(mut self, cap: u64) -> Classification {
+        if cap > 0
+            && self.cause == Cause::Concurrency
+            && self.advice == advice(self.cause, self.limit)
+        {
+            self.advice = capped_concurrency_advice(self.limit, cap);
+        }
+        self
+    }
 }
 
 fn default_retryable(cause: Cause) -> bool {
@@ -184,6 +197,31 @@ pub fn advice(cause: Cause, limit: Option<u64>) -> String {
     }
 }
 
+/// What to do about a concurrency refusal when Redline's queue already holds the account to
+/// `cap` requests at once: the provider counts more than Redline lets through, so either the
+/// cap is not below its limit or something else uses the key too.
+pub fn capped_concurrency_advice(limit: Option<u64>, cap: u64) -> String {
+    let reached = match limit {
+        Some(n) => format!("Concurrency limit {n} reached; your quota is fine."),
+        None => "Concurrency limit reached; your quota is fine.".to_owned(),
+    };
+    let what_helps = match limit {
+        Some(n) if cap < n => format!(
+            "Redline's queue is on (cap {cap}, below the limit), so something else uses this \
+             key at the same time: run fewer agents, or lower the cap further."
+        ),
+        Some(n) => format!(
+            "Redline's queue is on (cap {cap}): lower the cap below the provider's limit of \
+             {n}, or run fewer agents."
+        ),
+        None => format!(
+            "Redline's queue is on (cap {cap}): lower the cap below the provider's limit, or \
+             run fewer agents."
+        ),
+    };
+    format!("{reached} {what_helps}")
+}
+
 /// Messages are shown in one line of a tray menu or notification.
 fn shorten(message: &str) -> String {
     let one_line = message.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -210,5 +248,44 @@ mod tests {
         assert_eq!(c.retry_after, Some(Duration::from_secs(3)));
         assert!(c.retryable);
         assert!(!Classification::new(Cause::QuotaExhausted, "x").retryable);
+    }
+
+    #[test]
+    fn concurrency_advice_under_a_cap_says_what_helps_instead_of_the_queue() {
+        let refused = |limit| Classification::new(Cause::Concurrency, "x").with_limit(limit);
+        assert_eq!(
+            refused(Some(30)).under_cap(0).advice,
+            "Concurrency limit 30 reached; your quota is fine. Lower parallel agents or enable \
+             Redline's queue.",
+            "no cap: the queue is what helps"
+        );
+        assert_eq!(
+            refused(Some(30)).under_cap(30).advice,
+            "Concurrency limit 30 reached; your quota is fine. Redline's queue is on (cap 30): \
+             lower the cap below the provider's limit of 30, or run fewer agents."
+        );
+        assert_eq!(
+            refused(None).under_cap(4).advice,
+            "Concurrency limit reached; your quota is fine. Redline's queue is on (cap 4): lower \
+             the cap below the provider's limit, or run fewer agents."
+        );
+        assert_eq!(
+            refused(Some(30)).under_cap(20).advice,
+            "Concurrency limit 30 reached; your quota is fine. Redline's queue is on (cap 20, \
+             below the limit), so something else uses this key at the same time: run fewer \
+             agents, or lower the cap further."
+        );
+        for capped in [refused(Some(30)), refused(None)].map(|c| c.under_cap(2)) {
+            assert!(
+                !capped.advice.contains("enable Redline's queue"),
+                "{}",
+                capped.advice
+            );
+        }
+        // Other causes, and a provider's own words, are left as they were.
+        let rpm = Classification::new(Cause::Rpm, "x");
+        assert_eq!(rpm.clone().under_cap(5), rpm);
+        let own = refused(None).with_advice("Kimi says: wait.");
+        assert_eq!(own.clone().under_cap(5), own);
     }
 }

@@ -5,7 +5,6 @@
 use super::answers::ProxyAnswer;
 use super::token_tap::BoundedCopy;
 use super::{Call, ProxySettings};
-use crate::providers::provider;
 use crate::providers::throttle::Classification;
 use axum::body::{Body, BodyDataStream, Bytes, HttpBody};
 use futures_util::stream::{self, BoxStream, StreamExt};
@@ -146,6 +145,7 @@ pub struct Answer {
 pub struct Forwarder {
     clients: Clients,
     connect_timeout: Duration,
+    pool_idle_timeout: Duration,
     first_byte_timeout: Duration,
     idle_timeout: Duration,
     /// Retrying a 429; `None` when off.
@@ -175,15 +175,33 @@ pub struct Outgoing {
 
 impl Forwarder {
     pub fn new(settings: &ProxySettings) -> Forwarder {
+        let clients = Clients::new(settings.connect_timeout, settings.pool_idle_timeout);
+        Forwarder::with_clients(settings, clients)
+    }
+
+    fn with_clients(settings: &ProxySettings, clients: Clients) -> Forwarder {
         Forwarder {
-            clients: Clients::new(settings.connect_timeout, settings.pool_idle_timeout),
+            clients,
             connect_timeout: settings.connect_timeout,
+            pool_idle_timeout: settings.pool_idle_timeout,
             first_byte_timeout: settings.first_byte_timeout,
             idle_timeout: settings.idle_timeout,
             retry: settings.retry_429.then_some(RetryPolicy {
                 max_attempts: settings.retry_max_attempts,
                 max_total_wait: settings.retry_max_total_wait,
             }),
+        }
+    }
+
+    /// A forwarder for new settings that keeps this one's connection pool when the clients'
+    /// own settings (the connect and pool timeouts) are unchanged.
+    pub fn reconfigured(&self, settings: &ProxySettings) -> Forwarder {
+        let same_clients = (settings.connect_timeout, settings.pool_idle_timeout)
+            == (self.connect_timeout, self.pool_idle_timeout);
+        if same_clients {
+            Forwarder::with_clients(settings, self.clients.clone())
+        } else {
+            Forwarder::new(settings)
         }
     }
 
@@ -231,12 +249,7 @@ impl Forwarder {
                 return Ok(answer);
             }
             let (answer, prefix) = read_prefix(answer, self.idle_timeout).await;
-            let classification = provider(call.provider).classify(
-                status.as_u16(),
-                &answer.headers,
-                &prefix,
-                jiff::Timestamp::now(),
-            );
+            let classification = call.classify(status.as_u16(), &answer.headers, &prefix);
             let so_far = SoFar {
                 retries,
                 waited: started.elapsed(),

@@ -95,7 +95,7 @@ pub fn split_account(path_and_query: &str) -> Option<(&str, String)> {
     Some((account, upstream))
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ProxySettings {
     /// Giving up on opening a connection to the provider.
     pub connect_timeout: Duration,
@@ -143,6 +143,29 @@ impl Default for ProxySettings {
     }
 }
 
+impl ProxySettings {
+    /// The settings `[proxy]` in the config file sets; the rest keep their defaults.
+    pub fn from_config(config: &crate::config::Proxy) -> ProxySettings {
+        ProxySettings {
+            connect_timeout: Duration::from_secs(config.connect_timeout_s),
+            first_byte_timeout: Duration::from_secs(config.first_byte_timeout_s),
+            idle_timeout: Duration::from_secs(config.idle_timeout_s),
+            queue_max_wait: Duration::from_secs(config.queue_max_wait_s),
+            queue_max_len: usize::try_from(config.queue_max_len).unwrap_or(usize::MAX),
+            retry_429: config.retry_429,
+            ..ProxySettings::default()
+        }
+    }
+}
+
+/// The queue's bounds in `settings`.
+fn bounds(settings: &ProxySettings) -> Bounds {
+    Bounds {
+        max_len: settings.queue_max_len,
+        max_wait: settings.queue_max_wait,
+    }
+}
+
 /// The proxy. Cheap to clone: clones share everything.
 #[derive(Clone)]
 pub struct Proxy {
@@ -150,15 +173,21 @@ pub struct Proxy {
 }
 
 struct Inner {
-    settings: ProxySettings,
+    /// The settings in force, swapped whole when they change; each request reads them once.
+    live: RwLock<Arc<Live>>,
     hosts: HostMap,
     local_token: Secret,
     traffic: Arc<Traffic>,
-    forwarder: Forwarder,
     upstreams: RwLock<Arc<HashMap<AccountId, Arc<Upstream>>>>,
     queues: Queues,
     /// Switched off from the desktop app's menu: requests are refused, nothing is forwarded.
     enabled: AtomicBool,
+}
+
+/// The proxy's settings and the sender built from them.
+struct Live {
+    settings: ProxySettings,
+    forwarder: Forwarder,
 }
 
 /// A request that may go: for whom, to where, with which credential, under which cap.
@@ -201,15 +230,13 @@ impl Proxy {
         local_token: Secret,
         traffic: Arc<Traffic>,
     ) -> Proxy {
-        let bounds = Bounds {
-            max_len: settings.queue_max_len,
-            max_wait: settings.queue_max_wait,
-        };
         Proxy {
             inner: Arc::new(Inner {
-                forwarder: Forwarder::new(&settings),
-                queues: Queues::new(bounds, traffic.clone()),
-                settings,
+                queues: Queues::new(bounds(&settings), traffic.clone()),
+                live: RwLock::new(Arc::new(Live {
+                    forwarder: Forwarder::new(&settings),
+                    settings,
+                })),
                 hosts,
                 local_token,
                 traffic,
@@ -228,8 +255,42 @@ impl Proxy {
         self.inner.enabled.load(Ordering::Relaxed)
     }
 
-    pub fn settings(&self) -> &ProxySettings {
-        &self.inner.settings
+    /// The settings in force.
+    pub fn settings(&self) -> ProxySettings {
+        self.live().settings.clone()
+    }
+
+    /// Puts new settings in force at once (`proxy.*` changed in the config). A request reads
+    /// them once, when it arrives: requests under way finish with the timeouts they started
+    /// with; those waiting in the queue follow the new wait (see `queue`). The connection
+    /// pool is kept unless the connect or pool timeouts changed.
+    pub fn set_settings(&self, settings: ProxySettings) {
+        let mut live = self
+            .inner
+            .live
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if live.settings == settings {
+            return;
+        }
+        self.inner.queues.set_bounds(bounds(&settings));
+        *live = Arc::new(Live {
+            forwarder: live.forwarder.reconfigured(&settings),
+            settings,
+        });
+    }
+
+    fn live(&self) -> Arc<Live> {
+        self.inner
+            .live
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// How many requests wait in the queue for `account`, per tool.
+    pub fn queued_by_tool(&self, account: &AccountId) -> std::collections::BTreeMap<String, u64> {
+        self.inner.queues.queued_by_tool(account)
     }
 
     /// Replaces every account's upstream (when the config or the keys change). Requests
@@ -272,10 +333,11 @@ impl Proxy {
     /// the first byte or mid-stream, cancels the upstream request and takes it out of flight.
     pub async fn handle(&self, account: &str, path_and_query: &str, request: Request) -> Response {
         let steps = async {
+            let live = self.live();
             let prepared = self.prepare(account, path_and_query, request)?;
             let admitted = self.admit(prepared).await?;
-            let forwarded = self.forward(admitted).await?;
-            Ok(self.relay(forwarded))
+            let forwarded = self.forward(&live, admitted).await?;
+            Ok(relay::respond(forwarded, live.settings.idle_timeout))
         };
         steps
             .await
@@ -332,6 +394,7 @@ impl Proxy {
                 account,
                 client: client_name(user_agent),
                 provider: upstream.provider,
+                cap: upstream.concurrency_cap,
             },
             outgoing: Outgoing {
                 method: parts.method,
@@ -354,7 +417,10 @@ impl Proxy {
             style,
         } = prepared;
         let read_ahead = outgoing.body.read_ahead(QUEUE_READ_AHEAD);
-        let queued = self.inner.queues.admit(&call.account, cap, read_ahead);
+        let queued = self
+            .inner
+            .queues
+            .admit(&call.account, cap, &call.client, read_ahead);
         let waited = call
             .traffic
             .wait_in_queue(&call.account, &call.client, call.arrived, queued);
@@ -375,7 +441,7 @@ impl Proxy {
     }
 
     /// Sends the request on; from here it counts as in flight.
-    async fn forward(&self, admitted: Admitted) -> Result<Forwarded, ProxyAnswer> {
+    async fn forward(&self, live: &Live, admitted: Admitted) -> Result<Forwarded, ProxyAnswer> {
         let Admitted {
             call,
             outgoing,
@@ -386,7 +452,7 @@ impl Proxy {
             .traffic
             .begin_at(&call.account, &call.client, call.arrived);
         let head_only = outgoing.method == Method::HEAD;
-        match self.inner.forwarder.send(&call, outgoing).await {
+        match live.forwarder.send(&call, outgoing).await {
             Ok(answer) => Ok(Forwarded {
                 in_flight: InFlight { call, guard, slot },
                 answer,
@@ -397,11 +463,6 @@ impl Proxy {
                 Err(failure)
             }
         }
-    }
-
-    /// Streams the provider's answer back to the client.
-    fn relay(&self, forwarded: Forwarded) -> Response {
-        relay::respond(forwarded, self.inner.settings.idle_timeout)
     }
 }
 
@@ -417,7 +478,7 @@ fn upstream_url(hosts: &HostMap, origin: &str, path_and_query: &str) -> Option<r
     reqwest::Url::parse(&url).ok()
 }
 
-/// One request's identity for the books: the account, the tool, the provider.
+/// One request's identity for the books: the account, the tool, the provider, the cap.
 pub(crate) struct Call {
     traffic: Arc<Traffic>,
     /// When the request reached Redline: its latency and queue wait count from here.
@@ -425,6 +486,8 @@ pub(crate) struct Call {
     account: AccountId,
     client: String,
     provider: ProviderId,
+    /// The account's concurrency cap in force; 0 = none.
+    cap: u64,
 }
 
 impl Call {
@@ -436,9 +499,15 @@ impl Call {
 
     /// Classifies a refusal from its status, headers and the start of its body, and records it.
     fn classify_refusal(&self, status: u16, headers: &HeaderMap, body: &[u8]) {
-        let classification =
-            provider(self.provider).classify(status, headers, body, jiff::Timestamp::now());
+        let classification = self.classify(status, headers, body);
         self.record_refusal(status, &classification);
+    }
+
+    /// The provider's reading of a refusal, its advice aware of Redline's cap on this account.
+    fn classify(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Classification {
+        provider(self.provider)
+            .classify(status, headers, body, jiff::Timestamp::now())
+            .under_cap(self.cap)
     }
 
     fn record_refusal(&self, status: u16, classification: &Classification) {
@@ -544,7 +613,11 @@ mod tests {
             (id("busy"), upstream(&closed, Some(&key), 1)),
         ]));
         // The busy account's only slot is taken and its line may hold nobody.
-        let _held = proxy.inner.queues.admit(&id("busy"), 1, async {}).await;
+        let _held = proxy
+            .inner
+            .queues
+            .admit(&id("busy"), 1, "test", async {})
+            .await;
 
         let bearer = format!("Bearer {}", token.expose());
         let with_token = [("authorization", bearer.as_str())];

@@ -4,6 +4,7 @@
 //!
 //! A secret comes in once (add, rotate) and never goes out: answers carry fingerprints only.
 
+use crate::config::restart::{self, Launcher};
 use crate::config::settings;
 use crate::config::{ConcurrencyCap, Config, Notifications, Poll, Thresholds, validate_base_url};
 use crate::error::Error;
@@ -47,6 +48,7 @@ struct Inner {
     config_changed: Arc<Notify>,
     stopping: watch::Sender<bool>,
     history: Option<Store>,
+    launcher: Launcher,
 }
 
 /// What an engine host tells the API about itself.
@@ -67,6 +69,8 @@ pub struct ApiParts {
     pub history: Option<Store>,
     /// The running proxy (the desktop menu switches it on and off).
     pub proxy: Proxy,
+    /// How the engine was started, to say how to restart it.
+    pub launcher: Launcher,
 }
 
 /// An error for the caller: an HTTP status, a stable code and one sentence saying what to do.
@@ -191,6 +195,16 @@ pub struct Settings {
     pub accounts: BTreeMap<String, AccountSettings>,
     /// Where they are saved.
     pub path: String,
+    /// The settings that wait for a restart, and how to restart this engine.
+    pub restart: Restart,
+}
+
+/// Settings the running engine applies only when it restarts (all others apply at once).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Restart {
+    pub settings: &'static [&'static str],
+    /// What to do, as this engine runs: `systemctl --user restart redline.service`.
+    pub how: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -242,6 +256,7 @@ impl Api {
             traffic,
             history,
             proxy,
+            launcher,
         } = parts;
         let status = monitor.status();
         Api {
@@ -258,6 +273,7 @@ impl Api {
                 config_changed: Arc::new(Notify::new()),
                 stopping: watch::channel(false).0,
                 history,
+                launcher,
             }),
         }
     }
@@ -438,7 +454,7 @@ impl Api {
 
     pub fn settings(&self) -> Result<Settings, ApiError> {
         let config = self.inner.keys.config().load()?;
-        Ok(settings_of(config, self.inner.keys.config().path()))
+        Ok(self.settings_of(config))
     }
 
     /// Validates and saves every change together (`thresholds.warn` → `"70"`, names as in
@@ -454,7 +470,7 @@ impl Api {
             .collect();
         let config = settings::set_many(file, &changes)?;
         self.inner.config_changed.notify_one();
-        Ok(settings_of(config, file.path()))
+        Ok(self.settings_of(config))
     }
 
     /// The lines that point tools at the proxy for one account (`redline env ID`); in the
@@ -560,7 +576,23 @@ pub fn parse_shell(text: &str) -> Result<Shell, ApiError> {
     })
 }
 
-fn settings_of(config: Config, path: &std::path::Path) -> Settings {
+impl Api {
+    /// What to do to restart this engine, as it was started.
+    pub fn how_to_restart(&self) -> String {
+        self.inner.launcher.how_to_restart()
+    }
+
+    fn settings_of(&self, config: Config) -> Settings {
+        let path = self.inner.keys.config().path();
+        let restart = Restart {
+            settings: restart::ON_RESTART,
+            how: self.how_to_restart(),
+        };
+        settings_of(config, path, restart)
+    }
+}
+
+fn settings_of(config: Config, path: &std::path::Path, restart: Restart) -> Settings {
     Settings {
         accounts: config
             .accounts
@@ -581,6 +613,7 @@ fn settings_of(config: Config, path: &std::path::Path) -> Settings {
         proxy: config.proxy,
         notifications: config.notifications,
         path: path.display().to_string(),
+        restart,
     }
 }
 

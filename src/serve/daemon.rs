@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::config::paths::Paths;
+use crate::config::restart::{self, Launcher};
 use crate::error::Error;
 use crate::history::status_rows;
 use crate::history::store::Store;
@@ -37,6 +38,8 @@ pub struct DaemonOptions {
     pub demo: bool,
     /// Open the dashboard in the default browser once listening.
     pub open_browser: bool,
+    /// Run by the desktop app (which says how to restart it).
+    pub desktop_app: bool,
 }
 
 /// Refuses an address other machines could reach, unless the user insisted.
@@ -63,6 +66,8 @@ pub struct Inputs {
     pub listen: SocketAddr,
     /// The built-in demo is running.
     pub demo: bool,
+    /// How this engine was started, to say how to restart it.
+    pub launcher: Launcher,
 }
 
 /// Starts monitoring and the proxy; the result is what the local port serves.
@@ -81,6 +86,7 @@ pub fn start_with_history(inputs: Inputs, history: Option<Store>) -> AppState {
         allow_remote,
         listen,
         demo,
+        launcher,
     } = inputs;
     let traffic = Traffic::new();
     let metrics = Metrics::new();
@@ -91,11 +97,7 @@ pub fn start_with_history(inputs: Inputs, history: Option<Store>) -> AppState {
     if let Some(store) = &history {
         remember_traffic(store, &traffic, &config);
     }
-    let settings = ProxySettings {
-        queue_max_wait: Duration::from_secs(config.proxy.queue_max_wait_s),
-        retry_429: config.proxy.retry_429,
-        ..ProxySettings::default()
-    };
+    let settings = ProxySettings::from_config(&config.proxy);
     let proxy = Proxy::new(settings, hosts.clone(), token.clone(), traffic.clone());
     let client = HttpClient::new(hosts);
     let monitor = Arc::new(Monitor::start(
@@ -116,6 +118,7 @@ pub fn start_with_history(inputs: Inputs, history: Option<Store>) -> AppState {
         traffic,
         history: history.clone(),
         proxy: proxy.clone(),
+        launcher,
     });
     if let Some(store) = &history {
         tokio::spawn(sample_status(monitor.status(), store.clone()));
@@ -323,6 +326,7 @@ pub async fn serve_accounts_or_demo(
         };
         let this_run = DaemonOptions {
             demo,
+            desktop_app: true,
             ..options.clone()
         };
         serve_with(paths, this_run, stop, on_this_ready).await?;
@@ -408,6 +412,7 @@ pub async fn serve_with(
             allow_remote: options.allow_remote,
             listen: addr,
             demo: options.demo,
+            launcher: Launcher::detect(options.desktop_app),
         },
         history,
     );
@@ -503,9 +508,16 @@ async fn follow_config(keys: Keys, mut current: Config, mut secrets: Secrets, st
             _ = next_check(&mut check, &api_changed) => {
                 match keys.config().load() {
                     Ok(config) if config != current => {
+                        // First, so that a request sent once the reload is announced meets
+                        // the new settings.
+                        state.proxy.set_settings(ProxySettings::from_config(&config.proxy));
                         secrets = load_secrets(&Vault::from_env(), &config).await;
                         state.monitor.reconfigure(config.clone(), secrets.clone());
                         eprintln!("redline: settings reloaded ({} accounts)", config.accounts.len());
+                        let waiting = waiting_for_restart(&current, &config);
+                        if let Some(note) = restart::note(&waiting, Some(&state.api.how_to_restart())) {
+                            eprintln!("redline: {note}");
+                        }
                         current = config;
                         applied.clear();
                     }
@@ -524,6 +536,19 @@ async fn follow_config(keys: Keys, mut current: Config, mut secrets: Secrets, st
             changed = status.changed() => if changed.is_err() { return },
         }
     }
+}
+
+/// The settings changed from `old` to `new` that the running engine cannot take over.
+fn waiting_for_restart(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    if old.proxy.listen != new.proxy.listen {
+        keys.push("proxy.listen");
+    }
+    if old.history.retention_days != new.history.retention_days {
+        keys.push("history.retention_days");
+    }
+    debug_assert!(keys.iter().all(|k| restart::needs_restart(k)));
+    keys
 }
 
 /// The next config check: on the timer, or at once after a change made through the API.

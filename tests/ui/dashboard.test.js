@@ -382,6 +382,9 @@ test("settings are validated, saved, and still there after a restart", async () 
   await warn.waitFor();
   assert.equal(await warn.inputValue(), "80");
   assert.match(await page.locator("#settings").innerText(), /Only the desktop app can start at login/);
+  // The address waits for a restart, and the page says how to restart this daemon.
+  assert.match(await page.locator("#setting-proxy-listen-note").innerText(), /^proxy\.listen takes effect when Redline restarts: \S/);
+  assert.equal(await page.locator("#setting-proxy-queue_max_wait_s-note").count(), 0, "the queue wait applies at once");
 
   await page.getByLabel(/^Check usage every/).fill("5");
   await page.getByRole("button", { name: "Save settings" }).click();
@@ -391,8 +394,14 @@ test("settings are validated, saved, and still there after a restart", async () 
   await page.getByLabel(/^Check usage every/).fill("120");
   await warn.fill("70");
   await page.getByLabel("Desktop notifications", { exact: true }).uncheck();
+  await page.getByLabel(/^Longest wait in Redline's queue/).fill("7");
   await page.getByRole("button", { name: "Save settings" }).click();
   await page.getByText(/Saved .*thresholds\.warn/).waitFor();
+  assert.doesNotMatch(await page.locator("#settings .message").innerText(), /restart/);
+
+  await page.getByLabel(/^Proxy and dashboard address/).fill("127.0.0.1:4391");
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await page.getByText(/Saved proxy\.listen\. proxy\.listen takes effect when Redline restarts: \S/).waitFor();
   await first.stop();
 
   const second = await daemon(box);
@@ -402,6 +411,7 @@ test("settings are validated, saved, and still there after a restart", async () 
   assert.equal(await again.getByLabel(/^Warn at/).inputValue(), "70");
   assert.equal(await again.getByLabel(/^Check usage every/).inputValue(), "120");
   assert.equal(await again.getByLabel("Desktop notifications", { exact: true }).isChecked(), false);
+  assert.equal(await again.getByLabel(/^Longest wait in Redline's queue/).inputValue(), "7");
   await shot(again, "settings-after-restart");
   await second.stop();
   assert.deepEqual([...page.problems, ...again.problems], []);

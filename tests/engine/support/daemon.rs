@@ -105,6 +105,31 @@ impl Daemon {
         }
     }
 
+    /// The next line the daemon prints that contains `text` (lines printed since the last
+    /// wait count too); fails if none does within `within`.
+    pub fn wait_for_line(&mut self, text: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(Event::Line(line)) if line.contains(text) => return line,
+                Ok(Event::Line(_)) => {}
+                Ok(Event::Exited(status)) => {
+                    self.exit = Some(status);
+                    panic!(
+                        "the daemon exited ({status}) before printing {text:?}: {}",
+                        self.log()
+                    )
+                }
+                Err(_) => panic!(
+                    "the daemon did not print {text:?} within {} s: {}",
+                    within.as_secs(),
+                    self.log()
+                ),
+            }
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.origin)
     }

@@ -3,6 +3,7 @@
 use super::{Daemon, Sandbox, fake};
 use redline::config::Config;
 use redline::config::paths::Paths;
+use redline::config::restart::Launcher;
 use redline::fakes::FakeProvider;
 use redline::history::store::Store;
 use redline::keys::Keys;
@@ -92,6 +93,7 @@ impl InProcessEngine {
                 allow_remote: false,
                 listen,
                 demo: false,
+                launcher: Launcher::Terminal,
             },
             history,
         );
