@@ -35,10 +35,11 @@ use crate::keys::secret::Secret;
 use crate::poll::fetch::HostMap;
 use crate::providers::throttle::{Cause, Classification};
 use crate::providers::{ProviderId, provider};
-use crate::proxy::traffic::{RequestGuard, Traffic, client_name};
+use crate::proxy::traffic::{RequestGuard, Traffic};
 use crate::status::health::ThrottleEvent;
+use crate::tools::request_tool::{self, Peer};
 use answers::{ErrorStyle, QUEUE_RETRY_AFTER, QueueRefusal};
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
 use forward::{Answer, Forwarder, Outgoing, RequestBody};
 use headers::Credential;
@@ -270,7 +271,7 @@ impl Proxy {
     /// the first byte or mid-stream, cancels the upstream request and takes it out of flight.
     pub async fn handle(&self, account: &str, path_and_query: &str, request: Request) -> Response {
         let steps = async {
-            let prepared = self.prepare(account, path_and_query, request)?;
+            let prepared = self.prepare(account, path_and_query, request).await?;
             let admitted = self.admit(prepared).await?;
             let forwarded = self.forward(admitted).await?;
             Ok(self.relay(forwarded))
@@ -282,8 +283,8 @@ impl Proxy {
 
     /// Decides whether the request may go and where: the proxy on, not from a web page, a
     /// credential presented, a known account, its key in place of the local token, a valid
-    /// upstream URL.
-    fn prepare(
+    /// upstream URL; and names the tool that sent it.
+    async fn prepare(
         &self,
         account: &str,
         path_and_query: &str,
@@ -319,15 +320,15 @@ impl Proxy {
         headers::mark_sensitive(&mut outgoing);
         let url = upstream_url(&inner.hosts, &upstream.origin, path_and_query)
             .ok_or(ProxyAnswer::BadUrl)?;
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok());
+        // The daemon's connections carry their peer; a request's headers name most tools, and
+        // only for the rest is the process behind the connection looked up.
+        let peer = parts.extensions.get::<ConnectInfo<Peer>>().map(|c| &c.0);
+        let client = request_tool::name(&parts.headers, peer).await;
         Ok(Prepared {
             call: Call {
                 traffic: inner.traffic.clone(),
                 account,
-                client: client_name(user_agent),
+                client,
                 provider: upstream.provider,
             },
             outgoing: Outgoing {
