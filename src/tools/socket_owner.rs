@@ -296,6 +296,50 @@ mod tests {
         assert!(split_cmdline(b"").is_empty());
     }
 
+    /// A child process connects to a listener of this test; the look-up finds the child, first
+    /// by a scan of /proc, then (its next connection) among the recent owners. Prints how long
+    /// each took (`cargo test --lib socket_owner -- --nocapture`).
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_process_at_the_other_end_is_found() {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        use std::time::Instant;
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = listener.local_addr().unwrap();
+        // Connects twice, each time when told to on stdin, and waits to be killed.
+        let script = "import socket, sys\nkept = []\nfor line in sys.stdin:\n    kept.append(socket.create_connection(('127.0.0.1', int(sys.argv[1]))))\n";
+        let mut child = Command::new("python3")
+            .args(["-c", script, &server.port().to_string()])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut stdin = child.stdin.take().unwrap();
+        let mut look_up = || {
+            writeln!(stdin, "connect").unwrap();
+            let (stream, remote) = listener.accept().unwrap();
+            let started = Instant::now();
+            let pid = linux::owner(remote, Some(server), started + Duration::from_secs(10));
+            (pid, started.elapsed(), stream)
+        };
+        let (cold, cold_took, _first) = look_up();
+        let (warm, warm_took, _second) = look_up();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(cold, Some(child.id()));
+        assert_eq!(warm, Some(child.id()));
+        let processes = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_str().is_some_and(|n| n.parse::<u32>().is_ok()))
+            .count();
+        eprintln!(
+            "socket owner look-up: {cold_took:?} scanning /proc ({processes} processes), \
+             {warm_took:?} among recent owners"
+        );
+    }
+
     #[tokio::test]
     async fn remote_clients_are_never_looked_up() {
         let remote = addr("192.0.2.7:50000");
