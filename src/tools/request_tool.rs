@@ -3,10 +3,11 @@
 //! First by what the request says ([`by_headers`], a pure function): Redline's own
 //! `X-Redline-Tool` header, a tool's own header or User-Agent, the app name OpenRouter clients
 //! send. When that names only an SDK or an HTTP library (llm and aider send exactly what
-//! `openai-python` sends), or nothing at all, by the process at the other end of the loopback
-//! connection ([`Peer`], through [`socket_owner`](super::socket_owner)), looked up once per
-//! connection and never for a request its headers already name. What neither can name is
-//! [`UNKNOWN_TOOL`], never a guess at another tool.
+//! `openai-python` sends), by the process at the other end of the loopback connection
+//! ([`Peer`], through [`socket_owner`](super::socket_owner)), looked up once per connection
+//! and never for a request its headers already name. A request without a usable User-Agent
+//! is [`UNKNOWN_TOOL`], and so is anything else neither can name: never a guess at another
+//! tool.
 //!
 //! Names reach terminals, the dashboard and metric labels, so whatever comes from a header is
 //! printable ASCII of at most [`MAX_NAME`] characters.
@@ -60,9 +61,12 @@ pub enum Named {
     /// The tool itself: named explicitly, by its own header or User-Agent, or by a product
     /// token Redline does not know (`MyScript/1.0` is "MyScript": that is what it sent).
     Tool(Cow<'static, str>),
-    /// Only an SDK, an HTTP library or nothing usable: the process may say more. The name to
-    /// use when it does not.
+    /// Only an SDK or an HTTP library: the process may say more. The name to use when it does
+    /// not.
     Generic(Cow<'static, str>),
+    /// Nothing usable (no User-Agent, or garbage): [`UNKNOWN_TOOL`]. The process is not asked:
+    /// a client that says nothing of itself is no tool Redline knows.
+    Unknown,
 }
 
 /// An SDK runtime, as the Stainless-generated SDKs announce it in `x-stainless-lang`.
@@ -179,7 +183,7 @@ pub fn by_headers(headers: &HeaderMap) -> Named {
         (Some(Lang::Js), true) => "anthropic-node",
         (None, _) => match token {
             Some(library) => return Named::Generic(Cow::Owned(library.to_owned())),
-            None => UNKNOWN_TOOL,
+            None => return Named::Unknown,
         },
     };
     Named::Generic(Cow::Borrowed(fallback))
@@ -299,6 +303,7 @@ pub fn sanitise(text: &str) -> Option<String> {
 pub async fn name(headers: &HeaderMap, peer: Option<&Peer>) -> String {
     match by_headers(headers) {
         Named::Tool(name) => name.into_owned(),
+        Named::Unknown => UNKNOWN_TOOL.to_owned(),
         Named::Generic(fallback) => match peer {
             Some(peer) => match peer.tool().await {
                 Some(tool) => tool.name().to_owned(),
@@ -662,17 +667,17 @@ mod tests {
         for agent in ["", "   ", "???", "/1.0", "-x", "12345", "(compatible)"] {
             assert_eq!(
                 by_headers(&headers(&[("user-agent", agent)])),
-                generic(UNKNOWN_TOOL),
+                Named::Unknown,
                 "{agent:?}"
             );
         }
-        assert_eq!(by_headers(&HeaderMap::new()), generic(UNKNOWN_TOOL));
+        assert_eq!(by_headers(&HeaderMap::new()), Named::Unknown);
         let mut odd = HeaderMap::new();
         odd.insert(
             header::USER_AGENT,
             HeaderValue::from_bytes(b"caf\xe9/1.0").unwrap(),
         );
-        assert_eq!(by_headers(&odd), generic(UNKNOWN_TOOL), "not ASCII");
+        assert_eq!(by_headers(&odd), Named::Unknown, "not ASCII");
         assert_eq!(
             by_headers(&headers(&[("user-agent", "MyScript/1.0 (batch)")])),
             tool("MyScript")

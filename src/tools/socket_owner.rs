@@ -332,7 +332,11 @@ mod tests {
         let processes = std::fs::read_dir("/proc")
             .unwrap()
             .flatten()
-            .filter(|e| e.file_name().to_str().is_some_and(|n| n.parse::<u32>().is_ok()))
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.parse::<u32>().is_ok())
+            })
             .count();
         eprintln!(
             "socket owner look-up: {cold_took:?} scanning /proc ({processes} processes), \

@@ -51,7 +51,10 @@ fn requests_by_tool(origin: &str, token: &str) -> BTreeMap<String, f64> {
         .text()
         .unwrap();
     let mut counts = BTreeMap::new();
-    for line in text.lines().filter(|l| l.starts_with("redline_requests_total{")) {
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("redline_requests_total{"))
+    {
         let (labels, value) = labels(line).unwrap_or_else(|| panic!("unreadable: {line}"));
         if labels.get("account").map(String::as_str) != Some("kimi-main") {
             continue;
@@ -90,21 +93,37 @@ fn each_tool_is_named_by_what_it_sends() {
     let (account, daemon) = KimiAccount::with_daemon(KEY);
     let token = &account.token;
     let node = [("x-stainless-lang", "js"), ("x-stainless-runtime", "node")];
-    let python = [("x-stainless-lang", "python"), ("x-stainless-runtime", "CPython")];
+    let python = [
+        ("x-stainless-lang", "python"),
+        ("x-stainless-runtime", "CPython"),
+    ];
     // What each tool sends (the sources are in src/tools/request_tool.rs).
     let sent: Vec<(Vec<(&str, &str)>, &str)> = vec![
         (
-            [&node[..], &[("user-agent", "claude-cli/2.1.104 (external, cli)"), ("x-app", "cli")]].concat(),
+            [
+                &node[..],
+                &[
+                    ("user-agent", "claude-cli/2.1.104 (external, cli)"),
+                    ("x-app", "cli"),
+                ],
+            ]
+            .concat(),
             "Claude Code",
         ),
         (
             vec![
-                ("user-agent", "codex_cli_rs/0.38.0 (Ubuntu 24.04.2 LTS; x86_64) xterm-256color"),
+                (
+                    "user-agent",
+                    "codex_cli_rs/0.38.0 (Ubuntu 24.04.2 LTS; x86_64) xterm-256color",
+                ),
                 ("originator", "codex_cli_rs"),
             ],
             "Codex",
         ),
-        ([&python[..], &[("user-agent", "KimiCLI/1.12.0")]].concat(), "Kimi CLI"),
+        (
+            [&python[..], &[("user-agent", "KimiCLI/1.12.0")]].concat(),
+            "Kimi CLI",
+        ),
         (vec![("user-agent", "kimi-cli/0.42")], "Kimi CLI"),
         (
             [
@@ -132,18 +151,34 @@ fn each_tool_is_named_by_what_it_sends() {
         ),
         (vec![("user-agent", "opencode/1.0.150")], "opencode"),
         (
-            vec![("user-agent", "GeminiCLI/0.21.0/gemini-2.5-pro (linux; x64; terminal)")],
+            vec![(
+                "user-agent",
+                "GeminiCLI/0.21.0/gemini-2.5-pro (linux; x64; terminal)",
+            )],
             "Gemini CLI",
         ),
-        ([&node[..], &[("user-agent", "Cline/3.38.2")]].concat(), "Cline"),
         (
-            [&node[..], &[("user-agent", "RooCode/3.30.0"), ("x-title", "Roo Code")]].concat(),
+            [&node[..], &[("user-agent", "Cline/3.38.2")]].concat(),
+            "Cline",
+        ),
+        (
+            [
+                &node[..],
+                &[("user-agent", "RooCode/3.30.0"), ("x-title", "Roo Code")],
+            ]
+            .concat(),
             "Roo Code",
         ),
         // A Node program wearing Kimi Code CLI's User-Agent is not Kimi Code CLI; this test's
         // own process is no AI tool, so the SDK's name stays.
-        ([&node[..], &[("user-agent", "KimiCLI/1.12.0")]].concat(), "openai-node"),
-        ([&python[..], &[("user-agent", "OpenAI/Python 3.57.0")]].concat(), "openai-python"),
+        (
+            [&node[..], &[("user-agent", "KimiCLI/1.12.0")]].concat(),
+            "openai-node",
+        ),
+        (
+            [&python[..], &[("user-agent", "OpenAI/Python 3.57.0")]].concat(),
+            "openai-python",
+        ),
         (vec![("user-agent", "MyScript/1.0")], "MyScript"),
         (vec![("user-agent", "curl/8.5.0")], "curl"),
         (vec![], "unknown tool"),
@@ -201,7 +236,10 @@ fn the_redline_header_names_the_tool_and_stays_with_redline() {
     );
     assert_eq!(seen["user-agent"], "claude-cli/2.1.104 (external, cli)");
     let sent = requests_by_tool(&daemon.origin, &account.token);
-    assert!(sent.keys().all(|tool| tool == "nightlyreview batch"), "{sent:?}");
+    assert!(
+        sent.keys().all(|tool| tool == "nightlyreview batch"),
+        "{sent:?}"
+    );
 }
 
 /// Runs tests/sdk/tool_client.py under `program` (the script itself, or a copy of it where a
@@ -226,7 +264,10 @@ fn run_client(base_url: &str, token: &str, program: &Path, args: &[&str], count:
     let printed: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(printed["statuses"], serde_json::json!(vec![200; count]));
     assert!(
-        printed["user_agent"].as_str().unwrap().starts_with("OpenAI/Python "),
+        printed["user_agent"]
+            .as_str()
+            .unwrap()
+            .starts_with("OpenAI/Python "),
         "only the SDK's own User-Agent: {printed}"
     );
 }
