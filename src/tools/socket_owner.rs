@@ -1,9 +1,10 @@
 //! Which process is at the other end of a loopback connection to the local port, and which AI
 //! tool that process is.
 //!
-//! On Linux: the client's socket is the row of `/proc/net/tcp` (or `tcp6`) whose local address
-//! is the connection's remote one; its inode is then found among the open files of the user's
-//! own processes (`/proc/PID/fd/* -> socket:[INODE]`), and the process is named from its
+//! On Linux: the client's socket is asked of the kernel by its four addresses (sock_diag over
+//! netlink, one exact look-up; else the row of `/proc/net/tcp` or `tcp6` whose local address is
+//! the connection's remote one, which costs milliseconds to read on a machine with a large
+//! connection table); its inode is then found among the open files of the user's own processes (`/proc/PID/fd/* -> socket:[INODE]`), and the process is named from its
 //! command line, name and executable by [`agents::identify`]. Only clients of the same user
 //! are looked up. Elsewhere, and on any error, nothing is found and the request keeps the name
 //! its headers gave.
@@ -101,6 +102,64 @@ pub fn client_socket(
         .find(|row| same(row.local, remote) && local.is_none_or(|l| same(row.remote, l)))
 }
 
+/// `SOCK_DIAG_BY_FAMILY`, the netlink message type of a sock_diag request and its answer.
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const NLMSG_HEADER: usize = 16;
+/// `struct inet_diag_req_v2` and `struct inet_diag_msg` (linux/inet_diag.h).
+const DIAG_REQUEST: usize = 56;
+const DIAG_MESSAGE: usize = 72;
+
+/// The sock_diag request for the one TCP socket whose local end is `client` and remote end
+/// `server`: a netlink header and an `inet_diag_req_v2`, without `NLM_F_DUMP`, so the kernel
+/// looks the socket up by its addresses instead of listing them all. `None` when the two are
+/// of different families.
+pub fn diag_request(client: SocketAddr, server: SocketAddr) -> Option<Vec<u8>> {
+    let octets = |addr: SocketAddr| -> (u8, [u8; 16]) {
+        let mut bytes = [0u8; 16];
+        match addr.ip().to_canonical() {
+            std::net::IpAddr::V4(ip) => {
+                bytes[..4].copy_from_slice(&ip.octets());
+                (2, bytes) // AF_INET
+            }
+            std::net::IpAddr::V6(ip) => (10, ip.octets()), // AF_INET6
+        }
+    };
+    let ((family, src), (server_family, dst)) = (octets(client), octets(server));
+    if family != server_family {
+        return None;
+    }
+    let mut request = Vec::with_capacity(NLMSG_HEADER + DIAG_REQUEST);
+    request.extend(((NLMSG_HEADER + DIAG_REQUEST) as u32).to_ne_bytes());
+    request.extend(SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    request.extend(1u16.to_ne_bytes()); // NLM_F_REQUEST
+    request.extend(1u32.to_ne_bytes()); // sequence number
+    request.extend(0u32.to_ne_bytes()); // port id: the kernel
+    request.extend([family, 6, 0, 0]); // IPPROTO_TCP, no extensions
+    request.extend(u32::MAX.to_ne_bytes()); // any state
+    request.extend(client.port().to_be_bytes());
+    request.extend(server.port().to_be_bytes());
+    request.extend(src);
+    request.extend(dst);
+    request.extend(0u32.to_ne_bytes()); // any interface
+    request.extend([0xff; 8]); // INET_DIAG_NOCOOKIE
+    Some(request)
+}
+
+/// The owner's uid and the inode of the socket in a sock_diag answer; `None` for an error
+/// answer (no such socket) or anything malformed.
+pub fn diag_answer(bytes: &[u8]) -> Option<(u32, u64)> {
+    let word = |at: usize| -> Option<u32> {
+        Some(u32::from_ne_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+    };
+    let kind = u16::from_ne_bytes(bytes.get(4..6)?.try_into().ok()?);
+    if kind != SOCK_DIAG_BY_FAMILY || (word(0)? as usize) < NLMSG_HEADER + DIAG_MESSAGE {
+        return None;
+    }
+    let uid = word(NLMSG_HEADER + 64)?;
+    let inode = word(NLMSG_HEADER + 68)?;
+    Some((uid, u64::from(inode)))
+}
+
 /// A command line as `/proc/PID/cmdline` holds it: arguments split at NUL bytes, blank ones
 /// dropped (a process renamed with setproctitle pads its new title with NULs).
 pub fn split_cmdline(bytes: &[u8]) -> Vec<String> {
@@ -113,7 +172,7 @@ pub fn split_cmdline(bytes: &[u8]) -> Vec<String> {
 
 #[cfg(target_os = "linux")]
 mod linux {
-    use super::{SCAN_BUDGET, agents, client_socket, split_cmdline};
+    use super::{SCAN_BUDGET, agents, client_socket, diag_answer, diag_request, split_cmdline};
     use crate::tools::agents::Tool;
     use std::collections::VecDeque;
     use std::net::SocketAddr;
@@ -135,16 +194,22 @@ mod linux {
     /// of `remote` -> `local`, found before `deadline`.
     pub fn owner(remote: SocketAddr, local: Option<SocketAddr>, deadline: Instant) -> Option<u32> {
         let uid = std::fs::metadata("/proc/self").ok()?.uid();
-        let row = ["/proc/net/tcp", "/proc/net/tcp6"]
-            .iter()
-            .find_map(|table| {
-                let text = std::fs::read_to_string(table).ok()?;
-                client_socket(&text, remote, local)
-            })?;
-        if row.uid != uid || row.inode == 0 {
+        let (owner_uid, inode) =
+            local
+                .and_then(|local| ask_kernel(remote, local))
+                .or_else(|| {
+                    let row = ["/proc/net/tcp", "/proc/net/tcp6"]
+                        .iter()
+                        .find_map(|table| {
+                            let text = std::fs::read_to_string(table).ok()?;
+                            client_socket(&text, remote, local)
+                        })?;
+                    Some((row.uid, row.inode))
+                })?;
+        if owner_uid != uid || inode == 0 {
             return None;
         }
-        let target = format!("socket:[{}]", row.inode);
+        let target = format!("socket:[{inode}]");
         let own = std::process::id();
         let recent: Vec<u32> = RECENT
             .lock()
@@ -159,6 +224,27 @@ mod linux {
             .or_else(|| scan(uid, own, &recent, &target, deadline))?;
         remember(found);
         Some(found)
+    }
+
+    /// The client socket's owner uid and inode, by sock_diag; `None` where netlink or the
+    /// kernel's inet_diag is not available.
+    pub fn ask_kernel(client: SocketAddr, server: SocketAddr) -> Option<(u32, u64)> {
+        use rustix::net::{
+            AddressFamily, RecvFlags, SendFlags, SocketType, netlink, recv, sendto, socket, sockopt,
+        };
+        let request = diag_request(client, server)?;
+        let fd = socket(
+            AddressFamily::NETLINK,
+            SocketType::DGRAM,
+            Some(netlink::SOCK_DIAG),
+        )
+        .ok()?;
+        sockopt::set_socket_timeout(&fd, sockopt::Timeout::Recv, Some(SCAN_BUDGET)).ok()?;
+        let kernel = netlink::SocketAddrNetlink::new(0, 0);
+        sendto(&fd, &request, SendFlags::empty(), &kernel).ok()?;
+        let mut answer = [0u8; 1024];
+        let (_, len) = recv(&fd, &mut answer[..], RecvFlags::empty()).ok()?;
+        diag_answer(answer.get(..len)?)
     }
 
     fn scan(uid: u32, own: u32, tried: &[u32], target: &str, deadline: Instant) -> Option<u32> {
@@ -342,6 +428,73 @@ mod tests {
             "socket owner look-up: {cold_took:?} scanning /proc ({processes} processes), \
              {warm_took:?} among recent owners"
         );
+    }
+
+    #[test]
+    fn the_kernel_is_asked_for_exactly_one_socket() {
+        let client = addr("127.0.0.1:50000");
+        let request = diag_request(client, addr("127.0.0.1:4290")).unwrap();
+        assert_eq!(request.len(), 72);
+        assert_eq!(u32::from_ne_bytes(request[0..4].try_into().unwrap()), 72);
+        assert_eq!(u16::from_ne_bytes(request[4..6].try_into().unwrap()), 20);
+        assert_eq!(
+            u16::from_ne_bytes(request[6..8].try_into().unwrap()),
+            1,
+            "NLM_F_REQUEST alone: a look-up, not a dump"
+        );
+        assert_eq!(request[16..18], [2, 6], "AF_INET, TCP");
+        assert_eq!(
+            request[24..26],
+            50000u16.to_be_bytes(),
+            "the client's port first"
+        );
+        assert_eq!(request[26..28], 4290u16.to_be_bytes());
+        assert_eq!(request[28..32], [127, 0, 0, 1]);
+        assert_eq!(request[44..48], [127, 0, 0, 1]);
+        assert_eq!(request[64..72], [0xff; 8], "no cookie");
+        let mapped = diag_request(addr("[::ffff:127.0.0.1]:50000"), addr("127.0.0.1:4290"));
+        assert_eq!(mapped.as_deref(), Some(&request[..]));
+        let v6 = diag_request(addr("[::1]:50000"), addr("[::1]:4290")).unwrap();
+        assert_eq!(v6[16], 10, "AF_INET6");
+        assert_eq!(v6[28..44], std::net::Ipv6Addr::LOCALHOST.octets());
+        assert_eq!(
+            diag_request(addr("[::1]:50000"), addr("127.0.0.1:4290")),
+            None
+        );
+    }
+
+    #[test]
+    fn the_kernels_answer_gives_owner_and_inode() {
+        let mut answer = vec![0u8; 16 + 72];
+        answer[0..4].copy_from_slice(&88u32.to_ne_bytes());
+        answer[4..6].copy_from_slice(&20u16.to_ne_bytes());
+        answer[16 + 64..16 + 68].copy_from_slice(&1000u32.to_ne_bytes());
+        answer[16 + 68..16 + 72].copy_from_slice(&4003u32.to_ne_bytes());
+        assert_eq!(diag_answer(&answer), Some((1000, 4003)));
+        // NLMSG_ERROR (no such socket), short or empty answers.
+        let mut error = answer.clone();
+        error[4..6].copy_from_slice(&2u16.to_ne_bytes());
+        assert_eq!(diag_answer(&error), None);
+        assert_eq!(diag_answer(&answer[..50]), None);
+        assert_eq!(diag_answer(&[]), None);
+    }
+
+    /// The kernel's answer and /proc/net/tcp agree on a real connection of this process.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_kernel_and_the_tcp_table_agree() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = listener.local_addr().unwrap();
+        let _client = std::net::TcpStream::connect(server).unwrap();
+        let (_accepted, remote) = listener.accept().unwrap();
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+        let row = client_socket(&table, remote, Some(server)).unwrap();
+        assert_eq!(
+            linux::ask_kernel(remote, server),
+            Some((row.uid, row.inode))
+        );
+        let nobody = addr("127.0.0.1:1");
+        assert_eq!(linux::ask_kernel(nobody, server), None);
     }
 
     #[tokio::test]
