@@ -1,6 +1,7 @@
 //! Which headers cross the proxy, and how Redline's local token becomes the account's key.
 
 use crate::keys::secret::Secret;
+use crate::tools::request_tool::X_REDLINE_TOOL;
 use http::header::{AUTHORIZATION, CONNECTION, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -22,8 +23,9 @@ const HOP_BY_HOP: [&str; 11] = [
 
 pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
-/// `headers` without the hop-by-hop ones, any header `Connection` names, and `Host` (the
-/// HTTP client sets it from the upstream URL). Everything else, `content-length`,
+/// `headers` without the hop-by-hop ones, any header `Connection` names, `Host` (the HTTP
+/// client sets it from the upstream URL) and `X-Redline-Tool` (addressed to Redline, which
+/// names the tool by it). Everything else, `content-length`,
 /// `accept-encoding` and `content-encoding` included, passes untouched and in order.
 pub fn end_to_end(headers: &HeaderMap) -> HeaderMap {
     let named = connection_named(headers);
@@ -50,7 +52,10 @@ pub fn into_end_to_end(headers: HeaderMap) -> HeaderMap {
 
 fn crosses(name: &HeaderName, connection_named: &[String]) -> bool {
     let text = name.as_str();
-    !(name == HOST || HOP_BY_HOP.contains(&text) || connection_named.iter().any(|n| n == text))
+    !(name == HOST
+        || *name == X_REDLINE_TOOL
+        || HOP_BY_HOP.contains(&text)
+        || connection_named.iter().any(|n| n == text))
 }
 
 /// The header names a `Connection` header lists, lowercased.
@@ -183,6 +188,7 @@ mod tests {
             ("content-length", "42"),
             ("accept-encoding", "gzip, br"),
             ("x-custom", "a"),
+            ("X-Redline-Tool", "nightly-batch"),
             ("x-custom", "b"),
         ]);
         let kept = end_to_end(&incoming);

@@ -37,10 +37,11 @@ use crate::keys::secret::Secret;
 use crate::poll::fetch::HostMap;
 use crate::providers::throttle::{Cause, Classification};
 use crate::providers::{ProviderId, provider};
-use crate::proxy::traffic::{RequestGuard, Traffic, client_name};
+use crate::proxy::traffic::{RequestGuard, Traffic};
 use crate::status::health::ThrottleEvent;
+use crate::tools::request_tool::{self, Peer};
 use answers::{ErrorStyle, QUEUE_RETRY_AFTER, QueueRefusal};
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
 use forward::{Answer, Forwarder, Outgoing, RequestBody};
 use headers::Credential;
@@ -334,7 +335,7 @@ impl Proxy {
     pub async fn handle(&self, account: &str, path_and_query: &str, request: Request) -> Response {
         let steps = async {
             let live = self.live();
-            let prepared = self.prepare(account, path_and_query, request)?;
+            let prepared = self.prepare(account, path_and_query, request).await?;
             let admitted = self.admit(prepared).await?;
             let forwarded = self.forward(&live, admitted).await?;
             Ok(relay::respond(forwarded, live.settings.idle_timeout))
@@ -346,13 +347,14 @@ impl Proxy {
 
     /// Decides whether the request may go and where: the proxy on, not from a web page, a
     /// credential presented, a known account, its key in place of the local token, a valid
-    /// upstream URL.
-    fn prepare(
+    /// upstream URL; and names the tool that sent it.
+    async fn prepare(
         &self,
         account: &str,
         path_and_query: &str,
         request: Request,
     ) -> Result<Prepared, ProxyAnswer> {
+        let arrived = tokio::time::Instant::now();
         let inner = &*self.inner;
         if !self.is_enabled() {
             return Err(ProxyAnswer::ProxyOff);
@@ -383,16 +385,16 @@ impl Proxy {
         headers::mark_sensitive(&mut outgoing);
         let url = upstream_url(&inner.hosts, &upstream.origin, path_and_query)
             .ok_or(ProxyAnswer::BadUrl)?;
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok());
+        // The daemon's connections carry their peer; a request's headers name most tools, and
+        // only for the rest is the process behind the connection looked up.
+        let peer = parts.extensions.get::<ConnectInfo<Peer>>().map(|c| &c.0);
+        let client = request_tool::name(&parts.headers, peer).await;
         Ok(Prepared {
             call: Call {
                 traffic: inner.traffic.clone(),
-                arrived: tokio::time::Instant::now(),
+                arrived,
                 account,
-                client: client_name(user_agent),
+                client,
                 provider: upstream.provider,
                 cap: upstream.concurrency_cap,
             },

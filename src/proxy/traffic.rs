@@ -975,44 +975,6 @@ fn millis_i64(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Which tool sent a request, from its User-Agent: `Claude Code`, `Kimi CLI`, `OpenClaw`,
-/// `openai-python`, ... or the product token itself for anything else.
-pub fn client_name(user_agent: Option<&str>) -> String {
-    let Some(agent) = user_agent.map(str::trim).filter(|a| !a.is_empty()) else {
-        return "unknown".to_owned();
-    };
-    let lower = agent.to_ascii_lowercase();
-    let known = [
-        ("claude-cli", "Claude Code"),
-        ("claude-code", "Claude Code"),
-        ("kimicli", "Kimi CLI"),
-        ("kimi-cli", "Kimi CLI"),
-        ("openclaw", "OpenClaw"),
-        ("codex", "Codex"),
-        ("roo-code", "Roo Code"),
-        ("roocode", "Roo Code"),
-        ("gemini-cli", "Gemini CLI"),
-        ("opencode", "opencode"),
-        ("aider", "aider"),
-        ("openai/python", "openai-python"),
-        ("anthropic/python", "anthropic-python"),
-        ("openai/js", "openai-node"),
-        ("anthropic/js", "anthropic-node"),
-        ("python-httpx", "python-httpx"),
-        ("curl/", "curl"),
-    ];
-    if let Some((_, name)) = known.iter().find(|(marker, _)| lower.contains(marker)) {
-        return (*name).to_owned();
-    }
-    agent
-        .split(['/', ' '])
-        .next()
-        .unwrap_or(agent)
-        .chars()
-        .take(40)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1523,23 +1485,5 @@ mod tests {
                 .remaining,
             Some(40.0)
         );
-    }
-
-    #[test]
-    fn clients_are_named_from_their_user_agent() {
-        let cases = [
-            (Some("claude-cli/2.0.14 (external, cli)"), "Claude Code"),
-            (Some("KimiCLI/0.42"), "Kimi CLI"),
-            (Some("openclaw/1.3 node/22"), "OpenClaw"),
-            (Some("OpenAI/Python 1.109.1"), "openai-python"),
-            (Some("Anthropic/Python 0.69.0"), "anthropic-python"),
-            (Some("curl/8.5.0"), "curl"),
-            (Some("MyScript/1.0"), "MyScript"),
-            (Some("  "), "unknown"),
-            (None, "unknown"),
-        ];
-        for (agent, name) in cases {
-            assert_eq!(client_name(agent), name, "{agent:?}");
-        }
     }
 }

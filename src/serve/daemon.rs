@@ -19,11 +19,11 @@ use crate::proxy::{Proxy, ProxySettings, Upstream, upstream_origin};
 use crate::serve::api::{Api, ApiParts};
 use crate::serve::demo;
 use crate::serve::metrics::Metrics;
-use crate::serve::router::{AppState, router};
+use crate::serve::router::{AppState, LocalListener, router};
 use crate::status::health::ThrottleEvent;
 use crate::status::model::Status;
+use crate::tools::request_tool::Peer;
 use crate::tools::surroundings;
-use axum::serve::ListenerExt;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -448,10 +448,9 @@ pub async fn serve_with(
     let _reloader = reload.map(|(config, keys, secrets)| {
         tokio::spawn(follow_config(keys, config, secrets, state.clone()))
     });
-    // No Nagle delay: streamed chunks and small answers go out at once.
-    let listener = listener.tap_io(|stream| {
-        let _ = stream.set_nodelay(true);
-    });
+    // No Nagle delay; each connection carries its peer, so the proxy can name a tool by its
+    // process.
+    let listener = LocalListener(listener);
     let history = state.history.clone();
     let api = state.api.clone();
     // Open event streams (a dashboard tab) would hold a graceful shutdown forever: end them.
@@ -459,7 +458,8 @@ pub async fn serve_with(
         shutdown.await;
         api.stop();
     };
-    let served = axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<Peer>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| Error::Environment(format!("the local server stopped: {e}")));

@@ -11,14 +11,19 @@ use crate::poll::monitor::Monitor;
 use crate::proxy::{Proxy, ProxyAnswer, redline_error, split_account};
 use crate::serve::api::Api;
 use crate::serve::metrics::Metrics;
+use crate::tools::request_tool::Peer;
 use axum::Router;
+use axum::extract::connect_info::Connected;
 use axum::extract::{Request, State};
 use axum::handler::Handler;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::serve::{IncomingStream, Listener};
+use std::net::SocketAddr;
 use std::sync::Arc;
+use tokio::net::{TcpListener, TcpStream};
 
 /// The dashboard's files (name, contents, MIME type), compiled in so the binary serves them
 /// from anywhere. `build.rs` lists every file in `ui/`.
@@ -169,6 +174,34 @@ async fn proxy(State(proxy): State<Proxy>, request: Request) -> Response {
             proxy.handle(&account, &rest, request).await
         }
         None => ProxyAnswer::NoAccountInPath.response(),
+    }
+}
+
+/// The local port's listener: every connection without Nagle's delay, so streamed chunks and
+/// small answers go out at once, and carrying its [`Peer`] (serve the router with
+/// `into_make_service_with_connect_info::<Peer>()`), so the proxy can name a tool by its
+/// process.
+pub struct LocalListener(pub TcpListener);
+
+impl Listener for LocalListener {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+        // TcpListener's own accept retries and backs off on errors.
+        let (stream, addr) = Listener::accept(&mut self.0).await;
+        let _ = stream.set_nodelay(true);
+        (stream, addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+impl Connected<IncomingStream<'_, LocalListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, LocalListener>) -> Peer {
+        Peer::new(*stream.remote_addr(), stream.io().local_addr().ok())
     }
 }
 

@@ -22,10 +22,12 @@ pub enum Tool {
     GeminiCli,
     Opencode,
     Aider,
+    Llm,
+    Cline,
 }
 
 impl Tool {
-    pub const ALL: [Tool; 7] = [
+    pub const ALL: [Tool; 9] = [
         Tool::ClaudeCode,
         Tool::KimiCli,
         Tool::OpenClaw,
@@ -33,6 +35,8 @@ impl Tool {
         Tool::GeminiCli,
         Tool::Opencode,
         Tool::Aider,
+        Tool::Llm,
+        Tool::Cline,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,19 +48,35 @@ impl Tool {
             Tool::GeminiCli => "Gemini CLI",
             Tool::Opencode => "opencode",
             Tool::Aider => "aider",
+            Tool::Llm => "llm",
+            Tool::Cline => "Cline",
         }
     }
 
-    /// The names the tool's own executables or launcher scripts have.
+    /// The names the tool's own executables or launcher scripts have, lowercased.
     fn programs(self) -> &'static [&'static str] {
         match self {
             Tool::ClaudeCode => &["claude"],
-            Tool::KimiCli => &["kimi", "kimi-cli"],
+            // Kimi Code CLI renames its process with setproctitle (kimi_cli/cli/__init__.py,
+            // `init_process_name("Kimi Code")`): both `/proc/PID/comm` and the whole command
+            // line then read "Kimi Code". Its workers are "kimi-code-worker" and
+            // "kimi-code-bg-worker" (kimi_cli/web/runner/worker.py, cli/__init__.py).
+            Tool::KimiCli => &[
+                "kimi",
+                "kimi-cli",
+                "kimi code",
+                "kimi-code-worker",
+                "kimi-code-bg-worker",
+            ],
             Tool::OpenClaw => &["openclaw", "openclaw-gateway"],
             Tool::Codex => &["codex"],
             Tool::GeminiCli => &["gemini"],
             Tool::Opencode => &["opencode"],
             Tool::Aider => &["aider"],
+            // The console script of simonw/llm (pyproject.toml: `llm = "llm.cli:cli"`).
+            Tool::Llm => &["llm"],
+            // The CLI of cline/cline (apps/cli/package.json: `"bin": {"cline": ...}`).
+            Tool::Cline => &["cline"],
         }
     }
 
@@ -70,6 +90,8 @@ impl Tool {
             Tool::GeminiCli => &["/@google/gemini-cli/"],
             Tool::Opencode => &["/node_modules/opencode-ai/"],
             Tool::Aider => &["/site-packages/aider/"],
+            Tool::Llm => &["/site-packages/llm/"],
+            Tool::Cline => &["/node_modules/cline/", "/node_modules/@cline/cli/"],
         }
     }
 
@@ -78,6 +100,7 @@ impl Tool {
         match self {
             Tool::KimiCli => &["kimi_cli"],
             Tool::Aider => &["aider", "aider.main"],
+            Tool::Llm => &["llm"],
             _ => &[],
         }
     }
@@ -418,6 +441,61 @@ mod tests {
         assert_eq!(identify("2.0.14", Some(native), &[]), None);
         assert_eq!(identify("claude", None, &[]), Some(Tool::ClaudeCode));
         assert_eq!(identify("vim", Some(Path::new("/usr/bin/vim")), &[]), None);
+    }
+
+    #[test]
+    fn kimi_code_is_known_after_it_renames_itself() {
+        // After setproctitle("Kimi Code") (kimi_cli/cli/__init__.py), as /proc shows a Python
+        // renamed that way: comm and the whole command line are the title, the executable is
+        // still the interpreter.
+        let python = Path::new("/home/ana/.local/share/uv/tools/kimi-cli/bin/python3.13");
+        let renamed = ["Kimi Code".to_owned()];
+        assert_eq!(
+            identify("Kimi Code", Some(python), &renamed),
+            Some(Tool::KimiCli)
+        );
+        // The command line unreadable (another user's process): the name alone.
+        assert_eq!(
+            identify("Kimi Code", Some(python), &[]),
+            Some(Tool::KimiCli)
+        );
+        // Its workers (kimi_cli/web/runner/worker.py, the background task worker).
+        for title in ["kimi-code-worker", "kimi-code-bg-worker"] {
+            assert_eq!(
+                identify(title, Some(python), &[title.to_owned()]),
+                Some(Tool::KimiCli),
+                "{title}"
+            );
+        }
+        // A plain Python stays unnamed, whatever its name.
+        assert_eq!(
+            identify("python3", Some(python), &["python3".to_owned()]),
+            None
+        );
+    }
+
+    #[test]
+    fn llm_and_cline_are_known() {
+        let cases = [
+            (
+                "/home/ana/.local/pipx/venvs/llm/bin/python /home/ana/.local/bin/llm -m gpt-4o hi",
+                Tool::Llm,
+            ),
+            ("/home/ana/.local/bin/llm chat", Tool::Llm),
+            ("python3 -m llm prompt hi", Tool::Llm),
+            (
+                "node /home/ana/.npm-global/lib/node_modules/@cline/cli/dist/index.js",
+                Tool::Cline,
+            ),
+            ("node /usr/lib/node_modules/cline/dist/cli.mjs", Tool::Cline),
+            ("cline task", Tool::Cline),
+        ];
+        for (cmdline, tool) in cases {
+            assert_eq!(id(cmdline), Some(tool), "{cmdline}");
+        }
+        assert_eq!(id("python3 /home/ana/notes/llm-ideas.py"), None);
+        assert_eq!(Tool::Llm.name(), "llm");
+        assert_eq!(Tool::Cline.name(), "Cline");
     }
 
     #[test]

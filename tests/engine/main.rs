@@ -21,6 +21,7 @@ mod metrics;
 mod monitor;
 mod proxy;
 mod queue;
+mod request_tools;
 mod sdk_clients;
 mod status_cli;
 mod store;
