@@ -26,6 +26,7 @@ mod anthropic;
 mod chat;
 mod claude;
 mod deepseek;
+mod encoding;
 mod kimi_code;
 mod minimax;
 mod moonshot;
@@ -39,6 +40,7 @@ mod chat_tests;
 mod tests;
 
 pub use chat::{ChatCounters, PROMPT_TOKENS, completions_path, messages_path};
+pub use encoding::{encode, encode_pieces, negotiate};
 
 use crate::providers::{AuthStyle, ProviderId, provider};
 use axum::Router;
