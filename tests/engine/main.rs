@@ -20,6 +20,7 @@ mod keys_cli;
 mod metrics;
 mod monitor;
 mod proxy;
+mod relay_truth;
 mod sdk_clients;
 mod status_cli;
 mod store;
