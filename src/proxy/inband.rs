@@ -6,8 +6,10 @@
 //! stands for ([`implied_status`]), so it counts as an error like any 429.
 
 use crate::providers::throttle::Cause;
+use memchr::memmem;
 use serde::Deserialize;
 use serde_json::Value;
+use std::sync::LazyLock;
 
 /// An error found inside a 2xx answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,6 +19,18 @@ pub struct InBand {
     pub status: Option<u16>,
     /// The JSON that carried it (an SSE event's data, or the whole body), for the classifier.
     pub body: Vec<u8>,
+}
+
+/// The words every error shape contains, one of them at least: searching for them is far
+/// cheaper than parsing every answer and token chunk. With its quotes, a key such as `"error"`
+/// only occurs unescaped, never inside a JSON string.
+static NEEDLES: LazyLock<[memmem::Finder<'static>; 4]> = LazyLock::new(|| {
+    ["\"error\"", "base_resp", "\"success\"", "\"code\""].map(memmem::Finder::new)
+});
+
+/// Whether `json` may carry an error; [`error_in`] says whether it does.
+pub fn may_hold_error(json: &[u8]) -> bool {
+    NEEDLES.iter().any(|needle| needle.find(json).is_some())
 }
 
 /// The top-level fields that can say "error"; all others are skipped while parsing.
@@ -137,7 +151,11 @@ mod tests {
     use super::*;
 
     fn status(json: &str) -> Option<Option<u16>> {
-        error_in(json.as_bytes()).map(|found| found.status)
+        let found = error_in(json.as_bytes()).map(|found| found.status);
+        if found.is_some() {
+            assert!(may_hold_error(json.as_bytes()), "the search finds {json}");
+        }
+        found
     }
 
     #[test]

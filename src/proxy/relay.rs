@@ -172,7 +172,9 @@ impl Reader {
     fn in_band(&self) -> Option<InBand> {
         match self {
             Reader::Sse(parser) => parser.in_band().cloned(),
-            Reader::Copy(copy) if !copy.overflowed() => inband::error_in(copy.bytes()),
+            Reader::Copy(copy) if !copy.overflowed() && inband::may_hold_error(copy.bytes()) => {
+                inband::error_in(copy.bytes())
+            }
             Reader::Copy(_) => None,
         }
     }

@@ -368,19 +368,14 @@ const END_EVENTS: [&str; 5] = [
 const MAX_NAME: usize = 32;
 
 /// Substrings that decide whether an event's data is worth parsing (searching is far cheaper
-/// than parsing every token chunk). `"error"` with its quotes only occurs unescaped, as a key
-/// or a value, never inside a JSON string.
+/// than parsing every token chunk); `inband::may_hold_error` decides for errors.
 struct Needles {
     usage: memmem::Finder<'static>,
-    error: memmem::Finder<'static>,
-    base_resp: memmem::Finder<'static>,
     ends: [memmem::Finder<'static>; 4],
 }
 
 static NEEDLES: LazyLock<Needles> = LazyLock::new(|| Needles {
     usage: memmem::Finder::new("usage"),
-    error: memmem::Finder::new("\"error\""),
-    base_resp: memmem::Finder::new("base_resp"),
     ends: [
         memmem::Finder::new("message_stop"),
         memmem::Finder::new("response.completed"),
@@ -484,7 +479,7 @@ impl SseTap {
             self.ended = true;
         }
         if self.in_band.is_none()
-            && (needles.error.find(data).is_some() || needles.base_resp.find(data).is_some())
+            && inband::may_hold_error(data)
             && let Some(found) = inband::error_in(data)
         {
             self.in_band = Some(found);
