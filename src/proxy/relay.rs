@@ -439,6 +439,76 @@ mod tests {
         }
     }
 
+    /// Counts the allocations made on the current thread, for the test below.
+    mod allocations {
+        use std::alloc::{GlobalAlloc, Layout, System};
+        use std::cell::Cell;
+
+        struct Counting;
+
+        thread_local! {
+            static MADE: Cell<u64> = const { Cell::new(0) };
+        }
+
+        // SAFETY: every call is passed on to the system allocator unchanged.
+        unsafe impl GlobalAlloc for Counting {
+            unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+                let _ = MADE.try_with(|made| made.set(made.get() + 1));
+                // SAFETY: the caller's contract is System's.
+                unsafe { System.alloc(layout) }
+            }
+            unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+                // SAFETY: the caller's contract is System's.
+                unsafe { System.dealloc(ptr, layout) }
+            }
+            unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, size: usize) -> *mut u8 {
+                let _ = MADE.try_with(|made| made.set(made.get() + 1));
+                // SAFETY: the caller's contract is System's.
+                unsafe { System.realloc(ptr, layout, size) }
+            }
+        }
+
+        #[global_allocator]
+        static COUNTING: Counting = Counting;
+
+        /// Allocations made on this thread so far.
+        pub fn made() -> u64 {
+            MADE.with(Cell::get)
+        }
+    }
+
+    #[test]
+    fn a_plain_stream_is_read_without_allocating_per_chunk() {
+        let mut stream = String::new();
+        for i in 0..200 {
+            stream.push_str(&format!(
+                "data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"tok{i} \"}},\"finish_reason\":null}}],\"usage\":null}}\n\n"
+            ));
+        }
+        stream.push_str("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":200}}\n\ndata: [DONE]\n\n");
+        let chunks: Vec<&[u8]> = stream.as_bytes().chunks(97).collect();
+        let mut tap = Tap::for_answer(&answer_headers("text/event-stream", None));
+        // The first events size the parser's buffers (once per answer); the rest reuse them,
+        // the usage event and [DONE] included.
+        let (first, rest) = chunks.split_at(20);
+        first.iter().for_each(|chunk| tap.feed(chunk));
+        let before = allocations::made();
+        rest.iter().for_each(|chunk| tap.feed(chunk));
+        assert_eq!(
+            allocations::made() - before,
+            0,
+            "allocations after the first events"
+        );
+        assert_eq!(
+            tap.usage(),
+            Some(TokenUsage {
+                input: 12,
+                output: 200
+            })
+        );
+        assert!(tap.reader().unwrap().ended());
+    }
+
     #[test]
     fn a_compressed_refusal_is_decoded_for_its_classifier() {
         let body = br#"{"error":{"type":"rate_limit_error","message":"We're receiving too many requests at the moment"}}"#;
