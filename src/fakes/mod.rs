@@ -7,9 +7,11 @@
 //! proxy tests reuse the same servers. Besides the usage URL, each fake serves the chat
 //! endpoints tools call (`chat.rs`): OpenAI-compatible `…/chat/completions` and, for Anthropic,
 //! Claude and Kimi Code, `…/messages`, as JSON or SSE, with an optional enforced concurrency
-//! limit and counters of what was in flight and cancelled. Each provider's bodies live in its own file here, one
-//! small function per shape; this file holds the server, the shared state, the behaviours and
-//! the authentication rules.
+//! limit and counters of what was in flight and cancelled; on request compressed as the
+//! client's `Accept-Encoding` allows (`encoding.rs`), with the body ending a while after the
+//! stream's last event, or refused inside an HTTP 200 (`in_band.rs`). Each provider's bodies
+//! live in its own file here, one small function per shape; this file holds the server, the
+//! shared state, the behaviours and the authentication rules.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
