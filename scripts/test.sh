@@ -50,12 +50,12 @@ bounded() {
 step "System packages"
 scripts/setup-linux.sh test
 
-step "Python packages for the tests: openai, anthropic SDKs and the prometheus-client parser (PyPI)"
+step "Python packages for the tests: openai, anthropic SDKs (with their brotli and zstd decoders) and the prometheus-client parser (PyPI)"
 if [ ! -x "$target_dir/sdk-venv/bin/python" ]; then
   mkdir -p "$target_dir"
   python3 -m venv "$target_dir/sdk-venv"
 fi
-"$target_dir/sdk-venv/bin/pip" install --quiet --disable-pip-version-check openai anthropic prometheus-client
+"$target_dir/sdk-venv/bin/pip" install --quiet --disable-pip-version-check openai anthropic brotli backports.zstd prometheus-client
 export REDLINE_TEST_PYTHON="$target_dir/sdk-venv/bin/python"
 
 step "Browser test packages: playwright-core (npm)"

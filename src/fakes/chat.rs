@@ -6,11 +6,17 @@
 //! Every admitted request holds a [`Slot`] until its answer is complete; a slot dropped before
 //! that (the proxy hung up while the fake was thinking or streaming) counts as cancelled.
 
-use super::{Behaviour, Reply, Shared, anthropic, html_error_page, scripted, shapes, status_code};
+use super::encoding::{self, Encoder, encode, negotiate};
+pub use super::in_band::InBandError;
+use super::{
+    Behaviour, Reply, Shared, anthropic, header_pair, html_error_page, in_band, scripted, shapes,
+    status_code,
+};
 use crate::providers::{ProviderId, provider};
+use crate::proxy::Coding;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -41,9 +47,14 @@ pub struct ChatCounters {
 pub(super) struct ChatSettings {
     pub chunks: usize,
     pub gap: Duration,
+    /// How long a stream's body stays open after its last event.
+    pub tail: Duration,
+    pub compress: bool,
     pub enforce_concurrency: bool,
     pub refusals_left: usize,
     pub refusal_retry_after_s: u64,
+    pub in_band_left: usize,
+    pub in_band: InBandError,
 }
 
 impl Default for ChatSettings {
@@ -51,9 +62,13 @@ impl Default for ChatSettings {
         ChatSettings {
             chunks: 5,
             gap: Duration::ZERO,
+            tail: Duration::ZERO,
+            compress: false,
             enforce_concurrency: false,
             refusals_left: 0,
             refusal_retry_after_s: 0,
+            in_band_left: 0,
+            in_band: InBandError::RateLimited,
         }
     }
 }
@@ -128,6 +143,7 @@ async fn answer(shared: Arc<Shared>, style: Style, headers: HeaderMap, body: Byt
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .push(user_agent.to_owned());
     shared.count(|c| c.requests += 1);
+    shared.start_sending();
     let (behaviour, settings, limit) = {
         let mut state = shared.state();
         state.last_request_headers = Some(headers.clone());
@@ -160,43 +176,111 @@ async fn answer(shared: Arc<Shared>, style: Style, headers: HeaderMap, body: Byt
         .unwrap_or("fake-model")
         .to_owned();
 
+    let coding = settings
+        .compress
+        .then(|| {
+            negotiate(
+                headers
+                    .get(header::ACCEPT_ENCODING)
+                    .and_then(|v| v.to_str().ok()),
+            )
+        })
+        .flatten();
     let refusal = if shared.take_scripted_refusal() {
         let retry_after = settings.refusal_retry_after_s;
         Some((shapes(shared.provider).rate_limited)(retry_after).header("retry-after", retry_after))
     } else {
         None
     };
-    let admitted = match refusal {
-        Some(refusal) => Err(refusal),
-        None => Slot::admit(&shared, settings.enforce_concurrency.then_some(limit))
-            .ok_or_else(|| concurrency_refusal(shared.provider, limit)),
+    let in_band = match refusal {
+        None => shared.take_in_band_refusal(),
+        Some(_) => None,
+    };
+    let admitted = match (refusal, in_band) {
+        (Some(refusal), _) => Err(Refused::Status(refusal)),
+        (None, Some(error)) => Err(Refused::InBand(error)),
+        (None, None) => Slot::admit(&shared, settings.enforce_concurrency.then_some(limit))
+            .ok_or_else(|| Refused::Status(concurrency_refusal(shared.provider, limit))),
     };
     // Every answer takes `delay`, refusals too: a test can have all its requests in flight at
     // once before any of them is answered.
     tokio::time::sleep(delay).await;
-    let slot = match admitted {
-        Ok(slot) => slot,
-        Err(refusal) => {
-            shared.count(|c| c.refused += 1);
-            return refusal.into_response();
-        }
-    };
-    // Held open while the test asks for it; the sender lives as long as the fake.
-    let _ = shared.holding.subscribe().wait_for(|hold| !hold).await;
-
     let answer = Answer {
         style,
         model,
         chunks: settings.chunks.max(1),
         include_usage,
+        base_resp: shared.provider == ProviderId::Minimax,
     };
+    let slot = match admitted {
+        Ok(slot) => slot,
+        Err(refused) => {
+            shared.count(|c| c.refused += 1);
+            return match refused {
+                Refused::Status(reply) => json_response(&shared, reply, coding),
+                Refused::InBand(error) => {
+                    let sent = in_band::answer(shared.provider, &answer, error, stream);
+                    match sent {
+                        in_band::Sent::Json(reply) => json_response(&shared, reply, coding),
+                        in_band::Sent::Stream(texts) => {
+                            sse_response(shared, texts, Pacing::of(&settings, coding), None)
+                        }
+                    }
+                }
+            };
+        }
+    };
+    // Held open while the test asks for it; the sender lives as long as the fake.
+    let _ = shared.holding.subscribe().wait_for(|hold| !hold).await;
+
     if stream {
-        sse_response(answer, settings.gap, slot)
+        let texts = (0..answer.chunks).map(|i| answer.sse_chunk(i)).collect();
+        sse_response(shared, texts, Pacing::of(&settings, coding), Some(slot))
     } else {
         let body = answer.json_body();
         slot.complete();
-        Reply::ok(body).into_response()
+        json_response(&shared, Reply::ok(body), coding)
     }
+}
+
+/// Why a request was not answered normally.
+enum Refused {
+    /// An HTTP error status.
+    Status(Reply),
+    /// An error inside a 200.
+    InBand(InBandError),
+}
+
+/// A JSON answer, compressed in `coding` when there is one; its bytes are kept as sent.
+fn json_response(shared: &Shared, reply: Reply, coding: Option<Coding>) -> Response {
+    let text = reply.body.to_string().into_bytes();
+    let body = match coding {
+        Some(coding) => encode(coding, &text),
+        None => text,
+    };
+    shared.record_sent(&body);
+    let mut response = (
+        reply.status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response();
+    if let Some(coding) = coding {
+        compressed_headers(response.headers_mut(), coding);
+    }
+    for (name, value) in reply.headers {
+        let (name, value) = header_pair(&name, &value);
+        response.headers_mut().append(name, value);
+    }
+    response
+}
+
+fn compressed_headers(headers: &mut HeaderMap, coding: Coding) {
+    headers.insert(
+        header::CONTENT_ENCODING,
+        HeaderValue::from_static(encoding::token(coding)),
+    );
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
 }
 
 /// The key from `Authorization: Bearer` or `x-api-key`: chat paths accept either, as the
@@ -284,11 +368,13 @@ impl Drop for Slot {
     }
 }
 
-struct Answer {
+pub(super) struct Answer {
     style: Style,
-    model: String,
+    pub(super) model: String,
     chunks: usize,
     include_usage: bool,
+    /// MiniMax's `base_resp` envelope, `status_code` 0, on JSON answers.
+    base_resp: bool,
 }
 
 const CREATED: u64 = 1_767_225_600;
@@ -303,6 +389,14 @@ impl Answer {
     }
 
     fn json_body(&self) -> Value {
+        let mut body = self.plain_json_body();
+        if self.base_resp {
+            body["base_resp"] = json!({"status_code": 0, "status_msg": ""});
+        }
+        body
+    }
+
+    fn plain_json_body(&self) -> Value {
         let output = self.output_tokens();
         match self.style {
             Style::Anthropic => json!({
@@ -341,7 +435,7 @@ impl Answer {
 
     /// The SSE text of chunk `i`: the opening events go with the first, the closing events
     /// (finish, usage, `[DONE]` or `message_stop`) with the last, so each chunk is one write.
-    fn sse_chunk(&self, i: usize) -> String {
+    pub(super) fn sse_chunk(&self, i: usize) -> String {
         let mut text = String::new();
         let last = i + 1 == self.chunks;
         match self.style {
@@ -398,7 +492,7 @@ impl Answer {
         text
     }
 
-    fn message_start(&self) -> Value {
+    pub(super) fn message_start(&self) -> Value {
         json!({"type": "message_start", "message": {
             "id": "msg_fake_0001",
             "type": "message",
@@ -418,7 +512,7 @@ impl Answer {
 
     /// A `chat.completion.chunk`; with `include_usage`, OpenAI sends `"usage": null` in every
     /// chunk but the usage one.
-    fn openai_chunk(&self, choices: Value) -> Value {
+    pub(super) fn openai_chunk(&self, choices: Value) -> Value {
         let mut chunk = json!({
             "id": "chatcmpl-fake-0001",
             "object": "chat.completion.chunk",
@@ -461,45 +555,106 @@ impl Answer {
     }
 }
 
-fn token(i: usize) -> String {
+pub(super) fn token(i: usize) -> String {
     format!("tok{i} ")
 }
 
-fn event(text: &mut String, name: &str, payload: &Value) {
+pub(super) fn event(text: &mut String, name: &str, payload: &Value) {
     text.push_str(&format!("event: {name}\ndata: {payload}\n\n"));
 }
 
-fn data(text: &mut String, payload: &Value) {
+pub(super) fn data(text: &mut String, payload: &Value) {
     text.push_str(&format!("data: {payload}\n\n"));
 }
 
-/// Chunk 0 at once, then one chunk every `gap`; the slot completes with the last chunk and is
-/// dropped (cancelled) if the connection goes first.
-fn sse_response(answer: Answer, gap: Duration, slot: Slot) -> Response {
-    let state = (answer, 0usize, Some(slot));
-    let chunks = futures_util::stream::unfold(state, move |(answer, i, slot)| async move {
-        let slot = slot?;
-        if i > 0 {
-            tokio::time::sleep(gap).await;
+/// How a stream is sent: the pause between writes, how long the body stays open after the
+/// last one, and the coding.
+struct Pacing {
+    gap: Duration,
+    tail: Duration,
+    coding: Option<Coding>,
+}
+
+impl Pacing {
+    fn of(settings: &ChatSettings, coding: Option<Coding>) -> Pacing {
+        Pacing {
+            gap: settings.gap,
+            tail: settings.tail,
+            coding,
         }
-        let text = answer.sse_chunk(i);
-        let slot = if i + 1 == answer.chunks {
-            slot.complete();
-            None
-        } else {
-            Some(slot)
+    }
+}
+
+/// What a stream still has to send.
+struct Streaming {
+    shared: Arc<Shared>,
+    texts: std::vec::IntoIter<String>,
+    slot: Option<Slot>,
+    encoder: Option<Encoder>,
+    pacing: Pacing,
+    started: bool,
+    over: bool,
+}
+
+/// `texts[0]` at once, then one text every `gap`, each one write (compressed and flushed when
+/// there is a coding); then, `tail` later, the end of the coding and of the body. The slot
+/// completes with the last text and is dropped (cancelled) if the connection goes first.
+fn sse_response(
+    shared: Arc<Shared>,
+    texts: Vec<String>,
+    pacing: Pacing,
+    slot: Option<Slot>,
+) -> Response {
+    let coding = pacing.coding;
+    let state = Streaming {
+        shared,
+        texts: texts.into_iter(),
+        slot,
+        encoder: coding.map(Encoder::new),
+        pacing,
+        started: false,
+        over: false,
+    };
+    let chunks = futures_util::stream::unfold(state, |mut s| async move {
+        if s.over {
+            return None;
+        }
+        let Some(text) = s.texts.next() else {
+            s.over = true;
+            tokio::time::sleep(s.pacing.tail).await;
+            let end = s.encoder.take().map(Encoder::finish).unwrap_or_default();
+            if end.is_empty() {
+                return None;
+            }
+            s.shared.record_sent(&end);
+            return Some((Ok::<_, std::convert::Infallible>(Bytes::from(end)), s));
         };
-        Some((
-            Ok::<_, std::convert::Infallible>(text),
-            (answer, i + 1, slot),
-        ))
+        if s.started {
+            tokio::time::sleep(s.pacing.gap).await;
+        }
+        s.started = true;
+        let bytes = match &mut s.encoder {
+            Some(encoder) => encoder.piece(text.as_bytes()),
+            None => text.into_bytes(),
+        };
+        if s.texts.len() == 0
+            && let Some(slot) = s.slot.take()
+        {
+            slot.complete();
+        }
+        s.shared.record_sent(&bytes);
+        Some((Ok(Bytes::from(bytes)), s))
     });
-    (
+    let mut response = (
         [
             (header::CONTENT_TYPE, "text/event-stream; charset=utf-8"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
         Body::from_stream(chunks),
     )
-        .into_response()
+        .into_response();
+    if let Some(coding) = coding {
+        compressed_headers(response.headers_mut(), coding);
+    }
+    response
 }

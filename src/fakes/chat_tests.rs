@@ -255,3 +255,164 @@ async fn a_stream_dropped_midway_counts_as_cancelled() {
         .await;
     assert_eq!((counters.cancelled, counters.in_flight), (1, 0));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_tail_keeps_the_body_open_after_its_last_event() {
+    let chat = start(Openai).await;
+    chat.fake.set_stream_tail(Duration::from_millis(50));
+    let mut response = chat
+        .post(&completions(Openai), json!({"stream": true}))
+        .send()
+        .await
+        .unwrap();
+    let mut text = Vec::new();
+    while !text.ends_with(b"data: [DONE]\n\n") {
+        text.extend(response.chunk().await.unwrap().expect("more of the stream"));
+    }
+    let done_at = tokio::time::Instant::now();
+    assert_eq!(response.chunk().await.unwrap(), None, "then the body ends");
+    assert_eq!(done_at.elapsed(), Duration::from_millis(50));
+    assert_eq!(chat.fake.chat_counters().completed, 1);
+}
+
+/// Undoes `coding` on `wire`, with the decoders the fake's encoder is checked against.
+fn decode(coding: &str, wire: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    match coding {
+        "gzip" => flate2::read::MultiGzDecoder::new(wire).read_to_end(&mut out),
+        "deflate" => flate2::read::ZlibDecoder::new(wire).read_to_end(&mut out),
+        "br" => brotli::Decompressor::new(wire, 4096).read_to_end(&mut out),
+        "zstd" => zstd::stream::read::Decoder::new(wire)
+            .unwrap()
+            .read_to_end(&mut out),
+        other => panic!("{other}"),
+    }
+    .unwrap();
+    out
+}
+
+#[tokio::test]
+async fn compressed_answers_follow_the_clients_accept_encoding() {
+    let chat = start(Openai).await;
+    chat.fake.compress_answers(true);
+    let cases = [
+        ("gzip, deflate, br, zstd", Some("zstd")),
+        ("gzip, deflate, br", Some("br")),
+        ("gzip", Some("gzip")),
+        ("deflate", Some("deflate")),
+        ("identity", None),
+    ];
+    for stream in [false, true] {
+        for (accept, coding) in cases {
+            let response = chat
+                .post(&completions(Openai), json!({"stream": stream}))
+                .header("accept-encoding", accept)
+                .send()
+                .await
+                .unwrap();
+            let encoding = response
+                .headers()
+                .get("content-encoding")
+                .map(|v| v.to_str().unwrap().to_owned());
+            assert_eq!(encoding.as_deref(), coding, "{accept}");
+            let wire = response.bytes().await.unwrap();
+            assert_eq!(wire, chat.fake.last_chat_body(), "the bytes sent are kept");
+            let text = match coding {
+                Some(coding) => decode(coding, &wire),
+                None => wire.to_vec(),
+            };
+            let text = String::from_utf8(text).unwrap();
+            if stream {
+                assert!(text.ends_with("data: [DONE]\n\n"), "{accept}: {text}");
+            } else {
+                let body: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(body["usage"]["prompt_tokens"], PROMPT_TOKENS, "{accept}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn errors_inside_a_200_in_each_providers_shape() {
+    // Anthropic: a stream that begins, then `event: error`; not streamed, the HTTP error.
+    let chat = start(Anthropic).await;
+    chat.fake
+        .refuse_next_chats_in_200(2, InBandError::Overloaded);
+    let request = || {
+        chat.client
+            .post(format!("{}/v1/messages", chat.fake.origin()))
+            .header("x-api-key", KEY)
+            .header("anthropic-version", "2023-06-01")
+    };
+    let streamed = request()
+        .body(json!({"stream": true}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(streamed.status(), 200);
+    let text = streamed.text().await.unwrap();
+    assert!(text.starts_with("event: message_start\n"), "{text}");
+    assert!(
+        text.ends_with(
+            "event: error\ndata: {\"error\":{\"message\":\"Overloaded\",\"type\":\"overloaded_error\"},\"request_id\":\"req_fake_0123456789\",\"type\":\"error\"}\n\n"
+        ),
+        "{text}"
+    );
+    let plain = request().body("{}").send().await.unwrap();
+    assert_eq!(plain.status(), 529);
+
+    // OpenRouter: an error chunk in a stream, `{"error":{"code":...}}` in JSON.
+    let chat = start(Openrouter).await;
+    chat.fake
+        .refuse_next_chats_in_200(2, InBandError::RateLimited);
+    let (status, _, text) = chat
+        .text(&completions(Openrouter), json!({"stream": true}))
+        .await;
+    assert_eq!(status, 200);
+    let payloads = data_payloads(&text);
+    assert_eq!(
+        payloads.len(),
+        2,
+        "a token, then the error; no [DONE]: {text}"
+    );
+    assert_eq!(payloads[1]["error"]["code"], 429);
+    assert_eq!(payloads[1]["choices"][0]["finish_reason"], "error");
+    let (status, _, text) = chat.text(&completions(Openrouter), json!({})).await;
+    assert_eq!(status, 200);
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["error"]["code"], 429);
+    assert_eq!(chat.fake.chat_counters().refused, 2);
+
+    // Z.ai and MiniMax: a business code in a JSON 200, streamed or not.
+    let chat = start(Zai).await;
+    chat.fake
+        .refuse_next_chats_in_200(1, InBandError::RateLimited);
+    let (status, _, text) = chat.text(&completions(Zai), json!({"stream": true})).await;
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!((status, &body["error"]["code"]), (200, &json!("1302")));
+    let chat = start(Minimax).await;
+    chat.fake
+        .refuse_next_chats_in_200(1, InBandError::Overloaded);
+    let (status, _, text) = chat.text(&completions(Minimax), json!({})).await;
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (status, &body["base_resp"]["status_code"]),
+        (200, &json!(1033))
+    );
+    let (_, _, text) = chat.text(&completions(Minimax), json!({})).await;
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        body["base_resp"],
+        json!({"status_code": 0, "status_msg": ""}),
+        "answers carry base_resp 0"
+    );
+}
+
+#[test]
+#[should_panic(expected = "sends no errors inside a 200")]
+fn providers_without_errors_in_200_refuse_to_fake_them() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let fake = runtime.block_on(FakeProvider::start(Openai, KEY)).unwrap();
+    fake.refuse_next_chats_in_200(1, InBandError::RateLimited);
+}

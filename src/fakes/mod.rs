@@ -7,9 +7,11 @@
 //! proxy tests reuse the same servers. Besides the usage URL, each fake serves the chat
 //! endpoints tools call (`chat.rs`): OpenAI-compatible `…/chat/completions` and, for Anthropic,
 //! Claude and Kimi Code, `…/messages`, as JSON or SSE, with an optional enforced concurrency
-//! limit and counters of what was in flight and cancelled. Each provider's bodies live in its own file here, one
-//! small function per shape; this file holds the server, the shared state, the behaviours and
-//! the authentication rules.
+//! limit and counters of what was in flight and cancelled; on request compressed as the
+//! client's `Accept-Encoding` allows (`encoding.rs`), with the body ending a while after the
+//! stream's last event, or refused inside an HTTP 200 (`in_band.rs`). Each provider's bodies
+//! live in its own file here, one small function per shape; this file holds the server, the
+//! shared state, the behaviours and the authentication rules.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -26,6 +28,8 @@ mod anthropic;
 mod chat;
 mod claude;
 mod deepseek;
+mod encoding;
+mod in_band;
 mod kimi_code;
 mod minimax;
 mod moonshot;
@@ -38,7 +42,8 @@ mod chat_tests;
 #[cfg(test)]
 mod tests;
 
-pub use chat::{ChatCounters, PROMPT_TOKENS, completions_path, messages_path};
+pub use chat::{ChatCounters, InBandError, PROMPT_TOKENS, completions_path, messages_path};
+pub use encoding::{encode, encode_pieces, negotiate};
 
 use crate::providers::{AuthStyle, ProviderId, provider};
 use axum::Router;
@@ -113,6 +118,7 @@ impl FakeProvider {
                 usage_requests: 0,
                 last_request_headers: None,
                 chat: chat::ChatSettings::default(),
+                sent: Vec::new(),
             }),
             counters: watch::channel(ChatCounters::default()).0,
             holding: watch::channel(false).0,
@@ -226,6 +232,46 @@ impl FakeProvider {
             .clone()
     }
 
+    /// Streamed answers keep the body open for `tail` after the event that ends them
+    /// (`data: [DONE]`, `message_stop`) before it ends (default: none, the body ends with it),
+    /// as providers whose last write is followed by the end of the response a little later.
+    pub fn set_stream_tail(&self, tail: Duration) {
+        self.shared.state().chat.tail = tail;
+    }
+
+    /// Whether chat answers (JSON, SSE and refusals) are compressed in the coding the request's
+    /// `Accept-Encoding` allows, the server preferring zstd, br, gzip, deflate (default off).
+    /// Streams are flushed after every event; the end of the coding comes with the end of the
+    /// body, after [`FakeProvider::set_stream_tail`].
+    pub fn compress_answers(&self, on: bool) {
+        self.shared.state().chat.compress = on;
+    }
+
+    /// The next `count` chat requests are refused with HTTP **200**, the error inside the
+    /// answer, as docs/providers.md says each provider does: Anthropic (and Claude, and Kimi
+    /// Code's messages) an `event: error` after the stream began (a non-streamed request gets
+    /// the HTTP error: Anthropic sends no error inside a JSON 200); OpenRouter an error chunk
+    /// in a stream, or `{"error":{"code":429,...}}` in JSON; Z.ai `{"error":{"code":"1302",...}}`
+    /// and MiniMax `base_resp.status_code` in JSON, streamed or not.
+    ///
+    /// Panics for the other providers, which send no such errors.
+    pub fn refuse_next_chats_in_200(&self, count: usize, error: InBandError) {
+        assert!(
+            in_band::sends_errors_in_200(self.shared.provider),
+            "the fake {} sends no errors inside a 200 (docs/providers.md)",
+            self.shared.provider
+        );
+        let mut state = self.shared.state();
+        state.chat.in_band_left = count;
+        state.chat.in_band = error;
+    }
+
+    /// The bytes of the last chat answer's body exactly as the fake sent them (compressed, when
+    /// it compressed), so far; for tests that send one request at a time.
+    pub fn last_chat_body(&self) -> Vec<u8> {
+        self.shared.state().sent.clone()
+    }
+
     /// The chat endpoints' counters now.
     pub fn chat_counters(&self) -> ChatCounters {
         *self.shared.counters.borrow()
@@ -289,6 +335,8 @@ struct FakeState {
     usage_requests: usize,
     last_request_headers: Option<HeaderMap>,
     chat: chat::ChatSettings,
+    /// The last chat answer's body as sent.
+    sent: Vec<u8>,
 }
 
 impl Shared {
@@ -319,6 +367,23 @@ impl Shared {
         let left = state.chat.refusals_left;
         state.chat.refusals_left = left.saturating_sub(1);
         left > 0
+    }
+
+    /// Uses up one of the refusals `refuse_next_chats_in_200` asked for, if any are left.
+    fn take_in_band_refusal(&self) -> Option<InBandError> {
+        let mut state = self.state();
+        let left = state.chat.in_band_left;
+        state.chat.in_band_left = left.saturating_sub(1);
+        (left > 0).then_some(state.chat.in_band)
+    }
+
+    /// Starts recording a new chat answer's body.
+    fn start_sending(&self) {
+        self.state().sent.clear();
+    }
+
+    fn record_sent(&self, bytes: &[u8]) {
+        self.state().sent.extend_from_slice(bytes);
     }
 }
 

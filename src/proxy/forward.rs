@@ -3,6 +3,7 @@
 //! plain words, and the optional retry of a 429.
 
 use super::answers::ProxyAnswer;
+use super::decode;
 use super::token_tap::BoundedCopy;
 use super::{Call, ProxySettings};
 use crate::providers::throttle::Classification;
@@ -324,7 +325,9 @@ async fn read_prefix(answer: Answer, idle: Duration) -> (Answer, Vec<u8>) {
         body: stream::iter(read).chain(rest).boxed(),
         first_byte_deadline,
     };
-    (answer, copy.bytes().to_vec())
+    // The classifier reads words: a compressed refusal is decoded for it (bounded).
+    let prefix = decode::decoded(&answer.headers, copy.bytes(), REFUSAL_PREFIX);
+    (answer, prefix)
 }
 
 impl RetryPolicy {

@@ -12,16 +12,19 @@
 //!
 //! One module per concern: `headers` (what crosses, the token swap), `queue` (the cap),
 //! `forward` (sending on, timeouts, retry), `relay` (streaming the answer back while
-//! observing it), `token_tap` (tokens from SSE and JSON), `traffic` (live figures per
-//! account), `answers` (what Redline says itself).
+//! observing it), `token_tap` (tokens and the end of a stream from SSE and JSON), `decode`
+//! (undoing a compressed answer for counting), `inband` (refusals inside a 2xx), `traffic`
+//! (live figures per account), `answers` (what Redline says itself).
 //!
 //! Everything is recorded through [`Traffic`]: the wait in the queue, `begin_at` once a request
 //! leaves it (its latency counting from its arrival), the first byte, the end with status and
 //! tokens, refusals with their cause, rate-limit headers.
 
 mod answers;
+mod decode;
 mod forward;
 mod headers;
+mod inband;
 mod queue;
 mod relay;
 mod series;
@@ -29,6 +32,7 @@ mod token_tap;
 pub mod traffic;
 
 pub use answers::{ProxyAnswer, X_REDLINE, error as redline_error};
+pub use decode::{Coding, DECODED_BUDGET};
 pub use forward::{QUEUE_READ_AHEAD, RETRY_BODY_LIMIT};
 pub use token_tap::{MAX_FRAME, MAX_JSON_COPY};
 

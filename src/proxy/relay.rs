@@ -1,14 +1,24 @@
 //! Relaying the provider's answer: status and end-to-end headers at once, then the body chunk
 //! by chunk as each arrives, never buffered or merged. On the side, without delaying a byte,
-//! an [`Observer`] counts tokens, keeps the start of a refusal to classify it, and ends the
-//! request's traffic record when the body ends, breaks, or the client goes away.
+//! an [`Observer`] counts tokens (decoding a compressed answer for itself), keeps the start of
+//! a refusal to classify it, notices refusals sent inside a 2xx, and ends the request's
+//! traffic record when the body ends, breaks, or the client goes away.
+//!
+//! When the request is over is the answer's format's say, not the socket's: a client that
+//! hangs up after a stream's end event (`data: [DONE]`, `message_stop`, ...) or a whole JSON
+//! body got its answer, and the request is recorded as answered with the provider's status and
+//! the tokens seen; one that hangs up before that cancelled it (499), and the upstream request
+//! is cancelled with it.
 
+use super::decode::{self, Decoder, Sink, Undecodable};
 use super::forward::{Answer, deepest_cause};
 use super::headers::into_end_to_end;
+use super::inband::{self, InBand};
 use super::queue::Slot;
-use super::token_tap::{BoundedCopy, MAX_JSON_COPY, SseUsage, json_usage};
+use super::token_tap::{BoundedCopy, MAX_JSON_COPY, SseTap, json_usage};
 use super::{Call, Forwarded, InFlight};
 use crate::durations::human_duration;
+use crate::providers::provider;
 use crate::proxy::traffic::{RequestGuard, TokenUsage};
 use axum::body::{Body, Bytes};
 use axum::response::Response;
@@ -120,54 +130,122 @@ impl Relay {
     }
 }
 
-/// Where the tokens of an answer are read from.
+/// Reads an answer's bytes (decoded, when the provider compressed them).
+enum Reader {
+    Sse(SseTap),
+    /// A JSON body copied aside, bounded; for a refusal, the start of its body.
+    Copy(BoundedCopy),
+}
+
+impl Sink for Reader {
+    fn feed(&mut self, bytes: &[u8]) {
+        match self {
+            Reader::Sse(parser) => parser.feed(bytes),
+            Reader::Copy(copy) => copy.feed(bytes),
+        }
+    }
+
+    fn has_enough(&self) -> bool {
+        matches!(self, Reader::Copy(copy) if copy.overflowed())
+    }
+}
+
+impl Reader {
+    fn usage(&self) -> Option<TokenUsage> {
+        match self {
+            Reader::Sse(parser) => parser.usage(),
+            Reader::Copy(copy) if !copy.overflowed() => json_usage(copy.bytes()),
+            Reader::Copy(_) => None,
+        }
+    }
+
+    /// Whether the answer's own format says it is over: a stream's end event went by, or a
+    /// JSON body is whole.
+    fn ended(&self) -> bool {
+        match self {
+            Reader::Sse(parser) => parser.ended(),
+            Reader::Copy(copy) => copy.is_whole_json(),
+        }
+    }
+
+    /// An error the answer carried inside its 2xx.
+    fn in_band(&self) -> Option<InBand> {
+        match self {
+            Reader::Sse(parser) => parser.in_band().cloned(),
+            Reader::Copy(copy) if !copy.overflowed() && inband::may_hold_error(copy.bytes()) => {
+                inband::error_in(copy.bytes())
+            }
+            Reader::Copy(_) => None,
+        }
+    }
+
+    fn copied(&self) -> &[u8] {
+        match self {
+            Reader::Sse(_) => &[],
+            Reader::Copy(copy) => copy.bytes(),
+        }
+    }
+}
+
+/// What reads an answer on the side: tokens, its end, the errors it carries.
 enum Tap {
-    Sse(SseUsage),
-    Json(BoundedCopy),
+    Plain(Reader),
+    Decoded(Box<Decoder<Reader>>),
     Off,
 }
 
 impl Tap {
-    /// Parsing needs the plain bytes: a compressed answer is relayed but not read.
+    /// SSE is parsed as it passes and JSON copied aside; other bodies are not read.
     fn for_answer(headers: &HeaderMap) -> Tap {
-        if is_encoded(headers) {
-            return Tap::Off;
-        }
         let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_ascii_lowercase();
-        if content_type.starts_with("text/event-stream") {
-            Tap::Sse(SseUsage::default())
+        let reader = if content_type.starts_with("text/event-stream") {
+            Reader::Sse(SseTap::default())
         } else if content_type.starts_with("application/json") || content_type.contains("+json") {
-            Tap::Json(BoundedCopy::new(MAX_JSON_COPY))
+            Reader::Copy(BoundedCopy::new(MAX_JSON_COPY))
         } else {
-            Tap::Off
+            return Tap::Off;
+        };
+        Tap::reading(headers, reader)
+    }
+
+    /// A refusal: the start of its body, whatever its type, to classify it.
+    fn for_refusal(headers: &HeaderMap) -> Tap {
+        Tap::reading(headers, Reader::Copy(BoundedCopy::new(REFUSAL_COPY)))
+    }
+
+    /// Parsing needs the plain bytes: a compressed answer is decoded for the reader (the client
+    /// still gets it as sent); one in a coding Redline cannot undo is relayed but not read.
+    fn reading(headers: &HeaderMap, reader: Reader) -> Tap {
+        match decode::content_coding(headers) {
+            Ok(None) => Tap::Plain(reader),
+            Ok(Some(coding)) => Tap::Decoded(Box::new(Decoder::new(coding, reader))),
+            Err(Undecodable) => Tap::Off,
         }
     }
 
     fn feed(&mut self, chunk: &[u8]) {
         match self {
-            Tap::Sse(parser) => parser.feed(chunk),
-            Tap::Json(copy) => copy.feed(chunk),
+            Tap::Plain(reader) => reader.feed(chunk),
+            Tap::Decoded(decoder) => decoder.feed(chunk),
             Tap::Off => {}
         }
     }
 
-    fn usage(&self) -> Option<TokenUsage> {
+    fn reader(&self) -> Option<&Reader> {
         match self {
-            Tap::Sse(parser) => parser.usage(),
-            Tap::Json(copy) if !copy.overflowed() => json_usage(copy.bytes()),
-            Tap::Json(_) | Tap::Off => None,
+            Tap::Plain(reader) => Some(reader),
+            Tap::Decoded(decoder) => Some(decoder.sink()),
+            Tap::Off => None,
         }
     }
-}
 
-fn is_encoded(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_ENCODING)
-        .is_some_and(|v| !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"identity"))
+    fn usage(&self) -> Option<TokenUsage> {
+        self.reader().and_then(Reader::usage)
+    }
 }
 
 /// Watches one answer go by and keeps the books on it.
@@ -178,8 +256,8 @@ struct Observer {
     slot: Option<Slot>,
     status: u16,
     tap: Tap,
-    /// A refusal not yet recorded: its headers and the start of its body.
-    refusal: Option<(HeaderMap, BoundedCopy)>,
+    /// A refusal's headers, kept to classify it when it ends.
+    refusal: Option<HeaderMap>,
     /// `content-length`, when the provider sent one.
     expected: Option<u64>,
     relayed: u64,
@@ -196,11 +274,11 @@ impl Observer {
             slot,
             status,
             tap: if refusal {
-                Tap::Off
+                Tap::for_refusal(headers)
             } else {
                 Tap::for_answer(headers)
             },
-            refusal: refusal.then(|| (headers.clone(), BoundedCopy::new(REFUSAL_COPY))),
+            refusal: refusal.then(|| headers.clone()),
             expected: headers
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
@@ -220,9 +298,6 @@ impl Observer {
         }
         self.relayed += chunk.len() as u64;
         self.tap.feed(chunk);
-        if let Some((_, copy)) = &mut self.refusal {
-            copy.feed(chunk);
-        }
         // With a Content-Length the server stops polling after the last byte, so the end is
         // known here, not from the end of the stream.
         if self.expected == Some(self.relayed) {
@@ -236,42 +311,78 @@ impl Observer {
         self.end(status);
     }
 
-    /// The answer broke off; it is counted under `status` (502 reset, 504 idle).
+    /// The answer broke off; it is counted under `status` (502 reset, 504 idle), unless its
+    /// own format had already said it was over.
     fn broken(&mut self, status: u16) {
+        let status = if self.ended_by_protocol() {
+            self.status
+        } else {
+            status
+        };
         self.end(status);
     }
 
+    /// The answer's format says it is complete: the stream's end event went by, or a JSON
+    /// body is whole. Nothing the client needs is still to come.
+    fn ended_by_protocol(&self) -> bool {
+        self.tap.reader().is_some_and(Reader::ended)
+    }
+
     fn end(&mut self, status: u16) {
-        self.record_refusal();
-        if let Some(guard) = self.guard.take() {
-            guard.finish(status, self.tap.usage());
-        }
+        let Some(guard) = self.guard.take() else {
+            return;
+        };
+        let status = self.record_refusal().unwrap_or(status);
+        guard.finish(status, self.tap.usage());
         self.slot = None;
     }
 
-    fn record_refusal(&mut self) {
-        if let Some((headers, copy)) = self.refusal.take() {
-            let body = if is_encoded(&headers) {
-                &[][..]
-            } else {
-                copy.bytes()
-            };
+    /// Classifies and records the refusal the answer is, or carries inside its 2xx; for the
+    /// latter, returns the status the request is recorded under instead of the 2xx.
+    fn record_refusal(&mut self) -> Option<u16> {
+        if let Some(headers) = self.refusal.take() {
+            let body = self.tap.reader().map_or(&[][..], Reader::copied);
             self.call.classify_refusal(self.status, &headers, body);
+            return None;
         }
+        if !(200..300).contains(&self.status) {
+            return None;
+        }
+        let found = self.tap.reader()?.in_band()?;
+        let classification = provider(self.call.provider).classify(
+            self.status,
+            &HeaderMap::new(),
+            &found.body,
+            jiff::Timestamp::now(),
+        );
+        let status = inband::implied_status(found.status, classification.cause);
+        self.call.record_refusal(status, &classification);
+        Some(status)
     }
 }
 
 impl Drop for Observer {
-    /// The client went away (or the server dropped the body): a refusal is still recorded with
-    /// what was seen of it; the guard, dropped unfinished, counts the request as cancelled.
+    /// The client went away (or the server dropped the body). After the answer's end went by
+    /// (OpenAI's clients hang up at `data: [DONE]`, before the provider's body ends), the
+    /// request counts as answered, with its tokens. Before, a refusal is still recorded with
+    /// what was seen of it, and the guard, dropped unfinished, counts the request as cancelled;
+    /// the upstream request is cancelled as the body is dropped with this observer.
     fn drop(&mut self) {
-        self.record_refusal();
+        if self.guard.is_none() {
+            return;
+        }
+        if self.ended_by_protocol() {
+            self.complete();
+        } else {
+            self.record_refusal();
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::Coding;
 
     #[test]
     fn refusals_are_the_statuses_worth_classifying() {
@@ -283,8 +394,134 @@ mod tests {
         }
     }
 
+    fn answer_headers(content_type: &'static str, coding: Option<&'static str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, content_type.parse().unwrap());
+        if let Some(coding) = coding {
+            headers.insert(header::CONTENT_ENCODING, coding.parse().unwrap());
+        }
+        headers
+    }
+
     #[test]
-    fn tokens_are_read_only_from_plain_sse_or_json() {
+    fn compressed_answers_are_counted_and_their_end_seen_in_any_chunking() {
+        let stream = "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n\
+            data: {\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":5}}\n\n\
+            data: [DONE]\n\n";
+        let json = r#"{"choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":12,"completion_tokens":5}}"#;
+        let events: Vec<&[u8]> = stream.split_inclusive("\n\n").map(str::as_bytes).collect();
+        for (coding, token) in [
+            (Coding::Gzip, "gzip"),
+            (Coding::Deflate, "deflate"),
+            (Coding::Brotli, "br"),
+            (Coding::Zstd, "zstd"),
+        ] {
+            let sse = crate::fakes::encode_pieces(coding, &events).concat();
+            let body = crate::fakes::encode(coding, json.as_bytes());
+            for (wire, content_type) in [(&sse, "text/event-stream"), (&body, "application/json")] {
+                for size in [1, 2, 5, 64, wire.len()] {
+                    let mut tap = Tap::for_answer(&answer_headers(content_type, Some(token)));
+                    for chunk in wire.chunks(size) {
+                        tap.feed(chunk);
+                    }
+                    let what = format!("{token} {content_type} in pieces of {size}");
+                    assert_eq!(
+                        tap.usage(),
+                        Some(TokenUsage {
+                            input: 12,
+                            output: 5
+                        }),
+                        "{what}"
+                    );
+                    assert!(tap.reader().unwrap().ended(), "{what}");
+                }
+            }
+        }
+    }
+
+    /// Counts the allocations made on the current thread, for the test below.
+    mod allocations {
+        use std::alloc::{GlobalAlloc, Layout, System};
+        use std::cell::Cell;
+
+        struct Counting;
+
+        thread_local! {
+            static MADE: Cell<u64> = const { Cell::new(0) };
+        }
+
+        // SAFETY: every call is passed on to the system allocator unchanged.
+        unsafe impl GlobalAlloc for Counting {
+            unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+                let _ = MADE.try_with(|made| made.set(made.get() + 1));
+                // SAFETY: the caller's contract is System's.
+                unsafe { System.alloc(layout) }
+            }
+            unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+                // SAFETY: the caller's contract is System's.
+                unsafe { System.dealloc(ptr, layout) }
+            }
+            unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, size: usize) -> *mut u8 {
+                let _ = MADE.try_with(|made| made.set(made.get() + 1));
+                // SAFETY: the caller's contract is System's.
+                unsafe { System.realloc(ptr, layout, size) }
+            }
+        }
+
+        #[global_allocator]
+        static COUNTING: Counting = Counting;
+
+        /// Allocations made on this thread so far.
+        pub fn made() -> u64 {
+            MADE.with(Cell::get)
+        }
+    }
+
+    #[test]
+    fn a_plain_stream_is_read_without_allocating_per_chunk() {
+        let mut stream = String::new();
+        for i in 0..200 {
+            stream.push_str(&format!(
+                "data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"tok{i} \"}},\"finish_reason\":null}}],\"usage\":null}}\n\n"
+            ));
+        }
+        stream.push_str("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":200}}\n\ndata: [DONE]\n\n");
+        let chunks: Vec<&[u8]> = stream.as_bytes().chunks(97).collect();
+        let mut tap = Tap::for_answer(&answer_headers("text/event-stream", None));
+        // The first events size the parser's buffers (once per answer); the rest reuse them,
+        // the usage event and [DONE] included.
+        let (first, rest) = chunks.split_at(20);
+        first.iter().for_each(|chunk| tap.feed(chunk));
+        let before = allocations::made();
+        rest.iter().for_each(|chunk| tap.feed(chunk));
+        assert_eq!(
+            allocations::made() - before,
+            0,
+            "allocations after the first events"
+        );
+        assert_eq!(
+            tap.usage(),
+            Some(TokenUsage {
+                input: 12,
+                output: 200
+            })
+        );
+        assert!(tap.reader().unwrap().ended());
+    }
+
+    #[test]
+    fn a_compressed_refusal_is_decoded_for_its_classifier() {
+        let body = br#"{"error":{"type":"rate_limit_error","message":"We're receiving too many requests at the moment"}}"#;
+        let wire = crate::fakes::encode(Coding::Brotli, body);
+        let mut tap = Tap::for_refusal(&answer_headers("application/json", Some("br")));
+        for chunk in wire.chunks(3) {
+            tap.feed(chunk);
+        }
+        assert_eq!(tap.reader().unwrap().copied(), body);
+    }
+
+    #[test]
+    fn tokens_are_read_from_sse_or_json_plain_or_in_a_coding_redline_undoes() {
         let headers = |pairs: &[(&'static str, &'static str)]| {
             let mut map = HeaderMap::new();
             for (name, value) in pairs {
@@ -293,8 +530,10 @@ mod tests {
             map
         };
         let kind = |tap: Tap| match tap {
-            Tap::Sse(_) => "sse",
-            Tap::Json(_) => "json",
+            Tap::Plain(Reader::Sse(_)) => "sse",
+            Tap::Plain(Reader::Copy(_)) => "json",
+            Tap::Decoded(d) if matches!(d.sink(), Reader::Sse(_)) => "decoded sse",
+            Tap::Decoded(_) => "decoded json",
             Tap::Off => "off",
         };
         let cases = [
@@ -318,6 +557,20 @@ mod tests {
                 headers(&[
                     ("content-type", "application/json"),
                     ("content-encoding", "gzip"),
+                ]),
+                "decoded json",
+            ),
+            (
+                headers(&[
+                    ("content-type", "text/event-stream"),
+                    ("content-encoding", "zstd"),
+                ]),
+                "decoded sse",
+            ),
+            (
+                headers(&[
+                    ("content-type", "application/json"),
+                    ("content-encoding", "compress"),
                 ]),
                 "off",
             ),

@@ -1,5 +1,7 @@
 //! Token counts read on the side of an answer, without holding back a byte of it: an SSE
-//! frame parser fed each chunk as it passes, and a bounded copy of a JSON body.
+//! frame parser fed each chunk as it passes, and a bounded copy of a JSON body. The SSE parser
+//! also notes the stream's end event (so a client that hangs up right after it still counts
+//! as answered) and an error sent inside the stream (`inband`).
 //!
 //! Where each family puts its usage (docs/providers.md, "Streaming usage by wire family"):
 //! - OpenAI: a last chunk with `choices: []` and `usage {prompt_tokens, completion_tokens}`
@@ -9,10 +11,13 @@
 //!   counts are cumulative: the latest value wins, nothing is summed;
 //! - OpenAI Responses API: `response.completed` carries `response.usage`.
 
+use super::inband::{self, InBand};
 use crate::proxy::traffic::TokenUsage;
+use memchr::memmem;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::LazyLock;
 
 /// Longest SSE line or event kept for parsing; a longer one is skipped (the bytes still reach
 /// the client), so memory stays bounded whatever the upstream sends.
@@ -329,9 +334,11 @@ impl FromJson for Count {
 }
 
 /// Reads SSE frames from chunks as they pass. Lines may end in `\n`, `\r\n` or `\r`; a blank
-/// line ends an event; only `data:` lines matter here.
+/// line ends an event; `data:` and `event:` lines matter here. Besides the tokens it notes
+/// whether the stream's end event went by ([`SseTap::ended`]) and the first error sent inside
+/// it ([`SseTap::in_band`]).
 #[derive(Debug, Default)]
-pub struct SseUsage {
+pub struct SseTap {
     line: Vec<u8>,
     /// The current line is longer than `MAX_FRAME`: ignore it to its end.
     line_too_long: bool,
@@ -340,10 +347,44 @@ pub struct SseUsage {
     data: Vec<u8>,
     /// The current event's data grew past `MAX_FRAME`: skip the event.
     event_too_long: bool,
+    /// The current event's `event:` name, when short enough to be one that matters.
+    name: Vec<u8>,
     counts: Counts,
+    ended: bool,
+    in_band: Option<InBand>,
 }
 
-impl SseUsage {
+/// Names (`event:`) and data `type`s that end a stream: Anthropic's `message_stop`, the
+/// Responses API's `response.completed`, `response.failed` and `response.incomplete`, and an
+/// `error` event (Anthropic and the Responses API end a stream with it).
+const END_EVENTS: [&str; 5] = [
+    "message_stop",
+    "response.completed",
+    "response.failed",
+    "response.incomplete",
+    "error",
+];
+/// Longest event name kept; every name that matters is shorter.
+const MAX_NAME: usize = 32;
+
+/// Substrings that decide whether an event's data is worth parsing (searching is far cheaper
+/// than parsing every token chunk); `inband::may_hold_error` decides for errors.
+struct Needles {
+    usage: memmem::Finder<'static>,
+    ends: [memmem::Finder<'static>; 4],
+}
+
+static NEEDLES: LazyLock<Needles> = LazyLock::new(|| Needles {
+    usage: memmem::Finder::new("usage"),
+    ends: [
+        memmem::Finder::new("message_stop"),
+        memmem::Finder::new("response.completed"),
+        memmem::Finder::new("response.failed"),
+        memmem::Finder::new("response.incomplete"),
+    ],
+});
+
+impl SseTap {
     pub fn feed(&mut self, chunk: &[u8]) {
         for &byte in chunk {
             match byte {
@@ -369,6 +410,17 @@ impl SseUsage {
         self.counts.usage()
     }
 
+    /// Whether the event that ends the stream went by: `data: [DONE]`, an end event, or an
+    /// error inside the stream. A client may hang up right after it, and has the whole answer.
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// The first error the stream carried inside its 2xx answer.
+    pub fn in_band(&self) -> Option<&InBand> {
+        self.in_band.as_ref()
+    }
+
     fn end_line(&mut self) {
         if self.line_too_long {
             // Whatever it was, its event can no longer be read whole.
@@ -385,24 +437,69 @@ impl SseUsage {
                 }
                 self.data.extend_from_slice(value);
             }
+        } else if let Some(value) = self.line.strip_prefix(b"event:") {
+            let value = value.strip_prefix(b" ").unwrap_or(value);
+            self.name.clear();
+            if value.len() <= MAX_NAME {
+                self.name.extend_from_slice(value);
+            }
         }
         self.line.clear();
         self.line_too_long = false;
     }
 
     fn end_event(&mut self) {
-        // Parsing every token chunk would cost more than the rest of the proxy: only events
-        // that mention usage are read.
-        if !self.event_too_long && contains(&self.data, b"usage") {
-            apply(&mut self.counts, &self.data);
+        if !self.event_too_long {
+            self.read_event();
         }
         self.data.clear();
+        self.name.clear();
         self.event_too_long = false;
+    }
+
+    fn read_event(&mut self) {
+        let data = self.data.as_slice();
+        if data.trim_ascii() == b"[DONE]" {
+            self.ended = true;
+            return;
+        }
+        let name = std::str::from_utf8(&self.name).unwrap_or_default();
+        if END_EVENTS.contains(&name) {
+            self.ended = true;
+        }
+        let needles = &*NEEDLES;
+        if needles.usage.find(data).is_some() {
+            apply(&mut self.counts, data);
+        }
+        // Streams without `event:` names say what an event is only in its `type`.
+        if name.is_empty()
+            && needles.ends.iter().any(|end| end.find(data).is_some())
+            && event_type(data).is_some_and(|kind| END_EVENTS.contains(&kind.as_str()))
+        {
+            self.ended = true;
+        }
+        if self.in_band.is_none()
+            && inband::may_hold_error(data)
+            && let Some(found) = inband::error_in(data)
+        {
+            self.in_band = Some(found);
+            self.ended = true;
+        }
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+/// An event's `type`, when it is a string.
+fn event_type(data: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Typed {
+        #[serde(rename = "type")]
+        kind: Option<serde_json::Value>,
+    }
+    let typed: Typed = serde_json::from_slice(data).ok()?;
+    match typed.kind? {
+        serde_json::Value::String(kind) => Some(kind),
+        _ => None,
+    }
 }
 
 /// A copy of the first `limit` bytes of a body; past that it only remembers it overflowed.
@@ -439,6 +536,12 @@ impl BoundedCopy {
     pub fn overflowed(&self) -> bool {
         self.overflowed
     }
+
+    /// Whether what was copied is one whole JSON document: the body of an answer that went by
+    /// complete, even without a `Content-Length` to say so.
+    pub fn is_whole_json(&self) -> bool {
+        !self.overflowed && serde_json::from_slice::<IgnoredAny>(&self.bytes).is_ok()
+    }
 }
 
 #[cfg(test)]
@@ -451,7 +554,7 @@ mod tests {
 
     /// Feeds `text` cut into pieces of `size` bytes, as a network might.
     fn sse(text: &str, size: usize) -> Option<TokenUsage> {
-        let mut parser = SseUsage::default();
+        let mut parser = SseTap::default();
         for piece in text.as_bytes().chunks(size) {
             parser.feed(piece);
         }
@@ -530,7 +633,7 @@ mod tests {
             .map(|_| "data: 0123456789012345678901234567890123456789\n")
             .collect::<String>()
             + "\n";
-        let mut parser = SseUsage::default();
+        let mut parser = SseTap::default();
         for text in [huge.as_str(), many_lines.as_str(), OPENAI] {
             for piece in text.as_bytes().chunks(4096) {
                 parser.feed(piece);
@@ -543,6 +646,93 @@ mod tests {
             usage(8, 11),
             "the stream recovers after the skip"
         );
+    }
+
+    /// Whether the stream had ended after each piece of `text` cut at `size`.
+    fn ended_after(text: &str, size: usize) -> (bool, SseTap) {
+        let mut parser = SseTap::default();
+        for piece in text.as_bytes().chunks(size) {
+            parser.feed(piece);
+        }
+        (parser.ended(), parser)
+    }
+
+    #[test]
+    fn the_end_event_of_each_family_ends_the_stream() {
+        let responses = "event: response.created\ndata: {\"type\":\"response.created\"}\n\n\
+            event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"hi\"}\n\n\
+            event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"error\":null,\"usage\":{\"input_tokens\":5,\"output_tokens\":6}}}\n\n";
+        // Anthropic-compatible providers that leave out the `event:` lines.
+        let unnamed = ANTHROPIC
+            .lines()
+            .filter(|line| !line.starts_with("event:"))
+            .map(|line| format!("{line}\n"))
+            .collect::<String>();
+        for size in [1, 3, 17, 100_000] {
+            for (name, text) in [
+                ("openai", OPENAI),
+                ("moonshot", MOONSHOT),
+                ("anthropic", ANTHROPIC),
+                ("responses", responses),
+                ("unnamed", unnamed.as_str()),
+            ] {
+                let (ended, parser) = ended_after(text, size);
+                assert!(ended, "{name} in pieces of {size}");
+                assert!(parser.usage().is_some(), "{name} in pieces of {size}");
+                assert_eq!(parser.in_band(), None, "{name}");
+            }
+            for (name, text) in [
+                (
+                    "responses incomplete",
+                    "event: response.incomplete\ndata: {\"type\":\"response.incomplete\"}\n\n",
+                ),
+                (
+                    "responses failed",
+                    "data: {\"type\":\"response.failed\",\"response\":{\"error\":{\"code\":\"server_error\",\"message\":\"x\"}}}\n\n",
+                ),
+                ("done without a space", "data:[DONE]\r\n\r\n"),
+            ] {
+                assert!(ended_after(text, size).0, "{name} in pieces of {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn nothing_before_the_end_event_ends_the_stream() {
+        // Cut right before the blank line that completes `[DONE]` or `message_stop`.
+        let done = OPENAI.rfind("\n\n").unwrap();
+        assert!(!ended_after(&OPENAI[..done + 1], 4).0);
+        let stop = ANTHROPIC.rfind("\n\n").unwrap();
+        assert!(!ended_after(&ANTHROPIC[..stop + 1], 4).0);
+        let talk = "data: {\"choices\":[{\"delta\":{\"content\":\"[DONE] message_stop response.completed\"}}]}\n\n\
+            event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"message_stop\"}}\n\n\
+            data: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"\\\"type\\\":\\\"message_stop\\\"\"}}\n\n";
+        let (ended, parser) = ended_after(talk, 5);
+        assert!(!ended, "words in the text end nothing");
+        assert_eq!(parser.in_band(), None);
+    }
+
+    #[test]
+    fn an_error_inside_the_stream_is_kept_and_ends_it() {
+        let anthropic = "event: message_start\n\
+            data: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n\
+            event: error\n\
+            data: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+        let openrouter = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n\
+            data: {\"object\":\"chat.completion.chunk\",\"error\":{\"code\":429,\"message\":\"Rate limit exceeded\"},\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\"},\"finish_reason\":\"error\"}]}\n\n\
+            data: {\"error\":{\"code\":502,\"message\":\"a second error is not kept\"}}\n\n";
+        for size in [1, 7, 100_000] {
+            let (ended, parser) = ended_after(anthropic, size);
+            assert!(ended);
+            let found = parser.in_band().unwrap();
+            assert_eq!(found.status, Some(529));
+            assert!(found.body.starts_with(b"{\"type\":\"error\""));
+            assert_eq!(parser.usage(), usage(25, 1), "the tokens seen still count");
+
+            let (ended, parser) = ended_after(openrouter, size);
+            assert!(ended);
+            assert_eq!(parser.in_band().unwrap().status, Some(429));
+        }
     }
 
     #[test]

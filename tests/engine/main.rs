@@ -22,6 +22,7 @@ mod monitor;
 mod proxy;
 mod queue;
 mod request_tools;
+mod relay_truth;
 mod sdk_clients;
 mod status_cli;
 mod store;

@@ -15,20 +15,40 @@ const KEY: &str = "sk-test-SdkRealKeyAbcdefghijklmnop3131";
 
 /// Runs one SDK script against `base_url` and returns the JSON line it printed.
 async fn sdk(script: &str, mode: &str, base_url: &str, token: &Secret) -> Value {
-    let (script, mode, base_url, token) = (
+    sdk_with(script, &[mode], &[], base_url, token).await
+}
+
+/// Runs an SDK script (`tests/sdk/SCRIPT`) with `args` and `env` added to its environment
+/// against `base_url`, and returns the JSON line it printed; fails the test if it fails.
+pub async fn sdk_with(
+    script: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    base_url: &str,
+    token: &Secret,
+) -> Value {
+    let own = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let (script, env, base_url, token) = (
         script.to_owned(),
-        mode.to_owned(),
+        own(env),
         base_url.to_owned(),
         token.expose().to_owned(),
     );
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     let output = tokio::task::spawn_blocking(move || {
         let mut client = Command::new(python());
         client
             .arg(format!("{}/tests/sdk/{script}", env!("CARGO_MANIFEST_DIR")))
-            .arg(mode)
+            .args(args)
             .env("BASE_URL", base_url)
             .env("TOKEN", token)
-            .env("NO_PROXY", "127.0.0.1,localhost");
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .envs(env);
         process::output(client, None)
     })
     .await

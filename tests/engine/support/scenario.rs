@@ -104,4 +104,9 @@ impl InProcessEngine {
             _home: home,
         }
     }
+
+    /// Where it records its history, when started with `history`.
+    pub fn history_path(&self) -> std::path::PathBuf {
+        self._home.path().join("history.sqlite3")
+    }
 }
