@@ -21,8 +21,16 @@ pub(super) enum ConfigCommand {
     /// accounts.<id>.concurrency_cap (0 = no cap, a number, or auto for the provider's own
     /// limit), accounts.<id>.tier (Moonshot 0-5),
     /// accounts.<id>.label,
-    /// accounts.<id>.base_url (an empty value removes a label or base URL).
-    Set { key: String, value: String },
+    /// accounts.<id>.base_url (an empty value removes a label or base URL; other machines
+    /// need https, and a host the provider does not own needs --confirm-host).
+    Set {
+        key: String,
+        value: String,
+        /// Let accounts.<id>.base_url send the key to this host although the provider does not
+        /// own it (a gateway you trust).
+        #[arg(long, value_name = "HOST")]
+        confirm_host: Option<String>,
+    },
 }
 
 pub(super) fn run(paths: &Paths, keys: &Keys, command: ConfigCommand) -> Result<ExitCode, Error> {
@@ -33,9 +41,13 @@ pub(super) fn run(paths: &Paths, keys: &Keys, command: ConfigCommand) -> Result<
             println!("# {}\n{text}", keys.config().path().display());
             Ok(ExitCode::SUCCESS)
         }
-        ConfigCommand::Set { key, value } => {
+        ConfigCommand::Set {
+            key,
+            value,
+            confirm_host,
+        } => {
             let file = ConfigFile::new(paths.config_file());
-            settings::set(&file, &key, &value)?;
+            settings::set_many_confirmed(&file, &[(&key, &value)], confirm_host.as_deref())?;
             println!("Saved {key} = {value} in {}", file.path().display());
             Ok(ExitCode::SUCCESS)
         }
