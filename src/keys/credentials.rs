@@ -164,12 +164,16 @@ impl Credentials {
         }
     }
 
-    /// Whether any of this engine's credentials appears anywhere in `value` (a header value
-    /// on its way to a provider).
+    /// Whether a Redline credential appears anywhere in `value` (a header value on its way to
+    /// a provider): one of this engine's, or anything shaped like one (a token made a moment
+    /// ago that the engine has not read yet, a revoked one, another install's).
     pub fn appears_in(&self, value: &[u8]) -> bool {
         let prefix = TOKEN_PREFIX.as_bytes();
         if !value.windows(prefix.len()).any(|w| w == prefix) {
             return false;
+        }
+        if holds_redline_shaped(value) {
+            return true;
         }
         let contains = |secret: &Secret| {
             let needle = secret.expose().as_bytes();
@@ -307,6 +311,28 @@ impl Credentials {
     }
 }
 
+/// Whether `value` holds `rl_` (at its start or after a character that is no letter or digit),
+/// then one of the kinds Redline makes (`admin_`, `session_`, `signin_`, or none), then at
+/// least 32 hex digits: the shape of every credential Redline makes.
+fn holds_redline_shaped(value: &[u8]) -> bool {
+    let prefix = TOKEN_PREFIX.as_bytes();
+    (0..value.len()).any(|at| {
+        let starts = value[at..].starts_with(prefix)
+            && (at == 0 || !value[at - 1].is_ascii_alphanumeric());
+        if !starts {
+            return false;
+        }
+        let mut rest = &value[at + prefix.len()..];
+        for kind in [&b"admin_"[..], b"session_", b"signin_"] {
+            if let Some(after) = rest.strip_prefix(kind) {
+                rest = after;
+                break;
+            }
+        }
+        rest.iter().take_while(|b| b.is_ascii_hexdigit()).count() >= 32
+    })
+}
+
 fn prune(codes: &mut Vec<(Secret, Instant)>) {
     codes.retain(|(_, made)| made.elapsed() < SIGN_IN_CODE_LIFETIME);
 }
@@ -396,6 +422,22 @@ mod tests {
             assert!(creds.appears_in(value.as_bytes()), "{value}");
         }
         for value in ["sk-kimi-abc", "rl_", "application/json", &codex.expose()[..20]] {
+            assert!(!creds.appears_in(value.as_bytes()), "{value}");
+        }
+        // Shaped like one of Redline's, though not this engine's: a token made a moment ago,
+        // a revoked one, another install's.
+        for value in [
+            generate_token().expose().to_owned(),
+            format!("k={}", generate_admin().expose()),
+            format!("Bearer rl_session_{}", "ab".repeat(16)),
+        ] {
+            assert!(creds.appears_in(value.as_bytes()), "{value}");
+        }
+        for value in [
+            format!("curl_{}", "ab".repeat(16)),
+            format!("rl_{}", "ab".repeat(15)),
+            "rl_admin_short".to_owned(),
+        ] {
             assert!(!creds.appears_in(value.as_bytes()), "{value}");
         }
     }

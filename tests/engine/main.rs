@@ -23,4 +23,5 @@ mod proxy;
 mod sdk_clients;
 mod status_cli;
 mod store;
+mod tokens;
 mod verify_cli;
