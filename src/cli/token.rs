@@ -89,9 +89,7 @@ pub(super) async fn run(paths: &Paths, args: TokenArgs) -> Result<ExitCode, Erro
         } else {
             format!("the token of {announced}")
         };
-        eprintln!(
-            "Replaced {whose}: a running Redline refuses the old one within two seconds."
-        );
+        eprintln!("Replaced {whose}: a running Redline refuses the old one within two seconds.");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -722,7 +722,11 @@ mod tests {
         assert!(validate_base_url("api.openai.com").is_err());
         let clear = validate_base_url("http://gateway.example/v1").unwrap_err();
         assert!(clear.contains("must use https://"), "{clear}");
-        for local in ["http://127.0.0.1:4301/v1", "http://localhost:8080", "http://[::1]:9000"] {
+        for local in [
+            "http://127.0.0.1:4301/v1",
+            "http://localhost:8080",
+            "http://[::1]:9000",
+        ] {
             assert!(validate_base_url(local).is_ok(), "{local}");
         }
     }

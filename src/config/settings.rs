@@ -271,22 +271,55 @@ mod tests {
         let (_dir, file) = file();
         std::fs::write(file.path(), "[accounts.kimi]\nprovider = \"kimi-code\"\n").unwrap();
         let key = "accounts.kimi.base_url";
-        let base = |file: &ConfigFile| file.load().unwrap().accounts.values().next().unwrap().base_url.clone();
+        let base = |file: &ConfigFile| {
+            file.load()
+                .unwrap()
+                .accounts
+                .values()
+                .next()
+                .unwrap()
+                .base_url
+                .clone()
+        };
 
         let err = set(&file, key, "https://gateway.example/v1").unwrap_err();
-        assert!(matches!(err, Error::HostNotConfirmed { ref host, .. } if host == "gateway.example"), "{err}");
-        let err = set_many_confirmed(&file, &[(key, "https://gateway.example/v1")], Some("other.example")).unwrap_err();
+        assert!(
+            matches!(err, Error::HostNotConfirmed { ref host, .. } if host == "gateway.example"),
+            "{err}"
+        );
+        let err = set_many_confirmed(
+            &file,
+            &[(key, "https://gateway.example/v1")],
+            Some("other.example"),
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::HostNotConfirmed { .. }), "{err}");
-        let err = set_many_confirmed(&file, &[(key, "http://gateway.example/v1")], Some("gateway.example"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("accounts.kimi.base_url: ") && err.contains("https://"), "{err}");
+        let err = set_many_confirmed(
+            &file,
+            &[(key, "http://gateway.example/v1")],
+            Some("gateway.example"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("accounts.kimi.base_url: ") && err.contains("https://"),
+            "{err}"
+        );
         assert_eq!(base(&file), None, "nothing refused was saved");
 
-        set_many_confirmed(&file, &[(key, "https://gateway.example/v1")], Some("gateway.example")).unwrap();
+        set_many_confirmed(
+            &file,
+            &[(key, "https://gateway.example/v1")],
+            Some("gateway.example"),
+        )
+        .unwrap();
         assert_eq!(base(&file).as_deref(), Some("https://gateway.example/v1"));
         // The provider's own hosts, loopback, and removing the URL need no confirmation.
-        for url in ["https://api.kimi.com/coding/v1", "http://127.0.0.1:4301/coding/v1", ""] {
+        for url in [
+            "https://api.kimi.com/coding/v1",
+            "http://127.0.0.1:4301/coding/v1",
+            "",
+        ] {
             set(&file, key, url).unwrap();
         }
         assert_eq!(base(&file), None);

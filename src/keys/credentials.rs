@@ -317,8 +317,8 @@ impl Credentials {
 fn holds_redline_shaped(value: &[u8]) -> bool {
     let prefix = TOKEN_PREFIX.as_bytes();
     (0..value.len()).any(|at| {
-        let starts = value[at..].starts_with(prefix)
-            && (at == 0 || !value[at - 1].is_ascii_alphanumeric());
+        let starts =
+            value[at..].starts_with(prefix) && (at == 0 || !value[at - 1].is_ascii_alphanumeric());
         if !starts {
             return false;
         }
@@ -349,8 +349,10 @@ mod tests {
 
     fn set() -> (Arc<Credentials>, Secret, Secret, Secret) {
         let (codex, other, admin) = (generate_token(), generate_token(), generate_admin());
-        let creds =
-            Credentials::in_memory(&[("codex", codex.clone()), ("default", other.clone())], admin.clone());
+        let creds = Credentials::in_memory(
+            &[("codex", codex.clone()), ("default", other.clone())],
+            admin.clone(),
+        );
         (creds, codex, other, admin)
     }
 
@@ -396,10 +398,16 @@ mod tests {
     fn sign_in_codes_work_once() {
         let (creds, _, _, _) = set();
         let code = creds.issue_sign_in_code();
-        assert_eq!(creds.identify(code.expose().as_bytes()), Presented::SignInCode);
+        assert_eq!(
+            creds.identify(code.expose().as_bytes()),
+            Presented::SignInCode
+        );
         assert!(creds.appears_in(code.expose().as_bytes()));
         assert!(creds.redeem_sign_in_code(code.expose().as_bytes()));
-        assert!(!creds.redeem_sign_in_code(code.expose().as_bytes()), "used up");
+        assert!(
+            !creds.redeem_sign_in_code(code.expose().as_bytes()),
+            "used up"
+        );
         assert_eq!(
             creds.identify(code.expose().as_bytes()),
             Presented::UnknownRedline
@@ -407,7 +415,10 @@ mod tests {
         let codes: Vec<Secret> = (0..MAX_SIGN_IN_CODES + 1)
             .map(|_| creds.issue_sign_in_code())
             .collect();
-        assert!(!creds.redeem_sign_in_code(codes[0].expose().as_bytes()), "the oldest went");
+        assert!(
+            !creds.redeem_sign_in_code(codes[0].expose().as_bytes()),
+            "the oldest went"
+        );
         assert!(creds.redeem_sign_in_code(codes[MAX_SIGN_IN_CODES].expose().as_bytes()));
     }
 
@@ -421,7 +432,12 @@ mod tests {
         ] {
             assert!(creds.appears_in(value.as_bytes()), "{value}");
         }
-        for value in ["sk-kimi-abc", "rl_", "application/json", &codex.expose()[..20]] {
+        for value in [
+            "sk-kimi-abc",
+            "rl_",
+            "application/json",
+            &codex.expose()[..20],
+        ] {
             assert!(!creds.appears_in(value.as_bytes()), "{value}");
         }
         // Shaped like one of Redline's, though not this engine's: a token made a moment ago,

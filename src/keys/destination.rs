@@ -79,7 +79,10 @@ mod tests {
             (ProviderId::Moonshot, "https://platform.moonshot.ai/v1"),
             (ProviderId::Openai, "https://eu.api.openai.com/v1"),
             (ProviderId::Openrouter, "https://openrouter.ai/api/v1"),
-            (ProviderId::Zai, "https://open.bigmodel.cn/api/coding/paas/v4"),
+            (
+                ProviderId::Zai,
+                "https://open.bigmodel.cn/api/coding/paas/v4",
+            ),
             (ProviderId::Minimax, "https://api.minimaxi.com/v1"),
             (ProviderId::Claude, "https://API.ANTHROPIC.COM"),
         ];

@@ -323,7 +323,10 @@ fn decode(entry: &Secret) -> Option<BTreeMap<ToolName, Secret>> {
             continue;
         };
         // The default token lives in its own entry.
-        if !tool.is_default() && secret.expose().starts_with(TOKEN_PREFIX) && !is_admin_shaped(secret.expose()) {
+        if !tool.is_default()
+            && secret.expose().starts_with(TOKEN_PREFIX)
+            && !is_admin_shaped(secret.expose())
+        {
             named.insert(tool, secret);
         }
     }

@@ -371,7 +371,12 @@ mod tests {
                 "Redline needs a tool token",
                 Some("`redline token` prints it"),
             ),
-            case(ProxyAnswer::AdminCredential, 403, "redline_admin_credential").says(
+            case(
+                ProxyAnswer::AdminCredential,
+                403,
+                "redline_admin_credential",
+            )
+            .says(
                 "admin credential",
                 Some("`redline token --tool NAME` prints one"),
             ),

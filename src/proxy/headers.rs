@@ -131,12 +131,10 @@ pub fn swap_token(
     key: &Secret,
 ) -> Result<(), UnusableKey> {
     for name in [AUTHORIZATION, X_API_KEY] {
-        let carries_token = headers.get_all(&name).iter().any(|v| {
-            matches!(
-                credentials.identify(bare(v.as_bytes())),
-                Presented::Tool(_)
-            )
-        });
+        let carries_token = headers
+            .get_all(&name)
+            .iter()
+            .any(|v| matches!(credentials.identify(bare(v.as_bytes())), Presented::Tool(_)));
         if carries_token {
             let text = match name == AUTHORIZATION {
                 true => zeroize::Zeroizing::new(format!("Bearer {}", key.expose())),
@@ -158,7 +156,7 @@ pub fn swap_token(
 pub fn strip_credentials(headers: &mut HeaderMap, credentials: &Credentials) {
     let leaks = |name: &HeaderName, value: &HeaderValue| {
         credentials.appears_in(value.as_bytes())
-            || (name == COOKIE && cookie_pairs(value).any(|pair| is_session_pair(pair)))
+            || (name == COOKIE && cookie_pairs(value).any(is_session_pair))
     };
     if !headers.iter().any(|(name, value)| leaks(name, value)) {
         return;
@@ -168,7 +166,9 @@ pub fn strip_credentials(headers: &mut HeaderMap, credentials: &Credentials) {
         if let Some(name) = name {
             current = Some(name);
         }
-        let name = current.clone().expect("a header map's first entry has a name");
+        let name = current
+            .clone()
+            .expect("a header map's first entry has a name");
         if name == COOKIE {
             if let Some(kept) = cookie_without_credentials(&value, credentials) {
                 headers.append(name, kept);
@@ -193,7 +193,10 @@ fn is_session_pair(pair: &[u8]) -> bool {
 }
 
 /// The cookie header without Redline's pairs; `None` when nothing is left.
-fn cookie_without_credentials(value: &HeaderValue, credentials: &Credentials) -> Option<HeaderValue> {
+fn cookie_without_credentials(
+    value: &HeaderValue,
+    credentials: &Credentials,
+) -> Option<HeaderValue> {
     let kept: Vec<&[u8]> = cookie_pairs(value)
         .filter(|pair| !is_session_pair(pair) && !credentials.appears_in(pair))
         .collect();
@@ -320,7 +323,10 @@ mod tests {
             map(&[("authorization", TOKEN)]),
             map(&[("x-api-key", TOKEN)]),
             map(&[("authorization", "Bearer sk-other"), ("x-api-key", TOKEN)]),
-            map(&[("authorization", &format!("Bearer {ADMIN}")), ("x-api-key", TOKEN)]),
+            map(&[
+                ("authorization", &format!("Bearer {ADMIN}")),
+                ("x-api-key", TOKEN),
+            ]),
         ] {
             assert_eq!(credential(&headers, &creds), tool("default"), "{headers:?}");
         }
@@ -343,11 +349,20 @@ mod tests {
         // Redline's other credentials, and tokens it does not know, never open the proxy.
         let session = format!("Bearer {}", creds.session_secret().expose());
         for (headers, expected) in [
-            (map(&[("authorization", &format!("Bearer {ADMIN}"))]), Credential::Admin),
-            (map(&[("x-api-key", ADMIN), ("authorization", "Bearer sk-real")]), Credential::Admin),
+            (
+                map(&[("authorization", &format!("Bearer {ADMIN}"))]),
+                Credential::Admin,
+            ),
+            (
+                map(&[("x-api-key", ADMIN), ("authorization", "Bearer sk-real")]),
+                Credential::Admin,
+            ),
             (map(&[("authorization", &near)]), Credential::Unknown),
             (map(&[("authorization", &session)]), Credential::Unknown),
-            (map(&[("authorization", "Bearer sk-real"), ("x-api-key", &near)]), Credential::Unknown),
+            (
+                map(&[("authorization", "Bearer sk-real"), ("x-api-key", &near)]),
+                Credential::Unknown,
+            ),
         ] {
             assert_eq!(credential(&headers, &creds), expected, "{headers:?}");
         }
@@ -362,7 +377,10 @@ mod tests {
         assert!(headers["authorization"].is_sensitive());
         assert!(!headers.contains_key("x-api-key"));
 
-        let mut headers = map(&[("x-api-key", OTHER_TOOL), ("anthropic-version", "2023-06-01")]);
+        let mut headers = map(&[
+            ("x-api-key", OTHER_TOOL),
+            ("anthropic-version", "2023-06-01"),
+        ]);
         swap_token(&mut headers, &creds, &key).unwrap();
         assert_eq!(headers["x-api-key"], "sk-real-0001");
         assert!(headers["x-api-key"].is_sensitive());
@@ -385,7 +403,10 @@ mod tests {
             ("x-custom-token", TOKEN),
             ("x-other", &format!("prefix {OTHER_TOOL} suffix")),
             ("x-admin", ADMIN),
-            ("cookie", &format!("theme=dark; redline_session={session}; lang=en")),
+            (
+                "cookie",
+                &format!("theme=dark; redline_session={session}; lang=en"),
+            ),
             ("cookie", &format!("tok={TOKEN}")),
             ("cookie", "redline_session=stale-from-an-old-start"),
             ("x-trace", "a"),

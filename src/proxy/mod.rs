@@ -298,10 +298,10 @@ impl Proxy {
     pub async fn handle(&self, account: &str, path_and_query: &str, request: Request) -> Response {
         // A token `redline token` made a moment ago is known after one look at its stamp.
         let credentials = &self.inner.credentials;
-        if headers::credential(request.headers(), credentials) == Credential::Unknown {
-            if let Err(err) = credentials.reload_if_changed().await {
-                eprintln!("redline: cannot re-read the tokens: {err}");
-            }
+        if headers::credential(request.headers(), credentials) == Credential::Unknown
+            && let Err(err) = credentials.reload_if_changed().await
+        {
+            eprintln!("redline: cannot re-read the tokens: {err}");
         }
         let steps = async {
             let prepared = self.prepare(account, path_and_query, request)?;

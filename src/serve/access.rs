@@ -213,7 +213,13 @@ mod tests {
     #[test]
     fn routes_are_told_apart_by_their_first_segment() {
         assert_eq!(route_of("/healthz"), Route::Health);
-        for path in ["/", "/api/v1/status", "/ui/style.css", "/metrics", "/api/v1/session/code"] {
+        for path in [
+            "/",
+            "/api/v1/status",
+            "/ui/style.css",
+            "/metrics",
+            "/api/v1/session/code",
+        ] {
             assert_eq!(route_of(path), Route::Local, "{path}");
         }
         assert_eq!(route_of("/api/v1/session"), Route::SignIn);
@@ -226,9 +232,15 @@ mod tests {
     #[test]
     fn the_admin_credential_and_the_session_open_the_dashboard_and_api() {
         let admin = SET.admin.expose();
-        let session = format!("theme=dark; {SESSION_COOKIE}={}", SET.creds.session_secret().expose());
+        let session = format!(
+            "theme=dark; {SESSION_COOKIE}={}",
+            SET.creds.session_secret().expose()
+        );
         for route in [Route::Local, Route::SignIn] {
-            assert_eq!(run(route, &[HOST, ("authorization", &admin_bearer())]), Ok(()));
+            assert_eq!(
+                run(route, &[HOST, ("authorization", &admin_bearer())]),
+                Ok(())
+            );
             assert_eq!(run(route, &[HOST, ("authorization", admin)]), Ok(()));
             assert_eq!(run(route, &[HOST, ("x-api-key", admin)]), Ok(()));
             assert_eq!(run(route, &[HOST, ("cookie", &session)]), Ok(()));
@@ -258,10 +270,22 @@ mod tests {
                 vec![HOST],
                 vec![HOST, ("authorization", "Bearer rl_0123456789abcdeX")],
                 // The admin credential is no session cookie, nor a tool token one.
-                vec![HOST, ("cookie", &format!("{SESSION_COOKIE}={}", SET.admin.expose()))],
+                vec![
+                    HOST,
+                    (
+                        "cookie",
+                        &format!("{SESSION_COOKIE}={}", SET.admin.expose()),
+                    ),
+                ],
                 vec![HOST, ("cookie", &format!("{SESSION_COOKIE}={tool}"))],
                 // The session secret opens nothing as a bearer credential.
-                vec![HOST, ("authorization", &format!("Bearer {}", SET.creds.session_secret().expose()))],
+                vec![
+                    HOST,
+                    (
+                        "authorization",
+                        &format!("Bearer {}", SET.creds.session_secret().expose()),
+                    ),
+                ],
             ] {
                 assert_eq!(run(route, &pairs), Err(Refusal::NoToken), "{pairs:?}");
             }
@@ -273,8 +297,14 @@ mod tests {
     fn a_sign_in_code_opens_the_session_route_once_and_nothing_else() {
         let code = SET.creds.issue_sign_in_code();
         let bearer = format!("Bearer {}", code.expose());
-        assert_eq!(run(Route::Local, &[HOST, ("authorization", &bearer)]), Err(Refusal::NoToken));
-        assert_eq!(run(Route::SignIn, &[HOST, ("authorization", &bearer)]), Ok(()));
+        assert_eq!(
+            run(Route::Local, &[HOST, ("authorization", &bearer)]),
+            Err(Refusal::NoToken)
+        );
+        assert_eq!(
+            run(Route::SignIn, &[HOST, ("authorization", &bearer)]),
+            Ok(())
+        );
         assert_eq!(
             run(Route::SignIn, &[HOST, ("authorization", &bearer)]),
             Err(Refusal::NoToken),
@@ -346,7 +376,10 @@ mod tests {
         );
         assert_eq!(evil.unwrap_err().status(), StatusCode::FORBIDDEN);
         assert!(matches!(
-            run(Route::SignIn, &[HOST, auth, ("origin", "https://evil.example")]),
+            run(
+                Route::SignIn,
+                &[HOST, auth, ("origin", "https://evil.example")]
+            ),
             Err(Refusal::CrossOrigin(_))
         ));
         assert!(matches!(

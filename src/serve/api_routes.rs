@@ -29,7 +29,11 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (Method::DELETE, "/api/v1/keys/{id}", delete(remove_key)),
         (Method::POST, "/api/v1/keys/{id}/test", post(test_key)),
         (Method::POST, "/api/v1/keys/{id}/rotate", post(rotate_key)),
-        (Method::POST, "/api/v1/keys/{id}/rollback", post(rollback_key)),
+        (
+            Method::POST,
+            "/api/v1/keys/{id}/rollback",
+            post(rollback_key),
+        ),
         (Method::GET, "/api/v1/keys/{id}/setup", get(tool_setup)),
         (Method::GET, "/api/v1/settings", get(settings)),
         (Method::PUT, "/api/v1/settings", put(save_settings)),

@@ -66,7 +66,9 @@ fn table() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (
             Method::GET,
             "/ui/{file}",
-            get(|axum::extract::Path(file): axum::extract::Path<String>| async move { asset(&file) }),
+            get(
+                |axum::extract::Path(file): axum::extract::Path<String>| async move { asset(&file) },
+            ),
         ),
         (Method::POST, access::SESSION_PATH, post(session)),
         (Method::POST, "/api/v1/session/code", post(sign_in_code)),
@@ -95,7 +97,10 @@ pub fn router(state: AppState) -> Router {
     router
         // With its own state (an `Arc`): the router's state would be cloned per request.
         .fallback_service(proxy.with_state(state.proxy.clone()))
-        .layer(middleware::from_fn_with_state(Arc::new(state.clone()), guard))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(state.clone()),
+            guard,
+        ))
         .with_state(state)
 }
 
@@ -104,23 +109,25 @@ pub fn router(state: AppState) -> Router {
 async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let route = access::route_of(path);
-    let mut response =
-        match access::check(route, request.headers(), &state.credentials, state.allow_remote) {
-            Ok(()) => next.run(request).await,
-            Err(Refusal::NoToken)
-                if route == Route::Local && !path.starts_with("/api/") && path != "/metrics" =>
-            {
-                (
-                    StatusCode::UNAUTHORIZED,
-                    [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-                    SIGN_IN_PAGE,
-                )
-                    .into_response()
-            }
-            Err(refusal) => {
-                redline_error(refusal.status(), "redline_forbidden", &refusal.message())
-            }
-        };
+    let mut response = match access::check(
+        route,
+        request.headers(),
+        &state.credentials,
+        state.allow_remote,
+    ) {
+        Ok(()) => next.run(request).await,
+        Err(Refusal::NoToken)
+            if route == Route::Local && !path.starts_with("/api/") && path != "/metrics" =>
+        {
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                SIGN_IN_PAGE,
+            )
+                .into_response()
+        }
+        Err(refusal) => redline_error(refusal.status(), "redline_forbidden", &refusal.message()),
+    };
     // The provider's answers pass as they came; Redline's own are never sniffed or framed.
     if route != Route::Proxy {
         let headers = response.headers_mut();
@@ -181,11 +188,7 @@ async fn sign_in_code(State(state): State<AppState>) -> Response {
         "code": code.expose(),
         "expires_in_s": SIGN_IN_CODE_LIFETIME.as_secs(),
     });
-    (
-        [(header::CACHE_CONTROL, "no-store")],
-        axum::Json(body),
-    )
-        .into_response()
+    ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
 }
 
 #[derive(serde::Deserialize)]

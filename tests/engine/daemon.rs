@@ -69,7 +69,10 @@ fn the_api_needs_the_admin_credential_and_serves_status_keys_and_events() {
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
-    assert!(!cookie.contains(token.as_str()), "the session is not the credential");
+    assert!(
+        !cookie.contains(token.as_str()),
+        "the session is not the credential"
+    );
     let pair = cookie.split(';').next().unwrap();
     let dashboard = client
         .get(url("/ui/"))

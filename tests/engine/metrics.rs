@@ -109,7 +109,11 @@ async fn metrics_after_real_traffic_parse_and_need_the_token() {
             request = request.header("authorization", auth);
         }
         let refused = request.send().await.unwrap();
-        let expected = if auth == Some(tool.as_str()) { 403 } else { 401 };
+        let expected = if auth == Some(tool.as_str()) {
+            403
+        } else {
+            401
+        };
         assert_eq!(refused.status(), expected, "{auth:?}");
         let body = refused.text().await.unwrap();
         assert!(!body.contains("redline_requests"), "{body}");
@@ -130,7 +134,9 @@ async fn metrics_after_real_traffic_parse_and_need_the_token() {
             .starts_with("application/openmetrics-text"),
     );
     let text = answer.text().await.unwrap();
-    assert!(!text.contains(KEY) && !text.contains(token.expose()) && !text.contains(admin.expose()));
+    assert!(
+        !text.contains(KEY) && !text.contains(token.expose()) && !text.contains(admin.expose())
+    );
     let families = parse(&text);
 
     let names: Vec<&str> = families

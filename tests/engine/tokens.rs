@@ -32,7 +32,9 @@ fn request(client: &Client, daemon: &Daemon, method: &http::Method, path: &str) 
     let method = reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap();
     let mut request = client.request(method.clone(), daemon.url(&path));
     if [reqwest::Method::POST, reqwest::Method::PUT].contains(&method) {
-        request = request.header("content-type", "application/json").body("{}");
+        request = request
+            .header("content-type", "application/json")
+            .body("{}");
     }
     request
 }
@@ -106,7 +108,10 @@ fn a_tool_token_opens_only_the_proxy_and_the_admin_credential_everything_else() 
     // The dashboard's sign-in page (what a browser without a session gets) too.
     let page = client.get(daemon.url("/ui/")).send().unwrap();
     assert_eq!(page.status(), 401);
-    assert_eq!(page.headers()["content-security-policy"], "frame-ancestors 'none'");
+    assert_eq!(
+        page.headers()["content-security-policy"],
+        "frame-ancestors 'none'"
+    );
     assert_eq!(page.headers()["x-content-type-options"], "nosniff");
 
     // The proxy takes the tool token, and refuses the admin credential with what to do.
@@ -128,11 +133,17 @@ fn a_tool_token_opens_only_the_proxy_and_the_admin_credential_everything_else() 
 
     // `redline env` hands tools the tool token, never the admin credential.
     let env = account.sandbox.run(&["env", "kimi-main"]).ok().stdout;
-    assert!(env.contains(tool.as_str()) && !env.contains(admin.as_str()), "{env}");
+    assert!(
+        env.contains(tool.as_str()) && !env.contains(admin.as_str()),
+        "{env}"
+    );
 
     assert!(daemon.stop().success());
     let log = daemon.log();
-    assert!(!log.contains(tool.as_str()) && !log.contains(admin.as_str()), "{log}");
+    assert!(
+        !log.contains(tool.as_str()) && !log.contains(admin.as_str()),
+        "{log}"
+    );
 }
 
 #[test]
@@ -141,7 +152,9 @@ fn the_dashboard_session_is_no_credential_and_a_sign_in_link_works_once() {
     let sandbox = &account.sandbox;
     // `redline dashboard` finds the daemon on proxy.listen.
     let listen = closed_origin().replace("http://", "");
-    sandbox.run(&["config", "set", "proxy.listen", &listen]).ok();
+    sandbox
+        .run(&["config", "set", "proxy.listen", &listen])
+        .ok();
     let mut daemon = Daemon::start_args(sandbox, &[], &[]);
     let client = http();
 
@@ -150,7 +163,10 @@ fn the_dashboard_session_is_no_credential_and_a_sign_in_link_works_once() {
     let (origin, code) = link.split_once("/#token=").unwrap();
     assert_eq!(origin, daemon.origin);
     assert!(code.starts_with("rl_signin_"), "{link}");
-    assert!(!link.contains(&account.admin), "the link never holds the admin credential");
+    assert!(
+        !link.contains(&account.admin),
+        "the link never holds the admin credential"
+    );
 
     // The sign-in page posts the code; it works once.
     let signed_in = client
@@ -160,12 +176,21 @@ fn the_dashboard_session_is_no_credential_and_a_sign_in_link_works_once() {
         .send()
         .unwrap();
     assert_eq!(signed_in.status(), 204);
-    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     let pair = cookie.split(';').next().unwrap().to_owned();
     let session = pair.strip_prefix("redline_session=").unwrap().to_owned();
     for secret in [&account.admin, &account.token] {
-        assert!(!pair.contains(secret.as_str()), "the cookie is not a credential");
+        assert!(
+            !pair.contains(secret.as_str()),
+            "the cookie is not a credential"
+        );
     }
     let again = client
         .post(daemon.url("/api/v1/session"))
@@ -184,7 +209,11 @@ fn the_dashboard_session_is_no_credential_and_a_sign_in_link_works_once() {
     assert_eq!(status.status(), 401);
 
     // The cookie opens the dashboard and the API ...
-    let dashboard = client.get(daemon.url("/ui/")).header("cookie", &pair).send().unwrap();
+    let dashboard = client
+        .get(daemon.url("/ui/"))
+        .header("cookie", &pair)
+        .send()
+        .unwrap();
     assert_eq!(dashboard.status(), 200);
     let api = client
         .get(daemon.url("/api/v1/status"))
@@ -203,7 +232,12 @@ fn the_dashboard_session_is_no_credential_and_a_sign_in_link_works_once() {
     assert_eq!(by_cookie.status(), 401);
     let as_bearer = chat(&client, &daemon, &session);
     assert_eq!(as_bearer.status(), 401);
-    assert!(as_bearer.text().unwrap().contains("does not know this token"));
+    assert!(
+        as_bearer
+            .text()
+            .unwrap()
+            .contains("does not know this token")
+    );
     if let Some(seen) = account.provider.last_request_headers() {
         assert!(!seen.contains_key("cookie"), "{seen:?}");
     }
@@ -225,9 +259,15 @@ fn redline_credentials_never_reach_the_provider_in_any_header() {
         .bearer_auth(admin)
         .send()
         .unwrap();
-    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let session_pair = cookie.split(';').next().unwrap().to_owned();
-    let session = session_pair.strip_prefix("redline_session=").unwrap().to_owned();
+    let session = session_pair
+        .strip_prefix("redline_session=")
+        .unwrap()
+        .to_owned();
     let other_tool = account
         .sandbox
         .run(&["token", "--tool", "codex"])
@@ -250,7 +290,10 @@ fn redline_credentials_never_reach_the_provider_in_any_header() {
     assert_eq!(answered.status(), 200, "{}", answered.text().unwrap());
     let seen = account.provider.last_request_headers().unwrap();
     assert_eq!(seen["authorization"], format!("Bearer {KEY}"));
-    assert_eq!(seen["cookie"], "theme=dark; lang=en", "only Redline's cookie went");
+    assert_eq!(
+        seen["cookie"], "theme=dark; lang=en",
+        "only Redline's cookie went"
+    );
     assert_eq!(seen["x-trace-id"], "abc123", "the tool's own headers pass");
     for gone in ["x-custom-token", "x-admin", "x-another"] {
         assert!(!seen.contains_key(gone), "{gone} reached the provider");
@@ -268,7 +311,10 @@ fn redline_credentials_never_reach_the_provider_in_any_header() {
         .unwrap();
     assert_eq!(observed.status(), 200);
     let seen = account.provider.last_request_headers().unwrap();
-    assert!(!seen.contains_key("cookie") && !seen.contains_key("x-custom-token"), "{seen:?}");
+    assert!(
+        !seen.contains_key("cookie") && !seen.contains_key("x-custom-token"),
+        "{seen:?}"
+    );
     assert_provider_never_saw(&account.provider, &[tool, admin, &session]);
     assert!(daemon.stop().success());
 }
@@ -288,7 +334,11 @@ fn per_tool_tokens_are_made_rotated_and_revoked_alone_on_a_running_daemon() {
     };
     // Made while the daemon runs: each works on its very first request.
     let codex = token_of("codex");
-    assert_eq!(chat(&client, &daemon, &codex).status(), 200, "a new token at once");
+    assert_eq!(
+        chat(&client, &daemon, &codex).status(),
+        200,
+        "a new token at once"
+    );
     let claude = token_of("claude-code");
     assert_eq!(chat(&client, &daemon, &claude).status(), 200);
     assert_eq!(token_of("codex"), codex, "stable across runs");
@@ -305,9 +355,19 @@ fn per_tool_tokens_are_made_rotated_and_revoked_alone_on_a_running_daemon() {
     }
     let json: Value =
         serde_json::from_str(&sandbox.run(&["token", "--list", "--json"]).ok().stdout).unwrap();
-    let tools: Vec<&str> = json.as_array().unwrap().iter().map(|t| t["tool"].as_str().unwrap()).collect();
+    let tools: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tool"].as_str().unwrap())
+        .collect();
     assert_eq!(tools, ["claude-code", "codex", "default"]);
-    assert!(json[1]["fingerprint"].as_str().unwrap().ends_with(&codex[codex.len() - 4..]));
+    assert!(
+        json[1]["fingerprint"]
+            .as_str()
+            .unwrap()
+            .ends_with(&codex[codex.len() - 4..])
+    );
 
     // Revoking codex stops codex only.
     let revoked = sandbox.run(&["token", "--revoke", "codex"]).ok().stdout;
@@ -323,7 +383,11 @@ fn per_tool_tokens_are_made_rotated_and_revoked_alone_on_a_running_daemon() {
     let text = chat(&client, &daemon, &codex).text().unwrap();
     assert!(text.contains("does not know this token"), "{text}");
     for other in [&claude, default] {
-        assert_eq!(chat(&client, &daemon, other).status(), 200, "the others keep working");
+        assert_eq!(
+            chat(&client, &daemon, other).status(),
+            200,
+            "the others keep working"
+        );
     }
     sandbox
         .run(&["token", "--revoke", "codex"])
@@ -337,7 +401,11 @@ fn per_tool_tokens_are_made_rotated_and_revoked_alone_on_a_running_daemon() {
         .trim()
         .to_owned();
     assert_ne!(rotated, claude);
-    assert_eq!(chat(&client, &daemon, &rotated).status(), 200, "the new one at once");
+    assert_eq!(
+        chat(&client, &daemon, &rotated).status(),
+        200,
+        "the new one at once"
+    );
     poll_until(
         "the old claude-code token refused",
         Duration::from_secs(15),
@@ -400,11 +468,23 @@ fn changing_where_a_key_goes_needs_the_admin_and_a_confirmed_host() {
 
     // A tool token changes nothing: not where the key goes, not the keys.
     for (method, path, body) in [
-        ("PUT", "/api/v1/settings", json!({"accounts.kimi-main.base_url": FOREIGN, "confirm_host": "gateway.invalid"})),
-        ("POST", "/api/v1/keys/kimi-main/rotate", json!({"secret": "sk-kimi-AttackerKey0000000000000000", "verify": false})),
+        (
+            "PUT",
+            "/api/v1/settings",
+            json!({"accounts.kimi-main.base_url": FOREIGN, "confirm_host": "gateway.invalid"}),
+        ),
+        (
+            "POST",
+            "/api/v1/keys/kimi-main/rotate",
+            json!({"secret": "sk-kimi-AttackerKey0000000000000000", "verify": false}),
+        ),
         ("POST", "/api/v1/keys/kimi-main/rollback", json!({})),
         ("DELETE", "/api/v1/keys/kimi-main", json!({})),
-        ("POST", "/api/v1/keys", json!({"id": "evil", "provider": "kimi-code", "base_url": FOREIGN, "confirm_host": "gateway.invalid", "secret": "sk-x-0000000000000000", "verify": false})),
+        (
+            "POST",
+            "/api/v1/keys",
+            json!({"id": "evil", "provider": "kimi-code", "base_url": FOREIGN, "confirm_host": "gateway.invalid", "secret": "sk-x-0000000000000000", "verify": false}),
+        ),
     ] {
         let (status, answer) = send(tool, method, path, body);
         assert_eq!(status, 403, "{method} {path}: {answer}");
@@ -418,14 +498,27 @@ fn changing_where_a_key_goes_needs_the_admin_and_a_confirmed_host() {
     // another machine is refused outright.
     let change = |extra: Value| {
         let mut body = json!({"accounts.kimi-main.base_url": FOREIGN});
-        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         body
     };
     let (status, answer) = send(admin, "PUT", "/api/v1/settings", change(json!({})));
     assert_eq!(status, 428, "{answer}");
     assert_eq!(answer["error"]["code"], "host_not_confirmed");
-    assert!(answer["error"]["message"].as_str().unwrap().contains("gateway.invalid"), "{answer}");
-    let (status, _) = send(admin, "PUT", "/api/v1/settings", change(json!({"confirm_host": "other.invalid"})));
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("gateway.invalid"),
+        "{answer}"
+    );
+    let (status, _) = send(
+        admin,
+        "PUT",
+        "/api/v1/settings",
+        change(json!({"confirm_host": "other.invalid"})),
+    );
     assert_eq!(status, 428);
     let (status, answer) = send(
         admin,
@@ -434,7 +527,13 @@ fn changing_where_a_key_goes_needs_the_admin_and_a_confirmed_host() {
         json!({"accounts.kimi-main.base_url": "http://gateway.invalid/v1", "confirm_host": "gateway.invalid"}),
     );
     assert_eq!(status, 400, "{answer}");
-    assert!(answer["error"]["message"].as_str().unwrap().contains("https://"), "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("https://"),
+        "{answer}"
+    );
     // A new key for a foreign host is refused before it is checked (which would send it there).
     let (status, answer) = send(
         admin,
@@ -442,11 +541,24 @@ fn changing_where_a_key_goes_needs_the_admin_and_a_confirmed_host() {
         "/api/v1/keys",
         json!({"id": "gw", "provider": "kimi-code", "base_url": FOREIGN, "secret": "sk-kimi-GatewayKey00000000000000", "verify": true}),
     );
-    assert_eq!((status, &answer["error"]["code"]), (428, &json!("host_not_confirmed")), "{answer}");
-    assert_eq!(sandbox.config_text().unwrap(), config_before, "nothing refused was saved");
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (428, &json!("host_not_confirmed")),
+        "{answer}"
+    );
+    assert_eq!(
+        sandbox.config_text().unwrap(),
+        config_before,
+        "nothing refused was saved"
+    );
     assert_eq!(sandbox.keyring("account:gw"), None);
 
-    let (status, saved) = send(admin, "PUT", "/api/v1/settings", change(json!({"confirm_host": "gateway.invalid"})));
+    let (status, saved) = send(
+        admin,
+        "PUT",
+        "/api/v1/settings",
+        change(json!({"confirm_host": "gateway.invalid"})),
+    );
     assert_eq!(status, 200, "{saved}");
     assert_eq!(saved["accounts"]["kimi-main"]["base_url"], FOREIGN);
     let (status, added) = send(
@@ -464,21 +576,61 @@ fn changing_where_a_key_goes_needs_the_admin_and_a_confirmed_host() {
     let refused = sandbox
         .run(&["config", "set", key, other])
         .fails_with("does not belong to Kimi Code");
-    assert!(refused.stderr.contains("--confirm-host other.invalid"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("--confirm-host other.invalid"),
+        "{}",
+        refused.stderr
+    );
     sandbox
-        .run(&["config", "set", key, "http://other.invalid/v1", "--confirm-host", "other.invalid"])
+        .run(&[
+            "config",
+            "set",
+            key,
+            "http://other.invalid/v1",
+            "--confirm-host",
+            "other.invalid",
+        ])
         .fails_with("must use https://");
     sandbox
-        .run(&["config", "set", key, other, "--confirm-host", "other.invalid"])
+        .run(&[
+            "config",
+            "set",
+            key,
+            other,
+            "--confirm-host",
+            "other.invalid",
+        ])
         .ok();
     assert!(sandbox.config_text().unwrap().contains(other));
     // Keys add refuses before it reads the key.
     sandbox
-        .run_stdin(&["keys", "add", "gw2", "--provider", "kimi-code", "--base-url", other], KEY)
+        .run_stdin(
+            &[
+                "keys",
+                "add",
+                "gw2",
+                "--provider",
+                "kimi-code",
+                "--base-url",
+                other,
+            ],
+            KEY,
+        )
         .fails_with("does not belong to Kimi Code");
     sandbox
         .run_stdin(
-            &["keys", "add", "gw2", "--provider", "kimi-code", "--base-url", other, "--confirm-host", "other.invalid", "--no-verify"],
+            &[
+                "keys",
+                "add",
+                "gw2",
+                "--provider",
+                "kimi-code",
+                "--base-url",
+                other,
+                "--confirm-host",
+                "other.invalid",
+                "--no-verify",
+            ],
             KEY,
         )
         .ok();
@@ -486,7 +638,11 @@ fn changing_where_a_key_goes_needs_the_admin_and_a_confirmed_host() {
 
 #[test]
 fn ten_token_commands_at_once_on_an_empty_keyring_print_one_token() {
-    for args in [&["token"][..], &["token", "--admin"], &["token", "--tool", "codex"]] {
+    for args in [
+        &["token"][..],
+        &["token", "--admin"],
+        &["token", "--tool", "codex"],
+    ] {
         let sandbox = Sandbox::new();
         let start = Barrier::new(10);
         let printed: Vec<String> = std::thread::scope(|scope| {
@@ -495,7 +651,12 @@ fn ten_token_commands_at_once_on_an_empty_keyring_print_one_token() {
                     scope.spawn(|| {
                         let command = sandbox.command(args);
                         start.wait();
-                        sandbox.run_with(command, None).ok().stdout.trim().to_owned()
+                        sandbox
+                            .run_with(command, None)
+                            .ok()
+                            .stdout
+                            .trim()
+                            .to_owned()
                     })
                 })
                 .collect();

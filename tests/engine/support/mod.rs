@@ -151,7 +151,11 @@ impl Sandbox {
     /// The admin credential the API, /metrics and the dashboard need (`redline token
     /// --admin`, made on first use).
     pub fn admin_token(&self) -> String {
-        self.run(&["token", "--admin"]).ok().stdout.trim().to_owned()
+        self.run(&["token", "--admin"])
+            .ok()
+            .stdout
+            .trim()
+            .to_owned()
     }
 
     /// `keys add ID --provider PROVIDER --base-url ORIGIN` with `key` on stdin, checked with
