@@ -47,12 +47,13 @@ pub enum Presented {
 struct Known {
     tools: Vec<(Arc<str>, Secret)>,
     admin: Secret,
+    /// Random per engine start, and new whenever the admin credential changes (a session made
+    /// with a leaked credential ends with it); the dashboard's cookie carries it.
+    session: Secret,
 }
 
 pub struct Credentials {
     known: RwLock<Arc<Known>>,
-    /// Random per engine start; the dashboard's cookie carries it, never a credential.
-    session: Secret,
     sign_in_codes: Mutex<Vec<(Secret, Instant)>>,
     /// Where to re-read them from; `None` for the demo and in-process tests.
     store: Option<TokenStore>,
@@ -117,8 +118,11 @@ impl Credentials {
         stamp: Option<String>,
     ) -> Credentials {
         Credentials {
-            known: RwLock::new(Arc::new(Known { tools, admin })),
-            session: generate_with(SESSION_PREFIX, 32),
+            known: RwLock::new(Arc::new(Known {
+                tools,
+                admin,
+                session: generate_with(SESSION_PREFIX, 32),
+            })),
             sign_in_codes: Mutex::new(Vec::new()),
             store,
             stamp: Mutex::new(stamp),
@@ -146,7 +150,7 @@ impl Credentials {
         }
         if known.admin.matches(candidate) {
             Presented::Admin
-        } else if self.session.matches(candidate) {
+        } else if known.session.matches(candidate) {
             Presented::Session
         } else if self.live_codes().iter().any(|code| code.matches(candidate)) {
             Presented::SignInCode
@@ -182,13 +186,13 @@ impl Credentials {
         let known = self.known();
         known.tools.iter().any(|(_, t)| contains(t))
             || contains(&known.admin)
-            || contains(&self.session)
+            || contains(&known.session)
             || self.live_codes().iter().any(contains)
     }
 
     /// The dashboard's session secret, for its cookie.
-    pub fn session_secret(&self) -> &Secret {
-        &self.session
+    pub fn session_secret(&self) -> Secret {
+        self.known().session.clone()
     }
 
     pub fn admin(&self) -> Secret {
@@ -274,9 +278,20 @@ impl Credentials {
             .into_iter()
             .map(|(name, token)| (Arc::from(name.as_str()), token))
             .collect();
-        let admin = admin.unwrap_or_else(|| self.admin());
-        *self.known.write().unwrap_or_else(PoisonError::into_inner) =
-            Arc::new(Known { tools, admin });
+        let known = self.known();
+        let admin = admin.unwrap_or_else(|| known.admin.clone());
+        let session = if admin == known.admin {
+            known.session.clone()
+        } else {
+            // Whatever the old credential opened ends with it.
+            self.codes().clear();
+            generate_with(SESSION_PREFIX, 32)
+        };
+        *self.known.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(Known {
+            tools,
+            admin,
+            session,
+        });
         *self.stamp.lock().unwrap_or_else(PoisonError::into_inner) = stamp;
         Ok(true)
     }

@@ -206,8 +206,9 @@ impl TokenStore {
         Ok(self.vault.get(&Slot::Admin)?)
     }
 
-    /// Replaces the admin credential; dashboards already signed in stay signed in until the
-    /// engine restarts (their session is not the credential).
+    /// Replaces the admin credential. A running engine then refuses the old one and ends the
+    /// dashboard sessions and sign-in codes made with it; the desktop app's open window signs
+    /// in again when it is reopened.
     pub fn rotate_admin(&self) -> Result<Secret, Error> {
         self.locked(|| {
             let admin = generate_admin();

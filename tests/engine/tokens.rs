@@ -426,6 +426,58 @@ fn per_tool_tokens_are_made_rotated_and_revoked_alone_on_a_running_daemon() {
 }
 
 #[test]
+fn rotating_the_admin_credential_ends_what_the_old_one_opened_on_a_running_daemon() {
+    let (account, mut daemon) = KimiAccount::with_daemon(KEY);
+    let client = http();
+    let old = &account.admin;
+    let signed_in = client
+        .post(daemon.url("/api/v1/session"))
+        .bearer_auth(old)
+        .send()
+        .unwrap();
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let status_with = |how: &str, value: &str| {
+        client
+            .get(daemon.url("/api/v1/status"))
+            .header(how, value)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status_with("cookie", &pair), 200);
+
+    let new = account
+        .sandbox
+        .run(&["token", "--admin", "--rotate"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    assert!(new.starts_with("rl_admin_") && new != *old, "{new}");
+    poll_until(
+        "the old admin credential refused",
+        Duration::from_secs(15),
+        Duration::from_millis(100),
+        || status_with("authorization", &format!("Bearer {old}")),
+        |status| *status == 401,
+    );
+    assert_eq!(
+        status_with("cookie", &pair),
+        401,
+        "its session ended with it"
+    );
+    assert_eq!(status_with("authorization", &format!("Bearer {new}")), 200);
+    // Tools are not affected.
+    assert_eq!(chat(&client, &daemon, &account.token).status(), 200);
+    assert!(daemon.stop().success());
+}
+
+#[test]
 fn a_token_from_before_the_split_keeps_working_as_the_default_tool_token() {
     let account = KimiAccount::new(KEY);
     let sandbox = &account.sandbox;
