@@ -42,6 +42,13 @@ pub enum Error {
     #[error("{0}")]
     InvalidBaseUrl(String),
     #[error(
+        "the base URL's host {host} does not belong to {provider}, so the account's key would be sent to whoever runs it. If you trust that host, confirm it: --confirm-host {host} (\"confirm_host\": \"{host}\" in the API)"
+    )]
+    HostNotConfirmed {
+        host: String,
+        provider: &'static str,
+    },
+    #[error(
         "an account named {0} already exists: choose another id, or replace its key with `redline keys rotate {0}`"
     )]
     DuplicateAccount(String),

@@ -3,6 +3,7 @@
 // again: the engine answers with fingerprints only.
 
 import { h, ago, providerName } from "./format.js";
+import { askToConfirmHost, hostOf } from "./confirm.js";
 
 export function mountKeys(container, app) {
   const t = app.transport;
@@ -136,7 +137,7 @@ export function mountKeys(container, app) {
       };
       shell.addEventListener("change", load);
       openPanel(h("div", {},
-        h("p", { class: "small" }, "These lines point your tools at Redline, which sends the real key. Tools present Redline's local token, so a rotation needs no change in them."),
+        h("p", { class: "small" }, "These lines point your tools at Redline, which sends the real key. Tools present a Redline tool token, which opens only the proxy, so a rotation needs no change in them."),
         h("div", { class: "actions" }, h("label", {}, "Shell ", shell), copy, button("Close", () => closePanel())),
         pre), setupButton);
       await load();
@@ -170,6 +171,7 @@ export function mountKeys(container, app) {
   const secret = h("input", { id: "add-secret", name: "secret", type: "password", required: true, autocomplete: "off", spellcheck: "false", "aria-describedby": "add-hint" });
   const verify = h("input", { id: "add-verify", type: "checkbox", checked: true });
   const save = h("button", { type: "submit" }, "Check and save");
+  const addQuestion = h("div", { class: "question" });
 
   function providerChanged() {
     const p = providers.find((x) => x.id === provider.value);
@@ -199,6 +201,7 @@ export function mountKeys(container, app) {
     h("div", { class: "field" }, h("label", { for: "add-secret" }, "API key"), secret,
       h("p", { class: "muted small" }, "Stored in the OS keyring. It is never shown again; Redline shows only its fingerprint.")),
     h("label", { class: "check" }, verify, " Check the key with the provider before saving"),
+    addQuestion,
     h("div", { class: "actions" }, save));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -213,7 +216,19 @@ export function mountKeys(container, app) {
         verify: verify.checked,
       };
       secret.value = "";
-      const info = await t.addKey(request);
+      let info;
+      try {
+        info = await t.addKey(request);
+      } catch (error) {
+        // A base URL on a host the provider does not own: ask before the key goes there.
+        const host = hostOf(baseUrl);
+        if (error.code !== "host_not_confirmed" || !host) throw error;
+        if (!(await askToConfirmHost(addQuestion, error.message, host))) {
+          say("Not stored: the key was sent nowhere.", true);
+          return;
+        }
+        info = await t.addKey({ ...request, confirm_host: host });
+      }
       say(`Stored ${info.id} (${info.fingerprint}) in the OS keyring.${info.last_test ? " The provider accepted it." : " It was not checked."} Use “Set up tools” below to point your tools at it.`);
       id.value = "";
       label.value = "";

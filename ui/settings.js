@@ -1,7 +1,9 @@
 // Settings: the same names as `redline config set`, validated and saved by the engine. Only
-// changed values are sent, all together, so a refused change saves nothing.
+// changed values are sent, all together, so a refused change saves nothing. A base URL on a
+// host the provider does not own is saved only after the user confirms that host.
 
 import { h } from "./format.js";
+import { askToConfirmHost, hostOf } from "./confirm.js";
 
 const GLOBAL = [
   { key: "thresholds.warn", label: "Warn at (% of a window used)", type: "number", min: 1, max: 100, read: (s) => s.thresholds.warn },
@@ -49,6 +51,7 @@ export function mountSettings(container, app) {
   const message = h("div", { class: "message", role: "status", "aria-live": "polite" });
   // The engine validates and says what to do; the browser's own checks would speak first.
   const form = h("form", { class: "settings-form", "aria-label": "Settings", novalidate: true });
+  const question = h("div", { class: "question" });
   let fields = [];
 
   function say(text, isError = false) {
@@ -67,16 +70,19 @@ export function mountSettings(container, app) {
     const accounts = Object.entries(settings.accounts).map(([id, account]) => {
       const cap = input({ key: `accounts.${id}.concurrency_cap`, label: "Most requests at once through Redline (0 = no cap, or auto for the provider's limit)", type: "text" }, account.concurrency_cap);
       const label = input({ key: `accounts.${id}.label`, label: "Label", type: "text" }, account.label ?? "");
-      fields.push({ key: `accounts.${id}.concurrency_cap`, ...cap }, { key: `accounts.${id}.label`, ...label });
-      return h("fieldset", {}, h("legend", {}, id), label.element, cap.element);
+      const base = input({ key: `accounts.${id}.base_url`, label: "Base URL (empty: the provider's own; the account's key is sent there)", type: "url" }, account.base_url ?? "");
+      fields.push({ key: `accounts.${id}.concurrency_cap`, ...cap }, { key: `accounts.${id}.label`, ...label }, { key: `accounts.${id}.base_url`, ...base });
+      return h("fieldset", {}, h("legend", {}, id), label.element, base.element, cap.element);
     });
     const save = h("button", { type: "submit" }, "Save settings");
+    question.replaceChildren();
     form.replaceChildren(
       h("fieldset", {}, h("legend", {}, "Levels, polling and notifications"), general.slice(0, 5)),
       h("fieldset", {}, h("legend", {}, "Local proxy"), general.slice(5)),
       ...accounts,
       autostart(),
       h("p", { class: "muted small" }, `Saved in ${settings.path}. The running engine applies changes at once, except those noted to wait for a restart.`),
+      question,
       h("div", { class: "actions" }, save));
   }
 
@@ -116,7 +122,22 @@ export function mountSettings(container, app) {
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     try {
-      const saved = await t.saveSettings(changes);
+      let saved;
+      try {
+        saved = await t.saveSettings(changes);
+      } catch (error) {
+        // A base URL on a host the provider does not own: ask, and send it again confirmed.
+        const host = Object.entries(changes)
+          .filter(([key]) => key.endsWith(".base_url"))
+          .map(([, url]) => hostOf(url))
+          .find(Boolean);
+        if (error.code !== "host_not_confirmed" || !host) throw error;
+        if (!(await askToConfirmHost(question, error.message, host))) {
+          say("Not saved: the key is still sent where it was.", true);
+          return;
+        }
+        saved = await t.saveSettings({ ...changes, confirm_host: host });
+      }
       draw(saved);
       const names = Object.keys(changes).join(", ");
       const notes = Object.keys(changes).map((key) => restartNote(saved, key)).filter(Boolean);

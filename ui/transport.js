@@ -96,7 +96,7 @@ function httpTransport() {
     }
     if (!response.ok) {
       if (response.status === 401) {
-        throw new EngineError("signed_out", "This page is signed out: open the link printed by `redline daemon` or `redline demo` again.", 401);
+        throw new EngineError("signed_out", "This page is signed out: run `redline dashboard` to open it signed in again (or open the link `redline demo` printed).", 401);
       }
       throw engineError(parsed, response.status);
     }

@@ -29,10 +29,18 @@ pub(super) enum ConfigCommand {
     /// accounts.<id>.concurrency_cap (0 = no cap, a number, or auto for the provider's own
     /// limit), accounts.<id>.tier (Moonshot 0-5),
     /// accounts.<id>.label,
-    /// accounts.<id>.base_url (an empty value removes a label or base URL).
+    /// accounts.<id>.base_url (an empty value removes a label or base URL; other machines
+    /// need https, and a host the provider does not own needs --confirm-host).
     ///
     /// A running Redline (daemon or desktop app) applies every other change within seconds.
-    Set { key: String, value: String },
+    Set {
+        key: String,
+        value: String,
+        /// Let accounts.<id>.base_url send the key to this host although the provider does not
+        /// own it (a gateway you trust).
+        #[arg(long, value_name = "HOST")]
+        confirm_host: Option<String>,
+    },
 }
 
 pub(super) async fn run(
@@ -47,11 +55,15 @@ pub(super) async fn run(
             println!("# {}\n{text}", keys.config().path().display());
             Ok(ExitCode::SUCCESS)
         }
-        ConfigCommand::Set { key, value } => {
+        ConfigCommand::Set {
+            key,
+            value,
+            confirm_host,
+        } => {
             let file = ConfigFile::new(paths.config_file());
             // Where a running Redline listens now, to ask it how to restart it.
             let listening = file.load().map(|c| c.proxy.listen);
-            settings::set(&file, &key, &value)?;
+            settings::set_many_confirmed(&file, &[(&key, &value)], confirm_host.as_deref())?;
             println!("Saved {key} = {value} in {}.", file.path().display());
             if restart::needs_restart(&key) {
                 let how = match listening {
@@ -76,7 +88,7 @@ async fn how_to_restart(listen: SocketAddr) -> Option<String> {
         return None;
     }
     let vault = Vault::from_env();
-    let token = match off_runtime(move || vault.get(&Slot::LocalToken)).await {
+    let token = match off_runtime(move || vault.get(&Slot::Admin)).await {
         Ok(Some(token)) => token,
         // No Redline of this install has run, so what listens there is not one.
         Ok(None) => return None,

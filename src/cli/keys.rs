@@ -6,6 +6,7 @@ use jiff::Timestamp;
 use redline::Error;
 use redline::config::validate_base_url;
 use redline::keys::account_id::AccountId;
+use redline::keys::destination;
 use redline::keys::secret::{MAX_SECRET_LEN, Secret};
 use redline::keys::verify::{Verdict, verify};
 use redline::keys::{self, KeyInfo, Keys, NewAccount, TestResult};
@@ -87,9 +88,14 @@ pub(super) struct AddArgs {
     /// Which service the key is for.
     #[arg(long, value_name = "PROVIDER", value_parser = provider_id)]
     provider: ProviderId,
-    /// Use another API base than the provider's default (a region host or a gateway).
+    /// Use another API base than the provider's default (a region host or a gateway). Other
+    /// machines need https; a host the provider does not own needs --confirm-host.
     #[arg(long, value_name = "URL")]
     base_url: Option<String>,
+    /// Send the key to this --base-url host although the provider does not own it (a gateway
+    /// you trust).
+    #[arg(long, value_name = "HOST", requires = "base_url")]
+    confirm_host: Option<String>,
     /// A human-readable name shown in lists, the tray and the dashboard.
     #[arg(long, value_name = "TEXT")]
     label: Option<String>,
@@ -107,6 +113,8 @@ pub(super) async fn run(keys: &Keys, command: KeysCommand) -> Result<ExitCode, E
             }
             if let Some(url) = &args.base_url {
                 validate_base_url(url).map_err(Error::InvalidBaseUrl)?;
+                // Before the key is read and checked: the check sends it there.
+                destination::check(args.provider, url, args.confirm_host.as_deref())?;
             }
             let secret = read_secret(&format!("API key for {} ({})", args.id, args.provider))?;
             let (check, checked) = maybe_check(
@@ -122,6 +130,7 @@ pub(super) async fn run(keys: &Keys, command: KeysCommand) -> Result<ExitCode, E
                 base_url: args.base_url,
                 label: args.label,
                 check,
+                confirm_host: args.confirm_host,
             };
             let info = keys.add(new, secret).await?;
             println!(
@@ -341,6 +350,7 @@ async fn import_keys(keys: &Keys, yes: bool, no_verify: bool) -> Result<ExitCode
             base_url: None,
             label: Some(format!("from {}", found.tool)),
             check: checked.0,
+            confirm_host: None,
         };
         let info = keys.add(new, found.secret.clone()).await?;
         taken.push(id.clone());

@@ -1,17 +1,18 @@
 //! The `redline` command line: argument parsing and output; the work itself is the engine's.
-//! One module per command group: `keys`, `status` and `config`; the setup commands (daemon,
-//! demo, env, token) are small enough to live here.
+//! One module per command group: `keys`, `status`, `config` and `token` (with `dashboard`);
+//! the setup commands (daemon, demo, env) are small enough to live here.
 
 mod config;
 mod keys;
 mod status;
+mod token;
 
 use clap::{Parser, Subcommand};
 use redline::Error;
 use redline::config::paths::Paths;
 use redline::keys::Keys;
 use redline::keys::account_id::AccountId;
-use redline::keys::token;
+use redline::keys::token::TokenStore;
 use redline::keys::vault::{Slot, Vault, off_runtime};
 use redline::poll::fetch::{HostMap, HttpClient};
 use redline::providers::ProviderId;
@@ -87,23 +88,31 @@ enum Command {
     /// Print the lines that point your tools at Redline's proxy for one account.
     ///
     /// Covers the OpenAI SDKs, Codex, Roo Code, Claude Code, Kimi CLI and OpenClaw. The tools
-    /// get the local token; your real key stays in the keyring, so rotating it changes nothing
-    /// in any tool. Use: eval "$(redline env kimi-main)".
+    /// get the default tool token, which opens the proxy and nothing else; your real key stays
+    /// in the keyring, so rotating it changes nothing in any tool. Use: eval "$(redline env
+    /// kimi-main)".
     Env {
         id: AccountId,
         /// Syntax of the lines.
         #[arg(long, value_enum, default_value = "sh")]
         shell: Shell,
     },
-    /// Print the local token that your tools present to Redline's local proxy and API.
+    /// Print a tool token that your tools present to Redline's proxy, or the admin credential.
     ///
-    /// The token is made on first use (256 random bits) and kept in the OS keyring. Tools send
-    /// it instead of a real API key; Redline swaps in the real key on the way out.
-    Token {
-        /// Replace the token with a new one; tools holding the old token stop working.
-        #[arg(long)]
-        reset: bool,
-    },
+    /// A tool token (256 random bits, made on first use and kept in the OS keyring) opens the
+    /// proxy routes and nothing else: tools send it instead of a real API key, and Redline
+    /// swaps in the real key on the way out. Give each tool its own with --tool NAME, so that
+    /// replacing or revoking one leaves the others working; plain `redline token` prints the
+    /// default one. A running Redline picks up every change within two seconds.
+    ///
+    /// The admin credential (--admin) opens the dashboard, the JSON API and /metrics: keep it
+    /// out of tools' files. `redline dashboard` opens the dashboard without showing it.
+    Token(token::TokenArgs),
+    /// Open the dashboard of the running Redline in your browser, signed in.
+    ///
+    /// The link holds a one-time code (usable once, for two minutes), never the admin
+    /// credential.
+    Dashboard(token::DashboardArgs),
 }
 
 fn provider_id(text: &str) -> Result<ProviderId, String> {
@@ -149,8 +158,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Env { id, shell } => {
             let config = keys.config().load()?;
             let account = config.account(&id)?;
-            let vault = Vault::from_env();
-            let token = off_runtime(move || token::local_token(&vault)).await?;
+            let store = TokenStore::from_paths(&paths);
+            let token = off_runtime(move || store.default_tool_token()).await?;
             print!(
                 "{}",
                 tool_env::render(
@@ -163,19 +172,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Token { reset } => {
-            let vault = Vault::from_env();
-            let token = off_runtime(move || {
-                if reset {
-                    token::reset_local_token(&vault)
-                } else {
-                    token::local_token(&vault)
-                }
-            })
-            .await?;
-            println!("{}", token.expose());
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Token(args) => token::run(&paths, args).await,
+        Command::Dashboard(args) => token::dashboard(&paths, &keys, args).await,
     }
 }
 /// Where the stored keys are used, from the tool configs under $HOME and this process's

@@ -83,11 +83,12 @@ async fn status_from_engine_or_providers(
     let asked = if !source::is_listening(address).await {
         Asked::NotRunning
     } else {
-        // A missing token means no Redline of this install has run, so none can be asked.
-        match off_runtime(move || vault.get(&Slot::LocalToken)).await {
-            Ok(Some(token)) => source::ask(address, token).await,
+        // The status is the admin's. A missing admin credential means no Redline of this
+        // install has run, so none can be asked.
+        match off_runtime(move || vault.get(&Slot::Admin)).await {
+            Ok(Some(admin)) => source::ask(address, admin).await,
             Ok(None) => Asked::NotRunning,
-            Err(err) => Asked::Failed(format!("cannot read the local token: {err}")),
+            Err(err) => Asked::Failed(format!("cannot read the admin credential: {err}")),
         }
     };
     if let Asked::Answered(status) = asked {

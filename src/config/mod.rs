@@ -406,6 +406,13 @@ pub fn validate_base_url(text: &str) -> Result<String, String> {
     if url.query().is_some() || url.fragment().is_some() {
         return Err(bad("must not have a query or fragment"));
     }
+    // The key travels with every request: in clear text only to this machine.
+    let host = url.host_str().unwrap_or_default();
+    if url.scheme() == "http" && !crate::keys::destination::is_loopback_host(host) {
+        return Err(bad(
+            "must use https:// (plain http is allowed only to this machine, such as http://127.0.0.1:PORT)",
+        ));
+    }
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
@@ -660,7 +667,7 @@ pub fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
     result
 }
 
-fn create_private_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -766,6 +773,15 @@ mod tests {
         assert!(validate_base_url("https://user:pw@host/").is_err());
         assert!(validate_base_url("https://host/?a=1").is_err());
         assert!(validate_base_url("api.openai.com").is_err());
+        let clear = validate_base_url("http://gateway.example/v1").unwrap_err();
+        assert!(clear.contains("must use https://"), "{clear}");
+        for local in [
+            "http://127.0.0.1:4301/v1",
+            "http://localhost:8080",
+            "http://[::1]:9000",
+        ] {
+            assert!(validate_base_url(local).is_ok(), "{local}");
+        }
     }
 
     #[test]

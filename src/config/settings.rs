@@ -1,9 +1,10 @@
 //! `redline config set KEY VALUE`: which dotted keys can be set, and how a value typed on the
 //! command line becomes a TOML value. The config file validates the result.
 
-use crate::config::{Config, ConfigFile};
+use crate::config::{Config, ConfigFile, validate_base_url};
 use crate::error::Error;
 use crate::keys::account_id::AccountId;
+use crate::keys::destination;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -56,15 +57,35 @@ pub fn set(file: &ConfigFile, key: &str, raw: &str) -> Result<Config, Error> {
 /// `thresholds.critical` can move together); a refused one saves none. Returns the config as
 /// saved.
 pub fn set_many(file: &ConfigFile, changes: &[(&str, &str)]) -> Result<Config, Error> {
+    set_many_confirmed(file, changes, None)
+}
+
+/// [`set_many`], where a base URL may point at a host its provider does not own when
+/// `confirm_host` names that host (see `keys/destination.rs`).
+pub fn set_many_confirmed(
+    file: &ConfigFile,
+    changes: &[(&str, &str)],
+    confirm_host: Option<&str>,
+) -> Result<Config, Error> {
     let mut typed_changes = Vec::with_capacity(changes.len());
     for (key, raw) in changes {
         let (path, kind) = resolve(key)?;
         typed_changes.push((*key, path, typed(key, kind, raw)?));
     }
     file.update(|config, edit| {
-        for (_, path, value) in &typed_changes {
-            if let ["accounts", id, _] = path.as_slice() {
-                config.account(&id.parse::<AccountId>()?)?;
+        for (key, path, value) in &typed_changes {
+            if let ["accounts", id, field] = path.as_slice() {
+                let account = config.account(&id.parse::<AccountId>()?)?;
+                // Where the key goes: a valid URL first, then a host the provider owns (or
+                // one the user confirmed).
+                let url = value.as_str().filter(|url| !url.trim().is_empty());
+                if let (&"base_url", Some(url)) = (field, url) {
+                    validate_base_url(url).map_err(|message| Error::InvalidSetting {
+                        key: (*key).to_owned(),
+                        message,
+                    })?;
+                    destination::check(account.provider, url, confirm_host)?;
+                }
             }
             edit.set(path, value.clone());
         }
@@ -247,5 +268,64 @@ mod tests {
             .to_string();
         assert!(err.contains("no account named nobody"), "{err}");
         assert!(!file.path().exists());
+    }
+
+    #[test]
+    fn a_base_url_elsewhere_needs_https_and_that_host_confirmed() {
+        let (_dir, file) = file();
+        std::fs::write(file.path(), "[accounts.kimi]\nprovider = \"kimi-code\"\n").unwrap();
+        let key = "accounts.kimi.base_url";
+        let base = |file: &ConfigFile| {
+            file.load()
+                .unwrap()
+                .accounts
+                .values()
+                .next()
+                .unwrap()
+                .base_url
+                .clone()
+        };
+
+        let err = set(&file, key, "https://gateway.example/v1").unwrap_err();
+        assert!(
+            matches!(err, Error::HostNotConfirmed { ref host, .. } if host == "gateway.example"),
+            "{err}"
+        );
+        let err = set_many_confirmed(
+            &file,
+            &[(key, "https://gateway.example/v1")],
+            Some("other.example"),
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::HostNotConfirmed { .. }), "{err}");
+        let err = set_many_confirmed(
+            &file,
+            &[(key, "http://gateway.example/v1")],
+            Some("gateway.example"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("accounts.kimi.base_url: ") && err.contains("https://"),
+            "{err}"
+        );
+        assert_eq!(base(&file), None, "nothing refused was saved");
+
+        set_many_confirmed(
+            &file,
+            &[(key, "https://gateway.example/v1")],
+            Some("gateway.example"),
+        )
+        .unwrap();
+        assert_eq!(base(&file).as_deref(), Some("https://gateway.example/v1"));
+        // The provider's own hosts, loopback, and removing the URL need no confirmation.
+        for url in [
+            "https://api.kimi.com/coding/v1",
+            "http://127.0.0.1:4301/coding/v1",
+            "",
+        ] {
+            set(&file, key, url).unwrap();
+        }
+        assert_eq!(base(&file), None);
     }
 }

@@ -1,6 +1,8 @@
-//! Keys: everything about a user's API keys and Redline's own token. This file is the key
+//! Keys: everything about a user's API keys and Redline's own credentials. This file is the key
 //! lifecycle; beside it: `vault` (the OS keyring), `secret` (a secret that never prints),
-//! `token` (the local token), `verify` (checking a key with its provider), `account_id`.
+//! `token` (tool tokens and the admin credential in the keyring), `credentials` (the same in a
+//! running engine), `destination` (where a key may be sent), `verify` (checking a key with its
+//! provider), `account_id`.
 //!
 //! The key lifecycle: add, list, test, rotate, roll back and remove API keys. One API for the
 //! CLI now and the JSON API and desktop app later.
@@ -10,6 +12,8 @@
 //! after the keyring agrees. The async methods run the blocking work off the runtime.
 
 pub mod account_id;
+pub mod credentials;
+pub mod destination;
 pub mod secret;
 pub mod token;
 pub mod vault;
@@ -36,6 +40,9 @@ pub struct NewAccount {
     pub label: Option<String>,
     /// The provider's verdict on the key, when it was checked before storing.
     pub check: Option<TestResult>,
+    /// The base URL's host when the user confirmed sending the key there although the
+    /// provider does not own it (see `destination`).
+    pub confirm_host: Option<String>,
 }
 
 /// What can be shown about a stored key: never the secret.
@@ -163,6 +170,9 @@ impl Keys {
             .map(validate_base_url)
             .transpose()
             .map_err(Error::InvalidBaseUrl)?;
+        if let Some(url) = &base_url {
+            destination::check(new.provider, url, new.confirm_host.as_deref())?;
+        }
         let now = now();
         let account = Account {
             provider: new.provider,

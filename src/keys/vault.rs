@@ -1,4 +1,4 @@
-//! The key vault: API keys and the local token in the operating system's keyring (Secret
+//! The key vault: API keys and Redline's own credentials in the operating system's keyring (Secret
 //! Service on Linux, Keychain on macOS, Credential Manager on Windows), never in a file.
 //!
 //! Keyring calls block (D-Bus round trips, unlock prompts), so async callers go through
@@ -11,12 +11,19 @@ use keyring::Entry;
 
 const DEFAULT_SERVICE: &str = "redline";
 
-/// Which secret: an account's current key, its rollback copy, or the local token.
+/// Which secret: an account's current key, its rollback copy, or one of Redline's own
+/// credentials (see `keys/token.rs`).
 #[derive(Clone, Debug)]
 pub enum Slot {
     Current(AccountId),
     Previous(AccountId),
+    /// The default tool token (`redline token`): the single local token of earlier versions,
+    /// under its old entry name so tools set up then keep working.
     LocalToken,
+    /// The named tool tokens (`redline token --tool NAME`), all in one entry.
+    ToolTokens,
+    /// The admin credential: the JSON API, /metrics and the dashboard.
+    Admin,
 }
 
 impl Slot {
@@ -26,6 +33,8 @@ impl Slot {
             Slot::Current(id) => format!("account:{id}"),
             Slot::Previous(id) => format!("account:{id}:previous"),
             Slot::LocalToken => "local-token".to_owned(),
+            Slot::ToolTokens => "tool-tokens".to_owned(),
+            Slot::Admin => "admin-token".to_owned(),
         }
     }
 }
@@ -222,5 +231,7 @@ mod tests {
             "account:kimi-main:previous"
         );
         assert_eq!(Slot::LocalToken.entry_name(), "local-token");
+        assert_eq!(Slot::ToolTokens.entry_name(), "tool-tokens");
+        assert_eq!(Slot::Admin.entry_name(), "admin-token");
     }
 }

@@ -26,8 +26,14 @@ pub enum ProxyAnswer {
     ProxyOff,
     /// The request came from a web page (it had an `Origin` header).
     BrowserRefused,
-    /// Neither the local token nor any other key was presented.
+    /// Neither a tool token nor any other key was presented.
     NoCredential,
+    /// Redline's admin credential was presented: it opens the API and dashboard, and tools
+    /// must not hold it.
+    AdminCredential,
+    /// A Redline token this engine does not know (revoked or replaced), or one of Redline's
+    /// other credentials (the dashboard's session), which never open the proxy.
+    UnknownToken,
     /// The path does not start with an account id (`/` alone).
     NoAccountInPath,
     /// The path's first segment is not an account Redline knows, as the client sent it.
@@ -96,7 +102,8 @@ impl ProxyAnswer {
             | ProxyAnswer::KeyNotStored { .. }
             | ProxyAnswer::KeyUnusable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyAnswer::BrowserRefused => StatusCode::FORBIDDEN,
-            ProxyAnswer::NoCredential => StatusCode::UNAUTHORIZED,
+            ProxyAnswer::NoCredential | ProxyAnswer::UnknownToken => StatusCode::UNAUTHORIZED,
+            ProxyAnswer::AdminCredential => StatusCode::FORBIDDEN,
             ProxyAnswer::NoAccountInPath | ProxyAnswer::UnknownAccount { .. } => {
                 StatusCode::NOT_FOUND
             }
@@ -116,6 +123,8 @@ impl ProxyAnswer {
             ProxyAnswer::ProxyOff => "redline_proxy_off",
             ProxyAnswer::BrowserRefused => "redline_browser_refused",
             ProxyAnswer::NoCredential => "redline_no_credential",
+            ProxyAnswer::AdminCredential => "redline_admin_credential",
+            ProxyAnswer::UnknownToken => "redline_unknown_token",
             ProxyAnswer::NoAccountInPath => "redline_not_found",
             ProxyAnswer::UnknownAccount { .. } => "redline_unknown_account",
             ProxyAnswer::KeyNotStored { .. } => "redline_key_missing",
@@ -139,9 +148,18 @@ impl ProxyAnswer {
             ProxyAnswer::BrowserRefused => "Redline's proxy does not answer web pages (the \
                 request had an Origin header): only tools on this machine may use it."
                 .to_owned(),
-            ProxyAnswer::NoCredential => "Redline needs its local token: send it as \
+            ProxyAnswer::NoCredential => "Redline needs a tool token: send it as \
                 `Authorization: Bearer <token>` or `x-api-key: <token>`. `redline token` prints \
-                it and `redline env ID` sets a tool up."
+                it (`redline token --tool NAME`: one per tool) and `redline env ID` sets a tool up."
+                .to_owned(),
+            ProxyAnswer::AdminCredential => "That is Redline's admin credential, which opens \
+                the dashboard and the API and must not be given to tools; nothing was sent. Give \
+                this tool a tool token instead: `redline token --tool NAME` prints one."
+                .to_owned(),
+            ProxyAnswer::UnknownToken => "Redline does not know this token: it was revoked or \
+                replaced, or it is not a tool token; nothing was sent. Give the tool its current \
+                token: `redline token --tool NAME` (`redline token --list` shows the tools that \
+                have one)."
                 .to_owned(),
             ProxyAnswer::NoAccountInPath => {
                 "nothing here: the proxy is at /<account-id>/...".to_owned()
@@ -257,6 +275,10 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
         HeaderValue::from_static("application/json"),
     );
     headers.insert(X_REDLINE, HeaderValue::from_static("error"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }
 
@@ -346,8 +368,21 @@ mod tests {
                 Some("only tools on this machine may use it"),
             ),
             case(ProxyAnswer::NoCredential, 401, "redline_no_credential").says(
-                "Redline needs its local token",
+                "Redline needs a tool token",
                 Some("`redline token` prints it"),
+            ),
+            case(
+                ProxyAnswer::AdminCredential,
+                403,
+                "redline_admin_credential",
+            )
+            .says(
+                "admin credential",
+                Some("`redline token --tool NAME` prints one"),
+            ),
+            case(ProxyAnswer::UnknownToken, 401, "redline_unknown_token").says(
+                "does not know this token",
+                Some("`redline token --tool NAME`"),
             ),
             case(ProxyAnswer::NoAccountInPath, 404, "redline_not_found")
                 .says("nothing here", Some("the proxy is at /<account-id>/")),

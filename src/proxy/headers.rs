@@ -1,9 +1,12 @@
-//! Which headers cross the proxy, and how Redline's local token becomes the account's key.
+//! Which headers cross the proxy: a tool token becomes the account's key, and none of
+//! Redline's own credentials leaves for the provider, in any header.
 
+use crate::keys::credentials::{Credentials, Presented, SESSION_COOKIE, bare};
 use crate::keys::secret::Secret;
 use crate::tools::request_tool::X_REDLINE_TOOL;
-use http::header::{AUTHORIZATION, CONNECTION, HOST};
+use http::header::{AUTHORIZATION, CONNECTION, COOKIE, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue};
+use std::sync::Arc;
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), and are never
 /// forwarded. `expect` is answered by the local server already (it sent the `100 Continue`).
@@ -70,60 +73,74 @@ fn connection_named(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
-/// What a client presented.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a client presented to the proxy.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Credential {
-    /// Redline's local token, in `Authorization` or `x-api-key`.
-    LocalToken,
+    /// A tool token (with its tool's name), in `Authorization` or `x-api-key`: swapped for the
+    /// account's key.
+    Tool(Arc<str>),
+    /// Redline's admin credential: refused, tools must not hold it.
+    Admin,
+    /// A Redline token this engine does not know (revoked, replaced), or a Redline credential
+    /// that never opens the proxy (the dashboard's session): refused.
+    Unknown,
     /// Some other key: forwarded as it is (observe-only mode).
     Other,
     Missing,
 }
 
-pub fn credential(headers: &HeaderMap, token: &Secret) -> Credential {
-    let mut other = false;
-    for name in [AUTHORIZATION, X_API_KEY] {
-        for value in headers.get_all(&name) {
-            if presents_token(value, token) {
-                return Credential::LocalToken;
-            }
-            other |= !value.as_bytes().trim_ascii().is_empty();
+impl Credential {
+    /// When several headers present something: a tool token wins (the other headers are
+    /// stripped), then whatever must be refused.
+    fn rank(&self) -> u8 {
+        match self {
+            Credential::Tool(_) => 4,
+            Credential::Admin => 3,
+            Credential::Unknown => 2,
+            Credential::Other => 1,
+            Credential::Missing => 0,
         }
-    }
-    if other {
-        Credential::Other
-    } else {
-        Credential::Missing
     }
 }
 
-/// Whether `value` is the token, bare or after a `Bearer ` scheme (any case).
-fn presents_token(value: &HeaderValue, token: &Secret) -> bool {
-    let bytes = value.as_bytes().trim_ascii();
-    let credential = match bytes.get(..7) {
-        Some(scheme) if scheme.eq_ignore_ascii_case(b"bearer ") => bytes[7..].trim_ascii(),
-        _ => bytes,
-    };
-    token.matches(credential)
+pub fn credential(headers: &HeaderMap, credentials: &Credentials) -> Credential {
+    let mut found = Credential::Missing;
+    for name in [AUTHORIZATION, X_API_KEY] {
+        for value in headers.get_all(&name) {
+            let this = match credentials.identify(bare(value.as_bytes())) {
+                Presented::Tool(tool) => return Credential::Tool(tool),
+                Presented::Admin => Credential::Admin,
+                Presented::Session | Presented::SignInCode | Presented::UnknownRedline => {
+                    Credential::Unknown
+                }
+                Presented::Other if value.as_bytes().trim_ascii().is_empty() => continue,
+                Presented::Other => Credential::Other,
+            };
+            if this.rank() > found.rank() {
+                found = this;
+            }
+        }
+    }
+    found
 }
 
 /// The account's key cannot be put in a header (characters HTTP does not allow).
 #[derive(Debug)]
 pub struct UnusableKey;
 
-/// Replaces the local token with `key` in the header that carried it: `Authorization: Bearer
+/// Replaces a tool token with `key` in the header that carried it: `Authorization: Bearer
 /// <key>` or `x-api-key: <key>`, marked sensitive.
 pub fn swap_token(
     headers: &mut HeaderMap,
-    token: &Secret,
+    credentials: &Credentials,
     key: &Secret,
 ) -> Result<(), UnusableKey> {
     for name in [AUTHORIZATION, X_API_KEY] {
-        if headers
+        let carries_token = headers
             .get_all(&name)
             .iter()
-            .any(|v| presents_token(v, token))
-        {
+            .any(|v| matches!(credentials.identify(bare(v.as_bytes())), Presented::Tool(_)));
+        if carries_token {
             let text = match name == AUTHORIZATION {
                 true => zeroize::Zeroizing::new(format!("Bearer {}", key.expose())),
                 false => zeroize::Zeroizing::new(key.expose().to_owned()),
@@ -134,6 +151,73 @@ pub fn swap_token(
         }
     }
     Ok(())
+}
+
+/// Removes Redline's credentials from headers on their way to a provider: every header whose
+/// value holds a tool token, the admin credential, the session secret or a sign-in code
+/// (`X-Custom-Token: <token>`), and from `Cookie` only the pairs that hold one, and Redline's
+/// session cookie whatever it holds. Run after [`swap_token`]. Leaves the map as it is (no
+/// copy) when there is nothing to remove, the common case.
+pub fn strip_credentials(headers: &mut HeaderMap, credentials: &Credentials) {
+    let leaks = |name: &HeaderName, value: &HeaderValue| {
+        credentials.appears_in(value.as_bytes())
+            || (name == COOKIE && cookie_pairs(value).any(is_session_pair))
+    };
+    if !headers.iter().any(|(name, value)| leaks(name, value)) {
+        return;
+    }
+    let mut current: Option<HeaderName> = None;
+    for (name, value) in std::mem::take(headers) {
+        if let Some(name) = name {
+            current = Some(name);
+        }
+        let name = current
+            .clone()
+            .expect("a header map's first entry has a name");
+        if name == COOKIE {
+            if let Some(kept) = cookie_without_credentials(&value, credentials) {
+                headers.append(name, kept);
+            }
+        } else if !credentials.appears_in(value.as_bytes()) {
+            headers.append(name, value);
+        }
+    }
+}
+
+fn cookie_pairs(value: &HeaderValue) -> impl Iterator<Item = &[u8]> {
+    value
+        .as_bytes()
+        .split(|&b| b == b';')
+        .map(<[u8]>::trim_ascii)
+        .filter(|pair| !pair.is_empty())
+}
+
+fn is_session_pair(pair: &[u8]) -> bool {
+    let name = pair.split(|&b| b == b'=').next().unwrap_or_default();
+    name.trim_ascii() == SESSION_COOKIE.as_bytes()
+}
+
+/// The cookie header without Redline's pairs; `None` when nothing is left.
+fn cookie_without_credentials(
+    value: &HeaderValue,
+    credentials: &Credentials,
+) -> Option<HeaderValue> {
+    let kept: Vec<&[u8]> = cookie_pairs(value)
+        .filter(|pair| !is_session_pair(pair) && !credentials.appears_in(pair))
+        .collect();
+    if kept.is_empty() {
+        return None;
+    }
+    let mut joined = zeroize::Zeroizing::new(Vec::with_capacity(value.len()));
+    for (i, pair) in kept.iter().enumerate() {
+        if i > 0 {
+            joined.extend_from_slice(b"; ");
+        }
+        joined.extend_from_slice(pair);
+    }
+    let mut value = HeaderValue::from_bytes(&joined).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 /// Marks every credential header sensitive, so the HTTP stack never prints one.
@@ -166,8 +250,17 @@ mod tests {
 
     const TOKEN: &str = "rl_0123456789abcdef0123456789abcdef";
 
-    fn token() -> Secret {
-        Secret::parse(TOKEN).unwrap()
+    const ADMIN: &str = "rl_admin_0123456789abcdef0123456789abcdef";
+    const OTHER_TOOL: &str = "rl_fedcba9876543210fedcba9876543210";
+
+    fn credentials() -> Arc<Credentials> {
+        Credentials::in_memory(
+            &[
+                ("default", Secret::parse(TOKEN).unwrap()),
+                ("codex", Secret::parse(OTHER_TOOL).unwrap()),
+            ],
+            Secret::parse(ADMIN).unwrap(),
+        )
     }
 
     #[test]
@@ -225,54 +318,132 @@ mod tests {
     }
 
     #[test]
-    fn the_local_token_is_recognised_in_either_header() {
-        let token = token();
+    fn tool_tokens_are_recognised_in_either_header_with_their_name() {
+        let creds = credentials();
         let bearer = format!("Bearer {TOKEN}");
         let lower = format!("bearer {TOKEN}");
+        let tool = |name: &str| Credential::Tool(name.into());
         for headers in [
             map(&[("authorization", &bearer)]),
             map(&[("authorization", &lower)]),
             map(&[("authorization", TOKEN)]),
             map(&[("x-api-key", TOKEN)]),
             map(&[("authorization", "Bearer sk-other"), ("x-api-key", TOKEN)]),
+            map(&[
+                ("authorization", &format!("Bearer {ADMIN}")),
+                ("x-api-key", TOKEN),
+            ]),
         ] {
-            assert_eq!(credential(&headers, &token), Credential::LocalToken);
+            assert_eq!(credential(&headers, &creds), tool("default"), "{headers:?}");
         }
+        assert_eq!(
+            credential(&map(&[("x-api-key", OTHER_TOOL)]), &creds),
+            tool("codex")
+        );
         let near = format!("Bearer {}x", &TOKEN[..TOKEN.len() - 1]);
         for headers in [
             map(&[("authorization", "Bearer sk-real-key")]),
             map(&[("x-api-key", "sk-ant-real")]),
-            map(&[("authorization", &near)]),
         ] {
-            assert_eq!(credential(&headers, &token), Credential::Other);
+            assert_eq!(credential(&headers, &creds), Credential::Other);
         }
-        assert_eq!(credential(&map(&[]), &token), Credential::Missing);
+        assert_eq!(credential(&map(&[]), &creds), Credential::Missing);
         assert_eq!(
-            credential(&map(&[("authorization", " ")]), &token),
+            credential(&map(&[("authorization", " ")]), &creds),
             Credential::Missing
         );
+        // Redline's other credentials, and tokens it does not know, never open the proxy.
+        let session = format!("Bearer {}", creds.session_secret().expose());
+        for (headers, expected) in [
+            (
+                map(&[("authorization", &format!("Bearer {ADMIN}"))]),
+                Credential::Admin,
+            ),
+            (
+                map(&[("x-api-key", ADMIN), ("authorization", "Bearer sk-real")]),
+                Credential::Admin,
+            ),
+            (map(&[("authorization", &near)]), Credential::Unknown),
+            (map(&[("authorization", &session)]), Credential::Unknown),
+            (
+                map(&[("authorization", "Bearer sk-real"), ("x-api-key", &near)]),
+                Credential::Unknown,
+            ),
+        ] {
+            assert_eq!(credential(&headers, &creds), expected, "{headers:?}");
+        }
     }
 
     #[test]
     fn the_token_is_swapped_in_the_header_that_carried_it() {
-        let (token, key) = (token(), Secret::parse("sk-real-0001").unwrap());
+        let (creds, key) = (credentials(), Secret::parse("sk-real-0001").unwrap());
         let mut headers = map(&[("authorization", &format!("Bearer {TOKEN}"))]);
-        swap_token(&mut headers, &token, &key).unwrap();
+        swap_token(&mut headers, &creds, &key).unwrap();
         assert_eq!(headers["authorization"], "Bearer sk-real-0001");
         assert!(headers["authorization"].is_sensitive());
         assert!(!headers.contains_key("x-api-key"));
 
-        let mut headers = map(&[("x-api-key", TOKEN), ("anthropic-version", "2023-06-01")]);
-        swap_token(&mut headers, &token, &key).unwrap();
+        let mut headers = map(&[
+            ("x-api-key", OTHER_TOOL),
+            ("anthropic-version", "2023-06-01"),
+        ]);
+        swap_token(&mut headers, &creds, &key).unwrap();
         assert_eq!(headers["x-api-key"], "sk-real-0001");
         assert!(headers["x-api-key"].is_sensitive());
         assert!(!headers.contains_key("authorization"));
         assert!(!format!("{headers:?}").contains("sk-real"));
 
         let mut other = map(&[("authorization", "Bearer sk-theirs")]);
-        swap_token(&mut other, &token, &key).unwrap();
+        swap_token(&mut other, &creds, &key).unwrap();
         assert_eq!(other["authorization"], "Bearer sk-theirs");
         mark_sensitive(&mut other);
         assert!(other["authorization"].is_sensitive());
+    }
+
+    #[test]
+    fn redline_credentials_never_leave_in_any_header() {
+        let creds = credentials();
+        let session = creds.session_secret().expose().to_owned();
+        let mut headers = map(&[
+            ("authorization", "Bearer sk-real-0001"),
+            ("x-custom-token", TOKEN),
+            ("x-other", &format!("prefix {OTHER_TOOL} suffix")),
+            ("x-admin", ADMIN),
+            (
+                "cookie",
+                &format!("theme=dark; redline_session={session}; lang=en"),
+            ),
+            ("cookie", &format!("tok={TOKEN}")),
+            ("cookie", "redline_session=stale-from-an-old-start"),
+            ("x-trace", "a"),
+            ("x-trace", "b"),
+            ("content-type", "application/json"),
+        ]);
+        strip_credentials(&mut headers, &creds);
+        assert_eq!(
+            names(&headers),
+            ["authorization", "cookie", "x-trace", "content-type"]
+        );
+        let cookies: Vec<_> = headers.get_all("cookie").iter().collect();
+        assert_eq!(cookies, ["theme=dark; lang=en"]);
+        let traces: Vec<_> = headers.get_all("x-trace").iter().collect();
+        assert_eq!(traces, ["a", "b"], "the other headers keep their order");
+        let text = format!("{headers:?}");
+        for secret in [TOKEN, OTHER_TOOL, ADMIN, &session] {
+            assert!(!text.contains(secret), "{text}");
+        }
+
+        // Nothing of Redline's: the map is left as it was.
+        let clean = map(&[
+            ("authorization", "Bearer sk-real"),
+            ("cookie", "a=1; b=2"),
+            ("x-note", "rl_ is just text here"),
+        ]);
+        let mut same = clean.clone();
+        strip_credentials(&mut same, &creds);
+        assert_eq!(same, clean);
+        let mut only_ours = map(&[("cookie", &format!("redline_session={session}"))]);
+        strip_credentials(&mut only_ours, &creds);
+        assert!(only_ours.is_empty());
     }
 }

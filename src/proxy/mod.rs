@@ -37,6 +37,7 @@ pub use forward::{QUEUE_READ_AHEAD, RETRY_BODY_LIMIT};
 pub use token_tap::{MAX_FRAME, MAX_JSON_COPY};
 
 use crate::keys::account_id::AccountId;
+use crate::keys::credentials::Credentials;
 use crate::keys::secret::Secret;
 use crate::poll::fetch::HostMap;
 use crate::providers::throttle::{Cause, Classification};
@@ -181,7 +182,8 @@ struct Inner {
     /// The settings in force, swapped whole when they change; each request reads them once.
     live: RwLock<Arc<Live>>,
     hosts: HostMap,
-    local_token: Secret,
+    /// Redline's credentials: a tool token opens the proxy, the others never leave.
+    credentials: Arc<Credentials>,
     traffic: Arc<Traffic>,
     upstreams: RwLock<Arc<HashMap<AccountId, Arc<Upstream>>>>,
     queues: Queues,
@@ -229,10 +231,26 @@ pub(crate) struct Forwarded {
 }
 
 impl Proxy {
+    /// A proxy opened by one tool token, `local_token` (named `default`); its admin
+    /// credential is a random one nobody holds.
     pub fn new(
         settings: ProxySettings,
         hosts: HostMap,
         local_token: Secret,
+        traffic: Arc<Traffic>,
+    ) -> Proxy {
+        let credentials = Credentials::in_memory(
+            &[(crate::keys::token::DEFAULT_TOOL, local_token)],
+            crate::keys::token::generate_admin(),
+        );
+        Proxy::with_credentials(settings, hosts, credentials, traffic)
+    }
+
+    /// A proxy opened by the tool tokens in `credentials`, which the engine keeps up to date.
+    pub fn with_credentials(
+        settings: ProxySettings,
+        hosts: HostMap,
+        credentials: Arc<Credentials>,
         traffic: Arc<Traffic>,
     ) -> Proxy {
         Proxy {
@@ -243,7 +261,7 @@ impl Proxy {
                     settings,
                 })),
                 hosts,
-                local_token,
+                credentials,
                 traffic,
                 upstreams: RwLock::new(Arc::new(HashMap::new())),
                 enabled: AtomicBool::new(true),
@@ -298,6 +316,15 @@ impl Proxy {
         self.inner.queues.queued_by_tool(account)
     }
 
+    /// The tool whose token a request presents (`Authorization` or `x-api-key`), by the name
+    /// it was made with (`redline token --tool NAME`); `None` for any other credential.
+    pub fn token_tool(&self, headers: &HeaderMap) -> Option<Arc<str>> {
+        match headers::credential(headers, &self.inner.credentials) {
+            Credential::Tool(name) => Some(name),
+            _ => None,
+        }
+    }
+
     /// Replaces every account's upstream (when the config or the keys change). Requests
     /// already under way finish with what they started with.
     pub fn set_upstreams(&self, upstreams: HashMap<AccountId, Upstream>) {
@@ -337,6 +364,13 @@ impl Proxy {
     /// Dropping the returned future (the client hung up) at any point, in the queue, before
     /// the first byte or mid-stream, cancels the upstream request and takes it out of flight.
     pub async fn handle(&self, account: &str, path_and_query: &str, request: Request) -> Response {
+        // A token `redline token` made a moment ago is known after one look at its stamp.
+        let credentials = &self.inner.credentials;
+        if headers::credential(request.headers(), credentials) == Credential::Unknown
+            && let Err(err) = credentials.reload_if_changed().await
+        {
+            eprintln!("redline: cannot re-read the tokens: {err}");
+        }
         let steps = async {
             let live = self.live();
             let prepared = self.prepare(account, path_and_query, request).await?;
@@ -367,9 +401,12 @@ impl Proxy {
         if parts.headers.contains_key(header::ORIGIN) {
             return Err(ProxyAnswer::BrowserRefused);
         }
-        let credential = headers::credential(&parts.headers, &inner.local_token);
-        if credential == Credential::Missing {
-            return Err(ProxyAnswer::NoCredential);
+        let credential = headers::credential(&parts.headers, &inner.credentials);
+        match credential {
+            Credential::Missing => return Err(ProxyAnswer::NoCredential),
+            Credential::Admin => return Err(ProxyAnswer::AdminCredential),
+            Credential::Unknown => return Err(ProxyAnswer::UnknownToken),
+            Credential::Tool(_) | Credential::Other => {}
         }
         let Some((account, upstream)) = self.upstream(account) else {
             let account = account.to_owned();
@@ -377,15 +414,16 @@ impl Proxy {
         };
         let mut outgoing = headers::end_to_end(&parts.headers);
         // In observe-only mode (another credential) the client's key goes through as it is.
-        if credential == Credential::LocalToken {
+        if let Credential::Tool(_) = credential {
             let Some(key) = &upstream.secret else {
                 let provider = upstream.provider;
                 return Err(ProxyAnswer::KeyNotStored { account, provider });
             };
-            if headers::swap_token(&mut outgoing, &inner.local_token, key).is_err() {
+            if headers::swap_token(&mut outgoing, &inner.credentials, key).is_err() {
                 return Err(ProxyAnswer::KeyUnusable { account });
             }
         }
+        headers::strip_credentials(&mut outgoing, &inner.credentials);
         headers::mark_sensitive(&mut outgoing);
         let url = upstream_url(&inner.hosts, &upstream.origin, path_and_query)
             .ok_or(ProxyAnswer::BadUrl)?;

@@ -1,28 +1,42 @@
-//! Who may use the local HTTP port: pure decisions on headers, so every refusal is a unit test.
+//! Who may use the local HTTP port: pure decisions on headers, so every refusal is a unit test
+//! (`docs/architecture.md` "Tokens and who may call what").
 //!
-//! - Every route but `/healthz` needs the local token: `Authorization: Bearer`, `x-api-key`,
-//!   or the dashboard's session cookie.
+//! - The dashboard, the JSON API and /metrics need the admin credential (`Authorization:
+//!   Bearer` or `x-api-key`) or the dashboard's session cookie, whose value is a random secret
+//!   of this engine run, never a credential. A tool token is refused there, with a message
+//!   saying what it is for.
+//! - `POST /api/v1/session` trades the admin credential, or a one-time sign-in code from
+//!   `redline dashboard`, for that cookie.
+//! - The proxy (`/<account-id>/...`) checks its credentials itself: tool tokens only.
 //! - `Host` must name a loopback address (unless `--allow-remote`): a web page that rebinds
 //!   its own DNS name to 127.0.0.1 still sends its own name and is refused.
 //! - A request from a browser page on another origin is refused.
 
-use crate::keys::secret::Secret;
+use crate::keys::credentials::{Credentials, Presented, bare};
 use http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN};
 use http::{HeaderMap, StatusCode};
 
-pub const SESSION_COOKIE: &str = "redline_session";
+pub use crate::keys::credentials::SESSION_COOKIE;
+
+/// Where the dashboard trades a credential or a sign-in code for its session cookie.
+pub const SESSION_PATH: &str = "/api/v1/session";
 
 /// What a route is, for the access rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
     Health,
-    /// The dashboard, its assets and the JSON API.
+    /// The dashboard, its assets, the JSON API and /metrics: the admin's.
     Local,
-    /// `/<account-id>/...`: the proxy checks credentials itself (local token or observe-only).
+    /// `POST /api/v1/session`: the admin credential or a sign-in code.
+    SignIn,
+    /// `/<account-id>/...`: the proxy checks credentials itself (tool tokens only).
     Proxy,
 }
 
 pub fn route_of(path: &str) -> Route {
+    if path == SESSION_PATH {
+        return Route::SignIn;
+    }
     let first = path
         .trim_start_matches('/')
         .split('/')
@@ -41,8 +55,10 @@ pub enum Refusal {
     ForeignHost(String),
     /// 403: a page on another origin.
     CrossOrigin(String),
-    /// 401: no or wrong token.
+    /// 401: no credential, or a wrong one.
     NoToken,
+    /// 403: a tool token, which opens the proxy only.
+    ToolToken,
 }
 
 impl Refusal {
@@ -62,16 +78,21 @@ impl Refusal {
                 format!("Redline refuses requests from web pages on other sites ({origin})")
             }
             Refusal::NoToken => {
-                "this needs Redline's local token: send `Authorization: Bearer <token>` (see `redline token`)".into()
+                "this needs Redline's admin credential: send `Authorization: Bearer <credential>` (`redline token --admin` prints it), or open the dashboard with `redline dashboard`".into()
+            }
+            Refusal::ToolToken => {
+                "that is a tool token: it opens only the proxy (/<account-id>/...). The dashboard, the JSON API and /metrics need Redline's admin credential: open the dashboard with `redline dashboard`, or get the credential with `redline token --admin`".into()
             }
         }
     }
 }
 
+/// Whether the request may go on to `route`. At [`Route::SignIn`] a valid sign-in code is
+/// used up.
 pub fn check(
     route: Route,
     headers: &HeaderMap,
-    token: &Secret,
+    credentials: &Credentials,
     allow_remote: bool,
 ) -> Result<(), Refusal> {
     let host = headers
@@ -85,18 +106,31 @@ pub fn check(
         return Ok(());
     }
     if let Some(origin) = headers.get(ORIGIN).and_then(|o| o.to_str().ok()) {
-        let same_origin = route == Route::Local && origin.strip_prefix("http://") == Some(host);
+        let same_origin = route != Route::Proxy && origin.strip_prefix("http://") == Some(host);
         if !same_origin {
             return Err(Refusal::CrossOrigin(origin.chars().take(100).collect()));
         }
     }
-    if route == Route::Proxy
-        || presented_token(headers).is_some_and(|t| token.matches(t.as_bytes()))
-    {
-        Ok(())
-    } else {
-        Err(Refusal::NoToken)
+    if route == Route::Proxy {
+        return Ok(());
     }
+    let mut refusal = Refusal::NoToken;
+    for presented in presented_credentials(headers) {
+        match credentials.identify(presented) {
+            Presented::Admin => return Ok(()),
+            Presented::SignInCode
+                if route == Route::SignIn && credentials.redeem_sign_in_code(presented) =>
+            {
+                return Ok(());
+            }
+            Presented::Tool(_) => refusal = Refusal::ToolToken,
+            _ => {}
+        }
+    }
+    if session_cookie(headers).is_some_and(|s| credentials.session_secret().matches(s)) {
+        return Ok(());
+    }
+    Err(refusal)
 }
 
 /// `localhost`, `127.x.x.x` or `[::1]`, with or without a port.
@@ -112,37 +146,53 @@ pub fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// The token from `Authorization: Bearer`, `x-api-key` or the session cookie.
-pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
-    let header = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &http::HeaderValue| v.to_str().ok())
-    };
-    if let Some(bearer) = header(AUTHORIZATION).and_then(|a| a.strip_prefix("Bearer ")) {
-        return Some(bearer.trim());
-    }
-    if let Some(key) = header(http::HeaderName::from_static("x-api-key")) {
-        return Some(key.trim());
-    }
+/// The credentials in `Authorization` (bare or `Bearer`) and `x-api-key`.
+fn presented_credentials(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
+    let x_api_key = http::HeaderName::from_static("x-api-key");
+    headers
+        .get_all(AUTHORIZATION)
+        .iter()
+        .chain(headers.get_all(x_api_key))
+        .map(|value| bare(value.as_bytes()))
+        .filter(|value| !value.is_empty())
+}
+
+/// The value of the dashboard's session cookie, if the request has one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&[u8]> {
     headers
         .get_all(COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|cookies| cookies.split(';'))
-        .find_map(|cookie| {
-            cookie
-                .trim()
-                .strip_prefix(SESSION_COOKIE)?
-                .strip_prefix('=')
+        .flat_map(|value| value.as_bytes().split(|&b| b == b';'))
+        .find_map(|pair| {
+            pair.trim_ascii()
+                .strip_prefix(SESSION_COOKIE.as_bytes())?
+                .strip_prefix(b"=")
         })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::secret::Secret;
+    use crate::keys::token::{generate_admin, generate_token};
+    use std::sync::{Arc, LazyLock};
 
-    const TOKEN: &str = "rl_0123456789abcdef";
+    const HOST: (&str, &str) = ("host", "127.0.0.1:4290");
+
+    struct Set {
+        creds: Arc<Credentials>,
+        tool: Secret,
+        admin: Secret,
+    }
+
+    static SET: LazyLock<Set> = LazyLock::new(|| {
+        let (tool, admin) = (generate_token(), generate_admin());
+        Set {
+            creds: Credentials::in_memory(&[("codex", tool.clone())], admin.clone()),
+            tool,
+            admin,
+        }
+    });
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -153,20 +203,26 @@ mod tests {
     }
 
     fn run(route: Route, pairs: &[(&'static str, &str)]) -> Result<(), Refusal> {
-        check(
-            route,
-            &headers(pairs),
-            &Secret::parse(TOKEN).unwrap(),
-            false,
-        )
+        check(route, &headers(pairs), &SET.creds, false)
+    }
+
+    fn admin_bearer() -> String {
+        format!("Bearer {}", SET.admin.expose())
     }
 
     #[test]
     fn routes_are_told_apart_by_their_first_segment() {
         assert_eq!(route_of("/healthz"), Route::Health);
-        for path in ["/", "/api/v1/status", "/ui/style.css", "/metrics"] {
+        for path in [
+            "/",
+            "/api/v1/status",
+            "/ui/style.css",
+            "/metrics",
+            "/api/v1/session/code",
+        ] {
             assert_eq!(route_of(path), Route::Local, "{path}");
         }
+        assert_eq!(route_of("/api/v1/session"), Route::SignIn);
         assert_eq!(
             route_of("/kimi-main/coding/v1/chat/completions"),
             Route::Proxy
@@ -174,49 +230,92 @@ mod tests {
     }
 
     #[test]
-    fn the_token_is_accepted_in_three_places_and_nowhere_else() {
-        let host = ("host", "127.0.0.1:4290");
-        assert_eq!(
-            run(
-                Route::Local,
-                &[host, ("authorization", &format!("Bearer {TOKEN}"))]
-            ),
-            Ok(())
+    fn the_admin_credential_and_the_session_open_the_dashboard_and_api() {
+        let admin = SET.admin.expose();
+        let session = format!(
+            "theme=dark; {SESSION_COOKIE}={}",
+            SET.creds.session_secret().expose()
         );
-        assert_eq!(run(Route::Local, &[host, ("x-api-key", TOKEN)]), Ok(()));
+        for route in [Route::Local, Route::SignIn] {
+            assert_eq!(
+                run(route, &[HOST, ("authorization", &admin_bearer())]),
+                Ok(())
+            );
+            assert_eq!(run(route, &[HOST, ("authorization", admin)]), Ok(()));
+            assert_eq!(run(route, &[HOST, ("x-api-key", admin)]), Ok(()));
+            assert_eq!(run(route, &[HOST, ("cookie", &session)]), Ok(()));
+        }
+        assert_eq!(run(Route::Health, &[HOST]), Ok(()));
         assert_eq!(
-            run(
-                Route::Local,
-                &[
-                    host,
-                    ("cookie", &format!("theme=dark; {SESSION_COOKIE}={TOKEN}"))
-                ]
-            ),
-            Ok(())
-        );
-        assert_eq!(run(Route::Local, &[host]), Err(Refusal::NoToken));
-        assert_eq!(
-            run(
-                Route::Local,
-                &[host, ("authorization", "Bearer rl_0123456789abcdeX")]
-            ),
-            Err(Refusal::NoToken)
-        );
-        assert_eq!(
-            run(Route::Local, &[host, ("authorization", TOKEN)]),
-            Err(Refusal::NoToken)
-        );
-        assert_eq!(run(Route::Health, &[host]), Ok(()));
-        assert_eq!(
-            run(Route::Proxy, &[host]),
+            run(Route::Proxy, &[HOST]),
             Ok(()),
             "the proxy checks credentials itself"
         );
     }
 
     #[test]
+    fn tool_tokens_and_everything_else_are_refused() {
+        let tool = SET.tool.expose();
+        for route in [Route::Local, Route::SignIn] {
+            for pairs in [
+                [HOST, ("authorization", &format!("Bearer {tool}"))],
+                [HOST, ("x-api-key", tool)],
+            ] {
+                let refused = run(route, &pairs).unwrap_err();
+                assert_eq!(refused, Refusal::ToolToken);
+                assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+                assert!(refused.message().contains("redline token --admin"));
+            }
+            for pairs in [
+                vec![HOST],
+                vec![HOST, ("authorization", "Bearer rl_0123456789abcdeX")],
+                // The admin credential is no session cookie, nor a tool token one.
+                vec![
+                    HOST,
+                    (
+                        "cookie",
+                        &format!("{SESSION_COOKIE}={}", SET.admin.expose()),
+                    ),
+                ],
+                vec![HOST, ("cookie", &format!("{SESSION_COOKIE}={tool}"))],
+                // The session secret opens nothing as a bearer credential.
+                vec![
+                    HOST,
+                    (
+                        "authorization",
+                        &format!("Bearer {}", SET.creds.session_secret().expose()),
+                    ),
+                ],
+            ] {
+                assert_eq!(run(route, &pairs), Err(Refusal::NoToken), "{pairs:?}");
+            }
+        }
+        assert!(Refusal::NoToken.message().contains("redline token --admin"));
+    }
+
+    #[test]
+    fn a_sign_in_code_opens_the_session_route_once_and_nothing_else() {
+        let code = SET.creds.issue_sign_in_code();
+        let bearer = format!("Bearer {}", code.expose());
+        assert_eq!(
+            run(Route::Local, &[HOST, ("authorization", &bearer)]),
+            Err(Refusal::NoToken)
+        );
+        assert_eq!(
+            run(Route::SignIn, &[HOST, ("authorization", &bearer)]),
+            Ok(())
+        );
+        assert_eq!(
+            run(Route::SignIn, &[HOST, ("authorization", &bearer)]),
+            Err(Refusal::NoToken),
+            "used up"
+        );
+    }
+
+    #[test]
     fn foreign_hosts_are_refused_dns_rebinding() {
-        let auth = ("authorization", "Bearer rl_0123456789abcdef");
+        let auth = admin_bearer();
+        let auth = ("authorization", auth.as_str());
         for host in [
             "127.0.0.1:4290",
             "localhost:4290",
@@ -250,7 +349,7 @@ mod tests {
         let remote = check(
             Route::Health,
             &headers(&[("host", "192.168.1.5:4290")]),
-            &Secret::parse(TOKEN).unwrap(),
+            &SET.creds,
             true,
         );
         assert_eq!(remote, Ok(()));
@@ -258,20 +357,18 @@ mod tests {
 
     #[test]
     fn other_origins_are_refused() {
-        let (host, auth) = (
-            ("host", "127.0.0.1:4290"),
-            ("authorization", "Bearer rl_0123456789abcdef"),
-        );
+        let auth = admin_bearer();
+        let auth = ("authorization", auth.as_str());
         assert_eq!(
             run(
                 Route::Local,
-                &[host, auth, ("origin", "http://127.0.0.1:4290")]
+                &[HOST, auth, ("origin", "http://127.0.0.1:4290")]
             ),
             Ok(())
         );
         let evil = run(
             Route::Local,
-            &[host, auth, ("origin", "https://evil.example")],
+            &[HOST, auth, ("origin", "https://evil.example")],
         );
         assert_eq!(
             evil,
@@ -279,7 +376,14 @@ mod tests {
         );
         assert_eq!(evil.unwrap_err().status(), StatusCode::FORBIDDEN);
         assert!(matches!(
-            run(Route::Proxy, &[host, ("origin", "http://127.0.0.1:4290")]),
+            run(
+                Route::SignIn,
+                &[HOST, auth, ("origin", "https://evil.example")]
+            ),
+            Err(Refusal::CrossOrigin(_))
+        ));
+        assert!(matches!(
+            run(Route::Proxy, &[HOST, ("origin", "http://127.0.0.1:4290")]),
             Err(Refusal::CrossOrigin(_))
         ));
     }

@@ -11,6 +11,8 @@ use crate::error::Error;
 use crate::history::store::Store;
 use crate::history::{History, Range, read as read_history};
 use crate::keys::account_id::AccountId;
+use crate::keys::credentials::Credentials;
+use crate::keys::destination;
 use crate::keys::secret::Secret;
 use crate::keys::verify::{Verdict, verify};
 use crate::keys::{self, KeyInfo, Keys, NewAccount, TestResult};
@@ -38,7 +40,7 @@ struct Inner {
     keys: Keys,
     monitor: Arc<Monitor>,
     client: HttpClient,
-    token: Secret,
+    credentials: Arc<Credentials>,
     listen: SocketAddr,
     /// The demo's config when the built-in demo runs (its accounts are in no saved config).
     demo: Option<Config>,
@@ -57,8 +59,9 @@ pub struct ApiParts {
     pub monitor: Arc<Monitor>,
     /// Checks keys with providers (the same host map as the monitor's).
     pub client: HttpClient,
-    /// The local token tools present to the proxy.
-    pub token: Secret,
+    /// Redline's credentials: the tool token the setup snippet hands out, the admin credential
+    /// the desktop window presents.
+    pub credentials: Arc<Credentials>,
     /// Where the proxy listens, for the tool setup snippet.
     pub listen: SocketAddr,
     /// The config of the built-in demo when it is running, `None` for the user's own accounts.
@@ -130,6 +133,7 @@ impl From<Error> for ApiError {
             Error::NoPreviousKey(_) => (409, "no_previous_key"),
             Error::MissingSecret(_) => (409, "missing_secret"),
             Error::KeyCheckFailed(_) => (422, "key_check_failed"),
+            Error::HostNotConfirmed { .. } => (428, "host_not_confirmed"),
             Error::InvalidId(_)
             | Error::UnknownProvider(_)
             | Error::InvalidBaseUrl(_)
@@ -155,6 +159,9 @@ pub struct AddKey {
     pub provider: String,
     #[serde(default)]
     pub base_url: Option<String>,
+    /// The base URL's host, when it is not the provider's and the user confirmed it.
+    #[serde(default)]
+    pub confirm_host: Option<String>,
     #[serde(default)]
     pub label: Option<String>,
     #[serde(deserialize_with = "secret_field")]
@@ -250,7 +257,7 @@ impl Api {
             keys,
             monitor,
             client,
-            token,
+            credentials,
             listen,
             demo,
             traffic,
@@ -264,7 +271,7 @@ impl Api {
                 keys,
                 monitor,
                 client,
-                token,
+                credentials,
                 listen,
                 demo,
                 traffic,
@@ -288,14 +295,19 @@ impl Api {
     }
 
     /// The engine's own address for a client on this machine (loopback even when it listens
-    /// on every interface) and the local token that client presents: what the desktop app's
-    /// window process needs to reach it.
+    /// on every interface) and the admin credential that client presents: what the desktop
+    /// app's window process needs to reach it.
     pub fn local_access(&self) -> (String, Secret) {
         let mut addr = self.inner.listen;
         if addr.ip().is_unspecified() {
             addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        (format!("http://{addr}"), self.inner.token.clone())
+        (format!("http://{addr}"), self.inner.credentials.admin())
+    }
+
+    /// Redline's credentials in this engine.
+    pub fn credentials(&self) -> &Arc<Credentials> {
+        &self.inner.credentials
     }
 
     /// Notified after every change the API made to the config, so the engine applies it now
@@ -381,6 +393,7 @@ impl Api {
             id,
             provider,
             base_url,
+            confirm_host,
             label,
             secret,
             verify,
@@ -394,6 +407,8 @@ impl Api {
         }
         if let Some(url) = &base_url {
             validate_base_url(url).map_err(Error::InvalidBaseUrl)?;
+            // Before the check, which sends the key there.
+            destination::check(provider, url, confirm_host.as_deref())?;
         }
         let check = self
             .check(verify, provider, base_url.as_deref(), &secret)
@@ -404,6 +419,7 @@ impl Api {
             base_url,
             label,
             check,
+            confirm_host,
         };
         let info = self.inner.keys.add(new, secret).await?;
         self.inner.config_changed.notify_one();
@@ -460,6 +476,16 @@ impl Api {
     /// Validates and saves every change together (`thresholds.warn` → `"70"`, names as in
     /// `redline config set`); a refused change saves nothing.
     pub fn save_settings(&self, changes: BTreeMap<String, String>) -> Result<Settings, ApiError> {
+        self.save_settings_confirmed(changes, None)
+    }
+
+    /// [`Api::save_settings`], where a base URL may point at a host its provider does not own
+    /// when `confirm_host` names it.
+    pub fn save_settings_confirmed(
+        &self,
+        changes: BTreeMap<String, String>,
+        confirm_host: Option<&str>,
+    ) -> Result<Settings, ApiError> {
         if changes.is_empty() {
             return self.settings();
         }
@@ -468,16 +494,24 @@ impl Api {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let config = settings::set_many(file, &changes)?;
+        let config = settings::set_many_confirmed(file, &changes, confirm_host)?;
         self.inner.config_changed.notify_one();
         Ok(self.settings_of(config))
     }
 
-    /// The lines that point tools at the proxy for one account (`redline env ID`); in the
-    /// demo, for the demo's accounts and with the demo's token (which opens only the demo).
+    /// The lines that point tools at the proxy for one account (`redline env ID`), with the
+    /// default tool token (never the admin credential); in the demo, for the demo's accounts
+    /// and with the demo's token (which opens only the demo).
     pub fn tool_setup(&self, id: &str, shell: Shell) -> Result<String, ApiError> {
         let id: AccountId = id.parse().map_err(Error::from)?;
-        let (listen, token) = (self.inner.listen, self.inner.token.expose());
+        let token = self.inner.credentials.default_tool_token().ok_or_else(|| {
+            ApiError::new(
+                409,
+                "no_tool_token",
+                "the default tool token was revoked: make a new one with `redline token`, then try again",
+            )
+        })?;
+        let (listen, token) = (self.inner.listen, token.expose());
         let demo_account = self
             .inner
             .demo

@@ -5,34 +5,42 @@ use super::router::AppState;
 use crate::serve::api::{AddKey, ApiError, RotateKey, parse_shell};
 use crate::status::model::Status;
 use crate::status::vocabulary::Vocabulary;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/status", get(status))
-        .route("/api/v1/events", get(events))
-        .route("/api/v1/refresh", post(refresh))
-        .route("/api/v1/keys", get(list_keys).post(add_key))
-        .route("/api/v1/keys/{id}", axum::routing::delete(remove_key))
-        .route("/api/v1/keys/{id}/test", post(test_key))
-        .route("/api/v1/keys/{id}/rotate", post(rotate_key))
-        .route("/api/v1/keys/{id}/rollback", post(rollback_key))
-        .route("/api/v1/keys/{id}/setup", get(tool_setup))
-        .route("/api/v1/settings", get(settings).put(save_settings))
-        .route("/api/v1/providers", get(providers))
-        .route("/api/v1/throttles", get(throttles))
-        .route("/api/v1/vocabulary", get(vocabulary))
+/// Every API route: method, path and handler. All of them need the admin credential (the
+/// router's guard sees to it).
+pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
+    vec![
+        (Method::GET, "/api/v1/status", get(status)),
+        (Method::GET, "/api/v1/events", get(events)),
+        (Method::POST, "/api/v1/refresh", post(refresh)),
+        (Method::GET, "/api/v1/keys", get(list_keys)),
+        (Method::POST, "/api/v1/keys", post(add_key)),
+        (Method::DELETE, "/api/v1/keys/{id}", delete(remove_key)),
+        (Method::POST, "/api/v1/keys/{id}/test", post(test_key)),
+        (Method::POST, "/api/v1/keys/{id}/rotate", post(rotate_key)),
+        (
+            Method::POST,
+            "/api/v1/keys/{id}/rollback",
+            post(rollback_key),
+        ),
+        (Method::GET, "/api/v1/keys/{id}/setup", get(tool_setup)),
+        (Method::GET, "/api/v1/settings", get(settings)),
+        (Method::PUT, "/api/v1/settings", put(save_settings)),
+        (Method::GET, "/api/v1/providers", get(providers)),
+        (Method::GET, "/api/v1/throttles", get(throttles)),
+        (Method::GET, "/api/v1/vocabulary", get(vocabulary)),
+    ]
 }
 
 impl IntoResponse for ApiError {
@@ -119,7 +127,7 @@ async fn list_keys(State(state): State<AppState>) -> Response {
 async fn add_key(State(state): State<AppState>, bytes: Bytes) -> Response {
     let request: AddKey = match body(
         &bytes,
-        r#"{"id": "...", "provider": "...", "secret": "...", "base_url"?: "...", "label"?: "...", "verify"?: true}"#,
+        r#"{"id": "...", "provider": "...", "secret": "...", "base_url"?: "...", "confirm_host"?: "...", "label"?: "...", "verify"?: true}"#,
     ) {
         Ok(request) => request,
         Err(err) => return err.into_response(),
@@ -185,25 +193,35 @@ async fn settings(State(state): State<AppState>) -> Response {
 }
 
 async fn save_settings(State(state): State<AppState>, bytes: Bytes) -> Response {
-    let changes: BTreeMap<String, serde_json::Value> = match body(
+    let mut changes: BTreeMap<String, serde_json::Value> = match body(
         &bytes,
         r#"an object of settings to change, such as {"thresholds.warn": 70}"#,
     ) {
         Ok(changes) => changes,
         Err(err) => return err.into_response(),
     };
+    // Not a setting: the host a new base URL may point at although its provider does not own it.
+    let confirm_host = changes.remove(CONFIRM_HOST).map(text_of);
     // Numbers and yes/no may come as JSON numbers and booleans or as text.
     let changes = changes
         .into_iter()
-        .map(|(key, value)| {
-            let text = match value {
-                serde_json::Value::String(text) => text,
-                other => other.to_string(),
-            };
-            (key, text)
-        })
+        .map(|(key, value)| (key, text_of(value)))
         .collect();
-    answer(state.api.save_settings(changes))
+    answer(
+        state
+            .api
+            .save_settings_confirmed(changes, confirm_host.as_deref()),
+    )
+}
+
+/// The field of a settings change (and of a new key) that confirms a base URL's host.
+pub const CONFIRM_HOST: &str = "confirm_host";
+
+fn text_of(value: serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) => text,
+        other => other.to_string(),
+    }
 }
 
 async fn providers(State(state): State<AppState>) -> Response {

@@ -9,9 +9,9 @@ use crate::history::status_rows;
 use crate::history::store::Store;
 use crate::keys::Keys;
 use crate::keys::account_id::AccountId;
-use crate::keys::secret::Secret;
-use crate::keys::token::{generate_token, local_token};
-use crate::keys::vault::{Vault, off_runtime};
+use crate::keys::credentials::Credentials;
+use crate::keys::token::{DEFAULT_TOOL, TokenStore, generate_admin, generate_token};
+use crate::keys::vault::Vault;
 use crate::poll::fetch::{HostMap, HttpClient};
 use crate::poll::monitor::{Monitor, Secrets, load_secrets};
 use crate::proxy::traffic::{FinishedRequest, Traffic, TrafficObserver};
@@ -54,11 +54,12 @@ pub fn check_listen(addr: SocketAddr, allow_remote: bool) -> Result<(), Error> {
     }
 }
 
-/// What the engine runs on: the accounts, their secrets and the local token.
+/// What the engine runs on: the accounts, their secrets and Redline's credentials.
 pub struct Inputs {
     pub config: Config,
     pub secrets: Secrets,
-    pub token: Secret,
+    /// Tool tokens (the proxy), the admin credential (API, dashboard, /metrics).
+    pub credentials: Arc<Credentials>,
     pub hosts: HostMap,
     pub keys: Keys,
     pub allow_remote: bool,
@@ -80,7 +81,7 @@ pub fn start_with_history(inputs: Inputs, history: Option<Store>) -> AppState {
     let Inputs {
         config,
         secrets,
-        token,
+        credentials,
         hosts,
         keys,
         allow_remote,
@@ -98,7 +99,12 @@ pub fn start_with_history(inputs: Inputs, history: Option<Store>) -> AppState {
         remember_traffic(store, &traffic, &config);
     }
     let settings = ProxySettings::from_config(&config.proxy);
-    let proxy = Proxy::new(settings, hosts.clone(), token.clone(), traffic.clone());
+    let proxy = Proxy::with_credentials(
+        settings,
+        hosts.clone(),
+        credentials.clone(),
+        traffic.clone(),
+    );
     let client = HttpClient::new(hosts);
     let monitor = Arc::new(Monitor::start(
         config.clone(),
@@ -112,7 +118,7 @@ pub fn start_with_history(inputs: Inputs, history: Option<Store>) -> AppState {
         keys: keys.clone(),
         monitor: monitor.clone(),
         client,
-        token: token.clone(),
+        credentials: credentials.clone(),
         listen,
         demo: demo.then(|| config.clone()),
         traffic,
@@ -124,7 +130,7 @@ pub fn start_with_history(inputs: Inputs, history: Option<Store>) -> AppState {
         tokio::spawn(sample_status(monitor.status(), store.clone()));
     }
     AppState {
-        token,
+        credentials,
         allow_remote,
         monitor,
         keys,
@@ -374,18 +380,21 @@ pub async fn serve_with(
     let listen = options.listen.unwrap_or(config.proxy.listen);
     check_listen(listen, options.allow_remote)?;
     let hosts = HostMap::from_env().map_err(Error::Environment)?;
-    // The demo needs no keyring: simulated providers, and a token that lives as long as it runs.
-    let (demo, config, secrets, token) = if options.demo {
+    // The demo needs no keyring: simulated providers, and credentials that live as long as it
+    // runs.
+    let (demo, config, secrets, credentials) = if options.demo {
         let demo = demo::start()
             .await
             .map_err(|e| Error::Environment(format!("cannot start the demo: {e}")))?;
         let (config, secrets) = (demo.config.clone(), demo.secrets.clone());
-        (Some(demo), config, secrets, generate_token())
+        let credentials =
+            Credentials::in_memory(&[(DEFAULT_TOOL, generate_token())], generate_admin());
+        (Some(demo), config, secrets, credentials)
     } else {
         let vault = Vault::from_env();
         let secrets = load_secrets(&vault, &config).await;
-        let token = off_runtime(move || local_token(&vault)).await?;
-        (None, config, secrets, token)
+        let credentials = Credentials::load(TokenStore::from_paths(paths)).await?;
+        (None, config, secrets, credentials)
     };
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         Error::Environment(format!(
@@ -406,7 +415,7 @@ pub async fn serve_with(
         Inputs {
             config,
             secrets,
-            token: token.clone(),
+            credentials: credentials.clone(),
             hosts,
             keys,
             allow_remote: options.allow_remote,
@@ -425,22 +434,25 @@ pub async fn serve_with(
     eprintln!("Redline is listening on http://{addr}");
     let _workload = match demo {
         Some(_) => {
-            // The demo token opens only the demo, so its link may be shown and opened.
-            let link = format!("http://{addr}/#token={}", token.expose());
+            // The demo's credentials open only the demo, so its link may be shown and opened.
+            let link = format!("http://{addr}/#token={}", credentials.admin().expose());
             eprintln!("  demo: simulated providers and agents, no key needed");
             eprintln!("  dashboard: {link}");
             if options.open_browser {
                 open_in_browser(&link);
             }
-            Some(demo::spawn_workload(format!("http://{addr}"), token))
+            let tool = credentials
+                .default_tool_token()
+                .expect("the demo has a tool token");
+            Some(demo::spawn_workload(format!("http://{addr}"), tool))
         }
         None => {
-            eprintln!(
-                "  dashboard: http://{addr}/   (sign in with the token from `redline token`)"
-            );
+            eprintln!("  dashboard: http://{addr}/   (`redline dashboard` opens it signed in)");
             None
         }
     };
+    // Tokens made, rotated or revoked with `redline token` take effect without a restart.
+    let following = tokio::spawn(credentials.clone().follow());
     eprintln!(
         "  proxy:     http://{addr}/<account-id>/...   (`redline env <account-id>` sets up your tools)"
     );
@@ -473,6 +485,7 @@ pub async fn serve_with(
             stats.committed_rows, stats.dropped_rows
         );
     }
+    following.abort();
     served?;
     eprintln!("Redline stopped.");
     Ok(())
@@ -560,7 +573,7 @@ async fn next_check(check: &mut tokio::time::Interval, api_changed: &tokio::sync
 }
 
 /// Best effort: a desktop without a browser opener still has the link printed.
-fn open_in_browser(link: &str) {
+pub fn open_in_browser(link: &str) {
     let opener = if cfg!(target_os = "macos") {
         "open"
     } else if cfg!(windows) {

@@ -1,12 +1,15 @@
 //! The local HTTP port (default 127.0.0.1:4290): the dashboard at `/` (assets under `/ui/`),
 //! the JSON API under `/api/v1/`, `/healthz`, and everything else `/<account-id>/...` for the
-//! proxy. One router, served by `redline daemon` and, later, inside the desktop app.
+//! proxy. One router, served by `redline daemon` and inside the desktop app.
+//!
+//! Every route but the proxy is in one table ([`endpoints`]), so a test can try each one with
+//! each kind of credential and a new route cannot be left out.
 
 use super::access::{self, Refusal, Route, SESSION_COOKIE};
 use super::api_routes;
 use crate::history::store::Store;
 use crate::keys::Keys;
-use crate::keys::secret::Secret;
+use crate::keys::credentials::{Credentials, SIGN_IN_CODE_LIFETIME};
 use crate::poll::monitor::Monitor;
 use crate::proxy::{Proxy, ProxyAnswer, redline_error, split_account};
 use crate::serve::api::Api;
@@ -16,10 +19,10 @@ use axum::Router;
 use axum::extract::connect_info::Connected;
 use axum::extract::{Request, State};
 use axum::handler::Handler;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum::serve::{IncomingStream, Listener};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,22 +32,24 @@ use tokio::net::{TcpListener, TcpStream};
 /// from anywhere. `build.rs` lists every file in `ui/`.
 const ASSETS: &[(&str, &[u8], &str)] = include!(concat!(env!("OUT_DIR"), "/ui_assets.rs"));
 
-/// Shown to a browser that has no session yet: it trades the `#token=` fragment that
-/// `redline daemon` / `redline demo` put in the link for a session cookie. The fragment never
-/// reaches a server log.
+/// Shown to a browser that has no session yet: it trades the `#token=` fragment of the link
+/// `redline dashboard` opens (a one-time sign-in code) or `redline demo` prints for a session
+/// cookie, and takes the fragment out of the address. The fragment never reaches a server log.
 const SIGN_IN_PAGE: &str = r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Redline</title></head>
-<body><main><h1>Redline</h1><p id="msg">Open the link printed by <code>redline demo</code>, or add <code>#token=</code> and the output of <code>redline token</code> to this address.</p></main>
+<body><main><h1>Redline</h1><p id="msg">Run <code>redline dashboard</code> to open the dashboard signed in (or open the link printed by <code>redline demo</code>).</p></main>
 <script>
 const token = new URLSearchParams(location.hash.slice(1)).get("token");
 if (token) {
+  history.replaceState(null, "", location.pathname);
   fetch("/api/v1/session", {method: "POST", headers: {authorization: "Bearer " + token}})
-    .then(r => r.ok ? location.replace("/ui/") : document.getElementById("msg").textContent = "That token was not accepted: run `redline token` for the current one.");
+    .then(r => r.ok ? location.replace("/ui/") : document.getElementById("msg").textContent = "That link was not accepted (a link from `redline dashboard` works once, for two minutes): run `redline dashboard` again.");
 }
 </script></body></html>"#;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub token: Secret,
+    /// Tool tokens, the admin credential, the dashboard's session secret.
+    pub credentials: Arc<Credentials>,
     pub allow_remote: bool,
     pub monitor: Arc<Monitor>,
     pub keys: Keys,
@@ -56,28 +61,65 @@ pub struct AppState {
     pub history: Option<Store>,
 }
 
+/// Every route of the port but the proxy, with its handler: the one list [`router`] serves
+/// and [`endpoints`] reports.
+fn table() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
+    let mut table: Vec<(Method, &'static str, MethodRouter<AppState>)> = vec![
+        (Method::GET, "/healthz", get(|| async { "ok\n" })),
+        (Method::GET, "/", get(|| async { Redirect::to("/ui/") })),
+        (Method::GET, "/ui/", get(|| async { asset("index.html") })),
+        (
+            Method::GET,
+            "/ui/{file}",
+            get(
+                |axum::extract::Path(file): axum::extract::Path<String>| async move { asset(&file) },
+            ),
+        ),
+        (Method::POST, access::SESSION_PATH, post(session)),
+        (Method::POST, "/api/v1/session/code", post(sign_in_code)),
+        (Method::GET, "/api/v1/history", get(history)),
+        (Method::GET, "/metrics", get(metrics)),
+    ];
+    table.extend(api_routes::routes());
+    table
+}
+
+/// Every method and path the port serves besides the proxy (`/ui/{file}`, `/api/v1/keys/{id}`
+/// with their parameters as placeholders).
+pub fn endpoints() -> Vec<(Method, &'static str)> {
+    table()
+        .into_iter()
+        .map(|(method, path, _)| (method, path))
+        .collect()
+}
+
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/", get(|| async { Redirect::to("/ui/") }))
-        .route("/ui/", get(|| async { asset("index.html") }))
-        .route("/ui/{file}", get(|axum::extract::Path(file): axum::extract::Path<String>| async move { asset(&file) }))
-        .merge(api_routes::routes())
-        .route("/api/v1/session", post(session))
-        .route("/api/v1/history", get(history))
-        .route("/metrics", get(metrics))
+    let mut router = Router::new();
+    for (_, path, handler) in table() {
+        // Routes of one path with several methods merge.
+        router = router.route(path, handler);
+    }
+    router
         // With its own state (an `Arc`): the router's state would be cloned per request.
         .fallback_service(proxy.with_state(state.proxy.clone()))
-        .layer(middleware::from_fn_with_state(Arc::new(state.clone()), guard))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(state.clone()),
+            guard,
+        ))
         .with_state(state)
 }
 
-/// Applies the access rules to every request before any route sees it. The state is behind
-/// an `Arc` because the middleware clones it per request (a plain clone copies the token).
+/// Applies the access rules to every request before any route sees it, and marks Redline's own
+/// answers. The state is behind an `Arc` because the middleware clones it per request.
 async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let route = access::route_of(path);
-    match access::check(route, request.headers(), &state.token, state.allow_remote) {
+    let mut response = match access::check(
+        route,
+        request.headers(),
+        &state.credentials,
+        state.allow_remote,
+    ) {
         Ok(()) => next.run(request).await,
         Err(Refusal::NoToken)
             if route == Route::Local && !path.starts_with("/api/") && path != "/metrics" =>
@@ -90,7 +132,21 @@ async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next)
                 .into_response()
         }
         Err(refusal) => redline_error(refusal.status(), "redline_forbidden", &refusal.message()),
+    };
+    // The provider's answers pass as they came; Redline's own are never sniffed or framed.
+    if route != Route::Proxy {
+        let headers = response.headers_mut();
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        );
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
+    response
 }
 
 fn asset(name: &str) -> Response {
@@ -112,12 +168,14 @@ fn asset(name: &str) -> Response {
     }
 }
 
-/// Trades a valid token (checked by the guard) for an HttpOnly, same-site session cookie.
+/// Trades the admin credential or a sign-in code (checked by the guard) for an HttpOnly,
+/// same-site session cookie holding this engine's session secret: never a credential, and
+/// refused by the proxy.
 async fn session(State(state): State<AppState>) -> Response {
-    let cookie = format!(
+    let cookie = zeroize::Zeroizing::new(format!(
         "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
-        state.token.expose()
-    );
+        state.credentials.session_secret().expose()
+    ));
     let mut response = StatusCode::NO_CONTENT.into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         let mut value = value;
@@ -125,6 +183,17 @@ async fn session(State(state): State<AppState>) -> Response {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response
+}
+
+/// A one-time sign-in code for `redline dashboard`'s link: usable once, within
+/// [`SIGN_IN_CODE_LIFETIME`], at `POST /api/v1/session` only.
+async fn sign_in_code(State(state): State<AppState>) -> Response {
+    let code = state.credentials.issue_sign_in_code();
+    let body = serde_json::json!({
+        "code": code.expose(),
+        "expires_in_s": SIGN_IN_CODE_LIFETIME.as_secs(),
+    });
+    ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
 }
 
 #[derive(serde::Deserialize)]

@@ -19,7 +19,7 @@ pub enum Asked {
     Answered(Box<Status>),
     /// Nothing answered on the address (or no Redline of this install has made a token yet).
     NotRunning,
-    /// The engine answered 401: it holds another token than this install's keyring.
+    /// The engine answered 401: it holds another admin credential than this install's keyring.
     TokenRefused,
     /// Something answered, but not with a status (the reason, for a person).
     Failed(String),
@@ -54,7 +54,7 @@ pub async fn is_listening(address: SocketAddr) -> bool {
     )
 }
 
-/// Asks the engine on `address` for its status with the local token.
+/// Asks the engine on `address` for its status with the admin credential.
 pub async fn ask(address: SocketAddr, token: Secret) -> Asked {
     let client = match ApiClient::with_timeouts(
         &format!("http://{address}"),
@@ -93,9 +93,8 @@ pub fn fallback_note(asked: &Asked, address: SocketAddr, form: Form) -> Option<S
         }
         (Asked::NotRunning, Form::Text) => format!("no running Redline on {address}"),
         (Asked::TokenRefused, _) => format!(
-            "the Redline on {address} did not accept this install's local token (it runs with \
-             another REDLINE_HOME or keyring, or `redline token --reset` ran after it started: \
-             restart it)"
+            "the Redline on {address} did not accept this install's admin credential (it runs \
+             with another REDLINE_HOME or keyring: restart it)"
         ),
         (Asked::Failed(reason), _) => unusable(address, reason),
     };
@@ -111,8 +110,8 @@ pub fn engine_required(asked: &Asked, address: SocketAddr) -> String {
              the desktop app"
         ),
         Asked::TokenRefused => format!(
-            "the Redline on {address} did not accept this install's local token: restart it, \
-             or check REDLINE_HOME and REDLINE_KEYRING_SERVICE"
+            "the Redline on {address} did not accept this install's admin credential: restart \
+             it, or check REDLINE_HOME and REDLINE_KEYRING_SERVICE"
         ),
         Asked::Failed(reason) => unusable(address, reason),
     };
@@ -163,7 +162,7 @@ mod tests {
         for form in [Form::Text, Form::Json] {
             let note = fallback_note(&refused, addr(), form).unwrap();
             assert!(
-                note.contains("did not accept this install's local token"),
+                note.contains("did not accept this install's admin credential"),
                 "{note}"
             );
             let note = fallback_note(&failed, addr(), form).unwrap();

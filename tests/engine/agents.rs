@@ -119,7 +119,7 @@ fn the_daemon_status_shows_agents_footprint_and_key_users() {
     let sandbox = Sandbox::new();
     let closed = closed_origin();
     sandbox.add_key_unchecked("kimi-main", "kimi-code", Some(&closed), OLD);
-    let token = sandbox.token();
+    let token = sandbox.admin_token();
     let kimi_config = sandbox.user_home().join(".kimi/config.toml");
     std::fs::create_dir_all(kimi_config.parent().unwrap()).unwrap();
     std::fs::write(

@@ -70,7 +70,7 @@ fn keys_are_added_tested_rotated_rolled_back_and_removed_over_http() {
     let sandbox = Sandbox::new();
     let kimi = fake(ProviderId::KimiCode, KEY);
     let origin = kimi.origin();
-    let token = sandbox.token();
+    let token = sandbox.admin_token();
     let mut daemon = Daemon::start(&sandbox);
     let mut client = Client::new(&daemon, &token);
 
@@ -175,7 +175,7 @@ fn keys_are_added_tested_rotated_rolled_back_and_removed_over_http() {
 fn a_refused_key_says_why_and_stores_nothing() {
     let sandbox = Sandbox::new();
     let openai = fake(ProviderId::Openai, KEY);
-    let token = sandbox.token();
+    let token = sandbox.admin_token();
     let daemon = Daemon::start(&sandbox);
     let mut client = Client::new(&daemon, &token);
 
@@ -299,7 +299,7 @@ fn a_refused_key_says_why_and_stores_nothing() {
 fn settings_are_validated_saved_and_the_setup_snippet_names_the_proxy() {
     let (account, daemon) = KimiAccount::with_daemon(KEY);
     let (sandbox, token) = (&account.sandbox, &account.token);
-    let mut client = Client::new(&daemon, token);
+    let mut client = Client::new(&daemon, &account.admin);
 
     let (code, settings) = client.send("GET", "/api/v1/settings", None);
     assert_eq!(code, 200);
@@ -374,6 +374,10 @@ fn settings_are_validated_saved_and_the_setup_snippet_names_the_proxy() {
         "{snippet}"
     );
     assert!(snippet.contains(&format!("set -gx OPENAI_API_KEY '{token}'")));
+    assert!(
+        !snippet.contains(&account.admin),
+        "the snippet holds a tool token, never the admin credential"
+    );
     let (code, refused) = client.send("GET", "/api/v1/keys/kimi-main/setup?shell=zsh", None);
     assert_eq!(
         (code, &refused["error"]["code"]),
@@ -431,12 +435,20 @@ fn the_demo_setup_snippet_points_tools_at_the_demo_proxy_and_works() {
     let sandbox = Sandbox::new();
     // The first phase of the workload (4 agents for 25 s) is far below the demo's limit of 30.
     let mut daemon = Daemon::demo(&sandbox, &[]);
-    let token = daemon.demo_token();
-    let mut client = Client::new(&daemon, &token);
+    let admin = daemon.demo_token();
+    let mut client = Client::new(&daemon, &admin);
 
     let (code, snippet) = client.send("GET", "/api/v1/keys/kimi-demo/setup?shell=sh", None);
     assert_eq!(code, 200, "{snippet}");
     let snippet = snippet.as_str().unwrap().to_owned();
+    // The demo's tool token, not the link's admin credential.
+    let token = snippet
+        .lines()
+        .find_map(|l| l.strip_prefix("export OPENAI_API_KEY='"))
+        .and_then(|rest| rest.strip_suffix('\''))
+        .unwrap()
+        .to_owned();
+    assert!(token.starts_with("rl_") && token != admin, "{snippet}");
     let base = format!("{}/kimi-demo/coding/v1", daemon.origin);
     for line in [
         format!("export OPENAI_BASE_URL='{base}'"),

@@ -8,9 +8,9 @@ use std::time::Duration;
 const KEY: &str = "sk-test-DaemonKeyAbcdefghijklmnop6060";
 
 #[test]
-fn the_api_needs_the_token_and_serves_status_keys_and_events() {
+fn the_api_needs_the_admin_credential_and_serves_status_keys_and_events() {
     let (account, mut daemon) = KimiAccount::with_daemon(KEY);
-    let token = &account.token;
+    let token = &account.admin;
     let url = |path: &str| daemon.url(path);
     let client = http();
 
@@ -55,10 +55,10 @@ fn the_api_needs_the_token_and_serves_status_keys_and_events() {
         "the API never returns a secret"
     );
 
-    // The browser flow: the sign-in page trades the token for an HttpOnly cookie.
+    // The browser flow: the sign-in page trades the credential for an HttpOnly cookie.
     let page = client.get(url("/ui/")).send().unwrap();
     assert_eq!(page.status(), 401);
-    assert!(page.text().unwrap().contains("#token="));
+    assert!(page.text().unwrap().contains("redline dashboard"));
     let session = client
         .post(url("/api/v1/session"))
         .header("authorization", &bearer)
@@ -68,6 +68,10 @@ fn the_api_needs_the_token_and_serves_status_keys_and_events() {
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
+    );
+    assert!(
+        !cookie.contains(token.as_str()),
+        "the session is not the credential"
     );
     let pair = cookie.split(';').next().unwrap();
     let dashboard = client
@@ -111,7 +115,7 @@ fn the_api_needs_the_token_and_serves_status_keys_and_events() {
 #[test]
 fn foreign_hosts_other_origins_and_remote_addresses_are_refused() {
     let sandbox = Sandbox::new();
-    let token = sandbox.token();
+    let token = sandbox.admin_token();
     let daemon = Daemon::start(&sandbox);
     let client = http();
     let url = format!("{}/api/v1/status", daemon.origin);
@@ -285,6 +289,7 @@ fn a_rotated_key_is_used_at_once_with_no_change_in_the_tool() {
 fn an_auto_cap_queues_at_the_providers_own_limit_instead_of_a_429() {
     let account = KimiAccount::new(KEY);
     let (sandbox, kimi, token) = (&account.sandbox, &account.provider, &account.token);
+    let admin = &account.admin;
     kimi.set_concurrency_limit(30);
     kimi.enforce_concurrency(true);
     kimi.set_stream(6, Duration::from_millis(50));
@@ -299,7 +304,7 @@ fn an_auto_cap_queues_at_the_providers_own_limit_instead_of_a_429() {
     let mut daemon = Daemon::start(sandbox);
     let client = http();
     // The first poll has told the daemon Kimi's parallel.limit of 30.
-    daemon.wait_for_status(token, "Kimi's concurrency limit learnt", |s| {
+    daemon.wait_for_status(admin, "Kimi's concurrency limit learnt", |s| {
         s["accounts"][0]["concurrency"]["limit"] == 30
     });
 
@@ -330,7 +335,7 @@ fn an_auto_cap_queues_at_the_providers_own_limit_instead_of_a_429() {
         "the provider never had to refuse: {counters:?}"
     );
     assert!(counters.peak_in_flight <= 30, "{counters:?}");
-    let kimi_main = daemon.status(token)["accounts"][0].clone();
+    let kimi_main = daemon.status(admin)["accounts"][0].clone();
     assert!(
         kimi_main["concurrency"]["peak"].as_u64().unwrap() <= 30,
         "{kimi_main:#}"

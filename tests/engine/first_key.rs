@@ -61,6 +61,7 @@ fn the_first_key_added_during_the_demo_starts_the_users_accounts() {
                 id: "my-kimi".into(),
                 provider: "kimi-code".into(),
                 base_url: None,
+                confirm_host: None,
                 label: None,
                 secret: Secret::parse(KEY).unwrap(),
                 verify: false,

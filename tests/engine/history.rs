@@ -59,7 +59,7 @@ fn count(connection: &Connection, sql: &str) -> i64 {
 #[test]
 fn traffic_is_recorded_served_and_committed_on_a_clean_stop() {
     let (account, mut daemon) = KimiAccount::with_daemon(KEY);
-    let token = &account.token;
+    let (token, admin) = (&account.token, &account.admin);
     let client = http();
     account.provider.refuse_next_chats(2, 3);
     let statuses: Vec<u16> = (0..7)
@@ -80,14 +80,14 @@ fn traffic_is_recorded_served_and_committed_on_a_clean_stop() {
             "{}/api/v1/history?account=kimi-main&range=year",
             daemon.origin
         ))
-        .bearer_auth(token)
+        .bearer_auth(admin)
         .send()
         .unwrap();
     assert_eq!(bad.status(), 400);
     assert!(bad.text().unwrap().contains("range must be day or week"));
     let unknown = client
         .get(format!("{}/api/v1/history?account=nobody", daemon.origin))
-        .bearer_auth(token)
+        .bearer_auth(admin)
         .send()
         .unwrap();
     assert_eq!(unknown.status(), 404);
@@ -97,7 +97,7 @@ fn traffic_is_recorded_served_and_committed_on_a_clean_stop() {
         "all 7 requests committed",
         Duration::from_secs(10),
         Duration::from_millis(50),
-        || history(&client, &daemon.origin, token),
+        || history(&client, &daemon.origin, admin),
         |answer| answer["store"]["last_request_id"] == 7,
     );
     let buckets = answer["requests"].as_array().unwrap();
@@ -124,7 +124,7 @@ fn traffic_is_recorded_served_and_committed_on_a_clean_stop() {
     // The dashboard's chart module is served with the other dashboard files.
     let module = client
         .get(format!("{}/ui/history.js", daemon.origin))
-        .bearer_auth(token)
+        .bearer_auth(admin)
         .send()
         .unwrap();
     assert_eq!(module.status(), 200);
@@ -163,7 +163,7 @@ fn traffic_is_recorded_served_and_committed_on_a_clean_stop() {
 #[test]
 fn kill_9_mid_load_loses_no_committed_row_and_corrupts_nothing() {
     let (account, mut daemon) = KimiAccount::with_daemon(KEY);
-    let token = &account.token;
+    let (token, admin) = (&account.token, &account.admin);
     let origin = daemon.origin.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
@@ -189,7 +189,7 @@ fn kill_9_mid_load_loses_no_committed_row_and_corrupts_nothing() {
         "300 requests committed under load",
         Duration::from_secs(60),
         Duration::from_millis(20),
-        || history(&client, &origin, token)["store"].clone(),
+        || history(&client, &origin, admin)["store"].clone(),
         |store| store["last_request_id"].as_i64().unwrap() >= 300,
     );
     daemon.kill();
@@ -240,7 +240,7 @@ fn kill_9_mid_load_loses_no_committed_row_and_corrupts_nothing() {
 #[test]
 fn a_history_it_cannot_open_is_reported_and_the_proxy_still_works() {
     let account = KimiAccount::new(KEY);
-    let token = &account.token;
+    let (token, admin) = (&account.token, &account.admin);
     let path = account.sandbox.home().join("history.sqlite3");
     // A database from a future Redline.
     Connection::open(&path)
@@ -255,14 +255,14 @@ fn a_history_it_cannot_open_is_reported_and_the_proxy_still_works() {
             "{}/api/v1/history?account=kimi-main",
             daemon.origin
         ))
-        .bearer_auth(token)
+        .bearer_auth(admin)
         .send()
         .unwrap();
     assert_eq!(answer.status(), 503);
     assert!(answer.text().unwrap().contains("history is off"));
     let metrics = client
         .get(format!("{}/metrics", daemon.origin))
-        .bearer_auth(token)
+        .bearer_auth(admin)
         .send()
         .unwrap()
         .text()

@@ -27,4 +27,5 @@ mod sdk_clients;
 mod status_cli;
 mod store;
 mod traffic;
+mod tokens;
 mod verify_cli;

@@ -74,7 +74,7 @@ async fn metrics_after_real_traffic_parse_and_need_the_token() {
         true,
     )
     .await;
-    let (origin, token) = (&engine.origin, &engine.token);
+    let (origin, token, admin) = (&engine.origin, &engine.token, &engine.admin);
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
 
     // Real traffic: three answers and one refusal from the provider.
@@ -96,19 +96,25 @@ async fn metrics_after_real_traffic_parse_and_need_the_token() {
     // Both accounts have been polled (one with a key the provider rejects).
     let refreshed = client
         .post(format!("{origin}/api/v1/refresh"))
-        .bearer_auth(token.expose())
+        .bearer_auth(admin.expose())
         .send()
         .await
         .unwrap();
     assert_eq!(refreshed.status(), 200);
 
-    for auth in [None, Some("Bearer not-the-token")] {
+    let tool = format!("Bearer {}", token.expose());
+    for auth in [None, Some("Bearer not-the-token"), Some(tool.as_str())] {
         let mut request = client.get(format!("{origin}/metrics"));
         if let Some(auth) = auth {
             request = request.header("authorization", auth);
         }
         let refused = request.send().await.unwrap();
-        assert_eq!(refused.status(), 401, "{auth:?}");
+        let expected = if auth == Some(tool.as_str()) {
+            403
+        } else {
+            401
+        };
+        assert_eq!(refused.status(), expected, "{auth:?}");
         let body = refused.text().await.unwrap();
         assert!(!body.contains("redline_requests"), "{body}");
         assert!(body.contains("redline token"), "{body}");
@@ -116,7 +122,7 @@ async fn metrics_after_real_traffic_parse_and_need_the_token() {
 
     let answer = client
         .get(format!("{origin}/metrics"))
-        .bearer_auth(token.expose())
+        .bearer_auth(admin.expose())
         .send()
         .await
         .unwrap();
@@ -128,7 +134,9 @@ async fn metrics_after_real_traffic_parse_and_need_the_token() {
             .starts_with("application/openmetrics-text"),
     );
     let text = answer.text().await.unwrap();
-    assert!(!text.contains(KEY) && !text.contains(token.expose()));
+    assert!(
+        !text.contains(KEY) && !text.contains(token.expose()) && !text.contains(admin.expose())
+    );
     let families = parse(&text);
 
     let names: Vec<&str> = families

@@ -257,7 +257,7 @@ fn status_shows_what_the_running_daemon_saw_and_polls_the_providers_without_it()
             .unwrap();
         assert_eq!(refused.status(), 429);
     }
-    daemon.wait_for_status(token, "the three refusals", |s| {
+    daemon.wait_for_status(&account.admin, "the three refusals", |s| {
         s["accounts"][0]["throttles"]["recent"] == 3
     });
 
@@ -303,14 +303,12 @@ fn status_shows_what_the_running_daemon_saw_and_polls_the_providers_without_it()
     assert_eq!(direct.stdout.trim(), "kimi-main 40%");
     assert!(kimi.usage_requests() > polls);
 
-    // A token reset after the daemon started: it refuses the new one; status says so and
-    // polls instead (quietly in the bar forms).
-    let new_token = sandbox
-        .run(&["token", "--reset"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    // The admin credential replaced behind the daemon's back (from another REDLINE_HOME, so
+    // the stamp it follows did not change): it refuses the new one; status says so and polls
+    // instead (quietly in the bar forms).
+    let mut rotate = sandbox.command(&["token", "--admin", "--rotate"]);
+    rotate.env("REDLINE_HOME", sandbox.dir.path().join("elsewhere"));
+    let new_token = sandbox.run_with(rotate, None).ok().stdout.trim().to_owned();
     let line = seen.keep(sandbox.run(&["status", "--line"]).ok());
     assert_eq!(
         (line.stdout.trim(), line.stderr.as_str()),
@@ -319,7 +317,7 @@ fn status_shows_what_the_running_daemon_saw_and_polls_the_providers_without_it()
     let text = seen.keep(sandbox.run(&["status"]).ok());
     assert!(
         text.stderr.contains(&format!(
-            "the Redline on {listen} did not accept this install's local token"
+            "the Redline on {listen} did not accept this install's admin credential"
         )),
         "{}",
         text.stderr
@@ -354,7 +352,7 @@ fn status_shows_what_the_running_daemon_saw_and_polls_the_providers_without_it()
     let required = seen.keep(sandbox.run(&["status", "--line", "--engine"]));
     required.fails_with(&format!("no running Redline answers on {listen}"));
 
-    for secret in [token, &new_token] {
+    for secret in [token, &new_token, &account.admin] {
         assert!(!seen.0.contains(secret.as_str()), "the token was printed");
         assert!(
             !daemon_log.contains(secret.as_str()),

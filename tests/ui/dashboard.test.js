@@ -87,7 +87,7 @@ async function daemon(box, { demo = false, env = {} } = {}) {
   child.stderr.on("data", (chunk) => { log += chunk; });
   const banner = await readUntil(child, child.stderr, (t) => t.includes("Ctrl-C stops it."), "redline daemon");
   const origin = banner.match(/listening on (http:\/\/\S+)/)[1];
-  const token = demo ? banner.match(/#token=(\S+)/)[1] : execFileSync(REDLINE, ["token"], { env: box.env }).toString().trim();
+  const token = demo ? banner.match(/#token=(\S+)/)[1] : execFileSync(REDLINE, ["token", "--admin"], { env: box.env }).toString().trim();
   return {
     origin,
     token,
@@ -415,6 +415,37 @@ test("settings are validated, saved, and still there after a restart", async () 
   await shot(again, "settings-after-restart");
   await second.stop();
   assert.deepEqual([...page.problems, ...again.problems], []);
+});
+
+test("a base URL on a host the provider does not own is saved only once the user confirms it", async () => {
+  const box = sandbox();
+  const provider = await fakeProvider("kimi-code", [KEY]);
+  const redline = (args, input) => execFileSync(REDLINE, args, { env: box.env, input });
+  redline(["keys", "add", "kimi-main", "--provider", "kimi-code", "--base-url", provider], KEY);
+  const configText = () => readFileSync(join(box.env.REDLINE_HOME, "config.toml"), "utf8");
+  const server = await daemon(box);
+  const page = await open(server);
+  await page.locator("#tabs").getByRole("link", { name: "Settings" }).click();
+  const base = page.locator("#setting-accounts-kimi-main-base_url");
+  await base.waitFor();
+  assert.equal(await base.inputValue(), provider);
+
+  await base.fill("https://gateway.invalid/coding/v1");
+  await page.getByRole("button", { name: "Save settings" }).click();
+  const question = page.getByRole("alertdialog", { name: "Send the key to gateway.invalid?" });
+  await question.waitFor();
+  assert.match(await question.innerText(), /does not belong to Kimi Code/);
+  await shot(page, "settings-confirm-host");
+  await question.getByRole("button", { name: "Cancel" }).click();
+  await page.getByRole("alert").filter({ hasText: "Not saved" }).waitFor();
+  assert.ok(!configText().includes("gateway.invalid"), "nothing saved without the answer");
+
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await page.getByRole("button", { name: "Send the key to gateway.invalid" }).click();
+  await page.getByText(/Saved .*accounts\.kimi-main\.base_url/).waitFor();
+  assert.match(configText(), /base_url = "https:\/\/gateway\.invalid\/coding\/v1"/);
+  await server.stop();
+  assert.deepEqual(page.problems, []);
 });
 
 test("the history view draws the demo's recorded series and follows the range and account", async () => {

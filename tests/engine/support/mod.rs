@@ -142,9 +142,20 @@ impl Sandbox {
             .expect("status --json is JSON")
     }
 
-    /// The local token tools present to Redline (`redline token`, made on first use).
+    /// The default tool token tools present to Redline's proxy (`redline token`, made on
+    /// first use).
     pub fn token(&self) -> String {
         self.run(&["token"]).ok().stdout.trim().to_owned()
+    }
+
+    /// The admin credential the API, /metrics and the dashboard need (`redline token
+    /// --admin`, made on first use).
+    pub fn admin_token(&self) -> String {
+        self.run(&["token", "--admin"])
+            .ok()
+            .stdout
+            .trim()
+            .to_owned()
     }
 
     /// `keys add ID --provider PROVIDER --base-url ORIGIN` with `key` on stdin, checked with

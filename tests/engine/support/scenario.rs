@@ -7,20 +7,25 @@ use redline::config::restart::Launcher;
 use redline::fakes::FakeProvider;
 use redline::history::store::Store;
 use redline::keys::Keys;
+use redline::keys::credentials::Credentials;
 use redline::keys::secret::Secret;
-use redline::keys::token::generate_token;
+use redline::keys::token::{DEFAULT_TOOL, generate_admin, generate_token};
 use redline::poll::fetch::HostMap;
 use redline::providers::ProviderId;
 use redline::serve::daemon::{Inputs, start_with_history};
 use redline::serve::router::router;
 
 /// A sandbox with one Kimi Code account, `kimi-main`, on a fake Kimi that accepts `key`: the
-/// key stored with Redline (and checked with the fake), and the sandbox's local token.
+/// key stored with Redline (and checked with the fake), the sandbox's default tool token and
+/// its admin credential.
 pub struct KimiAccount {
     pub sandbox: Sandbox,
     /// The fake Kimi Code that the account's base URL points at.
     pub provider: FakeProvider,
+    /// For the proxy.
     pub token: String,
+    /// For the API, /metrics and the dashboard.
+    pub admin: String,
 }
 
 impl KimiAccount {
@@ -29,10 +34,12 @@ impl KimiAccount {
         let provider = fake(ProviderId::KimiCode, key);
         sandbox.add_key("kimi-main", "kimi-code", &provider.origin(), key);
         let token = sandbox.token();
+        let admin = sandbox.admin_token();
         KimiAccount {
             sandbox,
             provider,
             token,
+            admin,
         }
     }
 
@@ -60,7 +67,10 @@ pub fn accounts_config(accounts: &[(&str, ProviderId, &str)]) -> Config {
 pub struct InProcessEngine {
     /// `http://127.0.0.1:PORT`, where it listens.
     pub origin: String,
+    /// The default tool token, for the proxy.
     pub token: Secret,
+    /// The admin credential, for the API and /metrics.
+    pub admin: Secret,
     /// Its `REDLINE_HOME`.
     _home: tempfile::TempDir,
 }
@@ -80,14 +90,15 @@ impl InProcessEngine {
             .collect();
         let history =
             history.then(|| Store::open(&home.path().join("history.sqlite3"), 30).unwrap());
-        let token = generate_token();
+        let (token, admin) = (generate_token(), generate_admin());
+        let credentials = Credentials::in_memory(&[(DEFAULT_TOOL, token.clone())], admin.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let listen = listener.local_addr().unwrap();
         let state = start_with_history(
             Inputs {
                 config: accounts_config(&ids),
                 secrets,
-                token: token.clone(),
+                credentials,
                 hosts: HostMap::default(),
                 keys: Keys::from_paths(&Paths::under(home.path())),
                 allow_remote: false,
@@ -101,6 +112,7 @@ impl InProcessEngine {
         InProcessEngine {
             origin: format!("http://{listen}"),
             token,
+            admin,
             _home: home,
         }
     }
