@@ -244,7 +244,7 @@ fn a_new_listen_address_says_it_waits_for_a_restart() {
         .ok();
     let settings: Value = http()
         .get(daemon.url("/api/v1/settings"))
-        .bearer_auth(sandbox.token())
+        .bearer_auth(sandbox.admin_token())
         .send()
         .unwrap()
         .json()

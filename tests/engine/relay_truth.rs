@@ -1,9 +1,9 @@
 //! What the proxy records about an answer matches what the client got (issue 13, "Traffic
 //! truth"): the official SDKs and a plain HTTP client call fake providers through the engine
 //! as the daemon runs it, and the figures are read back where users and scrapers read them:
-//! `/metrics` (`redline_requests_total` by status) and `/api/v1/throttles`. Tokens are read
-//! from the history database for now ([`Surfaces::tokens`]); once `/metrics` carries token
-//! counters, that is the one place to change.
+//! `/metrics` (`redline_requests_total` by status, `redline_tokens_total`) and
+//! `/api/v1/throttles`; each request's own tokens are read from the history database
+//! ([`Surfaces::tokens`]) and their sums checked against `/metrics`.
 //!
 //! - A stream is answered once its end event went by: openai-python hangs up at `data: [DONE]`,
 //!   and whether the provider's body ends 0, 1 or 50 ms later, every request is a 200 with its
@@ -51,7 +51,7 @@ async fn setup(accounts: &[(&'static str, ProviderId)]) -> Setup {
     let engine = InProcessEngine::start(&config, true).await;
     let surfaces = Surfaces {
         origin: engine.origin.clone(),
-        token: engine.token.expose().to_owned(),
+        token: engine.admin.expose().to_owned(),
         history: engine.history_path(),
         http: http(),
     };
@@ -168,13 +168,35 @@ impl Surfaces {
         mine
     }
 
+    /// `redline_tokens_total` for `account`, input and output, summed over tools.
+    async fn token_totals(&self, account: &str) -> (u64, u64) {
+        let text = self.get("/metrics").await.text().await.unwrap();
+        let (mut input, mut output) = (0, 0);
+        for sample in samples(&text, "redline_tokens_total") {
+            if sample.labels.get("account").map(String::as_str) == Some(account) {
+                match sample.labels["direction"].as_str() {
+                    "input" => input += sample.value as u64,
+                    _ => output += sample.value as u64,
+                }
+            }
+        }
+        (input, output)
+    }
+
     /// Each request of `account` with its status and tokens, oldest first, once `count` are
-    /// in the history.
+    /// in the history; the sums of their tokens are what `/metrics` says.
     async fn tokens(&self, account: &str, count: usize) -> Vec<Row> {
         let deadline = Instant::now() + RECORDED_WITHIN;
         loop {
             let rows = self.history_rows(account);
             if rows.len() >= count {
+                let sum = |f: fn(&Row) -> Option<u64>| rows.iter().filter_map(f).sum::<u64>();
+                let from_history = (sum(|r| r.input), sum(|r| r.output));
+                assert_eq!(
+                    self.token_totals(account).await,
+                    from_history,
+                    "{account}: /metrics and the history disagree on tokens"
+                );
                 return rows;
             }
             assert!(

@@ -201,7 +201,7 @@ fn each_tool_is_named_by_what_it_sends() {
         *expected.entry(tool).or_default() += 1.0;
     }
     let expected: Vec<(&str, f64)> = expected.into_iter().collect();
-    expect_tools(&daemon.origin, token, &expected);
+    expect_tools(&daemon.origin, &account.admin, &expected);
 }
 
 #[test]
@@ -235,7 +235,7 @@ fn the_redline_header_names_the_tool_and_stays_with_redline() {
         "the provider saw Redline's own header: {seen:?}"
     );
     assert_eq!(seen["user-agent"], "claude-cli/2.1.104 (external, cli)");
-    let sent = requests_by_tool(&daemon.origin, &account.token);
+    let sent = requests_by_tool(&daemon.origin, &account.admin);
     assert!(
         sent.keys().all(|tool| tool == "nightlyreview batch"),
         "{sent:?}"
@@ -290,7 +290,7 @@ fn tools_that_send_only_the_sdks_headers_are_named_by_their_process() {
     run_client(&base_url, token, &script, &[], 2);
     expect_tools(
         &daemon.origin,
-        token,
+        &account.admin,
         &[("llm", 3.0), ("Kimi CLI", 1.0), ("openai-python", 2.0)],
     );
 }

@@ -134,7 +134,7 @@ fn tokens_first_token_and_tools_show_on_status_metrics_and_history_and_survive_a
     account.provider.refuse_next_chats(1, 5);
     assert_eq!(chat(&daemon.origin, token, OPENAI_PYTHON, false), 429);
 
-    let status = daemon.wait_for_status(token, "six requests in the traffic", |s| {
+    let status = daemon.wait_for_status(&account.admin, "six requests in the traffic", |s| {
         traffic(s)["requests"]["last_5m"] == 6
     });
     let t = traffic(&status);
@@ -179,7 +179,7 @@ fn tokens_first_token_and_tools_show_on_status_metrics_and_history_and_survive_a
     assert_eq!(python["tokens"]["today"], tokens(2));
 
     // The same on /metrics.
-    let families = metrics(&daemon, token);
+    let families = metrics(&daemon, &account.admin);
     let kimi_main = ("account", "kimi-main");
     let token_count = |client: &str, direction: &str| {
         let labels = [kimi_main, ("client", client), ("direction", direction)];
@@ -230,7 +230,7 @@ fn tokens_first_token_and_tools_show_on_status_metrics_and_history_and_survive_a
         || {
             get(
                 &daemon,
-                token,
+                &account.admin,
                 "/api/v1/history?account=kimi-main&range=day",
             )
             .json::<Value>()
@@ -254,7 +254,7 @@ fn tokens_first_token_and_tools_show_on_status_metrics_and_history_and_survive_a
     // A restart does not zero the figures: the daemon reads them back from the history.
     assert!(daemon.stop().success());
     let daemon = Daemon::start(&account.sandbox);
-    let status = daemon.wait_for_status(token, "the figures read back", |s| {
+    let status = daemon.wait_for_status(&account.admin, "the figures read back", |s| {
         traffic(s)["requests"]["last_hour"] == 6
     });
     let t = traffic(&status);
@@ -273,7 +273,7 @@ fn the_queue_shows_cap_limit_and_waiting_requests_and_the_history_counts_the_wai
         .run(&["config", "set", "accounts.kimi-main.concurrency_cap", "2"])
         .ok();
     let daemon = Daemon::start(&account.sandbox);
-    daemon.wait_for_status(token, "the provider's limit", |s| {
+    daemon.wait_for_status(&account.admin, "the provider's limit", |s| {
         kimi(s)["concurrency"]["limit"] == 30
     });
     // Long enough to see the line; each of the three rounds of two takes this long.
@@ -285,7 +285,7 @@ fn the_queue_shows_cap_limit_and_waiting_requests_and_the_history_counts_the_wai
         let requests: Vec<_> = (0..6)
             .map(|_| scope.spawn(|| chat(&origin, token, CLAUDE_CODE, false)))
             .collect();
-        let waiting = daemon.wait_for_status(token, "2 in flight and 4 queued", |s| {
+        let waiting = daemon.wait_for_status(&account.admin, "2 in flight and 4 queued", |s| {
             let t = traffic(s);
             t["in_flight"] == 2 && t["queued"] == 4
         });
@@ -306,7 +306,7 @@ fn the_queue_shows_cap_limit_and_waiting_requests_and_the_history_counts_the_wai
             concurrency["level"], "warn",
             "judged against the cap of 2, not the limit of 30"
         );
-        let families = metrics(&daemon, token);
+        let families = metrics(&daemon, &account.admin);
         assert_eq!(
             samples(&families, "redline_queued", &[("account", "kimi-main")]),
             [4.0]
@@ -318,7 +318,7 @@ fn the_queue_shows_cap_limit_and_waiting_requests_and_the_history_counts_the_wai
     });
     assert_eq!(statuses, [200; 6]);
 
-    let status = daemon.wait_for_status(token, "all six finished", |s| {
+    let status = daemon.wait_for_status(&account.admin, "all six finished", |s| {
         traffic(s)["requests"]["last_5m"] == 6
     });
     let t = traffic(&status);
@@ -376,7 +376,7 @@ fn a_zero_from_the_provider_beside_forwarded_requests_is_doubtful() {
     account.provider.set_used_percent(0.0);
     let daemon = Daemon::start(&account.sandbox);
     // Nothing forwarded yet: the 0 is believed.
-    let status = daemon.wait_for_status(token, "the first poll", |s| {
+    let status = daemon.wait_for_status(&account.admin, "the first poll", |s| {
         !kimi(s)["windows"].as_array().unwrap().is_empty()
     });
     let windows = kimi(&status)["windows"].as_array().unwrap();
@@ -389,8 +389,8 @@ fn a_zero_from_the_provider_beside_forwarded_requests_is_doubtful() {
     for _ in 0..3 {
         assert_eq!(chat(&daemon.origin, token, CLAUDE_CODE, false), 200);
     }
-    refresh(&daemon, token);
-    let status = daemon.wait_for_status(token, "a doubtful window", |s| {
+    refresh(&daemon, &account.admin);
+    let status = daemon.wait_for_status(&account.admin, "a doubtful window", |s| {
         kimi(s)["windows"]
             .as_array()
             .unwrap()
@@ -421,8 +421,8 @@ fn a_zero_from_the_provider_beside_forwarded_requests_is_doubtful() {
     );
     // Once the provider counts them, the figure is believed again.
     account.provider.set_used_percent(1.0);
-    refresh(&daemon, token);
-    let status = daemon.wait_for_status(token, "the provider's new figure", |s| {
+    refresh(&daemon, &account.admin);
+    let status = daemon.wait_for_status(&account.admin, "the provider's new figure", |s| {
         kimi(s)["windows"]
             .as_array()
             .unwrap()
