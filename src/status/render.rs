@@ -3,7 +3,7 @@
 
 use super::health::{Level, concurrency_ceiling};
 use super::model::{
-    AccountStatus, Counts, KeyUse, KeyUseKind, Status, ToolTraffic, TrafficStatus, WindowStatus,
+    AccountStatus, KeyUse, KeyUseKind, Status, ToolTraffic, TrafficStatus, WindowStatus,
 };
 use crate::durations::time_until;
 use crate::providers::snapshot::Unit;
