@@ -259,7 +259,9 @@ function trafficChart(buckets, span) {
   const busiest = flights.length ? flights.reduce((a, b) => (b.inFlight > a.inFlight ? b : a)) : null;
   const parts = [`${total} requests, ${errors} with an error`];
   if (busiest) parts.push(`most in flight: ${busiest.inFlight} at ${moment(busiest.at, span.week)}`);
-  const waits = rows.filter((b) => Number.isFinite(b.queueMax) && b.queueMax > 0);
+  // A request that went straight through still spends a fraction of a millisecond passing the
+  // queue: only a wait a person would notice is named.
+  const waits = rows.filter((b) => Number.isFinite(b.queueMax) && b.queueMax >= 5);
   if (waits.length) {
     const longest = waits.reduce((a, b) => (b.queueMax > a.queueMax ? b : a));
     parts.push(`longest wait in Redline's queue: ${millis(longest.queueMax)} at ${moment(longest.at, span.week)}`);
