@@ -137,3 +137,24 @@ export function badge(levelName, extra = "") {
     ` ${l.word}${extra}`,
   );
 }
+
+/** `950`, `12.3k`, `4.5M`: token counts, short. */
+export function compact(value) {
+  if (value === null || value === undefined) return "?";
+  const n = Number(value);
+  for (const [size, suffix] of [[1e9, "G"], [1e6, "M"], [1e3, "k"]]) {
+    if (n >= size) {
+      const v = n / size;
+      return `${v >= 100 ? Math.round(v) : v.toFixed(1)}${suffix}`;
+    }
+  }
+  return String(Math.round(n));
+}
+
+/** `450 ms`, `1.2 s`, `12 s`; `–` when there were no samples. */
+export function millis(ms) {
+  if (ms === null || ms === undefined) return "–";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 10000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.round(ms / 1000)} s`;
+}

@@ -5,7 +5,7 @@
 // only signal. Every value from the server goes in through textContent, never as HTML.
 
 import { transport as dashboardTransport } from "./transport.js";
-import { causeName, windowShortName } from "./format.js";
+import { causeName, windowShortName, compact, millis } from "./format.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 // Charts are drawn at the width they are shown at, so text is its real size from a 360 px
@@ -80,7 +80,7 @@ export async function renderHistory(container, transport = dashboardTransport) {
   await load();
 }
 
-/** The three charts, or a plain message when there is nothing yet. */
+/** The four charts, or a plain message when there is nothing yet. */
 function charts(history, width) {
   const from = Date.parse(history.from);
   const to = Date.parse(history.to);
@@ -95,7 +95,7 @@ function charts(history, width) {
   const span = { from, to, week: history.range === "week", width, right };
   const throttles = Array.isArray(history.throttles) ? history.throttles : [];
   const requests = Array.isArray(history.requests) ? history.requests : [];
-  return [usageChart(windows, span), throttleChart(throttles, span), trafficChart(requests, span)];
+  return [usageChart(windows, span), throttleChart(throttles, span), trafficChart(requests, span), tokenChart(requests, span)];
 }
 
 function usageChart(windows, span) {
@@ -209,6 +209,7 @@ function trafficChart(buckets, span) {
       requests: Number(b.requests) || 0,
       errors: Number(b.errors) || 0,
       inFlight: b.in_flight_max == null ? null : Number(b.in_flight_max),
+      queueMax: b.queue_wait_ms_max == null ? null : Number(b.queue_wait_ms_max),
     }))
     .filter((b) => Number.isFinite(b.at));
   const total = rows.reduce((sum, b) => sum + b.requests, 0);
@@ -258,7 +259,45 @@ function trafficChart(buckets, span) {
   const busiest = flights.length ? flights.reduce((a, b) => (b.inFlight > a.inFlight ? b : a)) : null;
   const parts = [`${total} requests, ${errors} with an error`];
   if (busiest) parts.push(`most in flight: ${busiest.inFlight} at ${moment(busiest.at, span.week)}`);
+  // A request that went straight through still spends a fraction of a millisecond passing the
+  // queue: only a wait a person would notice is named.
+  const waits = rows.filter((b) => Number.isFinite(b.queueMax) && b.queueMax >= 5);
+  if (waits.length) {
+    const longest = waits.reduce((a, b) => (b.queueMax > a.queueMax ? b : a));
+    parts.push(`longest wait in Redline's queue: ${millis(longest.queueMax)} at ${moment(longest.at, span.week)}`);
+  }
   figure.append(svg, note(parts.join(" · ")));
+  return figure;
+}
+
+/** Input and output tokens per bucket, two lines on one scale, each labelled and dashed its own way. */
+function tokenChart(buckets, span) {
+  const figure = chartFigure("Tokens in and out");
+  const rows = buckets
+    .map((b) => ({ at: Date.parse(b.at), input: Number(b.input_tokens) || 0, output: Number(b.output_tokens) || 0 }))
+    .filter((b) => Number.isFinite(b.at));
+  const totalIn = rows.reduce((sum, b) => sum + b.input, 0);
+  const totalOut = rows.reduce((sum, b) => sum + b.output, 0);
+  if (totalIn + totalOut === 0) {
+    figure.append(message("No tokens counted in this range."));
+    return figure;
+  }
+  const max = evenCeiling(Math.max(1, ...rows.map((b) => Math.max(b.input, b.output))));
+  const svg = frame(span, max, (v) => compact(v), "Tokens per bucket, input and output");
+  const x = xScale(span);
+  const y = yScale(max);
+  const step = rows.length > 1 ? x(rows[1].at) - x(rows[0].at) : 4;
+  [["input", "in", ""], ["output", "out", "6 3"]].forEach(([field, name, dash]) => {
+    const d = rows
+      .map((b, j) => `${j ? "L" : "M"}${(x(b.at) + step / 2).toFixed(1)},${y(b[field]).toFixed(1)}`)
+      .join(" ");
+    svg.append(svgEl("path", { d, fill: "none", stroke: "currentColor", "stroke-width": "2", "stroke-dasharray": dash }));
+    const peak = rows.reduce((a, b) => (b[field] > a[field] ? b : a));
+    const label = svgEl("text", { x: span.width - span.right + 6, y: y(peak[field]) + (field === "input" ? 4 : 16), "font-size": "11", fill: "currentColor" });
+    label.textContent = `${name}: ${field === "input" ? "solid" : "dashed"}`;
+    svg.append(label);
+  });
+  figure.append(svg, note(`${compact(totalIn)} input tokens, ${compact(totalOut)} output tokens in this range`));
   return figure;
 }
 

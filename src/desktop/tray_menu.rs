@@ -3,8 +3,9 @@
 
 use crate::desktop::tray_icon::throttling_now;
 use crate::durations::time_until;
-use crate::status::health::Level;
+use crate::status::health::{Level, concurrency_ceiling};
 use crate::status::model::{AccountStatus, KeyHealth, Status};
+use crate::status::render::{count, has_traffic};
 use jiff::civil::Time;
 use jiff::{Timestamp, ZonedDateTime};
 
@@ -101,7 +102,9 @@ pub fn same_shape(a: &[Entry], b: &[Entry]) -> bool {
         })
 }
 
-/// `Kimi Code — 5h 38% left, resets 1h 12m — 3 throttles`.
+/// `Kimi Code — 5h 38% left, resets 1h 12m — 2/2 in flight, 4 queued, tokens today 30.5k in /
+/// 8.1k out — 3 throttles`. The traffic is in the account's one line, so the menu keeps its
+/// shape (`same_shape`) when traffic starts or stops.
 pub fn account_line(account: &AccountStatus, now: Timestamp) -> String {
     let name = account.label.as_deref().unwrap_or(&account.id);
     let mut parts = vec![name.to_owned()];
@@ -117,6 +120,9 @@ pub fn account_line(account: &AccountStatus, now: Timestamp) -> String {
         None if account.level == Level::Unknown => parts.push("no data yet".into()),
         None => {}
     }
+    if let Some(traffic) = traffic_part(account) {
+        parts.push(traffic);
+    }
     match account.throttles.recent {
         0 => {}
         1 => parts.push("1 throttle".into()),
@@ -128,6 +134,28 @@ pub fn account_line(account: &AccountStatus, now: Timestamp) -> String {
         parts.push("throttled now".into());
     }
     parts.join(" — ")
+}
+
+/// `2/2 in flight, 4 queued, tokens today 30.5k in / 8.1k out`: in flight against the cap in
+/// force (or the provider's limit), while the proxy has seen traffic.
+fn traffic_part(account: &AccountStatus) -> Option<String> {
+    let traffic = account.traffic.as_ref().filter(|t| has_traffic(t))?;
+    let mut parts = vec![match concurrency_ceiling(traffic.cap, traffic.limit) {
+        Some(ceiling) => format!("{}/{ceiling} in flight", traffic.in_flight),
+        None => format!("{} in flight", traffic.in_flight),
+    }];
+    if traffic.queued > 0 {
+        parts.push(format!("{} queued", traffic.queued));
+    }
+    let today = traffic.tokens.today;
+    if !today.is_zero() {
+        parts.push(format!(
+            "tokens today {} in / {} out",
+            count(today.input),
+            count(today.output)
+        ));
+    }
+    Some(parts.join(", "))
 }
 
 /// The whole menu for a status.
@@ -284,6 +312,51 @@ mod tests {
             account_line(&s.accounts[0], now()),
             "Kimi Code — 5h 38% left, resets 1h 12m — 3 throttles"
         );
+    }
+
+    fn with_traffic(
+        mut account: serde_json::Value,
+        in_flight: u64,
+        queued: u64,
+    ) -> serde_json::Value {
+        let counts = json!({"last_5m": 3, "last_hour": 40});
+        account["traffic"] = json!({
+            "in_flight": in_flight, "peak": 3, "cap": 2, "limit": 30, "queued": queued,
+            "requests": counts, "errors": counts, "cancelled": counts,
+            "queue_wait_ms": {"p50": null, "p95": null},
+            "tokens": {"last_5h": {"input": 10, "output": 20},
+                       "today": {"input": 30_500, "output": 8_100}},
+            "first_token_ms_p50": null, "output_tokens_per_s_p50": null, "tools": []
+        });
+        account
+    }
+
+    #[test]
+    fn an_account_line_carries_in_flight_against_the_cap_queued_and_tokens_today() {
+        let busy = status(
+            "warn",
+            vec![with_traffic(account("kimi", "warn", Some(62.0), &[]), 2, 4)],
+        );
+        assert_eq!(
+            account_line(&busy.accounts[0], now()),
+            "Kimi Code — 5h 38% left, resets 1h 12m — 2/2 in flight, 4 queued, tokens today 30.5k in / 8.1k out"
+        );
+        let calm = status(
+            "ok",
+            vec![with_traffic(account("kimi", "ok", Some(20.0), &[]), 0, 0)],
+        );
+        assert_eq!(
+            account_line(&calm.accounts[0], now()),
+            "Kimi Code — 5h 80% left, resets 1h 12m — 0/2 in flight, tokens today 30.5k in / 8.1k out"
+        );
+        // Traffic starting or stopping changes texts only: the host updates the menu in place.
+        let quiet = status("ok", vec![account("kimi", "ok", Some(20.0), &[])]);
+        assert!(!account_line(&quiet.accounts[0], now()).contains("in flight"));
+        let state = MenuState::default();
+        assert!(same_shape(
+            &menu(&quiet, state, now()),
+            &menu(&busy, state, now())
+        ));
     }
 
     #[test]

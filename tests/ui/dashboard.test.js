@@ -177,6 +177,48 @@ test("the overview renders the demo's accounts and levels", async () => {
   await server.stop();
 });
 
+test("each card shows what the proxy saw, with a row per tool", async () => {
+  const box = sandbox();
+  const server = await daemon(box, { demo: true });
+  const page = await open(server);
+  const kimi = card(page, "kimi-demo");
+  // The demo's agents (half Claude Code, half Kimi CLI by their User-Agent) go through the
+  // real proxy; once their first answers are in, the card carries the traffic.
+  const traffic = kimi.locator(".traffic");
+  await traffic.locator('[data-fact="tokens"]').filter({ hasText: /[1-9][\d.]*k? \/ [1-9][\d.]*k? today/ }).waitFor({ timeout: 30000 });
+  assert.match(await traffic.locator('[data-fact="requests"]').innerText(), /^[1-9]\d* in 5 min · [1-9]\d* in the hour$/);
+  assert.match(await traffic.locator('[data-fact="errors"]').innerText(), /^\d+( \(\+\d+ cancelled\))? in 5 min · \d+/);
+  assert.match(await traffic.locator('[data-fact="tokens"]').innerText(), /^[\d.]+k? \/ [\d.]+k? in 5 h · [1-9][\d.]*k? \/ [1-9][\d.]*k? today$/);
+  assert.match(await traffic.locator('[data-fact="first-token"]').innerText(), /^\d+(\.\d)? m?s median$/);
+  assert.match(await traffic.locator('[data-fact="speed"]').innerText(), /^\d+ tokens\/s median$/);
+  assert.equal(await traffic.locator('[data-fact="queue"]').count(), 0, "no cap and nothing queued: no queue line");
+  // One row per tool, named as text.
+  const rows = traffic.locator("table.tools tbody tr");
+  await rows.filter({ hasText: "Kimi CLI" }).waitFor();
+  assert.deepEqual((await rows.locator("th").allInnerTexts()).sort(), ["Claude Code", "Kimi CLI"]);
+  const claude = rows.filter({ has: page.locator('th:text-is("Claude Code")') });
+  assert.match(await claude.locator('td[data-label="Requests 5 min / hour"]').innerText(), /^\d+ \/ [1-9]\d*$/);
+  assert.match(await claude.locator('td[data-label="Tokens today in / out"]').innerText(), /^[1-9][\d.]*k? \/ [1-9][\d.]*k?$/);
+  // The figures are the engine's: the card and GET /api/v1/status agree on the tools.
+  const status = await page.evaluate(() => fetch("/api/v1/status").then((r) => r.json()));
+  const kimiStatus = status.accounts.find((a) => a.id === "kimi-demo");
+  assert.deepEqual(kimiStatus.traffic.tools.map((t) => t.tool).sort(), ["Claude Code", "Kimi CLI"]);
+  assert.ok(kimiStatus.traffic.tokens.today.output > 0, "tokens are counted");
+  // Claude's demo account sends nothing through the proxy: no traffic block at all.
+  assert.equal(await card(page, "claude-demo").locator(".traffic").count(), 0);
+  await kimi.scrollIntoViewIfNeeded();
+  await shot(page, "overview-traffic");
+
+  const narrow = await open(server, { width: 360, height: 800, colorScheme: "dark" });
+  await card(narrow, "kimi-demo").locator("table.tools tbody tr").first().waitFor();
+  const overflow = await narrow.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than a 360 px window`);
+  await card(narrow, "kimi-demo").locator(".traffic").scrollIntoViewIfNeeded();
+  await shot(narrow, "overview-traffic-360-dark");
+  assert.deepEqual([...page.problems, ...narrow.problems], []);
+  await server.stop();
+});
+
 test("each bar has the level the engine judged against the user's thresholds", async () => {
   const box = sandbox();
   const provider = await fakeProvider("kimi-code", [KEY]);
@@ -479,7 +521,7 @@ test("the history view draws the demo's recorded series and follows the range an
   }
   await until("Last day", "concurrency throttle and usage", async () =>
     (await throttles.getByText(/Concurrency limit: [1-9]/).count()) > 0 && (await quota.locator("svg").count()) > 0);
-  assert.deepEqual(await figures.locator("figcaption").allInnerTexts(), ["Quota used", "Throttles per hour, by cause", "Requests and in flight"]);
+  assert.deepEqual(await figures.locator("figcaption").allInnerTexts(), ["Quota used", "Throttles per hour, by cause", "Requests and in flight", "Tokens in and out"]);
   // Every section is a labelled SVG chart with its values in words, not only in shades.
   for (const figure of await figures.all()) {
     const svg = figure.locator("svg[role=img]");
@@ -493,6 +535,11 @@ test("the history view draws the demo's recorded series and follows the range an
   const requests = Number((await traffic.locator(".history-note").innerText()).match(/^(\d+) requests, (\d+) with an error/)[1]);
   assert.ok(requests > 0, "the demo's traffic is counted");
   assert.ok((await traffic.locator("svg rect").count()) > 0, "and drawn as bars");
+  // The demo's answers report usage: the token series is drawn, input and output labelled.
+  const tokens = figures.filter({ hasText: "Tokens in and out" });
+  assert.match(await tokens.locator(".history-note").innerText(), /^[1-9][\d.]*k? input tokens, [1-9][\d.]*k? output tokens in this range$/);
+  assert.equal(await tokens.locator("svg path").count(), 2);
+  assert.match(await tokens.locator("svg").textContent(), /in: solid[\s\S]*out: dashed|out: dashed[\s\S]*in: solid/);
   const dayAxis = await figures.first().locator("svg > text").allTextContents();
   assert.ok(dayAxis.some((t) => /^\d{1,2}:\d{2}/.test(t)), `a day is labelled by the clock: ${dayAxis}`);
   await shot(page, "history");

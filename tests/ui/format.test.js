@@ -8,7 +8,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   duration, resetsIn, ago, usedOfLimit, percent, windowName, windowShortName, causeName, causeIds, adviceTitle,
-  providerName, level, useVocabulary,
+  providerName, level, useVocabulary, compact, millis,
 } from "../../ui/format.js";
 
 const UI = resolve(dirname(fileURLToPath(import.meta.url)), "../../ui");
@@ -54,6 +54,19 @@ test("windows say used of limit in their unit", () => {
   assert.equal(usedOfLimit({ used: null, limit: 100, unit: "tokens" }), "? / 100 tokens");
   assert.equal(percent(0.861), "86%");
   assert.equal(percent(null), "?");
+});
+
+test("token counts and timings read short", () => {
+  assert.equal(compact(950), "950");
+  assert.equal(compact(12345), "12.3k");
+  assert.equal(compact(123456), "123k");
+  assert.equal(compact(4.5e6), "4.5M");
+  assert.equal(compact(null), "?");
+  assert.equal(millis(0.12), "0 ms");
+  assert.equal(millis(450), "450 ms");
+  assert.equal(millis(1500), "1.5 s");
+  assert.equal(millis(12345), "12 s");
+  assert.equal(millis(null), "–", "no samples");
 });
 
 test("names come from the engine's vocabulary, and an id it does not name is shown as it is", () => {
