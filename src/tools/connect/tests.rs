@@ -1078,3 +1078,58 @@ fn a_provider_key_elsewhere_reads_as_direct_and_ipv6_loopback_as_redline() {
     );
     assert_eq!(state_for(None, None), ToolState::NotConfigured);
 }
+
+#[test]
+fn every_tool_refuses_a_broken_file_and_says_where() {
+    for tool in Tool::ALL {
+        let broken: &[u8] = match tool.format() {
+            Format::Json5 => b"{\n  \"a\": 1,\n  \"b\" 2\n}\n",
+            Format::Toml => b"a = 1\nb = \n",
+            Format::Yaml => b"a: 1\nb: [1, 2\n",
+        };
+        let err = plan(tool, Some(broken), &best(tool)).unwrap_err();
+        let EditError::Parse { file, line, .. } = &err else {
+            panic!("{tool}: {err}")
+        };
+        assert_eq!(*file, tool.display_path());
+        assert!(*line >= 2, "{tool}: {err}");
+        assert!(inspect(tool, Some(broken)).is_err());
+    }
+}
+
+#[test]
+fn a_reconnect_to_another_account_undoes_to_the_first_original() {
+    for tool in Tool::ALL {
+        let original = match tool.format() {
+            Format::Json5 => "{\n  // mine\n  \"x\": 1\n}\n",
+            Format::Toml => "# mine\nx = 1\n",
+            Format::Yaml => "# mine\nx: 1\n",
+        };
+        let first = plan(tool, Some(original.as_bytes()), &best(tool)).unwrap();
+        let mut other = best(tool);
+        other.account = "work".into();
+        other.base_url = other.base_url.replace("kimi-main", "work");
+        let second = plan(tool, Some(&first.bytes), &other).unwrap();
+        assert_eq!(
+            undo(
+                tool,
+                Some(original.as_bytes()),
+                &second.bytes,
+                Some(&second.bytes)
+            )
+            .unwrap()
+            .as_deref(),
+            Some(original.as_bytes())
+        );
+        let current = user_edit(tool, text(&second.bytes));
+        let back = undo(
+            tool,
+            Some(original.as_bytes()),
+            &second.bytes,
+            Some(current.as_bytes()),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(text(&back), user_edit(tool, original), "{tool}");
+    }
+}
