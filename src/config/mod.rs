@@ -308,7 +308,11 @@ fn default_retention_days() -> u64 {
 #[serde(deny_unknown_fields)]
 pub struct Account {
     pub provider: ProviderId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "label"
+    )]
     pub label: Option<String>,
     /// Replaces the provider's default API base (a region host or a gateway).
     #[serde(
@@ -383,9 +387,40 @@ fn socket_address<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SocketAd
     })
 }
 
+/// A label is printed in terminals, menus and notifications: no control characters (escape
+/// sequences, line breaks) and no bidirectional overrides that would reorder what is shown.
+fn label<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    match text.chars().find(|c| is_unsafe_text(*c)) {
+        Some(c) => Err(D::Error::custom(format!(
+            "a label cannot hold the character U+{:04X} (a control or text-direction \
+             character); use plain text",
+            c as u32
+        ))),
+        None => Ok(Some(text)),
+    }
+}
+
+/// Characters that change how a terminal or a line of text shows what follows them.
+pub fn is_unsafe_text(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 fn base_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     let text = String::deserialize(deserializer)?;
     validate_base_url(&text).map(Some).map_err(D::Error::custom)
+}
+
+/// Why Redline will not listen on `addr` without `--allow-remote`: other machines could reach
+/// it; `None` for a loopback address.
+pub fn remote_listen_refusal(addr: SocketAddr) -> Option<String> {
+    (!addr.ip().is_loopback()).then(|| {
+        format!(
+            "refusing to listen on {addr}: it is not a loopback address, so other machines could \
+             use your keys through Redline. Use 127.0.0.1 (to serve other machines on purpose, run \
+             `redline daemon --listen {addr} --allow-remote`)"
+        )
+    })
 }
 
 /// An `http(s)://host[/path]` URL without credentials, query or fragment; returned without a

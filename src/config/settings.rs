@@ -1,7 +1,7 @@
 //! `redline config set KEY VALUE`: which dotted keys can be set, and how a value typed on the
 //! command line becomes a TOML value. The config file validates the result.
 
-use crate::config::{Config, ConfigFile, validate_base_url};
+use crate::config::{Config, ConfigFile, remote_listen_refusal, validate_base_url};
 use crate::error::Error;
 use crate::keys::account_id::AccountId;
 use crate::keys::destination;
@@ -70,6 +70,12 @@ pub fn set_many_confirmed(
     let mut typed_changes = Vec::with_capacity(changes.len());
     for (key, raw) in changes {
         let (path, kind) = resolve(key)?;
+        if *key == "proxy.listen"
+            && let Some(message) = raw.trim().parse().ok().and_then(remote_listen_refusal)
+        {
+            let key = (*key).to_owned();
+            return Err(Error::InvalidSetting { key, message });
+        }
         typed_changes.push((*key, path, typed(key, kind, raw)?));
     }
     file.update(|config, edit| {
@@ -183,6 +189,18 @@ mod tests {
             .proxy
             .listen;
         assert_eq!(listen.port(), 5000);
+        let err = set(&file, "proxy.listen", "0.0.0.0:4290")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "proxy.listen: refusing to listen on 0.0.0.0:4290: it is not a loopback"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("--allow-remote"), "{err}");
+        let kept = file.load().unwrap().proxy.listen;
+        assert_eq!(kept.port(), 5000, "the refused address is not saved");
 
         let err = set(&file, "poll.interval_s", "5").unwrap_err().to_string();
         assert!(
@@ -268,6 +286,34 @@ mod tests {
             .to_string();
         assert!(err.contains("no account named nobody"), "{err}");
         assert!(!file.path().exists());
+    }
+
+    #[test]
+    fn a_label_cannot_carry_escape_sequences_or_direction_overrides() {
+        let (_dir, file) = file();
+        std::fs::write(file.path(), "[accounts.kimi]\nprovider = \"kimi-code\"\n").unwrap();
+        for bad in ["red\u{1b}[31mline", "main\u{202E}txt.exe", "two\nlines"] {
+            let err = set(&file, "accounts.kimi.label", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("a label cannot hold the character U+"),
+                "{err}"
+            );
+        }
+        let label = |file: &ConfigFile| {
+            file.load()
+                .unwrap()
+                .accounts
+                .values()
+                .next()
+                .unwrap()
+                .label
+                .clone()
+        };
+        assert_eq!(label(&file), None, "nothing refused was saved");
+        set(&file, "accounts.kimi.label", "Kimi — work ✓").unwrap();
+        assert_eq!(label(&file).as_deref(), Some("Kimi — work ✓"));
     }
 
     #[test]

@@ -44,13 +44,9 @@ pub struct DaemonOptions {
 
 /// Refuses an address other machines could reach, unless the user insisted.
 pub fn check_listen(addr: SocketAddr, allow_remote: bool) -> Result<(), Error> {
-    if addr.ip().is_loopback() || allow_remote {
-        Ok(())
-    } else {
-        Err(Error::Environment(format!(
-            "refusing to listen on {addr}: it is not a loopback address, so other machines could use your keys through Redline. \
-             Use 127.0.0.1, or pass --allow-remote if you really mean it"
-        )))
+    match crate::config::remote_listen_refusal(addr) {
+        Some(refusal) if !allow_remote => Err(Error::Environment(refusal)),
+        _ => Ok(()),
     }
 }
 

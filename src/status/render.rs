@@ -5,6 +5,7 @@ use super::health::{Level, concurrency_ceiling};
 use super::model::{
     AccountStatus, KeyUse, KeyUseKind, Status, ToolTraffic, TrafficStatus, WindowStatus,
 };
+use crate::config::is_unsafe_text;
 use crate::durations::time_until;
 use crate::providers::snapshot::Unit;
 use crate::proxy::traffic::TokenUsage;
@@ -308,18 +309,14 @@ pub fn count(n: u64) -> String {
 /// (a newline, an escape sequence that would drive the terminal) and bidirectional overrides
 /// are dropped.
 pub fn plain(text: &str) -> String {
-    text.chars().filter(|c| !is_unsafe(*c)).collect()
+    text.chars().filter(|c| !is_unsafe_text(*c)).collect()
 }
 
 /// The whole text without control characters but its line breaks.
 fn strip_controls(text: &str) -> String {
     text.chars()
-        .filter(|c| *c == '\n' || !is_unsafe(*c))
+        .filter(|c| *c == '\n' || !is_unsafe_text(*c))
         .collect()
-}
-
-fn is_unsafe(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Text for Pango markup (Waybar's tooltip): the five markup characters escaped.
