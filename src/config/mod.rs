@@ -537,6 +537,15 @@ impl ConfigFile {
         Ok(result)
     }
 
+    /// The file is gone or holds nothing but blanks: more likely a failed write or an editor
+    /// accident than a wish to drop every account.
+    pub fn is_empty_or_missing(&self) -> bool {
+        match fs::read_to_string(&self.path) {
+            Ok(text) => text.trim().is_empty(),
+            Err(e) => e.kind() == io::ErrorKind::NotFound,
+        }
+    }
+
     fn read_text(&self) -> Result<String, Error> {
         match fs::read_to_string(&self.path) {
             Ok(text) => Ok(text),

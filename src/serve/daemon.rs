@@ -515,7 +515,19 @@ async fn follow_config(keys: Keys, mut current: Config, mut secrets: Secrets, st
         tokio::select! {
             // A change made through the API is applied at once; the file check is the same.
             _ = next_check(&mut check, &api_changed) => {
-                match keys.config().load() {
+                let loaded = keys.config().load().and_then(|config| {
+                    let emptied = config.accounts.is_empty() && !current.accounts.is_empty();
+                    match emptied && keys.config().is_empty_or_missing() {
+                        true => Err(Error::Environment(format!(
+                            "{} is empty or gone while accounts were set up ({}); put it back, \
+                             or remove accounts with `redline keys remove ID`",
+                            keys.config().path().display(),
+                            current.accounts.keys().map(|id| id.as_str()).collect::<Vec<_>>().join(", ")
+                        ))),
+                        false => Ok(config),
+                    }
+                });
+                match loaded {
                     Ok(config) if config != current => {
                         // First, so that a request sent once the reload is announced meets
                         // the new settings.

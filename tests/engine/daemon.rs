@@ -343,3 +343,32 @@ fn an_auto_cap_queues_at_the_providers_own_limit_instead_of_a_429() {
     assert_eq!(kimi_main["throttles"]["recent"], 0, "{kimi_main:#}");
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn an_emptied_config_keeps_the_running_accounts_and_says_why() {
+    let (account, mut daemon) = KimiAccount::with_daemon(KEY);
+    let origin = daemon.origin.clone();
+    let call = || {
+        http()
+            .post(format!("{origin}/kimi-main/coding/v1/chat/completions"))
+            .bearer_auth(&account.token)
+            .json(&serde_json::json!({"model": "kimi-for-coding", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(call(), 200);
+    let config = account.sandbox.config_path();
+    let before = std::fs::read(&config).unwrap();
+    // A failed write or an editor accident: the file is there but holds nothing.
+    std::fs::write(&config, "\n").unwrap();
+    let line = daemon.wait_for_line("keeping the previous settings", Duration::from_secs(15));
+    assert!(
+        line.contains("is empty or gone while accounts were set up (kimi-main)"),
+        "{line}"
+    );
+    assert_eq!(call(), 200, "the account still answers");
+    std::fs::write(&config, &before).unwrap();
+    assert_eq!(call(), 200);
+    assert!(daemon.stop().success());
+}
