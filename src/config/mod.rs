@@ -514,6 +514,17 @@ impl ConfigFile {
         &self,
         change: impl FnOnce(&Config, &mut ConfigEdit) -> Result<T, Error>,
     ) -> Result<T, Error> {
+        self.update_or_undo(change, || {})
+    }
+
+    /// [`ConfigFile::update`], and when `change` succeeded but its result cannot be saved (an
+    /// invalid result, a full disk), `undo` runs while the lock is still held, so what `change`
+    /// did outside the file (keyring writes) can be taken back before anyone else looks.
+    pub fn update_or_undo<T>(
+        &self,
+        change: impl FnOnce(&Config, &mut ConfigEdit) -> Result<T, Error>,
+        undo: impl FnOnce(),
+    ) -> Result<T, Error> {
         let _lock = self.lock()?;
         let text = self.read_text()?;
         let config = self.parse_file(&text)?;
@@ -528,11 +539,18 @@ impl ConfigFile {
         let result = change(&config, &mut edit)?;
         let new_text = edit.doc.to_string();
         if new_text != text {
-            Config::parse(&new_text).map_err(|invalid| Error::InvalidChange(invalid.message))?;
-            write_atomically(&self.path, &new_text).map_err(|source| Error::ConfigWrite {
-                path: self.path.clone(),
-                source,
-            })?;
+            let saved = Config::parse(&new_text)
+                .map_err(|invalid| Error::InvalidChange(invalid.message))
+                .and_then(|_| {
+                    write_atomically(&self.path, &new_text).map_err(|source| Error::ConfigWrite {
+                        path: self.path.clone(),
+                        source,
+                    })
+                });
+            if let Err(err) = saved {
+                undo();
+                return Err(err);
+            }
         }
         Ok(result)
     }

@@ -20,7 +20,7 @@ pub mod vault;
 pub mod verify;
 
 use crate::config::paths::Paths;
-use crate::config::{Account, ConcurrencyCap, ConfigFile, validate_base_url};
+use crate::config::{Account, ConcurrencyCap, Config, ConfigEdit, ConfigFile, validate_base_url};
 use crate::error::Error;
 use crate::keys::account_id::AccountId;
 use crate::keys::secret::Secret;
@@ -163,6 +163,49 @@ impl Keys {
         off_runtime(move || this.remove_blocking(&id)).await
     }
 
+    /// Runs `change` under the config lock with the account's keyring entries saved first; when
+    /// the change fails or the config cannot be saved afterwards (a full disk), the entries are
+    /// put back as they were, so the keyring and the config never disagree.
+    fn change_account<T>(
+        &self,
+        id: &AccountId,
+        change: impl FnOnce(&Config, &mut ConfigEdit) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let saved = std::cell::RefCell::new(None);
+        let put_back = || {
+            if let Some(entries) = saved.borrow_mut().take() {
+                self.put_back(entries);
+            }
+        };
+        self.config.update_or_undo(
+            |config, edit| {
+                *saved.borrow_mut() = Some(self.entries_of(id)?);
+                change(config, edit).inspect_err(|_| put_back())
+            },
+            put_back,
+        )
+    }
+
+    fn entries_of(&self, id: &AccountId) -> Result<Vec<(Slot, Option<Secret>)>, Error> {
+        [Slot::Current(id.clone()), Slot::Previous(id.clone())]
+            .into_iter()
+            .map(|slot| Ok((slot.clone(), self.vault.get(&slot)?)))
+            .collect()
+    }
+
+    /// Best effort: the error that made the change fail is the one worth reporting.
+    fn put_back(&self, entries: Vec<(Slot, Option<Secret>)>) {
+        for (slot, secret) in entries {
+            let restored = match secret {
+                Some(secret) => self.vault.set(&slot, &secret),
+                None => self.vault.delete(&slot).map(|_| ()),
+            };
+            if let Err(err) = restored {
+                eprintln!("redline: could not put a keyring entry back as it was: {err}");
+            }
+        }
+    }
+
     fn add_blocking(&self, new: NewAccount, secret: Secret) -> Result<KeyInfo, Error> {
         let base_url = new
             .base_url
@@ -190,17 +233,14 @@ impl Keys {
             last_test_message: new.check.as_ref().map(|c| c.message.clone()),
         };
         let id = new.id;
-        self.config.update(|config, edit| {
+        self.change_account(&id, |config, edit| {
             if config.accounts.contains_key(&id) {
                 return Err(Error::DuplicateAccount(id.to_string()));
             }
             // A rollback copy left by an earlier account of the same id must not resurface.
             self.vault.delete(&Slot::Previous(id.clone()))?;
             self.vault.set(&Slot::Current(id.clone()), &secret)?;
-            if let Err(err) = edit.put_account(&id, &account) {
-                self.vault.delete(&Slot::Current(id.clone()))?;
-                return Err(err);
-            }
+            edit.put_account(&id, &account)?;
             Ok(key_info(&id, &account, now))
         })
     }
@@ -219,7 +259,7 @@ impl Keys {
         secret: Secret,
         check: Option<TestResult>,
     ) -> Result<KeyInfo, Error> {
-        self.config.update(|config, edit| {
+        self.change_account(id, |config, edit| {
             let mut account = config.account(id)?.clone();
             let current = self
                 .vault
@@ -251,7 +291,7 @@ impl Keys {
     }
 
     fn rollback_blocking(&self, id: &AccountId) -> Result<KeyInfo, Error> {
-        self.config.update(|config, edit| {
+        self.change_account(id, |config, edit| {
             let mut account = config.account(id)?.clone();
             let previous = self
                 .vault
@@ -275,7 +315,7 @@ impl Keys {
     }
 
     fn remove_blocking(&self, id: &AccountId) -> Result<(), Error> {
-        self.config.update(|config, edit| {
+        self.change_account(id, |config, edit| {
             config.account(id)?;
             self.vault.delete(&Slot::Previous(id.clone()))?;
             self.vault.delete(&Slot::Current(id.clone()))?;

@@ -473,3 +473,98 @@ fn help_reads_as_a_manual() {
     let set = sandbox.run(&["config", "set", "--help"]).ok().stdout;
     assert!(set.contains("accounts.<id>.concurrency_cap"), "{set}");
 }
+
+/// A few KiB of tmpfs mounted over a directory, unmounted when dropped: a disk that fills up.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    /// `None` when this user cannot mount (not root): the test says so and checks nothing.
+    fn mount(dir: &std::path::Path) -> Option<SmallDisk> {
+        std::fs::create_dir_all(dir).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then(|| SmallDisk(dir.to_owned()))
+    }
+
+    /// Writes until the disk says it is full.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut filler = std::fs::File::create(self.0.join("filler")).unwrap();
+        let block = [0u8; 1024];
+        let full = (0..1024).find_map(|_| {
+            filler
+                .write_all(&block)
+                .and_then(|()| filler.sync_all())
+                .err()
+        });
+        assert!(full.is_some(), "the small disk never filled up");
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.0.join("filler")).unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_key_change_whose_config_cannot_be_saved_leaves_the_keyring_as_it_was() {
+    let sandbox = Sandbox::new();
+    let Some(disk) = SmallDisk::mount(&sandbox.home()) else {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    };
+    sandbox
+        .run_stdin(
+            &[
+                "keys",
+                "add",
+                "kimi-main",
+                "--provider",
+                "kimi-code",
+                "--no-verify",
+            ],
+            FIRST,
+        )
+        .ok();
+    let config_before = sandbox.config_text();
+    disk.fill();
+    for (change, stdin) in [
+        (&["keys", "rotate", "kimi-main", "--no-verify"][..], SECOND),
+        (
+            &[
+                "keys",
+                "add",
+                "kimi-other",
+                "--provider",
+                "kimi-code",
+                "--no-verify",
+            ][..],
+            SECOND,
+        ),
+        (&["keys", "rm", "kimi-main"][..], ""),
+    ] {
+        let failed = sandbox.run_stdin(change, stdin).fails_with("");
+        assert!(
+            failed.stderr.contains("No space left"),
+            "{change:?}: {}",
+            failed.stderr
+        );
+        assert_eq!(sandbox.config_text(), config_before, "{change:?}");
+        assert_agree(&sandbox, "kimi-main", FIRST, None);
+        assert_eq!(sandbox.keyring("account:kimi-other"), None, "{change:?}");
+    }
+    // With room again, the same rotation goes through.
+    disk.free();
+    sandbox
+        .run_stdin(&["keys", "rotate", "kimi-main", "--no-verify"], SECOND)
+        .ok();
+    assert_agree(&sandbox, "kimi-main", SECOND, Some(FIRST));
+}
