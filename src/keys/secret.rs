@@ -73,6 +73,41 @@ impl Secret {
 
 /// The vendor prefix of a key: up to two short lowercase segments ending in `-` or `_`
 /// (`sk-`, `sk-ant-`, `sk-kimi-`, `gsk_`), never more than eight characters.
+/// `text` (a message from outside: a provider's error body) with every word shaped like a key
+/// or token replaced by its fingerprint (`sk-kimi-…1111`): providers quote the key they refused
+/// (`Invalid API key provided: Bearer sk-…`), and such messages reach the status, the events,
+/// notifications and the config file's last test message.
+pub fn redact_keys(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '=') {
+            word.push(c);
+            continue;
+        }
+        // A full stop after a key ends the sentence, not the key.
+        let key = word.trim_end_matches('.');
+        if looks_like_a_key(key) {
+            out.push_str(&Secret(key.to_owned().into()).fingerprint());
+            out.push_str(&word[key.len()..]);
+        } else {
+            out.push_str(&word);
+        }
+        word.clear();
+        out.push(c);
+    }
+    out.pop();
+    out
+}
+
+/// Long, and mixing letters and digits: API keys, Redline's tokens, JWTs. (Request ids and
+/// UUIDs match too; masking them loses little.)
+fn looks_like_a_key(word: &str) -> bool {
+    word.len() >= 20
+        && word.bytes().any(|b| b.is_ascii_digit())
+        && word.bytes().any(|b| b.is_ascii_alphabetic())
+}
+
 fn known_prefix(text: &str) -> &str {
     let mut end = 0;
     for _ in 0..2 {
@@ -153,6 +188,32 @@ mod tests {
             Secret::parse(&huge).unwrap_err(),
             SecretError::TooLong(MAX_SECRET_LEN + 1)
         );
+    }
+
+    #[test]
+    fn keys_quoted_in_a_message_are_cut_to_their_fingerprint() {
+        let cases = [
+            (
+                "Invalid API key provided: Bearer sk-kimi-0123456789abcdefZZ99.",
+                "Invalid API key provided: Bearer sk-kimi-…ZZ99.",
+            ),
+            (
+                "{\"error\":\"bad key 'sk-ant-api03-Zyxwvutsrqponmlkjihg9f8e'\"}",
+                "{\"error\":\"bad key 'sk-ant-…9f8e'\"}",
+            ),
+            (
+                "token rl_3f9a0c1d2e4b5a6978877665544332211 refused",
+                "token rl_…2211 refused",
+            ),
+            (
+                "We're receiving too many requests at the moment (limit 30, https://api.kimi.com/coding/v1)",
+                "We're receiving too many requests at the moment (limit 30, https://api.kimi.com/coding/v1)",
+            ),
+            ("", ""),
+        ];
+        for (message, redacted) in cases {
+            assert_eq!(redact_keys(message), redacted);
+        }
     }
 
     #[test]

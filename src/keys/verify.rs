@@ -2,6 +2,7 @@
 //! `keys test`: valid, rejected, for another product, for another region, or unreachable.
 
 use crate::keys::secret::Secret;
+use crate::keys::secret::redact_keys;
 use crate::poll::fetch::HttpClient;
 use crate::poll::usage::{PollError, Target, other_regions, poll_once, target};
 use crate::providers::snapshot::Snapshot;
@@ -28,7 +29,7 @@ impl Verdict {
         match self {
             Verdict::Valid(_) => "the provider accepted the key".into(),
             Verdict::Rejected(text) | Verdict::WrongRegion(text) | Verdict::Inconclusive(text) => {
-                text.clone()
+                redact_keys(text)
             }
         }
     }

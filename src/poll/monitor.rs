@@ -5,6 +5,7 @@
 use crate::config::{Account, Config};
 use crate::keys::account_id::AccountId;
 use crate::keys::secret::Secret;
+use crate::keys::secret::redact_keys;
 use crate::keys::vault::{Slot, Vault, off_runtime};
 use crate::poll::fetch::HttpClient;
 use crate::poll::poller::{PollFuture, PollReport, PollResult, Poller, Schedule, UsageSource};
@@ -55,9 +56,9 @@ fn observe(observed: &mut Observed, result: &PollResult, now: Timestamp) {
 
 fn problem(error: &PollError) -> PollProblem {
     if error.key_rejected() {
-        PollProblem::KeyRejected(error.message())
+        PollProblem::KeyRejected(redact_keys(&error.message()))
     } else {
-        PollProblem::NoData(error.message())
+        PollProblem::NoData(redact_keys(&error.message()))
     }
 }
 

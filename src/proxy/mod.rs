@@ -39,6 +39,7 @@ pub use token_tap::{MAX_FRAME, MAX_JSON_COPY};
 use crate::keys::account_id::AccountId;
 use crate::keys::credentials::Credentials;
 use crate::keys::secret::Secret;
+use crate::keys::secret::redact_keys;
 use crate::poll::fetch::HostMap;
 use crate::providers::throttle::{Cause, Classification};
 use crate::providers::{ProviderId, provider};
@@ -563,7 +564,7 @@ impl Call {
                 cause: classification.cause,
                 status,
                 retry_after_s: classification.retry_after.map(|d| d.as_secs_f64()),
-                message: classification.message.clone(),
+                message: redact_keys(&classification.message),
                 advice: classification.advice.clone(),
             },
         );

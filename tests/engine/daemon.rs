@@ -372,3 +372,110 @@ fn an_emptied_config_keeps_the_running_accounts_and_says_why() {
     assert_eq!(call(), 200);
     assert!(daemon.stop().success());
 }
+
+/// A provider that quotes, word for word, the credential it refused (some do).
+fn provider_quoting_the_key() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut credential, mut length) = (String::new(), 0);
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                if let Some((name, value)) = line.trim_end().split_once(':') {
+                    match name.to_ascii_lowercase().as_str() {
+                        "authorization" => credential = value.trim().to_owned(),
+                        "content-length" => length = value.trim().parse().unwrap_or(0),
+                        _ => {}
+                    }
+                }
+                line.clear();
+            }
+            let _ = reader.read_exact(&mut vec![0; length]);
+            let body = serde_json::json!({"error": {
+                "message": format!("Invalid API key provided: {credential}"),
+                "type": "invalid_request_error",
+                "code": "invalid_api_key"
+            }})
+            .to_string();
+            let _ = write!(
+                &stream,
+                "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    origin
+}
+
+#[test]
+fn a_key_quoted_by_the_provider_is_masked_everywhere_redline_repeats_it() {
+    const QUOTED: &str = "sk-proj-QuotedKeyAbcdefghijklmn7777";
+    let sandbox = Sandbox::new();
+    let origin = provider_quoting_the_key();
+    sandbox
+        .run_stdin(
+            &[
+                "keys",
+                "add",
+                "leaky",
+                "--provider",
+                "openai",
+                "--base-url",
+                &origin,
+                "--no-verify",
+            ],
+            QUOTED,
+        )
+        .ok();
+    // The check's verdict is kept in config.toml.
+    let test = sandbox.run(&["keys", "test", "leaky"]);
+    let mut daemon = Daemon::start(&sandbox);
+    let (token, admin) = (sandbox.token(), sandbox.admin_token());
+    let refused = http()
+        .post(daemon.url("/leaky/v1/chat/completions"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"model": "gpt-5", "messages": []}))
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let refused = refused.text().unwrap();
+    assert!(
+        refused.contains(QUOTED),
+        "the client gets the provider's answer as it was: {refused}"
+    );
+    daemon.wait_for_status(&admin, "the refusal, masked", |s| {
+        s["accounts"][0]["throttles"]["last"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Invalid API key provided: Bearer sk-proj-…7777"))
+    });
+    let api = |path: &str| {
+        http()
+            .get(daemon.url(path))
+            .bearer_auth(&admin)
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    let seen = [
+        ("keys test", test.stdout.clone() + &test.stderr),
+        ("config.toml", sandbox.config_text().unwrap()),
+        ("/api/v1/status", api("/api/v1/status")),
+        ("/api/v1/throttles", api("/api/v1/throttles")),
+        ("/metrics", api("/metrics")),
+        ("redline status", sandbox.run(&["status"]).stdout),
+    ];
+    assert!(daemon.stop().success());
+    for (what, text) in seen.iter().chain([&("daemon log", daemon.log())]) {
+        assert!(!text.contains(QUOTED), "{what} repeats the key: {text}");
+        assert!(
+            !text.contains("QuotedKey"),
+            "{what} repeats part of the key: {text}"
+        );
+    }
+}
