@@ -17,6 +17,7 @@ use redline::keys::vault::{Slot, Vault, off_runtime};
 use redline::poll::fetch::{HostMap, HttpClient};
 use redline::providers::ProviderId;
 use redline::serve::daemon;
+use redline::serve::runtime_file;
 use redline::tools::key_scan;
 use redline::tools::tool_env::{self, Shell};
 
@@ -125,7 +126,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     let keys = Keys::from_paths(&paths);
     match cli.command {
         Command::Keys(command) => keys::run(&keys, command).await,
-        Command::Status(args) => status::run(&keys, args).await,
+        Command::Status(args) => status::run(&paths, &keys, args).await,
         Command::Config(command) => config::run(&paths, &keys, command).await,
         Command::Daemon {
             listen,
@@ -160,15 +161,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             let account = config.account(&id)?;
             let store = TokenStore::from_paths(&paths);
             let token = off_runtime(move || store.default_tool_token()).await?;
+            let listen = runtime_file::engine_address(&paths, config.proxy.listen).await;
             print!(
                 "{}",
-                tool_env::render(
-                    id.as_str(),
-                    account.provider,
-                    config.proxy.listen,
-                    token.expose(),
-                    shell
-                )
+                tool_env::render(id.as_str(), account.provider, listen, token.expose(), shell)
             );
             Ok(ExitCode::SUCCESS)
         }

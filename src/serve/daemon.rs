@@ -426,6 +426,22 @@ pub async fn serve_with(
         history,
     );
     on_ready(state.api.clone());
+    // Where this engine listens, for `redline env`, `status`, `connect`; the demo is not the
+    // user's Redline, so it says nothing there.
+    let _runtime_file = if options.demo {
+        None
+    } else {
+        match super::runtime_file::publish(paths, addr) {
+            Ok(published) => Some(published),
+            Err(err) => {
+                eprintln!(
+                    "redline: cannot write {} ({err}); other redline commands will look for this Redline on proxy.listen",
+                    super::runtime_file::path(paths).display()
+                );
+                None
+            }
+        }
+    };
     // Running agents, Redline's footprint and, for the user's own keys, which tools hold them.
     let _surroundings = surroundings::watch(
         state.monitor.clone(),
