@@ -3,6 +3,7 @@
 //! the setup commands (daemon, demo, env) are small enough to live here.
 
 mod config;
+mod connect;
 mod keys;
 mod status;
 mod token;
@@ -98,6 +99,39 @@ enum Command {
         #[arg(long, value_enum, default_value = "sh")]
         shell: Shell,
     },
+    /// Point a tool at Redline for one account, by editing the tool's own config file.
+    ///
+    /// Tools: claude-code (~/.claude/settings.json, its env block), codex
+    /// (~/.codex/config.toml, a model provider), openclaw (~/.openclaw/openclaw.json, a
+    /// provider with its models and the default model), kimi (the Kimi Code CLI's
+    /// ~/.kimi/config.toml), opencode (~/.config/opencode/opencode.json) and aider
+    /// (~/.aider.conf.yml). The tool gets Redline's route for the account in the API style it
+    /// speaks best that the provider offers, the provider's model ids, and its own tool token
+    /// (`redline token --tool TOOL`), never your real key.
+    ///
+    /// The change is shown first (the token masked). Everything else in the file stays as it
+    /// was, comments and layout included; a file that does not parse is refused with its line
+    /// and column and left untouched. The previous file is kept in Redline's data directory
+    /// (the first one, across reconnects) for `redline disconnect`. Then the file is read back
+    /// and one tiny real request is sent through the running Redline the way the tool will,
+    /// to prove it works.
+    ///
+    /// Example: redline connect openclaw kimi-main --dry-run
+    Connect(connect::ConnectArgs),
+    /// Take Redline back out of a tool's config file.
+    ///
+    /// A file unchanged since `redline connect` gets its previous bytes back exactly (or is
+    /// removed, if Redline created it). A file you edited since loses only what Redline added;
+    /// your edits stay.
+    Disconnect(connect::DisconnectArgs),
+    /// List the tools Redline can connect: whether each is installed, its config file, and
+    /// where it points.
+    ///
+    /// States: not configured; direct to the provider with the current key of an account;
+    /// direct with an old key (one a rotation replaced: the tool will fail or use the wrong
+    /// key); through Redline on an account, with which tool token; or at a Redline address
+    /// that is not the one running (connect again).
+    Tools(connect::ToolsArgs),
     /// Print a tool token that your tools present to Redline's proxy, or the admin credential.
     ///
     /// A tool token (256 random bits, made on first use and kept in the OS keyring) opens the
@@ -168,6 +202,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Connect(args) => connect::connect(&paths, &keys, args).await,
+        Command::Disconnect(args) => connect::disconnect(&paths, args).await,
+        Command::Tools(args) => connect::tools(&paths, &keys, args).await,
         Command::Token(args) => token::run(&paths, args).await,
         Command::Dashboard(args) => token::dashboard(&paths, &keys, args).await,
     }

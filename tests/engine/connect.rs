@@ -1,7 +1,8 @@
 //! Finding the running Redline and pointing tools at it: the runtime file a daemon writes
 //! (so `env` and `status` use the address actually listening, and a stale file is ignored).
 
-use crate::support::{Daemon, KimiAccount};
+use crate::support::{Daemon, KimiAccount, Sandbox, http};
+use serde_json::Value;
 
 const KEY: &str = "sk-kimi-ConnectTestKeyAbcdefghijkl4242";
 
@@ -52,4 +53,203 @@ fn env_and_status_use_the_address_the_daemon_listens_on_and_ignore_a_stale_file(
 
     assert!(daemon.stop().success(), "{}", daemon.log());
     assert!(!runtime_file.exists(), "removed on a clean exit");
+}
+
+fn tool_token(sandbox: &Sandbox, tool: &str) -> String {
+    sandbox
+        .run(&["token", "--tool", tool])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned()
+}
+
+fn tools_json(sandbox: &Sandbox) -> Value {
+    let out = sandbox.run(&["tools", "--json"]).ok().stdout;
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn tool_entry(list: &Value, tool: &str) -> Value {
+    list["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tool"] == tool)
+        .unwrap_or_else(|| panic!("no {tool} in {list}"))
+        .clone()
+}
+
+#[test]
+fn connect_points_each_tool_at_redline_and_proves_it_with_the_real_key_kept_out() {
+    let (account, mut daemon) = KimiAccount::with_daemon(KEY);
+    let sandbox = &account.sandbox;
+    let home = sandbox.user_home();
+    let before = tools_json(sandbox);
+    assert_eq!(
+        before["redline"],
+        daemon.origin.trim_start_matches("http://")
+    );
+    for tool in [
+        "claude-code",
+        "codex",
+        "openclaw",
+        "kimi",
+        "opencode",
+        "aider",
+    ] {
+        assert_eq!(
+            tool_entry(&before, tool)["state"],
+            "not_configured",
+            "{before}"
+        );
+    }
+
+    for (tool, display, file) in [
+        ("claude-code", "Claude Code", ".claude/settings.json"),
+        ("openclaw", "OpenClaw", ".openclaw/openclaw.json"),
+        ("kimi", "Kimi Code CLI", ".kimi/config.toml"),
+        ("opencode", "opencode", ".config/opencode/opencode.json"),
+        ("aider", "aider", ".aider.conf.yml"),
+    ] {
+        let out = sandbox.run(&["connect", tool, "kimi-main"]).ok().stdout;
+        assert!(
+            out.contains(&format!(
+                "{display} now goes through Redline for kimi-main (answered in "
+            )),
+            "{tool}: {out}"
+        );
+        let token = tool_token(sandbox, tool);
+        assert!(!out.contains(&token), "the preview masks the token: {out}");
+        let written = std::fs::read_to_string(home.join(file)).unwrap();
+        assert!(written.contains(&token), "{tool}: {written}");
+        assert!(!written.contains(KEY), "{tool}: the real key in {file}");
+        assert!(written.contains("kimi-for-coding"), "{tool}: {written}");
+        // The proof reached the provider with the real key, not the tool token.
+        let headers = account.provider.last_request_headers().unwrap();
+        let sent: Vec<String> = headers
+            .iter()
+            .map(|(_, v)| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        assert!(sent.iter().any(|v| v.contains(KEY)), "{tool}: {sent:?}");
+        assert!(!sent.iter().any(|v| v.contains(&token)), "{tool}: {sent:?}");
+        let entry = tool_entry(&tools_json(sandbox), tool);
+        assert_eq!(entry["state"], "redline", "{entry}");
+        assert_eq!(entry["account"], "kimi-main", "{entry}");
+        assert_eq!(entry["token_tool"], tool, "{entry}");
+    }
+
+    // Codex speaks only the Responses API, which Kimi Code does not offer: refused, nothing
+    // written.
+    sandbox
+        .run(&["connect", "codex", "kimi-main"])
+        .fails_with("Codex speaks OpenAI responses; Kimi Code");
+    assert!(!home.join(".codex").exists());
+
+    let metrics = http()
+        .get(daemon.url("/metrics"))
+        .bearer_auth(&account.admin)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    for tool in ["claude-code", "openclaw", "kimi", "opencode", "aider"] {
+        assert!(
+            metrics.contains(&format!("client=\"{tool}\"")),
+            "{tool} not named in /metrics: {metrics}"
+        );
+    }
+
+    // Every file Redline created goes again.
+    for tool in ["claude-code", "openclaw", "kimi", "opencode", "aider"] {
+        sandbox.run(&["disconnect", tool]).ok();
+    }
+    let after = tools_json(sandbox);
+    for tool in ["claude-code", "openclaw", "kimi", "opencode", "aider"] {
+        assert_eq!(
+            tool_entry(&after, tool)["state"],
+            "not_configured",
+            "{after}"
+        );
+    }
+    assert!(
+        crate::support::files_below(&home).is_empty(),
+        "{:?}",
+        crate::support::files_below(&home)
+    );
+
+    assert!(daemon.stop().success());
+    assert!(!daemon.log().contains(KEY), "{}", daemon.log());
+}
+
+#[test]
+fn disconnect_restores_the_users_file_byte_for_byte_or_keeps_their_later_edits() {
+    let (account, mut daemon) = KimiAccount::with_daemon(KEY);
+    let sandbox = &account.sandbox;
+    let home = sandbox.user_home();
+
+    // A hand-written OpenClaw file: a comment, a trailing comma, CRLF.
+    let openclaw = home.join(".openclaw/openclaw.json");
+    std::fs::create_dir_all(openclaw.parent().unwrap()).unwrap();
+    let original = "// my gateway\r\n{\r\n  gateway: { port: 18789 },\r\n}\r\n";
+    std::fs::write(&openclaw, original).unwrap();
+    sandbox.run(&["connect", "openclaw", "kimi-main"]).ok();
+    assert_ne!(std::fs::read_to_string(&openclaw).unwrap(), original);
+    // A reconnect keeps the first original.
+    sandbox.run(&["connect", "openclaw", "kimi-main"]).ok();
+    let out = sandbox.run(&["disconnect", "openclaw"]).ok().stdout;
+    assert!(out.contains("restored"), "{out}");
+    assert_eq!(std::fs::read_to_string(&openclaw).unwrap(), original);
+
+    // Claude Code's settings, edited by the user after connect.
+    let claude = home.join(".claude/settings.json");
+    std::fs::create_dir_all(claude.parent().unwrap()).unwrap();
+    std::fs::write(&claude, "{\n  \"theme\": \"dark\"\n}\n").unwrap();
+    sandbox.run(&["connect", "claude-code", "kimi-main"]).ok();
+    let edited = std::fs::read_to_string(&claude)
+        .unwrap()
+        .replace("\"dark\"", "\"light\"");
+    std::fs::write(&claude, &edited).unwrap();
+    let out = sandbox.run(&["disconnect", "claude-code"]).ok().stdout;
+    assert!(out.contains("kept your changes"), "{out}");
+    let now = std::fs::read_to_string(&claude).unwrap();
+    assert!(now.contains("\"light\""), "{now}");
+    assert!(!now.contains("ANTHROPIC") && !now.contains("rl_"), "{now}");
+
+    // --dry-run shows the change and writes nothing.
+    let out = sandbox
+        .run(&["connect", "kimi", "kimi-main", "--dry-run"])
+        .ok()
+        .stdout;
+    assert!(
+        out.contains("kimi-for-coding") && out.contains("Dry run"),
+        "{out}"
+    );
+    assert!(!out.contains(&tool_token(sandbox, "kimi")), "{out}");
+    assert!(!home.join(".kimi").exists());
+
+    // A file that does not parse is refused with its place and left as it was.
+    let aider = home.join(".aider.conf.yml");
+    let broken = "model: gpt-4\nopenai-api-base: [unclosed\n";
+    std::fs::write(&aider, broken).unwrap();
+    sandbox
+        .run(&["connect", "aider", "kimi-main"])
+        .fails_with("~/.aider.conf.yml, line 3, column 1");
+    assert_eq!(std::fs::read_to_string(&aider).unwrap(), broken);
+    let entry = tool_entry(&tools_json(sandbox), "aider");
+    assert_eq!(entry["state"], "unreadable", "{entry}");
+
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn connect_without_a_running_redline_writes_the_file_and_says_how_to_start_it() {
+    let account = KimiAccount::new(KEY);
+    let sandbox = &account.sandbox;
+    let out = sandbox.run(&["connect", "aider", "kimi-main"]).ok().stdout;
+    assert!(out.contains("redline daemon"), "{out}");
+    let written = std::fs::read_to_string(sandbox.user_home().join(".aider.conf.yml")).unwrap();
+    assert!(
+        written.contains("127.0.0.1:4290/kimi-main/coding/v1"),
+        "{written}"
+    );
 }
