@@ -4,6 +4,7 @@
 
 mod config;
 mod connect;
+mod env;
 mod keys;
 mod status;
 mod token;
@@ -12,15 +13,11 @@ use clap::{Parser, Subcommand};
 use redline::Error;
 use redline::config::paths::Paths;
 use redline::keys::Keys;
-use redline::keys::account_id::AccountId;
-use redline::keys::token::TokenStore;
 use redline::keys::vault::{Slot, Vault, off_runtime};
 use redline::poll::fetch::{HostMap, HttpClient};
 use redline::providers::ProviderId;
 use redline::serve::daemon;
-use redline::serve::runtime_file;
 use redline::tools::key_scan;
-use redline::tools::tool_env::{self, Shell};
 
 use std::process::ExitCode;
 
@@ -87,18 +84,15 @@ enum Command {
     /// Simulated coding agents send real requests through the real proxy to simulated
     /// providers, so you see the status go green, amber and red, with the reasons.
     Demo,
-    /// Print the lines that point your tools at Redline's proxy for one account.
+    /// Print what each tool needs to go through Redline for one account.
     ///
-    /// Covers the OpenAI SDKs, Codex, Roo Code, Claude Code, Kimi CLI and OpenClaw. The tools
-    /// get the default tool token, which opens the proxy and nothing else; your real key stays
-    /// in the keyring, so rotating it changes nothing in any tool. Use: eval "$(redline env
-    /// kimi-main)".
-    Env {
-        id: AccountId,
-        /// Syntax of the lines.
-        #[arg(long, value_enum, default_value = "sh")]
-        shell: Shell,
-    },
+    /// With --tool, exactly what that tool needs, with the model ids and the tool's own token:
+    /// the content of its config file for claude-code, codex, openclaw, kimi, opencode and
+    /// aider (`redline connect TOOL ACCOUNT` writes it into the file for you and keeps the
+    /// rest), or the variables for openai-sdk and anthropic-sdk (eval "$(redline env kimi-main
+    /// --tool openai-sdk)"). Without --tool, one labelled block per tool, commented out. Your
+    /// real key stays in the keyring, so rotating it changes nothing in any tool.
+    Env(env::EnvArgs),
     /// Point a tool at Redline for one account, by editing the tool's own config file.
     ///
     /// Tools: claude-code (~/.claude/settings.json, its env block), codex
@@ -190,18 +184,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             daemon::run(&paths, options).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Env { id, shell } => {
-            let config = keys.config().load()?;
-            let account = config.account(&id)?;
-            let store = TokenStore::from_paths(&paths);
-            let token = off_runtime(move || store.default_tool_token()).await?;
-            let listen = runtime_file::engine_address(&paths, config.proxy.listen).await;
-            print!(
-                "{}",
-                tool_env::render(id.as_str(), account.provider, listen, token.expose(), shell)
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Env(args) => env::run(&paths, &keys, args).await,
         Command::Connect(args) => connect::connect(&paths, &keys, args).await,
         Command::Disconnect(args) => connect::disconnect(&paths, args).await,
         Command::Tools(args) => connect::tools(&paths, &keys, args).await,

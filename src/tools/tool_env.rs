@@ -127,6 +127,47 @@ pub fn target(
     })
 }
 
+/// Which SDK's variables [`sdk_lines`] prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sdk {
+    /// `OPENAI_BASE_URL`, `OPENAI_API_KEY`.
+    OpenAi,
+    /// `ANTHROPIC_BASE_URL`, `ANTHROPIC_AUTH_TOKEN`.
+    Anthropic,
+}
+
+/// The variables one SDK reads for account `id`, with the model to ask for in a comment; None
+/// when the provider offers no route of that style.
+pub fn sdk_lines(
+    sdk: Sdk,
+    id: &str,
+    provider: ProviderId,
+    listen: SocketAddr,
+    token: &str,
+    shell: Shell,
+) -> Option<String> {
+    let (openai, anthropic) = tool_paths(provider);
+    let base = format!("http://{listen}/{id}");
+    let model = models(provider).model;
+    let lines = match sdk {
+        Sdk::OpenAi => vec![
+            format!("# OpenAI SDKs for {id}: model \"{model}\""),
+            assign(shell, "OPENAI_BASE_URL", &format!("{base}{}", openai?)),
+            assign(shell, "OPENAI_API_KEY", token),
+        ],
+        Sdk::Anthropic => vec![
+            format!("# Anthropic SDKs for {id}: model \"{model}\""),
+            assign(
+                shell,
+                "ANTHROPIC_BASE_URL",
+                &format!("{base}{}", anthropic?),
+            ),
+            assign(shell, "ANTHROPIC_AUTH_TOKEN", token),
+        ],
+    };
+    Some(lines.join("\n") + "\n")
+}
+
 fn assign(shell: Shell, name: &str, value: &str) -> String {
     match shell {
         Shell::Sh => format!("export {name}='{value}'"),

@@ -253,3 +253,48 @@ fn connect_without_a_running_redline_writes_the_file_and_says_how_to_start_it() 
         "{written}"
     );
 }
+
+#[test]
+fn env_for_one_tool_prints_its_config_with_its_own_token_and_model() {
+    let account = KimiAccount::new(KEY);
+    let sandbox = &account.sandbox;
+    let openclaw = sandbox
+        .run(&["env", "kimi-main", "--tool", "openclaw"])
+        .ok();
+    let token = tool_token(sandbox, "openclaw");
+    // Exactly the file's content: it parses as JSON.
+    let value: Value = serde_json::from_str(&openclaw.stdout).unwrap();
+    let provider = &value["models"]["providers"]["redline-kimi-main"];
+    assert_eq!(provider["apiKey"], token.as_str(), "{value}");
+    assert_eq!(provider["models"][0]["id"], "kimi-for-coding", "{value}");
+    assert_eq!(
+        value["agents"]["defaults"]["model"]["primary"],
+        "redline-kimi-main/kimi-for-coding"
+    );
+    assert!(
+        openclaw
+            .stderr
+            .contains("redline connect openclaw kimi-main")
+    );
+    assert!(!openclaw.stdout.contains(KEY));
+
+    let all = sandbox.run(&["env", "kimi-main"]).ok().stdout;
+    for tool in [
+        "Claude Code",
+        "OpenClaw",
+        "Kimi Code CLI",
+        "opencode",
+        "aider",
+        "Codex",
+    ] {
+        assert!(all.contains(&format!("# ==== {tool} (")), "{tool}: {all}");
+    }
+    assert!(
+        all.contains("sets up claude-code, openclaw, kimi, opencode, aider for you"),
+        "{all}"
+    );
+    assert!(all.contains(&token), "each block has its tool's own token");
+    sandbox
+        .run(&["env", "kimi-main", "--tool", "vim"])
+        .fails_with("unknown tool");
+}
