@@ -66,7 +66,9 @@ enum Command {
     /// dashboard and JSON API on one loopback port until Ctrl-C or SIGTERM.
     ///
     /// Tools reach a provider through http://127.0.0.1:4290/<account-id>/<provider path>,
-    /// presenting the local token (`redline env <account-id>` prints the settings).
+    /// presenting their tool token (`redline connect TOOL <account-id>` sets a tool up). It
+    /// writes where it listens to a runtime file (never a token), so the other commands find
+    /// it even on a --listen address.
     Daemon {
         /// Address to listen on (default: proxy.listen from the config, 127.0.0.1:4290).
         #[arg(long, value_name = "ADDR")]

@@ -470,7 +470,7 @@ pub async fn serve_with(
     // Tokens made, rotated or revoked with `redline token` take effect without a restart.
     let following = tokio::spawn(credentials.clone().follow());
     eprintln!(
-        "  proxy:     http://{addr}/<account-id>/...   (`redline env <account-id>` sets up your tools)"
+        "  proxy:     http://{addr}/<account-id>/...   (`redline connect TOOL <account-id>` sets up a tool)"
     );
     eprintln!("  Ctrl-C stops it.");
     let _reloader = reload.map(|(config, keys, secrets)| {
