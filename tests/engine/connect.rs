@@ -298,3 +298,46 @@ fn env_for_one_tool_prints_its_config_with_its_own_token_and_model() {
         .run(&["env", "kimi-main", "--tool", "vim"])
         .fails_with("unknown tool");
 }
+
+#[test]
+fn codex_on_an_openai_account_is_written_and_a_failed_proof_says_the_providers_reason() {
+    const OPENAI_KEY: &str = "sk-proj-ConnectCodexKeyAbcdefghijklmnop42";
+    let sandbox = Sandbox::new();
+    let openai = crate::support::fake(redline::providers::ProviderId::Openai, OPENAI_KEY);
+    sandbox.add_key("openai-main", "openai", &openai.origin(), OPENAI_KEY);
+    let mut daemon = Daemon::start(&sandbox);
+    // The fake OpenAI serves chat completions only, so Codex's Responses request is refused
+    // there: the command says so with the provider's own words, and exits 1.
+    let run = sandbox.run(&["connect", "codex", "openai-main"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains(
+            "a test request for openai-main failed: HTTP 404: the fake openai serves only"
+        ),
+        "{}",
+        run.stderr
+    );
+    let config = std::fs::read_to_string(sandbox.user_home().join(".codex/config.toml")).unwrap();
+    assert!(config.contains("wire_api = \"responses\""), "{config}");
+    assert!(config.contains("model = \"gpt-5\""), "{config}");
+    assert!(config.contains(&tool_token(&sandbox, "codex")), "{config}");
+    assert!(!config.contains(OPENAI_KEY));
+    // It went the way Codex goes: /v1/responses with the real key in place of the token.
+    let headers = openai.last_request_headers().unwrap();
+    assert_eq!(
+        headers["authorization"].to_str().unwrap(),
+        format!("Bearer {OPENAI_KEY}")
+    );
+    assert!(!headers.contains_key("x-redline-tool"), "Redline keeps it");
+    let metrics = http()
+        .get(daemon.url("/metrics"))
+        .bearer_auth(sandbox.admin_token())
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(metrics.contains("client=\"codex\""), "{metrics}");
+    let entry = tool_entry(&tools_json(&sandbox), "codex");
+    assert_eq!(entry["state"], "redline", "{entry}");
+    assert!(daemon.stop().success());
+}
