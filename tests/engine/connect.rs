@@ -341,3 +341,66 @@ fn codex_on_an_openai_account_is_written_and_a_failed_proof_says_the_providers_r
     assert_eq!(entry["state"], "redline", "{entry}");
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn tools_tells_a_current_key_from_an_old_one_and_a_stale_redline_address() {
+    const NEW_KEY: &str = "sk-kimi-ConnectTestRotatedKeyAbcdefgh9999";
+    let account = KimiAccount::new(KEY);
+    let sandbox = &account.sandbox;
+    let home = sandbox.user_home();
+    let claude = home.join(".claude/settings.json");
+    std::fs::create_dir_all(claude.parent().unwrap()).unwrap();
+    std::fs::write(
+        &claude,
+        format!(
+            r#"{{"env": {{"ANTHROPIC_BASE_URL": "https://api.kimi.com/coding/", "ANTHROPIC_API_KEY": "{KEY}"}}}}"#
+        ),
+    )
+    .unwrap();
+    let entry = tool_entry(&tools_json(sandbox), "claude-code");
+    assert_eq!(entry["state"], "direct_current_key", "{entry}");
+    assert_eq!(entry["account"], "kimi-main", "{entry}");
+    assert!(entry["detected"].as_bool().unwrap(), "{entry}");
+    assert!(
+        !entry.to_string().contains(KEY),
+        "only a fingerprint: {entry}"
+    );
+
+    sandbox
+        .run_stdin(&["keys", "rotate", "kimi-main", "--no-verify"], NEW_KEY)
+        .ok();
+    let entry = tool_entry(&tools_json(sandbox), "claude-code");
+    assert_eq!(entry["state"], "direct_old_key", "{entry}");
+    let text = sandbox.run(&["tools"]).ok().stdout;
+    assert!(text.contains("an old key of kimi-main"), "{text}");
+
+    // Connected while no Redline ran (so for proxy.listen), then Redline started elsewhere.
+    sandbox.run(&["connect", "opencode", "kimi-main"]).ok();
+    let daemon = Daemon::start(sandbox);
+    let entry = tool_entry(&tools_json(sandbox), "opencode");
+    assert_eq!(entry["state"], "redline_elsewhere", "{entry}");
+    assert_eq!(entry["address"], "127.0.0.1:4290", "{entry}");
+    // Connecting again follows the running one; the provider refuses the rotated key it does
+    // not know yet, and the command says so in the provider's words.
+    let refused = sandbox.run(&["connect", "opencode", "kimi-main"]);
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert!(
+        refused
+            .stderr
+            .contains("a test request for kimi-main failed: HTTP 401: Invalid Authentication"),
+        "{}",
+        refused.stderr
+    );
+    account.provider.accept_key(NEW_KEY);
+    let out = sandbox
+        .run(&["connect", "opencode", "kimi-main"])
+        .ok()
+        .stdout;
+    assert!(out.contains("opencode now goes through Redline"), "{out}");
+    let entry = tool_entry(&tools_json(sandbox), "opencode");
+    assert_eq!(entry["state"], "redline", "{entry}");
+    assert_eq!(
+        entry["address"].as_str().unwrap(),
+        daemon.origin.trim_start_matches("http://")
+    );
+}
