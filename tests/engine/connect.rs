@@ -51,6 +51,21 @@ fn env_and_status_use_the_address_the_daemon_listens_on_and_ignore_a_stale_file(
     let status = sandbox.run(&["status", "--engine", "--json"]).ok();
     assert!(status.stdout.contains("kimi-main"), "{}", status.stdout);
 
+    // `dashboard` and `config set`'s restart question find it too.
+    let link = sandbox.run(&["dashboard", "--print"]).ok().stdout;
+    assert!(
+        link.starts_with(&format!("http://{listen}/#token=")),
+        "{link}"
+    );
+    let set = sandbox
+        .run(&["config", "set", "proxy.listen", "127.0.0.1:4299"])
+        .ok()
+        .stdout;
+    assert!(
+        set.contains("proxy.listen takes effect when Redline restarts: "),
+        "{set}"
+    );
+
     assert!(daemon.stop().success(), "{}", daemon.log());
     assert!(!runtime_file.exists(), "removed on a clean exit");
 }
