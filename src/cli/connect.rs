@@ -587,3 +587,53 @@ fn describe_state(state: &ToolState) -> String {
         } => format!("it points at Redline on {address} for {account}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redline::providers::ProviderId;
+
+    fn target(tool: Tool, provider: ProviderId) -> Target {
+        let token = Secret::parse("rl_0123456789abcdef0123").unwrap();
+        let address = "127.0.0.1:4290".parse().unwrap();
+        tool_env::target(tool, "acct", provider, address, token).unwrap()
+    }
+
+    #[test]
+    fn the_proof_goes_the_way_the_tool_goes() {
+        let (url, headers, body) = proof_request(
+            Tool::ClaudeCode,
+            &target(Tool::ClaudeCode, ProviderId::KimiCode),
+        );
+        assert_eq!(url, "http://127.0.0.1:4290/acct/coding/v1/messages");
+        assert!(headers.contains(&("authorization", "Bearer rl_0123456789abcdef0123".into())));
+        assert!(headers.contains(&("x-redline-tool", "claude-code".into())));
+        assert_eq!(body["max_tokens"], 1);
+        assert_eq!(body["model"], "kimi-for-coding");
+
+        let (url, headers, _) = proof_request(
+            Tool::OpenClaw,
+            &target(Tool::OpenClaw, ProviderId::KimiCode),
+        );
+        assert_eq!(url, "http://127.0.0.1:4290/acct/coding/v1/messages");
+        assert!(headers.contains(&("x-api-key", "rl_0123456789abcdef0123".into())));
+
+        let (url, _, body) = proof_request(Tool::Aider, &target(Tool::Aider, ProviderId::KimiCode));
+        assert_eq!(url, "http://127.0.0.1:4290/acct/coding/v1/chat/completions");
+        assert_eq!(body["max_tokens"], 1);
+
+        let (url, _, body) = proof_request(Tool::Codex, &target(Tool::Codex, ProviderId::Openai));
+        assert_eq!(url, "http://127.0.0.1:4290/acct/v1/responses");
+        assert_eq!(body["model"], "gpt-5");
+    }
+
+    #[test]
+    fn a_refusal_is_told_in_the_providers_words() {
+        assert_eq!(
+            reason_in(r#"{"error": {"type": "rate_limit", "message": "Too many requests"}}"#),
+            "Too many requests"
+        );
+        assert_eq!(reason_in(r#"{"message": "no"}"#), "no");
+        assert_eq!(reason_in(" Bad gateway \n"), "Bad gateway");
+    }
+}
