@@ -32,6 +32,7 @@ Files live under $REDLINE_HOME when it is set, otherwise in your platform's conf
 Examples:
   redline keys add kimi-main --provider kimi-code --label \"Kimi Code\" < key.txt
   redline keys list
+  redline connect openclaw kimi-main --dry-run
   pbpaste | redline keys rotate kimi-main
   redline config set thresholds.warn 75";
 
