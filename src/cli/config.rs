@@ -9,6 +9,7 @@ use redline::config::settings;
 use redline::keys::Keys;
 use redline::keys::vault::{Slot, Vault, off_runtime};
 use redline::serve::api_client::{ApiClient, Call, Method};
+use redline::serve::runtime_file;
 use redline::status::source;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -67,7 +68,9 @@ pub(super) async fn run(
             println!("Saved {key} = {value} in {}.", file.path().display());
             if restart::needs_restart(&key) {
                 let how = match listening {
-                    Ok(listen) => how_to_restart(listen).await,
+                    Ok(listen) => {
+                        how_to_restart(runtime_file::engine_address(paths, listen).await).await
+                    }
                     Err(_) => None,
                 };
                 if let Some(note) = restart::note(&[&key], how.as_deref()) {
@@ -79,11 +82,11 @@ pub(super) async fn run(
     }
 }
 
-/// What to do to restart this install's Redline listening on `listen`, in its own words (it
-/// knows how it was started); `None` when none of this install listens there.
-async fn how_to_restart(listen: SocketAddr) -> Option<String> {
+/// What to do to restart this install's Redline listening on `address`, in its own words (it
+/// knows how it was started); `None` when none of this install listens there. `address` is
+/// where it runs (the runtime file's address, else `proxy.listen`).
+async fn how_to_restart(address: SocketAddr) -> Option<String> {
     const ANY: &str = "quit and reopen the desktop app, or restart `redline daemon` or its service";
-    let address = source::engine_address(listen);
     if !source::is_listening(address).await {
         return None;
     }

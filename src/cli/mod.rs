@@ -3,6 +3,8 @@
 //! the setup commands (daemon, demo, env) are small enough to live here.
 
 mod config;
+mod connect;
+mod env;
 mod keys;
 mod status;
 mod token;
@@ -11,14 +13,11 @@ use clap::{Parser, Subcommand};
 use redline::Error;
 use redline::config::paths::Paths;
 use redline::keys::Keys;
-use redline::keys::account_id::AccountId;
-use redline::keys::token::TokenStore;
 use redline::keys::vault::{Slot, Vault, off_runtime};
 use redline::poll::fetch::{HostMap, HttpClient};
 use redline::providers::ProviderId;
 use redline::serve::daemon;
 use redline::tools::key_scan;
-use redline::tools::tool_env::{self, Shell};
 
 use std::process::ExitCode;
 
@@ -33,6 +32,7 @@ Files live under $REDLINE_HOME when it is set, otherwise in your platform's conf
 Examples:
   redline keys add kimi-main --provider kimi-code --label \"Kimi Code\" < key.txt
   redline keys list
+  redline connect openclaw kimi-main --dry-run
   pbpaste | redline keys rotate kimi-main
   redline config set thresholds.warn 75";
 
@@ -67,7 +67,9 @@ enum Command {
     /// dashboard and JSON API on one loopback port until Ctrl-C or SIGTERM.
     ///
     /// Tools reach a provider through http://127.0.0.1:4290/<account-id>/<provider path>,
-    /// presenting the local token (`redline env <account-id>` prints the settings).
+    /// presenting their tool token (`redline connect TOOL <account-id>` sets a tool up). It
+    /// writes where it listens to a runtime file (never a token), so the other commands find
+    /// it even on a --listen address.
     Daemon {
         /// Address to listen on (default: proxy.listen from the config, 127.0.0.1:4290).
         #[arg(long, value_name = "ADDR")]
@@ -85,18 +87,48 @@ enum Command {
     /// Simulated coding agents send real requests through the real proxy to simulated
     /// providers, so you see the status go green, amber and red, with the reasons.
     Demo,
-    /// Print the lines that point your tools at Redline's proxy for one account.
+    /// Print what each tool needs to go through Redline for one account.
     ///
-    /// Covers the OpenAI SDKs, Codex, Roo Code, Claude Code, Kimi CLI and OpenClaw. The tools
-    /// get the default tool token, which opens the proxy and nothing else; your real key stays
-    /// in the keyring, so rotating it changes nothing in any tool. Use: eval "$(redline env
-    /// kimi-main)".
-    Env {
-        id: AccountId,
-        /// Syntax of the lines.
-        #[arg(long, value_enum, default_value = "sh")]
-        shell: Shell,
-    },
+    /// With --tool, exactly what that tool needs, with the model ids and the tool's own token:
+    /// the content of its config file for claude-code, codex, openclaw, kimi, opencode and
+    /// aider (`redline connect TOOL ACCOUNT` writes it into the file for you and keeps the
+    /// rest), or the variables for openai-sdk and anthropic-sdk (eval "$(redline env kimi-main
+    /// --tool openai-sdk)"). Without --tool, one labelled block per tool, commented out. Your
+    /// real key stays in the keyring, so rotating it changes nothing in any tool.
+    Env(env::EnvArgs),
+    /// Point a tool at Redline for one account, by editing the tool's own config file.
+    ///
+    /// Tools: claude-code (~/.claude/settings.json, its env block), codex
+    /// (~/.codex/config.toml, a model provider), openclaw (~/.openclaw/openclaw.json, a
+    /// provider with its models and the default model), kimi (the Kimi Code CLI's
+    /// ~/.kimi/config.toml), opencode (~/.config/opencode/opencode.json) and aider
+    /// (~/.aider.conf.yml). The tool gets Redline's route for the account in the API style it
+    /// speaks best that the provider offers, the provider's model ids, and its own tool token
+    /// (`redline token --tool TOOL`), never your real key.
+    ///
+    /// The change is shown first (the token masked). Everything else in the file stays as it
+    /// was, comments and layout included; a file that does not parse is refused with its line
+    /// and column and left untouched. The previous file is kept in Redline's data directory
+    /// (the first one, across reconnects) for `redline disconnect`. Then the file is read back
+    /// and one tiny real request is sent through the running Redline the way the tool will,
+    /// to prove it works.
+    ///
+    /// Example: redline connect openclaw kimi-main --dry-run
+    Connect(connect::ConnectArgs),
+    /// Take Redline back out of a tool's config file.
+    ///
+    /// A file unchanged since `redline connect` gets its previous bytes back exactly (or is
+    /// removed, if Redline created it). A file you edited since loses only what Redline added;
+    /// your edits stay.
+    Disconnect(connect::DisconnectArgs),
+    /// List the tools Redline can connect: whether each is installed, its config file, and
+    /// where it points.
+    ///
+    /// States: not configured; direct to the provider with the current key of an account;
+    /// direct with an old key (one a rotation replaced: the tool will fail or use the wrong
+    /// key); through Redline on an account, with which tool token; or at a Redline address
+    /// that is not the one running (connect again).
+    Tools(connect::ToolsArgs),
     /// Print a tool token that your tools present to Redline's proxy, or the admin credential.
     ///
     /// A tool token (256 random bits, made on first use and kept in the OS keyring) opens the
@@ -125,7 +157,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     let keys = Keys::from_paths(&paths);
     match cli.command {
         Command::Keys(command) => keys::run(&keys, command).await,
-        Command::Status(args) => status::run(&keys, args).await,
+        Command::Status(args) => status::run(&paths, &keys, args).await,
         Command::Config(command) => config::run(&paths, &keys, command).await,
         Command::Daemon {
             listen,
@@ -155,23 +187,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             daemon::run(&paths, options).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Env { id, shell } => {
-            let config = keys.config().load()?;
-            let account = config.account(&id)?;
-            let store = TokenStore::from_paths(&paths);
-            let token = off_runtime(move || store.default_tool_token()).await?;
-            print!(
-                "{}",
-                tool_env::render(
-                    id.as_str(),
-                    account.provider,
-                    config.proxy.listen,
-                    token.expose(),
-                    shell
-                )
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Env(args) => env::run(&paths, &keys, args).await,
+        Command::Connect(args) => connect::connect(&paths, &keys, args).await,
+        Command::Disconnect(args) => connect::disconnect(&paths, args).await,
+        Command::Tools(args) => connect::tools(&paths, &keys, args).await,
         Command::Token(args) => token::run(&paths, args).await,
         Command::Dashboard(args) => token::dashboard(&paths, &keys, args).await,
     }

@@ -5,9 +5,11 @@ use super::{http_client, scan_keys};
 use clap::Args;
 use jiff::Timestamp;
 use redline::Error;
+use redline::config::paths::Paths;
 use redline::keys::Keys;
 use redline::keys::vault::{Slot, Vault, off_runtime};
 use redline::poll::monitor;
+use redline::serve::runtime_file;
 use redline::status;
 use redline::status::source::{self, Asked, Form};
 use redline::tools::agents::Scanner;
@@ -36,7 +38,7 @@ pub(super) struct StatusArgs {
     pub(super) engine: bool,
 }
 
-pub(super) async fn run(keys: &Keys, args: StatusArgs) -> Result<ExitCode, Error> {
+pub(super) async fn run(paths: &Paths, keys: &Keys, args: StatusArgs) -> Result<ExitCode, Error> {
     let StatusArgs {
         json,
         waybar,
@@ -52,7 +54,7 @@ pub(super) async fn run(keys: &Keys, args: StatusArgs) -> Result<ExitCode, Error
     let status = if direct {
         poll_status(keys, form).await?
     } else {
-        status_from_engine_or_providers(keys, form, engine).await?
+        status_from_engine_or_providers(paths, keys, form, engine).await?
     };
     let now = Timestamp::now();
     if json {
@@ -73,12 +75,13 @@ pub(super) async fn run(keys: &Keys, args: StatusArgs) -> Result<ExitCode, Error
 /// The running engine's status, or (unless `engine_only`) the providers' answers when no
 /// engine gives one.
 async fn status_from_engine_or_providers(
+    paths: &Paths,
     keys: &Keys,
     form: Form,
     engine_only: bool,
 ) -> Result<status::model::Status, Error> {
     let config = keys.config().load()?;
-    let address = source::engine_address(config.proxy.listen);
+    let address = runtime_file::engine_address(paths, config.proxy.listen).await;
     let vault = Vault::from_env();
     let asked = if !source::is_listening(address).await {
         Asked::NotRunning

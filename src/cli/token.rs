@@ -9,6 +9,7 @@ use redline::keys::token::{TokenStore, ToolName};
 use redline::keys::vault::off_runtime;
 use redline::serve::api_client::{ApiClient, Call, Method};
 use redline::serve::daemon::open_in_browser;
+use redline::serve::runtime_file;
 use redline::status::source;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -109,10 +110,10 @@ pub(super) async fn dashboard(
     args: DashboardArgs,
 ) -> Result<ExitCode, Error> {
     let config = keys.config().load()?;
-    let address = source::engine_address(config.proxy.listen);
+    let address = runtime_file::engine_address(paths, config.proxy.listen).await;
     if !source::is_listening(address).await {
         return Err(Error::Environment(format!(
-            "no Redline is running on {address} (proxy.listen): start it (`redline daemon`, or the desktop app), then run `redline dashboard` again"
+            "no Redline is running on {address} (proxy.listen, or where the running one said it listens): start it (`redline daemon`, or the desktop app), then run `redline dashboard` again"
         )));
     }
     let store = TokenStore::from_paths(paths);

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 pub struct Paths {
     config_dir: PathBuf,
     data_dir: PathBuf,
+    runtime_dir: PathBuf,
 }
 
 impl Paths {
@@ -31,9 +32,16 @@ impl Paths {
                 let dirs = directories::ProjectDirs::from("dev", "redline", "redline").ok_or(
                     "cannot find your home directory: set REDLINE_HOME to a directory for Redline's files",
                 )?;
+                // XDG_RUNTIME_DIR is per login and emptied at logout: the right place for
+                // what says where a running Redline listens.
+                let runtime_dir = std::env::var_os("XDG_RUNTIME_DIR")
+                    .filter(|dir| !dir.is_empty())
+                    .map(|dir| PathBuf::from(dir).join("redline"))
+                    .unwrap_or_else(|| dirs.data_dir().to_path_buf());
                 Ok(Paths {
                     config_dir: dirs.config_dir().to_path_buf(),
                     data_dir: dirs.data_dir().to_path_buf(),
+                    runtime_dir,
                 })
             }
         }
@@ -44,6 +52,7 @@ impl Paths {
         Paths {
             config_dir: home.to_path_buf(),
             data_dir: home.to_path_buf(),
+            runtime_dir: home.to_path_buf(),
         }
     }
 
@@ -54,5 +63,11 @@ impl Paths {
     /// Where the history database and logs go (used from the history issue on).
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// Where a running engine says where it listens (`serve::runtime_file`):
+    /// `$XDG_RUNTIME_DIR/redline`, else the data dir; under `REDLINE_HOME` when that is set.
+    pub fn runtime_dir(&self) -> &Path {
+        &self.runtime_dir
     }
 }

@@ -422,6 +422,22 @@ pub async fn serve_with(
         history,
     );
     on_ready(state.api.clone());
+    // Where this engine listens, for `redline env`, `status`, `connect`; the demo is not the
+    // user's Redline, so it says nothing there.
+    let _runtime_file = if options.demo {
+        None
+    } else {
+        match super::runtime_file::publish(paths, addr) {
+            Ok(published) => Some(published),
+            Err(err) => {
+                eprintln!(
+                    "redline: cannot write {} ({err}); other redline commands will look for this Redline on proxy.listen",
+                    super::runtime_file::path(paths).display()
+                );
+                None
+            }
+        }
+    };
     // Running agents, Redline's footprint and, for the user's own keys, which tools hold them.
     let _surroundings = surroundings::watch(
         state.monitor.clone(),
@@ -450,7 +466,7 @@ pub async fn serve_with(
     // Tokens made, rotated or revoked with `redline token` take effect without a restart.
     let following = tokio::spawn(credentials.clone().follow());
     eprintln!(
-        "  proxy:     http://{addr}/<account-id>/...   (`redline env <account-id>` sets up your tools)"
+        "  proxy:     http://{addr}/<account-id>/...   (`redline connect TOOL <account-id>` sets up a tool)"
     );
     eprintln!("  Ctrl-C stops it.");
     let _reloader = reload.map(|(config, keys, secrets)| {

@@ -1,7 +1,7 @@
 //! Serving the engine: `daemon` (`redline daemon`), `demo` (the built-in demo), `api` (what a
 //! view may ask of the engine), `api_client` (the same over HTTP, for another process),
 //! `router` (the local port), `access` (who may use it), `api_routes` (the JSON API) and
-//! `metrics` (Prometheus).
+//! `metrics` (Prometheus); `runtime_file` says where a running engine listens.
 
 pub mod access;
 pub mod api;
@@ -11,3 +11,4 @@ pub mod daemon;
 pub mod demo;
 pub mod metrics;
 pub mod router;
+pub mod runtime_file;

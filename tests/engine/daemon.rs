@@ -160,21 +160,43 @@ fn env_prints_tool_settings_with_the_local_token_only() {
     let sandbox = Sandbox::new();
     sandbox.add_key_unchecked("kimi-main", "kimi-code", None, KEY);
     let token = sandbox.token();
-    let env = sandbox.run(&["env", "kimi-main"]).ok().stdout;
+    let env = sandbox
+        .run(&["env", "kimi-main", "--tool", "openai-sdk"])
+        .ok()
+        .stdout;
     assert!(
         env.contains("export OPENAI_BASE_URL='http://127.0.0.1:4290/kimi-main/coding/v1'"),
         "{env}"
     );
-    assert!(
-        env.contains(&format!("export ANTHROPIC_AUTH_TOKEN='{token}'")),
-        "{env}"
-    );
-    assert!(!env.contains(&KEY[8..24]), "the real key never appears");
-    let fish = sandbox
-        .run(&["env", "kimi-main", "--shell", "fish"])
+    let anthropic = sandbox
+        .run(&["env", "kimi-main", "--tool", "anthropic-sdk"])
         .ok()
         .stdout;
-    assert!(fish.contains("set -gx KIMI_API_KEY"), "{fish}");
+    assert!(
+        anthropic.contains(&format!("export ANTHROPIC_AUTH_TOKEN='{token}'")),
+        "{anthropic}"
+    );
+    let all = sandbox.run(&["env", "kimi-main"]).ok().stdout;
+    for text in [&env, &anthropic, &all] {
+        assert!(!text.contains(&KEY[8..24]), "the real key never appears");
+    }
+    // Without --tool nothing is exported to the whole shell: every line is a comment.
+    assert!(
+        all.lines().all(|l| l.is_empty() || l.starts_with('#')),
+        "{all}"
+    );
+    let fish = sandbox
+        .run(&[
+            "env",
+            "kimi-main",
+            "--tool",
+            "openai-sdk",
+            "--shell",
+            "fish",
+        ])
+        .ok()
+        .stdout;
+    assert!(fish.contains("set -gx OPENAI_API_KEY"), "{fish}");
     sandbox
         .run(&["env", "nobody"])
         .fails_with("no account named nobody");

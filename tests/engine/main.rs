@@ -11,6 +11,7 @@ mod support;
 
 mod agents;
 mod api;
+mod connect;
 mod contrib;
 mod daemon;
 mod first_key;

@@ -268,6 +268,15 @@ pub enum EditError {
         style: &'static str,
         supported: String,
     },
+    #[error(
+        "{tool} speaks {speaks}; {provider} offers {offers}, so {tool} cannot use this account through Redline. Nothing was written"
+    )]
+    NoCommonStyle {
+        tool: &'static str,
+        speaks: String,
+        provider: &'static str,
+        offers: String,
+    },
     #[error("{message} (a bug in Redline; the file was left untouched)")]
     Internal { message: String },
 }
