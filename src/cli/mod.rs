@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 use redline::Error;
 use redline::config::paths::Paths;
 use redline::keys::Keys;
-use redline::keys::vault::{Slot, Vault, off_runtime};
+use redline::keys::vault::{Vault, off_runtime};
 use redline::poll::fetch::{HostMap, HttpClient};
 use redline::providers::ProviderId;
 use redline::serve::daemon;
@@ -203,14 +203,14 @@ async fn scan_keys(keys: &Keys) -> Result<key_scan::Report, Error> {
         .ok_or_else(|| Error::Environment("cannot find your home directory: set HOME".into()))?;
     let vault = Vault::from_env();
     let report = off_runtime(move || {
-        let token = vault.get(&Slot::LocalToken)?;
-        key_scan::where_used(
+        let tokens = redline::keys::token::all_tool_tokens(&vault)?;
+        Ok::<_, Error>(key_scan::where_used(
             &home,
             &|name| std::env::var(name).ok(),
             &vault,
             &config,
-            token.as_ref(),
-        )
+            &tokens,
+        )?)
     })
     .await?;
     Ok(report)

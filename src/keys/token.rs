@@ -263,14 +263,7 @@ impl TokenStore {
     }
 
     fn read_named(&self) -> Result<BTreeMap<ToolName, Secret>, Error> {
-        match self.vault.get(&Slot::ToolTokens)? {
-            None => Ok(BTreeMap::new()),
-            Some(entry) => decode(&entry).ok_or_else(|| {
-                Error::Environment(
-                    "the keyring entry \"tool-tokens\" is damaged: delete it in your keyring manager, then give each tool a new token with `redline token --tool NAME`".into(),
-                )
-            }),
-        }
+        named_tokens(&self.vault)
     }
 
     /// Runs `work` holding the exclusive token lock, then rewrites the stamp so running
@@ -358,6 +351,25 @@ pub(crate) fn generate_with(prefix: &str, bytes: usize) -> Secret {
         text.push_str(&format!("{byte:02x}"));
     }
     Secret::parse(&text).expect("a generated token is valid")
+}
+
+/// Every tool token, the default one included, read without the lock: for recognising them in
+/// tools' files.
+pub fn all_tool_tokens(vault: &Vault) -> Result<Vec<Secret>, Error> {
+    let mut all: Vec<Secret> = named_tokens(vault)?.into_values().collect();
+    all.extend(vault.get(&Slot::LocalToken)?);
+    Ok(all)
+}
+
+fn named_tokens(vault: &Vault) -> Result<BTreeMap<ToolName, Secret>, Error> {
+    match vault.get(&Slot::ToolTokens)? {
+        None => Ok(BTreeMap::new()),
+        Some(entry) => decode(&entry).ok_or_else(|| {
+            Error::Environment(
+                "the keyring entry \"tool-tokens\" is damaged: delete it in your keyring manager, then give each tool a new token with `redline token --tool NAME`".into(),
+            )
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -423,12 +423,12 @@ pub struct Finding {
 
 /// Matches every credential found against the stored keys and the local token, comparing in
 /// constant time ([`Secret::matches`]).
-pub fn match_found(found: &[Found], stored: &[StoredKey], token: Option<&Secret>) -> Vec<Finding> {
+pub fn match_found(found: &[Found], stored: &[StoredKey], tokens: &[Secret]) -> Vec<Finding> {
     found
         .iter()
         .map(|f| {
             let candidate = f.secret.expose().as_bytes();
-            let holder = if token.is_some_and(|t| t.matches(candidate)) {
+            let holder = if tokens.iter().any(|t| t.matches(candidate)) {
                 Holder::LocalToken {
                     account: f.base_url.as_deref().and_then(proxy_account),
                 }
@@ -549,17 +549,17 @@ pub fn ago(at: Timestamp, now: Timestamp) -> String {
 }
 
 /// Scans and matches in one go: the findings, each account's users and the warnings. Blocking
-/// (files and keyring). `token` is the local token if one exists.
+/// (files and keyring). `tokens` are Redline's tool tokens.
 pub fn where_used(
     home: &Path,
     env: &dyn Fn(&str) -> Option<String>,
     vault: &Vault,
     config: &Config,
-    token: Option<&Secret>,
+    tokens: &[Secret],
 ) -> Result<Report, VaultError> {
     let scan = scan(home, env);
     let stored = load_stored(vault, config)?;
-    let findings = match_found(&scan.found, &stored, token);
+    let findings = match_found(&scan.found, &stored, tokens);
     let used_by = uses_by_account(&findings, &stored);
     Ok(Report {
         found: scan.found,
@@ -620,7 +620,7 @@ mod tests {
             found("d", token.expose(), Some("https://api.kimi.com/coding/v1")),
             found("e", "sk-kimi-SomebodyElseAbcdefghi9999", None),
         ];
-        let findings = match_found(&all, &stored, Some(&token));
+        let findings = match_found(&all, &stored, std::slice::from_ref(&token));
         let holders: Vec<&Holder> = findings.iter().map(|f| &f.holder).collect();
         assert_eq!(
             holders,

@@ -3,7 +3,8 @@
 //! (on start, whenever a key changes, and every few minutes; never per poll).
 
 use crate::keys::Keys;
-use crate::keys::vault::{Slot, Vault, off_runtime};
+use crate::keys::token::all_tool_tokens;
+use crate::keys::vault::{Vault, off_runtime};
 use crate::poll::monitor::Monitor;
 use crate::tools::agents::Scanner;
 use crate::tools::key_scan;
@@ -82,14 +83,14 @@ async fn scan_keys(monitor: &Monitor, keys: &Keys, reported: &mut Vec<String>) {
     };
     let vault = Vault::from_env();
     let report = off_runtime(move || {
-        // The daemon made the token at start; reading it here never makes a new one.
-        let token = vault.get(&Slot::LocalToken).ok().flatten();
+        // Reading the tokens here never makes one.
+        let tokens = all_tool_tokens(&vault).unwrap_or_default();
         key_scan::where_used(
             &home,
             &|name| std::env::var(name).ok(),
             &vault,
             &config,
-            token.as_ref(),
+            &tokens,
         )
     })
     .await;

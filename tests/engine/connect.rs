@@ -174,6 +174,16 @@ fn connect_points_each_tool_at_redline_and_proves_it_with_the_real_key_kept_out(
         );
     }
 
+    // The key scan knows each tool's own token, not only the default one.
+    let uses = sandbox.run(&["keys", "where"]).ok().stdout;
+    for file in ["settings.json", "openclaw.json"] {
+        let line = uses.lines().find(|l| l.contains(file)).unwrap_or_default();
+        assert!(
+            line.contains("goes through Redline for kimi-main"),
+            "{file}: {uses}"
+        );
+    }
+
     // Every file Redline created goes again.
     for tool in ["claude-code", "openclaw", "kimi", "opencode", "aider"] {
         sandbox.run(&["disconnect", tool]).ok();
