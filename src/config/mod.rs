@@ -15,6 +15,7 @@ pub mod settings;
 
 use crate::error::Error;
 use crate::keys::account_id::AccountId;
+use crate::keys::secret::redact_keys;
 use crate::providers::ProviderId;
 use jiff::Timestamp;
 use serde::de::Error as _;
@@ -565,6 +566,7 @@ impl ConfigFile {
     }
 
     fn read_text(&self) -> Result<String, Error> {
+        self.refuse_a_link_elsewhere()?;
         match fs::read_to_string(&self.path) {
             Ok(text) => Ok(text),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(TEMPLATE.to_owned()),
@@ -575,14 +577,40 @@ impl ConfigFile {
         }
     }
 
+    /// A config.toml that links to a file outside Redline's directory is refused: its lines
+    /// would be quoted in Redline's messages, and it may be any file at all.
+    fn refuse_a_link_elsewhere(&self) -> Result<(), Error> {
+        let is_link = fs::symlink_metadata(&self.path).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
+            return Ok(());
+        }
+        let dir = self.path.parent().map(fs::canonicalize);
+        match (dir, fs::canonicalize(&self.path)) {
+            (Some(Ok(dir)), Ok(target)) if target.starts_with(&dir) => Ok(()),
+            (_, Ok(target)) => Err(Error::ConfigInvalid {
+                path: self.path.clone(),
+                line: None,
+                message: format!(
+                    "it links to {}, outside Redline's directory; Redline reads only a file of \
+                     its own there. Replace the link with a copy of the file",
+                    target.display()
+                ),
+            }),
+            // A link to nothing reads as a missing file.
+            (_, Err(_)) => Ok(()),
+        }
+    }
+
     fn parse_file(&self, text: &str) -> Result<Config, Error> {
         Config::parse(text).map_err(|invalid| Error::ConfigInvalid {
             path: self.path.clone(),
             line: invalid.line,
-            message: match invalid.source_line {
+            // The line is quoted to show what is wrong, but a key pasted there (`key = sk-…`)
+            // must not reach the journal.
+            message: redact_keys(&match invalid.source_line {
                 Some(source) if !source.is_empty() => format!("`{source}`: {}", invalid.message),
                 _ => invalid.message,
-            },
+            }),
         })
     }
 
@@ -745,6 +773,37 @@ mod tests {
     fn template_is_the_default_config() {
         assert_eq!(Config::parse(TEMPLATE).unwrap(), Config::default());
         assert_eq!(Config::parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn a_key_on_a_broken_line_is_not_repeated_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = ConfigFile::new(dir.path().join("config.toml"));
+        fs::write(
+            file.path(),
+            "[accounts.kimi]\nprovider = \"kimi-code\"\nkey = sk-kimi-PastedKeyAbcdefghij4242\n",
+        )
+        .unwrap();
+        let err = file.load().unwrap_err().to_string();
+        assert!(err.contains("line 3"), "{err}");
+        assert!(!err.contains("PastedKey"), "{err}");
+    }
+
+    #[test]
+    fn a_config_linking_outside_redlines_directory_is_refused() {
+        let (home, elsewhere) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let outside = elsewhere.path().join("secrets.toml");
+        fs::write(&outside, "[thresholds]\nwarn = 70\n").unwrap();
+        let file = ConfigFile::new(home.path().join("config.toml"));
+        std::os::unix::fs::symlink(&outside, file.path()).unwrap();
+        let err = file.load().unwrap_err().to_string();
+        assert!(err.contains("outside Redline's directory"), "{err}");
+        // A link inside its own directory is fine.
+        let inside = home.path().join("config.real.toml");
+        fs::write(&inside, "[thresholds]\nwarn = 70\n").unwrap();
+        fs::remove_file(file.path()).unwrap();
+        std::os::unix::fs::symlink(&inside, file.path()).unwrap();
+        assert_eq!(file.load().unwrap().thresholds.warn, 70);
     }
 
     #[test]
