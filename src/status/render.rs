@@ -424,20 +424,24 @@ pub fn render_line(status: &Status) -> String {
 
 /// Waybar custom-module JSON: `text`, `tooltip`, `class`, `percentage`.
 pub fn render_waybar(status: &Status, now: Timestamp) -> serde_json::Value {
+    // The busiest window of all, and whether its figure is in doubt.
     let busiest = status
         .accounts
         .iter()
-        .filter_map(|a| a.busiest_window().and_then(|w| w.used_ratio))
-        .fold(None, |max: Option<f64>, r| {
-            Some(max.map_or(r, |m| m.max(r)))
+        .filter_map(|a| a.busiest_window())
+        .filter_map(|w| w.used_ratio.map(|r| (r, w.doubtful.is_some())))
+        .fold(None, |max: Option<(f64, bool)>, (r, doubt)| match max {
+            Some((m, _)) if m >= r => max,
+            _ => Some((r, doubt)),
         });
     let text = if status.accounts.iter().any(AccountStatus::throttling_now) {
         "429".to_owned()
     } else {
         busiest
-            .map(|r| format!("{:.0}%", r * 100.0))
+            .map(|(r, doubt)| format!("{:.0}%{}", r * 100.0, if doubt { "?" } else { "" }))
             .unwrap_or_else(|| "?".into())
     };
+    let busiest = busiest.map(|(r, _)| r);
     // Waybar reads the tooltip as Pango markup: a tool named `<b>` must stay text.
     let tooltip = pango_escape(render_text(status, now).trim_end());
     serde_json::json!({
@@ -696,6 +700,7 @@ mod tests {
         let doubtful = busy_status(0.0);
         // A doubtful 0 % is not shown as a plain 0 %.
         assert_eq!(render_line(&doubtful), "WARN kimi-main 0%? ▲2/2 +4q");
+        assert_eq!(render_waybar(&doubtful, now())["text"], "0%?");
     }
 
     #[test]
