@@ -26,7 +26,7 @@ const DOCUMENTED: &[&str] = &[
 ];
 
 /// The families as the Python parser read them; a parse error fails the test.
-fn parse(text: &str) -> Vec<Value> {
+pub(crate) fn parse(text: &str) -> Vec<Value> {
     let mut parser = Command::new(python());
     parser.arg(format!(
         "{}/tests/prometheus/parse.py",
@@ -42,7 +42,7 @@ fn parse(text: &str) -> Vec<Value> {
 }
 
 /// Samples named `sample` whose labels include every pair in `labels`.
-fn values(families: &[Value], sample: &str, labels: &[(&str, &str)]) -> Vec<f64> {
+pub(crate) fn values(families: &[Value], sample: &str, labels: &[(&str, &str)]) -> Vec<f64> {
     families
         .iter()
         .flat_map(|f| f["samples"].as_array().unwrap())

@@ -4,11 +4,11 @@
 //! the queue under a cap (cap, provider limit and queued count while requests wait, the waits
 //! afterwards, latency in the history including them); and a provider's doubtful 0 %.
 
-use crate::support::{Daemon, KimiAccount, http, poll_until, process, python};
+use crate::metrics::values;
+use crate::support::{Daemon, KimiAccount, http, poll_until};
 use redline::fakes::{Behaviour, PROMPT_TOKENS};
 use rusqlite::Connection;
 use serde_json::{Value, json};
-use std::process::Command;
 use std::time::Duration;
 
 const KEY: &str = "sk-kimi-TrafficKeyAbcdefghijklmnop4242";
@@ -77,34 +77,11 @@ fn tool<'a>(traffic: &'a Value, name: &str) -> &'a Value {
 
 /// The metric families as the official Python parser read them; a parse error fails the test.
 fn metrics(daemon: &Daemon, token: &str) -> Vec<Value> {
-    let text = get(daemon, token, "/metrics").text().unwrap();
-    let mut parser = Command::new(python());
-    parser.arg(format!(
-        "{}/tests/prometheus/parse.py",
-        env!("CARGO_MANIFEST_DIR")
-    ));
-    let output = process::output(parser, Some(&text));
-    assert!(
-        output.status.success(),
-        "the parser refused the text:\n{}\n{text}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
-/// The samples named `sample` whose labels include every pair in `labels`.
-fn samples(families: &[Value], sample: &str, labels: &[(&str, &str)]) -> Vec<f64> {
-    families
-        .iter()
-        .flat_map(|f| f["samples"].as_array().unwrap())
-        .filter(|s| s["name"] == sample)
-        .filter(|s| labels.iter().all(|(k, v)| s["labels"][*k] == *v))
-        .map(|s| s["value"].as_f64().unwrap())
-        .collect()
+    crate::metrics::parse(&get(daemon, token, "/metrics").text().unwrap())
 }
 
 fn sum(families: &[Value], sample: &str, labels: &[(&str, &str)]) -> f64 {
-    samples(families, sample, labels).iter().sum()
+    values(families, sample, labels).iter().sum()
 }
 
 fn number(value: &Value) -> f64 {
@@ -220,7 +197,7 @@ fn tokens_first_token_and_tools_show_on_status_metrics_and_history_and_survive_a
         6.0,
         "without a cap every request went straight through"
     );
-    assert_eq!(samples(&families, "redline_queued", &[kimi_main]), [0.0]);
+    assert_eq!(values(&families, "redline_queued", &[kimi_main]), [0.0]);
 
     // The history's token series.
     let history = poll_until(
@@ -308,7 +285,7 @@ fn the_queue_shows_cap_limit_and_waiting_requests_and_the_history_counts_the_wai
         );
         let families = metrics(&daemon, &account.admin);
         assert_eq!(
-            samples(&families, "redline_queued", &[("account", "kimi-main")]),
+            values(&families, "redline_queued", &[("account", "kimi-main")]),
             [4.0]
         );
         requests
