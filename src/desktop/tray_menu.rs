@@ -141,13 +141,13 @@ pub fn account_line(account: &AccountStatus, now: Timestamp) -> String {
 fn traffic_part(account: &AccountStatus) -> Option<String> {
     let traffic = account.traffic.as_ref().filter(|t| has_traffic(t))?;
     let mut parts = vec![match concurrency_ceiling(traffic.cap, traffic.limit) {
-        Some(ceiling) => format!("{}/{ceiling} in flight", traffic.in_flight),
-        None => format!("{} in flight", traffic.in_flight),
+        Some(ceiling) => format!("{}/{ceiling} in flight", traffic.figures.in_flight),
+        None => format!("{} in flight", traffic.figures.in_flight),
     }];
-    if traffic.queued > 0 {
-        parts.push(format!("{} queued", traffic.queued));
+    if traffic.figures.queued > 0 {
+        parts.push(format!("{} queued", traffic.figures.queued));
     }
-    let today = traffic.tokens.today;
+    let today = traffic.figures.tokens.today;
     if !today.is_zero() {
         parts.push(format!(
             "tokens today {} in / {} out",

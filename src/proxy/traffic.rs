@@ -396,7 +396,7 @@ pub struct TrafficSummary {
 
 /// An account's traffic as the status shows it (`accounts[].traffic`, less the cap and the
 /// limit, which the status builder adds from the config and the provider).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrafficFigures {
     pub in_flight: u64,
     /// Highest in flight in the last 5 minutes.

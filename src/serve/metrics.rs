@@ -230,7 +230,7 @@ impl Metrics {
                 .set(level(account.concurrency.in_flight));
             peak.get_or_create(&labels)
                 .set(level(account.concurrency.peak));
-            let waiting = account.traffic.as_ref().map(|t| t.queued);
+            let waiting = account.traffic.as_ref().map(|t| t.figures.queued);
             queued
                 .get_or_create(&labels)
                 .set(level(waiting.or(account.concurrency.queued)));

@@ -219,61 +219,22 @@ pub struct ToolTraffic {
 /// JSON").
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrafficStatus {
-    pub in_flight: u64,
-    /// Highest in flight in the last 5 minutes.
-    pub peak: u64,
+    /// In flight, queued, requests, errors, queue wait, tokens, speed and tools, as `Traffic`
+    /// counts them (the JSON has them at this level).
+    #[serde(flatten)]
+    pub figures: TrafficFigures,
     /// Redline's concurrency cap in force (`null`: none).
     pub cap: Option<u64>,
     /// The provider's concurrency limit (`null`: unknown).
     pub limit: Option<u64>,
-    /// Waiting in Redline's queue now.
-    pub queued: u64,
-    /// Requests that finished.
-    pub requests: Counts,
-    /// Of them, answered with a status of 400 or more or broken off; not cancellations.
-    pub errors: Counts,
-    /// Of them, given up by the client before the end (499).
-    pub cancelled: Counts,
-    /// Over the last hour, every request that went through the queue (0 when it did not wait).
-    pub queue_wait_ms: Percentiles,
-    pub tokens: TokenTotals,
-    /// Over the last hour, from sending the request on to the first byte of the answer.
-    pub first_token_ms_p50: Option<f64>,
-    /// Over the last hour, output tokens per second of streaming after the first byte.
-    pub output_tokens_per_s_p50: Option<f64>,
-    /// The tools with something to show, by name.
-    pub tools: Vec<ToolTraffic>,
 }
 
 impl TrafficStatus {
     pub fn new(figures: TrafficFigures, cap: Option<u64>, limit: Option<u64>) -> TrafficStatus {
-        let TrafficFigures {
-            in_flight,
-            peak,
-            queued,
-            requests,
-            errors,
-            cancelled,
-            queue_wait_ms,
-            tokens,
-            first_token_ms_p50,
-            output_tokens_per_s_p50,
-            tools,
-        } = figures;
         TrafficStatus {
-            in_flight,
-            peak,
+            figures,
             cap,
             limit,
-            queued,
-            requests,
-            errors,
-            cancelled,
-            queue_wait_ms,
-            tokens,
-            first_token_ms_p50,
-            output_tokens_per_s_p50,
-            tools,
         }
     }
 }

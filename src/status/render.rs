@@ -156,14 +156,14 @@ pub fn render_text(status: &Status, now: Timestamp) -> String {
 /// Whether the proxy saw anything of the account worth a line: without the proxy in use there
 /// is nothing, and nothing is printed.
 pub fn has_traffic(t: &TrafficStatus) -> bool {
-    t.in_flight > 0
-        || t.queued > 0
-        || t.peak > 0
-        || t.requests.last_hour > 0
-        || t.errors.last_hour > 0
-        || t.cancelled.last_hour > 0
-        || !t.tokens.last_5h.is_zero()
-        || !t.tokens.today.is_zero()
+    t.figures.in_flight > 0
+        || t.figures.queued > 0
+        || t.figures.peak > 0
+        || t.figures.requests.last_hour > 0
+        || t.figures.errors.last_hour > 0
+        || t.figures.cancelled.last_hour > 0
+        || !t.figures.tokens.last_5h.is_zero()
+        || !t.figures.tokens.today.is_zero()
 }
 
 /// The traffic block of one account, then one line per tool:
@@ -179,12 +179,12 @@ pub fn has_traffic(t: &TrafficStatus) -> bool {
 fn describe_traffic(t: &TrafficStatus) -> String {
     let mut out = format!(
         "  requests {} in 5 min{}, {} in the hour{}\n",
-        t.requests.last_5m,
-        failures(t.errors.last_5m, t.cancelled.last_5m),
-        t.requests.last_hour,
-        failures(t.errors.last_hour, t.cancelled.last_hour),
+        t.figures.requests.last_5m,
+        failures(t.figures.errors.last_5m, t.figures.cancelled.last_5m),
+        t.figures.requests.last_hour,
+        failures(t.figures.errors.last_hour, t.figures.cancelled.last_hour),
     );
-    if let (Some(p50), Some(p95)) = (t.queue_wait_ms.p50, t.queue_wait_ms.p95) {
+    if let (Some(p50), Some(p95)) = (t.figures.queue_wait_ms.p50, t.figures.queue_wait_ms.p95) {
         out.push_str(&format!(
             "  queue wait p50 {}, p95 {}\n",
             millis(p50),
@@ -193,15 +193,18 @@ fn describe_traffic(t: &TrafficStatus) -> String {
     }
     out.push_str(&format!(
         "  tokens in/out {} in 5 h, {} today\n",
-        in_out(t.tokens.last_5h),
-        in_out(t.tokens.today)
+        in_out(t.figures.tokens.last_5h),
+        in_out(t.figures.tokens.today)
     ));
-    if let Some(speed) = speed(t.first_token_ms_p50, t.output_tokens_per_s_p50) {
+    if let Some(speed) = speed(
+        t.figures.first_token_ms_p50,
+        t.figures.output_tokens_per_s_p50,
+    ) {
         out.push_str(&format!("  {speed}\n"));
     }
-    if !t.tools.is_empty() {
+    if !t.figures.tools.is_empty() {
         out.push_str("  by tool:\n");
-        for tool in &t.tools {
+        for tool in &t.figures.tools {
             out.push_str(&format!("    {}\n", describe_tool(tool)));
         }
     }
