@@ -365,13 +365,6 @@ impl Proxy {
     /// Dropping the returned future (the client hung up) at any point, in the queue, before
     /// the first byte or mid-stream, cancels the upstream request and takes it out of flight.
     pub async fn handle(&self, account: &str, path_and_query: &str, request: Request) -> Response {
-        // A token `redline token` made a moment ago is known after one look at its stamp.
-        let credentials = &self.inner.credentials;
-        if headers::credential(request.headers(), credentials) == Credential::Unknown
-            && let Err(err) = credentials.reload_if_changed().await
-        {
-            eprintln!("redline: cannot re-read the tokens: {err}");
-        }
         let steps = async {
             let live = self.live();
             let prepared = self.prepare(account, path_and_query, request).await?;
@@ -402,7 +395,15 @@ impl Proxy {
         if parts.headers.contains_key(header::ORIGIN) {
             return Err(ProxyAnswer::BrowserRefused);
         }
-        let credential = headers::credential(&parts.headers, &inner.credentials);
+        let mut credential = headers::credential(&parts.headers, &inner.credentials);
+        // A token `redline token` made a moment ago is known after one look at its stamp.
+        if credential == Credential::Unknown {
+            match inner.credentials.reload_if_changed().await {
+                Ok(true) => credential = headers::credential(&parts.headers, &inner.credentials),
+                Ok(false) => {}
+                Err(err) => eprintln!("redline: cannot re-read the tokens: {err}"),
+            }
+        }
         match credential {
             Credential::Missing => return Err(ProxyAnswer::NoCredential),
             Credential::Admin => return Err(ProxyAnswer::AdminCredential),
