@@ -107,19 +107,24 @@ impl Doc {
         Ok(())
     }
 
+    /// The table at `path`, when every step of it is a table.
+    fn table_at(&mut self, path: &[&str]) -> Option<&mut dyn TableLike> {
+        let mut table: &mut dyn TableLike = self.doc.as_table_mut();
+        for segment in path {
+            table = table.get_mut(segment)?.as_table_like_mut()?;
+        }
+        Some(table)
+    }
+
     /// Puts the item at `path` in `other` (another version of this file) in place of the one
     /// at `path` here, as `other` spells it.
     pub fn set_from(&mut self, other: &Doc, path: &[&str]) -> Result<(), EditError> {
         let (Some((last, parents)), Some(item)) = (path.split_last(), other.item(path)) else {
             return Ok(());
         };
-        let mut table: &mut dyn TableLike = self.doc.as_table_mut();
-        for segment in parents {
-            table = match table.get_mut(segment).and_then(Item::as_table_like_mut) {
-                Some(t) => t,
-                None => return Ok(()),
-            };
-        }
+        let Some(table) = self.table_at(parents) else {
+            return Ok(());
+        };
         match table.get_mut(last) {
             Some(old) => *old = item.clone(),
             None => {
@@ -133,13 +138,9 @@ impl Doc {
         let Some((last, parents)) = path.split_last() else {
             return Ok(());
         };
-        let mut table: &mut dyn TableLike = self.doc.as_table_mut();
-        for segment in parents {
-            table = match table.get_mut(segment).and_then(Item::as_table_like_mut) {
-                Some(t) => t,
-                None => return Ok(()),
-            };
-        }
+        let Some(table) = self.table_at(parents) else {
+            return Ok(());
+        };
         table.remove(last);
         Ok(())
     }
