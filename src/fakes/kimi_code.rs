@@ -6,7 +6,7 @@ use serde_json::json;
 
 pub(super) const SHAPES: Shapes = Shapes {
     normal: usages,
-    variant: usages_ratio_variant,
+    variant: plan_2026_09,
     unauthorized,
     rate_limited,
     wrong_product: Some(not_a_kimi_code_key),
@@ -67,19 +67,27 @@ fn usages(ctx: &Ctx) -> Reply {
     }))
 }
 
-/// The other observed variant: `usages: {limit_5h: {used_ratio, reset_time}}`, a 0-1 ratio.
-fn usages_ratio_variant(ctx: &Ctx) -> Reply {
+/// The plan scheme of 2026-09 (docs/providers.md, "Kimi Code"): `limits[]` with the 5-hour
+/// counts beside `usages` ratios (the 5-hour one agreeing, the two monthly pools at a quarter
+/// and an eighth of `used_percent`), no `user`, no `usage`, no `parallel`.
+fn plan_2026_09(ctx: &Ctx) -> Reply {
+    let month_reset = rfc3339_nanos(ctx.in_hours(20 * 24));
     Reply::ok(json!({
-        "user": {
-            "userId": "fake-user-1",
-            "region": "REGION_OVERSEA",
-            "membership": {"level": "LEVEL_STANDARD"}
-        },
+        "limits": [{
+            "window": {"duration": 300, "timeUnit": "TIME_UNIT_MINUTE"},
+            "detail": {
+                "limit": decimal_string(FIVE_HOUR_LIMIT),
+                "used": decimal_string(ctx.used_of(FIVE_HOUR_LIMIT)),
+                "resetTime": rfc3339_nanos(ctx.in_hours(3))
+            }
+        }],
         "usages": {
             "limit_5h": {
                 "used_ratio": ctx.used_percent / 100.0,
                 "reset_time": rfc3339_nanos(ctx.in_hours(3))
-            }
+            },
+            "limit_month_total": {"used_ratio": ctx.used_percent / 400.0, "reset_time": month_reset},
+            "limit_month_code": {"used_ratio": ctx.used_percent / 800.0, "reset_time": month_reset}
         }
     }))
 }

@@ -68,7 +68,7 @@ use tokio::task::JoinHandle;
 pub enum Behaviour {
     /// The provider's documented body.
     Normal,
-    /// The provider's alternative shape: Kimi `usages: {limit_5h: {used_ratio, reset_time}}`,
+    /// The provider's alternative shape: Kimi's 2026-09 plan (`limits[]` beside `usages`),
     /// OpenRouter's unlimited key (null limits), Claude with `seven_day_opus` set; the others
     /// answer as `Normal`.
     Variant,

@@ -219,6 +219,9 @@ async fn kimi_code_variant_and_a_key_for_another_product() {
     fake.set_behaviour(Behaviour::Variant);
     let body = fake.poll().await.json();
     assert_eq!(body["usages"]["limit_5h"]["used_ratio"], 0.4);
+    assert_eq!(body["usages"]["limit_month_total"]["used_ratio"], 0.1);
+    assert_eq!(body["limits"][0]["detail"]["used"], "400");
+    assert!(body.get("parallel").is_none() && body.get("usage").is_none());
     let reset: Timestamp = body["usages"]["limit_5h"]["reset_time"]
         .as_str()
         .unwrap()

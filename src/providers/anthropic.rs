@@ -302,6 +302,7 @@ mod tests {
                     remaining: Some(49.0),
                     unit: Unit::Requests,
                     resets_at: at("2026-11-29T12:00:01Z"),
+                    note: None,
                 },
                 Window {
                     kind: WindowKind::Tpm,
@@ -311,6 +312,7 @@ mod tests {
                     remaining: Some(72000.0),
                     unit: Unit::Tokens,
                     resets_at: at("2026-11-29T12:00:12Z"),
+                    note: None,
                 },
                 Window {
                     kind: WindowKind::Tpm,
@@ -320,6 +322,7 @@ mod tests {
                     remaining: Some(35000.0),
                     unit: Unit::Tokens,
                     resets_at: at("2026-11-29T12:00:18.123456789Z"),
+                    note: None,
                 },
                 Window {
                     kind: WindowKind::Tpm,
@@ -329,6 +332,7 @@ mod tests {
                     remaining: Some(10000.0),
                     unit: Unit::Tokens,
                     resets_at: at("2026-11-29T12:00:00Z"),
+                    note: None,
                 },
             ]
         );

@@ -205,6 +205,7 @@ mod tests {
             remaining: Some(100.0 - used),
             unit: Unit::Percent,
             resets_at,
+            note: None,
         }
     }
 

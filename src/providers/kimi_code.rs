@@ -65,24 +65,19 @@ impl Provider for KimiCode {
 
 fn parse_usage(body: &[u8], now: Timestamp) -> Result<Snapshot, UsageError> {
     let json = wire::json_object(body, "Kimi Code usage")?;
-    let usage = field(&json, "usage");
-    let limits = field(&json, "limits");
-    let usages = field(&json, "usages");
+    let json = unwrap_envelope(&json)?;
+    let usage = field(json, "usage");
+    let limits = field(json, "limits");
+    let usages = field(json, "usages");
     if usage.is_none() && limits.is_none() && usages.is_none() {
         return Err(shape(
             "the Kimi Code usage response has none of usage, limits or usages",
         ));
     }
 
-    let mut snapshot = Snapshot {
-        plan: plan(&json),
-        concurrency_limit: concurrency_limit(&json)?,
-        ..Snapshot::default()
-    };
+    let mut counted = Vec::new();
     if let Some(usage) = usage {
-        snapshot
-            .windows
-            .push(count_window(WindowKind::Weekly, usage, "usage", now)?);
+        counted.push(count_window(WindowKind::Weekly, usage, "usage", now)?);
     }
     if let Some(limits) = limits {
         let limits = limits
@@ -91,15 +86,27 @@ fn parse_usage(body: &[u8], now: Timestamp) -> Result<Snapshot, UsageError> {
         for limit in limits {
             if let Some(kind) = limit_kind(limit)? {
                 let detail = field(limit, "detail").unwrap_or(limit);
-                let window = count_window(kind, detail, "a limits entry's detail", now)?;
-                snapshot.windows.push(window);
+                counted.push(count_window(kind, detail, "a limits entry's detail", now)?);
             }
         }
     }
-    if let Some(usages) = usages {
-        snapshot.windows.extend(ratio_windows(usages, now)?);
+    let ratios = match usages {
+        Some(usages) => ratio_windows(usages, now)?,
+        None => Vec::new(),
+    };
+    let mut snapshot = Snapshot {
+        plan: plan(json),
+        windows: merge_figures(counted, ratios),
+        ..Snapshot::default()
+    };
+    match concurrency_limit(json)? {
+        Some(limit) => snapshot.concurrency_limit = Some(limit),
+        None => {
+            snapshot.concurrency_limit = Some(PLAN_CONCURRENCY);
+            snapshot.concurrency_limit_assumed = true;
+        }
     }
-    add_booster(&json, &mut snapshot)?;
+    add_booster(json, &mut snapshot)?;
 
     if snapshot.windows.is_empty() {
         return Err(shape(
@@ -108,6 +115,71 @@ fn parse_usage(body: &[u8], now: Timestamp) -> Result<Snapshot, UsageError> {
     }
     Ok(snapshot)
 }
+
+/// The published in-flight limit of every Kimi Code plan, assumed when the answer has no
+/// `parallel` (answers since the 2026-09 plan change leave it out).
+pub const PLAN_CONCURRENCY: u64 = 30;
+
+/// The answer itself, or what the wrapped form of one login path carries:
+/// `{"code":0,"data":{"quota":{"usages":{"limit5h":{"usedRatio":0,"resetAt":"…"}}}}}`.
+fn unwrap_envelope(json: &Value) -> Result<&Value, UsageError> {
+    let code = field(json, "code").and_then(number).unwrap_or(0.0);
+    if code != 0.0 {
+        let message = field(json, "msg")
+            .or_else(|| field(json, "message"))
+            .and_then(Value::as_str)
+            .unwrap_or("no message");
+        return Err(UsageError::Refused(Classification::new(
+            Cause::Other,
+            &format!("Kimi Code answered code {code}: {message}"),
+        )));
+    }
+    Ok(match field(json, "data") {
+        Some(data) => field(data, "quota").unwrap_or(data),
+        None => json,
+    })
+}
+
+/// Counted windows (`usage`, `limits[]`) and ratio windows (`usages`) for the same window
+/// become one: the counted one when both agree, else the more used, with a note that says
+/// Kimi's two figures disagree (its ratio is known to read 0 during heavy use for some logins).
+fn merge_figures(counted: Vec<Window>, ratios: Vec<Window>) -> Vec<Window> {
+    let mut windows = counted;
+    for ratio in ratios {
+        let same = windows
+            .iter_mut()
+            .find(|w| (w.kind, &w.scope) == (ratio.kind, &ratio.scope));
+        let Some(count) = same else {
+            windows.push(ratio);
+            continue;
+        };
+        let (Some(counted_used), Some(ratio_used)) = (count.used_ratio(), ratio.used_ratio())
+        else {
+            if count.used_ratio().is_none() {
+                *count = ratio;
+            }
+            continue;
+        };
+        if (counted_used - ratio_used).abs() <= DISAGREEMENT {
+            continue;
+        }
+        let note = format!(
+            "Kimi reports two figures for this window that disagree: {:.0} % used by its counts, \
+             {:.0} % by its ratio; Redline shows the higher.",
+            counted_used * 100.0,
+            ratio_used * 100.0
+        );
+        if ratio_used > counted_used {
+            *count = ratio;
+        }
+        count.note = Some(note);
+    }
+    windows
+}
+
+/// How far apart (as a fraction of the limit) Kimi's two figures may be and still agree: the
+/// ratio is rounded, the counts are not.
+const DISAGREEMENT: f64 = 0.02;
 
 /// A window from `{limit, used, remaining, resetTime}`; any two of the three counts will do.
 fn count_window(
@@ -177,11 +249,29 @@ fn ratio_windows(usages: &Value, now: Timestamp) -> Result<Vec<Window>, UsageErr
         if !entry.is_object() {
             return Err(shape(format!("{what} is not an object")));
         }
-        let ratio = opt_number(entry, "used_ratio", &what)?
-            .ok_or_else(|| shape(format!("{what} has no used_ratio")))?;
-        windows.push(Window::percent(kind, ratio * 100.0).resets_at(reset(entry, &what, now)?));
+        let ratio = match opt_number(entry, "used_ratio", &what)? {
+            Some(ratio) => ratio,
+            None => opt_number(entry, "usedRatio", &what)?
+                .ok_or_else(|| shape(format!("{what} has no used_ratio")))?,
+        };
+        let mut window = Window::percent(kind, ratio * 100.0).resets_at(reset(entry, &what, now)?);
+        window.scope = pool_scope(key).map(str::to_owned);
+        windows.push(window);
     }
     Ok(windows)
+}
+
+/// The monthly pools of the 2026-09 plans, named apart: `limit_month_total` (everything) and
+/// `limit_month_code` (coding use).
+fn pool_scope(key: &str) -> Option<&'static str> {
+    let key = key.to_ascii_lowercase();
+    if key.contains("code") || key.contains("coding") {
+        Some("coding")
+    } else if key.contains("total") {
+        Some("total")
+    } else {
+        None
+    }
 }
 
 fn kind_for_key(key: &str) -> Option<WindowKind> {
@@ -311,11 +401,18 @@ fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: Timestamp) -> Cl
     let concurrency =
         || base(Cause::Concurrency).with_limit(number_after(&message, "max concurrency:"));
 
-    if error_type == "access_terminated_error" {
-        return base(Cause::QuotaExhausted).with_advice(
-            "The Kimi Code weekly limit is used up; retrying will not help. \
-             Wait for the weekly reset or use the booster wallet.",
-        );
+    if error_type == "access_terminated_error" || lower.contains("usage limit for this billing") {
+        let which = if lower.contains("month") || lower.contains("billing cycle") {
+            "monthly"
+        } else if lower.contains("week") {
+            "weekly"
+        } else {
+            "plan's"
+        };
+        return base(Cause::QuotaExhausted).with_advice(format!(
+            "The Kimi Code {which} limit is used up; retrying will not help. Wait for its reset, \
+             or buy extra usage (booster) or a bigger plan at kimi.com/code."
+        ));
     }
     match status {
         401 => base(Cause::AuthInvalid),
@@ -451,7 +548,8 @@ mod tests {
             (Some(40.0), Some(100.0), Some(60.0))
         );
         assert_eq!(snapshot.plan, None);
-        assert_eq!(snapshot.concurrency_limit, None);
+        assert_eq!(snapshot.concurrency_limit, Some(PLAN_CONCURRENCY));
+        assert!(snapshot.concurrency_limit_assumed);
         assert!(snapshot.balances.is_empty());
     }
 
@@ -557,6 +655,117 @@ mod tests {
         assert_eq!(weekly.resets_at, at("2026-09-14T00:00:00Z"));
         assert_eq!(window(WindowKind::Daily).used, Some(0.0));
         assert_eq!(window(WindowKind::Monthly).used, Some(100.0));
+    }
+
+    const PLAN_2026_09: &str =
+        include_str!("../../tests/fixtures/providers/kimi-code/plan-2026-09.json");
+    const ENVELOPE: &str =
+        include_str!("../../tests/fixtures/providers/kimi-code/envelope-zero-ratio.json");
+
+    #[test]
+    fn plan_2026_09_gives_one_window_per_real_window_and_names_the_monthly_pools() {
+        let snapshot = parse(PLAN_2026_09).unwrap();
+        let labels: Vec<_> = snapshot
+            .windows
+            .iter()
+            .map(|w| (w.kind, w.scope.as_deref(), w.used))
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                (WindowKind::FiveHour, None, Some(100.0)),
+                (WindowKind::Monthly, Some("coding"), Some(0.0)),
+                (WindowKind::Monthly, Some("total"), Some(7.95)),
+            ]
+        );
+        // The counts say used up, the ratio says 0: the more used figure, and why.
+        let five_hour = &snapshot.windows[0];
+        assert_eq!(
+            (five_hour.unit, five_hour.limit, five_hour.remaining),
+            (Unit::Requests, Some(100.0), Some(0.0))
+        );
+        assert_eq!(five_hour.resets_at, at("2026-09-22T12:22:15.593402Z"));
+        let note = five_hour.note.as_deref().unwrap();
+        assert!(note.contains("disagree") && note.contains("100 %") && note.contains("0 %"));
+        assert!(snapshot.windows[1..].iter().all(|w| w.note.is_none()));
+        assert_eq!(snapshot.windows[2].resets_at, at("2026-10-22T00:00:00Z"));
+        // No `parallel`: the plan's published limit, marked as assumed.
+        assert_eq!(snapshot.concurrency_limit, Some(30));
+        assert!(snapshot.concurrency_limit_assumed);
+    }
+
+    #[test]
+    fn figures_that_agree_stay_one_counted_window_and_a_higher_ratio_wins() {
+        let body = |ratio: &str| {
+            format!(
+                r#"{{"limits": [{{"window": {{"duration": 300, "timeUnit": "TIME_UNIT_MINUTE"}},
+                     "detail": {{"limit": "100", "used": "40"}}}}],
+                   "usages": {{"limit_5h": {{"used_ratio": {ratio}}}}},
+                   "parallel": {{"limit": "20"}}}}"#
+            )
+        };
+        let agree = parse(&body("0.41")).unwrap();
+        assert_eq!(agree.windows.len(), 1);
+        assert_eq!(
+            (agree.windows[0].unit, agree.windows[0].used),
+            (Unit::Requests, Some(40.0))
+        );
+        assert_eq!(agree.windows[0].note, None);
+        assert_eq!(agree.concurrency_limit, Some(20));
+        assert!(!agree.concurrency_limit_assumed);
+
+        let higher = parse(&body("0.9")).unwrap();
+        assert_eq!(higher.windows.len(), 1);
+        assert_eq!(
+            (higher.windows[0].unit, higher.windows[0].used),
+            (Unit::Percent, Some(90.0))
+        );
+        assert!(higher.windows[0].note.as_deref().unwrap().contains("40 %"));
+    }
+
+    #[test]
+    fn the_camel_case_envelope_is_read_and_an_error_code_is_a_refusal() {
+        let snapshot = parse(ENVELOPE).unwrap();
+        let windows: Vec<_> = snapshot
+            .windows
+            .iter()
+            .map(|w| (w.kind, w.used, w.resets_at))
+            .collect();
+        assert_eq!(
+            windows,
+            [
+                (WindowKind::FiveHour, Some(0.0), at("2026-09-18T12:07:12Z")),
+                (WindowKind::Weekly, Some(0.0), at("2026-09-23T23:07:12Z")),
+            ]
+        );
+        match parse(r#"{"code": 40100, "msg": "token expired", "data": null}"#) {
+            Err(UsageError::Refused(c)) => assert!(c.message.contains("40100"), "{c:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn monthly_exhaustion_is_quota_used_up_not_a_bad_key() {
+        for (status, body) in [
+            (
+                403,
+                r#"{"error":{"type":"access_terminated_error","message":"You've reached your monthly usage limit for this billing cycle"}}"#,
+            ),
+            (
+                403,
+                r#"{"error":{"type":"permission_error","message":"You've reached your usage limit for this billing cycle. Your quota will be refreshed in the next cycle."}}"#,
+            ),
+        ] {
+            let c = classify(status, body);
+            assert_eq!(c.cause, Cause::QuotaExhausted, "{body}");
+            assert!(!c.retryable);
+            assert!(c.advice.contains("monthly limit"), "{}", c.advice);
+        }
+        let c = classify(
+            403,
+            r#"{"error":{"type":"permission_error","message":"You've reached your concurrent request limit. Please wait for your ongoing requests to finish and try again."}}"#,
+        );
+        assert_eq!(c.cause, Cause::Concurrency);
     }
 
     #[test]

@@ -252,6 +252,7 @@ mod tests {
                     remaining: Some(499.0),
                     unit: Unit::Requests,
                     resets_at: at("2026-11-29T12:00:01Z"),
+                    note: None,
                 },
                 Window {
                     kind: WindowKind::Tpm,
@@ -261,6 +262,7 @@ mod tests {
                     remaining: Some(47949.0),
                     unit: Unit::Tokens,
                     resets_at: at("2026-11-29T12:06:00Z"),
+                    note: None,
                 },
             ]
         );

@@ -216,6 +216,7 @@ mod tests {
             remaining: Some(remaining),
             unit: Unit::Usd,
             resets_at: None,
+            note: None,
         }
     }
 

@@ -72,6 +72,10 @@ pub struct Window {
     pub remaining: Option<f64>,
     pub unit: Unit,
     pub resets_at: Option<Timestamp>,
+    /// A caveat about the figure from the provider's own answer: its two figures for this
+    /// window disagree, say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Window {
@@ -86,6 +90,7 @@ impl Window {
             remaining: None,
             unit,
             resets_at: None,
+            note: None,
         }
     }
 
@@ -141,6 +146,10 @@ pub struct Snapshot {
     pub windows: Vec<Window>,
     /// Most requests the provider lets this account have in flight at once.
     pub concurrency_limit: Option<u64>,
+    /// The limit above is the plan's published one, not the provider's answer (Kimi stopped
+    /// sending `parallel`); a refusal with fewer in flight proves it lower.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub concurrency_limit_assumed: bool,
     pub balances: Vec<Balance>,
 }
 

@@ -556,7 +556,18 @@ impl Call {
             .under_cap(self.cap)
     }
 
+    /// A refusal from the provider, with the most requests Redline had in flight on the account
+    /// while the refused one was on its way (itself included). Whenever the provider decided,
+    /// it cannot have had more of them, so a concurrency refusal proves its limit is below that
+    /// count ([`crate::status::health::concurrency_limit`]). The count when sent would prove
+    /// too little (a request overtaken on the way), the count now too little as well (answers
+    /// that finished meanwhile).
     fn record_refusal(&self, status: u16, classification: &Classification) {
+        let in_flight = self.traffic.peak_since(&self.account, self.arrived);
+        self.record(status, classification, in_flight);
+    }
+
+    fn record(&self, status: u16, classification: &Classification, in_flight: Option<u64>) {
         self.traffic.record_throttle(
             &self.account,
             &self.client,
@@ -567,6 +578,7 @@ impl Call {
                 retry_after_s: classification.retry_after.map(|d| d.as_secs_f64()),
                 message: redact_keys(&classification.message),
                 advice: classification.advice.clone(),
+                in_flight,
             },
         );
     }
@@ -589,7 +601,7 @@ impl Call {
                  gave up; the provider was never asked. Run fewer agents in parallel, or raise \
                  the cap if the plan allows more."
             ));
-        self.record_refusal(answer.status().as_u16(), &classification);
+        self.record(answer.status().as_u16(), &classification, None);
         answer
     }
 }

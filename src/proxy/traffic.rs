@@ -591,6 +591,25 @@ impl Traffic {
         }
     }
 
+    /// The most requests in flight on `account` at any moment since `since` (to the second,
+    /// rounded up), for a request that arrived then and is in flight now; `None` when the kept
+    /// levels (five minutes) may not reach back that far.
+    pub fn peak_since(&self, account: &AccountId, since: Instant) -> Option<u64> {
+        if Instant::now().duration_since(since) > PEAK_WINDOW {
+            return None;
+        }
+        let accounts = self.lock();
+        let t = accounts.get(account)?;
+        let peak = t
+            .levels
+            .iter()
+            .filter(|second| second.start + SECOND > since)
+            .map(|second| second.max)
+            .max()
+            .unwrap_or(0);
+        Some(peak.max(t.book.in_flight))
+    }
+
     /// Requests waiting in Redline's queue for a free slot under the concurrency cap.
     pub fn set_queued(&self, account: &AccountId, queued: u64) {
         self.change(account, |t| t.book.queued = queued);
@@ -1028,6 +1047,25 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn the_peak_while_a_request_is_on_its_way_counts_answers_that_finished_meanwhile() {
+        let traffic = Traffic::new();
+        let held: Vec<_> = (0..3).map(|_| traffic.begin(&id(), "curl")).collect();
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let arrived = Instant::now();
+        let refused = traffic.begin_at(&id(), "curl", arrived);
+        tokio::time::advance(Duration::from_secs(3)).await;
+        // The three held ones were answered before the refusal came back: four were in flight.
+        for guard in held {
+            guard.finish(200, None);
+        }
+        assert_eq!(traffic.peak_since(&id(), arrived), Some(4));
+        refused.finish(429, None);
+        // Levels older than the kept five minutes prove nothing.
+        tokio::time::advance(PEAK_WINDOW).await;
+        assert_eq!(traffic.peak_since(&id(), arrived), None);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_dropped_request_leaves_flight_at_once_as_cancelled() {
         let traffic = Traffic::new();
         let guard = traffic.begin(&id(), "openai-python");
@@ -1428,6 +1466,7 @@ mod tests {
             retry_after_s: None,
             message: String::new(),
             advice: String::new(),
+            in_flight: None,
         };
         traffic.record_throttle(&id(), "curl", event);
         assert_eq!(
@@ -1452,6 +1491,7 @@ mod tests {
             retry_after_s: None,
             message: "too many".into(),
             advice: "lower parallelism".into(),
+            in_flight: None,
         };
         traffic.record_throttle(&id(), "Claude Code", event.clone());
         assert_eq!(traffic.throttles(&id()), vec![event.clone()]);

@@ -93,6 +93,59 @@ pub struct ThrottleEvent {
     pub retry_after_s: Option<f64>,
     pub message: String,
     pub advice: String,
+    /// The most requests the proxy had in flight to the provider on this account while the
+    /// refused one was on its way, itself included; `None` for Redline's own refusals and key
+    /// checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<u64>,
+}
+
+/// Where the concurrency limit shown for an account comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitSource {
+    /// The provider's usage answer says it.
+    Provider,
+    /// The account's tier in the settings (Moonshot).
+    Tier,
+    /// The plan's published limit, since the answer no longer says it.
+    Assumed,
+    /// A concurrency refusal with fewer requests in flight than the assumed limit proved it lower.
+    Observed,
+}
+
+/// How long a refusal's proof of a lower limit holds: the plan may change, and another machine
+/// using the key can make a refusal look like proof.
+pub const LIMIT_PROOF_HOLDS: SignedDuration = SignedDuration::from_hours(1);
+
+/// The concurrency limit of an account and where it comes from: the provider's figure, else
+/// the tier's. An assumed figure is lowered by a concurrency refusal of the last hour that came
+/// with fewer requests in flight: the provider cannot have had more of them than Redline had
+/// sent and not seen answered while the refused one was on its way, itself included, so its
+/// limit is at most one less (never below 1).
+pub fn concurrency_limit(
+    reported: Option<u64>,
+    assumed: bool,
+    tier: Option<u64>,
+    throttles: &[ThrottleEvent],
+    now: Timestamp,
+) -> Option<(u64, LimitSource)> {
+    let Some(limit) = reported else {
+        return tier.map(|limit| (limit, LimitSource::Tier));
+    };
+    if !assumed {
+        return Some((limit, LimitSource::Provider));
+    }
+    let proven = throttles
+        .iter()
+        .filter(|t| t.cause == Cause::Concurrency && now.duration_since(t.at) < LIMIT_PROOF_HOLDS)
+        .filter_map(|t| t.in_flight)
+        .map(|n| n.saturating_sub(1).max(1))
+        .min();
+    match proven {
+        Some(proven) if proven < limit => Some((proven, LimitSource::Observed)),
+        _ => Some((limit, LimitSource::Assumed)),
+    }
 }
 
 /// Why the last poll failed, as health needs it.
@@ -261,6 +314,14 @@ pub fn assess(inputs: &Inputs, thresholds: Thresholds, now: Timestamp) -> (Level
             }
         }
     }
+    if let Some(snapshot) = inputs.snapshot {
+        for window in &snapshot.windows {
+            if let Some(note) = &window.note {
+                let text = format!("{} window: {note}", window_label(window));
+                reasons.push(reason(Level::Ok, "figures_disagree", text));
+            }
+        }
+    }
     reasons.extend(throttle_reason(inputs.throttles, now));
     if let Some(age) = inputs.key_age_days
         && inputs.rotation_reminder_days > 0
@@ -339,10 +400,7 @@ pub fn doubtful_window(window: &Window, provider: ProviderId, answered: u64) -> 
     if !reports_zero || answered < needed {
         return None;
     }
-    let name = match &window.scope {
-        Some(scope) => format!("{} ({scope})", window.kind.short_label()),
-        None => window.kind.short_label().to_owned(),
-    };
+    let name = window_label(window);
     let requests = if answered == 1 { "request" } else { "requests" };
     let why = match provider {
         ProviderId::KimiCode => "its usage endpoint is known to answer 0 for some logins",
@@ -353,6 +411,14 @@ pub fn doubtful_window(window: &Window, provider: ProviderId, answered: u64) -> 
          window; {why}.",
         short_provider_name(provider)
     ))
+}
+
+/// `5h`, `month (coding)`.
+pub fn window_label(window: &Window) -> String {
+    match &window.scope {
+        Some(scope) => format!("{} ({scope})", window.kind.short_label()),
+        None => window.kind.short_label().to_owned(),
+    }
 }
 
 fn short_provider_name(provider: ProviderId) -> &'static str {
@@ -381,10 +447,7 @@ fn window_reason(window: &Window, thresholds: Thresholds, now: Timestamp) -> Opt
     if !matches!(level, Level::Warn | Level::Critical) {
         return None;
     }
-    let name = match &window.scope {
-        Some(scope) => format!("{} ({scope})", window.kind.short_label()),
-        None => window.kind.short_label().to_owned(),
-    };
+    let name = window_label(window);
     let reset = time_until(window.resets_at, now)
         .map(|left| format!(", resets in {left}"))
         .unwrap_or_default();
@@ -514,6 +577,7 @@ mod tests {
             retry_after_s: None,
             message: String::new(),
             advice: crate::providers::throttle::advice(cause, Some(30)),
+            in_flight: None,
         }
     }
 
@@ -754,6 +818,71 @@ mod tests {
             ..inputs
         };
         assert_eq!(assess(&none, T, now()).0, Level::Ok);
+    }
+
+    #[test]
+    fn an_assumed_concurrency_limit_is_lowered_by_refusals_that_prove_it_smaller() {
+        let refused_with = |in_flight, cause| ThrottleEvent {
+            in_flight,
+            ..throttle(10, cause)
+        };
+        let proofs = [
+            refused_with(Some(9), Cause::Concurrency),
+            refused_with(Some(4), Cause::Concurrency),
+            // Not proof: another cause, Redline's own refusal (no count), or a count above.
+            refused_with(Some(2), Cause::Rpm),
+            refused_with(None, Cause::Concurrency),
+            refused_with(Some(40), Cause::Concurrency),
+        ];
+        // Four in flight, the refused one included: at most three allowed.
+        assert_eq!(
+            concurrency_limit(Some(30), true, None, &proofs, now()),
+            Some((3, LimitSource::Observed))
+        );
+        assert_eq!(
+            concurrency_limit(Some(30), true, None, &proofs[2..], now()),
+            Some((30, LimitSource::Assumed))
+        );
+        // The provider's own figure is never second-guessed; a lone refused request proves 1.
+        assert_eq!(
+            concurrency_limit(Some(30), false, None, &proofs, now()),
+            Some((30, LimitSource::Provider))
+        );
+        let stale = [ThrottleEvent {
+            in_flight: Some(4),
+            ..throttle(3600, Cause::Concurrency)
+        }];
+        assert_eq!(
+            concurrency_limit(Some(30), true, None, &stale, now()),
+            Some((30, LimitSource::Assumed))
+        );
+        let alone = [refused_with(Some(1), Cause::Concurrency)];
+        assert_eq!(
+            concurrency_limit(Some(30), true, None, &alone, now()),
+            Some((1, LimitSource::Observed))
+        );
+        assert_eq!(
+            concurrency_limit(None, false, Some(50), &proofs, now()),
+            Some((50, LimitSource::Tier))
+        );
+        assert_eq!(concurrency_limit(None, false, None, &proofs, now()), None);
+    }
+
+    #[test]
+    fn a_window_whose_figures_disagree_says_so_without_changing_the_level() {
+        let mut s = snapshot(50.0);
+        s.windows[0].note = Some("Kimi reports two figures that disagree.".into());
+        let inputs = Inputs {
+            snapshot: Some(&s),
+            ..Inputs::default()
+        };
+        let (level, reasons) = assess(&inputs, T, now());
+        assert_eq!(level, Level::Ok);
+        assert_eq!(reasons[0].code, "figures_disagree");
+        assert_eq!(
+            reasons[0].message,
+            "5h window: Kimi reports two figures that disagree."
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::providers::throttle::Cause;
 use crate::providers::{ProviderId, provider};
 use crate::proxy::traffic::{TokenUsage, Traffic, TrafficFigures};
 use crate::status::health::{
-    self, AnsweredInWindow, Inputs, Level, PollProblem, Reason, Shown, ThrottleEvent,
+    self, AnsweredInWindow, Inputs, Level, LimitSource, PollProblem, Reason, Shown, ThrottleEvent,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -158,12 +158,19 @@ pub struct WindowStatus {
     /// answered requests inside the window), or `null`.
     #[serde(default)]
     pub doubtful: Option<String>,
+    /// The provider's own caveat about the figure (its two figures disagree), or `null`.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Concurrency {
     /// The provider's limit on requests in flight.
     pub limit: Option<u64>,
+    /// Where `limit` comes from: `provider`, `tier`, `assumed` (the plan's published figure)
+    /// or `observed` (a concurrency refusal proved the assumed one too high).
+    #[serde(default)]
+    pub limit_source: Option<LimitSource>,
     /// Redline's concurrency cap in force (`null`: none).
     #[serde(default)]
     pub cap: Option<u64>,
@@ -333,11 +340,18 @@ fn account_status(
     now: Timestamp,
 ) -> AccountStatus {
     let key_age_days = account.key_since().map(|since| age_days(since, now));
-    let concurrency_limit = seen
-        .snapshot
-        .as_ref()
-        .and_then(|s| s.concurrency_limit)
-        .or_else(|| provider(account.provider).tier_concurrency(account.tier?));
+    let limit = health::concurrency_limit(
+        seen.snapshot.as_ref().and_then(|s| s.concurrency_limit),
+        seen.snapshot
+            .as_ref()
+            .is_some_and(|s| s.concurrency_limit_assumed),
+        account
+            .tier
+            .and_then(|tier| provider(account.provider).tier_concurrency(tier)),
+        &seen.throttles,
+        now,
+    );
+    let concurrency_limit = limit.map(|(limit, _)| limit);
     let cap = Some(account.concurrency_cap.resolve(concurrency_limit)).filter(|cap| *cap > 0);
     // Windows from the proxy's rate-limit headers count for health like polled ones.
     let mut snapshot = seen.snapshot.clone().unwrap_or_default();
@@ -389,12 +403,14 @@ fn account_status(
                         None => health::window_level(w, thresholds),
                     },
                     doubtful,
+                    note: w.note.clone(),
                 }
             })
             .collect(),
         balances: snapshot.balances,
         concurrency: Concurrency {
             limit: concurrency_limit,
+            limit_source: limit.map(|(_, source)| source),
             cap,
             in_flight: seen.in_flight,
             peak: seen.peak,
@@ -490,6 +506,7 @@ pub(crate) mod tests {
                 ],
                 concurrency_limit: Some(30),
                 balances: vec![],
+                ..Snapshot::default()
             }),
             updated_at: Some(now()),
             ..Observed::default()
@@ -694,6 +711,7 @@ pub(crate) mod tests {
             retry_after_s: Some(3.0),
             message: "We're receiving too many requests at the moment".into(),
             advice: "Concurrency limit 30 reached; your quota is fine.".into(),
+            in_flight: None,
         };
         seen.throttles = vec![
             event(1, Cause::Concurrency),

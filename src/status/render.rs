@@ -1,7 +1,7 @@
 //! The status in words: `redline status` as text, as one line for bars and prompts, and as
 //! Waybar's JSON. Levels and figures come from the `Status`; nothing here judges.
 
-use super::health::{Level, concurrency_ceiling};
+use super::health::{Level, LimitSource, concurrency_ceiling};
 use super::model::{
     AccountStatus, KeyUse, KeyUseKind, Status, ToolTraffic, TrafficStatus, WindowStatus,
 };
@@ -39,7 +39,13 @@ impl WindowStatus {
         } else {
             ""
         };
-        format!("{name} {percent}{counts}{reset}{doubt}")
+        // What they are is in the account's reasons (`figures_disagree`).
+        let disagree = if self.note.is_some() {
+            " — the provider's figures disagree"
+        } else {
+            ""
+        };
+        format!("{name} {percent}{counts}{reset}{doubt}{disagree}")
     }
 }
 
@@ -96,11 +102,20 @@ pub fn render_text(status: &Status, now: Timestamp) -> String {
             ));
         }
         let c = &account.concurrency;
-        let bounds = match (c.cap, c.limit) {
-            (Some(cap), Some(limit)) => format!(" / cap {cap} (provider limit {limit})"),
-            (Some(cap), None) => format!(" / cap {cap}"),
-            (None, Some(limit)) => format!(" / {limit}"),
-            (None, None) => String::new(),
+        let source = match c.limit_source {
+            Some(LimitSource::Assumed) => Some("assumed: the answer does not say"),
+            Some(LimitSource::Observed) => Some("seen in refusals"),
+            _ => None,
+        };
+        let bounds = match (c.cap, c.limit, source) {
+            (Some(cap), Some(limit), Some(source)) => {
+                format!(" / cap {cap} (provider limit {limit}, {source})")
+            }
+            (Some(cap), Some(limit), None) => format!(" / cap {cap} (provider limit {limit})"),
+            (Some(cap), None, _) => format!(" / cap {cap}"),
+            (None, Some(limit), Some(source)) => format!(" / {limit} ({source})"),
+            (None, Some(limit), None) => format!(" / {limit}"),
+            (None, None, _) => String::new(),
         };
         let queued = match c.queued {
             Some(queued) if queued > 0 => format!(", {queued} queued"),
@@ -118,7 +133,10 @@ pub fn render_text(status: &Status, now: Timestamp) -> String {
                 out.push_str(&format!("  in flight {in_flight}{bounds}{queued}{peak}\n"))
             }
             (None, Some(limit)) => {
-                out.push_str(&format!("  concurrency limit {limit} requests in flight\n"))
+                let source = source.map(|s| format!(" ({s})")).unwrap_or_default();
+                out.push_str(&format!(
+                    "  concurrency limit {limit} requests in flight{source}\n"
+                ))
             }
             _ => {}
         }

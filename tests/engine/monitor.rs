@@ -119,6 +119,7 @@ async fn the_published_status_follows_the_provider_and_refresh_now() {
                     redline::providers::throttle::Cause::Concurrency,
                     None,
                 ),
+                in_flight: None,
             },
         );
     }

@@ -18,6 +18,7 @@ use redline::providers::ProviderId;
 use redline::providers::throttle::Cause;
 use redline::proxy::traffic::{CLIENT_CLOSED, TokenUsage, Traffic, TrafficSummary};
 use redline::proxy::{Proxy, ProxySettings, Upstream, split_account};
+use redline::status::health::{self, LimitSource};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -717,6 +718,19 @@ async fn forty_parallel_requests_against_kimis_limit_of_thirty() {
     }
     let before = kimi.chat_counters();
     assert_eq!(before.refused, 10);
+    // Each refusal came with the thirty answered ones in flight: Kimi's published limit of 30
+    // stands.
+    let throttles = h.traffic.throttles(&id("open"));
+    assert!(
+        throttles
+            .iter()
+            .all(|t| t.in_flight.is_some_and(|n| n > 30)),
+        "{throttles:?}"
+    );
+    assert_eq!(
+        health::concurrency_limit(Some(30), true, None, &throttles, jiff::Timestamp::now()),
+        Some((30, LimitSource::Assumed))
+    );
 
     // With Redline's cap at 30: ten wait their turn and nobody is refused.
     let answers = fire(&h, "capped", 40).await;
@@ -734,6 +748,52 @@ async fn forty_parallel_requests_against_kimis_limit_of_thirty() {
         "no new 429 from Kimi"
     );
     assert_eq!(summary.queued, 0);
+}
+
+/// Kimi no longer says its concurrency limit, so Redline assumes the plan's 30; a concurrency
+/// 429 that came with only four requests in flight proves the real limit is at most three.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrency_refusal_with_fewer_in_flight_proves_the_assumed_limit_lower() {
+    let kimi = start_fake(ProviderId::KimiCode).await;
+    kimi.set_concurrency_limit(3);
+    kimi.enforce_concurrency(true);
+    kimi.hold_answers(true);
+    let h = harness(
+        settings(),
+        vec![("kimi", upstream(ProviderId::KimiCode, kimi.origin(), 0))],
+    )
+    .await;
+    let held: Vec<_> = (0..3)
+        .map(|_| {
+            tokio::spawn(
+                h.post("kimi", "/coding/v1/chat/completions", json!({}))
+                    .send(),
+            )
+        })
+        .collect();
+    kimi.wait_for_chats(PROMPTLY, |c| c.in_flight == 3).await;
+
+    let fourth = h
+        .post("kimi", "/coding/v1/chat/completions", json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fourth.status(), 429);
+    h.wait_for("the refusal", |t| t.throttles(&id("kimi")).len() == 1)
+        .await;
+    let throttles = h.traffic.throttles(&id("kimi"));
+    assert_eq!(
+        (throttles[0].cause, throttles[0].in_flight),
+        (Cause::Concurrency, Some(4))
+    );
+    assert_eq!(
+        health::concurrency_limit(Some(30), true, None, &throttles, jiff::Timestamp::now()),
+        Some((3, LimitSource::Observed))
+    );
+    kimi.hold_answers(false);
+    for request in held {
+        assert_eq!(request.await.unwrap().unwrap().status(), 200);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -360,3 +360,80 @@ fn status_shows_what_the_running_daemon_saw_and_polls_the_providers_without_it()
         );
     }
 }
+
+/// Kimi Code's answers since the 2026-09 plan change: one window per real window, the monthly
+/// pools named apart, the plan's concurrency limit marked as assumed, and a 5-hour window
+/// whose two figures disagree (a public capture) shown at the more used one with the reason.
+#[test]
+fn kimi_code_2026_plans_show_each_window_once_and_say_when_kimis_figures_disagree() {
+    let sandbox = Sandbox::new();
+    let plan = fake(ProviderId::KimiCode, KEY);
+    plan.set_behaviour(Behaviour::Variant);
+    plan.set_used_percent(40.0);
+    sandbox.add_key_unchecked("plan", "kimi-code", Some(&plan.origin()), KEY);
+    let capture = fake(ProviderId::KimiCode, KEY);
+    capture.set_behaviour(Behaviour::Error {
+        status: 200,
+        body: include_str!("../fixtures/providers/kimi-code/plan-2026-09.json").into(),
+        headers: vec![],
+    });
+    sandbox.add_key_unchecked("capture", "kimi-code", Some(&capture.origin()), KEY);
+
+    let status = sandbox.status_json();
+    let plan = account(&status, "plan");
+    let windows: Vec<_> = plan["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["kind"].as_str().unwrap(),
+                w["scope"].as_str(),
+                w["used_ratio"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        windows,
+        [
+            ("five_hour", None, 0.4),
+            ("monthly", Some("coding"), 0.05),
+            ("monthly", Some("total"), 0.1),
+        ],
+        "{plan:#}"
+    );
+    assert_eq!(plan["windows"][0]["used"], 400.0);
+    assert_eq!(plan["windows"][0]["unit"], "requests");
+    assert_eq!(plan["concurrency"]["limit"], 30);
+    assert_eq!(plan["concurrency"]["limit_source"], "assumed");
+    assert_eq!(plan["level"], "ok", "{plan:#}");
+
+    let capture = account(&status, "capture");
+    let five_hour = &capture["windows"][0];
+    assert_eq!(
+        (&five_hour["used"], &five_hour["limit"], &five_hour["unit"]),
+        (
+            &Value::from(100.0),
+            &Value::from(100.0),
+            &Value::from("requests")
+        )
+    );
+    assert!(five_hour["note"].as_str().unwrap().contains("disagree"));
+    assert_eq!(capture["level"], "critical", "{capture:#}");
+    let codes: Vec<_> = capture["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"window_exhausted") && codes.contains(&"figures_disagree"));
+
+    let text = sandbox.run(&["status"]).stdout;
+    assert!(
+        text.contains("5h 100% used (100/100 requests)")
+            && text.contains("the provider's figures disagree")
+            && text.contains("month (total) 8% used")
+            && text.contains("assumed: the answer does not say"),
+        "{text}"
+    );
+}
