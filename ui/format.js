@@ -82,7 +82,7 @@ export function number(value, unit) {
   return value.toLocaleString("en", { maximumFractionDigits: 1 });
 }
 
-const UNITS = { requests: "requests", tokens: "tokens", percent: "%", usd: "", cny: "" };
+const UNITS = { requests: "requests", tokens: "tokens", credits: "credits", percent: "%", usd: "", cny: "" };
 
 /** `420 / 1,000 requests`, `86 / 100 %`, `$50.00 / $200.00`. */
 export function usedOfLimit(window) {

@@ -69,6 +69,7 @@ pub enum Behaviour {
     /// The provider's documented body.
     Normal,
     /// The provider's alternative shape: Kimi's 2026-09 plan (`limits[]` beside `usages`),
+    /// Z.ai's credit plan (`CREDIT_LIMIT` rows),
     /// OpenRouter's unlimited key (null limits), Claude with `seven_day_opus` set; the others
     /// answer as `Normal`.
     Variant,

@@ -7,7 +7,7 @@ use serde_json::json;
 
 pub(super) const SHAPES: Shapes = Shapes {
     normal: quota_limit,
-    variant: quota_limit,
+    variant: credit_plan,
     unauthorized,
     rate_limited,
     wrong_product: None,
@@ -17,6 +17,11 @@ pub(super) const SHAPES: Shapes = Shapes {
 /// `unit` codes.
 const HOURS: u64 = 3;
 const MONTH: u64 = 5;
+const WEEK: u64 = 6;
+
+/// Credits in a credit plan's 5-hour window and week (the Lite plan's).
+const CREDITS_5H: f64 = 2000.0;
+const CREDITS_WEEK: f64 = 10000.0;
 
 /// The observed body: a 5-hour `TOKENS_LIMIT` whose `percentage` is `used_percent` (a whole
 /// number, as Z.ai sends it) and a monthly `TIME_LIMIT` (tool calls) at 5 %, with an unknown
@@ -50,6 +55,37 @@ fn quota_limit(ctx: &Ctx) -> Reply {
                         {"modelCode": "web-reader", "usage": 20}
                     ]
                 }
+            ]
+        }
+    }))
+}
+
+/// A credit plan (2026-07): `CREDIT_LIMIT` rows only, the 5-hour one at `used_percent` of its
+/// credits and the week at a fifth of that; `percentage` rounded, as Z.ai sends it, and no
+/// `code`/`success` (as one capture has it).
+fn credit_plan(ctx: &Ctx) -> Reply {
+    let week = Ctx {
+        used_percent: ctx.used_percent / 5.0,
+        ..*ctx
+    };
+    let row = |unit, number, ctx: &Ctx, credits: f64, hours: i64| {
+        json!({
+            "type": "CREDIT_LIMIT",
+            "unit": unit,
+            "number": number,
+            "usage": credits,
+            "currentValue": ctx.used_of(credits),
+            "remaining": ctx.remaining_of(credits),
+            "percentage": ctx.used_percent.round() as u64,
+            "nextResetTime": ctx.in_hours(hours).as_millisecond()
+        })
+    };
+    Reply::ok(json!({
+        "data": {
+            "level": "lite",
+            "limits": [
+                row(HOURS, 5, ctx, CREDITS_5H, 3),
+                row(WEEK, 1, &week, CREDITS_WEEK, 4 * 24),
             ]
         }
     }))

@@ -59,6 +59,8 @@ pub enum Unit {
     Percent,
     Usd,
     Cny,
+    /// A plan's own credits (Z.ai's credit plans), not money.
+    Credits,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -84,7 +84,7 @@ fn parse_usage(body: &[u8], now: Timestamp) -> Result<Snapshot, UsageError> {
     }
     if windows.is_empty() {
         return Err(shape(
-            "data.limits has no TOKENS_LIMIT or TIME_LIMIT entry Redline can read",
+            "data.limits has no TOKENS_LIMIT, TIME_LIMIT or CREDIT_LIMIT entry Redline can read",
         ));
     }
     Ok(Snapshot {
@@ -116,23 +116,39 @@ fn limit_window(limit: &Value) -> Result<Option<Window>, UsageError> {
         }
         // Tool calls (web search, MCP): counts, or only a percentage when the counts are missing.
         Some("TIME_LIMIT") => {
-            let used = opt_number(limit, "currentValue")?;
-            let total = opt_number(limit, "usage")?;
-            let remaining = opt_number(limit, "remaining")?;
-            if total.is_some() && (used.is_some() || remaining.is_some()) {
-                Window::new(kind, Unit::Requests).counts(used, total, remaining)
-            } else if let Some(used) = percentage {
-                Window::percent(kind, used)
-            } else {
-                return Err(shape(
-                    "a TIME_LIMIT entry has neither usage counts nor a percentage",
-                ));
-            }
-            .scope("tools")
+            counted(limit, kind, Unit::Requests, percentage, "TIME_LIMIT")?.scope("tools")
+        }
+        // Credit plans (2026-07): capacity in `usage`, spent in `currentValue`, left in
+        // `remaining`; `percentage` is rounded, so the counts win when they are there.
+        Some("CREDIT_LIMIT") => {
+            counted(limit, kind, Unit::Credits, percentage, "CREDIT_LIMIT")?.scope("credits")
         }
         _ => return Ok(None),
     };
     Ok(Some(window.resets_at(resets_at)))
+}
+
+/// A window from `usage` (capacity), `currentValue` (spent) and `remaining`, or only the
+/// percentage when the counts are missing.
+fn counted(
+    limit: &Value,
+    kind: WindowKind,
+    unit: Unit,
+    percentage: Option<f64>,
+    what: &str,
+) -> Result<Window, UsageError> {
+    let used = opt_number(limit, "currentValue")?;
+    let total = opt_number(limit, "usage")?;
+    let remaining = opt_number(limit, "remaining")?;
+    if total.is_some() && (used.is_some() || remaining.is_some()) {
+        Ok(Window::new(kind, unit).counts(used, total, remaining))
+    } else if let Some(used) = percentage {
+        Ok(Window::percent(kind, used))
+    } else {
+        Err(shape(format!(
+            "a {what} entry has neither usage counts nor a percentage"
+        )))
+    }
 }
 
 /// `unit` 3 = hours, 6 = weeks, 5 = months; `number` of them (1 when missing).
@@ -292,6 +308,109 @@ mod tests {
 
     fn at(text: &str) -> Option<Timestamp> {
         Some(text.parse().unwrap())
+    }
+
+    const CREDIT_LITE: &str = include_str!("../../tests/fixtures/providers/zai/credit-lite.json");
+    const CREDIT_OVERSPENT: &str =
+        include_str!("../../tests/fixtures/providers/zai/credit-overspent.json");
+    const USED_UP: &str = include_str!("../../tests/fixtures/providers/zai/used-up-1310.json");
+
+    #[test]
+    fn credit_plans_give_credit_windows_from_the_counts() {
+        let snapshot = parse(CREDIT_LITE).unwrap();
+        assert_eq!(snapshot.plan.as_deref(), Some("Lite"));
+        let windows: Vec<_> = snapshot
+            .windows
+            .iter()
+            .map(|w| {
+                (
+                    w.kind,
+                    w.scope.as_deref(),
+                    w.unit,
+                    w.used,
+                    w.limit,
+                    w.remaining,
+                )
+            })
+            .collect();
+        assert_eq!(
+            windows,
+            [
+                (
+                    WindowKind::FiveHour,
+                    Some("credits"),
+                    Unit::Credits,
+                    Some(27.0),
+                    Some(2000.0),
+                    Some(1972.0)
+                ),
+                (
+                    WindowKind::Weekly,
+                    Some("credits"),
+                    Unit::Credits,
+                    Some(27.0),
+                    Some(10000.0),
+                    Some(9972.0)
+                ),
+            ]
+        );
+        assert_eq!(
+            snapshot.windows[0].resets_at,
+            Some(Timestamp::from_millisecond(1786717056698).unwrap())
+        );
+    }
+
+    #[test]
+    fn overspent_credits_read_as_used_up_not_as_the_rounded_percentage() {
+        let snapshot = parse(CREDIT_OVERSPENT).unwrap();
+        let five_hour = &snapshot.windows[0];
+        assert_eq!(
+            (five_hour.used, five_hour.remaining),
+            (Some(2005.0), Some(0.0))
+        );
+        assert!(five_hour.used_ratio().unwrap() > 1.0);
+        // 2005 of 10000 is 20.05 %, which the provider rounds to 20.
+        assert_eq!(snapshot.windows[1].used_ratio(), Some(0.2005));
+    }
+
+    #[test]
+    fn credits_beside_legacy_rows_and_without_counts() {
+        let snapshot = parse(
+            r#"{"data":{"limits":[
+                {"type":"TOKENS_LIMIT","unit":3,"number":5,"percentage":6},
+                {"type":"CREDIT_LIMIT","unit":6,"number":1,"percentage":40}
+            ]}}"#,
+        )
+        .unwrap();
+        let kinds: Vec<_> = snapshot
+            .windows
+            .iter()
+            .map(|w| (w.kind, w.scope.as_deref(), w.used))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (WindowKind::FiveHour, Some("tokens"), Some(6.0)),
+                (WindowKind::Weekly, Some("credits"), Some(40.0)),
+            ]
+        );
+        assert!(
+            shape_error(r#"{"data":{"limits":[{"type":"CREDIT_LIMIT","unit":3,"number":5}]}}"#)
+                .contains("CREDIT_LIMIT entry has neither")
+        );
+    }
+
+    #[test]
+    fn an_allowance_used_up_in_a_200_is_a_quota_refusal() {
+        let c = refusal(USED_UP);
+        assert_eq!(c.cause, Cause::QuotaExhausted);
+        assert!(c.message.contains("Limit Exhausted"), "{}", c.message);
+        assert!(!c.retryable);
+        let c = classify(
+            429,
+            r#"{"error":{"code":"1310","message":"Weekly/Monthly Limit Exhausted"}}"#,
+        );
+        assert_eq!(c.cause, Cause::QuotaExhausted);
     }
 
     #[test]

@@ -394,7 +394,7 @@ pub fn doubtful_window(window: &Window, provider: ProviderId, answered: u64) -> 
     window_span(window.kind)?;
     let reports_zero = window.used == Some(0.0) || window.used_ratio() == Some(0.0);
     let needed = match window.unit {
-        Unit::Requests | Unit::Tokens => 1,
+        Unit::Requests | Unit::Tokens | Unit::Credits => 1,
         Unit::Percent | Unit::Usd | Unit::Cny => DOUBT_ROUNDED_AFTER,
     };
     if !reports_zero || answered < needed {

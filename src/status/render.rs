@@ -64,6 +64,7 @@ fn unit_name(unit: Unit) -> &'static str {
         Unit::Percent => "%",
         Unit::Usd => "USD",
         Unit::Cny => "CNY",
+        Unit::Credits => "credits",
     }
 }
 

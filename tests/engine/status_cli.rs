@@ -437,3 +437,45 @@ fn kimi_code_2026_plans_show_each_window_once_and_say_when_kimis_figures_disagre
         "{text}"
     );
 }
+
+/// Z.ai's credit plans (2026-07): the figures are the credits the provider counts, exactly.
+#[test]
+fn zai_credit_plans_show_credit_windows_with_the_providers_own_counts() {
+    let sandbox = Sandbox::new();
+    let zai = fake(ProviderId::Zai, KEY);
+    zai.set_behaviour(Behaviour::Variant);
+    zai.set_used_percent(40.0);
+    sandbox.add_key_unchecked("glm", "zai", Some(&zai.origin()), KEY);
+
+    let status = sandbox.status_json();
+    let glm = account(&status, "glm");
+    let windows: Vec<_> = glm["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["kind"].as_str().unwrap(),
+                w["unit"].as_str().unwrap(),
+                w["used"].as_f64().unwrap(),
+                w["limit"].as_f64().unwrap(),
+                w["remaining"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        windows,
+        [
+            ("five_hour", "credits", 800.0, 2000.0, 1200.0),
+            ("weekly", "credits", 800.0, 10000.0, 9200.0),
+        ],
+        "{glm:#}"
+    );
+    assert_eq!(glm["plan"], "Lite");
+    assert_eq!(glm["level"], "ok");
+    let text = sandbox.run(&["status"]).ok().stdout;
+    assert!(
+        text.contains("5h (credits) 40% used (800/2000 credits)"),
+        "{text}"
+    );
+}
