@@ -69,7 +69,7 @@ pub enum Behaviour {
     /// The provider's documented body.
     Normal,
     /// The provider's alternative shape: Kimi's 2026-09 plan (`limits[]` beside `usages`),
-    /// Z.ai's credit plan (`CREDIT_LIMIT` rows),
+    /// Z.ai's credit plan (`CREDIT_LIMIT` rows), MiniMax's older coding plan,
     /// OpenRouter's unlimited key (null limits), Claude with `seven_day_opus` set; the others
     /// answer as `Normal`.
     Variant,
@@ -117,6 +117,7 @@ impl FakeProvider {
                 used_percent: 40.0,
                 concurrency_limit: 30,
                 usage_requests: 0,
+                usage_route_missing: false,
                 last_request_headers: None,
                 chat: chat::ChatSettings::default(),
                 sent: Vec::new(),
@@ -126,6 +127,9 @@ impl FakeProvider {
             chat_user_agents: Mutex::new(Vec::new()),
         });
         let mut app = Router::new().route(usage_path(provider), get(answer_usage));
+        if let Some(legacy) = self::provider(provider).legacy_usage_path() {
+            app = app.route(legacy, get(answer_legacy_usage));
+        }
         if let Some(path) = completions_path(provider) {
             app = app.route(&path, post(chat::completions));
         }
@@ -291,6 +295,12 @@ impl FakeProvider {
     }
 
     /// How many requests reached the usage URL's path, whatever the answer.
+    /// Answers 404 on the usage URL, as a deployment without the provider's newer route does;
+    /// its older route ([`crate::providers::Provider::legacy_usage_path`]) still answers.
+    pub fn lack_usage_route(&self, missing: bool) {
+        self.shared.state().usage_route_missing = missing;
+    }
+
     pub fn usage_requests(&self) -> usize {
         self.shared.state().usage_requests
     }
@@ -334,6 +344,8 @@ struct FakeState {
     used_percent: f64,
     concurrency_limit: u64,
     usage_requests: usize,
+    /// [`FakeProvider::lack_usage_route`].
+    usage_route_missing: bool,
     last_request_headers: Option<HeaderMap>,
     chat: chat::ChatSettings,
     /// The last chat answer's body as sent.
@@ -448,7 +460,19 @@ fn no_required_headers(_: &HeaderMap) -> Option<Reply> {
     None
 }
 
+/// The provider's older usage route: the same answers.
+async fn answer_legacy_usage(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    serve_usage(shared, headers).await
+}
+
 async fn answer_usage(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if shared.state().usage_route_missing {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    serve_usage(shared, headers).await
+}
+
+async fn serve_usage(shared: Arc<Shared>, headers: HeaderMap) -> Response {
     let (behaviour, used_percent, concurrency_limit) = {
         let mut state = shared.state();
         state.usage_requests += 1;

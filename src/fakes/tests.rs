@@ -155,7 +155,7 @@ fn usage_paths_are_the_default_regions_paths() {
             "/api/v1/key",
             "/user/balance",
             "/api/monitor/usage/quota/limit",
-            "/v1/api/openplatform/coding_plan/remains",
+            "/v1/token_plan/remains",
         ]
     );
 }
@@ -428,6 +428,25 @@ async fn minimax_remaining_percent_follows_used_percent() {
         3
     ));
     assert_eq!(body["base_resp"]["status_code"], 0);
+    assert_eq!(model["current_weekly_remaining_percent"], 87.5);
+    assert_eq!(body["model_remains"][1]["status"], 3);
+}
+
+#[tokio::test]
+async fn minimax_answers_on_the_older_route_too_and_can_lack_the_newer_one() {
+    let fake = start(Minimax).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let get = |path: &str| {
+        client
+            .get(format!("{}{path}", fake.origin()))
+            .bearer_auth(KEY)
+            .send()
+    };
+    let legacy = "/v1/api/openplatform/coding_plan/remains";
+    assert_eq!(get(legacy).await.unwrap().status(), 200);
+    fake.lack_usage_route(true);
+    assert_eq!(get("/v1/token_plan/remains").await.unwrap().status(), 404);
+    assert_eq!(get(legacy).await.unwrap().status(), 200);
 }
 
 #[tokio::test]

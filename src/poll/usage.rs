@@ -125,11 +125,42 @@ pub async fn poll_once(
             provider.extra_headers(),
         )
         .await
-        .map_err(|err| match err {
-            FetchError::TooLarge { .. } => PollError::BadAnswer(err.to_string()),
-            other => PollError::Unreachable(other.to_string()),
-        })?;
+        .map_err(fetch_error)?;
+    // A provider's older route on the same host, where the current one is not there yet.
+    if response.status == 404
+        && let Some(legacy) = provider
+            .legacy_usage_path()
+            .and_then(|path| same_origin(&target.usage_url, path))
+    {
+        let response = client
+            .get(
+                &legacy,
+                provider.auth_style(),
+                secret,
+                provider.extra_headers(),
+            )
+            .await
+            .map_err(fetch_error)?;
+        let legacy_target = Target {
+            region: target.region,
+            usage_url: legacy,
+        };
+        return read_answer(provider, &legacy_target, &response, Timestamp::now());
+    }
     read_answer(provider, target, &response, Timestamp::now())
+}
+
+fn fetch_error(err: FetchError) -> PollError {
+    match err {
+        FetchError::TooLarge { .. } => PollError::BadAnswer(err.to_string()),
+        other => PollError::Unreachable(other.to_string()),
+    }
+}
+
+/// `path` on the origin of `url`.
+fn same_origin(url: &str, path: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    Some(format!("{}{path}", url.origin().ascii_serialization()))
 }
 
 /// Interprets a usage response. Pure, so every odd answer is a unit test.

@@ -18,14 +18,18 @@ const REGIONS: &[Region] = &[
     Region {
         name: "global",
         api_base: "https://api.minimax.io/v1",
-        usage_url: "https://platform.minimax.io/v1/api/openplatform/coding_plan/remains",
+        usage_url: "https://api.minimax.io/v1/token_plan/remains",
     },
     Region {
         name: "cn",
         api_base: "https://api.minimaxi.com/v1",
-        usage_url: "https://www.minimaxi.com/v1/api/openplatform/coding_plan/remains",
+        usage_url: "https://api.minimaxi.com/v1/token_plan/remains",
     },
 ];
+
+/// The coding plan's route, which still answers with the same body where the Token Plan's
+/// route is not there.
+const LEGACY_USAGE_PATH: &str = "/v1/api/openplatform/coding_plan/remains";
 
 impl Provider for MiniMax {
     fn id(&self) -> ProviderId {
@@ -41,7 +45,11 @@ impl Provider for MiniMax {
     }
 
     fn parse_usage(&self, body: &[u8], context: &UsageContext) -> Result<Snapshot, UsageError> {
-        parse_usage(body, context.now)
+        parse_usage(body, context)
+    }
+
+    fn legacy_usage_path(&self) -> Option<&'static str> {
+        Some(LEGACY_USAGE_PATH)
     }
 
     fn classify(
@@ -56,15 +64,33 @@ impl Provider for MiniMax {
 }
 
 /// `{"model_remains":[{...}],"base_resp":{"status_code":0,"status_msg":"success"}}`.
-fn parse_usage(body: &[u8], now: Timestamp) -> Result<Snapshot, UsageError> {
+fn parse_usage(body: &[u8], context: &UsageContext) -> Result<Snapshot, UsageError> {
+    let now = context.now;
     let json = wire::json_object(body, "MiniMax usage")?;
-    if status_code(&json).is_some_and(|code| code != 0) {
-        return Err(UsageError::Refused(classify(
-            200,
-            &HeaderMap::new(),
-            body,
-            now,
-        )));
+    match status_code(&json) {
+        Some(0) | None => {}
+        Some(WRONG_REGION) => {
+            let message = error_message(body);
+            let other = REGIONS
+                .iter()
+                .find(|r| r.name != context.region.name)
+                .unwrap_or(&REGIONS[0]);
+            return Err(UsageError::Refused(
+                Classification::new(Cause::AuthInvalid, &message).with_advice(format!(
+                    "This key belongs to MiniMax's {} region, not the {} one: add it again with \
+                     `--base-url {}`.",
+                    other.name, context.region.name, other.api_base
+                )),
+            ));
+        }
+        Some(_) => {
+            return Err(UsageError::Refused(classify(
+                200,
+                &HeaderMap::new(),
+                body,
+                now,
+            )));
+        }
     }
 
     let entries = field(&json, "model_remains")
@@ -73,45 +99,74 @@ fn parse_usage(body: &[u8], now: Timestamp) -> Result<Snapshot, UsageError> {
     if entries.is_empty() {
         return Err(shape("model_remains lists no model windows"));
     }
-    let windows = entries
-        .iter()
-        .map(|entry| model_window(entry, now))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut windows = Vec::new();
+    for entry in entries {
+        windows.extend(model_windows(entry, now)?);
+    }
+    if windows.is_empty() {
+        return Err(shape(
+            "model_remains has only unlimited buckets, no window Redline can show",
+        ));
+    }
     Ok(Snapshot {
         windows,
         ..Snapshot::default()
     })
 }
 
-fn model_window(entry: &Value, now: Timestamp) -> Result<Window, UsageError> {
+/// `base_resp.status_code` for a key of the other region (minimax.io vs minimaxi.com).
+const WRONG_REGION: i64 = 2049;
+
+/// `status` / `current_weekly_status` 3: no limit on this bucket or window.
+const UNLIMITED: i64 = 3;
+
+/// A bucket's windows: its interval (5 hours, from its span) and, on the Token Plan, its week;
+/// none for an unlimited bucket.
+fn model_windows(entry: &Value, now: Timestamp) -> Result<Vec<Window>, UsageError> {
     if !entry.is_object() {
         return Err(shape("a model_remains entry is not an object"));
     }
+    if field(entry, "status").and_then(integer) == Some(UNLIMITED) {
+        return Ok(Vec::new());
+    }
+    let scope = field(entry, "model_name")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|model| !model.is_empty());
+    let mut windows = vec![interval_window(entry, now)?];
+    let weekly_unlimited =
+        field(entry, "current_weekly_status").and_then(integer) == Some(UNLIMITED);
+    if !weekly_unlimited && let Some(left) = opt_number(entry, "current_weekly_remaining_percent")?
+    {
+        let resets_at = ends_at(entry, "weekly_end_time", "weekly_remains_time", now)?;
+        windows.push(Window::percent(WindowKind::Weekly, 100.0 - left).resets_at(resets_at));
+    }
+    Ok(windows
+        .into_iter()
+        .map(|window| match scope {
+            Some(model) => window.scope(model),
+            None => window,
+        })
+        .collect())
+}
+
+fn interval_window(entry: &Value, now: Timestamp) -> Result<Window, UsageError> {
     let start = opt_number(entry, "start_time")?;
     let end = opt_number(entry, "end_time")?;
-    // Without both ends the length is unknown; MiniMax's coding plan counts prompts per 5 hours.
+    // Without both ends the length is unknown; MiniMax's plans count per 5 hours.
     let kind = match (start, end) {
         (Some(start), Some(end)) if end > start => kind_for_span(end - start),
         _ => WindowKind::FiveHour,
     };
-    let resets_at = match (end, opt_number(entry, "remains_time")?) {
-        (Some(end_ms), _) => Some(
-            Timestamp::from_millisecond(end_ms as i64)
-                .map_err(|_| shape("a model_remains entry's end_time is out of range"))?,
-        ),
-        (None, Some(wait_ms)) => Some(
-            now.checked_add(SignedDuration::from_millis(wait_ms.max(0.0) as i64))
-                .map_err(|_| shape("a model_remains entry's remains_time is out of range"))?,
-        ),
-        (None, None) => None,
-    };
+    let resets_at = ends_at(entry, "end_time", "remains_time", now)?;
 
+    // The percentages mean what is *left*. The Token Plan zeroes the counts, so they are read
+    // only without a percentage; sources disagree whether `current_interval_usage_count` is the
+    // count used or left, and it is read as used.
     let window = if let Some(left) = opt_number(entry, "current_interval_remaining_percent")? {
         Window::percent(kind, 100.0 - left)
     } else {
-        // Sources disagree whether `current_interval_usage_count` is the count used or the count
-        // left; it is read as used here, and only when the percentage is missing.
-        let total = opt_number(entry, "current_interval_total_count")?;
+        let total = opt_number(entry, "current_interval_total_count")?.filter(|t| *t > 0.0);
         let used = opt_number(entry, "current_interval_usage_count")?;
         match (total, used) {
             (Some(total), Some(used)) => {
@@ -125,11 +180,32 @@ fn model_window(entry: &Value, now: Timestamp) -> Result<Window, UsageError> {
             }
         }
     };
-    let window = window.resets_at(resets_at);
-    Ok(match field(entry, "model_name").and_then(Value::as_str) {
-        Some(model) if !model.trim().is_empty() => window.scope(model.trim()),
-        _ => window,
-    })
+    Ok(window.resets_at(resets_at))
+}
+
+/// When a window ends: `end_key` in epoch ms, or `wait_key` ms from now.
+fn ends_at(
+    entry: &Value,
+    end_key: &str,
+    wait_key: &str,
+    now: Timestamp,
+) -> Result<Option<Timestamp>, UsageError> {
+    if let Some(end_ms) = opt_number(entry, end_key)? {
+        return Timestamp::from_millisecond(end_ms as i64)
+            .map(Some)
+            .map_err(|_| shape(format!("a model_remains entry's {end_key} is out of range")));
+    }
+    match opt_number(entry, wait_key)? {
+        Some(wait_ms) => now
+            .checked_add(SignedDuration::from_millis(wait_ms.max(0.0) as i64))
+            .map(Some)
+            .map_err(|_| {
+                shape(format!(
+                    "a model_remains entry's {wait_key} is out of range"
+                ))
+            }),
+        None => Ok(None),
+    }
 }
 
 /// The window kind for a span in milliseconds, with a little slack for rounded ends.
@@ -161,6 +237,13 @@ fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: Timestamp) -> Cl
     // best-effort (1039 is not in that table but is reported as the token-rate limit).
     let cause = match (code, status) {
         (Some(1004), _) => Cause::AuthInvalid,
+        (Some(WRONG_REGION), _) => {
+            return Classification::new(Cause::AuthInvalid, &message).with_advice(
+                "This key belongs to MiniMax's other region (minimax.io and minimaxi.com keys \
+                 do not cross): add it again with `--base-url https://api.minimax.io/v1` or \
+                 `--base-url https://api.minimaxi.com/v1`, whichever it is not now.",
+            );
+        }
         (Some(1008), _) => {
             return Classification::new(Cause::QuotaExhausted, &message).with_advice(
                 "MiniMax reports insufficient balance; retrying will not help. \
@@ -241,6 +324,82 @@ mod tests {
             ms("2026-09-08T05:00:00Z"),
             ms("2026-09-08T10:00:00Z"),
         ))
+    }
+
+    const TOKEN_PLAN: &str = include_str!("../../tests/fixtures/providers/minimax/token-plan.json");
+    const WRONG_REGION_BODY: &str =
+        include_str!("../../tests/fixtures/providers/minimax/wrong-region-2049.json");
+
+    #[test]
+    fn the_token_plan_gives_interval_and_week_from_what_is_left_and_skips_unlimited_buckets() {
+        let snapshot = parse(TOKEN_PLAN).unwrap();
+        let windows: Vec<_> = snapshot
+            .windows
+            .iter()
+            .map(|w| (w.kind, w.scope.as_deref(), w.unit, w.used, w.resets_at))
+            .collect();
+        assert_eq!(
+            windows,
+            [
+                (
+                    WindowKind::FiveHour,
+                    Some("general"),
+                    Unit::Percent,
+                    Some(12.0),
+                    Some(Timestamp::from_millisecond(1780516800000).unwrap())
+                ),
+                (
+                    WindowKind::Weekly,
+                    Some("general"),
+                    Unit::Percent,
+                    Some(18.0),
+                    Some(Timestamp::from_millisecond(1780963200000).unwrap())
+                ),
+            ]
+        );
+        // Zeroed counts without a percentage are no window, and a bucket of only unlimited
+        // windows gives none.
+        assert!(
+            shape_error(&entry(
+                r#""model_name":"general","current_interval_total_count":0,"current_interval_usage_count":0"#
+            ))
+            .contains("neither")
+        );
+        assert!(
+            shape_error(&entry(r#""model_name":"video","status":3"#)).contains("only unlimited")
+        );
+        let unlimited_week = parse(&entry(
+            r#""current_interval_remaining_percent":50,"current_weekly_remaining_percent":100,
+               "current_weekly_status":3"#,
+        ))
+        .unwrap();
+        assert_eq!(unlimited_week.windows.len(), 1);
+    }
+
+    #[test]
+    fn a_key_for_the_other_region_says_which_base_url_to_use() {
+        let global = match parse(WRONG_REGION_BODY) {
+            Err(UsageError::Refused(c)) => c,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(global.cause, Cause::AuthInvalid);
+        assert!(
+            global.advice.contains("cn region") && global.advice.contains("api.minimaxi.com"),
+            "{}",
+            global.advice
+        );
+        let context = UsageContext {
+            now: now(),
+            region: &REGIONS[1],
+        };
+        let cn = match MiniMax.parse_usage(WRONG_REGION_BODY.as_bytes(), &context) {
+            Err(UsageError::Refused(c)) => c,
+            other => panic!("{other:?}"),
+        };
+        assert!(cn.advice.contains("global region") && cn.advice.contains("api.minimax.io"));
+        let through_proxy = classify(200, WRONG_REGION_BODY);
+        assert_eq!(through_proxy.cause, Cause::AuthInvalid);
+        assert!(through_proxy.advice.contains("other region"));
     }
 
     #[test]
@@ -436,7 +595,11 @@ mod tests {
         assert_eq!(names, ["global", "cn"]);
         assert_eq!(
             MiniMax.regions()[1].usage_url,
-            "https://www.minimaxi.com/v1/api/openplatform/coding_plan/remains"
+            "https://api.minimaxi.com/v1/token_plan/remains"
+        );
+        assert_eq!(
+            MiniMax.legacy_usage_path(),
+            Some("/v1/api/openplatform/coding_plan/remains")
         );
         assert_eq!(MiniMax.auth_style(), AuthStyle::Bearer);
     }

@@ -166,6 +166,12 @@ pub trait Provider: Send + Sync {
         now: Timestamp,
     ) -> Classification;
 
+    /// Where the usage answer also comes from on the same host when the usage URL answers 404
+    /// (MiniMax's coding-plan route, kept beside its Token Plan route).
+    fn legacy_usage_path(&self) -> Option<&'static str> {
+        None
+    }
+
     /// What to tell the user when the usage URL answers 404: the key is for another product.
     fn wrong_product_hint(&self) -> Option<&'static str> {
         None

@@ -20,7 +20,7 @@ fn expected(provider: ProviderId) -> (&'static [&'static str], bool) {
         ProviderId::Openrouter => (&["monthly"], true),
         ProviderId::Deepseek => (&[], false),
         ProviderId::Zai => (&["five_hour", "monthly"], true),
-        ProviderId::Minimax => (&["five_hour"], true),
+        ProviderId::Minimax => (&["five_hour", "weekly"], true),
     }
 }
 
@@ -478,4 +478,43 @@ fn zai_credit_plans_show_credit_windows_with_the_providers_own_counts() {
         text.contains("5h (credits) 40% used (800/2000 credits)"),
         "{text}"
     );
+}
+
+/// MiniMax's Token Plan: the percentages are what is *left*; a host without the Token Plan's
+/// route still answers on the coding plan's, and Redline finds it there.
+#[test]
+fn minimax_token_plan_figures_are_used_shares_and_the_older_route_is_a_fallback() {
+    let sandbox = Sandbox::new();
+    let current = fake(ProviderId::Minimax, KEY);
+    current.set_used_percent(30.0);
+    sandbox.add_key_unchecked("plan", "minimax", Some(&current.origin()), KEY);
+    let older = fake(ProviderId::Minimax, KEY);
+    older.lack_usage_route(true);
+    older.set_used_percent(60.0);
+    sandbox.add_key_unchecked("older", "minimax", Some(&older.origin()), KEY);
+
+    let status = sandbox.status_json();
+    for (id, five_hour, weekly) in [("plan", 0.3, 0.15), ("older", 0.6, 0.3)] {
+        let account = account(&status, id);
+        let windows: Vec<_> = account["windows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| {
+                (
+                    w["kind"].as_str().unwrap(),
+                    w["scope"].as_str().unwrap(),
+                    w["used_ratio"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            windows,
+            [
+                ("five_hour", "general", five_hour),
+                ("weekly", "general", weekly)
+            ],
+            "{id}: {account:#}"
+        );
+    }
 }
