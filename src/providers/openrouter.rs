@@ -246,6 +246,23 @@ mod tests {
     }
 
     #[test]
+    fn the_2026_answer_ignores_the_deprecated_rate_limit_and_reads_the_daily_limit() {
+        let body = include_str!("../../tests/fixtures/providers/openrouter/key-2026.json");
+        let snapshot = parse(body).unwrap();
+        assert_eq!(snapshot.windows.len(), 1, "{:?}", snapshot.windows);
+        let daily = &snapshot.windows[0];
+        assert_eq!((daily.kind, daily.unit), (WindowKind::Daily, Unit::Usd));
+        assert_eq!(
+            (daily.used, daily.limit, daily.remaining),
+            (Some(0.0000018), Some(30.0), Some(29.9999982))
+        );
+        assert_eq!(daily.resets_at, at("2026-11-26T00:00:00Z"));
+        // No rate window from `rate_limit` (-1 requests), and no balance guessed.
+        assert!(snapshot.windows.iter().all(|w| w.kind != WindowKind::Rpm));
+        assert!(snapshot.balances.is_empty());
+    }
+
+    #[test]
     fn weekly_and_daily_limits_use_their_own_usage() {
         let body = r#"{"data":{"limit":"20","limit_remaining":"12.25","limit_reset":"weekly","usage":"40","usage_daily":"1","usage_weekly":"7.75","usage_monthly":"30","is_free_tier":true}}"#;
         let snapshot = parse(body).unwrap();
