@@ -13,6 +13,7 @@ use crate::durations::{human_wait, time_until};
 use crate::providers::throttle::Cause;
 use crate::status::health::Level;
 use crate::status::model::{AccountStatus, KeyHealth, KeyUseKind, Status, WindowStatus};
+use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -418,6 +419,20 @@ fn alert_stage(level: Level) -> u8 {
     }
 }
 
+/// From this wait on, a notification says when the limit lifts by the clock.
+const BACK_AT_FROM: Duration = Duration::from_secs(3600);
+
+/// `14:10` in `zone`; with the date (`Dec 4 14:10`) when it is not within the next day.
+fn clock_time(at: Timestamp, zone: &TimeZone) -> String {
+    let zoned = at.to_zoned_datetime(zone.clone());
+    let today = Timestamp::now().to_zoned_datetime(zone.clone()).date();
+    if zoned.date() == today || zoned.date() == today.tomorrow().unwrap_or(today) {
+        zoned.strftime("%H:%M").to_string()
+    } else {
+        zoned.strftime("%b %-d %H:%M").to_string()
+    }
+}
+
 /// The cause of the current throttling and a body with the status, the time left before a
 /// retry (said once, here: the advice names none) and the advice.
 fn throttle_details(account: &AccountStatus, now: Timestamp) -> (Cause, String) {
@@ -429,8 +444,15 @@ fn throttle_details(account: &AccountStatus, now: Timestamp) -> (Cause, String) 
         .retry_after_s
         .filter(|s| s.is_finite() && *s >= 0.0)
         .map(|s| last.at + SignedDuration::from_secs_f64(s));
-    match retry_at.and_then(|at| Duration::try_from(at.duration_since(now)).ok()) {
-        Some(wait) if !wait.is_zero() => {
+    let until =
+        retry_at.and_then(|at| Some((at, Duration::try_from(at.duration_since(now)).ok()?)));
+    match until {
+        // A wait of hours is a drained window: the time it comes back says more than seconds.
+        Some((at, wait)) if wait >= BACK_AT_FROM => {
+            let clock = clock_time(at, &TimeZone::system());
+            body.push_str(&format!(" Back at {clock} (in {}).", human_wait(wait)));
+        }
+        Some((_, wait)) if !wait.is_zero() => {
             let wait = human_wait(wait);
             if last.cause.retry_helps() {
                 body.push_str(&format!(" Retry in {wait}."));
@@ -567,11 +589,38 @@ mod tests {
         let mut policy = Policy::new(settings());
         let advice = crate::providers::throttle::advice(Cause::QuotaExhausted, None);
         let shown = policy.observe(&kimi_refusing("quota_exhausted", 7500.0, advice), at(60));
+        let back = clock_time(
+            "2026-11-29T12:00:00Z".parse::<Timestamp>().unwrap() + SignedDuration::from_secs(7500),
+            &TimeZone::system(),
+        );
         assert_eq!(
             shown[0].body,
-            "HTTP 429. The limit lifts in 2h 4m. Quota used up; retrying will not help. \
-             Wait for the window to reset, top up, or switch keys."
+            format!(
+                "HTTP 429. Back at {back} (in 2h 4m). Quota used up; retrying will not help. \
+                 Wait for the window to reset, top up, or switch keys."
+            )
         );
+        // Shorter waits stay a countdown.
+        let mut policy = Policy::new(settings());
+        let advice = crate::providers::throttle::advice(Cause::QuotaExhausted, None);
+        let shown = policy.observe(&kimi_refusing("quota_exhausted", 1800.0, advice), at(60));
+        assert!(
+            shown[0]
+                .body
+                .starts_with("HTTP 429. The limit lifts in 29m."),
+            "{}",
+            shown[0].body
+        );
+    }
+
+    #[test]
+    fn clock_times_are_local_and_carry_the_date_only_when_not_soon() {
+        let zone = TimeZone::fixed(jiff::tz::offset(8));
+        let soon = Timestamp::now() + SignedDuration::from_hours(2);
+        let expected = soon.to_zoned_datetime(zone.clone()).strftime("%H:%M").to_string();
+        assert_eq!(clock_time(soon, &zone), expected);
+        let later: Timestamp = "2031-01-05T06:10:00Z".parse().unwrap();
+        assert_eq!(clock_time(later, &zone), "Jan 5 14:10");
     }
 
     #[test]
