@@ -9,7 +9,7 @@ use redline::keys::account_id::AccountId;
 use redline::keys::destination;
 use redline::keys::secret::{MAX_SECRET_LEN, Secret};
 use redline::keys::verify::{Verdict, verify};
-use redline::keys::{self, KeyInfo, Keys, NewAccount, TestResult};
+use redline::keys::{KeyInfo, Keys, NewAccount, TestResult};
 use redline::providers::ProviderId;
 use redline::status::model::KeyUseKind;
 use redline::tools::key_scan::{self, Finding, Holder};
@@ -434,11 +434,7 @@ async fn check_key(
         .as_ref()
         .map(|p| format!(", plan {p}"))
         .unwrap_or_default();
-    let result = TestResult {
-        ok: true,
-        message: verdict.message(),
-        at: keys::now(),
-    };
+    let result = TestResult::passed(verdict.message());
     Ok((
         result,
         format!(" {} accepted it{plan}.", provider.display_name()),

@@ -617,7 +617,10 @@ mod tests {
     fn clock_times_are_local_and_carry_the_date_only_when_not_soon() {
         let zone = TimeZone::fixed(jiff::tz::offset(8));
         let soon = Timestamp::now() + SignedDuration::from_hours(2);
-        let expected = soon.to_zoned_datetime(zone.clone()).strftime("%H:%M").to_string();
+        let expected = soon
+            .to_zoned_datetime(zone.clone())
+            .strftime("%H:%M")
+            .to_string();
         assert_eq!(clock_time(soon, &zone), expected);
         let later: Timestamp = "2031-01-05T06:10:00Z".parse().unwrap();
         assert_eq!(clock_time(later, &zone), "Jan 5 14:10");

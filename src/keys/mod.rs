@@ -67,6 +67,21 @@ pub struct TestResult {
     pub ok: bool,
     pub message: String,
     pub at: Timestamp,
+    /// The field names (never values) of a usage answer of a shape Redline does not know.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answer_fields: Vec<String>,
+}
+
+impl TestResult {
+    /// A check the key passed just now.
+    pub fn passed(message: String) -> TestResult {
+        TestResult {
+            ok: true,
+            message,
+            at: now(),
+            answer_fields: Vec::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -115,8 +130,13 @@ impl Keys {
             Ok::<_, Error>((account, this.vault.get(&Slot::Current(lookup_id))?))
         })
         .await?;
-        let (ok, message) = match secret {
-            None => (false, Error::MissingSecret(id.to_string()).to_string()),
+        let result = match secret {
+            None => TestResult {
+                ok: false,
+                message: Error::MissingSecret(id.to_string()).to_string(),
+                at: now(),
+                answer_fields: Vec::new(),
+            },
             Some(secret) => {
                 let verdict = verify(
                     client,
@@ -125,13 +145,13 @@ impl Keys {
                     &secret,
                 )
                 .await;
-                (verdict.is_valid(), verdict.message())
+                TestResult {
+                    ok: verdict.is_valid(),
+                    message: verdict.message(),
+                    at: now(),
+                    answer_fields: verdict.answer_fields().to_vec(),
+                }
             }
-        };
-        let result = TestResult {
-            ok,
-            message,
-            at: now(),
         };
         let this = self.clone();
         let recorded = result.clone();
@@ -349,6 +369,7 @@ fn key_info(id: &AccountId, account: &Account, now: Timestamp) -> KeyInfo {
             ok,
             at,
             message: account.last_test_message.clone().unwrap_or_default(),
+            answer_fields: Vec::new(),
         }),
         _ => None,
     };

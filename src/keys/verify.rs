@@ -16,7 +16,11 @@ pub enum Verdict {
     /// The key works, but on another region's host.
     WrongRegion(String),
     /// The provider could not be reached or did not answer usefully; the key may be fine.
-    Inconclusive(String),
+    /// `answer_fields` names the fields of an answer of unknown shape.
+    Inconclusive {
+        message: String,
+        answer_fields: Vec<String>,
+    },
 }
 
 impl Verdict {
@@ -28,9 +32,18 @@ impl Verdict {
     pub fn message(&self) -> String {
         match self {
             Verdict::Valid(_) => "the provider accepted the key".into(),
-            Verdict::Rejected(text) | Verdict::WrongRegion(text) | Verdict::Inconclusive(text) => {
-                redact_keys(text)
-            }
+            Verdict::Rejected(text)
+            | Verdict::WrongRegion(text)
+            | Verdict::Inconclusive { message: text, .. } => redact_keys(text),
+        }
+    }
+
+    /// The field names of a usage answer Redline could not read (never values); empty
+    /// otherwise.
+    pub fn answer_fields(&self) -> &[String] {
+        match self {
+            Verdict::Inconclusive { answer_fields, .. } => answer_fields,
+            _ => &[],
         }
     }
 }
@@ -111,7 +124,10 @@ fn inconclusive(error: &PollError) -> Verdict {
         PollError::Unreachable(text) => format!("{text}; check your network, proxy or --base-url"),
         other => other.message(),
     };
-    Verdict::Inconclusive(format!(
-        "could not check the key ({what}); try again, or pass --no-verify to store it unchecked"
-    ))
+    Verdict::Inconclusive {
+        message: format!(
+            "could not check the key ({what}); try again, or pass --no-verify to store it unchecked"
+        ),
+        answer_fields: error.answer_fields().to_vec(),
+    }
 }

@@ -62,6 +62,19 @@ fn problem(error: &PollError) -> PollProblem {
     }
 }
 
+/// The log line for a poll problem that is new for the account: the message and, for an answer
+/// of unknown shape, its field names (never values), so a changed API can be told apart.
+fn problem_log_line(id: &AccountId, error: &PollError) -> String {
+    let mut line = format!("redline: {id}: {}", redact_keys(&error.message()));
+    if !error.answer_fields().is_empty() {
+        line.push_str(&format!(
+            "; fields in its answer: {}",
+            error.answer_fields().join(", ")
+        ));
+    }
+    line
+}
+
 /// Each account's secret, or the problem that stands in for its data.
 pub type Secrets = BTreeMap<AccountId, Result<Secret, PollProblem>>;
 
@@ -324,7 +337,12 @@ impl Aggregate {
                 event = events.recv() => match event {
                     Some(Event::Report(id, result)) => {
                         if self.config.accounts.contains_key(&id) {
-                            observe(self.observed.entry(id).or_default(), &result, Timestamp::now());
+                            let seen = self.observed.entry(id.clone()).or_default();
+                            let before = seen.problem.clone();
+                            observe(seen, &result, Timestamp::now());
+                            if let Err(error) = &result && seen.problem != before {
+                                eprintln!("{}", problem_log_line(&id, error));
+                            }
                         }
                     }
                     Some(Event::Accounts(config, problems)) => {

@@ -5,7 +5,7 @@ use crate::keys::secret::Secret;
 use crate::poll::fetch::{FetchError, HttpClient, RawResponse};
 use crate::providers::snapshot::Snapshot;
 use crate::providers::throttle::{Cause, Classification};
-use crate::providers::wire::{is_html, retry_after_header};
+use crate::providers::wire::{field_names, is_html, retry_after_header};
 use crate::providers::{Provider, Region, UsageContext, UsageError};
 use jiff::Timestamp;
 use std::time::Duration;
@@ -73,8 +73,15 @@ pub enum PollError {
         status: u16,
         classification: Classification,
     },
-    /// The answer was not one Redline can read: an HTML error page, cut-off JSON, a new shape.
+    /// The answer was not one Redline can read: an HTML error page, cut-off JSON.
     BadAnswer(String),
+    /// JSON of a shape Redline does not know: the provider changed its answer. `fields` names
+    /// what the answer holds (never the values), for the log and `keys test --json`.
+    ChangedAnswer {
+        host: String,
+        what: String,
+        fields: Vec<String>,
+    },
     Unreachable(String),
 }
 
@@ -105,7 +112,19 @@ impl PollError {
                     classification.advice
                 )
             }
+            PollError::ChangedAnswer { host, what, .. } => format!(
+                "{host} sent usage data Redline cannot read ({what}): the provider changed its \
+                 answer, so Redline shows no figure rather than a wrong one"
+            ),
             PollError::BadAnswer(text) | PollError::Unreachable(text) => text.clone(),
+        }
+    }
+
+    /// The field names of an answer of unknown shape; empty for any other error.
+    pub fn answer_fields(&self) -> &[String] {
+        match self {
+            PollError::ChangedAnswer { fields, .. } => fields,
+            _ => &[],
         }
     }
 }
@@ -202,13 +221,28 @@ pub fn read_answer(
         now,
         region: target.region,
     };
-    let mut snapshot = provider.parse_usage(body, &context).map_err(|err| match err {
-        UsageError::Refused(classification) => PollError::Refused { status, classification },
-        UsageError::Shape(what) => PollError::BadAnswer(format!(
-            "{} sent usage data Redline cannot read ({what}); the provider may have changed its format",
-            host(&target.usage_url)
-        )),
-    })?;
+    let mut snapshot = provider
+        .parse_usage(body, &context)
+        .map_err(|err| match err {
+            UsageError::Refused(classification) => PollError::Refused {
+                status,
+                classification,
+            },
+            // Not JSON at all is a broken answer; JSON of another shape is a changed one.
+            UsageError::Shape(what)
+                if serde_json::from_slice::<serde_json::Value>(body).is_err() =>
+            {
+                PollError::BadAnswer(format!(
+                    "{} sent usage data Redline cannot read ({what})",
+                    host(&target.usage_url)
+                ))
+            }
+            UsageError::Shape(what) => PollError::ChangedAnswer {
+                host: host(&target.usage_url),
+                what,
+                fields: field_names(body),
+            },
+        })?;
     snapshot.add_missing_windows(provider.header_windows(headers, now));
     Ok(snapshot)
 }

@@ -31,6 +31,54 @@ pub(super) fn json_object(body: &[u8], what: &str) -> Result<Value, UsageError> 
     Ok(json)
 }
 
+/// The names of the fields in a JSON answer, never their values: `data`, `data.limits[]`,
+/// `data.limits[].type`, down to four levels, at most [`MAX_FIELD_NAMES`] of them, for telling
+/// what a provider's changed answer holds. Empty for a body that is not JSON.
+pub fn field_names(body: &[u8]) -> Vec<String> {
+    fn walk(value: &Value, path: &str, depth: usize, names: &mut Vec<String>) {
+        if depth == 4 || names.len() >= MAX_FIELD_NAMES {
+            return;
+        }
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map {
+                    // A key is the provider's name for a field, but keep it short and plain.
+                    let key: String = key
+                        .chars()
+                        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                        .take(40)
+                        .collect();
+                    let name = if path.is_empty() {
+                        key
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    if !names.contains(&name) && names.len() < MAX_FIELD_NAMES {
+                        names.push(name.clone());
+                    }
+                    walk(inner, &name, depth + 1, names);
+                }
+            }
+            Value::Array(items) => {
+                let name = format!("{path}[]");
+                for item in items.iter().take(3) {
+                    walk(item, &name, depth, names);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut names = Vec::new();
+    if let Ok(json) = serde_json::from_slice::<Value>(body) {
+        walk(&json, "", 0, &mut names);
+    }
+    names.sort();
+    names
+}
+
+/// How many field names [`field_names`] lists.
+pub const MAX_FIELD_NAMES: usize = 40;
+
 /// `object[key]`, treating `null` as absent.
 pub(super) fn field<'a>(object: &'a Value, key: &str) -> Option<&'a Value> {
     object.get(key).filter(|value| !value.is_null())
@@ -433,6 +481,37 @@ mod tests {
         assert_eq!(error_text(json.as_ref(), "/type"), Some("x"));
         assert_eq!(error_json(b"data: {"), None);
         assert_eq!(error_text(None, "/type"), None);
+    }
+
+    #[test]
+    fn field_names_list_the_shape_never_the_values() {
+        let body = br#"{"code":0,"data":{"limits":[{"type":"NEW_LIMIT","secret":"sk-live-abcdef0123456789abcdef"},
+                        {"type":"X","extra":1}],"level":"pro"},"a\u001bb":1}"#;
+        let names = field_names(body);
+        assert_eq!(
+            names,
+            [
+                "ab",
+                "code",
+                "data",
+                "data.level",
+                "data.limits",
+                "data.limits[].extra",
+                "data.limits[].secret",
+                "data.limits[].type",
+            ]
+        );
+        let text = names.join(" ");
+        assert!(!text.contains("sk-live") && !text.contains("NEW_LIMIT") && !text.contains("pro "));
+        assert!(field_names(b"not json").is_empty());
+        let wide: String = (0..100)
+            .map(|i| format!("\"k{i}\":{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert_eq!(
+            field_names(format!("{{{wide}}}").as_bytes()).len(),
+            MAX_FIELD_NAMES
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::keys::credentials::Credentials;
 use crate::keys::destination;
 use crate::keys::secret::Secret;
 use crate::keys::verify::{Verdict, verify};
-use crate::keys::{self, KeyInfo, Keys, NewAccount, TestResult};
+use crate::keys::{KeyInfo, Keys, NewAccount, TestResult};
 use crate::poll::fetch::HttpClient;
 use crate::poll::monitor::Monitor;
 use crate::providers::{ProviderId, provider};
@@ -577,13 +577,9 @@ impl Api {
             return Ok(None);
         }
         match verify(&self.inner.client, provider, base_url, secret).await {
-            verdict @ Verdict::Valid(_) => Ok(Some(TestResult {
-                ok: true,
-                message: verdict.message(),
-                at: keys::now(),
-            })),
+            verdict @ Verdict::Valid(_) => Ok(Some(TestResult::passed(verdict.message()))),
             // The CLI's way out is a flag; here it is the request's `verify`.
-            Verdict::Inconclusive(message) => Err(ApiError::new(
+            Verdict::Inconclusive { message, .. } => Err(ApiError::new(
                 502,
                 "key_not_checked",
                 format!(

@@ -518,3 +518,62 @@ fn minimax_token_plan_figures_are_used_shares_and_the_older_route_is_a_fallback(
         );
     }
 }
+
+/// An answer of a shape Redline does not know never becomes a number: the account is grey
+/// with "the provider changed its answer", `keys test --json` lists the answer's field names
+/// (never its values) and the daemon's log names them once.
+#[test]
+fn a_changed_answer_is_grey_and_its_field_names_are_reported_never_its_values() {
+    let sandbox = Sandbox::new();
+    let kimi = fake(ProviderId::KimiCode, KEY);
+    sandbox.add_key("kimi", "kimi-code", &kimi.origin(), KEY);
+    let changed = r#"{"quota":{"plan":"sk-live-NotAKeyButSecretLooking1234","left":7},"v":2}"#;
+    kimi.set_behaviour(Behaviour::Error {
+        status: 200,
+        body: changed.into(),
+        headers: vec![],
+    });
+
+    let test = sandbox.run(&["keys", "test", "kimi", "--json"]);
+    let result: Value = serde_json::from_str(&test.stdout).unwrap();
+    assert_eq!(result["ok"], false);
+    assert!(
+        result["message"]
+            .as_str()
+            .unwrap()
+            .contains("the provider changed its answer"),
+        "{result:#}"
+    );
+    assert_eq!(
+        result["answer_fields"],
+        serde_json::json!(["quota", "quota.left", "quota.plan", "v"])
+    );
+    assert!(!test.stdout.contains("NotAKey") && !test.stdout.contains(":7"));
+
+    let status = sandbox.status_json();
+    let account = account(&status, "kimi");
+    assert_eq!(account["level"], "unknown");
+    assert!(account["windows"].as_array().unwrap().is_empty());
+    assert!(
+        account["reasons"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("changed its answer")
+    );
+
+    let mut daemon = Daemon::start(&sandbox);
+    let log = crate::support::poll_until(
+        "the daemon to log the changed answer",
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_millis(100),
+        || daemon.log(),
+        |log| log.contains("fields in its answer"),
+    );
+    assert!(
+        log.contains("redline: kimi: ")
+            && log.contains("fields in its answer: quota, quota.left, quota.plan, v"),
+        "{log}"
+    );
+    assert!(!log.contains("NotAKey"), "{log}");
+    daemon.stop();
+}
