@@ -12,6 +12,7 @@ use redline::keys::verify::{Verdict, verify};
 use redline::keys::{KeyInfo, Keys, NewAccount, TestResult};
 use redline::providers::ProviderId;
 use redline::status::model::KeyUseKind;
+use redline::status::render::plain;
 use redline::tools::key_scan::{self, Finding, Holder};
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
@@ -162,7 +163,7 @@ pub(super) async fn run(keys: &Keys, command: KeysCommand) -> Result<ExitCode, E
                 );
             } else {
                 let verdict = if result.ok { "ok" } else { "FAILED" };
-                println!("{id}: {verdict}: {}", result.message);
+                println!("{id}: {verdict}: {}", plain(&result.message));
             }
             Ok(if result.ok {
                 ExitCode::SUCCESS
@@ -251,7 +252,10 @@ pub(super) async fn run(keys: &Keys, command: KeysCommand) -> Result<ExitCode, E
                 }
                 let now = Timestamp::now();
                 for finding in &shown {
-                    println!("{}", key_scan::describe(finding, &report.stored, now));
+                    println!(
+                        "{}",
+                        plain(&key_scan::describe(finding, &report.stored, now))
+                    );
                 }
                 if shown.is_empty() {
                     let whose = id
@@ -538,6 +542,7 @@ fn describe_test(test: Option<&TestResult>, now: Timestamp) -> String {
     if test.ok {
         format!("ok, {ago}")
     } else {
-        format!("failed, {ago}: {}", test.message)
+        // The provider's words: never an escape sequence that drives the terminal.
+        format!("failed, {ago}: {}", plain(&test.message))
     }
 }

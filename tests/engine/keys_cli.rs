@@ -3,6 +3,7 @@
 
 use crate::support::{Run, Sandbox, closed_origin, fake, files_below};
 use redline::config::{Config, ConfigFile};
+use redline::fakes::Behaviour;
 use redline::keys::account_id::AccountId;
 use redline::providers::ProviderId;
 
@@ -89,7 +90,7 @@ fn add_list_test_rotate_rollback_rm_round_trip() {
 
     let test = sandbox.run(&["keys", "test", "kimi-main"]).ok().stdout;
     assert!(test.starts_with("kimi-main: ok"), "{test}");
-    kimi.set_behaviour(redline::fakes::Behaviour::WrongProduct);
+    kimi.set_behaviour(Behaviour::WrongProduct);
     let failed = sandbox.run(&["keys", "test", "kimi-main"]);
     assert_eq!(failed.code, 1);
     assert!(
@@ -100,7 +101,7 @@ fn add_list_test_rotate_rollback_rm_round_trip() {
     let json: serde_json::Value =
         serde_json::from_str(&sandbox.run(&["keys", "list", "--json"]).ok().stdout).unwrap();
     assert_eq!(json[0]["last_test"]["ok"], false);
-    kimi.set_behaviour(redline::fakes::Behaviour::Normal);
+    kimi.set_behaviour(Behaviour::Normal);
 
     let rotate = sandbox
         .run_stdin(&["keys", "rotate", "kimi-main", "--no-verify"], SECOND)
@@ -567,4 +568,37 @@ fn a_key_change_whose_config_cannot_be_saved_leaves_the_keyring_as_it_was() {
         .run_stdin(&["keys", "rotate", "kimi-main", "--no-verify"], SECOND)
         .ok();
     assert_agree(&sandbox, "kimi-main", SECOND, Some(FIRST));
+}
+
+/// Text kept from outside (a key check's message in config.toml, which a hand edit or an older
+/// version may have left with escape sequences) reaches the terminal without escape sequences
+/// or text-direction overrides.
+#[test]
+fn outside_text_with_escape_sequences_is_printed_plain() {
+    let sandbox = Sandbox::new();
+    let kimi = fake(ProviderId::KimiCode, FIRST);
+    sandbox.add_key("kimi", "kimi-code", &kimi.origin(), FIRST);
+    kimi.set_behaviour(Behaviour::WrongProduct);
+    sandbox.run(&["keys", "test", "kimi"]);
+    let text = sandbox.config_text().unwrap();
+    let (before, after) = text.split_once("last_test_message = ").unwrap();
+    let rest = after.split_once('\n').map_or("", |(_, rest)| rest);
+    let edited = format!(
+        "{before}last_test_message = \"bad \\u001b[2J\\u001b]0;owned\\u0007key \\u202egnp.exe\"\n{rest}"
+    );
+    std::fs::write(sandbox.config_path(), edited).unwrap();
+
+    let list = sandbox.run(&["keys", "list"]).ok();
+    assert!(
+        list.stdout.contains("bad [2J]0;ownedkey gnp.exe"),
+        "{:?}",
+        list.stdout
+    );
+    assert!(
+        !list.stdout.contains('\u{1b}')
+            && !list.stdout.contains('\u{7}')
+            && !list.stdout.contains('\u{202e}'),
+        "{:?}",
+        list.stdout
+    );
 }
