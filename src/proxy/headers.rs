@@ -160,7 +160,7 @@ pub fn swap_token(
 /// copy) when there is nothing to remove, the common case.
 pub fn strip_credentials(headers: &mut HeaderMap, credentials: &Credentials) {
     let leaks = |name: &HeaderName, value: &HeaderValue| {
-        credentials.appears_in(value.as_bytes())
+        holds_credential(value, credentials)
             || (name == COOKIE && cookie_pairs(value).any(is_session_pair))
     };
     if !headers.iter().any(|(name, value)| leaks(name, value)) {
@@ -178,10 +178,51 @@ pub fn strip_credentials(headers: &mut HeaderMap, credentials: &Credentials) {
             if let Some(kept) = cookie_without_credentials(&value, credentials) {
                 headers.append(name, kept);
             }
-        } else if !credentials.appears_in(value.as_bytes()) {
+        } else if !holds_credential(&value, credentials) {
             headers.append(name, value);
         }
     }
+}
+
+/// A Redline credential in the value as it is, or inside the base64 of `Basic user:password`.
+fn holds_credential(value: &HeaderValue, credentials: &Credentials) -> bool {
+    use base64::Engine as _;
+    let bytes = value.as_bytes();
+    if credentials.appears_in(bytes) {
+        return true;
+    }
+    let Some(encoded) = bytes
+        .get(..6)
+        .filter(|scheme| scheme.eq_ignore_ascii_case(b"basic "))
+        .map(|_| bytes[6..].trim_ascii())
+    else {
+        return false;
+    };
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map(zeroize::Zeroizing::new)
+        .is_ok_and(|decoded| credentials.appears_in(&decoded))
+}
+
+/// The path and query without the query pairs that hold a Redline credential
+/// (`?key=rl_…`): a tool may put its key there, and Redline never passes one on. `None` when
+/// nothing is removed, the common case.
+pub fn strip_query_credentials(path_and_query: &str, credentials: &Credentials) -> Option<String> {
+    let (path, query) = path_and_query.split_once('?')?;
+    let holds = |pair: &str| {
+        let decoded: String = url::form_urlencoded::parse(pair.as_bytes())
+            .flat_map(|(name, value)| [name, value])
+            .collect();
+        credentials.appears_in(pair.as_bytes()) || credentials.appears_in(decoded.as_bytes())
+    };
+    if !query.split('&').any(holds) {
+        return None;
+    }
+    let kept: Vec<&str> = query.split('&').filter(|pair| !holds(pair)).collect();
+    Some(match kept.is_empty() {
+        true => path.to_owned(),
+        false => format!("{path}?{}", kept.join("&")),
+    })
 }
 
 fn cookie_pairs(value: &HeaderValue) -> impl Iterator<Item = &[u8]> {
@@ -445,5 +486,38 @@ mod tests {
         let mut only_ours = map(&[("cookie", &format!("redline_session={session}"))]);
         strip_credentials(&mut only_ours, &creds);
         assert!(only_ours.is_empty());
+    }
+
+    #[test]
+    fn credentials_hidden_in_basic_auth_or_the_query_are_removed_too() {
+        use base64::Engine as _;
+        let creds = credentials();
+        let basic = |pair: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            )
+        };
+        let mut headers = map(&[
+            ("authorization", &basic(&format!("user:{TOKEN}"))),
+            ("proxy-authorization", &basic(&format!("{ADMIN}:"))),
+            ("x-basic-lookalike", &basic("user:sk-real-0001")),
+        ]);
+        strip_credentials(&mut headers, &creds);
+        assert_eq!(names(&headers), ["x-basic-lookalike"]);
+
+        let strip = |path: &str| strip_query_credentials(path, &creds);
+        assert_eq!(
+            strip(&format!("/v1/models?key={TOKEN}&alt=sse")).as_deref(),
+            Some("/v1/models?alt=sse")
+        );
+        // Percent-encoded (`_` as %5F) and alone in the query.
+        let encoded = TOKEN.replace('_', "%5F");
+        assert_eq!(
+            strip(&format!("/v1/models?api_key={encoded}")).as_deref(),
+            Some("/v1/models")
+        );
+        assert_eq!(strip("/v1/models?alt=sse&key=sk-real"), None);
+        assert_eq!(strip("/v1/models"), None);
     }
 }

@@ -427,6 +427,8 @@ impl Proxy {
         }
         headers::strip_credentials(&mut outgoing, &inner.credentials);
         headers::mark_sensitive(&mut outgoing);
+        let stripped = headers::strip_query_credentials(path_and_query, &inner.credentials);
+        let path_and_query = stripped.as_deref().unwrap_or(path_and_query);
         let url = upstream_url(&inner.hosts, &upstream.origin, path_and_query)
             .ok_or(ProxyAnswer::BadUrl)?;
         // The daemon's connections carry their peer; a request's headers name most tools, and

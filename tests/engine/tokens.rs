@@ -283,6 +283,14 @@ fn redline_credentials_never_reach_the_provider_in_any_header() {
         .header("x-custom-token", tool.as_str())
         .header("x-admin", format!("token {admin}"))
         .header("x-another", other_tool.as_str())
+        .header("x-upstream-auth", {
+            use base64::Engine as _;
+            let pair = format!("user:{tool}");
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            )
+        })
         .header("x-trace-id", "abc123")
         .json(&json!({"model": "kimi-for-coding", "messages": [{"role": "user", "content": "hi"}]}))
         .send()
@@ -295,7 +303,7 @@ fn redline_credentials_never_reach_the_provider_in_any_header() {
         "only Redline's cookie went"
     );
     assert_eq!(seen["x-trace-id"], "abc123", "the tool's own headers pass");
-    for gone in ["x-custom-token", "x-admin", "x-another"] {
+    for gone in ["x-custom-token", "x-admin", "x-another", "x-upstream-auth"] {
         assert!(!seen.contains_key(gone), "{gone} reached the provider");
     }
     assert_provider_never_saw(&account.provider, &[tool, admin, &session, &other_tool]);
