@@ -149,15 +149,11 @@ pub(super) async fn responses(
 }
 
 async fn answer(shared: Arc<Shared>, style: Style, headers: HeaderMap, body: Bytes) -> Response {
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
     shared
-        .chat_user_agents
+        .chat_headers
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push(user_agent.to_owned());
+        .push(headers.clone());
     shared.count(|c| c.requests += 1);
     shared.start_sending();
     let (behaviour, settings, limit) = {

@@ -126,7 +126,7 @@ impl FakeProvider {
             }),
             counters: watch::channel(ChatCounters::default()).0,
             holding: watch::channel(false).0,
-            chat_user_agents: Mutex::new(Vec::new()),
+            chat_headers: Mutex::new(Vec::new()),
         });
         let mut app = Router::new().route(usage_path(provider), get(answer_usage));
         if let Some(path) = completions_path(provider) {
@@ -232,8 +232,23 @@ impl FakeProvider {
     /// The User-Agent of every request to a chat path, in the order they arrived (empty when
     /// none was sent).
     pub fn chat_user_agents(&self) -> Vec<String> {
+        self.chat_request_headers()
+            .iter()
+            .map(|headers| {
+                headers
+                    .get(header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    /// The headers of every request to a chat path, in the order they arrived: what a tool's
+    /// requests carried when they reached the provider.
+    pub fn chat_request_headers(&self) -> Vec<HeaderMap> {
         self.shared
-            .chat_user_agents
+            .chat_headers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -332,7 +347,8 @@ struct Shared {
     counters: watch::Sender<ChatCounters>,
     /// [`FakeProvider::hold_answers`].
     holding: watch::Sender<bool>,
-    chat_user_agents: Mutex<Vec<String>>,
+    /// [`FakeProvider::chat_request_headers`].
+    chat_headers: Mutex<Vec<HeaderMap>>,
 }
 
 struct FakeState {
