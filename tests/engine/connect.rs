@@ -399,6 +399,46 @@ fn codex_on_an_openai_account_is_written_and_a_failed_proof_says_the_providers_r
 }
 
 #[test]
+fn connect_writes_where_each_tool_reads_when_a_variable_moves_its_config() {
+    let account = KimiAccount::new(KEY);
+    let sandbox = &account.sandbox;
+    let home = sandbox.user_home();
+    let connect = |tool: &str, env: &[(&str, &str)]| {
+        let mut command = sandbox.command(&["connect", tool, "kimi-main"]);
+        command.envs(env.iter().copied());
+        sandbox.run_with(command, None).ok()
+    };
+    let claude_dir = home.join("claude-elsewhere");
+    connect(
+        "claude-code",
+        &[("CLAUDE_CONFIG_DIR", claude_dir.to_str().unwrap())],
+    );
+    assert!(claude_dir.join("settings.json").is_file());
+    // OpenClaw: OPENCLAW_CONFIG_PATH (with a `~`) before OPENCLAW_STATE_DIR.
+    let state = home.join("oc-state");
+    connect(
+        "openclaw",
+        &[
+            ("OPENCLAW_CONFIG_PATH", "~/oc/main.json5"),
+            ("OPENCLAW_STATE_DIR", state.to_str().unwrap()),
+        ],
+    );
+    assert!(home.join("oc/main.json5").is_file());
+    assert!(!state.exists());
+    sandbox.run(&["disconnect", "openclaw"]).ok();
+    assert!(
+        !home.join("oc/main.json5").exists(),
+        "disconnect follows the backup's path"
+    );
+    connect(
+        "openclaw",
+        &[("OPENCLAW_STATE_DIR", state.to_str().unwrap())],
+    );
+    assert!(state.join("openclaw.json").is_file());
+    assert!(!home.join(".claude").exists() && !home.join(".openclaw").exists());
+}
+
+#[test]
 fn tools_tells_a_current_key_from_an_old_one_and_a_stale_redline_address() {
     const NEW_KEY: &str = "sk-kimi-ConnectTestRotatedKeyAbcdefgh9999";
     let account = KimiAccount::new(KEY);
