@@ -265,9 +265,9 @@ impl Setup {
                 "{tool}: a request reached the provider without the real key: {values:?}"
             );
             assert!(
-                !values
-                    .iter()
-                    .any(|v| v.contains(token) || v.contains("rl_") || v.starts_with("x-redline")),
+                !values.iter().any(|v| v.contains(token)
+                    || holds_redline_token(v)
+                    || v.starts_with("x-redline")),
                 "{tool}: a Redline credential or header reached the provider: {values:?}"
             );
         }
@@ -333,6 +333,20 @@ impl Setup {
             self.daemon.log()
         );
     }
+}
+
+/// Whether `text` holds something shaped like a Redline credential: `rl_` (or `rl_admin_`) and
+/// 32 or more hex digits (any tool token or the admin credential, not only this tool's).
+fn holds_redline_token(text: &str) -> bool {
+    text.match_indices("rl_").any(|(at, _)| {
+        let rest = &text[at + 3..];
+        rest.strip_prefix("admin_")
+            .unwrap_or(rest)
+            .chars()
+            .take_while(char::is_ascii_hexdigit)
+            .count()
+            >= 32
+    })
 }
 
 /// Writes `text` at `path`, making its directory.
