@@ -73,10 +73,27 @@ cargo build --workspace --bins --examples --locked
 
 step "Tests, against a private gnome-keyring Secret Service on a private D-Bus session"
 # A failing step marks the run failed and the others still run, so one does not hide the rest.
+# The real-tools tests run in the next step (skipped here rather than counted as ignored).
 set +e
 bounded 1200 dbus-run-session -- scripts/with-test-keyring.sh \
-  cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
+  cargo test --workspace --all-targets --locked -- --skip real_tools:: 2>&1 | tee "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+set -e
+
+step "Real tools through \`redline connect\`: Claude Code, Codex, OpenClaw from npm (tests/tools)"
+# Installed once into target/tools-npm at the versions in tests/tools/package-lock.json (the
+# first time downloads about 1.7 GB unpacked and takes a minute or two); then each tool answers
+# one prompt through the daemon, each run under its own deadline inside the tests.
+set +e
+bounded 900 tests/tools/install.sh "$target_dir/tools-npm" 2>&1 | tee -a "$log"
+if [ "${PIPESTATUS[0]}" -eq 0 ]; then
+  bounded 420 dbus-run-session -- scripts/with-test-keyring.sh \
+    tests/tools/run.sh "$target_dir/tools-npm" 2>&1 | tee -a "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+else
+  echo "test: FAIL: the tools for '$step_name' could not be installed" >&2
+  status=1
+fi
 set -e
 
 step "Dashboard end to end in headless Chromium (tests/ui, playwright-core from npm)"

@@ -74,20 +74,55 @@ fn env_dir(name: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-/// The tool's config file: opencode honours `XDG_CONFIG_HOME`, the Kimi Code CLI
-/// `KIMI_SHARE_DIR`.
+/// The tool's config file where the tool itself looks for it: each honours a variable that
+/// moves it (`CLAUDE_CONFIG_DIR`, `CODEX_HOME`, `OPENCLAW_CONFIG_PATH`, `OPENCLAW_STATE_DIR`
+/// or `OPENCLAW_HOME`, `KIMI_SHARE_DIR`, opencode's `XDG_CONFIG_HOME`).
 pub(super) fn config_path(tool: Tool, home: &Path) -> PathBuf {
-    match tool {
-        Tool::Opencode => match env_dir("XDG_CONFIG_HOME") {
-            Some(dir) => dir.join("opencode").join("opencode.json"),
-            None => tool.config_path(home),
-        },
-        Tool::Kimi => match env_dir("KIMI_SHARE_DIR") {
-            Some(dir) => dir.join("config.toml"),
-            None => tool.config_path(home),
-        },
-        _ => tool.config_path(home),
+    let var = |name| env_dir(name).map(|dir| expand_home(&dir, home));
+    let moved = match tool {
+        Tool::ClaudeCode => var("CLAUDE_CONFIG_DIR").map(|dir| dir.join("settings.json")),
+        Tool::Codex => var("CODEX_HOME").map(|dir| dir.join("config.toml")),
+        Tool::OpenClaw => var("OPENCLAW_CONFIG_PATH")
+            .or_else(|| var("OPENCLAW_STATE_DIR").map(|dir| dir.join("openclaw.json")))
+            .or_else(|| var("OPENCLAW_HOME").map(|dir| tool.config_path(&dir))),
+        Tool::Opencode => {
+            var("XDG_CONFIG_HOME").map(|dir| dir.join("opencode").join("opencode.json"))
+        }
+        Tool::Kimi => var("KIMI_SHARE_DIR").map(|dir| dir.join("config.toml")),
+        Tool::Aider => None,
+    };
+    moved.unwrap_or_else(|| tool.config_path(home))
+}
+
+/// `~/x` as the tools read it: under `home`.
+fn expand_home(path: &Path, home: &Path) -> PathBuf {
+    match path.strip_prefix("~") {
+        Ok(rest) => home.join(rest),
+        Err(_) => path.to_owned(),
     }
+}
+
+/// The notes on Codex profiles that choose a provider of their own (`tools::connect::codex`),
+/// from the profile files beside `config` (`NAME.config.toml`) and config.toml itself.
+fn codex_profile_notes(config: &Path, text: &[u8], account: &str) -> Vec<String> {
+    let mut files = Vec::new();
+    if let Some(dir) = config.parent()
+        && let Ok(entries) = std::fs::read_dir(dir)
+    {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(profile) = name.strip_suffix(".config.toml")
+                && let Ok(bytes) = std::fs::read(entry.path())
+            {
+                files.push((
+                    profile.to_owned(),
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                ));
+            }
+        }
+    }
+    files.sort();
+    connect::codex_profile_notes(&String::from_utf8_lossy(text), &files, account)
 }
 
 /// The file's bytes, None when it does not exist.
@@ -141,6 +176,11 @@ pub(super) async fn connect(
         tool_env::target(tool, account.as_str(), provider, address, token).map_err(edit_error)?;
     let edit = connect::plan(tool, current.as_deref(), &target).map_err(edit_error)?;
     println!("{}", edit.preview);
+    if tool == Tool::Codex {
+        for note in codex_profile_notes(&path, &edit.bytes, account.as_str()) {
+            println!("Note: {note}");
+        }
+    }
     if dry_run {
         println!(
             "Dry run: {} was not changed. Run the same command without --dry-run to write it.",

@@ -1,7 +1,8 @@
 //! The chat endpoints tools call, so that the proxy can be tested against real wire shapes
-//! (docs/providers.md): OpenAI-compatible `POST {api path}/chat/completions` and Anthropic-compatible
-//! `POST …/messages`, as JSON or as SSE, with each family's way of reporting usage, and the
-//! provider's 429 when more requests are in flight than the concurrency limit allows.
+//! (docs/providers.md): OpenAI-compatible `POST {api path}/chat/completions`, Anthropic-compatible
+//! `POST …/messages` and OpenAI's Responses API `POST /v1/responses` (`responses.rs`), as JSON
+//! or as SSE, with each family's way of reporting usage, and the provider's 429 when more
+//! requests are in flight than the concurrency limit allows.
 //!
 //! Every admitted request holds a [`Slot`] until its answer is complete; a slot dropped before
 //! that (the proxy hung up while the fake was thinking or streaming) counts as cancelled.
@@ -9,8 +10,8 @@
 use super::encoding::{self, Encoder, encode, negotiate};
 pub use super::in_band::InBandError;
 use super::{
-    Behaviour, Reply, Shared, anthropic, header_pair, html_error_page, in_band, scripted, shapes,
-    status_code,
+    Behaviour, Reply, Shared, anthropic, header_pair, html_error_page, in_band, responses,
+    scripted, shapes, status_code,
 };
 use crate::providers::{ProviderId, provider};
 use crate::proxy::Coding;
@@ -92,6 +93,11 @@ pub fn messages_path(id: ProviderId) -> Option<String> {
     }
 }
 
+/// `/v1/responses`, OpenAI's Responses API: only OpenAI serves it.
+pub fn responses_path(id: ProviderId) -> Option<String> {
+    (id == ProviderId::Openai).then(|| format!("{}/responses", api_prefix(id)))
+}
+
 /// The path of `regions()[0].api_base`: `/coding/v1`, `/v1`, `` (DeepSeek, Anthropic).
 fn api_prefix(id: ProviderId) -> &'static str {
     let base = provider(id).regions()[0].api_base;
@@ -110,6 +116,8 @@ enum Style {
     Moonshot,
     /// Anthropic Messages events.
     Anthropic,
+    /// OpenAI's Responses API: usage in `response.completed` (`responses.rs`).
+    Responses,
 }
 
 pub(super) async fn completions(
@@ -132,16 +140,20 @@ pub(super) async fn messages(
     answer(shared, Style::Anthropic, headers, body).await
 }
 
+pub(super) async fn responses(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    answer(shared, Style::Responses, headers, body).await
+}
+
 async fn answer(shared: Arc<Shared>, style: Style, headers: HeaderMap, body: Bytes) -> Response {
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
     shared
-        .chat_user_agents
+        .chat_headers
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push(user_agent.to_owned());
+        .push(headers.clone());
     shared.count(|c| c.requests += 1);
     shared.start_sending();
     let (behaviour, settings, limit) = {
@@ -234,7 +246,7 @@ async fn answer(shared: Arc<Shared>, style: Style, headers: HeaderMap, body: Byt
     let _ = shared.holding.subscribe().wait_for(|hold| !hold).await;
 
     if stream {
-        let texts = (0..answer.chunks).map(|i| answer.sse_chunk(i)).collect();
+        let texts = answer.sse_texts();
         sse_response(shared, texts, Pacing::of(&settings, coding), Some(slot))
     } else {
         let body = answer.json_body();
@@ -380,12 +392,24 @@ pub(super) struct Answer {
 const CREATED: u64 = 1_767_225_600;
 
 impl Answer {
-    fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         (0..self.chunks).map(token).collect()
     }
 
-    fn output_tokens(&self) -> u64 {
+    pub(super) fn chunks(&self) -> usize {
+        self.chunks
+    }
+
+    pub(super) fn output_tokens(&self) -> u64 {
         self.chunks as u64
+    }
+
+    /// The whole stream, one text per write.
+    fn sse_texts(&self) -> Vec<String> {
+        match self.style {
+            Style::Responses => responses::sse_texts(self),
+            _ => (0..self.chunks).map(|i| self.sse_chunk(i)).collect(),
+        }
     }
 
     fn json_body(&self) -> Value {
@@ -399,6 +423,7 @@ impl Answer {
     fn plain_json_body(&self) -> Value {
         let output = self.output_tokens();
         match self.style {
+            Style::Responses => responses::json_body(self),
             Style::Anthropic => json!({
                 "id": "msg_fake_0001",
                 "type": "message",
@@ -435,7 +460,7 @@ impl Answer {
 
     /// The SSE text of chunk `i`: the opening events go with the first, the closing events
     /// (finish, usage, `[DONE]` or `message_stop`) with the last, so each chunk is one write.
-    pub(super) fn sse_chunk(&self, i: usize) -> String {
+    fn sse_chunk(&self, i: usize) -> String {
         let mut text = String::new();
         let last = i + 1 == self.chunks;
         match self.style {
@@ -473,6 +498,7 @@ impl Answer {
                     event(&mut text, "message_stop", &json!({"type": "message_stop"}));
                 }
             }
+            Style::Responses => unreachable!("a Responses stream is made whole by sse_texts"),
             Style::OpenAi | Style::Moonshot => {
                 let delta = if i == 0 {
                     json!({"role": "assistant", "content": token(i)})

@@ -68,6 +68,13 @@ fn chat_paths_follow_each_providers_api_base() {
             (some("/v1/chat/completions"), None),
         ]
     );
+    let responses = ProviderId::ALL.map(responses_path);
+    assert_eq!(responses[2], some("/v1/responses"), "{responses:?}");
+    assert_eq!(
+        responses.iter().flatten().count(),
+        1,
+        "only OpenAI serves it"
+    );
 }
 
 #[tokio::test]
@@ -415,4 +422,93 @@ fn providers_without_errors_in_200_refuse_to_fake_them() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let fake = runtime.block_on(FakeProvider::start(Openai, KEY)).unwrap();
     fake.refuse_next_chats_in_200(1, InBandError::RateLimited);
+}
+
+/// `event:` names of an SSE text.
+fn event_names(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_responses_api_streams_its_events_with_usage_in_the_completed_one() {
+    let chat = start(Openai).await;
+    chat.fake.set_stream(3, Duration::ZERO);
+    let request = json!({"model": "gpt-5", "input": "hi", "stream": true});
+    let (status, headers, text) = chat.text("/v1/responses", request).await;
+    assert_eq!(status, 200);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    assert_eq!(
+        event_names(&text),
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.content_part.added",
+            "response.output_text.delta",
+            "response.output_text.delta",
+            "response.output_text.delta",
+            "response.output_text.done",
+            "response.content_part.done",
+            "response.output_item.done",
+            "response.completed"
+        ]
+    );
+    let frames = data_payloads(&text);
+    for (i, frame) in frames.iter().enumerate() {
+        assert_eq!(frame["sequence_number"], i, "{frame}");
+        assert_eq!(frame["type"], event_names(&text)[i]);
+    }
+    let deltas: String = frames.iter().filter_map(|f| f["delta"].as_str()).collect();
+    assert_eq!(deltas, "tok0 tok1 tok2 ");
+    assert_eq!(frames[0]["response"]["status"], "in_progress");
+    assert!(frames[0]["response"]["usage"].is_null());
+    assert_eq!(frames[2]["item"]["role"], "assistant");
+    let done = &frames[9]["item"];
+    assert_eq!(
+        (&done["type"], &done["content"][0]["text"]),
+        (&json!("message"), &json!(deltas))
+    );
+    let completed = &frames[10]["response"];
+    assert_eq!(completed["status"], "completed");
+    assert_eq!(completed["model"], "gpt-5");
+    assert_eq!(completed["usage"]["input_tokens"], PROMPT_TOKENS);
+    assert_eq!(completed["usage"]["output_tokens"], 3);
+    assert_eq!(completed["usage"]["total_tokens"], PROMPT_TOKENS + 3);
+    assert_eq!(chat.fake.chat_counters().completed, 1);
+}
+
+#[tokio::test]
+async fn the_responses_api_answers_json_and_refuses_a_wrong_key() {
+    let chat = start(Openai).await;
+    let (status, _, text) = chat
+        .text("/v1/responses", json!({"model": "gpt-5", "input": "hi"}))
+        .await;
+    assert_eq!(status, 200);
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["object"], "response");
+    assert_eq!(body["output"][0]["content"][0]["type"], "output_text");
+    assert_eq!(
+        body["output"][0]["content"][0]["text"],
+        "tok0 tok1 tok2 tok3 tok4 "
+    );
+    assert_eq!(body["usage"]["input_tokens"], PROMPT_TOKENS);
+    assert_eq!(body["usage"]["output_tokens"], 5);
+
+    let url = format!("{}/v1/responses", chat.fake.origin());
+    let refused = chat.client.post(&url).bearer_auth("sk-wrong").body("{}");
+    let refused = refused.send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_api_key");
+    // Another provider has no such path.
+    let kimi = start(KimiCode).await;
+    let (status, _, _) = kimi.text("/v1/responses", json!({})).await;
+    assert_eq!(status, 404);
 }

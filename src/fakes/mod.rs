@@ -5,8 +5,9 @@
 //!
 //! Tests point an account's `--base-url` at [`FakeProvider::origin`]; the built-in demo and the
 //! proxy tests reuse the same servers. Besides the usage URL, each fake serves the chat
-//! endpoints tools call (`chat.rs`): OpenAI-compatible `…/chat/completions` and, for Anthropic,
-//! Claude and Kimi Code, `…/messages`, as JSON or SSE, with an optional enforced concurrency
+//! endpoints tools call (`chat.rs`): OpenAI-compatible `…/chat/completions`, for Anthropic,
+//! Claude and Kimi Code `…/messages`, and for OpenAI the Responses API `/v1/responses`
+//! (`responses.rs`), as JSON or SSE, with an optional enforced concurrency
 //! limit and counters of what was in flight and cancelled; on request compressed as the
 //! client's `Accept-Encoding` allows (`encoding.rs`), with the body ending a while after the
 //! stream's last event, or refused inside an HTTP 200 (`in_band.rs`). Each provider's bodies
@@ -35,6 +36,7 @@ mod minimax;
 mod moonshot;
 mod openai;
 mod openrouter;
+mod responses;
 mod zai;
 
 #[cfg(test)]
@@ -42,7 +44,9 @@ mod chat_tests;
 #[cfg(test)]
 mod tests;
 
-pub use chat::{ChatCounters, InBandError, PROMPT_TOKENS, completions_path, messages_path};
+pub use chat::{
+    ChatCounters, InBandError, PROMPT_TOKENS, completions_path, messages_path, responses_path,
+};
 pub use encoding::{encode, encode_pieces, negotiate};
 
 use crate::providers::{AuthStyle, ProviderId, provider};
@@ -124,7 +128,7 @@ impl FakeProvider {
             }),
             counters: watch::channel(ChatCounters::default()).0,
             holding: watch::channel(false).0,
-            chat_user_agents: Mutex::new(Vec::new()),
+            chat_headers: Mutex::new(Vec::new()),
         });
         let mut app = Router::new().route(usage_path(provider), get(answer_usage));
         if let Some(legacy) = self::provider(provider).legacy_usage_path() {
@@ -135,6 +139,9 @@ impl FakeProvider {
         }
         if let Some(path) = messages_path(provider) {
             app = app.route(&path, post(chat::messages));
+        }
+        if let Some(path) = responses_path(provider) {
+            app = app.route(&path, post(chat::responses));
         }
         let app = app.fallback(answer_not_found).with_state(shared.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -230,8 +237,23 @@ impl FakeProvider {
     /// The User-Agent of every request to a chat path, in the order they arrived (empty when
     /// none was sent).
     pub fn chat_user_agents(&self) -> Vec<String> {
+        self.chat_request_headers()
+            .iter()
+            .map(|headers| {
+                headers
+                    .get(header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    /// The headers of every request to a chat path, in the order they arrived: what a tool's
+    /// requests carried when they reached the provider.
+    pub fn chat_request_headers(&self) -> Vec<HeaderMap> {
         self.shared
-            .chat_user_agents
+            .chat_headers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -336,7 +358,8 @@ struct Shared {
     counters: watch::Sender<ChatCounters>,
     /// [`FakeProvider::hold_answers`].
     holding: watch::Sender<bool>,
-    chat_user_agents: Mutex<Vec<String>>,
+    /// [`FakeProvider::chat_request_headers`].
+    chat_headers: Mutex<Vec<HeaderMap>>,
 }
 
 struct FakeState {
@@ -537,6 +560,7 @@ async fn answer_not_found(
     let chat_paths: String = [
         completions_path(shared.provider),
         messages_path(shared.provider),
+        responses_path(shared.provider),
     ]
     .into_iter()
     .flatten()

@@ -617,6 +617,29 @@ mod tests {
         assert_eq!(sse("data: {\"usage\": nonsense}\n\n", 1), None);
     }
 
+    /// The Responses API as it streams (the fake OpenAI's `/v1/responses`, Codex's only API):
+    /// the response object goes by with `"usage": null` until `response.completed`, whose
+    /// usage has detail objects beside the counts.
+    #[test]
+    fn a_whole_responses_stream_counts_once_it_completes() {
+        let head = "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"status\":\"in_progress\",\"output\":[],\"usage\":null}}\n\n\
+            event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"sequence_number\":1,\"output_index\":0,\"item\":{\"type\":\"message\",\"role\":\"assistant\",\"content\":[]}}\n\n\
+            event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":2,\"delta\":\"usage: \",\"logprobs\":[]}\n\n\
+            event: response.output_item.done\ndata: {\"type\":\"response.output_item.done\",\"sequence_number\":3,\"item\":{\"type\":\"message\",\"content\":[{\"type\":\"output_text\",\"text\":\"usage: \"}]}}\n\n";
+        let completed = "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":4,\"response\":{\"id\":\"resp_1\",\"status\":\"completed\",\"usage\":{\"input_tokens\":12,\"input_tokens_details\":{\"cached_tokens\":0},\"output_tokens\":5,\"output_tokens_details\":{\"reasoning_tokens\":0},\"total_tokens\":17}}}\n\n";
+        for size in [1, 9, 100_000] {
+            let (ended, parser) = ended_after(head, size);
+            assert!(!ended && parser.usage().is_none(), "pieces of {size}");
+            let whole = format!("{head}{completed}");
+            let (ended, parser) = ended_after(&whole, size);
+            assert!(ended, "pieces of {size}");
+            assert_eq!(parser.usage(), usage(12, 5), "pieces of {size}");
+        }
+        // The same response, not streamed.
+        let body = br#"{"id":"resp_1","object":"response","status":"completed","output":[],"usage":{"input_tokens":12,"input_tokens_details":{"cached_tokens":0},"output_tokens":5,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":17}}"#;
+        assert_eq!(json_usage(body), usage(12, 5));
+    }
+
     #[test]
     fn an_unfinished_event_is_not_read() {
         let cut = &OPENAI[..OPENAI.find("data: [DONE]").unwrap() - 2];

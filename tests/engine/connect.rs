@@ -331,20 +331,37 @@ fn codex_on_an_openai_account_is_written_and_a_failed_proof_says_the_providers_r
     let openai = crate::support::fake(redline::providers::ProviderId::Openai, OPENAI_KEY);
     sandbox.add_key("openai-main", "openai", &openai.origin(), OPENAI_KEY);
     let mut daemon = Daemon::start(&sandbox);
-    // The fake OpenAI serves chat completions only, so Codex's Responses request is refused
-    // there: the command says so with the provider's own words, and exits 1.
+    // A profile file that picks a provider of its own is named: `codex --profile work` would
+    // not go through Redline.
+    let codex_home = sandbox.user_home().join(".codex");
+    std::fs::create_dir_all(&codex_home).unwrap();
+    std::fs::write(
+        codex_home.join("work.config.toml"),
+        "model_provider = \"azure\"\n",
+    )
+    .unwrap();
+    // The provider refuses the proof request: the command says so in its words, and exits 1.
+    openai.refuse_next_chats(1, 7);
     let run = sandbox.run(&["connect", "codex", "openai-main"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert!(
         run.stderr.contains(
-            "a test request for openai-main failed: HTTP 404: the fake openai serves only"
+            "a test request for openai-main failed: HTTP 429: Rate limit reached for gpt-4o-mini"
         ),
         "{}",
         run.stderr
     );
-    let config = std::fs::read_to_string(sandbox.user_home().join(".codex/config.toml")).unwrap();
+    assert!(
+        run.stdout.contains("Note: Codex profile work (work.config.toml) sets model_provider = \"azure\", so `codex --profile work` does not go through Redline"),
+        "{}",
+        run.stdout
+    );
+    let config = std::fs::read_to_string(codex_home.join("config.toml")).unwrap();
     assert!(config.contains("wire_api = \"responses\""), "{config}");
-    assert!(config.contains("model = \"gpt-5\""), "{config}");
+    assert!(
+        !config.contains("model ="),
+        "Codex keeps its model: {config}"
+    );
     assert!(config.contains(&tool_token(&sandbox, "codex")), "{config}");
     assert!(!config.contains(OPENAI_KEY));
     // It went the way Codex goes: /v1/responses with the real key in place of the token.
@@ -354,6 +371,15 @@ fn codex_on_an_openai_account_is_written_and_a_failed_proof_says_the_providers_r
         format!("Bearer {OPENAI_KEY}")
     );
     assert!(!headers.contains_key("x-redline-tool"), "Redline keeps it");
+    // Once the provider answers, the proof passes and its tokens count for Codex.
+    let out = sandbox
+        .run(&["connect", "codex", "openai-main"])
+        .ok()
+        .stdout;
+    assert!(
+        out.contains("Codex now goes through Redline for openai-main (answered in "),
+        "{out}"
+    );
     let metrics = http()
         .get(daemon.url("/metrics"))
         .bearer_auth(sandbox.admin_token())
@@ -361,10 +387,55 @@ fn codex_on_an_openai_account_is_written_and_a_failed_proof_says_the_providers_r
         .unwrap()
         .text()
         .unwrap();
-    assert!(metrics.contains("client=\"codex\""), "{metrics}");
+    assert!(
+        metrics.contains(
+            "redline_tokens_total{account=\"openai-main\",client=\"codex\",direction=\"output\"} 5"
+        ),
+        "the Responses API's usage is counted: {metrics}"
+    );
     let entry = tool_entry(&tools_json(&sandbox), "codex");
     assert_eq!(entry["state"], "redline", "{entry}");
     assert!(daemon.stop().success());
+}
+
+#[test]
+fn connect_writes_where_each_tool_reads_when_a_variable_moves_its_config() {
+    let account = KimiAccount::new(KEY);
+    let sandbox = &account.sandbox;
+    let home = sandbox.user_home();
+    let connect = |tool: &str, env: &[(&str, &str)]| {
+        let mut command = sandbox.command(&["connect", tool, "kimi-main"]);
+        command.envs(env.iter().copied());
+        sandbox.run_with(command, None).ok()
+    };
+    let claude_dir = home.join("claude-elsewhere");
+    connect(
+        "claude-code",
+        &[("CLAUDE_CONFIG_DIR", claude_dir.to_str().unwrap())],
+    );
+    assert!(claude_dir.join("settings.json").is_file());
+    // OpenClaw: OPENCLAW_CONFIG_PATH (with a `~`) before OPENCLAW_STATE_DIR.
+    let state = home.join("oc-state");
+    connect(
+        "openclaw",
+        &[
+            ("OPENCLAW_CONFIG_PATH", "~/oc/main.json5"),
+            ("OPENCLAW_STATE_DIR", state.to_str().unwrap()),
+        ],
+    );
+    assert!(home.join("oc/main.json5").is_file());
+    assert!(!state.exists());
+    sandbox.run(&["disconnect", "openclaw"]).ok();
+    assert!(
+        !home.join("oc/main.json5").exists(),
+        "disconnect follows the backup's path"
+    );
+    connect(
+        "openclaw",
+        &[("OPENCLAW_STATE_DIR", state.to_str().unwrap())],
+    );
+    assert!(state.join("openclaw.json").is_file());
+    assert!(!home.join(".claude").exists() && !home.join(".openclaw").exists());
 }
 
 #[test]

@@ -22,6 +22,7 @@ mod metrics;
 mod monitor;
 mod proxy;
 mod queue;
+mod real_tools;
 mod relay_truth;
 mod request_tools;
 mod sdk_clients;

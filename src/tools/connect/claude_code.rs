@@ -4,9 +4,13 @@
 //! `ANTHROPIC_BASE_URL`; `ANTHROPIC_AUTH_TOKEN` (sent as `Authorization: Bearer`);
 //! `ANTHROPIC_MODEL`, `ANTHROPIC_DEFAULT_{OPUS,SONNET,HAIKU}_MODEL` (what the aliases
 //! resolve to) and the older `ANTHROPIC_SMALL_FAST_MODEL` the haiku setting replaced;
-//! `ANTHROPIC_CUSTOM_HEADERS` (`Name: Value` lines).
+//! `ANTHROPIC_CUSTOM_HEADERS` (`Name: Value` lines); `CLAUDE_CODE_MAX_CONTEXT_TOKENS`, the
+//! context window of a model Claude Code does not know (it assumes 1M tokens otherwise and
+//! says so on every run: "Claude Code doesn't recognize the model …", seen with 2.1.332).
+//! The file is plain JSON: Claude Code loads none of a settings.json with a comment in it.
 
 use super::{Document, EditError, Set, Spec, ToolState, Val, state_for};
+use crate::providers::ProviderId;
 
 pub(super) const SPEC: Spec = Spec {
     shared: &[
@@ -19,6 +23,7 @@ pub(super) const SPEC: Spec = Spec {
         &["env", "ANTHROPIC_DEFAULT_HAIKU_MODEL"],
         &["env", "ANTHROPIC_SMALL_FAST_MODEL"],
         &["env", "ANTHROPIC_CUSTOM_HEADERS"],
+        &["env", "CLAUDE_CODE_MAX_CONTEXT_TOKENS"],
     ],
     owned_maps: &[],
 };
@@ -47,6 +52,14 @@ pub(super) fn sets(doc: &Document, t: &super::Target) -> Result<Vec<Set>, EditEr
         ("ANTHROPIC_SMALL_FAST_MODEL", small),
     ] {
         sets.push(Set::new(&["env", name], Val::s(model)));
+    }
+    // Claude Code knows the windows of Anthropic's own models; for another provider's it
+    // needs to be told.
+    if !matches!(t.provider, ProviderId::Anthropic | ProviderId::Claude) {
+        sets.push(Set::new(
+            &["env", "CLAUDE_CODE_MAX_CONTEXT_TOKENS"],
+            Val::s(t.context_window.to_string()),
+        ));
     }
     // The user's own headers stay; Redline's line replaces an older one of its own.
     let mut headers: Vec<String> = doc

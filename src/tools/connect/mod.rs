@@ -30,6 +30,8 @@ mod toml;
 pub mod write;
 mod yaml;
 
+pub use codex::profile_notes as codex_profile_notes;
+
 use crate::keys::secret::Secret;
 use crate::providers::ProviderId;
 use serde_json::Value;
@@ -129,7 +131,10 @@ impl Tool {
 
     fn format(self) -> Format {
         match self {
-            Tool::ClaudeCode | Tool::OpenClaw | Tool::Opencode => Format::Json5,
+            // Claude Code refuses a settings.json with a comment or a trailing comma ("Invalid
+            // or malformed JSON") and then loads none of it.
+            Tool::ClaudeCode => Format::Json,
+            Tool::OpenClaw | Tool::Opencode => Format::Json5,
             Tool::Codex | Tool::Kimi => Format::Toml,
             Tool::Aider => Format::Yaml,
         }
@@ -383,6 +388,8 @@ const OWNED_PREFIX: &str = "redline-";
 
 #[derive(Clone, Copy)]
 enum Format {
+    /// Plain JSON, edited with the JSON5 editor (which keeps plain JSON plain).
+    Json,
     Json5,
     Toml,
     Yaml,
@@ -397,6 +404,10 @@ enum Document {
 impl Document {
     fn parse(format: Format, text: &str, file: &str) -> Result<Document, EditError> {
         Ok(match format {
+            Format::Json => {
+                plain_json(text, file)?;
+                Document::Json5(json5::Doc::parse(text, file)?)
+            }
             Format::Json5 => Document::Json5(json5::Doc::parse(text, file)?),
             Format::Toml => Document::Toml(toml::Doc::parse(text, file)?),
             Format::Yaml => Document::Yaml(yaml::Doc::parse(text, file)?),
@@ -476,6 +487,28 @@ impl Document {
             Some(_) => false,
         }
     }
+}
+
+/// Refuses what is not plain JSON (comments, trailing commas, single quotes…), which the tool
+/// itself would refuse. An empty file is fine: it is created.
+fn plain_json(text: &str, file: &str) -> Result<(), EditError> {
+    if text.trim().is_empty() {
+        return Ok(());
+    }
+    let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) else {
+        return Ok(());
+    };
+    // serde_json's message without its " at line L column C", which the error states.
+    let shown = e.to_string();
+    let what = shown.split(" at line ").next().unwrap_or_default();
+    Err(EditError::Parse {
+        file: file.to_owned(),
+        line: e.line(),
+        column: e.column(),
+        message: format!(
+            "not plain JSON ({what}); the tool reads this file as strict JSON, without comments or trailing commas"
+        ),
+    })
 }
 
 /// A file's text, with what must be put back when writing: a byte order mark, CRLF endings.

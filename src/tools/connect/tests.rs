@@ -34,6 +34,10 @@ fn text(bytes: &[u8]) -> &str {
 fn assert_valid(tool: Tool, original: Option<&str>, out: &[u8]) {
     let out = text(out).trim_start_matches('\u{feff}');
     match tool.format() {
+        Format::Json => {
+            serde_json::from_str::<Value>(out)
+                .unwrap_or_else(|e| panic!("not plain JSON: {e}\n{out}"));
+        }
         Format::Json5 => {
             json5::from_str_value(out);
             let strict = original
@@ -91,7 +95,9 @@ fn s(v: &str) -> Option<Value> {
 fn user_edit(tool: Tool, text: &str) -> String {
     let nl = if text.contains("\r\n") { "\r\n" } else { "\n" };
     match tool.format() {
-        Format::Json5 => text.replacen('{', &format!("{{{nl}  \"theme\": \"dark\","), 1),
+        Format::Json | Format::Json5 => {
+            text.replacen('{', &format!("{{{nl}  \"theme\": \"dark\","), 1)
+        }
         Format::Toml => format!("theme = \"dark\"{nl}{text}"),
         Format::Yaml => format!("theme: dark{nl}{text}"),
     }
@@ -431,6 +437,59 @@ mod claude_code {
     }
 
     #[test]
+    fn another_providers_model_gets_its_context_window_and_claudes_own_do_not() {
+        let edit = connect(Tool::ClaudeCode, None, &best(Tool::ClaudeCode));
+        assert_eq!(
+            get(
+                Tool::ClaudeCode,
+                &edit.bytes,
+                &["env", "CLAUDE_CODE_MAX_CONTEXT_TOKENS"]
+            ),
+            s("262144")
+        );
+        let mut anthropic = best(Tool::ClaudeCode);
+        anthropic.provider = ProviderId::Anthropic;
+        anthropic.model = "claude-sonnet-4-5".into();
+        let edit = connect(Tool::ClaudeCode, None, &anthropic);
+        assert!(!text(&edit.bytes).contains("CLAUDE_CODE_MAX_CONTEXT_TOKENS"));
+    }
+
+    #[test]
+    fn a_file_claude_code_cannot_read_is_refused_with_its_place() {
+        // Claude Code 2.1.332 says "Invalid or malformed JSON" to each and loads none of it.
+        for (file, line, column) in [
+            ("{\n  // my theme\n  \"theme\": \"dark\"\n}\n", 2, 3),
+            ("{\n  \"theme\": \"dark\",\n}\n", 3, 1),
+            ("{\n  theme: 'dark'\n}\n", 2, 3),
+        ] {
+            let err = plan(
+                Tool::ClaudeCode,
+                Some(file.as_bytes()),
+                &best(Tool::ClaudeCode),
+            )
+            .unwrap_err();
+            let EditError::Parse {
+                line: l, column: c, ..
+            } = &err
+            else {
+                panic!("{err}")
+            };
+            assert_eq!((*l, *c), (line, column), "{err}");
+            assert!(
+                err.to_string().starts_with(&format!(
+                    "~/.claude/settings.json, line {line}, column {column}: not plain JSON ("
+                )),
+                "{err}"
+            );
+            assert!(
+                err.to_string()
+                    .contains("without comments or trailing commas")
+            );
+            assert!(inspect(Tool::ClaudeCode, Some(file.as_bytes())).is_err());
+        }
+    }
+
+    #[test]
     fn an_env_that_is_not_an_object_is_refused() {
         let err = plan(
             Tool::ClaudeCode,
@@ -474,7 +533,7 @@ model = "gpt-5-mini"
         assert_eq!(
             out,
             r#"# Codex settings
-model = "kimi-for-coding" # the default I like
+model = "o3" # the default I like
 approval_policy = "on-request"
 model_provider = "redline-kimi-main"
 
@@ -495,9 +554,8 @@ model = "gpt-5-mini"
 "#
         );
         assert!(
-            edit.preview
-                .contains("~ model = \"kimi-for-coding\" (was \"o3\")"),
-            "{}",
+            !edit.preview.contains("model ="),
+            "Codex keeps its own model choice: {}",
             edit.preview
         );
         assert_eq!(
@@ -515,7 +573,12 @@ model = "gpt-5-mini"
     fn a_missing_file_gets_a_minimal_config() {
         let edit = connect(Tool::Codex, None, &best(Tool::Codex));
         let out = text(&edit.bytes);
-        assert!(out.starts_with("model_provider = \"redline-kimi-main\"\nmodel = \"kimi-for-coding\"\n\n[model_providers.redline-kimi-main]\n"), "{out}");
+        assert!(
+            out.starts_with(
+                "model_provider = \"redline-kimi-main\"\n\n[model_providers.redline-kimi-main]\n"
+            ),
+            "{out}"
+        );
         assert!(
             !out.contains("[model_providers]\n"),
             "the parent table stays implicit"
@@ -538,6 +601,34 @@ model = "gpt-5-mini"
             "{out:?}"
         );
         assert_undo_keeps_user_edit(Tool::Codex, &original, &best(Tool::Codex));
+    }
+
+    #[test]
+    fn profiles_with_a_provider_of_their_own_are_named() {
+        let config = "model_provider = \"redline-kimi-main\"\n[profiles.fast]\nmodel = \"o3\"\n[profiles.local]\nmodel_provider = \"ollama\"\n[profiles.same]\nmodel_provider = \"redline-kimi-main\"\n";
+        let files = [
+            ("work".to_owned(), "model_provider = \"azure\"\n".to_owned()),
+            ("quiet".to_owned(), "model = \"o3\"\n".to_owned()),
+            (
+                "broken".to_owned(),
+                format!("key = \"{REAL_KEY}\"\nkey = 2\n"),
+            ),
+        ];
+        let notes = codex_profile_notes(config, &files, "kimi-main");
+        assert_eq!(notes.len(), 3, "{notes:#?}");
+        assert_eq!(
+            notes[0],
+            "Codex profile local ([profiles.local] in config.toml) sets model_provider = \"ollama\", so `codex --profile local` does not go through Redline; set model_provider = \"redline-kimi-main\" there to send it through Redline too."
+        );
+        assert!(
+            notes[1].starts_with(
+                "Codex profile work (work.config.toml) sets model_provider = \"azure\""
+            ),
+            "{notes:#?}"
+        );
+        assert!(notes[2].contains("broken.config.toml) does not parse"));
+        assert!(!notes.concat().contains(REAL_KEY));
+        assert!(codex_profile_notes("", &[], "kimi-main").is_empty());
     }
 
     #[test]
@@ -957,6 +1048,13 @@ fn every_tool_round_trips_odd_files() {
     for tool in Tool::ALL {
         let t = best(tool);
         let odd: &[&str] = match tool.format() {
+            Format::Json => &[
+                "",
+                "\n",
+                "{}",
+                "{\r\n  \"a\": 1\r\n}\r\n",
+                "\u{feff}{\"a\":[1]}",
+            ],
             Format::Json5 => &[
                 "",
                 "\n",
@@ -1083,7 +1181,7 @@ fn a_provider_key_elsewhere_reads_as_direct_and_ipv6_loopback_as_redline() {
 fn every_tool_refuses_a_broken_file_and_says_where() {
     for tool in Tool::ALL {
         let broken: &[u8] = match tool.format() {
-            Format::Json5 => b"{\n  \"a\": 1,\n  \"b\" 2\n}\n",
+            Format::Json | Format::Json5 => b"{\n  \"a\": 1,\n  \"b\" 2\n}\n",
             Format::Toml => b"a = 1\nb = \n",
             Format::Yaml => b"a: 1\nb: [1, 2\n",
         };
@@ -1101,6 +1199,7 @@ fn every_tool_refuses_a_broken_file_and_says_where() {
 fn a_reconnect_to_another_account_undoes_to_the_first_original() {
     for tool in Tool::ALL {
         let original = match tool.format() {
+            Format::Json => "{\n  \"mine\": true,\n  \"x\": 1\n}\n",
             Format::Json5 => "{\n  // mine\n  \"x\": 1\n}\n",
             Format::Toml => "# mine\nx = 1\n",
             Format::Yaml => "# mine\nx: 1\n",

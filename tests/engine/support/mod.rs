@@ -83,14 +83,26 @@ impl Sandbox {
     }
 
     /// Points `command` into this sandbox: its `REDLINE_HOME`, keyring service and `$HOME`,
-    /// and no XDG directories of the machine's.
+    /// and none of the machine's XDG directories or the variables that move a tool's config
+    /// file (which `redline connect` follows), so no test touches the real home.
     pub fn set_env<'a>(&self, command: &'a mut Command) -> &'a mut Command {
         command
             .env("REDLINE_HOME", self.home())
             .env("REDLINE_KEYRING_SERVICE", &self.service)
-            .env("HOME", self.user_home())
-            .env_remove("XDG_CONFIG_HOME")
-            .env_remove("XDG_DATA_HOME")
+            .env("HOME", self.user_home());
+        for moved in [
+            "XDG_CONFIG_HOME",
+            "XDG_DATA_HOME",
+            "CLAUDE_CONFIG_DIR",
+            "CODEX_HOME",
+            "OPENCLAW_CONFIG_PATH",
+            "OPENCLAW_STATE_DIR",
+            "OPENCLAW_HOME",
+            "KIMI_SHARE_DIR",
+        ] {
+            command.env_remove(moved);
+        }
+        command
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
