@@ -24,8 +24,14 @@ pub const WINDOW_FLAG: &str = "--window";
 pub enum ToWindow {
     /// Where the engine's API is and the local token to present (sent once it listens).
     Connect { url: String, token: String },
-    /// Bring the window to the front (the user opened it again).
-    Show,
+    /// Bring the window to the front (the user opened it again), on a view of the dashboard
+    /// (`tools`) when one is named.
+    Show {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        view: Option<String>,
+    },
+    /// A notice of the engine's tool watch, for the dashboard to show (the engine's JSON).
+    ToolNotice { notice: serde_json::Value },
     /// The engine's status changed: the page pulls it again.
     StatusChanged,
     /// The engine could not start or stopped; the window says why.
@@ -62,23 +68,32 @@ struct Running {
 }
 
 impl WindowProcess {
-    /// Brings the window to the front, starting its process if none runs; a new process is
-    /// sent `first` (where the engine is, or why it failed; nothing while it starts, as
-    /// [`Self::send`] tells it later). `on_message` handles what the window says; `on_exit`
-    /// runs once it has ended.
+    /// Brings the window to the front on `view` (or as it was), starting its process if none
+    /// runs; a new process is sent `first` (where the engine is, or why it failed; nothing
+    /// while it starts, as [`Self::send`] tells it later). `on_message` handles what the
+    /// window says; `on_exit` runs once it has ended.
     pub fn open(
         &self,
         first: Option<ToWindow>,
+        view: Option<&str>,
         on_message: impl Fn(FromWindow) + Send + 'static,
         on_exit: impl FnOnce(u32) + Send + 'static,
     ) {
+        let show = |view: Option<&str>| ToWindow::Show {
+            view: view.map(str::to_owned),
+        };
         let mut running = lock(&self.running);
         if let Some(window) = running.as_ref()
-            && window.lines.send(ToWindow::Show).is_ok()
+            && window.lines.send(show(view)).is_ok()
         {
             return;
         }
-        match start(first, on_message, on_exit) {
+        // A new window comes to the front by itself; only a view needs saying.
+        let messages = first
+            .into_iter()
+            .chain(view.map(|v| show(Some(v))))
+            .collect();
+        match start(messages, on_message, on_exit) {
             Ok(window) => *running = Some(window),
             Err(err) => eprintln!("redline-desktop: could not open the window: {err}"),
         }
@@ -112,7 +127,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Starts the window process with a thread writing its input and one reading its output
 /// (which also waits for it to end). Both end with it.
 fn start(
-    first: Option<ToWindow>,
+    first: Vec<ToWindow>,
     on_message: impl Fn(FromWindow) + Send + 'static,
     on_exit: impl FnOnce(u32) + Send + 'static,
 ) -> std::io::Result<Running> {
@@ -125,8 +140,8 @@ fn start(
         .spawn()?;
     let pid = child.id();
     let (lines, to_write) = mpsc::channel();
-    if let Some(first) = first {
-        let _ = lines.send(first);
+    for message in first {
+        let _ = lines.send(message);
     }
     let input = child.stdin.take().expect("stdin is piped");
     let output = child.stdout.take().expect("stdout is piped");
@@ -212,8 +227,17 @@ mod tests {
 
     #[test]
     fn messages_are_one_json_object_per_line() {
-        let show = serde_json::to_string(&ToWindow::Show).unwrap();
+        let show = serde_json::to_string(&ToWindow::Show { view: None }).unwrap();
         assert_eq!(show, r#"{"do":"show"}"#);
+        let tools = ToWindow::Show {
+            view: Some("tools".into()),
+        };
+        let line = serde_json::to_string(&tools).unwrap();
+        assert_eq!(line, r#"{"do":"show","view":"tools"}"#);
+        assert!(matches!(
+            serde_json::from_str(r#"{"do":"show"}"#).unwrap(),
+            ToWindow::Show { view: None }
+        ));
         let connect = ToWindow::Connect {
             url: "http://127.0.0.1:8787".into(),
             token: "rl_0123456789abcdef".into(),
