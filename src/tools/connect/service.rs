@@ -884,7 +884,7 @@ impl ToolsReport {
 
 /// The command that points a tool found by the key scan (named as the scan names it: `Kimi
 /// CLI`, `OpenClaw`, `Claude Code`, `Codex`) at Redline for `account`; for other places
-/// (`Shell`), `redline tools` and the form of the command.
+/// (`Shell`), the SDKs' variables and `redline tools`.
 pub fn fix_command(scan_tool: &str, account: &str) -> String {
     let tool = match scan_tool {
         "Kimi CLI" | "Kimi Code CLI" => Some(Tool::Kimi),
@@ -897,7 +897,9 @@ pub fn fix_command(scan_tool: &str, account: &str) -> String {
     };
     match tool {
         Some(tool) => format!("`redline connect {tool} {account}`"),
-        None => format!("`redline tools`, then `redline connect TOOL {account}`"),
+        None => format!(
+            "`redline env {account} --tool openai-sdk` (or anthropic-sdk) for scripts, `redline tools` for the tools Redline sets up"
+        ),
     }
 }
 
@@ -1166,7 +1168,8 @@ mod tests {
         );
         assert_eq!(
             fix_command("Shell", "kimi-main"),
-            "`redline tools`, then `redline connect TOOL kimi-main`"
+            "`redline env kimi-main --tool openai-sdk` (or anthropic-sdk) for scripts, \
+             `redline tools` for the tools Redline sets up"
         );
     }
 }
