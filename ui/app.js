@@ -2,12 +2,12 @@
 // (#overview, #events, #keys, #tools, #settings, #history).
 
 import { transport } from "./transport.js";
-import { level, resetsIn, ago, useVocabulary } from "./format.js";
+import { h, level, resetsIn, ago, useVocabulary } from "./format.js";
 import { renderOverview } from "./overview.js";
 import { mountEvents } from "./events.js";
 import { mountKeys } from "./keys.js";
 import { mountSettings } from "./settings.js";
-import { mountTools } from "./tools.js";
+import { mountTools, withCode } from "./tools.js";
 
 const VIEWS = ["overview", "events", "keys", "tools", "settings", "history"];
 
@@ -122,7 +122,7 @@ function connection(ok, message) {
  * to the views that follow them. */
 function toolNotice(notice) {
   const banner = document.getElementById("tool-notice");
-  banner.querySelector(".text").textContent = `${notice.summary}. ${notice.body}`;
+  banner.querySelector(".text").replaceChildren(h("strong", {}, `${notice.summary}.`), " ", ...withCode(notice.body));
   banner.hidden = false;
   for (const listener of app.toolListeners) listener(notice);
 }

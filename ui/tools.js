@@ -10,6 +10,32 @@ function stateBadge(tool) {
     h("span", { class: "glyph", "aria-hidden": "true" }, level(tool.level).glyph), ` ${tool.label}`);
 }
 
+/**
+ * The engine's preview, easier to read: each setting's JSON value spread over lines. A line
+ * that does not read as `  + path = value` stays as it is.
+ */
+export function readablePreview(text) {
+  return text.split("\n").map((line) => {
+    const match = line.match(/^(\s*[+~] \S+ = )(.*?)((?: \(was .*\))?)$/);
+    if (!match) return line;
+    const [, head, value, was] = match;
+    let parsed;
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      return line;
+    }
+    if (parsed === null || typeof parsed !== "object") return line;
+    const spread = JSON.stringify(parsed, null, 2).split("\n").map((l, i) => (i === 0 ? l : `      ${l}`)).join("\n");
+    return `${head}${spread}${was}`;
+  }).join("\n");
+}
+
+/** Text with `commands` in code. */
+export function withCode(text) {
+  return text.split("`").map((part, i) => (i % 2 ? h("code", {}, part) : part));
+}
+
 function found(tool) {
   if (tool.on_path) return "installed";
   if (tool.config_exists) return "config file found";
@@ -30,7 +56,7 @@ export function mountTools(container, app) {
   function say(text, isError = false) {
     message.className = `message ${isError ? "error" : "ok"}`;
     message.setAttribute("role", isError ? "alert" : "status");
-    message.textContent = text;
+    message.replaceChildren(...withCode(text));
   }
 
   async function run(button, action) {
@@ -55,7 +81,9 @@ export function mountTools(container, app) {
         const report = await t.listTools();
         demo = Boolean(report.demo);
         demoNote.hidden = !demo;
-        const cards = report.tools.map(toolCard);
+        // The tools on this computer first, each group in the engine's order.
+        const tools = [...report.tools.filter((x) => x.detected), ...report.tools.filter((x) => !x.detected)];
+        const cards = tools.map(toolCard);
         list.replaceChildren(...cards);
       } catch (error) {
         say(`Could not read the tools’ files: ${error.message}`, true);
@@ -72,9 +100,10 @@ export function mountTools(container, app) {
     const panel = h("div", { class: "panel" });
     const facts = h("dl", { class: "facts" },
       h("dt", {}, "Config file"),
-      h("dd", { class: "path" }, tool.config_path, tool.config_exists ? null : h("span", { class: "muted" }, " (not there yet)")),
-      h("dt", {}, "Now"),
-      h("dd", { class: "summary" }, tool.summary));
+      h("dd", {}, h("span", { class: "path", title: tool.config_path }, tool.config_file),
+        tool.config_exists ? null : h("span", { class: "muted small" }, " (not there yet)")),
+      h("dt", {}, "Where it points"),
+      h("dd", { class: "summary" }, withCode(tool.summary)));
     const card = h("article", { class: `card tool-card level-${tool.level}`, "data-tool": tool.tool, "aria-labelledby": `tool-${tool.tool}` },
       h("header", {},
         h("div", {},
@@ -105,10 +134,13 @@ export function mountTools(container, app) {
       opener = from;
       from.setAttribute("aria-expanded", "true");
       panel.replaceChildren(content);
+      // The change needs room: the card takes the whole row while it is shown.
+      card.classList.add("wide");
       open.set(tool.tool, from === connect ? "connect" : "disconnect");
     }
     function closePanel() {
       panel.replaceChildren();
+      card.classList.remove("wide");
       if (opener) {
         opener.setAttribute("aria-expanded", "false");
         opener.focus();
@@ -134,8 +166,8 @@ export function mountTools(container, app) {
         note.textContent = "";
         try {
           const planned = await t.previewConnect(tool.tool, account.value);
-          preview.textContent = planned.preview;
-          note.textContent = `${planned.creates ? "Creates" : "Changes"} ${planned.config_path}: ${tool.name} will use ${planned.model} through Redline (${planned.style}), with its own tool token (shown masked), never your key. Everything else in the file stays; Disconnect puts your file back.`;
+          preview.textContent = readablePreview(planned.preview);
+          note.textContent = `${planned.creates ? "Creates" : "Changes"} ${planned.config_file}: ${tool.name} will use ${planned.model} through Redline (${planned.style}), with its own tool token (shown masked), never your key. Everything else in the file stays; Disconnect puts your file back.`;
           yes.disabled = false;
         } catch (error) {
           preview.textContent = error.message;
@@ -168,7 +200,7 @@ export function mountTools(container, app) {
         await reload();
       }));
       openPanel(h("div", { class: "confirm", role: "alertdialog", "aria-label": `Disconnect ${tool.name}?` },
-        h("p", {}, `Disconnect ${tool.name}? ${tool.config_path} gets back what it held before Redline connected it; if you edited it since, only Redline’s settings are removed and your edits stay.`),
+        h("p", {}, `Disconnect ${tool.name}? ${tool.config_file} gets back what it held before Redline connected it; if you edited it since, only Redline’s settings are removed and your edits stay.`),
         h("div", { class: "actions" }, yes, no)), button);
       no.focus();
     }
@@ -189,8 +221,10 @@ export function mountTools(container, app) {
   app.onStatus(() => {
     if (!container.closest("section").hidden && Date.now() - lastLoad > 5000) quietReload();
   });
-  app.onToolNotice((notice) => {
-    say(`${notice.summary}. ${notice.body}`, true);
+  // The notice itself is shown under the header (what this view said before is old news);
+  // the cards follow the files.
+  app.onToolNotice(() => {
+    message.replaceChildren();
     quietReload();
   });
   reload();

@@ -777,13 +777,14 @@ impl Api {
         Ok((service, prepared))
     }
 
-    fn prepared_json(prepared: &service::Prepared) -> Value {
+    fn prepared_json(service: &ConnectService, prepared: &service::Prepared) -> Value {
         let tool = prepared.tool;
         json!({
             "tool": tool.name(),
             "name": tool.display_name(),
             "account": prepared.account,
             "config_path": prepared.path,
+            "config_file": service::shown_path(&prepared.path, service.home()),
             "creates": prepared.edit.creates,
             "preview": prepared.edit.preview,
             "style": prepared.target.style.name(),
@@ -794,8 +795,8 @@ impl Api {
 
     /// What connecting `tool` to `account` would change, the token masked; writes nothing.
     pub async fn preview_connect(&self, tool: &str, account: &str) -> Result<Value, ApiError> {
-        let (_, prepared) = self.prepare_connect(tool, account).await?;
-        Ok(Self::prepared_json(&prepared))
+        let (service, prepared) = self.prepare_connect(tool, account).await?;
+        Ok(Self::prepared_json(&service, &prepared))
     }
 
     /// Points `tool` at this Redline for `account` (its own tool token, never the admin
@@ -805,12 +806,12 @@ impl Api {
         let _one_at_a_time = self.inner.tool_edits.lock().await;
         let (service, prepared) = self.prepare_connect(tool, account).await?;
         let prepared = Arc::new(prepared);
-        let writing = prepared.clone();
-        tokio::task::spawn_blocking(move || service.write(&writing))
+        let (writing, writer) = (prepared.clone(), service.clone());
+        tokio::task::spawn_blocking(move || writer.write(&writing))
             .await
             .map_err(|_| ApiError::new(500, "internal", "writing the file failed"))??;
         let proof = service::prove(prepared.tool, &prepared.target, prepared.address).await;
-        let mut answer = Self::prepared_json(&prepared);
+        let mut answer = Self::prepared_json(&service, &prepared);
         answer["proof"] = proof.to_json();
         answer["message"] =
             json!(proof.sentence(prepared.tool, &prepared.account, prepared.address));
@@ -823,6 +824,7 @@ impl Api {
         let tool = Self::tool(tool)?;
         let _one_at_a_time = self.inner.tool_edits.lock().await;
         let service = self.connect_service()?;
+        let home = service.home().to_path_buf();
         let done = tokio::task::spawn_blocking(move || service.disconnect(tool))
             .await
             .map_err(|_| ApiError::new(500, "internal", "restoring the file failed"))??;
@@ -830,6 +832,7 @@ impl Api {
             "tool": tool.name(),
             "name": tool.display_name(),
             "config_path": done.path(),
+            "config_file": service::shown_path(done.path(), &home),
             "outcome": done.code(),
             "message": done.sentence(tool),
         }))

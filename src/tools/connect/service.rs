@@ -351,11 +351,21 @@ impl ConnectService {
             .into_iter()
             .map(|tool| {
                 let observation = self.inspect(tool);
-                let judged = match &observation.state {
+                let mut judged = match &observation.state {
                     Ok(state) => judge(state, judge_with),
                     Err(problem) => Judged::unreadable(problem),
                 };
+                let through = judged.code == StateCode::Redline && judged.token != TokenSeen::Unknown;
+                let astray = observation.connected_to.as_ref().filter(|_| !through);
+                if let Some(account) = astray {
+                    judged.summary = format!(
+                        "{}; Redline connected it to {account}: `redline connect {tool} {account}` points it back, `redline disconnect {tool}` restores your file",
+                        judged.summary
+                    );
+                }
                 ToolReport {
+                    astray: astray.is_some(),
+                    shown: shown_path(&observation.path, &self.home),
                     on_path: on_path(binary(tool)),
                     choices: judge_with
                         .accounts
@@ -371,6 +381,14 @@ impl ConnectService {
             redline: judge_with.running,
             tools,
         }
+    }
+}
+
+/// `~/.openclaw/openclaw.json` for a file under the home directory, else the whole path.
+pub fn shown_path(path: &Path, home: &Path) -> String {
+    match path.strip_prefix(home) {
+        Ok(rest) => format!("~/{}", rest.display()),
+        Err(_) => path.display().to_string(),
     }
 }
 
@@ -834,6 +852,10 @@ impl Choice {
 #[derive(Clone, Debug)]
 pub struct ToolReport {
     pub observation: Observation,
+    /// Redline connected it, but it does not go through Redline now.
+    pub astray: bool,
+    /// The config file as people read it: `~/.openclaw/openclaw.json`.
+    pub shown: String,
     pub on_path: bool,
     pub judged: Judged,
     /// Each account, and whether the tool can use it.
@@ -841,6 +863,15 @@ pub struct ToolReport {
 }
 
 impl ToolReport {
+    /// The state's level, and at least `warn` for a tool Redline connected that went astray.
+    pub fn level(&self) -> crate::status::health::Level {
+        use crate::status::health::Level;
+        match self.judged.level() {
+            Level::Ok | Level::Unknown if self.astray => Level::Warn,
+            level => level,
+        }
+    }
+
     /// The object `redline tools --json` and `GET /api/v1/tools` give for the tool.
     pub fn to_json(&self) -> Value {
         let o = &self.observation;
@@ -849,6 +880,7 @@ impl ToolReport {
             "name": o.tool.display_name(),
             "detected": o.exists || self.on_path,
             "config_path": o.path,
+            "config_file": self.shown,
             "config_exists": o.exists,
             "on_path": self.on_path,
             "connected": o.connected_to.is_some(),
@@ -856,7 +888,7 @@ impl ToolReport {
             "state": self.judged.code,
             "summary": self.judged.summary,
             "label": self.judged.label(),
-            "level": self.judged.level(),
+            "level": self.level(),
             "accounts": self.choices,
         });
         if let (Some(obj), Value::Object(more)) = (entry.as_object_mut(), self.judged.fields()) {
@@ -1002,6 +1034,8 @@ mod tests {
     fn the_json_keeps_the_fields_of_each_state_and_never_a_key() {
         let report = |state: ToolState| {
             ToolReport {
+                astray: false,
+                shown: "~/.claude/settings.json".into(),
                 observation: Observation {
                     tool: Tool::ClaudeCode,
                     path: "/home/u/.claude/settings.json".into(),
@@ -1154,6 +1188,19 @@ mod tests {
             .unwrap();
         assert_eq!((err.code(), err.status()), ("unreadable_config", 422));
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{ oops");
+    }
+
+    #[test]
+    fn paths_under_home_are_shown_from_the_tilde() {
+        let home = Path::new("/home/u");
+        assert_eq!(
+            shown_path(Path::new("/home/u/.claude/settings.json"), home),
+            "~/.claude/settings.json"
+        );
+        assert_eq!(
+            shown_path(Path::new("/etc/opencode/opencode.json"), home),
+            "/etc/opencode/opencode.json"
+        );
     }
 
     #[test]

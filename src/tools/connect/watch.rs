@@ -7,7 +7,7 @@
 
 use super::Tool;
 use super::notice::{Memory, Observed, ToolNotice};
-use super::service::{ConnectService, Judge, Judged, judge};
+use super::service::{ConnectService, Judge, Judged, judge, shown_path};
 use crate::keys::Keys;
 use crate::keys::credentials::Credentials;
 use crate::keys::secret::Secret;
@@ -157,31 +157,10 @@ fn look(
     (memory, signature, notices)
 }
 
-/// `~/.openclaw/openclaw.json` for a file under the home directory, else the whole path.
-pub fn shown_path(path: &Path, home: &Path) -> String {
-    match path.strip_prefix(home) {
-        Ok(rest) => format!("~/{}", rest.display()),
-        Err(_) => path.display().to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::paths::Paths;
-
-    #[test]
-    fn paths_under_home_are_shown_from_the_tilde() {
-        let home = Path::new("/home/u");
-        assert_eq!(
-            shown_path(Path::new("/home/u/.claude/settings.json"), home),
-            "~/.claude/settings.json"
-        );
-        assert_eq!(
-            shown_path(Path::new("/etc/opencode/opencode.json"), home),
-            "/etc/opencode/opencode.json"
-        );
-    }
 
     /// The watch's look over real files in a temporary home: a connected tool rewritten to
     /// go direct is named on the second look, and an unchanged home is not read again.
