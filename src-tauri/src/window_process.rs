@@ -13,7 +13,7 @@ use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The flag that starts this binary as the window process.
 pub const WINDOW_FLAG: &str = "--window";
@@ -65,6 +65,16 @@ pub struct WindowProcess {
 struct Running {
     pid: u32,
     lines: mpsc::Sender<ToWindow>,
+    /// The process, to ask whether it has exited: its input thread takes messages until a
+    /// write fails, and its output may stay open after it exited (WebKit's processes inherit
+    /// it and end a moment later), so neither says it has gone.
+    child: Arc<Mutex<Child>>,
+}
+
+impl Running {
+    fn exited(&self) -> bool {
+        !matches!(lock(&self.child).try_wait(), Ok(None))
+    }
 }
 
 impl WindowProcess {
@@ -84,6 +94,7 @@ impl WindowProcess {
         };
         let mut running = lock(&self.running);
         if let Some(window) = running.as_ref()
+            && !window.exited()
             && window.lines.send(show(view)).is_ok()
         {
             return;
@@ -148,14 +159,17 @@ fn start(
     std::thread::Builder::new()
         .name("window-input".into())
         .spawn(move || write_lines(input, to_write))?;
+    let child = Arc::new(Mutex::new(child));
+    let waited = child.clone();
     std::thread::Builder::new()
         .name("window-output".into())
         .spawn(move || {
             read_lines(output, on_message);
-            wait(child);
+            // (Once a `try_wait` has seen it exit, this returns that status.)
+            wait(&mut lock(&waited));
             on_exit(pid);
         })?;
-    Ok(Running { pid, lines })
+    Ok(Running { pid, lines, child })
 }
 
 /// This binary's path. After an upgrade replaced it while the app ran, Linux names the old
@@ -198,7 +212,7 @@ fn read_lines(output: std::process::ChildStdout, on_message: impl Fn(FromWindow)
     }
 }
 
-fn wait(mut child: Child) {
+fn wait(child: &mut Child) {
     match child.wait() {
         Ok(status) if !status.success() => {
             eprintln!("redline-desktop: the window process ended with {status}");
