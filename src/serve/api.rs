@@ -704,20 +704,11 @@ impl Api {
         })
     }
 
-    /// The tool tokens to judge the files' tokens by: the engine's own set, or in the demo
-    /// (whose only token is its own) the user's from the keyring.
-    async fn tool_tokens(&self) -> Vec<(String, Secret)> {
+    /// The tool tokens to judge the files' tokens by: the engine's own set; none in the demo,
+    /// whose only token is its own (and which never asks the keyring).
+    fn tool_tokens(&self) -> Vec<(String, Secret)> {
         if self.inner.demo.is_some() {
-            let store = TokenStore::from_paths(&self.inner.paths);
-            return off_runtime(move || store.tool_tokens())
-                .await
-                .map(|tokens| {
-                    tokens
-                        .into_iter()
-                        .map(|(name, token)| (name.as_str().to_owned(), token))
-                        .collect()
-                })
-                .unwrap_or_default();
+            return Vec::new();
         }
         let credentials = &self.inner.credentials;
         credentials
@@ -731,7 +722,7 @@ impl Api {
     /// points, and which accounts it can use (`redline tools --json`, plus `demo`).
     pub async fn tools(&self) -> Result<Value, ApiError> {
         let accounts = self.inner.keys.list()?;
-        let tokens = self.tool_tokens().await;
+        let tokens = self.tool_tokens();
         let service = self.connect_service()?;
         let running = self.loopback();
         let mut report = tokio::task::spawn_blocking(move || {
