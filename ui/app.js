@@ -1,14 +1,15 @@
 // The dashboard: follows the engine's status live and shows one section at a time
-// (#overview, #events, #keys, #settings, #history).
+// (#overview, #events, #keys, #tools, #settings, #history).
 
 import { transport } from "./transport.js";
-import { level, resetsIn, ago, useVocabulary } from "./format.js";
+import { h, level, resetsIn, ago, useVocabulary } from "./format.js";
 import { renderOverview } from "./overview.js";
 import { mountEvents } from "./events.js";
 import { mountKeys } from "./keys.js";
 import { mountSettings } from "./settings.js";
+import { mountTools, withCode } from "./tools.js";
 
-const VIEWS = ["overview", "events", "keys", "settings", "history"];
+const VIEWS = ["overview", "events", "keys", "tools", "settings", "history"];
 
 const app = {
   transport,
@@ -18,6 +19,11 @@ const app = {
   onStatus(callback) {
     this.listeners.add(callback);
     if (this.status) callback(this.status);
+  },
+  toolListeners: new Set(),
+  /** Calls `callback(notice)` for each notice of the engine's watch over the tools' files. */
+  onToolNotice(callback) {
+    this.toolListeners.add(callback);
   },
 };
 
@@ -33,6 +39,7 @@ function show(view) {
     else link.removeAttribute("aria-current");
   }
   if (!mounted[view]) mounted[view] = mount(view);
+  else mounted[view].shown?.();
 }
 
 function mount(view) {
@@ -42,6 +49,8 @@ function mount(view) {
       return mountEvents(container, app);
     case "keys":
       return mountKeys(container, app);
+    case "tools":
+      return mountTools(container, app);
     case "settings":
       return mountSettings(container, app);
     case "history":
@@ -109,6 +118,15 @@ function connection(ok, message) {
   if (!ok) banner.textContent = message || "Lost the connection to Redline; trying again… Is it still running?";
 }
 
+/** A notice of the tool watch: a line under the header (with a way to the Tools view), and
+ * to the views that follow them. */
+function toolNotice(notice) {
+  const banner = document.getElementById("tool-notice");
+  banner.querySelector(".text").replaceChildren(h("strong", {}, `${notice.summary}.`), " ", ...withCode(notice.body));
+  banner.hidden = false;
+  for (const listener of app.toolListeners) listener(notice);
+}
+
 /** Countdowns and "ago" times tick every second without waiting for a status change. */
 function tick() {
   const now = Date.now();
@@ -156,6 +174,13 @@ async function start() {
   const refresh = document.getElementById("refresh");
   refresh.addEventListener("click", () => refreshNow(refresh));
   document.getElementById("add-real-key").addEventListener("click", addRealKey);
+  const notice = document.getElementById("tool-notice");
+  notice.querySelector(".dismiss").addEventListener("click", () => {
+    notice.hidden = true;
+  });
+  notice.querySelector("a").addEventListener("click", () => {
+    notice.hidden = true;
+  });
   window.addEventListener("hashchange", () => show(location.hash.slice(1)));
   show(location.hash.slice(1));
   try {
@@ -163,14 +188,18 @@ async function start() {
   } catch (error) {
     connection(false, error.message);
   }
-  transport.subscribe(receive, (ok) => {
-    if (ok) connection(true);
-    else
-      transport.status().then(
-        () => connection(false),
-        (error) => connection(false, error.message),
-      );
-  });
+  transport.subscribe(
+    receive,
+    (ok) => {
+      if (ok) connection(true);
+      else
+        transport.status().then(
+          () => connection(false),
+          (error) => connection(false, error.message),
+        );
+    },
+    toolNotice,
+  );
   setInterval(tick, 1000);
 }
 

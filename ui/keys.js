@@ -119,27 +119,41 @@ export function mountKeys(container, app) {
 
     async function openSetup() {
       const shell = h("select", { "aria-label": "Shell" }, ["sh", "fish", "powershell"].map((s) => h("option", { value: s }, s)));
+      const what = h("select", { "aria-label": "For" },
+        h("option", { value: "" }, "Every tool"),
+        h("option", { value: "openai-sdk" }, "OpenAI SDKs (openai-sdk)"),
+        h("option", { value: "anthropic-sdk" }, "Anthropic SDKs (anthropic-sdk)"));
       const pre = h("pre", { class: "snippet", tabindex: "0" }, "Loading…");
+      const copied = () => {
+        if (!what.value) return "Copied: one commented block per tool. The Tools tab (or `redline connect TOOL " + key.id + "`) writes a tool's settings into its file for you.";
+        if (what.value.endsWith("-sdk")) return "Copied. Paste it into your shell profile, or run `eval \"$(redline env " + key.id + " --tool " + what.value + ")\"`.";
+        return "Copied: the settings for " + what.selectedOptions[0].dataset.file + ". Connect in the Tools tab writes them into the file for you, keeping the rest.";
+      };
       const copy = button("Copy", async () => {
         try {
           await navigator.clipboard.writeText(pre.textContent);
-          say("Copied. Paste it into your shell profile, or run `eval \"$(redline env " + key.id + ")\"`.");
+          say(copied());
         } catch {
           say("This browser did not allow copying: select the text and copy it yourself.", true);
         }
       });
       const load = async () => {
         try {
-          pre.textContent = await t.toolSetup(key.id, shell.value);
+          pre.textContent = await t.toolSetup(key.id, shell.value, what.value);
         } catch (error) {
           pre.textContent = error.message;
         }
       };
       shell.addEventListener("change", load);
+      what.addEventListener("change", load);
       openPanel(h("div", {},
-        h("p", { class: "small" }, "These lines point your tools at Redline, which sends the real key. Tools present a Redline tool token, which opens only the proxy, so a rotation needs no change in them."),
-        h("div", { class: "actions" }, h("label", {}, "Shell ", shell), copy, button("Close", () => closePanel())),
+        h("p", { class: "small" }, "What your tools need to go through Redline, which sends the real key. Tools present a Redline tool token, which opens only the proxy, so a rotation needs no change in them."),
+        h("div", { class: "actions" }, h("label", {}, "For ", what), h("label", {}, "Shell ", shell), copy, button("Close", () => closePanel())),
         pre), setupButton);
+      // The tools by the engine's names, between "Every tool" and the SDKs.
+      t.listTools().then((report) => {
+        what.options[0].after(...report.tools.map((tool) => h("option", { value: tool.tool, dataset: { file: tool.config_path } }, `${tool.name} (${tool.tool})`)));
+      }, () => {});
       await load();
     }
 
@@ -229,7 +243,7 @@ export function mountKeys(container, app) {
         }
         info = await t.addKey({ ...request, confirm_host: host });
       }
-      say(`Stored ${info.id} (${info.fingerprint}) in the OS keyring.${info.last_test ? " The provider accepted it." : " It was not checked."} Use “Set up tools” below to point your tools at it.`);
+      say(`Stored ${info.id} (${info.fingerprint}) in the OS keyring.${info.last_test ? " The provider accepted it." : " It was not checked."} Connect your tools to it under Tools.`);
       id.value = "";
       label.value = "";
       await reload();

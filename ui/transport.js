@@ -46,11 +46,23 @@ const COMMANDS = {
   removeKey: (id) => ({ command: "remove_key", args: { id }, http: ["DELETE", `/api/v1/keys/${enc(id)}`] }),
   settings: () => ({ command: "get_settings", http: ["GET", "/api/v1/settings"] }),
   saveSettings: (changes) => ({ command: "save_settings", args: { changes }, http: ["PUT", "/api/v1/settings", changes] }),
-  toolSetup: (id, shell) => ({
+  toolSetup: (id, shell, tool = "") => ({
     command: "tool_setup",
-    args: { id, shell },
-    http: ["GET", `/api/v1/keys/${enc(id)}/setup?shell=${enc(shell)}`],
+    args: { id, shell, tool: tool || null },
+    http: ["GET", `/api/v1/keys/${enc(id)}/setup?shell=${enc(shell)}${tool ? `&tool=${enc(tool)}` : ""}`],
   }),
+  listTools: () => ({ command: "list_tools", http: ["GET", "/api/v1/tools"] }),
+  previewConnect: (tool, account) => ({
+    command: "preview_connect",
+    args: { tool, account },
+    http: ["POST", `/api/v1/tools/${enc(tool)}/preview`, { account }],
+  }),
+  connectTool: (tool, account) => ({
+    command: "connect_tool",
+    args: { tool, account },
+    http: ["POST", `/api/v1/tools/${enc(tool)}/connect`, { account }],
+  }),
+  disconnectTool: (tool) => ({ command: "disconnect_tool", args: { tool }, http: ["POST", `/api/v1/tools/${enc(tool)}/disconnect`] }),
   providers: () => ({ command: "list_providers", http: ["GET", "/api/v1/providers"] }),
   vocabulary: () => ({ command: "get_vocabulary", http: ["GET", "/api/v1/vocabulary"] }),
   throttles: (limit) => ({ command: "list_throttles", args: { limit }, http: ["GET", `/api/v1/throttles?limit=${enc(limit)}`] }),
@@ -104,13 +116,17 @@ function httpTransport() {
   }
   return transportOver(send, {
     inApp: false,
-    /** Calls `onStatus(status)` now and on every change; `onConnection(ok)` when the link drops or returns. */
-    subscribe(onStatus, onConnection) {
+    /**
+     * Calls `onStatus(status)` now and on every change; `onConnection(ok)` when the link drops
+     * or returns; `onTool(notice)` for each notice of the engine's watch over the tools' files.
+     */
+    subscribe(onStatus, onConnection, onTool = () => {}) {
       const source = new EventSource("/api/v1/events");
       source.addEventListener("status", (event) => {
         onConnection(true);
         onStatus(JSON.parse(event.data));
       });
+      source.addEventListener("tool", (event) => onTool(JSON.parse(event.data)));
       source.addEventListener("error", () => onConnection(false));
       return () => source.close();
     },
@@ -128,9 +144,15 @@ function tauriTransport(tauri) {
   }
   return transportOver(send, {
     inApp: true,
-    /** The app says only that the status changed (`status-changed`); the page then pulls it. */
-    subscribe(onStatus, onConnection) {
+    /**
+     * The app says only that the status changed (`status-changed`); the page then pulls it.
+     * The tool watch's notices come whole (`tool-notice`).
+     */
+    subscribe(onStatus, onConnection, onTool = () => {}) {
       let stopped = false;
+      const notices = tauri.event.listen("tool-notice", (event) => {
+        if (!stopped) onTool(event.payload);
+      });
       const pull = () =>
         send(COMMANDS.status()).then(
           (status) => {
@@ -144,6 +166,7 @@ function tauriTransport(tauri) {
       return () => {
         stopped = true;
         listening.then((unlisten) => unlisten());
+        notices.then((unlisten) => unlisten());
       };
     },
   });

@@ -163,16 +163,60 @@ pub async fn save_settings(engine: State<'_, Engine>, changes: BTreeMap<String, 
         .await
 }
 
-/// The `redline env` lines for one account (a JSON string).
+/// What each tool needs for one account, or one tool's (`redline env ID [--tool TOOL]`; a
+/// JSON string).
 #[tauri::command]
-pub async fn tool_setup(engine: State<'_, Engine>, id: String, shell: Option<String>) -> Answer {
+pub async fn tool_setup(
+    engine: State<'_, Engine>,
+    id: String,
+    shell: Option<String>,
+    tool: Option<String>,
+) -> Answer {
+    let mut query = vec![("shell", shell.unwrap_or_else(|| "sh".into()))];
+    if let Some(tool) = tool.filter(|t| !t.is_empty()) {
+        query.push(("tool", tool));
+    }
     engine
         .send(Call {
             path: &["keys", &id, "setup"],
-            query: &[("shell", shell.unwrap_or_else(|| "sh".into()))],
+            query: &query,
             ..Call::default()
         })
         .await
+}
+
+/// The tools Redline can connect, where each points, and which accounts each can use.
+#[tauri::command]
+pub async fn list_tools(engine: State<'_, Engine>) -> Answer {
+    engine.get(&["tools"]).await
+}
+
+/// What connecting `tool` to `account` would change (the token masked).
+#[tauri::command]
+pub async fn preview_connect(engine: State<'_, Engine>, tool: String, account: String) -> Answer {
+    engine
+        .post(
+            &["tools", &tool, "preview"],
+            Some(json!({"account": account})),
+        )
+        .await
+}
+
+/// Points `tool` at Redline for `account`, and proves it with one request.
+#[tauri::command]
+pub async fn connect_tool(engine: State<'_, Engine>, tool: String, account: String) -> Answer {
+    engine
+        .post(
+            &["tools", &tool, "connect"],
+            Some(json!({"account": account})),
+        )
+        .await
+}
+
+/// Takes Redline back out of `tool`'s config file.
+#[tauri::command]
+pub async fn disconnect_tool(engine: State<'_, Engine>, tool: String) -> Answer {
+    engine.post(&["tools", &tool, "disconnect"], None).await
 }
 
 #[tauri::command]
@@ -267,6 +311,10 @@ macro_rules! all_commands {
             $crate::commands::get_settings,
             $crate::commands::save_settings,
             $crate::commands::tool_setup,
+            $crate::commands::list_tools,
+            $crate::commands::preview_connect,
+            $crate::commands::connect_tool,
+            $crate::commands::disconnect_tool,
             $crate::commands::list_providers,
             $crate::commands::get_vocabulary,
             $crate::commands::get_history,

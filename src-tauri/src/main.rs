@@ -23,6 +23,7 @@ use redline::desktop::notify_policy::{Policy, PolicySettings};
 use redline::desktop::tray_menu::{self, Action, MenuState};
 use redline::serve::api::Api;
 use redline::serve::daemon::{self, DaemonOptions};
+use redline::tools::connect::notice::ToolNotice;
 use redline::tools::tool_env::Shell;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -159,7 +160,7 @@ fn main() {
     let app = tauri::Builder::default()
         // First: a second launch hands over to the running app and exits.
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
-            open_window(app)
+            open_window(app, None)
         }))
         .plugin(autostart_plugin())
         .plugin(tauri_plugin_clipboard_manager::init())
@@ -184,7 +185,7 @@ fn main() {
             start_engine(app.handle(), flags.demo, engines_tx);
             tauri::async_runtime::spawn(follow_status(app.handle().clone(), tray, engines_rx));
             if !flags.hidden {
-                open_window(app.handle());
+                open_window(app.handle(), None);
             }
             Ok(())
         })
@@ -302,6 +303,7 @@ async fn follow_status(
         follow_settings(&api, &desktop);
         lock(&desktop.menu).proxy_on = api.proxy_enabled();
         let mut changes = api.status_changes();
+        let mut tool_notices = api.tool_notices();
         api = loop {
             let status = changes.borrow_and_update().clone();
             let menu_state = *lock(&desktop.menu);
@@ -325,8 +327,23 @@ async fn follow_status(
                 }
                 _ = desktop.menu_changed.notified() => {}
                 _ = tick.tick() => follow_settings(&api, &desktop),
+                notice = tool_notices.recv() => {
+                    if let Ok(notice) = notice {
+                        tool_notice(&desktop, &notice);
+                    }
+                }
             }
         };
+    }
+}
+
+/// A notice of the engine's tool watch: a notification (as the policy allows) and, when the
+/// window is open, a line in the dashboard.
+fn tool_notice(desktop: &Desktop, notice: &ToolNotice) {
+    let shown = lock(&desktop.policy).tool_notice(notice, jiff::Timestamp::now());
+    shown.into_iter().for_each(notify::show);
+    if let Ok(notice) = serde_json::to_value(notice) {
+        desktop.window.send(ToWindow::ToolNotice { notice });
     }
 }
 
@@ -344,14 +361,15 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
     let id = event.id().as_ref();
     // Clicking an account line opens the dashboard, where its details are.
     if id.starts_with("info-") {
-        return open_window(app);
+        return open_window(app, None);
     }
     let Some(action) = Action::from_id(id) else {
         return;
     };
     let desktop = app.state::<Desktop>();
     match action {
-        Action::OpenDashboard => open_window(app),
+        Action::OpenDashboard => open_window(app, None),
+        Action::ConnectTools => open_window(app, Some("tools")),
         Action::RefreshNow => {
             if let Some(api) = lock(&desktop.engine_state).api() {
                 tauri::async_runtime::spawn(async move { api.refresh().await });
@@ -388,24 +406,28 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
     desktop.menu_changed.notify_one();
 }
 
-/// Puts every account's `redline env` lines on the clipboard.
+/// Puts what each tool needs, for every account, on the clipboard (`redline env ID`).
 fn copy_setup(app: &AppHandle) {
     let desktop = app.state::<Desktop>();
     let Some(api) = lock(&desktop.engine_state).api() else {
         return;
     };
-    let sections: Vec<(String, String)> = api
-        .status()
-        .accounts
-        .iter()
-        .filter_map(|a| {
-            let env = api.tool_setup(&a.id, Shell::Sh).ok()?;
-            Some((a.id.clone(), env))
-        })
-        .collect();
-    if let Err(err) = app.clipboard().write_text(tray_menu::setup_text(&sections)) {
-        eprintln!("redline-desktop: could not copy to the clipboard: {err}");
-    }
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let mut sections = Vec::new();
+        for account in api.status().accounts {
+            match api.tool_setup(&account.id, Shell::Sh, None).await {
+                Ok(text) => sections.push((account.id, text)),
+                Err(err) => eprintln!(
+                    "redline-desktop: no setup for {} on the clipboard: {err}",
+                    account.id
+                ),
+            }
+        }
+        if let Err(err) = app.clipboard().write_text(tray_menu::setup_text(&sections)) {
+            eprintln!("redline-desktop: could not copy to the clipboard: {err}");
+        }
+    });
 }
 
 /// Stops the engine (the proxy lets requests in progress finish) and exits.
@@ -429,8 +451,9 @@ fn quit(app: &AppHandle) {
     });
 }
 
-/// Brings the dashboard window to the front, starting its process if it is not open.
-fn open_window(app: &AppHandle) {
+/// Brings the dashboard window to the front on `view` (a view of the dashboard, such as
+/// `tools`), starting its process if it is not open.
+fn open_window(app: &AppHandle, view: Option<&str>) {
     let desktop = app.state::<Desktop>();
     let on_message = {
         let app = app.clone();
@@ -452,7 +475,7 @@ fn open_window(app: &AppHandle) {
         }
     };
     let first = lock(&desktop.engine_state).for_window();
-    desktop.window.open(first, on_message, on_exit);
+    desktop.window.open(first, view, on_message, on_exit);
 }
 
 #[cfg(test)]

@@ -202,6 +202,35 @@ fn errors_have_the_http_shape_and_never_quote_a_secret() {
     assert_eq!(unknown["error"]["code"], "no_such_account", "{unknown}");
     let throttles = invoke(&main, "list_throttles", json!({"limit": 5})).unwrap();
     assert!(throttles.is_array(), "{throttles}");
+    // The demo's accounts are simulated: no tool is connected to them (nothing is read or
+    // written in this home).
+    let demo = invoke(
+        &main,
+        "connect_tool",
+        json!({"tool": "openclaw", "account": "kimi-demo"}),
+    )
+    .unwrap_err();
+    assert_eq!(demo["error"]["code"], "demo", "{demo}");
+    let unknown = invoke(
+        &main,
+        "preview_connect",
+        json!({"tool": "vim", "account": "kimi-demo"}),
+    )
+    .unwrap_err();
+    assert_eq!(unknown["error"]["code"], "unknown_tool", "{unknown}");
+    let setup = invoke(
+        &main,
+        "tool_setup",
+        json!({"id": "kimi-demo", "shell": "sh", "tool": "openai-sdk"}),
+    )
+    .unwrap();
+    assert!(
+        setup
+            .as_str()
+            .unwrap()
+            .starts_with("# OpenAI SDKs for kimi-demo"),
+        "{setup}"
+    );
     // The autostart plugin is not part of the mock app: a plain error, not a panic.
     let autostart = invoke(&main, "get_autostart", json!({})).unwrap_err();
     assert_eq!(

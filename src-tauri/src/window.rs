@@ -7,17 +7,45 @@ use crate::window_process::{FromWindow, ToWindow};
 use redline::keys::secret::Secret;
 use redline::serve::api_client::ApiClient;
 use std::io::{BufRead as _, Write as _};
-use tauri::{AppHandle, Emitter, Manager, WebviewWindowBuilder};
+use std::sync::{Mutex, PoisonError};
+use tauri::webview::PageLoadEvent;
+use tauri::{AppHandle, Emitter, Manager, WebviewWindow, WebviewWindowBuilder};
 
 /// Label of the dashboard window declared in `tauri.conf.json`.
 const MAIN_WINDOW: &str = "main";
 /// The event the page listens to; it then pulls the status with `get_status`.
 const STATUS_CHANGED: &str = "status-changed";
+/// The event that carries a notice of the engine's tool watch to the page.
+const TOOL_NOTICE: &str = "tool-notice";
+/// The dashboard's views the tray may open the window on.
+const VIEWS: &[&str] = &["overview", "events", "keys", "tools", "settings", "history"];
+
+/// The view the tray asked for before the page had loaded, shown once it has.
+#[derive(Default)]
+struct Page {
+    loaded: bool,
+    view: Option<String>,
+}
+
+#[derive(Default)]
+struct PageState(Mutex<Page>);
+
+/// Shows `view` (one of [`VIEWS`]) as the dashboard does for a link: by its address's `#`.
+fn go_to(window: &WebviewWindow, view: &str) {
+    if !VIEWS.contains(&view) {
+        return;
+    }
+    let hash = serde_json::to_string(&format!("#{view}")).expect("a string");
+    if let Err(err) = window.eval(format!("location.hash = {hash};")) {
+        eprintln!("redline-desktop window: could not open the {view} view: {err}");
+    }
+}
 
 pub fn run() {
     let app = tauri::Builder::default()
         .plugin(crate::autostart_plugin())
         .manage(Engine::default())
+        .manage(PageState::default())
         .invoke_handler(crate::all_commands!())
         .setup(|app| {
             #[cfg(target_os = "macos")]
@@ -40,7 +68,19 @@ fn build_window(app: &AppHandle) -> tauri::Result<()> {
         .iter()
         .find(|w| w.label == MAIN_WINDOW)
         .ok_or(tauri::Error::WindowNotFound)?;
-    let window = WebviewWindowBuilder::from_config(app, config)?.build()?;
+    let window = WebviewWindowBuilder::from_config(app, config)?
+        .on_page_load(|window, payload| {
+            if payload.event() != PageLoadEvent::Finished {
+                return;
+            }
+            let state = window.state::<PageState>();
+            let mut page = state.0.lock().unwrap_or_else(PoisonError::into_inner);
+            page.loaded = true;
+            if let Some(view) = page.view.take() {
+                go_to(&window, &view);
+            }
+        })
+        .build()?;
     window.set_focus()
 }
 
@@ -76,7 +116,7 @@ fn handle(app: &AppHandle, message: ToWindow) {
                 Err(err) => eprintln!("redline-desktop window: cannot reach the engine: {err}"),
             }
         }
-        ToWindow::Show => {
+        ToWindow::Show { view } => {
             if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
                 let shown = window
                     .show()
@@ -85,7 +125,19 @@ fn handle(app: &AppHandle, message: ToWindow) {
                 if let Err(err) = shown {
                     eprintln!("redline-desktop window: could not show the window: {err}");
                 }
+                if let Some(view) = view {
+                    let state = app.state::<PageState>();
+                    let mut page = state.0.lock().unwrap_or_else(PoisonError::into_inner);
+                    if page.loaded {
+                        go_to(&window, &view);
+                    } else {
+                        page.view = Some(view);
+                    }
+                }
             }
+        }
+        ToWindow::ToolNotice { notice } => {
+            let _ = app.emit(TOOL_NOTICE, notice);
         }
         ToWindow::StatusChanged => {
             let _ = app.emit(STATUS_CHANGED, ());

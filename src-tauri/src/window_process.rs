@@ -13,7 +13,7 @@ use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The flag that starts this binary as the window process.
 pub const WINDOW_FLAG: &str = "--window";
@@ -24,8 +24,14 @@ pub const WINDOW_FLAG: &str = "--window";
 pub enum ToWindow {
     /// Where the engine's API is and the local token to present (sent once it listens).
     Connect { url: String, token: String },
-    /// Bring the window to the front (the user opened it again).
-    Show,
+    /// Bring the window to the front (the user opened it again), on a view of the dashboard
+    /// (`tools`) when one is named.
+    Show {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        view: Option<String>,
+    },
+    /// A notice of the engine's tool watch, for the dashboard to show (the engine's JSON).
+    ToolNotice { notice: serde_json::Value },
     /// The engine's status changed: the page pulls it again.
     StatusChanged,
     /// The engine could not start or stopped; the window says why.
@@ -59,26 +65,46 @@ pub struct WindowProcess {
 struct Running {
     pid: u32,
     lines: mpsc::Sender<ToWindow>,
+    /// The process, to ask whether it has exited: its input thread takes messages until a
+    /// write fails, and its output may stay open after it exited (WebKit's processes inherit
+    /// it and end a moment later), so neither says it has gone.
+    child: Arc<Mutex<Child>>,
+}
+
+impl Running {
+    fn exited(&self) -> bool {
+        !matches!(lock(&self.child).try_wait(), Ok(None))
+    }
 }
 
 impl WindowProcess {
-    /// Brings the window to the front, starting its process if none runs; a new process is
-    /// sent `first` (where the engine is, or why it failed; nothing while it starts, as
-    /// [`Self::send`] tells it later). `on_message` handles what the window says; `on_exit`
-    /// runs once it has ended.
+    /// Brings the window to the front on `view` (or as it was), starting its process if none
+    /// runs; a new process is sent `first` (where the engine is, or why it failed; nothing
+    /// while it starts, as [`Self::send`] tells it later). `on_message` handles what the
+    /// window says; `on_exit` runs once it has ended.
     pub fn open(
         &self,
         first: Option<ToWindow>,
+        view: Option<&str>,
         on_message: impl Fn(FromWindow) + Send + 'static,
         on_exit: impl FnOnce(u32) + Send + 'static,
     ) {
+        let show = |view: Option<&str>| ToWindow::Show {
+            view: view.map(str::to_owned),
+        };
         let mut running = lock(&self.running);
         if let Some(window) = running.as_ref()
-            && window.lines.send(ToWindow::Show).is_ok()
+            && !window.exited()
+            && window.lines.send(show(view)).is_ok()
         {
             return;
         }
-        match start(first, on_message, on_exit) {
+        // A new window comes to the front by itself; only a view needs saying.
+        let messages = first
+            .into_iter()
+            .chain(view.map(|v| show(Some(v))))
+            .collect();
+        match start(messages, on_message, on_exit) {
             Ok(window) => *running = Some(window),
             Err(err) => eprintln!("redline-desktop: could not open the window: {err}"),
         }
@@ -112,7 +138,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Starts the window process with a thread writing its input and one reading its output
 /// (which also waits for it to end). Both end with it.
 fn start(
-    first: Option<ToWindow>,
+    first: Vec<ToWindow>,
     on_message: impl Fn(FromWindow) + Send + 'static,
     on_exit: impl FnOnce(u32) + Send + 'static,
 ) -> std::io::Result<Running> {
@@ -125,22 +151,25 @@ fn start(
         .spawn()?;
     let pid = child.id();
     let (lines, to_write) = mpsc::channel();
-    if let Some(first) = first {
-        let _ = lines.send(first);
+    for message in first {
+        let _ = lines.send(message);
     }
     let input = child.stdin.take().expect("stdin is piped");
     let output = child.stdout.take().expect("stdout is piped");
     std::thread::Builder::new()
         .name("window-input".into())
         .spawn(move || write_lines(input, to_write))?;
+    let child = Arc::new(Mutex::new(child));
+    let waited = child.clone();
     std::thread::Builder::new()
         .name("window-output".into())
         .spawn(move || {
             read_lines(output, on_message);
-            wait(child);
+            // (Once a `try_wait` has seen it exit, this returns that status.)
+            wait(&mut lock(&waited));
             on_exit(pid);
         })?;
-    Ok(Running { pid, lines })
+    Ok(Running { pid, lines, child })
 }
 
 /// This binary's path. After an upgrade replaced it while the app ran, Linux names the old
@@ -183,7 +212,7 @@ fn read_lines(output: std::process::ChildStdout, on_message: impl Fn(FromWindow)
     }
 }
 
-fn wait(mut child: Child) {
+fn wait(child: &mut Child) {
     match child.wait() {
         Ok(status) if !status.success() => {
             eprintln!("redline-desktop: the window process ended with {status}");
@@ -212,8 +241,17 @@ mod tests {
 
     #[test]
     fn messages_are_one_json_object_per_line() {
-        let show = serde_json::to_string(&ToWindow::Show).unwrap();
+        let show = serde_json::to_string(&ToWindow::Show { view: None }).unwrap();
         assert_eq!(show, r#"{"do":"show"}"#);
+        let tools = ToWindow::Show {
+            view: Some("tools".into()),
+        };
+        let line = serde_json::to_string(&tools).unwrap();
+        assert_eq!(line, r#"{"do":"show","view":"tools"}"#);
+        assert!(matches!(
+            serde_json::from_str(r#"{"do":"show"}"#).unwrap(),
+            ToWindow::Show { view: None }
+        ));
         let connect = ToWindow::Connect {
             url: "http://127.0.0.1:8787".into(),
             token: "rl_0123456789abcdef".into(),

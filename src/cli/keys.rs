@@ -13,6 +13,7 @@ use redline::keys::{KeyInfo, Keys, NewAccount, TestResult};
 use redline::providers::ProviderId;
 use redline::status::model::KeyUseKind;
 use redline::status::render::plain;
+use redline::tools::connect::service::fix_command;
 use redline::tools::key_scan::{self, Finding, Holder};
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
@@ -191,18 +192,27 @@ pub(super) async fn run(keys: &Keys, command: KeysCommand) -> Result<ExitCode, E
             );
             // Best effort: the rotation is done whatever the scan finds.
             if let Ok(report) = scan_keys(keys).await {
-                let stale: Vec<String> = report
+                let stale: Vec<_> = report
                     .used_by
                     .get(id.as_str())
                     .into_iter()
                     .flatten()
                     .filter(|u| u.key == KeyUseKind::Previous)
-                    .map(|u| format!("{} ({})", u.tool, u.source))
                     .collect();
                 if !stale.is_empty() {
+                    let places: Vec<String> = stale
+                        .iter()
+                        .map(|u| format!("{} ({})", u.tool, u.source))
+                        .collect();
+                    let mut fixes: Vec<String> = stale
+                        .iter()
+                        .map(|u| fix_command(&u.tool, id.as_str()))
+                        .collect();
+                    fixes.dedup();
                     println!(
-                        "Still holding the old key: {}. Give them the new key, or point them at Redline so the next rotation needs no change: `redline env {id}`.",
-                        stale.join(", ")
+                        "Still holding the old key: {}. Give them the new key, or point them at Redline so the next rotation needs no change: {}.",
+                        places.join(", "),
+                        fixes.join("; ")
                     );
                 }
             }
@@ -370,8 +380,9 @@ async fn import_keys(keys: &Keys, yes: bool, no_verify: bool) -> Result<ExitCode
                 format!("then remove the key from {}", place.source)
             };
             println!(
-                "  Point {} at Redline instead: `redline env {id}` prints the lines for it; {cleanup}.",
-                place.tool
+                "  Point {} at Redline instead: {}; {cleanup}.",
+                place.tool,
+                fix_command(place.tool, &id)
             );
         }
     }

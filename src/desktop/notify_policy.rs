@@ -13,6 +13,8 @@ use crate::durations::{human_wait, time_until};
 use crate::providers::throttle::Cause;
 use crate::status::health::Level;
 use crate::status::model::{AccountStatus, KeyHealth, KeyUseKind, Status, WindowStatus};
+use crate::tools::connect::notice::{NoticeKind, ToolNotice};
+use crate::tools::connect::service::fix_command;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -42,6 +44,9 @@ pub enum Topic {
     KeyRejected,
     /// A tool still holds the key the last rotation replaced (named by where it keeps it).
     OldKeyInUse(String),
+    /// A tool's config file stopped pointing at Redline, points at another Redline address,
+    /// or holds a refused tool token (the engine's tool watch): `tool:kind`.
+    ToolConfig(String),
     RotationDue,
     /// How many notifications the storm cap held back, once there is room again.
     HeldBack,
@@ -52,7 +57,7 @@ impl Topic {
     fn rank(&self) -> u8 {
         match self {
             Topic::KeyRejected => 0,
-            Topic::OldKeyInUse(_) => 1,
+            Topic::OldKeyInUse(_) | Topic::ToolConfig(_) => 1,
             Topic::ThrottlingStarted(_) => 1,
             Topic::WindowCritical(_) => 2,
             Topic::WindowWarn(_) => 3,
@@ -71,6 +76,7 @@ impl Topic {
             Topic::WindowCritical(w) => format!("critical:{w}"),
             Topic::KeyRejected => "rejected".into(),
             Topic::OldKeyInUse(source) => format!("old_key:{source}"),
+            Topic::ToolConfig(what) => format!("tool:{what}"),
             Topic::RotationDue => "rotation".into(),
             Topic::HeldBack => "held_back".into(),
         }
@@ -152,6 +158,31 @@ impl Policy {
         // Accounts that were removed are forgotten.
         self.accounts
             .retain(|id, _| status.accounts.iter().any(|a| &a.id == id));
+        self.admit(candidates, now)
+    }
+
+    /// A notice of the engine's tool watch as a notification, held back, cooled down and
+    /// capped like the others. A tool still holding an old key is the same news as the key
+    /// scan's (same topic, same file), so only one of the two is shown.
+    pub fn tool_notice(&mut self, notice: &ToolNotice, now: Timestamp) -> Vec<Notice> {
+        let topic = match notice.kind {
+            NoticeKind::OldKey => Topic::OldKeyInUse(notice.config_path.clone()),
+            kind => Topic::ToolConfig(format!("{}:{kind:?}", notice.tool)),
+        };
+        let candidate = Notice {
+            account: notice.account.clone(),
+            topic,
+            summary: notice.summary.clone(),
+            body: notice.body.clone(),
+            urgent: true,
+        };
+        self.admit(vec![candidate], now)
+    }
+
+    /// Of `candidates`, those to show now, most important first: none while paused or off,
+    /// none in their cool-down, at most [`STORM_CAP`] a minute (with what that held back summed
+    /// up once there is room).
+    fn admit(&mut self, mut candidates: Vec<Notice>, now: Timestamp) -> Vec<Notice> {
         candidates.sort_by_key(|n| n.topic.rank());
         let held = !self.settings.enabled || self.paused_until(now).is_some();
         while self
@@ -335,9 +366,10 @@ fn changes(
                     Topic::OldKeyInUse(found.source.clone()),
                     format!("{name}: {} still uses the old key", found.tool),
                     format!(
-                        "Found in {}. Paste the new key there, or point the tool at Redline's proxy \
-                         (`redline env {}`) so rotations need no change in it.",
-                        found.source, account.id
+                        "Found in {}. Paste the new key there, or point the tool at Redline, so \
+                         rotations need no change in it: {}.",
+                        found.source,
+                        fix_command(&found.tool, &account.id)
                     ),
                     true,
                 ));
@@ -851,7 +883,7 @@ mod tests {
             "Kimi Code: OpenClaw still uses the old key"
         );
         assert!(
-            shown[0].body.contains("redline env kimi"),
+            shown[0].body.ends_with("`redline connect openclaw kimi`."),
             "{}",
             shown[0].body
         );
@@ -862,5 +894,52 @@ mod tests {
             policy.observe(&with_users("previous"), at(120 + 601)).len(),
             1
         );
+    }
+
+    fn tool_notice(kind: NoticeKind, path: &str) -> ToolNotice {
+        ToolNotice {
+            tool: "openclaw",
+            name: "OpenClaw",
+            kind,
+            account: "kimi".into(),
+            config_path: path.into(),
+            summary: "OpenClaw no longer goes through Redline".into(),
+            body: "… `redline connect openclaw kimi`.".into(),
+            command: "redline connect openclaw kimi".into(),
+        }
+    }
+
+    #[test]
+    fn a_tool_notice_is_shown_unless_paused_and_once_in_the_cool_down() {
+        let mut policy = Policy::new(settings());
+        let left = tool_notice(NoticeKind::LeftRedline, "~/.openclaw/openclaw.json");
+        let shown = policy.tool_notice(&left, at(0));
+        assert_eq!(
+            topics(&shown),
+            [Topic::ToolConfig("openclaw:LeftRedline".into())]
+        );
+        assert_eq!(shown[0].summary, "OpenClaw no longer goes through Redline");
+        assert!(shown[0].urgent);
+        assert!(policy.tool_notice(&left, at(60)).is_empty(), "cooling down");
+        // Another kind of news about the same tool is news.
+        let elsewhere = tool_notice(NoticeKind::Elsewhere, "~/.openclaw/openclaw.json");
+        assert_eq!(policy.tool_notice(&elsewhere, at(61)).len(), 1);
+        policy.pause_until(Some(at(3600)));
+        assert!(policy.tool_notice(&left, at(1000)).is_empty(), "paused");
+    }
+
+    #[test]
+    fn an_old_key_named_by_the_key_scan_is_not_named_again_by_the_tool_watch() {
+        let mut policy = Policy::new(settings());
+        let mut kimi = account("kimi", "ok", Some(10.0), &[]);
+        kimi["key"]["used_by"] = json!([
+            {"tool": "OpenClaw", "source": "~/.openclaw/openclaw.json", "key": "previous"}
+        ]);
+        assert_eq!(policy.observe(&status("ok", vec![kimi]), at(0)).len(), 1);
+        let old = tool_notice(NoticeKind::OldKey, "~/.openclaw/openclaw.json");
+        assert!(policy.tool_notice(&old, at(5)).is_empty());
+        // Another file is other news.
+        let other = tool_notice(NoticeKind::OldKey, "~/.claude/settings.json");
+        assert_eq!(policy.tool_notice(&other, at(6)).len(), 1);
     }
 }

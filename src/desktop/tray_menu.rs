@@ -27,19 +27,22 @@ pub enum Action {
     PauseUntilTomorrow,
     ResumeNotifications,
     ToggleProxy,
+    /// Opens the dashboard on its Tools view.
+    ConnectTools,
     CopySetup,
     ToggleStartAtLogin,
     Quit,
 }
 
 impl Action {
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 10] = [
         Action::OpenDashboard,
         Action::RefreshNow,
         Action::PauseHour,
         Action::PauseUntilTomorrow,
         Action::ResumeNotifications,
         Action::ToggleProxy,
+        Action::ConnectTools,
         Action::CopySetup,
         Action::ToggleStartAtLogin,
         Action::Quit,
@@ -53,6 +56,7 @@ impl Action {
             Action::PauseUntilTomorrow => "pause-tomorrow",
             Action::ResumeNotifications => "resume",
             Action::ToggleProxy => "proxy",
+            Action::ConnectTools => "connect-tools",
             Action::CopySetup => "copy-setup",
             Action::ToggleStartAtLogin => "autostart",
             Action::Quit => "quit",
@@ -200,6 +204,7 @@ pub fn menu(status: &Status, state: MenuState, now: Timestamp) -> Vec<Entry> {
         label: "Proxy on".into(),
         checked: state.proxy_on,
     });
+    entries.push(item(Action::ConnectTools, "Connect tools…"));
     entries.push(item(Action::CopySetup, "Copy setup for tools"));
     entries.push(Entry::Separator);
     entries.push(Entry::Check {
@@ -230,8 +235,8 @@ pub fn pause_until(action: Action, now: &ZonedDateTime) -> Option<Timestamp> {
     }
 }
 
-/// The text "Copy setup for tools" puts on the clipboard: the environment lines of every
-/// account (from `redline env`), each under a comment naming it.
+/// The text "Copy setup for tools" puts on the clipboard: what each tool needs for every
+/// account (`redline env ID`: a commented block per tool), each under a comment naming it.
 pub fn setup_text(sections: &[(String, String)]) -> String {
     if sections.is_empty() {
         return "# No keys configured yet: add one in the Redline dashboard.\n".into();
@@ -418,6 +423,11 @@ mod tests {
         }
         collect(&entries, &mut actions);
         assert_eq!(actions, Action::ALL, "every action, in order");
+        assert!(entries.contains(&Entry::Item {
+            action: Action::ConnectTools,
+            label: "Connect tools…".into(),
+            enabled: true
+        }));
         assert!(entries.contains(&Entry::Check {
             action: Action::ToggleProxy,
             label: "Proxy on".into(),

@@ -4,6 +4,7 @@
 //!
 //! A secret comes in once (add, rotate) and never goes out: answers carry fingerprints only.
 
+use crate::config::paths::Paths;
 use crate::config::restart::{self, Launcher};
 use crate::config::settings;
 use crate::config::{ConcurrencyCap, Config, Notifications, Poll, Thresholds, validate_base_url};
@@ -14,6 +15,8 @@ use crate::keys::account_id::AccountId;
 use crate::keys::credentials::Credentials;
 use crate::keys::destination;
 use crate::keys::secret::Secret;
+use crate::keys::token::TokenStore;
+use crate::keys::vault::off_runtime;
 use crate::keys::verify::{Verdict, verify};
 use crate::keys::{KeyInfo, Keys, NewAccount, TestResult};
 use crate::poll::fetch::HttpClient;
@@ -23,12 +26,17 @@ use crate::proxy::Proxy;
 use crate::proxy::traffic::Traffic;
 use crate::status::health::ThrottleEvent;
 use crate::status::model::Status;
-use crate::tools::tool_env::{self, Shell};
+use crate::tools::connect::Tool;
+use crate::tools::connect::notice::ToolNotice;
+use crate::tools::connect::service::{self, ConnectService, Judge, ServiceError};
+use crate::tools::connect::setup::{self, SetupFor, SetupTokens};
+use crate::tools::tool_env::Shell;
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, broadcast, watch};
 
 /// A handle on a running engine; clones share it.
 #[derive(Clone)]
@@ -51,6 +59,11 @@ struct Inner {
     stopping: watch::Sender<bool>,
     history: Option<Store>,
     launcher: Launcher,
+    paths: Paths,
+    /// The tool watch's notices, for the event stream and the desktop's notifications.
+    tool_notices: broadcast::Sender<ToolNotice>,
+    /// One tool file edit at a time.
+    tool_edits: tokio::sync::Mutex<()>,
 }
 
 /// What an engine host tells the API about itself.
@@ -74,6 +87,8 @@ pub struct ApiParts {
     pub proxy: Proxy,
     /// How the engine was started, to say how to restart it.
     pub launcher: Launcher,
+    /// Where Redline's files are: tool tokens are made, and tools' backups kept, there.
+    pub paths: Paths,
 }
 
 /// An error for the caller: an HTTP status, a stable code and one sentence saying what to do.
@@ -264,6 +279,7 @@ impl Api {
             history,
             proxy,
             launcher,
+            paths,
         } = parts;
         let status = monitor.status();
         Api {
@@ -281,6 +297,9 @@ impl Api {
                 stopping: watch::channel(false).0,
                 history,
                 launcher,
+                paths,
+                tool_notices: broadcast::channel(32).0,
+                tool_edits: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -499,42 +518,62 @@ impl Api {
         Ok(self.settings_of(config))
     }
 
-    /// The lines that point tools at the proxy for one account (`redline env ID`), with the
-    /// default tool token (never the admin credential); in the demo, for the demo's accounts
-    /// and with the demo's token (which opens only the demo).
-    pub fn tool_setup(&self, id: &str, shell: Shell) -> Result<String, ApiError> {
+    /// What each tool needs to go through Redline for one account (`redline env ID
+    /// [--tool TOOL]`), with each tool's own tool token (never the admin credential); in the
+    /// demo, for the demo's accounts and with the demo's token (which opens only the demo).
+    pub async fn tool_setup(
+        &self,
+        id: &str,
+        shell: Shell,
+        tool: Option<&str>,
+    ) -> Result<String, ApiError> {
         let id: AccountId = id.parse().map_err(Error::from)?;
-        let token = self.inner.credentials.default_tool_token().ok_or_else(|| {
-            ApiError::new(
-                409,
-                "no_tool_token",
-                "the default tool token was revoked: make a new one with `redline token`, then try again",
-            )
-        })?;
-        let (listen, token) = (self.inner.listen, token.expose());
+        let what = tool
+            .map(setup::parse_for)
+            .transpose()
+            .map_err(|message| ApiError::new(400, "invalid_input", message))?;
         let demo_account = self
             .inner
             .demo
             .as_ref()
             .and_then(|demo| demo.accounts.get(&id));
-        if let Some(account) = demo_account {
-            return Ok(tool_env::render_demo(
-                id.as_str(),
-                account.provider,
-                listen,
-                token,
-                shell,
-            ));
+        let (provider, tokens, demo) = match demo_account {
+            Some(account) => {
+                let token = self.inner.credentials.default_tool_token().ok_or_else(|| {
+                    ApiError::new(
+                        409,
+                        "no_tool_token",
+                        "the demo has no tool token; restart it",
+                    )
+                })?;
+                (account.provider, SetupTokens::same(token), true)
+            }
+            None => {
+                let config = self.inner.keys.config().load()?;
+                let provider = config.account(&id)?.provider;
+                let store = TokenStore::from_paths(&self.inner.paths);
+                let tokens = off_runtime(move || match what {
+                    Some(what) => SetupTokens::load_for(&store, what),
+                    None => SetupTokens::load(&store),
+                })
+                .await?;
+                (provider, tokens, false)
+            }
+        };
+        let of = SetupFor {
+            account: id.as_str(),
+            provider,
+            address: self.loopback(),
+            demo,
+        };
+        match what {
+            Some(what) => setup::one(what, of, &tokens, shell)
+                .map_err(|message| ApiError::new(422, "tool_cannot_use_account", message)),
+            None => {
+                let home = crate::tools::key_scan::home_dir().unwrap_or_default();
+                Ok(setup::all(of, &tokens, shell, &home))
+            }
         }
-        let config = self.inner.keys.config().load()?;
-        let account = config.account(&id)?;
-        Ok(tool_env::render(
-            id.as_str(),
-            account.provider,
-            listen,
-            token,
-            shell,
-        ))
     }
 
     /// Switches the proxy's forwarding on or off ("Proxy on" in the desktop menu).
@@ -619,6 +658,187 @@ impl Api {
             how: self.how_to_restart(),
         };
         settings_of(config, path, restart)
+    }
+}
+
+/// The body of a connect and its preview.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectTool {
+    /// The account the tool's requests go to.
+    pub account: String,
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> ApiError {
+        ApiError::new(err.status(), err.code(), err.to_string())
+    }
+}
+
+/// Connecting tools (`redline connect`, `disconnect`, `tools`), through the same service the
+/// CLI uses.
+impl Api {
+    /// Where this engine is reached on this machine: its address, loopback for a wildcard.
+    fn loopback(&self) -> SocketAddr {
+        crate::status::source::engine_address(self.inner.listen)
+    }
+
+    fn connect_service(&self) -> Result<ConnectService, ApiError> {
+        Ok(ConnectService::new(self.inner.paths.data_dir())?)
+    }
+
+    fn tool(name: &str) -> Result<Tool, ApiError> {
+        Tool::from_name(name).ok_or_else(|| {
+            ApiError::new(
+                404,
+                "unknown_tool",
+                format!(
+                    "unknown tool {name:?}; Redline can connect {}",
+                    Tool::ALL.map(Tool::name).join(", ")
+                ),
+            )
+        })
+    }
+
+    /// The tool tokens to judge the files' tokens by: the engine's own set; none in the demo,
+    /// whose only token is its own (and which never asks the keyring).
+    fn tool_tokens(&self) -> Vec<(String, Secret)> {
+        if self.inner.demo.is_some() {
+            return Vec::new();
+        }
+        let credentials = &self.inner.credentials;
+        credentials
+            .tool_names()
+            .into_iter()
+            .filter_map(|name| Some((name.to_string(), credentials.tool_token(&name)?)))
+            .collect()
+    }
+
+    /// Every tool Redline can connect: its config file, whether it is installed, where it
+    /// points, and which accounts it can use (`redline tools --json`, plus `demo`).
+    pub async fn tools(&self) -> Result<Value, ApiError> {
+        let accounts = self.inner.keys.list()?;
+        let tokens = self.tool_tokens();
+        let service = self.connect_service()?;
+        let running = self.loopback();
+        let mut report = tokio::task::spawn_blocking(move || {
+            service
+                .report(&Judge {
+                    accounts: &accounts,
+                    tokens: &tokens,
+                    running,
+                })
+                .to_json()
+        })
+        .await
+        .map_err(|_| ApiError::new(500, "internal", "reading the tools' files failed"))?;
+        report["demo"] = json!(self.inner.demo.is_some());
+        Ok(report)
+    }
+
+    /// The tool, account and planned edit of a connect (nothing written yet).
+    async fn prepare_connect(
+        &self,
+        tool: &str,
+        account: &str,
+    ) -> Result<(ConnectService, service::Prepared), ApiError> {
+        let tool = Self::tool(tool)?;
+        if self.inner.demo.is_some() {
+            return Err(ApiError::new(
+                409,
+                "demo",
+                "Redline is running its demo, whose accounts are simulated: add a real key under Keys, then connect tools to it",
+            ));
+        }
+        let account: AccountId = account.parse().map_err(Error::from)?;
+        let provider = self.inner.keys.config().load()?.account(&account)?.provider;
+        let token = service::tool_token(TokenStore::from_paths(&self.inner.paths), tool).await?;
+        let service = self.connect_service()?;
+        let address = self.loopback();
+        let planning = service.clone();
+        let prepared = tokio::task::spawn_blocking(move || {
+            planning.prepare(tool, account.as_str(), provider, address, token)
+        })
+        .await
+        .map_err(|_| ApiError::new(500, "internal", "planning the change failed"))??;
+        Ok((service, prepared))
+    }
+
+    fn prepared_json(service: &ConnectService, prepared: &service::Prepared) -> Value {
+        let tool = prepared.tool;
+        json!({
+            "tool": tool.name(),
+            "name": tool.display_name(),
+            "account": prepared.account,
+            "config_path": prepared.path,
+            "config_file": service::shown_path(&prepared.path, service.home()),
+            "creates": prepared.edit.creates,
+            "preview": prepared.edit.preview,
+            "style": prepared.target.style.name(),
+            "model": prepared.target.model,
+            "base_url": prepared.target.base_url,
+        })
+    }
+
+    /// What connecting `tool` to `account` would change, the token masked; writes nothing.
+    pub async fn preview_connect(&self, tool: &str, account: &str) -> Result<Value, ApiError> {
+        let (service, prepared) = self.prepare_connect(tool, account).await?;
+        Ok(Self::prepared_json(&service, &prepared))
+    }
+
+    /// Points `tool` at this Redline for `account` (its own tool token, never the admin
+    /// credential), keeps the previous file for [`Api::disconnect_tool`], reads it back, and
+    /// sends one request through the proxy the way the tool will.
+    pub async fn connect_tool(&self, tool: &str, account: &str) -> Result<Value, ApiError> {
+        let _one_at_a_time = self.inner.tool_edits.lock().await;
+        let (service, prepared) = self.prepare_connect(tool, account).await?;
+        let prepared = Arc::new(prepared);
+        let (writing, writer) = (prepared.clone(), service.clone());
+        tokio::task::spawn_blocking(move || writer.write(&writing))
+            .await
+            .map_err(|_| ApiError::new(500, "internal", "writing the file failed"))??;
+        let proof = service::prove(prepared.tool, &prepared.target, prepared.address).await;
+        let mut answer = Self::prepared_json(&service, &prepared);
+        answer["proof"] = proof.to_json();
+        answer["message"] =
+            json!(proof.sentence(prepared.tool, &prepared.account, prepared.address));
+        Ok(answer)
+    }
+
+    /// Takes Redline back out of `tool`'s file: the previous bytes when it is unchanged since,
+    /// else only Redline's settings removed.
+    pub async fn disconnect_tool(&self, tool: &str) -> Result<Value, ApiError> {
+        let tool = Self::tool(tool)?;
+        let _one_at_a_time = self.inner.tool_edits.lock().await;
+        let service = self.connect_service()?;
+        let home = service.home().to_path_buf();
+        let done = tokio::task::spawn_blocking(move || service.disconnect(tool))
+            .await
+            .map_err(|_| ApiError::new(500, "internal", "restoring the file failed"))??;
+        Ok(json!({
+            "tool": tool.name(),
+            "name": tool.display_name(),
+            "config_path": done.path(),
+            "config_file": service::shown_path(done.path(), &home),
+            "outcome": done.code(),
+            "message": done.sentence(tool),
+        }))
+    }
+
+    /// Hands a notice of the tool watch to the event stream and the desktop app.
+    pub fn publish_tool_notice(&self, notice: ToolNotice) {
+        // Nobody listening is fine.
+        let _ = self.inner.tool_notices.send(notice);
+    }
+
+    /// The tool watch's notices from now on.
+    pub fn tool_notices(&self) -> broadcast::Receiver<ToolNotice> {
+        self.inner.tool_notices.subscribe()
+    }
+
+    /// Where Redline's files are.
+    pub fn paths(&self) -> &Paths {
+        &self.inner.paths
     }
 }
 

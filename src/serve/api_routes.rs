@@ -2,7 +2,7 @@
 //! accepted only in a request body and never appears in an answer.
 
 use super::router::AppState;
-use crate::serve::api::{AddKey, ApiError, RotateKey, parse_shell};
+use crate::serve::api::{AddKey, ApiError, ConnectTool, RotateKey, parse_shell};
 use crate::status::model::Status;
 use crate::status::vocabulary::Vocabulary;
 use axum::body::Bytes;
@@ -40,6 +40,22 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (Method::GET, "/api/v1/providers", get(providers)),
         (Method::GET, "/api/v1/throttles", get(throttles)),
         (Method::GET, "/api/v1/vocabulary", get(vocabulary)),
+        (Method::GET, "/api/v1/tools", get(tools)),
+        (
+            Method::POST,
+            "/api/v1/tools/{tool}/preview",
+            post(preview_connect),
+        ),
+        (
+            Method::POST,
+            "/api/v1/tools/{tool}/connect",
+            post(connect_tool),
+        ),
+        (
+            Method::POST,
+            "/api/v1/tools/{tool}/disconnect",
+            post(disconnect_tool),
+        ),
     ]
 }
 
@@ -87,22 +103,42 @@ async fn status(State(state): State<AppState>) -> axum::Json<Status> {
     axum::Json(state.api.status())
 }
 
-/// Server-sent events: `status` with the whole status now and on every change.
+/// Server-sent events: `status` with the whole status now and on every change, and `tool`
+/// with each notice of the tool watch (a connected tool that stopped pointing at Redline, an
+/// old key, a refused tool token).
 async fn events(
     State(state): State<AppState>,
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
     let receiver = state.api.status_changes();
+    let notices = state.api.tool_notices();
     let stopping = state.api.stopping();
     let stream = futures_util::stream::unfold(
-        (receiver, stopping, true),
-        |(mut receiver, mut stopping, first)| async move {
+        (receiver, notices, stopping, true),
+        |(mut receiver, mut notices, mut stopping, first)| async move {
             if *stopping.borrow_and_update() {
                 return None;
             }
             if !first {
-                tokio::select! {
-                    changed = receiver.changed() => changed.ok()?,
-                    _ = stopping.changed() => return None,
+                loop {
+                    tokio::select! {
+                        changed = receiver.changed() => {
+                            changed.ok()?;
+                            break;
+                        }
+                        notice = notices.recv() => match notice {
+                            Ok(notice) => {
+                                let event = Event::default()
+                                    .event("tool")
+                                    .json_data(&notice)
+                                    .expect("a notice serialises");
+                                return Some((Ok(event), (receiver, notices, stopping, false)));
+                            }
+                            // Notices missed by a slow reader are gone; the next ones come.
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                        },
+                        _ = stopping.changed() => return None,
+                    }
                 }
             }
             let status = receiver.borrow_and_update().clone();
@@ -110,7 +146,7 @@ async fn events(
                 .event("status")
                 .json_data(&status)
                 .expect("status serialises");
-            Some((Ok(event), (receiver, stopping, false)))
+            Some((Ok(event), (receiver, notices, stopping, false)))
         },
     );
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
@@ -173,6 +209,8 @@ async fn remove_key(State(state): State<AppState>, Path(id): Path<String>) -> Re
 #[derive(Deserialize)]
 struct SetupQuery {
     shell: Option<String>,
+    /// One tool or SDK (`openclaw`, `openai-sdk`), as `redline env --tool`.
+    tool: Option<String>,
 }
 
 async fn tool_setup(
@@ -180,8 +218,15 @@ async fn tool_setup(
     Path(id): Path<String>,
     Query(query): Query<SetupQuery>,
 ) -> Response {
-    let result = parse_shell(query.shell.as_deref().unwrap_or("sh"))
-        .and_then(|shell| state.api.tool_setup(&id, shell));
+    let result = match parse_shell(query.shell.as_deref().unwrap_or("sh")) {
+        Ok(shell) => {
+            state
+                .api
+                .tool_setup(&id, shell, query.tool.as_deref())
+                .await
+        }
+        Err(err) => Err(err),
+    };
     match result {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response(),
         Err(err) => err.into_response(),
@@ -242,4 +287,42 @@ async fn throttles(State(state): State<AppState>, Query(query): Query<ThrottlesQ
 /// The words views print for the ids in the status: levels, causes, providers, windows.
 async fn vocabulary() -> axum::Json<Vocabulary> {
     axum::Json(crate::status::vocabulary::vocabulary())
+}
+
+/// Every tool Redline can connect, where it points, and which accounts it can use.
+async fn tools(State(state): State<AppState>) -> Response {
+    answer(state.api.tools().await)
+}
+
+const CONNECT_BODY: &str = r#"{"account": "..."}"#;
+
+/// What connecting the tool would change (the token masked); writes nothing.
+async fn preview_connect(
+    State(state): State<AppState>,
+    Path(tool): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    let request: ConnectTool = match body(&bytes, CONNECT_BODY) {
+        Ok(request) => request,
+        Err(err) => return err.into_response(),
+    };
+    answer(state.api.preview_connect(&tool, &request.account).await)
+}
+
+/// Points the tool at Redline for the account, and proves it with one request.
+async fn connect_tool(
+    State(state): State<AppState>,
+    Path(tool): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    let request: ConnectTool = match body(&bytes, CONNECT_BODY) {
+        Ok(request) => request,
+        Err(err) => return err.into_response(),
+    };
+    answer(state.api.connect_tool(&tool, &request.account).await)
+}
+
+/// Takes Redline back out of the tool's config file. (A body, if any, is ignored.)
+async fn disconnect_tool(State(state): State<AppState>, Path(tool): Path<String>) -> Response {
+    answer(state.api.disconnect_tool(&tool).await)
 }

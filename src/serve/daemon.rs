@@ -22,6 +22,9 @@ use crate::serve::metrics::Metrics;
 use crate::serve::router::{AppState, LocalListener, router};
 use crate::status::health::ThrottleEvent;
 use crate::status::model::Status;
+use crate::tools::connect::notice::ToolNotice;
+use crate::tools::connect::service::ConnectService;
+use crate::tools::connect::watch as tool_watch;
 use crate::tools::request_tool::Peer;
 use crate::tools::surroundings;
 use std::collections::HashMap;
@@ -65,6 +68,8 @@ pub struct Inputs {
     pub demo: bool,
     /// How this engine was started, to say how to restart it.
     pub launcher: Launcher,
+    /// Where Redline's files are (tool tokens, tools' backups).
+    pub paths: Paths,
 }
 
 /// Starts monitoring and the proxy; the result is what the local port serves.
@@ -84,6 +89,7 @@ pub fn start_with_history(inputs: Inputs, history: Option<Store>) -> AppState {
         listen,
         demo,
         launcher,
+        paths,
     } = inputs;
     let traffic = Traffic::new();
     let metrics = Metrics::new();
@@ -121,6 +127,7 @@ pub fn start_with_history(inputs: Inputs, history: Option<Store>) -> AppState {
         history: history.clone(),
         proxy: proxy.clone(),
         launcher,
+        paths,
     });
     if let Some(store) = &history {
         tokio::spawn(sample_status(monitor.status(), store.clone()));
@@ -418,6 +425,7 @@ pub async fn serve_with(
             listen: addr,
             demo: options.demo,
             launcher: Launcher::detect(options.desktop_app),
+            paths: paths.clone(),
         },
         history,
     );
@@ -443,6 +451,29 @@ pub async fn serve_with(
         state.monitor.clone(),
         reload.as_ref().map(|(_, keys, _)| keys.clone()),
     );
+    // The tools' config files: a connected tool that stops pointing here, an old key, a
+    // refused tool token. Not in the demo, whose address and tokens are not the user's.
+    let _tool_watch = match (&reload, ConnectService::new(paths.data_dir())) {
+        (Some((_, keys, _)), Ok(service)) => {
+            let api = state.api.clone();
+            let publish = move |notice: ToolNotice| {
+                eprintln!("redline: {}: {}", notice.summary, notice.body);
+                api.publish_tool_notice(notice);
+            };
+            Some(tool_watch::watch(
+                service,
+                keys.clone(),
+                credentials.clone(),
+                crate::status::source::engine_address(addr),
+                publish,
+            ))
+        }
+        (Some(_), Err(err)) => {
+            eprintln!("redline: not watching the tools' config files: {err}");
+            None
+        }
+        (None, _) => None,
+    };
     eprintln!("Redline is listening on http://{addr}");
     let _workload = match demo {
         Some(_) => {

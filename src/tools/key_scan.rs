@@ -511,7 +511,8 @@ pub fn describe(finding: &Finding, stored: &[StoredKey], now: Timestamp) -> Stri
                 .map(|at| format!(", rotated {}", ago(at, now)))
                 .unwrap_or_default();
             format!(
-                "uses {id}: the OLD key{when}. Give it the new key, or better point it at Redline: `redline env {id}`"
+                "uses {id}: the OLD key{when}. Give it the new key, or better point it at Redline: {}",
+                crate::tools::connect::service::fix_command(&finding.tool, id)
             )
         }
         Holder::Account { id, .. } => format!("uses {id} (the current key)"),
@@ -655,7 +656,7 @@ mod tests {
         assert_eq!(
             line,
             "OpenClaw (b, models.providers.kimi.apiKey) uses kimi-main: the OLD key, rotated 2 days ago. \
-             Give it the new key, or better point it at Redline: `redline env kimi-main`"
+             Give it the new key, or better point it at Redline: `redline connect openclaw kimi-main`"
         );
         let json = serde_json::to_string(&findings).unwrap();
         assert!(!json.contains("OldKey") && !json.contains("NewKey") && !json.contains("rl_0123"));

@@ -1,6 +1,7 @@
-//! `redline env ID`: the lines that point each supported tool at Redline's proxy for one
-//! account, with the local token in place of the real key (which stays in the keyring, so a
-//! rotation needs no change in any tool).
+//! What pointing a tool at Redline's proxy takes for one account: the API styles and paths a
+//! provider offers tools, its models, the [`Target`] a tool is connected to, and the SDKs'
+//! variables, with a tool token in place of the real key (which stays in the keyring, so a
+//! rotation needs no change in any tool). `connect::setup` makes `redline env`'s text of them.
 
 use crate::keys::secret::Secret;
 use crate::providers::ProviderId;
@@ -176,144 +177,11 @@ fn assign(shell: Shell, name: &str, value: &str) -> String {
     }
 }
 
-/// The script for one account. `token` is the local token, never a provider key.
-pub fn render(
-    id: &str,
-    provider: ProviderId,
-    listen: SocketAddr,
-    token: &str,
-    shell: Shell,
-) -> String {
-    let use_line = match shell {
-        Shell::Sh => format!("eval \"$(redline env {id})\""),
-        Shell::Fish => format!("redline env {id} --shell fish | source"),
-        Shell::Powershell => format!("redline env {id} --shell powershell | Invoke-Expression"),
-    };
-    let header = vec![
-        format!(
-            "# Point your tools at Redline for {id} ({}).",
-            provider.display_name()
-        ),
-        "# They present Redline's local token; Redline sends your real key from the keyring."
-            .to_owned(),
-        format!("# Use: {use_line}   (needs `redline daemon` or the desktop app running)"),
-    ];
-    script(header, id, provider, listen, token, shell)
-}
-
-/// The script for an account of the built-in demo, which `redline env` does not know: `token`
-/// is the demo's, which opens only the demo and lasts while it runs.
-pub fn render_demo(
-    id: &str,
-    provider: ProviderId,
-    listen: SocketAddr,
-    token: &str,
-    shell: Shell,
-) -> String {
-    let header = vec![
-        format!(
-            "# Point your tools at Redline's demo for {id} (a simulated {}).",
-            provider.display_name()
-        ),
-        "# The token below opens only this demo and changes each time it starts; no real key \
-         is involved."
-            .to_owned(),
-    ];
-    script(header, id, provider, listen, token, shell)
-}
-
-fn script(
-    mut lines: Vec<String>,
-    id: &str,
-    provider: ProviderId,
-    listen: SocketAddr,
-    token: &str,
-    shell: Shell,
-) -> String {
-    let base = format!("http://{listen}/{id}");
-    let (openai, anthropic) = tool_paths(provider);
-    if let Some(path) = openai {
-        lines.push("# OpenAI SDKs, Codex, Roo Code and other OpenAI-compatible tools".into());
-        lines.push(assign(shell, "OPENAI_BASE_URL", &format!("{base}{path}")));
-        lines.push(assign(shell, "OPENAI_API_KEY", token));
-    }
-    if let Some(path) = anthropic {
-        lines.push("# Claude Code and other Anthropic-compatible tools".into());
-        lines.push(assign(
-            shell,
-            "ANTHROPIC_BASE_URL",
-            &format!("{base}{path}"),
-        ));
-        lines.push(assign(shell, "ANTHROPIC_AUTH_TOKEN", token));
-    }
-    if matches!(provider, ProviderId::KimiCode | ProviderId::Moonshot) {
-        let path = openai.unwrap_or_default();
-        lines.push("# Kimi Code CLI".into());
-        lines.push(assign(shell, "KIMI_BASE_URL", &format!("{base}{path}")));
-        lines.push(assign(shell, "KIMI_API_KEY", token));
-    }
-    if let Some(path) = openai.or(anthropic) {
-        lines.push(format!(
-            "# OpenClaw: in ~/.openclaw/openclaw.json set models.providers.redline = {{\"baseUrl\": \"{base}{path}\", \"apiKey\": \"{token}\"}}"
-        ));
-    }
-    lines.join("\n") + "\n"
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const LISTEN: &str = "127.0.0.1:4290";
-
-    #[test]
-    fn kimi_code_points_every_tool_at_the_proxy() {
-        let text = render(
-            "kimi-main",
-            ProviderId::KimiCode,
-            LISTEN.parse().unwrap(),
-            "rl_abc",
-            Shell::Sh,
-        );
-        assert!(
-            text.contains("export OPENAI_BASE_URL='http://127.0.0.1:4290/kimi-main/coding/v1'"),
-            "{text}"
-        );
-        assert!(text.contains("export OPENAI_API_KEY='rl_abc'"));
-        assert!(
-            text.contains("export ANTHROPIC_BASE_URL='http://127.0.0.1:4290/kimi-main/coding/'")
-        );
-        assert!(text.contains("export ANTHROPIC_AUTH_TOKEN='rl_abc'"));
-        assert!(text.contains("export KIMI_BASE_URL='http://127.0.0.1:4290/kimi-main/coding/v1'"));
-        assert!(text.contains("OpenClaw"));
-        assert!(
-            text.lines()
-                .all(|l| l.starts_with('#') || l.starts_with("export ")),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn the_demo_script_says_its_token_opens_only_the_demo() {
-        let text = render_demo(
-            "kimi-demo",
-            ProviderId::KimiCode,
-            LISTEN.parse().unwrap(),
-            "rl_demo",
-            Shell::Sh,
-        );
-        assert!(text.starts_with("# Point your tools at Redline's demo for kimi-demo"));
-        assert!(text.contains("opens only this demo"), "{text}");
-        assert!(
-            !text.contains("redline env"),
-            "the CLI does not know the demo: {text}"
-        );
-        assert!(
-            text.contains("export KIMI_BASE_URL='http://127.0.0.1:4290/kimi-demo/coding/v1'")
-                && text.contains("export KIMI_API_KEY='rl_demo'"),
-            "{text}"
-        );
-    }
 
     #[test]
     fn each_tool_gets_the_style_it_speaks_best_that_the_provider_offers() {
@@ -344,25 +212,60 @@ mod tests {
     }
 
     #[test]
-    fn shells_have_their_own_syntax() {
+    fn shells_have_their_own_syntax_and_each_sdk_its_route() {
         let listen = LISTEN.parse().unwrap();
-        let fish = render("ant", ProviderId::Anthropic, listen, "rl_abc", Shell::Fish);
+        let fish = sdk_lines(
+            Sdk::Anthropic,
+            "ant",
+            ProviderId::Anthropic,
+            listen,
+            "rl_abc",
+            Shell::Fish,
+        )
+        .unwrap();
         assert!(
             fish.contains("set -gx ANTHROPIC_BASE_URL 'http://127.0.0.1:4290/ant'"),
             "{fish}"
         );
-        assert!(!fish.contains("OPENAI_BASE_URL"));
-        let ps = render(
+        assert_eq!(
+            sdk_lines(
+                Sdk::OpenAi,
+                "ant",
+                ProviderId::Anthropic,
+                listen,
+                "rl_abc",
+                Shell::Fish
+            ),
+            None,
+            "Anthropic offers no OpenAI-compatible route"
+        );
+        let ps = sdk_lines(
+            Sdk::OpenAi,
             "oai",
             ProviderId::Openai,
             listen,
             "rl_abc",
             Shell::Powershell,
-        );
+        )
+        .unwrap();
         assert!(
             ps.contains("$env:OPENAI_BASE_URL = 'http://127.0.0.1:4290/oai/v1'"),
             "{ps}"
         );
-        assert!(!ps.contains("ANTHROPIC"));
+        let sh = sdk_lines(
+            Sdk::OpenAi,
+            "kimi-main",
+            ProviderId::KimiCode,
+            listen,
+            "rl_abc",
+            Shell::Sh,
+        )
+        .unwrap();
+        assert_eq!(
+            sh,
+            "# OpenAI SDKs for kimi-main: model \"kimi-for-coding\"\n\
+             export OPENAI_BASE_URL='http://127.0.0.1:4290/kimi-main/coding/v1'\n\
+             export OPENAI_API_KEY='rl_abc'\n"
+        );
     }
 }

@@ -18,6 +18,8 @@ Run by tests/desktop/smoke.sh inside `dbus-run-session`, a private Secret Servic
 - adds a key through the engine's API (as the window's "Add a real key" does) and asserts the
   app leaves the demo: the tray menu names the new account and the open window reconnects to
   the new engine;
+- closes the window and clicks "Connect tools…", which opens it again on the Tools view
+  (screenshot in artifacts/desktop-tools.png);
 - clicks "Proxy on" and "Quit Redline" through the item's D-Bus menu and asserts the check
   mark flips and the app exits cleanly, its window process with it.
 
@@ -493,8 +495,13 @@ def main():
     # A free port: another Redline on this machine must not collide with the test.
     with open(os.path.join(home, "config.toml"), "w") as f:
         f.write('[proxy]\nlisten = "127.0.0.1:0"\n')
+    # A home of its own: the app reads the AI tools' config files there (the Tools view, the
+    # key scan, the watch over connected tools), never the real ones.
+    user_home = os.path.join(home, "user-home")
+    os.mkdir(user_home)
     env = dict(
         os.environ,
+        HOME=user_home,
         REDLINE_HOME=home,
         REDLINE_DEMO_PHASE_SECONDS="6",
         WEBKIT_DISABLE_COMPOSITING_MODE="1",
@@ -722,6 +729,22 @@ def main():
     shot = os.path.join(artifacts, "desktop-window-after-first-key.png")
     subprocess.run(["import", "-window", "root", shot], check=True, timeout=60)
     print(f"smoke: a key added during the demo: the tray lists it, the window follows the engine on port {new_port}; screenshot {shot}")
+
+    # "Connect tools…" opens the dashboard on its Tools view: with the window closed, a new
+    # window process comes up and shows that view once its page has loaded.
+    subprocess.run([sys.executable, os.path.join(HERE, "close_window.py"), "Redline"], check=True, timeout=30)
+    if not wait_for(lambda: not window_processes(app.pid), 15):
+        fail(f"15 s after the window was closed, its process still runs: {window_processes(app.pid)}")
+    click("Connect tools…")
+    if not wait_for(lambda: window_processes(app.pid) and webkit_under(app.pid, "WebKitWebProces"), 30):
+        fail("'Connect tools…' did not open the window (no new window and web process)")
+    reopened = window_processes(app.pid)
+    if not wait_for(lambda: connected_to(reopened[0], new_port), 15):
+        fail(f"the window opened by 'Connect tools…' is not connected to the engine on port {new_port}")
+    pause(3)  # let the Tools view draw before the picture (looked at by people, not asserted)
+    shot = os.path.join(artifacts, "desktop-tools.png")
+    subprocess.run(["import", "-window", "root", shot], check=True, timeout=60)
+    print(f"smoke: 'Connect tools…' opened the window; screenshot {shot}")
 
     # Quit through the tray menu, as a user would, and expect a clean exit, the open window
     # closing with the app.

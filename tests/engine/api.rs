@@ -438,7 +438,16 @@ fn the_demo_setup_snippet_points_tools_at_the_demo_proxy_and_works() {
     let admin = daemon.demo_token();
     let mut client = Client::new(&daemon, &admin);
 
-    let (code, snippet) = client.send("GET", "/api/v1/keys/kimi-demo/setup?shell=sh", None);
+    let (code, all) = client.send("GET", "/api/v1/keys/kimi-demo/setup?shell=sh", None);
+    assert_eq!(code, 200, "{all}");
+    let all = all.as_str().unwrap().to_owned();
+    assert!(all.contains("opens only this demo"), "{all}");
+    assert!(all.contains("# ==== Kimi Code CLI (kimi): "), "{all}");
+    let (code, snippet) = client.send(
+        "GET",
+        "/api/v1/keys/kimi-demo/setup?shell=sh&tool=openai-sdk",
+        None,
+    );
     assert_eq!(code, 200, "{snippet}");
     let snippet = snippet.as_str().unwrap().to_owned();
     // The demo's tool token, not the link's admin credential.
@@ -453,15 +462,20 @@ fn the_demo_setup_snippet_points_tools_at_the_demo_proxy_and_works() {
     for line in [
         format!("export OPENAI_BASE_URL='{base}'"),
         format!("export OPENAI_API_KEY='{token}'"),
-        format!("export KIMI_BASE_URL='{base}'"),
-        format!("export KIMI_API_KEY='{token}'"),
     ] {
         assert!(
             snippet.lines().any(|l| l == line),
             "no {line:?} in {snippet}"
         );
     }
-    assert!(snippet.contains("opens only this demo"), "{snippet}");
+    // The Kimi Code CLI's own file, with the same token.
+    let (code, kimi) = client.send("GET", "/api/v1/keys/kimi-demo/setup?tool=kimi", None);
+    assert_eq!(code, 200, "{kimi}");
+    let kimi = kimi.as_str().unwrap();
+    assert!(
+        kimi.contains(&format!("\"{base}\"")) && kimi.contains(&token),
+        "{kimi}"
+    );
 
     // A tool set up with exactly these lines gets an answer from the demo's provider.
     let value = |name: &str| {
@@ -481,7 +495,11 @@ fn the_demo_setup_snippet_points_tools_at_the_demo_proxy_and_works() {
     assert_eq!(response.status(), 200, "{}", response.text().unwrap());
 
     // Claude's demo account: the Anthropic-compatible lines, in fish.
-    let (code, fish) = client.send("GET", "/api/v1/keys/claude-demo/setup?shell=fish", None);
+    let (code, fish) = client.send(
+        "GET",
+        "/api/v1/keys/claude-demo/setup?shell=fish&tool=anthropic-sdk",
+        None,
+    );
     assert_eq!(code, 200, "{fish}");
     let fish = fish.as_str().unwrap();
     assert!(

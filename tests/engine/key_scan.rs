@@ -134,6 +134,13 @@ fn where_each_key_is_used_rotation_status_and_import() {
         rotate.stdout
     );
     assert!(!rotate.stdout.contains("OpenClaw"), "{}", rotate.stdout);
+    assert!(
+        rotate.stdout.contains(
+            "point them at Redline so the next rotation needs no change: `redline connect kimi kimi-main`."
+        ),
+        "{}",
+        rotate.stdout
+    );
 
     let shell = [
         ("MOONSHOT_API_KEY", SHELL_MOONSHOT),
@@ -141,7 +148,7 @@ fn where_each_key_is_used_rotation_status_and_import() {
     ];
     let text = run(&sandbox, &["keys", "where"], &shell, None).ok();
     for line in [
-        "Kimi CLI (~/.kimi/config.toml, providers.kimi-for-coding.api_key) uses kimi-main: the OLD key, rotated just now. Give it the new key, or better point it at Redline: `redline env kimi-main`",
+        "Kimi CLI (~/.kimi/config.toml, providers.kimi-for-coding.api_key) uses kimi-main: the OLD key, rotated just now. Give it the new key, or better point it at Redline: `redline connect kimi kimi-main`",
         "OpenClaw (~/.openclaw/openclaw.json, models.providers.kimi.apiKey) uses kimi-main (the current key)",
         "OpenClaw (~/.openclaw/openclaw.json, models.providers.zai.apiKey) holds a key Redline does not store (…et33, Z.ai GLM coding plan)",
         "Claude Code (~/.claude/settings.json, env.ANTHROPIC_AUTH_TOKEN) goes through Redline for kimi-main (local token)",
@@ -247,10 +254,10 @@ fn where_each_key_is_used_rotation_status_and_import() {
     .ok();
     for line in [
         "Stored openclaw (zai, key …et33) in the OS keyring.",
-        "  Point OpenClaw at Redline instead: `redline env openclaw` prints the lines for it; then remove the key from ~/.openclaw/openclaw.json.",
+        "  Point OpenClaw at Redline instead: `redline connect openclaw openclaw`; then remove the key from ~/.openclaw/openclaw.json.",
         "Stored claude-code (claude, key sk-ant-…4444) in the OS keyring.",
         "Stored env-moonshot (moonshot, key sk-…7777) in the OS keyring.",
-        "  Point Shell at Redline instead: `redline env env-moonshot` prints the lines for it; then stop setting $MOONSHOT_API_KEY in your shell profile.",
+        "  Point Shell at Redline instead: `redline env env-moonshot --tool openai-sdk` (or anthropic-sdk) for scripts, `redline tools` for the tools Redline sets up; then stop setting $MOONSHOT_API_KEY in your shell profile.",
     ] {
         assert!(
             import.stdout.contains(line),

@@ -29,5 +29,6 @@ mod sdk_clients;
 mod status_cli;
 mod store;
 mod tokens;
+mod tools_api;
 mod traffic;
 mod verify_cli;

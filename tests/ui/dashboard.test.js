@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -581,4 +581,96 @@ test("the history view draws the demo's recorded series and follows the range an
   await shot(narrow, "history-360-dark");
   assert.deepEqual([...page.problems, ...narrow.problems], []);
   await server.stop();
+});
+
+test("the Tools view shows the change, connects a tool with its own token, notices it going astray, and disconnect restores the file", async () => {
+  const box = sandbox();
+  const provider = await fakeProvider("kimi-code", [KEY]);
+  const redline = (args, input) => execFileSync(REDLINE, args, { env: box.env, input });
+  redline(["keys", "add", "kimi-main", "--provider", "kimi-code", "--base-url", provider, "--label", "Kimi at work"], KEY);
+  // The user's own OpenClaw file, with a comment and a trailing comma.
+  const file = join(box.env.HOME, ".openclaw", "openclaw.json");
+  mkdirSync(dirname(file), { recursive: true });
+  const original = "// my gateway\n{\n  gateway: { port: 18789 },\n}\n";
+  writeFileSync(file, original);
+  const server = await daemon(box);
+  const page = await open(server);
+  await page.locator("#tabs").getByRole("link", { name: "Tools" }).click();
+  assert.equal(new URL(page.url()).hash, "#tools");
+  const openclaw = page.locator('article[data-tool="openclaw"]');
+  await openclaw.locator(".badge", { hasText: "Not configured" }).waitFor();
+  assert.match(await openclaw.locator(".path").innerText(), /\.openclaw\/openclaw\.json$/);
+  // Codex cannot use a Kimi Code account: it says so, and offers no Connect.
+  const codex = page.locator('article[data-tool="codex"]');
+  await codex.getByText(/Codex speaks OpenAI responses; Kimi Code/).waitFor();
+  assert.equal(await codex.getByRole("button", { name: "Connect…" }).isDisabled(), true);
+  await shot(page, "tools");
+
+  // Connect: the change first, the token masked; nothing written until confirmed.
+  await openclaw.getByRole("button", { name: "Connect…" }).click();
+  assert.equal(await openclaw.getByLabel("Account", { exact: true }).inputValue(), "kimi-main");
+  const preview = openclaw.locator("pre.preview");
+  await preview.filter({ hasText: "redline-kimi-main" }).waitFor();
+  const token = redline(["token", "--tool", "openclaw"]).toString().trim();
+  assert.ok(!(await preview.innerText()).includes(token), "the preview masks the token");
+  assert.match(await openclaw.locator(".connect-form").innerText(), /will use kimi-for-coding through Redline/);
+  assert.equal(readFileSync(file, "utf8"), original, "nothing written yet");
+  await openclaw.scrollIntoViewIfNeeded();
+  await shot(page, "tools-preview");
+  await openclaw.getByRole("button", { name: "Connect OpenClaw" }).click();
+  await page.getByText(/OpenClaw now goes through Redline for kimi-main \(answered in [\d.]+ s\)\./).waitFor();
+  const connected = page.locator('article[data-tool="openclaw"]');
+  await connected.locator(".badge", { hasText: "Through Redline" }).waitFor();
+  assert.match(await connected.locator(".summary").innerText(), /through Redline on account kimi-main with tool token openclaw/);
+  const written = readFileSync(file, "utf8");
+  assert.ok(written.startsWith("// my gateway\n") && written.includes(token), written);
+  assert.ok(!written.includes(KEY) && !written.includes(server.token), "never the key or the admin credential");
+  await shot(page, "tools-connected");
+
+  // The user points it elsewhere by hand: the engine's watch says so under the header.
+  writeFileSync(file, original.replace("gateway:", 'models: { providers: { kimi: { baseUrl: "https://api.kimi.com/coding/", apiKey: "x" } } },\n  gateway:'));
+  const notice = page.locator("#tool-notice");
+  await notice.filter({ hasText: "OpenClaw no longer goes through Redline" }).waitFor({ timeout: 20000 });
+  assert.match(await notice.innerText(), /redline connect openclaw kimi-main/);
+  // The card says it too, amber: Redline connected it, and it went astray.
+  const astray = page.locator('article[data-tool="openclaw"].level-warn');
+  await astray.locator(".summary", { hasText: "Redline connected it to kimi-main" }).waitFor();
+  assert.equal(await page.locator("#tools .message").isHidden(), true, "the earlier success is not shown beside it");
+  await shot(page, "tools-notice");
+  await notice.getByRole("button", { name: "Dismiss this notice" }).click();
+  assert.equal(await notice.isHidden(), true);
+
+  // Disconnect asks, then takes Redline's part out and keeps the user's edit.
+  await page.locator('article[data-tool="openclaw"]').getByRole("button", { name: "Disconnect…" }).click();
+  await page.getByRole("alertdialog", { name: "Disconnect OpenClaw?" }).getByRole("button", { name: "Disconnect OpenClaw" }).click();
+  await page.getByText(/OpenClaw no longer goes through Redline: removed Redline's settings from .* and kept your changes since\./).waitFor();
+  assert.ok(readFileSync(file, "utf8").includes("api.kimi.com"), "the user's edit stays");
+  assert.equal(await page.locator('article[data-tool="openclaw"]').getByRole("button", { name: "Disconnect…" }).count(), 0);
+
+  // Connected and disconnected with nothing changed in between: byte for byte.
+  writeFileSync(file, original);
+  await page.locator('article[data-tool="openclaw"]').getByRole("button", { name: "Connect…" }).click();
+  await page.locator('article[data-tool="openclaw"] pre.preview').filter({ hasText: "redline-kimi-main" }).waitFor();
+  await page.getByRole("button", { name: "Connect OpenClaw" }).click();
+  await page.locator('article[data-tool="openclaw"] .badge', { hasText: "Through Redline" }).waitFor();
+  await page.locator('article[data-tool="openclaw"]').getByRole("button", { name: "Disconnect…" }).click();
+  await page.getByRole("button", { name: "Disconnect OpenClaw" }).click();
+  await page.getByText(/OpenClaw no longer goes through Redline: restored .* as it was\./).waitFor();
+  assert.equal(readFileSync(file, "utf8"), original);
+
+  // 360 px and dark: the cards fit.
+  const narrow = await open(server, { width: 360, height: 800, colorScheme: "dark" });
+  await narrow.locator("#tabs").getByRole("link", { name: "Tools" }).click();
+  await narrow.locator('article[data-tool="openclaw"]').getByRole("button", { name: "Connect…" }).click();
+  await narrow.locator('article[data-tool="openclaw"] pre.preview').filter({ hasText: "redline-kimi-main" }).waitFor();
+  const overflow = await narrow.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the Tools view is ${overflow}px wider than a 360 px window`);
+  await narrow.locator('article[data-tool="openclaw"]').scrollIntoViewIfNeeded();
+  await shot(narrow, "tools-360-dark");
+
+  const html = await page.content();
+  assert.ok(!html.includes(token) && !html.includes(KEY.slice(8, 24)), "the page never shows a token or key");
+  await server.stop();
+  assert.ok(!server.log().includes(KEY.slice(8, 24)));
+  assert.deepEqual([...page.problems, ...narrow.problems], []);
 });

@@ -10,6 +10,7 @@ import {
   duration, resetsIn, ago, usedOfLimit, percent, windowName, windowShortName, causeName, causeIds, adviceTitle,
   providerName, level, useVocabulary, compact, millis,
 } from "../../ui/format.js";
+import { readablePreview } from "../../ui/tools.js";
 
 const UI = resolve(dirname(fileURLToPath(import.meta.url)), "../../ui");
 
@@ -104,4 +105,26 @@ test("the page keeps no thresholds and no copies of the engine's names", () => {
     }
     assert.doesNotMatch(text, /warn: 80|critical: 95|ratioLevel/, `ui/${name} judges a level itself`);
   }
+});
+
+test("a connect preview spreads each setting's JSON value over lines and keeps the rest", () => {
+  const preview = [
+    "~/.openclaw/openclaw.json (OpenClaw) → Redline for kimi-main:",
+    '  + models.providers.redline-kimi-main = {"api":"anthropic-messages","apiKey":"rl_…cb7f"}',
+    '  ~ agents.defaults.model.primary = "redline-kimi-main/kimi-for-coding" (was "kimi/k2")',
+    '  ~ env = {"A":"1"} (was {"B":"2"})',
+    "  = model (already so)",
+  ].join("\n");
+  assert.equal(readablePreview(preview), [
+    "~/.openclaw/openclaw.json (OpenClaw) → Redline for kimi-main:",
+    "  + models.providers.redline-kimi-main = {",
+    '        "api": "anthropic-messages",',
+    '        "apiKey": "rl_…cb7f"',
+    "      }",
+    '  ~ agents.defaults.model.primary = "redline-kimi-main/kimi-for-coding" (was "kimi/k2")',
+    "  ~ env = {",
+    '        "A": "1"',
+    '      } (was {"B":"2"})',
+    "  = model (already so)",
+  ].join("\n"));
 });

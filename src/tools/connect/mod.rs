@@ -6,7 +6,10 @@
 //! [`undo`] gives back the exact original bytes when the file is as Redline wrote it, and
 //! otherwise removes only what Redline added and keeps the user's edits; [`inspect`] tells
 //! whether a file points at Redline, at a provider directly (with which key) or at nothing.
-//! Nothing here reads or writes a file: [`write`] has the atomic write and the backup store.
+//! Nothing here reads or writes a file: [`write`] has the atomic write and the backup store,
+//! [`service`] what `connect`, `disconnect` and `tools` do with the files (for the CLI and the
+//! engine's API alike), [`setup`] the text `redline env` prints, and [`watch`] the engine's
+//! watch over the files, whose decisions are [`notice`]'s.
 //!
 //! How it works: each tool (one file each) says which settings it writes (`sets`), and which
 //! of them are Redline's own entries (a provider named `redline-<account>`) and which are
@@ -24,9 +27,13 @@ mod claude_code;
 mod codex;
 mod json5;
 mod kimi;
+pub mod notice;
 mod openclaw;
 mod opencode;
+pub mod service;
+pub mod setup;
 mod toml;
+pub mod watch;
 pub mod write;
 mod yaml;
 

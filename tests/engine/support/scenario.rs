@@ -105,6 +105,7 @@ impl InProcessEngine {
                 listen,
                 demo: false,
                 launcher: Launcher::Terminal,
+                paths: Paths::under(home.path()),
             },
             history,
         );
