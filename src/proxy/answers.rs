@@ -150,7 +150,8 @@ impl ProxyAnswer {
                 .to_owned(),
             ProxyAnswer::NoCredential => "Redline needs a tool token: send it as \
                 `Authorization: Bearer <token>` or `x-api-key: <token>`. `redline token` prints \
-                it (`redline token --tool NAME`: one per tool) and `redline env ID` sets a tool up."
+                it (`redline token --tool NAME`: one per tool) and `redline connect TOOL ID` sets a tool \
+                up."
                 .to_owned(),
             ProxyAnswer::AdminCredential => "That is Redline's admin credential, which opens \
                 the dashboard and the API and must not be given to tools; nothing was sent. Give \
