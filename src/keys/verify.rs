@@ -48,17 +48,6 @@ impl Verdict {
     }
 }
 
-/// Providers whose keys are often mistaken for each other's.
-fn sibling(id: ProviderId) -> Option<ProviderId> {
-    match id {
-        ProviderId::KimiCode => Some(ProviderId::Moonshot),
-        ProviderId::Moonshot => Some(ProviderId::KimiCode),
-        ProviderId::Anthropic => Some(ProviderId::Claude),
-        ProviderId::Claude => Some(ProviderId::Anthropic),
-        _ => None,
-    }
-}
-
 pub async fn verify(
     client: &HttpClient,
     id: ProviderId,
@@ -93,7 +82,7 @@ pub async fn verify(
         }
     }
     // …or to a sibling product (a Moonshot platform key given as Kimi Code, and the reverse).
-    if let Some(sibling) = sibling(id) {
+    if let Some(sibling) = id.facts().sibling {
         let sibling_adapter = provider(sibling);
         for region in sibling_adapter.regions() {
             let there = Target {

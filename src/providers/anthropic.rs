@@ -4,7 +4,9 @@
 //! classifier is shared with the Claude subscription, which talks to the same API.
 
 use super::wire::{self, header_number, header_text};
-use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
+use super::{
+    AuthStyle, Facts, Models, Provider, ProviderId, Region, ToolPaths, UsageContext, UsageError,
+};
 use crate::providers::snapshot::{Snapshot, Unit, Window, WindowKind};
 use crate::providers::throttle::{Cause, Classification};
 use crate::providers::wire::{error_message, retry_after_header, retry_after_in_text};
@@ -33,9 +35,40 @@ const HEADER_WINDOWS: [(&str, WindowKind, Unit, Option<&str>); 4] = [
     ),
 ];
 
+/// The API style and models Anthropic's own products offer tools (the subscription too).
+pub(super) const TOOL_PATHS: ToolPaths = ToolPaths {
+    openai: None,
+    anthropic: Some(""),
+    responses: false,
+};
+
+pub(super) const MODELS: Models = Models {
+    model: "claude-sonnet-4-5",
+    small_model: Some("claude-haiku-4-5"),
+    context_window: 200_000,
+    max_output_tokens: 64_000,
+};
+
+const FACTS: Facts = Facts {
+    name: "Anthropic API",
+    short_name: "Anthropic",
+    key_hint: "An Anthropic API key (starts with sk-ant-api) from console.anthropic.com",
+    key_prefixes: &["sk-ant-"],
+    key_variables: &["ANTHROPIC_API_KEY"],
+    more_hosts: &[],
+    tool_paths: TOOL_PATHS,
+    models: MODELS,
+    sibling: Some(ProviderId::Claude),
+    zero_doubt: None,
+};
+
 impl Provider for Anthropic {
     fn id(&self) -> ProviderId {
         ProviderId::Anthropic
+    }
+
+    fn facts(&self) -> &'static Facts {
+        &FACTS
     }
 
     fn regions(&self) -> &'static [Region] {

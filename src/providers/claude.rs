@@ -4,7 +4,7 @@
 //! so the classifier is Anthropic's with subscription-specific advice.
 
 use super::wire::{self, header_number, header_text, number, shape};
-use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError, anthropic};
+use super::{AuthStyle, Facts, Provider, ProviderId, Region, UsageContext, UsageError, anthropic};
 use crate::providers::snapshot::{Snapshot, Window, WindowKind};
 use crate::providers::throttle::{Cause, Classification};
 use http::HeaderMap;
@@ -26,9 +26,26 @@ const LOGIN_ADVICE: &str = "The Claude Code login token expired or was revoked: 
 const POLL_ADVICE: &str = "Claude's usage endpoint limited Redline's own polling; Redline backs \
      off by itself and your subscription quota is not affected.";
 
+const FACTS: Facts = Facts {
+    name: "Claude subscription",
+    short_name: "Claude",
+    key_hint: "A Claude subscription token (starts with sk-ant-oat) from `claude setup-token`",
+    key_prefixes: &["sk-ant-oat"],
+    key_variables: &[],
+    more_hosts: &[],
+    tool_paths: anthropic::TOOL_PATHS,
+    models: anthropic::MODELS,
+    sibling: Some(ProviderId::Anthropic),
+    zero_doubt: None,
+};
+
 impl Provider for Claude {
     fn id(&self) -> ProviderId {
         ProviderId::Claude
+    }
+
+    fn facts(&self) -> &'static Facts {
+        &FACTS
     }
 
     /// The OAuth usage endpoint rate-limits frequent pollers (429 with `retry-after: 0`).

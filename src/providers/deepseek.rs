@@ -3,7 +3,9 @@
 //! There are no quota windows: the balance is what runs out.
 
 use super::wire::{self, number, shape};
-use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
+use super::{
+    AuthStyle, Facts, Models, Provider, ProviderId, Region, ToolPaths, UsageContext, UsageError,
+};
 use crate::providers::snapshot::{Balance, Snapshot};
 use crate::providers::throttle::{Cause, Classification};
 use crate::providers::wire::{error_message, retry_after_header, retry_after_in_text};
@@ -19,9 +21,35 @@ const REGIONS: &[Region] = &[Region {
     usage_url: "https://api.deepseek.com/user/balance",
 }];
 
+const FACTS: Facts = Facts {
+    name: "DeepSeek",
+    short_name: "DeepSeek",
+    key_hint: "A DeepSeek key (starts with sk-) from platform.deepseek.com",
+    key_prefixes: &[],
+    key_variables: &["DEEPSEEK_API_KEY"],
+    more_hosts: &[],
+    tool_paths: ToolPaths {
+        openai: Some(""),
+        anthropic: Some("/anthropic"),
+        responses: false,
+    },
+    models: Models {
+        model: "deepseek-chat",
+        small_model: None,
+        context_window: 128_000,
+        max_output_tokens: 8_192,
+    },
+    sibling: None,
+    zero_doubt: None,
+};
+
 impl Provider for DeepSeek {
     fn id(&self) -> ProviderId {
         ProviderId::Deepseek
+    }
+
+    fn facts(&self) -> &'static Facts {
+        &FACTS
     }
 
     fn regions(&self) -> &'static [Region] {

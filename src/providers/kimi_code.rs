@@ -10,7 +10,9 @@
 //! `TIME_UNIT_MINUTE`), which leaves out fields at their default value: a missing count is zero.
 
 use super::wire::{self, field, number, shape};
-use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
+use super::{
+    AuthStyle, Facts, Models, Provider, ProviderId, Region, ToolPaths, UsageContext, UsageError,
+};
 use crate::providers::snapshot::{Balance, Snapshot, Unit, Window, WindowKind};
 use crate::providers::throttle::{Cause, Classification};
 use crate::providers::wire::{
@@ -31,9 +33,35 @@ const REGIONS: &[Region] = &[Region {
 const WRONG_PRODUCT: &str = "The Kimi Code usage endpoint answered 404, so this is not a Kimi Code key. \
      If it is a Moonshot open-platform key, add it with `--provider moonshot`.";
 
+const FACTS: Facts = Facts {
+    name: "Kimi Code (coding plan)",
+    short_name: "Kimi",
+    key_hint: "A Kimi Code key (starts with sk-kimi-) from kimi.com → Kimi Code → API keys",
+    key_prefixes: &["sk-kimi-"],
+    key_variables: &["KIMI_API_KEY"],
+    more_hosts: &["api.kimi.ai"],
+    tool_paths: ToolPaths {
+        openai: Some("/coding/v1"),
+        anthropic: Some("/coding/"),
+        responses: false,
+    },
+    models: Models {
+        model: "kimi-for-coding",
+        small_model: None,
+        context_window: 262_144,
+        max_output_tokens: 32_768,
+    },
+    sibling: Some(ProviderId::Moonshot),
+    zero_doubt: Some("its usage endpoint is known to answer 0 for some logins"),
+};
+
 impl Provider for KimiCode {
     fn id(&self) -> ProviderId {
         ProviderId::KimiCode
+    }
+
+    fn facts(&self) -> &'static Facts {
+        &FACTS
     }
 
     fn regions(&self) -> &'static [Region] {

@@ -4,7 +4,9 @@
 //! parser prefers the percentage field.
 
 use super::wire::{self, field, integer, shape};
-use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
+use super::{
+    AuthStyle, Facts, Models, Provider, ProviderId, Region, ToolPaths, UsageContext, UsageError,
+};
 use crate::providers::snapshot::{Snapshot, Unit, Window, WindowKind};
 use crate::providers::throttle::{Cause, Classification};
 use crate::providers::wire::{error_message, retry_after_header, retry_after_in_text};
@@ -31,9 +33,36 @@ const REGIONS: &[Region] = &[
 /// route is not there.
 const LEGACY_USAGE_PATH: &str = "/v1/api/openplatform/coding_plan/remains";
 
+const FACTS: Facts = Facts {
+    name: "MiniMax",
+    short_name: "MiniMax",
+    key_hint: "A MiniMax key from the MiniMax platform → API keys",
+    // `sk-cp-` are Token Plan keys, `sk-api-` pay as you go.
+    key_prefixes: &["sk-cp-", "sk-api-"],
+    key_variables: &["MINIMAX_API_KEY"],
+    more_hosts: &["api.minimax.chat"],
+    tool_paths: ToolPaths {
+        openai: Some("/v1"),
+        anthropic: Some("/anthropic"),
+        responses: false,
+    },
+    models: Models {
+        model: "MiniMax-M2",
+        small_model: None,
+        context_window: 204_800,
+        max_output_tokens: 32_768,
+    },
+    sibling: None,
+    zero_doubt: None,
+};
+
 impl Provider for MiniMax {
     fn id(&self) -> ProviderId {
         ProviderId::Minimax
+    }
+
+    fn facts(&self) -> &'static Facts {
+        &FACTS
     }
 
     fn regions(&self) -> &'static [Region] {

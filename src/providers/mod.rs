@@ -68,17 +68,12 @@ impl ProviderId {
 
     /// What a person calls it.
     pub fn display_name(self) -> &'static str {
-        match self {
-            ProviderId::KimiCode => "Kimi Code (coding plan)",
-            ProviderId::Moonshot => "Moonshot open platform",
-            ProviderId::Openai => "OpenAI API",
-            ProviderId::Anthropic => "Anthropic API",
-            ProviderId::Claude => "Claude subscription",
-            ProviderId::Openrouter => "OpenRouter",
-            ProviderId::Deepseek => "DeepSeek",
-            ProviderId::Zai => "Z.ai GLM coding plan",
-            ProviderId::Minimax => "MiniMax",
-        }
+        provider(self).facts().name
+    }
+
+    /// What is data about it ([`Facts`]).
+    pub fn facts(self) -> &'static Facts {
+        provider(self).facts()
     }
 
     /// `kimi-code, moonshot, …` for error messages and help.
@@ -91,6 +86,53 @@ impl fmt::Display for ProviderId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Everything about a provider that is data, declared once in its own file: what it is called,
+/// how its keys look and where tools keep them, the hosts tools send them to, the API styles
+/// and models it offers tools, and its sibling product.
+#[derive(Debug)]
+pub struct Facts {
+    /// What a person calls it: "Kimi Code (coding plan)".
+    pub name: &'static str,
+    /// In sentences: "Kimi".
+    pub short_name: &'static str,
+    /// What its key looks like and where to get one, for the dashboard's "Add a key".
+    pub key_hint: &'static str,
+    /// How its keys begin, for telling a found key's provider (`sk-kimi-`); the longest
+    /// match among all providers wins.
+    pub key_prefixes: &'static [&'static str],
+    /// Environment variables tools read its key from (`KIMI_API_KEY`).
+    pub key_variables: &'static [&'static str],
+    /// Hosts tools send its keys to besides its regions' API hosts (`api.kimi.ai`).
+    pub more_hosts: &'static [&'static str],
+    /// The paths of the API styles it offers tools on its host.
+    pub tool_paths: ToolPaths,
+    /// The model coding tools are told to use.
+    pub models: Models,
+    /// The product its keys are mistaken for (a Moonshot platform key given as Kimi Code).
+    pub sibling: Option<ProviderId>,
+    /// Why a 0 % from its usage endpoint beside forwarded requests is doubtful, when known.
+    pub zero_doubt: Option<&'static str>,
+}
+
+/// The API paths tools use on a provider's host (`None`: not offered). The Responses API is
+/// offered on the OpenAI-compatible path when `responses` says so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ToolPaths {
+    pub openai: Option<&'static str>,
+    pub anthropic: Option<&'static str>,
+    pub responses: bool,
+}
+
+/// The models a tool is told to use with a provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Models {
+    pub model: &'static str,
+    /// For background work, where the provider has a smaller one.
+    pub small_model: Option<&'static str>,
+    pub context_window: u32,
+    pub max_output_tokens: u32,
 }
 
 /// One of a provider's hosts: the API base tools use, and the URL Redline polls for usage.
@@ -137,6 +179,9 @@ pub enum UsageError {
 
 pub trait Provider: Send + Sync {
     fn id(&self) -> ProviderId;
+
+    /// What is data about the provider ([`Facts`]).
+    fn facts(&self) -> &'static Facts;
 
     /// Known regions, the default first.
     fn regions(&self) -> &'static [Region];

@@ -3,7 +3,9 @@
 //! (concurrency, RPM, TPM, TPD) follow the account's recharge tier and are named in 429 messages.
 
 use super::wire::{self, field, number, shape};
-use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
+use super::{
+    AuthStyle, Facts, Models, Provider, ProviderId, Region, ToolPaths, UsageContext, UsageError,
+};
 use crate::providers::snapshot::{Balance, Snapshot};
 use crate::providers::throttle::{Cause, Classification};
 use crate::providers::wire::{
@@ -31,6 +33,28 @@ const REGIONS: &[Region] = &[
 /// Concurrency limit by recharge tier (Tier0 to Tier5), from Moonshot's published table.
 const TIER_CONCURRENCY: [u64; 6] = [1, 50, 100, 200, 400, 1000];
 
+const FACTS: Facts = Facts {
+    name: "Moonshot open platform",
+    short_name: "Moonshot",
+    key_hint: "A Moonshot open platform key (starts with sk-) from platform.moonshot.ai or platform.moonshot.cn",
+    key_prefixes: &[],
+    key_variables: &["MOONSHOT_API_KEY"],
+    more_hosts: &[],
+    tool_paths: ToolPaths {
+        openai: Some("/v1"),
+        anthropic: Some("/anthropic"),
+        responses: false,
+    },
+    models: Models {
+        model: "kimi-k2-0905-preview",
+        small_model: None,
+        context_window: 262_144,
+        max_output_tokens: 16_384,
+    },
+    sibling: Some(ProviderId::KimiCode),
+    zero_doubt: None,
+};
+
 impl Provider for Moonshot {
     fn tier_concurrency(&self, tier: u64) -> Option<u64> {
         TIER_CONCURRENCY.get(usize::try_from(tier).ok()?).copied()
@@ -38,6 +62,10 @@ impl Provider for Moonshot {
 
     fn id(&self) -> ProviderId {
         ProviderId::Moonshot
+    }
+
+    fn facts(&self) -> &'static Facts {
+        &FACTS
     }
 
     fn regions(&self) -> &'static [Region] {

@@ -3,7 +3,9 @@
 //! response: `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`.
 
 use super::wire::{self, header_number, header_text};
-use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
+use super::{
+    AuthStyle, Facts, Models, Provider, ProviderId, Region, ToolPaths, UsageContext, UsageError,
+};
 use crate::providers::snapshot::{Snapshot, Unit, Window, WindowKind};
 use crate::providers::throttle::{Cause, Classification};
 use crate::providers::wire::{error_message, go_duration, retry_after_header, retry_after_in_text};
@@ -20,9 +22,36 @@ const REGIONS: &[Region] = &[Region {
     usage_url: "https://api.openai.com/v1/models",
 }];
 
+const FACTS: Facts = Facts {
+    name: "OpenAI API",
+    short_name: "OpenAI",
+    key_hint: "An OpenAI API key (starts with sk-) from platform.openai.com",
+    key_prefixes: &[],
+    key_variables: &["OPENAI_API_KEY"],
+    more_hosts: &[],
+    // Only OpenAI itself serves the Responses API among these providers.
+    tool_paths: ToolPaths {
+        openai: Some("/v1"),
+        anthropic: None,
+        responses: true,
+    },
+    models: Models {
+        model: "gpt-5",
+        small_model: Some("gpt-5-mini"),
+        context_window: 400_000,
+        max_output_tokens: 128_000,
+    },
+    sibling: None,
+    zero_doubt: None,
+};
+
 impl Provider for OpenAi {
     fn id(&self) -> ProviderId {
         ProviderId::Openai
+    }
+
+    fn facts(&self) -> &'static Facts {
+        &FACTS
     }
 
     fn regions(&self) -> &'static [Region] {

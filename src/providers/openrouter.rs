@@ -4,7 +4,9 @@
 //! in `error.code`, also when they arrive inside an HTTP 200 body or stream.
 
 use super::wire::{self, number, shape};
-use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
+use super::{
+    AuthStyle, Facts, Models, Provider, ProviderId, Region, ToolPaths, UsageContext, UsageError,
+};
 use crate::providers::snapshot::{Snapshot, Unit, Window, WindowKind};
 use crate::providers::throttle::{Cause, Classification};
 use crate::providers::wire::{error_message, retry_after_header, retry_after_in_text};
@@ -21,9 +23,35 @@ const REGIONS: &[Region] = &[Region {
     usage_url: "https://openrouter.ai/api/v1/key",
 }];
 
+const FACTS: Facts = Facts {
+    name: "OpenRouter",
+    short_name: "OpenRouter",
+    key_hint: "An OpenRouter key (starts with sk-or-) from openrouter.ai/keys",
+    key_prefixes: &["sk-or-"],
+    key_variables: &["OPENROUTER_API_KEY"],
+    more_hosts: &[],
+    tool_paths: ToolPaths {
+        openai: Some("/api/v1"),
+        anthropic: None,
+        responses: false,
+    },
+    models: Models {
+        model: "moonshotai/kimi-k2",
+        small_model: None,
+        context_window: 131_072,
+        max_output_tokens: 16_384,
+    },
+    sibling: None,
+    zero_doubt: None,
+};
+
 impl Provider for OpenRouter {
     fn id(&self) -> ProviderId {
         ProviderId::Openrouter
+    }
+
+    fn facts(&self) -> &'static Facts {
+        &FACTS
     }
 
     fn regions(&self) -> &'static [Region] {

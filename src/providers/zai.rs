@@ -4,7 +4,9 @@
 //! (`{"code":1001,"success":false,"msg":"Authorization Token Missing"}`).
 
 use super::wire::{self, field, integer, shape};
-use super::{AuthStyle, Provider, ProviderId, Region, UsageContext, UsageError};
+use super::{
+    AuthStyle, Facts, Models, Provider, ProviderId, Region, ToolPaths, UsageContext, UsageError,
+};
 use crate::providers::snapshot::{Snapshot, Unit, Window, WindowKind};
 use crate::providers::throttle::{Cause, Classification};
 use crate::providers::wire::{error_message, retry_after_header, retry_after_in_text};
@@ -27,9 +29,35 @@ const REGIONS: &[Region] = &[
     },
 ];
 
+const FACTS: Facts = Facts {
+    name: "Z.ai GLM coding plan",
+    short_name: "Z.ai",
+    key_hint: "A Z.ai key from z.ai → API keys (the GLM coding plan key)",
+    key_prefixes: &[],
+    key_variables: &["ZAI_API_KEY", "ZHIPUAI_API_KEY"],
+    more_hosts: &[],
+    tool_paths: ToolPaths {
+        openai: Some("/api/coding/paas/v4"),
+        anthropic: Some("/api/anthropic"),
+        responses: false,
+    },
+    models: Models {
+        model: "glm-4.6",
+        small_model: Some("glm-4.5-air"),
+        context_window: 200_000,
+        max_output_tokens: 32_768,
+    },
+    sibling: None,
+    zero_doubt: None,
+};
+
 impl Provider for Zai {
     fn id(&self) -> ProviderId {
         ProviderId::Zai
+    }
+
+    fn facts(&self) -> &'static Facts {
+        &FACTS
     }
 
     fn regions(&self) -> &'static [Region] {

@@ -591,7 +591,7 @@ impl Api {
             .map(|&id| ProviderInfo {
                 id,
                 name: id.display_name(),
-                key_hint: key_hint(id),
+                key_hint: id.facts().key_hint,
                 regions: provider(id)
                     .regions()
                     .iter()
@@ -867,29 +867,6 @@ fn settings_of(config: Config, path: &std::path::Path, restart: Restart) -> Sett
     }
 }
 
-/// What a provider's key looks like and where it comes from.
-fn key_hint(id: ProviderId) -> &'static str {
-    match id {
-        ProviderId::KimiCode => {
-            "A Kimi Code key (starts with sk-kimi-) from kimi.com → Kimi Code → API keys"
-        }
-        ProviderId::Moonshot => {
-            "A Moonshot open platform key (starts with sk-) from platform.moonshot.ai or platform.moonshot.cn"
-        }
-        ProviderId::Openai => "An OpenAI API key (starts with sk-) from platform.openai.com",
-        ProviderId::Anthropic => {
-            "An Anthropic API key (starts with sk-ant-api) from console.anthropic.com"
-        }
-        ProviderId::Claude => {
-            "A Claude subscription token (starts with sk-ant-oat) from `claude setup-token`"
-        }
-        ProviderId::Openrouter => "An OpenRouter key (starts with sk-or-) from openrouter.ai/keys",
-        ProviderId::Deepseek => "A DeepSeek key (starts with sk-) from platform.deepseek.com",
-        ProviderId::Zai => "A Z.ai key from z.ai → API keys (the GLM coding plan key)",
-        ProviderId::Minimax => "A MiniMax key from the MiniMax platform → API keys",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -924,7 +901,7 @@ mod tests {
     #[test]
     fn every_provider_has_a_hint_and_a_default_region() {
         for id in ProviderId::ALL {
-            assert!(!key_hint(id).is_empty());
+            assert!(!id.facts().key_hint.is_empty());
             assert!(!provider(id).regions().is_empty(), "{id}");
         }
         assert!(parse_shell("fish").is_ok());

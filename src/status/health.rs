@@ -402,14 +402,14 @@ pub fn doubtful_window(window: &Window, provider: ProviderId, answered: u64) -> 
     }
     let name = window_label(window);
     let requests = if answered == 1 { "request" } else { "requests" };
-    let why = match provider {
-        ProviderId::KimiCode => "its usage endpoint is known to answer 0 for some logins",
-        _ => "the figure may lag behind, or not count this key's use",
-    };
+    let why = provider
+        .facts()
+        .zero_doubt
+        .unwrap_or("the figure may lag behind, or not count this key's use");
     Some(format!(
         "{name} window: {} reports 0 % used, but Redline forwarded {answered} {requests} in this \
          window; {why}.",
-        short_provider_name(provider)
+        provider.facts().short_name
     ))
 }
 
@@ -418,20 +418,6 @@ pub fn window_label(window: &Window) -> String {
     match &window.scope {
         Some(scope) => format!("{} ({scope})", window.kind.short_label()),
         None => window.kind.short_label().to_owned(),
-    }
-}
-
-fn short_provider_name(provider: ProviderId) -> &'static str {
-    match provider {
-        ProviderId::KimiCode => "Kimi",
-        ProviderId::Moonshot => "Moonshot",
-        ProviderId::Openai => "OpenAI",
-        ProviderId::Anthropic => "Anthropic",
-        ProviderId::Claude => "Claude",
-        ProviderId::Openrouter => "OpenRouter",
-        ProviderId::Deepseek => "DeepSeek",
-        ProviderId::Zai => "Z.ai",
-        ProviderId::Minimax => "MiniMax",
     }
 }
 

@@ -71,19 +71,19 @@ const FILES: &[(&str, &str, Format)] = &[
     ("Codex", ".codex/config.toml", Format::Toml),
 ];
 
-/// Environment variables that hold provider keys, and the provider each names.
-const ENV_KEYS: &[(&str, Option<ProviderId>)] = &[
-    ("ANTHROPIC_API_KEY", Some(ProviderId::Anthropic)),
-    ("ANTHROPIC_AUTH_TOKEN", None),
-    ("OPENAI_API_KEY", Some(ProviderId::Openai)),
-    ("MOONSHOT_API_KEY", Some(ProviderId::Moonshot)),
-    ("KIMI_API_KEY", Some(ProviderId::KimiCode)),
-    ("OPENROUTER_API_KEY", Some(ProviderId::Openrouter)),
-    ("DEEPSEEK_API_KEY", Some(ProviderId::Deepseek)),
-    ("ZAI_API_KEY", Some(ProviderId::Zai)),
-    ("ZHIPUAI_API_KEY", Some(ProviderId::Zai)),
-    ("MINIMAX_API_KEY", Some(ProviderId::Minimax)),
-];
+/// Environment variables that hold provider keys, and the provider each names: every
+/// provider's own ([`crate::providers::Facts::key_variables`]), and Claude Code's token
+/// variable, which any Anthropic-style provider's key may be in.
+fn env_keys() -> impl Iterator<Item = (&'static str, Option<ProviderId>)> {
+    let own = ProviderId::ALL.into_iter().flat_map(|provider| {
+        provider
+            .facts()
+            .key_variables
+            .iter()
+            .map(move |name| (*name, Some(provider)))
+    });
+    own.chain([("ANTHROPIC_AUTH_TOKEN", None)])
+}
 
 /// Field names that hold a key in tool config files (besides `*_API_KEY`/`*_AUTH_TOKEN`).
 const KEY_FIELDS: &[&str] = &[
@@ -135,7 +135,7 @@ pub fn scan(home: &Path, env: &dyn Fn(&str) -> Option<String>) -> Scan {
             Err(message) => result.warnings.push(ScanWarning { source, message }),
         }
     }
-    for &(name, _) in ENV_KEYS {
+    for (name, _) in env_keys() {
         let Some(text) = env(name).filter(|t| !t.trim().is_empty()) else {
             continue;
         };
@@ -316,18 +316,24 @@ pub fn guess_provider(
         return Some(provider);
     }
     if let Some(name) = env_name
-        && let Some(&(_, Some(provider))) = ENV_KEYS.iter().find(|(n, _)| *n == name)
+        && let Some((_, Some(provider))) = env_keys().find(|(n, _)| *n == name)
     {
         return Some(provider);
     }
+    // The longest prefix wins: `sk-ant-oat` (Claude) over `sk-ant-` (Anthropic).
     let key = secret.expose();
-    let by_prefix = [
-        ("sk-ant-oat", ProviderId::Claude),
-        ("sk-ant-", ProviderId::Anthropic),
-        ("sk-or-", ProviderId::Openrouter),
-        ("sk-kimi-", ProviderId::KimiCode),
-    ];
-    if let Some(&(_, provider)) = by_prefix.iter().find(|(p, _)| key.starts_with(p)) {
+    let by_prefix = ProviderId::ALL
+        .into_iter()
+        .flat_map(|provider| {
+            provider
+                .facts()
+                .key_prefixes
+                .iter()
+                .map(move |prefix| (*prefix, provider))
+        })
+        .filter(|(prefix, _)| key.starts_with(prefix))
+        .max_by_key(|(prefix, _)| prefix.len());
+    if let Some((_, provider)) = by_prefix {
         return Some(provider);
     }
     match tool {
@@ -336,21 +342,18 @@ pub fn guess_provider(
     }
 }
 
+/// The provider whose API host `url` is: a host of one of its regions or one of its
+/// [`crate::providers::Facts::more_hosts`]; the first provider listed wins a shared host
+/// (Anthropic's API before the Claude subscription).
 fn provider_for_url(url: &str) -> Option<ProviderId> {
-    let parsed = url::Url::parse(url).ok()?;
-    let host = parsed.host_str()?;
-    let path = parsed.path();
-    Some(match host {
-        "api.kimi.com" => ProviderId::KimiCode,
-        "api.moonshot.ai" | "api.moonshot.cn" => ProviderId::Moonshot,
-        "api.openai.com" => ProviderId::Openai,
-        "api.anthropic.com" => ProviderId::Anthropic,
-        "openrouter.ai" => ProviderId::Openrouter,
-        "api.deepseek.com" => ProviderId::Deepseek,
-        "api.z.ai" | "open.bigmodel.cn" => ProviderId::Zai,
-        "api.minimax.io" | "api.minimaxi.com" | "api.minimax.chat" => ProviderId::Minimax,
-        _ if path.starts_with("/coding") && host.ends_with("kimi.com") => ProviderId::KimiCode,
-        _ => return None,
+    let host = url::Url::parse(url).ok()?.host_str()?.to_ascii_lowercase();
+    ProviderId::ALL.into_iter().find(|&provider| {
+        let regions = crate::providers::provider(provider).regions();
+        regions
+            .iter()
+            .filter_map(|region| url::Url::parse(region.api_base).ok())
+            .any(|base| base.host_str() == Some(host.as_str()))
+            || provider.facts().more_hosts.contains(&host.as_str())
     })
 }
 

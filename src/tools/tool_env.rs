@@ -4,7 +4,7 @@
 //! rotation needs no change in any tool). `connect::setup` makes `redline env`'s text of them.
 
 use crate::keys::secret::Secret;
-use crate::providers::ProviderId;
+use crate::providers::{Models, ProviderId};
 use crate::tools::connect::{ApiStyle, EditError, Target, Tool, route_base_url};
 use std::net::SocketAddr;
 
@@ -15,71 +15,26 @@ pub enum Shell {
     Powershell,
 }
 
-/// The API paths tools use on a provider's host: OpenAI-compatible and Anthropic-compatible.
-pub fn tool_paths(provider: ProviderId) -> (Option<&'static str>, Option<&'static str>) {
-    match provider {
-        ProviderId::KimiCode => (Some("/coding/v1"), Some("/coding/")),
-        ProviderId::Moonshot => (Some("/v1"), Some("/anthropic")),
-        ProviderId::Openai => (Some("/v1"), None),
-        ProviderId::Anthropic | ProviderId::Claude => (None, Some("")),
-        ProviderId::Openrouter => (Some("/api/v1"), None),
-        ProviderId::Deepseek => (Some(""), Some("/anthropic")),
-        ProviderId::Zai => (Some("/api/coding/paas/v4"), Some("/api/anthropic")),
-        ProviderId::Minimax => (Some("/v1"), Some("/anthropic")),
-    }
-}
-
 /// The API styles a provider offers tools, each with its path on the provider's host (and
-/// on Redline's route for the account).
+/// on Redline's route for the account), from the provider's [`crate::providers::Facts`].
 pub fn offered_styles(provider: ProviderId) -> Vec<(ApiStyle, &'static str)> {
-    let (openai, anthropic) = tool_paths(provider);
+    let paths = provider.facts().tool_paths;
     let mut styles = Vec::new();
-    if let Some(path) = openai {
+    if let Some(path) = paths.openai {
         styles.push((ApiStyle::OpenAiChat, path));
-        // Only OpenAI itself serves the Responses API among these providers.
-        if provider == ProviderId::Openai {
+        if paths.responses {
             styles.push((ApiStyle::OpenAiResponses, path));
         }
     }
-    if let Some(path) = anthropic {
+    if let Some(path) = paths.anthropic {
         styles.push((ApiStyle::AnthropicMessages, path));
     }
     styles
 }
 
 /// The models a tool is told to use with a provider.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Models {
-    pub model: &'static str,
-    /// For background work, where the provider has a smaller one.
-    pub small_model: Option<&'static str>,
-    pub context_window: u32,
-    pub max_output_tokens: u32,
-}
-
-/// Each provider's model for coding tools. (Issue 15 moves this into each provider's file.)
 pub fn models(provider: ProviderId) -> Models {
-    let m = |model, small_model, context_window, max_output_tokens| Models {
-        model,
-        small_model,
-        context_window,
-        max_output_tokens,
-    };
-    match provider {
-        ProviderId::KimiCode => m("kimi-for-coding", None, 262_144, 32_768),
-        ProviderId::Moonshot => m("kimi-k2-0905-preview", None, 262_144, 16_384),
-        ProviderId::Openai => m("gpt-5", Some("gpt-5-mini"), 400_000, 128_000),
-        ProviderId::Anthropic | ProviderId::Claude => m(
-            "claude-sonnet-4-5",
-            Some("claude-haiku-4-5"),
-            200_000,
-            64_000,
-        ),
-        ProviderId::Openrouter => m("moonshotai/kimi-k2", None, 131_072, 16_384),
-        ProviderId::Deepseek => m("deepseek-chat", None, 128_000, 8_192),
-        ProviderId::Zai => m("glm-4.6", Some("glm-4.5-air"), 200_000, 32_768),
-        ProviderId::Minimax => m("MiniMax-M2", None, 204_800, 32_768),
-    }
+    provider.facts().models
 }
 
 /// What `tool` is pointed at for `account` (a `provider` account) on the Redline listening on
@@ -147,13 +102,17 @@ pub fn sdk_lines(
     token: &str,
     shell: Shell,
 ) -> Option<String> {
-    let (openai, anthropic) = tool_paths(provider);
+    let paths = provider.facts().tool_paths;
     let base = format!("http://{listen}/{id}");
     let model = models(provider).model;
     let lines = match sdk {
         Sdk::OpenAi => vec![
             format!("# OpenAI SDKs for {id}: model \"{model}\""),
-            assign(shell, "OPENAI_BASE_URL", &format!("{base}{}", openai?)),
+            assign(
+                shell,
+                "OPENAI_BASE_URL",
+                &format!("{base}{}", paths.openai?),
+            ),
             assign(shell, "OPENAI_API_KEY", token),
         ],
         Sdk::Anthropic => vec![
@@ -161,7 +120,7 @@ pub fn sdk_lines(
             assign(
                 shell,
                 "ANTHROPIC_BASE_URL",
-                &format!("{base}{}", anthropic?),
+                &format!("{base}{}", paths.anthropic?),
             ),
             assign(shell, "ANTHROPIC_AUTH_TOKEN", token),
         ],
