@@ -6,6 +6,7 @@ mod config;
 mod connect;
 mod env;
 mod keys;
+mod providers;
 mod status;
 mod token;
 
@@ -41,6 +42,14 @@ Examples:
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+impl Cli {
+    /// Whether the command runs a server (the daemon, the demo), which must outlive any pipe
+    /// it writes to rather than end with it.
+    pub fn serves(&self) -> bool {
+        matches!(self.command, Command::Daemon { .. } | Command::Demo)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -129,6 +138,9 @@ enum Command {
     /// key); through Redline on an account, with which tool token; or at a Redline address
     /// that is not the one running (connect again).
     Tools(connect::ToolsArgs),
+    /// List the providers Redline knows and what it can show for each: quota windows from a
+    /// usage endpoint, a balance, or rate limits from the headers of answers through its proxy.
+    Providers(providers::ProvidersArgs),
     /// Print a tool token that your tools present to Redline's proxy, or the admin credential.
     ///
     /// A tool token (256 random bits, made on first use and kept in the OS keyring) opens the
@@ -191,6 +203,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Connect(args) => connect::connect(&paths, &keys, args).await,
         Command::Disconnect(args) => connect::disconnect(&paths, args).await,
         Command::Tools(args) => connect::tools(&paths, &keys, args).await,
+        Command::Providers(args) => Ok(providers::run(args)),
         Command::Token(args) => token::run(&paths, args).await,
         Command::Dashboard(args) => token::dashboard(&paths, &keys, args).await,
     }

@@ -5,7 +5,8 @@
 
 use super::wire::{self, header_number, header_text};
 use super::{
-    AuthStyle, Facts, Models, Provider, ProviderId, Region, ToolPaths, UsageContext, UsageError,
+    AuthStyle, Facts, Models, Provider, ProviderId, Region, Shows, ToolPaths, UsageContext,
+    UsageError,
 };
 use crate::providers::snapshot::{Snapshot, Unit, Window, WindowKind};
 use crate::providers::throttle::{Cause, Classification};
@@ -60,6 +61,7 @@ const FACTS: Facts = Facts {
     models: MODELS,
     sibling: Some(ProviderId::Claude),
     zero_doubt: None,
+    shows: &[Shows::Headers],
 };
 
 impl Provider for Anthropic {

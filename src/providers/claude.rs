@@ -4,7 +4,9 @@
 //! so the classifier is Anthropic's with subscription-specific advice.
 
 use super::wire::{self, header_number, header_text, number, shape};
-use super::{AuthStyle, Facts, Provider, ProviderId, Region, UsageContext, UsageError, anthropic};
+use super::{
+    AuthStyle, Facts, Provider, ProviderId, Region, Shows, UsageContext, UsageError, anthropic,
+};
 use crate::providers::snapshot::{Snapshot, Window, WindowKind};
 use crate::providers::throttle::{Cause, Classification};
 use http::HeaderMap;
@@ -37,6 +39,7 @@ const FACTS: Facts = Facts {
     models: anthropic::MODELS,
     sibling: Some(ProviderId::Anthropic),
     zero_doubt: None,
+    shows: &[Shows::Windows, Shows::Headers],
 };
 
 impl Provider for Claude {

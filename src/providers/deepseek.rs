@@ -4,7 +4,8 @@
 
 use super::wire::{self, number, shape};
 use super::{
-    AuthStyle, Facts, Models, Provider, ProviderId, Region, ToolPaths, UsageContext, UsageError,
+    AuthStyle, Facts, Models, Provider, ProviderId, Region, Shows, ToolPaths, UsageContext,
+    UsageError,
 };
 use crate::providers::snapshot::{Balance, Snapshot};
 use crate::providers::throttle::{Cause, Classification};
@@ -41,6 +42,7 @@ const FACTS: Facts = Facts {
     },
     sibling: None,
     zero_doubt: None,
+    shows: &[Shows::Balance],
 };
 
 impl Provider for DeepSeek {

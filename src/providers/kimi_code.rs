@@ -11,7 +11,8 @@
 
 use super::wire::{self, field, number, shape};
 use super::{
-    AuthStyle, Facts, Models, Provider, ProviderId, Region, ToolPaths, UsageContext, UsageError,
+    AuthStyle, Facts, Models, Provider, ProviderId, Region, Shows, ToolPaths, UsageContext,
+    UsageError,
 };
 use crate::providers::snapshot::{Balance, Snapshot, Unit, Window, WindowKind};
 use crate::providers::throttle::{Cause, Classification};
@@ -53,6 +54,7 @@ const FACTS: Facts = Facts {
     },
     sibling: Some(ProviderId::Moonshot),
     zero_doubt: Some("its usage endpoint is known to answer 0 for some logins"),
+    shows: &[Shows::Windows, Shows::Balance],
 };
 
 impl Provider for KimiCode {

@@ -114,6 +114,30 @@ pub struct Facts {
     pub sibling: Option<ProviderId>,
     /// Why a 0 % from its usage endpoint beside forwarded requests is doubtful, when known.
     pub zero_doubt: Option<&'static str>,
+    /// What Redline can show for it.
+    pub shows: &'static [Shows],
+}
+
+/// What Redline can show for a provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shows {
+    /// Quota windows from its usage endpoint (5 hours, week, month, a key's credit limit).
+    Windows,
+    /// Money or credit left, from a balance endpoint or a wallet in the usage answer.
+    Balance,
+    /// Rate windows (requests and tokens per minute) from the headers of proxied answers.
+    Headers,
+}
+
+impl Shows {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Shows::Windows => "quota windows",
+            Shows::Balance => "balance",
+            Shows::Headers => "rate limits from headers",
+        }
+    }
 }
 
 /// The API paths tools use on a provider's host (`None`: not offered). The Responses API is

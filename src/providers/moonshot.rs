@@ -4,7 +4,8 @@
 
 use super::wire::{self, field, number, shape};
 use super::{
-    AuthStyle, Facts, Models, Provider, ProviderId, Region, ToolPaths, UsageContext, UsageError,
+    AuthStyle, Facts, Models, Provider, ProviderId, Region, Shows, ToolPaths, UsageContext,
+    UsageError,
 };
 use crate::providers::snapshot::{Balance, Snapshot};
 use crate::providers::throttle::{Cause, Classification};
@@ -53,6 +54,7 @@ const FACTS: Facts = Facts {
     },
     sibling: Some(ProviderId::KimiCode),
     zero_doubt: None,
+    shows: &[Shows::Balance],
 };
 
 impl Provider for Moonshot {

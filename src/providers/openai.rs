@@ -4,7 +4,8 @@
 
 use super::wire::{self, header_number, header_text};
 use super::{
-    AuthStyle, Facts, Models, Provider, ProviderId, Region, ToolPaths, UsageContext, UsageError,
+    AuthStyle, Facts, Models, Provider, ProviderId, Region, Shows, ToolPaths, UsageContext,
+    UsageError,
 };
 use crate::providers::snapshot::{Snapshot, Unit, Window, WindowKind};
 use crate::providers::throttle::{Cause, Classification};
@@ -43,6 +44,7 @@ const FACTS: Facts = Facts {
     },
     sibling: None,
     zero_doubt: None,
+    shows: &[Shows::Headers],
 };
 
 impl Provider for OpenAi {

@@ -5,7 +5,8 @@
 
 use super::wire::{self, field, integer, shape};
 use super::{
-    AuthStyle, Facts, Models, Provider, ProviderId, Region, ToolPaths, UsageContext, UsageError,
+    AuthStyle, Facts, Models, Provider, ProviderId, Region, Shows, ToolPaths, UsageContext,
+    UsageError,
 };
 use crate::providers::snapshot::{Snapshot, Unit, Window, WindowKind};
 use crate::providers::throttle::{Cause, Classification};
@@ -49,6 +50,7 @@ const FACTS: Facts = Facts {
     },
     sibling: None,
     zero_doubt: None,
+    shows: &[Shows::Windows],
 };
 
 impl Provider for Zai {

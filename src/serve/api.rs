@@ -21,7 +21,7 @@ use crate::keys::verify::{Verdict, verify};
 use crate::keys::{KeyInfo, Keys, NewAccount, TestResult};
 use crate::poll::fetch::HttpClient;
 use crate::poll::monitor::Monitor;
-use crate::providers::{ProviderId, provider};
+use crate::providers::{ProviderId, Shows, provider};
 use crate::proxy::Proxy;
 use crate::proxy::traffic::Traffic;
 use crate::status::health::ThrottleEvent;
@@ -257,6 +257,8 @@ pub struct ProviderInfo {
     pub key_hint: &'static str,
     /// The provider's hosts, the default first; each may be given as the base URL.
     pub regions: Vec<RegionInfo>,
+    /// What Redline can show for it: `windows`, `balance`, `headers`.
+    pub shows: &'static [Shows],
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -592,6 +594,7 @@ impl Api {
                 id,
                 name: id.display_name(),
                 key_hint: id.facts().key_hint,
+                shows: id.facts().shows,
                 regions: provider(id)
                     .regions()
                     .iter()

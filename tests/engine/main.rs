@@ -20,6 +20,7 @@ mod key_scan;
 mod keys_cli;
 mod metrics;
 mod monitor;
+mod providers_cli;
 mod proxy;
 mod queue;
 mod real_tools;
