@@ -25,6 +25,7 @@ mod queue;
 mod relay_truth;
 mod request_tools;
 mod sdk_clients;
+mod starvation;
 mod status_cli;
 mod store;
 mod tokens;
