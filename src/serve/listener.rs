@@ -53,6 +53,10 @@ const FD_HEADROOM: u64 = 256;
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// Accept errors are logged at most this often.
 const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(60);
+/// A burst: at least this many connections open at once since memory was last given back.
+const BURST: usize = 128;
+/// A burst is over once at most this many are left.
+const QUIET: usize = 16;
 
 /// The bounds every connection is held to (from `[proxy]` in the config).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,6 +206,23 @@ pub fn cap_for_open_files(open_files: u64) -> usize {
         .max(8)
 }
 
+/// Whether memory should be given back now: a burst of `peak` connections has ended with
+/// `open` left.
+pub fn burst_over(peak: usize, open: usize) -> bool {
+    peak >= BURST && open <= QUIET
+}
+
+/// Returns the heap's free memory to the system. glibc keeps what a burst of connections
+/// freed (tens of MB after thousands) inside its arenas; elsewhere the allocator returns it
+/// itself, or there is nothing to do.
+fn give_back_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap memory to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Raises this process's soft limit on open files to its hard limit (Linux), and returns the
 /// soft limit now in effect (`None` when unknown or unlimited).
 pub fn raise_open_files_limit() -> Option<u64> {
@@ -247,6 +268,8 @@ struct Inner {
     /// Connections asked to close for a newer one and not closed yet.
     closing: AtomicUsize,
     refused: AtomicU64,
+    /// The most open at once since memory was last given back.
+    peak: AtomicUsize,
 }
 
 impl Connections {
@@ -259,6 +282,7 @@ impl Connections {
                 next_id: AtomicU64::new(0),
                 closing: AtomicUsize::new(0),
                 refused: AtomicU64::new(0),
+                peak: AtomicUsize::new(0),
             }),
         }
     }
@@ -354,13 +378,29 @@ impl Connections {
         });
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         open.insert(id, conn.clone());
+        self.inner.peak.fetch_max(open.len(), Ordering::Relaxed);
         Some((id, conn))
     }
 
     fn forget(&self, id: u64) {
-        let removed = self.open().remove(&id);
+        let (removed, left) = {
+            let mut open = self.open();
+            (open.remove(&id), open.len())
+        };
         if removed.is_some_and(|conn| conn.closing.load(Ordering::Relaxed)) {
             self.inner.closing.fetch_sub(1, Ordering::Relaxed);
+        }
+        let peak = self.inner.peak.load(Ordering::Relaxed);
+        if burst_over(peak, left)
+            && self
+                .inner
+                .peak
+                .compare_exchange(peak, left, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            // Off the runtime's threads: trimming a large heap takes a few milliseconds.
+            runtime.spawn_blocking(give_back_memory);
         }
     }
 }
@@ -805,6 +845,14 @@ mod tests {
         let (_, reserve) = connections.admit(t0 + s(6)).unwrap();
         assert!(reserve.reserve.load(Ordering::Relaxed));
         assert_eq!(connections.figures().refused, 1);
+    }
+
+    #[test]
+    fn memory_is_given_back_once_a_burst_is_over() {
+        assert!(burst_over(BURST, QUIET));
+        assert!(burst_over(20_000, 0));
+        assert!(!burst_over(BURST, QUIET + 1), "not while it lasts");
+        assert!(!burst_over(BURST - 1, 0), "not after a few connections");
     }
 
     #[test]
