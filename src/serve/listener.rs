@@ -79,12 +79,6 @@ impl Limits {
     }
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Limits::from_config(&crate::config::Config::default().proxy)
-    }
-}
-
 /// Where one connection is between requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
@@ -430,11 +424,10 @@ impl Conn {
         let mut phase = lock(&self.phase);
         let before = *phase;
         *phase = change(before);
-        let nearer = match (before, *phase) {
-            (Phase::Busy { .. }, Phase::Idle { .. }) => true,
-            (Phase::Idle { .. }, Phase::Head { .. }) => true,
-            _ => false,
-        };
+        let nearer = matches!(
+            (before, *phase),
+            (Phase::Busy { .. }, Phase::Idle { .. }) | (Phase::Idle { .. }, Phase::Head { .. })
+        );
         drop(phase);
         if nearer {
             self.wake.notify_one();
