@@ -10,7 +10,8 @@
 //!   [`RESERVE`] more are let in for Redline's own routes (`/healthz`, the dashboard, the API,
 //!   `/metrics`) while the proxy answers them 503; beyond that a connection is closed at once.
 //!   Each of these counts as refused (`redline_connections_refused_total`);
-//! - accept errors (out of descriptors) pause the loop briefly and are logged once a minute.
+//! - accept errors (out of descriptors) pause the loop briefly and are logged once a minute;
+//! - once a burst of connections is over, the heap is trimmed (glibc keeps what it freed).
 //!
 //! The desktop app's tray reads the engine's status in-process and needs no connection.
 //!
