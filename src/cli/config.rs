@@ -25,6 +25,7 @@ pub(super) enum ConfigCommand {
     /// poll.interval_s (15 at the least), proxy.listen (address:port; used when Redline
     /// restarts), proxy.queue_max_wait_s, proxy.queue_max_len, proxy.retry_429 (true/false),
     /// proxy.connect_timeout_s, proxy.first_byte_timeout_s, proxy.idle_timeout_s,
+    /// proxy.header_timeout_s, proxy.keep_alive_s, proxy.max_connections,
     /// notifications.enabled (true/false), notifications.rotation_reminder_days,
     /// history.retention_days (days of history kept, 1 to 3650; used when Redline restarts),
     /// accounts.<id>.concurrency_cap (0 = no cap, a number, or auto for the provider's own

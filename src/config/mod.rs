@@ -55,6 +55,12 @@ retry_429 = false
 connect_timeout_s = 10
 first_byte_timeout_s = 300
 idle_timeout_s = 120
+# Connections to this port: seconds a client may take to send a request's headers, seconds an
+# idle connection is kept open for its next request, and the most open at once (beyond it the
+# longest idle ones are closed; /healthz and the dashboard keep a few places of their own).
+header_timeout_s = 10
+keep_alive_s = 75
+max_connections = 1024
 
 [notifications]
 enabled = true
@@ -94,6 +100,9 @@ impl Default for Config {
                 connect_timeout_s: default_connect_timeout(),
                 first_byte_timeout_s: default_first_byte_timeout(),
                 idle_timeout_s: default_idle_timeout(),
+                header_timeout_s: default_header_timeout(),
+                keep_alive_s: default_keep_alive(),
+                max_connections: default_max_connections(),
             },
             notifications: Notifications {
                 enabled: true,
@@ -195,6 +204,25 @@ pub struct Proxy {
         deserialize_with = "whole_number::<_, 5, 3600>"
     )]
     pub idle_timeout_s: u64,
+    /// Closing a connection whose request headers have not all come within this long (a
+    /// client sending them byte by byte holds no place for long).
+    #[serde(
+        default = "default_header_timeout",
+        deserialize_with = "whole_number::<_, 1, 300>"
+    )]
+    pub header_timeout_s: u64,
+    /// Closing a connection that has sent no new request for this long since its last answer.
+    #[serde(
+        default = "default_keep_alive",
+        deserialize_with = "whole_number::<_, 1, 3600>"
+    )]
+    pub keep_alive_s: u64,
+    /// Most connections open at once; beyond it the longest idle one is closed for the new one.
+    #[serde(
+        default = "default_max_connections",
+        deserialize_with = "whole_number::<_, 8, 1000000>"
+    )]
+    pub max_connections: u64,
 }
 
 fn default_queue_wait() -> u64 {
@@ -215,6 +243,18 @@ fn default_first_byte_timeout() -> u64 {
 
 fn default_idle_timeout() -> u64 {
     120
+}
+
+fn default_header_timeout() -> u64 {
+    10
+}
+
+fn default_keep_alive() -> u64 {
+    75
+}
+
+fn default_max_connections() -> u64 {
+    1024
 }
 
 /// How many requests the proxy lets through at once for one account.

@@ -18,14 +18,14 @@ use crate::proxy::traffic::{FinishedRequest, Traffic, TrafficObserver};
 use crate::proxy::{Proxy, ProxySettings, Upstream, upstream_origin};
 use crate::serve::api::{Api, ApiParts};
 use crate::serve::demo;
+use crate::serve::listener::{self, Connections, Limits};
 use crate::serve::metrics::Metrics;
-use crate::serve::router::{AppState, LocalListener, router};
+use crate::serve::router::{AppState, router};
 use crate::status::health::ThrottleEvent;
 use crate::status::model::Status;
 use crate::tools::connect::notice::ToolNotice;
 use crate::tools::connect::service::ConnectService;
 use crate::tools::connect::watch as tool_watch;
-use crate::tools::request_tool::Peer;
 use crate::tools::surroundings;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -101,6 +101,7 @@ pub fn start_with_history(inputs: Inputs, history: Option<Store>) -> AppState {
         remember_traffic(store, &traffic, &config);
     }
     let settings = ProxySettings::from_config(&config.proxy);
+    let connections = Connections::new(Limits::from_config(&config.proxy));
     let proxy = Proxy::with_credentials(
         settings,
         hosts.clone(),
@@ -141,6 +142,7 @@ pub fn start_with_history(inputs: Inputs, history: Option<Store>) -> AppState {
         api,
         metrics,
         history,
+        connections,
     }
 }
 
@@ -378,6 +380,10 @@ pub async fn serve_with(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(Api),
 ) -> Result<(), Error> {
+    // Connections are capped well below it; everything else gets the rest. The process scans
+    // (sysinfo) would otherwise keep a `/proc` file open per process, up to half the limit.
+    let open_files = listener::raise_open_files_limit();
+    sysinfo::set_open_files_limit(0);
     let keys = Keys::from_paths(paths);
     let config = keys.config().load()?;
     let listen = options.listen.unwrap_or(config.proxy.listen);
@@ -503,9 +509,10 @@ pub async fn serve_with(
     let _reloader = reload.map(|(config, keys, secrets)| {
         tokio::spawn(follow_config(keys, config, secrets, state.clone()))
     });
-    // No Nagle delay; each connection carries its peer, so the proxy can name a tool by its
-    // process.
-    let listener = LocalListener(listener);
+    // Bounded connections (header and keep-alive timeouts, a cap within the open-files
+    // limit), each carrying its peer so the proxy can name a tool by its process.
+    let connections = state.connections.clone();
+    connections.fit_open_files(open_files);
     let history = state.history.clone();
     let api = state.api.clone();
     // Open event streams (a dashboard tab) would hold a graceful shutdown forever: end them.
@@ -513,11 +520,7 @@ pub async fn serve_with(
         shutdown.await;
         api.stop();
     };
-    let app = router(state).into_make_service_with_connect_info::<Peer>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| Error::Environment(format!("the local server stopped: {e}")));
+    listener::serve(listener, router(state), connections, shutdown).await;
     if let Some(store) = history {
         // Commits what is queued and closes the file cleanly.
         let closing = store.clone();
@@ -529,7 +532,6 @@ pub async fn serve_with(
         );
     }
     following.abort();
-    served?;
     eprintln!("Redline stopped.");
     Ok(())
 }
@@ -579,6 +581,7 @@ async fn follow_config(keys: Keys, mut current: Config, mut secrets: Secrets, st
                         // First, so that a request sent once the reload is announced meets
                         // the new settings.
                         state.proxy.set_settings(ProxySettings::from_config(&config.proxy));
+                        state.connections.set_limits(Limits::from_config(&config.proxy));
                         secrets = load_secrets(&Vault::from_env(), &config).await;
                         state.monitor.reconfigure(config.clone(), secrets.clone());
                         eprintln!("redline: settings reloaded ({} accounts)", config.accounts.len());

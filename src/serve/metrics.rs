@@ -18,10 +18,13 @@
 //! | `redline_poll_error` | account | 1 when the last usage poll failed |
 //! | `redline_history_dropped_rows_total` | | history rows lost (writer behind or failing) |
 //! | `redline_process_resident_memory_bytes` | | Redline's resident memory (Linux) |
+//! | `redline_connections_open` | | connections open to the local port now |
+//! | `redline_connections_refused_total` | | connections closed or turned away at the cap (`proxy.max_connections`) |
 
 use crate::history::store::StoreStats;
 use crate::keys::account_id::AccountId;
 use crate::proxy::traffic::{FinishedRequest, TrafficObserver};
+use crate::serve::listener::ConnectionFigures;
 use crate::status::health::ThrottleEvent;
 use crate::status::model::Status;
 use jiff::Timestamp;
@@ -186,8 +189,15 @@ impl Metrics {
         Metrics::default()
     }
 
-    /// The text a scrape gets: the counters plus gauges read from `status` at `now`.
-    pub fn render(&self, status: &Status, history: Option<StoreStats>, now: Timestamp) -> String {
+    /// The text a scrape gets: the counters plus gauges read from `status` at `now`, and the
+    /// local port's `connections`.
+    pub fn render(
+        &self,
+        status: &Status,
+        history: Option<StoreStats>,
+        connections: ConnectionFigures,
+        now: Timestamp,
+    ) -> String {
         let mut registry = Registry::default();
         registry.register(
             "redline_requests",
@@ -288,6 +298,16 @@ impl Metrics {
                 ConstCounter::new(stats.dropped_rows),
             );
         }
+        registry.register(
+            "redline_connections_open",
+            "Connections open to the local port now",
+            ConstGauge::new(i64::try_from(connections.open).unwrap_or(i64::MAX)),
+        );
+        registry.register(
+            "redline_connections_refused",
+            "Connections to the local port closed or turned away because proxy.max_connections were open",
+            ConstCounter::new(connections.refused),
+        );
         if let Some(rss) = resident_memory_bytes() {
             registry.register(
                 "redline_process_resident_memory_bytes",

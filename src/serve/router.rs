@@ -13,20 +13,16 @@ use crate::keys::credentials::{Credentials, SIGN_IN_CODE_LIFETIME};
 use crate::poll::monitor::Monitor;
 use crate::proxy::{Proxy, ProxyAnswer, redline_error, split_account};
 use crate::serve::api::Api;
+use crate::serve::listener::Connections;
 use crate::serve::metrics::Metrics;
-use crate::tools::request_tool::Peer;
 use axum::Router;
-use axum::extract::connect_info::Connected;
 use axum::extract::{Request, State};
 use axum::handler::Handler;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get, post};
-use axum::serve::{IncomingStream, Listener};
-use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::{TcpListener, TcpStream};
 
 /// The dashboard's files (name, contents, MIME type), compiled in so the binary serves them
 /// from anywhere. `build.rs` lists every file in `ui/`.
@@ -59,6 +55,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// `None` when the history database could not be opened (the daemon said why).
     pub history: Option<Store>,
+    /// The port's open connections and their bounds (`serve::listener`).
+    pub connections: Connections,
 }
 
 /// Every route of the port but the proxy, with its handler: the one list [`router`] serves
@@ -223,7 +221,10 @@ async fn history(
 async fn metrics(State(state): State<AppState>) -> Response {
     let status = state.api.status();
     let stats = state.history.as_ref().map(Store::stats);
-    let text = state.metrics.render(&status, stats, jiff::Timestamp::now());
+    let connections = state.connections.figures();
+    let text = state
+        .metrics
+        .render(&status, stats, connections, jiff::Timestamp::now());
     (
         [(header::CONTENT_TYPE, crate::serve::metrics::CONTENT_TYPE)],
         text,
@@ -243,34 +244,6 @@ async fn proxy(State(proxy): State<Proxy>, request: Request) -> Response {
             proxy.handle(&account, &rest, request).await
         }
         None => ProxyAnswer::NoAccountInPath.response(),
-    }
-}
-
-/// The local port's listener: every connection without Nagle's delay, so streamed chunks and
-/// small answers go out at once, and carrying its [`Peer`] (serve the router with
-/// `into_make_service_with_connect_info::<Peer>()`), so the proxy can name a tool by its
-/// process.
-pub struct LocalListener(pub TcpListener);
-
-impl Listener for LocalListener {
-    type Io = TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
-        // TcpListener's own accept retries and backs off on errors.
-        let (stream, addr) = Listener::accept(&mut self.0).await;
-        let _ = stream.set_nodelay(true);
-        (stream, addr)
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.0.local_addr()
-    }
-}
-
-impl Connected<IncomingStream<'_, LocalListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, LocalListener>) -> Peer {
-        Peer::new(*stream.remote_addr(), stream.io().local_addr().ok())
     }
 }
 

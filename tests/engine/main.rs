@@ -27,6 +27,7 @@ mod real_tools;
 mod relay_truth;
 mod request_tools;
 mod sdk_clients;
+mod starvation;
 mod status_cli;
 mod store;
 mod tokens;

@@ -130,6 +130,11 @@ impl Daemon {
         }
     }
 
+    /// Its process id (to count its descriptors in `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.origin)
     }
