@@ -25,6 +25,8 @@ mod decode;
 mod forward;
 mod headers;
 mod inband;
+#[cfg(test)]
+mod props;
 mod queue;
 mod relay;
 mod series;
