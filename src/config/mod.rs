@@ -10,6 +10,8 @@
 //! overwritten.
 
 pub mod paths;
+#[cfg(test)]
+mod props;
 pub mod restart;
 pub mod settings;
 
@@ -469,9 +471,11 @@ impl Config {
             let line = err
                 .span()
                 .map(|span| text[..span.start].matches('\n').count() + 1);
+            // Keys are masked before the line is cut: a key cut in two would leave a part
+            // too short to be recognised as one.
             let source_line = line
                 .and_then(|n| text.lines().nth(n - 1))
-                .map(|l| l.trim().chars().take(80).collect());
+                .map(|l| redact_keys(l.trim()).chars().take(80).collect());
             Invalid {
                 line,
                 source_line,
@@ -768,6 +772,16 @@ pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_across_the_cut_of_a_quoted_line_is_masked_whole() {
+        // Found by config/props.rs: the line was cut to 80 characters before keys were masked.
+        let key = "sk-aA07xesRThHT8S7b6D4Hifs2";
+        let text = format!("{} warn = {key}\n", "y k ur".repeat(9));
+        let invalid = Config::parse(&text).unwrap_err();
+        let line = invalid.source_line.unwrap();
+        assert!(!line.contains("sk-aA07xes"), "{line}");
+    }
 
     #[test]
     fn template_is_the_default_config() {
