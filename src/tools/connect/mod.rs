@@ -26,11 +26,13 @@ mod json5;
 mod kimi;
 mod openclaw;
 mod opencode;
+#[cfg(test)]
+mod props;
 mod toml;
 pub mod write;
 mod yaml;
 
-use crate::keys::secret::Secret;
+use crate::keys::secret::{Secret, redact_keys};
 use crate::providers::ProviderId;
 use serde_json::Value;
 use std::fmt;
@@ -568,7 +570,9 @@ pub fn plan(tool: Tool, current: Option<&[u8]>, target: &Target) -> Result<Edit,
             Some(old) => format!(
                 "  ~ {shown} = {} (was {})",
                 shown_value(&new, name, &target.token),
-                shown_value(old, name, &target.token)
+                // The user's value may hold a key under any name: whatever looks like one is
+                // masked.
+                redact_keys(&shown_value(old, name, &target.token))
             ),
         };
         preview.push(line);
