@@ -683,6 +683,12 @@ impl ConfigEdit {
         }
         if value.as_str() == Some("") {
             table.remove(field);
+        } else if let Some(Item::Value(old)) = table.get_mut(field) {
+            // In place: the comment above the key (kept with the key) and the one after the
+            // value stay.
+            let mut value = value;
+            *value.decor_mut() = old.decor().clone();
+            *old = value;
         } else {
             table.insert(field, Item::Value(value));
         }
@@ -772,6 +778,23 @@ pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_setting_changed_keeps_the_comment_above_it() {
+        // Found by config/props.rs: `config set` replaced the key with the value, and the
+        // comment above it went with the key.
+        let dir = tempfile::tempdir().unwrap();
+        let file = ConfigFile::new(dir.path().join("config.toml"));
+        settings::set(&file, "proxy.retry_429", "yes").unwrap();
+        settings::set(&file, "thresholds.warn", "50").unwrap();
+        let text = std::fs::read_to_string(file.path()).unwrap();
+        assert_eq!(
+            text,
+            TEMPLATE
+                .replace("retry_429 = false", "retry_429 = true")
+                .replace("warn = 80", "warn = 50")
+        );
+    }
 
     #[test]
     fn a_key_across_the_cut_of_a_quoted_line_is_masked_whole() {

@@ -220,6 +220,48 @@ proptest! {
     }
 
     #[test]
+    fn config_set_saves_a_valid_value_or_nothing_at_all(
+        key in prop_oneof![
+            proptest::sample::select(&[
+                "thresholds.warn", "thresholds.critical", "poll.interval_s", "proxy.listen",
+                "proxy.queue_max_wait_s", "proxy.queue_max_len", "proxy.retry_429",
+                "proxy.connect_timeout_s", "proxy.first_byte_timeout_s", "proxy.idle_timeout_s",
+                "notifications.enabled", "notifications.rotation_reminder_days",
+                "history.retention_days", "accounts.kimi-main.concurrency_cap",
+                "accounts.kimi-main.tier", "accounts.kimi-main.label", "accounts.kimi-main.base_url",
+                "accounts.other.label", "accounts.kimi-main.provider",
+            ][..]).prop_map(str::to_owned),
+            "[a-z_.-]{0,30}",
+        ],
+        raw in prop_oneof![
+            "-?[0-9]{1,6}",
+            proptest::sample::select(&["auto", "yes", "no", "true", "", "127.0.0.1:0", "0.0.0.0:80", "https://api.moonshot.cn/v1", "http://10.0.0.1/v1"][..]).prop_map(str::to_owned),
+            "\\PC{0,30}",
+        ],
+    ) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let file = ConfigFile::new(dir.path().join("config.toml"));
+        let before = format!(
+            "{TEMPLATE}\n[accounts.kimi-main]\nprovider = \"kimi-code\"\n"
+        );
+        std::fs::write(file.path(), &before).expect("written");
+        match super::settings::set(&file, &key, &raw) {
+            Ok(saved) => {
+                prop_assert_eq!(file.load().expect("reads back"), saved);
+                let text = std::fs::read_to_string(file.path()).expect("read");
+                for comment in TEMPLATE.lines().filter(|l| l.starts_with('#')) {
+                    prop_assert!(text.contains(comment), "lost {:?}", comment);
+                }
+            }
+            Err(_) => prop_assert_eq!(
+                std::fs::read_to_string(file.path()).expect("read"),
+                before,
+                "a refused setting changes nothing"
+            ),
+        }
+    }
+
+    #[test]
     fn no_text_makes_the_parser_panic(text in "\\PC{0,200}") {
         let _ = Config::parse(&text);
     }
