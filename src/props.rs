@@ -2,7 +2,7 @@
 //! inputs shaped like what the parsers meet (JSON trees whose keys are the ones the parsers
 //! look for, keys and tokens, numbers at the edges).
 //!
-//! The budget is `PROPTEST_CASES` cases per property, 64 when it is not set, so the test
+//! The budget is `PROPTEST_CASES` cases per property, 128 when it is not set, so the test
 //! command stays quick; `scripts/fuzz.sh` runs the same properties with a large budget. A
 //! failure is shrunk to a minimal input and printed; it becomes a unit test beside the fix.
 
@@ -11,7 +11,7 @@ use proptest::test_runner::Config;
 use serde_json::{Map, Number, Value};
 
 /// Cases per property when `PROPTEST_CASES` is not set.
-const DEFAULT_CASES: u32 = 64;
+const DEFAULT_CASES: u32 = 128;
 
 pub fn config() -> Config {
     let cases = std::env::var("PROPTEST_CASES")
