@@ -81,7 +81,13 @@ impl Drop for Daemon {
 }
 
 /// `redline ARGS` in the soak's home, with `stdin`; its standard output, or why it failed.
-fn redline(bin: &Path, home: &Path, service: &str, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
+fn redline(
+    bin: &Path,
+    home: &Path,
+    service: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Result<String, String> {
     let mut child = Command::new(bin)
         .args(args)
         .env("REDLINE_HOME", home)
@@ -209,9 +215,8 @@ async fn one_request(client: &reqwest::Client, url: &str, token: &str, tally: &T
     match tokio::time::timeout(REQUEST_TIMEOUT, read).await {
         Ok(Ok(true)) => Tally::add(&tally.cancelled),
         Ok(Ok(false)) => {
-            let whole = status != 200
-                || !stream
-                || String::from_utf8_lossy(&text).contains("data: [DONE]");
+            let whole =
+                status != 200 || !stream || String::from_utf8_lossy(&text).contains("data: [DONE]");
             if whole {
                 Tally::add(&tally.answered);
             } else {
@@ -253,7 +258,11 @@ fn main() {
     let csv_path = std::env::var_os("SOAK_CSV")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target/soak/soak.csv"));
-    assert!(bin.exists(), "no {}: build it with `cargo build --release`", bin.display());
+    assert!(
+        bin.exists(),
+        "no {}: build it with `cargo build --release`",
+        bin.display()
+    );
     assert!(
         std::env::var_os("REDLINE_TEST_SECRET_SERVICE").is_some(),
         "the soak needs a private Secret Service: run benches/soak.sh"
@@ -271,9 +280,18 @@ fn main() {
         .block_on(FakeProvider::start(ProviderId::KimiCode, &key))
         .expect("the fake provider starts");
     fake.set_stream(20, Duration::from_millis(30));
-    let cli = |args: &[&str], stdin: Option<&str>| redline(&bin, home.path(), &service, args, stdin);
+    let cli =
+        |args: &[&str], stdin: Option<&str>| redline(&bin, home.path(), &service, args, stdin);
     cli(
-        &["keys", "add", ACCOUNT, "--provider", "kimi-code", "--base-url", &fake.origin()],
+        &[
+            "keys",
+            "add",
+            ACCOUNT,
+            "--provider",
+            "kimi-code",
+            "--base-url",
+            &fake.origin(),
+        ],
         Some(&key),
     )
     .expect("the key is stored");
@@ -302,7 +320,8 @@ fn main() {
         .expect("a client");
     let mut tasks = Vec::new();
     for _ in 0..workers {
-        let (client, url, token, tally) = (client.clone(), url.clone(), token.clone(), tally.clone());
+        let (client, url, token, tally) =
+            (client.clone(), url.clone(), token.clone(), tally.clone());
         tasks.push(runtime.spawn(async move {
             while Instant::now() < deadline {
                 one_request(&client, &url, &token, &tally).await;
@@ -315,8 +334,11 @@ fn main() {
         std::fs::create_dir_all(dir).expect("the CSV's directory");
     }
     let mut csv = std::fs::File::create(&csv_path).expect("the CSV file");
-    writeln!(csv, "elapsed_s,rss_kb,fds,threads,sent,answered,refused_429,cancelled,queue_refused,lost")
-        .expect("CSV");
+    writeln!(
+        csv,
+        "elapsed_s,rss_kb,fds,threads,sent,answered,refused_429,cancelled,queue_refused,lost"
+    )
+    .expect("CSV");
     let mut samples: Vec<(u64, u64, u64)> = Vec::new();
     let mut next_sample = started;
     let mut step = 0u64;
@@ -342,7 +364,9 @@ fn main() {
             next_sample += sample_every;
         }
         // Something changes every 5 s, in turn.
-        std::thread::sleep(Duration::from_secs(5).min(deadline.saturating_duration_since(Instant::now())));
+        std::thread::sleep(
+            Duration::from_secs(5).min(deadline.saturating_duration_since(Instant::now())),
+        );
         step += 1;
         let event = match step % 6 {
             0 => {
@@ -351,15 +375,26 @@ fn main() {
             }
             1 => {
                 let wait = 30 + fastrand::u64(0..60);
-                cli(&["config", "set", "proxy.queue_max_wait_s", &wait.to_string()], None)
-                    .map(|_| format!("queue wait {wait} s"))
-                    .unwrap_or_else(|e| e)
+                cli(
+                    &["config", "set", "proxy.queue_max_wait_s", &wait.to_string()],
+                    None,
+                )
+                .map(|_| format!("queue wait {wait} s"))
+                .unwrap_or_else(|e| e)
             }
             2 => {
                 let cap = if step % 12 == 2 { "4" } else { "0" };
-                cli(&["config", "set", &format!("accounts.{ACCOUNT}.concurrency_cap"), cap], None)
-                    .map(|_| format!("cap {cap}"))
-                    .unwrap_or_else(|e| e)
+                cli(
+                    &[
+                        "config",
+                        "set",
+                        &format!("accounts.{ACCOUNT}.concurrency_cap"),
+                        cap,
+                    ],
+                    None,
+                )
+                .map(|_| format!("cap {cap}"))
+                .unwrap_or_else(|e| e)
             }
             3 => {
                 let new = format!("sk-soak-{:032x}", fastrand::u128(..));
@@ -370,9 +405,12 @@ fn main() {
             }
             4 => {
                 let warn = 70 + fastrand::u64(0..20);
-                cli(&["config", "set", "thresholds.warn", &warn.to_string()], None)
-                    .map(|_| format!("warn {warn}"))
-                    .unwrap_or_else(|e| e)
+                cli(
+                    &["config", "set", "thresholds.warn", &warn.to_string()],
+                    None,
+                )
+                .map(|_| format!("warn {warn}"))
+                .unwrap_or_else(|e| e)
             }
             _ => {
                 fake.refuse_next_chats(10, 2);
@@ -442,7 +480,10 @@ fn main() {
         .expect("kill runs");
     let stopped = Instant::now();
     while daemon.child.try_wait().expect("waits").is_none() {
-        assert!(stopped.elapsed() < Duration::from_secs(30), "the daemon did not stop within 30 s");
+        assert!(
+            stopped.elapsed() < Duration::from_secs(30),
+            "the daemon did not stop within 30 s"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let db = rusqlite::Connection::open(home.path().join("history.sqlite3")).expect("the history");
@@ -460,13 +501,40 @@ fn main() {
     let warm = (warm_after.as_secs() / sample_every.as_secs()) as usize;
     let (first, last) = (samples[0], *samples.last().expect("samples"));
     let baseline = samples[warm.min(samples.len() - 1)];
-    let peak = samples.iter().fold((0, 0, 0), |m, s| (m.0.max(s.0), m.1.max(s.1), m.2.max(s.2)));
-    println!("\nsoak summary ({} s, {} samples, CSV {})", started.elapsed().as_secs(), samples.len(), csv_path.display());
+    let peak = samples
+        .iter()
+        .fold((0, 0, 0), |m, s| (m.0.max(s.0), m.1.max(s.1), m.2.max(s.2)));
+    println!(
+        "\nsoak summary ({} s, {} samples, CSV {})",
+        started.elapsed().as_secs(),
+        samples.len(),
+        csv_path.display()
+    );
     let mb = |kb: u64| format!("{:.1} MB", kb as f64 / 1024.0);
-    println!("  {:<10} {:>10} {:>12} {:>10} {:>10}", "", "first", format!("at {} s", warm as u64 * sample_every.as_secs()), "last", "peak");
-    println!("  {:<10} {:>10} {:>12} {:>10} {:>10}", "RSS", mb(first.0), mb(baseline.0), mb(last.0), mb(peak.0));
-    println!("  {:<10} {:>10} {:>12} {:>10} {:>10}", "fds", first.1, baseline.1, last.1, peak.1);
-    println!("  {:<10} {:>10} {:>12} {:>10} {:>10}", "threads", first.2, baseline.2, last.2, peak.2);
+    println!(
+        "  {:<10} {:>10} {:>12} {:>10} {:>10}",
+        "",
+        "first",
+        format!("at {} s", warm as u64 * sample_every.as_secs()),
+        "last",
+        "peak"
+    );
+    println!(
+        "  {:<10} {:>10} {:>12} {:>10} {:>10}",
+        "RSS",
+        mb(first.0),
+        mb(baseline.0),
+        mb(last.0),
+        mb(peak.0)
+    );
+    println!(
+        "  {:<10} {:>10} {:>12} {:>10} {:>10}",
+        "fds", first.1, baseline.1, last.1, peak.1
+    );
+    println!(
+        "  {:<10} {:>10} {:>12} {:>10} {:>10}",
+        "threads", first.2, baseline.2, last.2, peak.2
+    );
     println!(
         "  requests: {} sent; {} answered by the provider ({} of them its 429), {} hung up on mid-stream, {} refused by Redline's queue",
         t(&tally.sent),
@@ -482,8 +550,14 @@ fn main() {
     let storms = events.iter().filter(|e| e.contains("429")).count();
     let rotations = events.iter().filter(|e| *e == "key rotated").count();
     let changes = events.len() - storms - rotations;
-    let failed: Vec<&String> = events.iter().filter(|e| e.starts_with("redline ")).collect();
-    println!("  events: {storms} 429 storms, {rotations} key rotations, {changes} settings changes; {} failed", failed.len());
+    let failed: Vec<&String> = events
+        .iter()
+        .filter(|e| e.starts_with("redline "))
+        .collect();
+    println!(
+        "  events: {storms} 429 storms, {rotations} key rotations, {changes} settings changes; {} failed",
+        failed.len()
+    );
     for failure in &failed {
         println!("    {failure}");
     }
@@ -492,7 +566,8 @@ fn main() {
     let flat = last.0 <= baseline.0 + (baseline.0 / 4).max(8 * 1024)
         && last.1 <= baseline.1 + 4
         && last.2 <= baseline.2 + 2;
-    let ok = flat && t(&tally.lost) == 0 && rows == forwarded && rows == counted && failed.is_empty();
+    let ok =
+        flat && t(&tally.lost) == 0 && rows == forwarded && rows == counted && failed.is_empty();
     println!("  verdict: {}", if ok { "PASS" } else { "FAIL" });
     drop(fake);
     if !ok {

@@ -19,10 +19,12 @@ round=${FUZZ_ROUND:-2000}
 filter=${FUZZ_FILTER:-}
 
 echo "fuzz: building the tests (release)" >&2
-cargo test --release --lib --no-run -q 2>&1 | grep -v '^$' >&2 || true
+built=$(cargo test --release --lib --no-run 2>&1) || { printf '%s\n' "$built" >&2; exit 1; }
+# The test binary itself, so that each run costs no cargo start-up.
+tests=$(printf '%s\n' "$built" | sed -n 's/.*Executable unittests src\/lib.rs (\(.*\))$/\1/p' | tail -n 1)
+[ -x "$tests" ] || { echo "fuzz: cannot find the test binary in cargo's output" >&2; exit 1; }
 mapfile -t properties < <(
-  cargo test --release --lib -q -- --list 2>/dev/null \
-    | sed -n 's/: test$//p' | grep '::props::' | grep -F -- "$filter" || true
+  "$tests" --list 2>/dev/null | sed -n 's/: test$//p' | grep '::props::' | grep -F -- "$filter" || true
 )
 if [ "${#properties[@]}" -eq 0 ]; then
   echo "fuzz: no property matches ${filter:-props}" >&2
@@ -32,7 +34,7 @@ fi
 # Runs one property with `$2` cases; fails the script, with proptest's report, if it fails.
 run() {
   local out
-  if ! out=$(PROPTEST_CASES=$2 cargo test --release --lib -q -- --exact "$1" 2>&1); then
+  if ! out=$(PROPTEST_CASES=$2 "$tests" --exact "$1" 2>&1); then
     printf '%s\n' "$out" | grep -v '^\s*[0-9]*,$' >&2
     echo "fuzz: $1 FAILED" >&2
     exit 1

@@ -143,7 +143,7 @@ fn any_config() -> impl Strategy<Value = Config> {
 /// One change to the accounts: put this account, or remove that id.
 #[derive(Clone, Debug)]
 enum Change {
-    Put(AccountId, Account),
+    Put(AccountId, Box<Account>),
     Remove(AccountId),
 }
 
@@ -152,7 +152,7 @@ fn change() -> impl Strategy<Value = Change> {
     let id = proptest::sample::select(&["kimi-main", "oai", "a1", "z-z"][..])
         .prop_map(|id| id.parse::<AccountId>().expect("valid"));
     prop_oneof![
-        3 => (id.clone(), account()).prop_map(|(id, account)| Change::Put(id, account)),
+        3 => (id.clone(), account()).prop_map(|(id, account)| Change::Put(id, Box::new(account))),
         1 => id.prop_map(Change::Remove),
     ]
 }
@@ -163,7 +163,7 @@ fn broken_with_key(key: String) -> impl Strategy<Value = String> {
         format!("warn = {key}"),
         format!("key = {key}"),
         format!("label = \"{key}"),
-        format!("{key}"),
+        key.clone(),
         format!("api_key = \"{key}\""),
         format!("interval_s = \"{key}\""),
         format!("# padding padding padding padding padding padding padding padding {key} x = ="),
@@ -207,7 +207,7 @@ proptest! {
             })
             .expect("a valid change is saved");
             match change {
-                Change::Put(id, account) => expected.insert(id.clone(), account.clone()),
+                Change::Put(id, account) => expected.insert(id.clone(), (**account).clone()),
                 Change::Remove(id) => expected.remove(id),
             };
         }
