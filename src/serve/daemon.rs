@@ -568,16 +568,7 @@ async fn follow_config(keys: Keys, mut current: Config, mut secrets: Secrets, st
                     }
                     // Accounts waiting for the keyring get their keys as soon as it answers.
                     Ok(_) => if let Some(fresh) = retry_keyring(&Vault::from_env(), &current, &secrets).await {
-                        match keyring_down(&fresh) {
-                            None => {
-                                // The tool tokens first, so a tool is served once its account is.
-                                if let Err(err) = state.credentials.take_keyring_set().await {
-                                    eprintln!("redline: cannot read the tool tokens yet: {err}");
-                                }
-                                eprintln!("redline: the keyring answers: keys read for {} accounts", fresh.len())
-                            }
-                            Some(down) => eprintln!("redline: still waiting for the keyring: {}", down.waiting_message().unwrap_or_default()),
-                        }
+                        keyring_changed(&state, &fresh).await;
                         secrets = fresh;
                         state.monitor.reconfigure(current.clone(), secrets.clone());
                         applied.clear();
@@ -595,6 +586,24 @@ async fn follow_config(keys: Keys, mut current: Config, mut secrets: Secrets, st
             }
             changed = status.changed() => if changed.is_err() { return },
         }
+    }
+}
+
+/// Says what the keyring's answer changed for accounts that waited for it; once it answers,
+/// takes its tool tokens first, so a tool is served as soon as its account is.
+async fn keyring_changed(state: &AppState, secrets: &Secrets) {
+    match keyring_down(secrets) {
+        None => {
+            if let Err(err) = state.credentials.take_keyring_set().await {
+                eprintln!("redline: cannot read the tool tokens yet: {err}");
+            }
+            let count = secrets.len();
+            eprintln!("redline: the keyring answers: keys read for {count} accounts");
+        }
+        Some(down) => eprintln!(
+            "redline: still waiting for the keyring: {}",
+            down.waiting_message().unwrap_or_default()
+        ),
     }
 }
 
