@@ -35,6 +35,8 @@ mod minimax;
 mod moonshot;
 mod openai;
 mod openrouter;
+#[cfg(test)]
+pub(crate) mod props;
 mod zai;
 
 #[cfg(test)]
