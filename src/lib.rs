@@ -16,4 +16,7 @@ pub mod serve;
 pub mod status;
 pub mod tools;
 
+#[cfg(test)]
+mod props;
+
 pub use error::Error;

@@ -7,7 +7,8 @@ use jiff::Timestamp;
 use redline::Error;
 use redline::config::paths::Paths;
 use redline::keys::Keys;
-use redline::keys::vault::{Slot, Vault, off_runtime};
+use redline::keys::token::TokenStore;
+use redline::keys::vault::{Vault, off_runtime};
 use redline::poll::monitor;
 use redline::serve::runtime_file;
 use redline::status;
@@ -82,13 +83,14 @@ async fn status_from_engine_or_providers(
 ) -> Result<status::model::Status, Error> {
     let config = keys.config().load()?;
     let address = runtime_file::engine_address(paths, config.proxy.listen).await;
-    let vault = Vault::from_env();
+    let store = TokenStore::from_paths(paths);
     let asked = if !source::is_listening(address).await {
         Asked::NotRunning
     } else {
         // The status is the admin's. A missing admin credential means no Redline of this
-        // install has run, so none can be asked.
-        match off_runtime(move || vault.get(&Slot::Admin)).await {
+        // install has run, so none can be asked. While the keyring is down, an engine running
+        // without it has a stand-in (keys/stand_in.rs).
+        match off_runtime(move || store.read_admin()).await {
             Ok(Some(admin)) => source::ask(address, admin).await,
             Ok(None) => Asked::NotRunning,
             Err(err) => Asked::Failed(format!("cannot read the admin credential: {err}")),

@@ -10,6 +10,8 @@
 //! overwritten.
 
 pub mod paths;
+#[cfg(test)]
+mod props;
 pub mod restart;
 pub mod settings;
 
@@ -509,9 +511,11 @@ impl Config {
             let line = err
                 .span()
                 .map(|span| text[..span.start].matches('\n').count() + 1);
+            // Keys are masked before the line is cut: a key cut in two would leave a part
+            // too short to be recognised as one.
             let source_line = line
                 .and_then(|n| text.lines().nth(n - 1))
-                .map(|l| l.trim().chars().take(80).collect());
+                .map(|l| redact_keys(l.trim()).chars().take(80).collect());
             Invalid {
                 line,
                 source_line,
@@ -719,6 +723,12 @@ impl ConfigEdit {
         }
         if value.as_str() == Some("") {
             table.remove(field);
+        } else if let Some(Item::Value(old)) = table.get_mut(field) {
+            // In place: the comment above the key (kept with the key) and the one after the
+            // value stay.
+            let mut value = value;
+            *value.decor_mut() = old.decor().clone();
+            *old = value;
         } else {
             table.insert(field, Item::Value(value));
         }
@@ -808,6 +818,33 @@ pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_setting_changed_keeps_the_comment_above_it() {
+        // Found by config/props.rs: `config set` replaced the key with the value, and the
+        // comment above it went with the key.
+        let dir = tempfile::tempdir().unwrap();
+        let file = ConfigFile::new(dir.path().join("config.toml"));
+        settings::set(&file, "proxy.retry_429", "yes").unwrap();
+        settings::set(&file, "thresholds.warn", "50").unwrap();
+        let text = std::fs::read_to_string(file.path()).unwrap();
+        assert_eq!(
+            text,
+            TEMPLATE
+                .replace("retry_429 = false", "retry_429 = true")
+                .replace("warn = 80", "warn = 50")
+        );
+    }
+
+    #[test]
+    fn a_key_across_the_cut_of_a_quoted_line_is_masked_whole() {
+        // Found by config/props.rs: the line was cut to 80 characters before keys were masked.
+        let key = "sk-aA07xesRThHT8S7b6D4Hifs2";
+        let text = format!("{} warn = {key}\n", "y k ur".repeat(9));
+        let invalid = Config::parse(&text).unwrap_err();
+        let line = invalid.source_line.unwrap();
+        assert!(!line.contains("sk-aA07xes"), "{line}");
+    }
 
     #[test]
     fn template_is_the_default_config() {

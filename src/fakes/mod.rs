@@ -36,6 +36,8 @@ mod minimax;
 mod moonshot;
 mod openai;
 mod openrouter;
+#[cfg(test)]
+pub(crate) mod props;
 mod responses;
 mod zai;
 

@@ -7,11 +7,18 @@
 //! [`FOLLOW_EVERY`]; and a request presenting an unknown `rl_` token makes the proxy check the
 //! stamp at once ([`Credentials::reload_if_changed`]), so a token made a moment ago works on
 //! its first request. The keyring itself is read only when the stamp changed.
+//!
+//! An engine that starts while the keyring is locked or not running runs on a stand-in admin
+//! credential and no tool tokens ([`Credentials::load_or_wait`], `keys/stand_in.rs`) and takes
+//! the keyring's set by itself once the keyring answers.
 
 use crate::error::Error;
 use crate::keys::secret::Secret;
-use crate::keys::token::{ADMIN_PREFIX, DEFAULT_TOOL, TOKEN_PREFIX, TokenStore, generate_with};
-use crate::keys::vault::off_runtime;
+use crate::keys::stand_in;
+use crate::keys::token::{
+    ADMIN_PREFIX, DEFAULT_TOOL, TOKEN_PREFIX, TokenStore, generate_admin, generate_with,
+};
+use crate::keys::vault::{VaultError, off_runtime};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -47,6 +54,10 @@ pub enum Presented {
 struct Known {
     tools: Vec<(Arc<str>, Secret)>,
     admin: Secret,
+    /// The stand-in admin credential this engine ran on before the keyring answered: still
+    /// the admin's until the admin credential changes, so a window or a script that took it
+    /// keeps working.
+    stand_in: Option<Secret>,
     /// Random per engine start, and new whenever the admin credential changes (a session made
     /// with a leaked credential ends with it); the dashboard's cookie carries it.
     session: Secret,
@@ -60,6 +71,17 @@ pub struct Credentials {
     /// The stamp file's value when the set was last read.
     stamp: Mutex<Option<String>>,
     reloading: tokio::sync::Mutex<()>,
+    /// Why the keyring could not be read, while the engine waits for it on a stand-in admin
+    /// credential and no tool tokens.
+    waiting: Mutex<Option<VaultError>>,
+}
+
+impl Drop for Credentials {
+    fn drop(&mut self) {
+        if let Some(path) = self.store.as_ref().and_then(TokenStore::stand_in_path) {
+            stand_in::remove(path, &self.known().admin);
+        }
+    }
 }
 
 impl std::fmt::Debug for Credentials {
@@ -111,6 +133,36 @@ impl Credentials {
         Ok(Arc::new(Credentials::new(tools, admin, Some(store), stamp)))
     }
 
+    /// [`Credentials::load`], or, while the keyring is locked or not running, a set that
+    /// waits for it: no tool tokens (the proxy says the keyring is unavailable) and a stand-in
+    /// admin credential, written for this user's `redline` commands (`keys/stand_in.rs`).
+    /// [`Credentials::follow`] takes the keyring's set once it answers. Looking at the keyring
+    /// never prompts for an unlock.
+    pub async fn load_or_wait(store: TokenStore) -> Result<Arc<Credentials>, Error> {
+        let probing = store.clone();
+        let down = match off_runtime(move || probing.vault().probe()).await {
+            Err(down) => down,
+            Ok(()) => match Credentials::load(store.clone()).await {
+                Err(Error::Keyring(err)) if err.is_keyring_down() => err,
+                loaded => return loaded,
+            },
+        };
+        let admin = generate_admin();
+        if let Some(path) = store.stand_in_path() {
+            let writing = (path.to_path_buf(), admin.clone());
+            let written = off_runtime(move || stand_in::publish(&writing.0, &writing.1)).await;
+            if let Err(err) = written {
+                eprintln!(
+                    "redline: cannot write {} ({err}); `redline status` and `redline dashboard` cannot reach this Redline until the keyring answers",
+                    path.display()
+                );
+            }
+        }
+        let waiting = Credentials::new(Vec::new(), admin, Some(store), None);
+        *waiting.waiting() = Some(down);
+        Ok(Arc::new(waiting))
+    }
+
     fn new(
         tools: Vec<(Arc<str>, Secret)>,
         admin: Secret,
@@ -121,13 +173,25 @@ impl Credentials {
             known: RwLock::new(Arc::new(Known {
                 tools,
                 admin,
+                stand_in: None,
                 session: generate_with(SESSION_PREFIX, 32),
             })),
             sign_in_codes: Mutex::new(Vec::new()),
             store,
             stamp: Mutex::new(stamp),
             reloading: tokio::sync::Mutex::new(()),
+            waiting: Mutex::new(None),
         }
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Option<VaultError>> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Why this engine cannot read its keyring, while it waits for it: the tool tokens are
+    /// not known yet and the admin credential is a stand-in.
+    pub fn keyring_problem(&self) -> Option<VaultError> {
+        self.waiting().clone()
     }
 
     fn known(&self) -> Arc<Known> {
@@ -148,7 +212,12 @@ impl Credentials {
         if let Some((name, _)) = known.tools.iter().find(|(_, t)| t.matches(candidate)) {
             return Presented::Tool(name.clone());
         }
-        if known.admin.matches(candidate) {
+        if known.admin.matches(candidate)
+            || known
+                .stand_in
+                .as_ref()
+                .is_some_and(|s| s.matches(candidate))
+        {
             Presented::Admin
         } else if known.session.matches(candidate) {
             Presented::Session
@@ -186,6 +255,7 @@ impl Credentials {
         let known = self.known();
         known.tools.iter().any(|(_, t)| contains(t))
             || contains(&known.admin)
+            || known.stand_in.as_ref().is_some_and(contains)
             || contains(&known.session)
             || self.live_codes().iter().any(contains)
     }
@@ -265,39 +335,95 @@ impl Credentials {
         let Some(store) = self.store.clone() else {
             return Ok(false);
         };
+        // Waiting for the keyring: `follow` looks at it, on its own clock.
+        if self.keyring_problem().is_some() {
+            return Ok(false);
+        }
         let _one_at_a_time = self.reloading.lock().await;
         let reading = store.clone();
         let stamp = off_runtime(move || reading.stamp()).await;
         if *self.stamp.lock().unwrap_or_else(PoisonError::into_inner) == stamp {
             return Ok(false);
         }
-        let (tools, admin) =
-            off_runtime(move || Ok::<_, Error>((store.tool_tokens()?, store.read_admin()?)))
-                .await?;
+        let (tools, admin) = off_runtime(move || {
+            Ok::<_, Error>((store.tool_tokens()?, store.read_admin_in_keyring()?))
+        })
+        .await?;
         let tools = tools
             .into_iter()
             .map(|(name, token)| (Arc::from(name.as_str()), token))
             .collect();
         let known = self.known();
         let admin = admin.unwrap_or_else(|| known.admin.clone());
-        let session = if admin == known.admin {
-            known.session.clone()
+        let (session, stand_in) = if admin == known.admin {
+            (known.session.clone(), known.stand_in.clone())
         } else {
             // Whatever the old credential opened ends with it.
             self.codes().clear();
-            generate_with(SESSION_PREFIX, 32)
+            (generate_with(SESSION_PREFIX, 32), None)
         };
         *self.known.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(Known {
             tools,
             admin,
+            stand_in,
             session,
         });
         *self.stamp.lock().unwrap_or_else(PoisonError::into_inner) = stamp;
         Ok(true)
     }
 
+    /// Once the keyring answers, its tool tokens and admin credential (made when missing)
+    /// replace the stand-ins; `Ok(true)` when they did, `Ok(false)` when nothing was waiting.
+    /// The stand-in admin credential stays valid (dashboard sessions too) until the admin
+    /// credential changes, but its file goes.
+    pub async fn take_keyring_set(&self) -> Result<bool, Error> {
+        let Some(store) = self.store.clone() else {
+            return Ok(false);
+        };
+        let _one_at_a_time = self.reloading.lock().await;
+        // Checked under the lock: another caller may have taken the set meanwhile.
+        if self.keyring_problem().is_none() {
+            return Ok(false);
+        }
+        let reading = store.clone();
+        let read = off_runtime(move || {
+            // Never prompts: a locked keyring stays locked until the user unlocks it.
+            reading.vault().probe()?;
+            let stamp = reading.stamp();
+            let admin = reading.admin_in_keyring()?;
+            reading.default_tool_token()?;
+            Ok::<_, Error>((stamp, reading.tool_tokens()?, admin))
+        })
+        .await;
+        let (stamp, tools, admin) = match read {
+            Ok(read) => read,
+            Err(Error::Keyring(err)) if err.is_keyring_down() => {
+                *self.waiting() = Some(err.clone());
+                return Err(Error::Keyring(err));
+            }
+            Err(err) => return Err(err),
+        };
+        let known = self.known();
+        if let Some(path) = store.stand_in_path() {
+            stand_in::remove(path, &known.admin);
+        }
+        *self.known.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(Known {
+            tools: tools
+                .into_iter()
+                .map(|(name, token)| (Arc::from(name.as_str()), token))
+                .collect(),
+            admin,
+            stand_in: Some(known.admin.clone()),
+            session: known.session.clone(),
+        });
+        *self.stamp.lock().unwrap_or_else(PoisonError::into_inner) = stamp;
+        *self.waiting() = None;
+        Ok(true)
+    }
+
     /// Follows `redline token`'s changes for as long as the engine runs: made, rotated and
-    /// revoked tokens take effect within [`FOLLOW_EVERY`]. A keyring that cannot be read is
+    /// revoked tokens take effect within [`FOLLOW_EVERY`]; an engine waiting for its keyring
+    /// takes the keyring's set as soon as it answers. A keyring that cannot be read is
     /// reported once, and the set in memory is kept.
     pub async fn follow(self: Arc<Self>) {
         let mut check = tokio::time::interval(FOLLOW_EVERY);
@@ -305,6 +431,32 @@ impl Credentials {
         let mut reported = None;
         loop {
             check.tick().await;
+            if self.keyring_problem().is_some() {
+                match self.take_keyring_set().await {
+                    Ok(true) => {
+                        reported = None;
+                        eprintln!(
+                            "redline: the keyring answers: {} tool tokens and the admin credential loaded",
+                            self.known().tools.len()
+                        );
+                    }
+                    Ok(false) => {}
+                    Err(err) => {
+                        let message = match &err {
+                            Error::Keyring(down) => down.waiting_message(),
+                            _ => None,
+                        }
+                        .unwrap_or_else(|| err.to_string());
+                        if reported.as_ref() != Some(&message) {
+                            eprintln!(
+                                "redline: waiting for the keyring (tool tokens are refused with 503 until then): {message}"
+                            );
+                            reported = Some(message);
+                        }
+                    }
+                }
+                continue;
+            }
             match self.reload_if_changed().await {
                 Ok(true) => {
                     reported = None;

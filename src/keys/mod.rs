@@ -15,6 +15,8 @@ pub mod account_id;
 pub mod credentials;
 pub mod destination;
 pub mod secret;
+pub mod stand_in;
+mod store;
 pub mod token;
 pub mod vault;
 pub mod verify;

@@ -19,6 +19,7 @@ use crate::config::create_private_dir;
 use crate::config::paths::Paths;
 use crate::error::Error;
 use crate::keys::secret::Secret;
+use crate::keys::stand_in;
 use crate::keys::vault::{Slot, Vault};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -103,6 +104,9 @@ pub struct TokenInfo {
 pub struct TokenStore {
     vault: Vault,
     dir: PathBuf,
+    /// Where an engine running without its keyring keeps its stand-in admin credential
+    /// (`keys/stand_in.rs`); `None`: there is none to look for.
+    stand_in: Option<PathBuf>,
 }
 
 impl TokenStore {
@@ -111,12 +115,22 @@ impl TokenStore {
         TokenStore {
             vault,
             dir: dir.to_path_buf(),
+            stand_in: None,
         }
     }
 
-    /// This install's: the OS keyring, files in the data directory.
+    /// This install's: the OS keyring, files in the data directory, a running engine's
+    /// stand-in admin credential in the runtime directory.
     pub fn from_paths(paths: &Paths) -> TokenStore {
-        TokenStore::new(Vault::from_env(), paths.data_dir())
+        TokenStore {
+            stand_in: Some(paths.runtime_dir().join(stand_in::FILE_NAME)),
+            ..TokenStore::new(Vault::from_env(), paths.data_dir())
+        }
+    }
+
+    /// Where a running engine without its keyring puts its stand-in admin credential.
+    pub fn stand_in_path(&self) -> Option<&Path> {
+        self.stand_in.as_deref()
     }
 
     pub fn vault(&self) -> &Vault {
@@ -186,13 +200,43 @@ impl TokenStore {
             .collect())
     }
 
-    /// The admin credential, made under the lock on first need.
+    /// The admin credential, made under the lock on first need. While the keyring is locked
+    /// or not running, the stand-in credential of the engine running without it, if there is
+    /// one (`keys/stand_in.rs`): what reaches that engine.
     pub fn admin(&self) -> Result<Secret, Error> {
-        if let Some(admin) = self.read_admin()? {
+        match self.admin_in_keyring() {
+            Err(Error::Keyring(err)) if err.is_keyring_down() => {
+                self.stand_in().ok_or(Error::Keyring(err))
+            }
+            other => other,
+        }
+    }
+
+    /// The admin credential if one was made; while the keyring is down, the running engine's
+    /// stand-in, as [`TokenStore::admin`].
+    pub fn read_admin(&self) -> Result<Option<Secret>, Error> {
+        match self.read_admin_in_keyring() {
+            Err(Error::Keyring(err)) if err.is_keyring_down() => {
+                self.stand_in().map(Some).ok_or(Error::Keyring(err))
+            }
+            // A locked collection hides its entries: none may only mean "not readable now".
+            Ok(None) => Ok(self.stand_in()),
+            other => other,
+        }
+    }
+
+    fn stand_in(&self) -> Option<Secret> {
+        self.stand_in.as_deref().and_then(stand_in::read)
+    }
+
+    /// The admin credential in the keyring, made under the lock on first need: the engine's,
+    /// which never takes a stand-in for it.
+    pub(crate) fn admin_in_keyring(&self) -> Result<Secret, Error> {
+        if let Some(admin) = self.read_admin_in_keyring()? {
             return Ok(admin);
         }
         self.locked(|| {
-            if let Some(admin) = self.read_admin()? {
+            if let Some(admin) = self.read_admin_in_keyring()? {
                 return Ok(admin);
             }
             let admin = generate_admin();
@@ -201,8 +245,8 @@ impl TokenStore {
         })
     }
 
-    /// The admin credential if one was made.
-    pub fn read_admin(&self) -> Result<Option<Secret>, Error> {
+    /// The admin credential in the keyring if one was made.
+    pub(crate) fn read_admin_in_keyring(&self) -> Result<Option<Secret>, Error> {
         Ok(self.vault.get(&Slot::Admin)?)
     }
 

@@ -4,10 +4,14 @@
 //! Keyring calls block (D-Bus round trips, unlock prompts), so async callers go through
 //! [`off_runtime`]. "No entry" is `None`; a keyring that cannot be reached or is locked is one
 //! readable error. There is deliberately no plaintext fallback.
+//!
+//! The store behind it is `keys/store.rs`'s: built again after a failure, so a process that
+//! started before the keyring did can use it once it is up, and [`Vault::probe`] looks at the
+//! keyring without ever prompting.
 
 use crate::keys::account_id::AccountId;
 use crate::keys::secret::Secret;
-use keyring::Entry;
+use crate::keys::store::{self, Down};
 
 const DEFAULT_SERVICE: &str = "redline";
 
@@ -39,7 +43,7 @@ impl Slot {
     }
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum VaultError {
     #[error("cannot reach the OS keyring ({detail}). {remedy} Redline never falls back to keeping keys in a file", remedy = UNAVAILABLE_REMEDY)]
     Unavailable { detail: String },
@@ -97,7 +101,7 @@ impl Vault {
     /// The secret in `slot`, or `None` when there is none. Blocking.
     pub fn get(&self, slot: &Slot) -> Result<Option<Secret>, VaultError> {
         let name = slot.entry_name();
-        match self.entry(&name)?.get_password() {
+        match store::with_entry(&self.service, &name, |entry| entry.get_password()) {
             Ok(text) => Secret::parse(&text)
                 .map(Some)
                 .map_err(|_| VaultError::NotText { entry: name }),
@@ -109,34 +113,73 @@ impl Vault {
     /// Stores `secret` in `slot`, replacing what was there. Blocking.
     pub fn set(&self, slot: &Slot, secret: &Secret) -> Result<(), VaultError> {
         let name = slot.entry_name();
-        self.entry(&name)?
-            .set_password(secret.expose())
-            .map_err(|err| explain(&name, err))
+        store::with_entry(&self.service, &name, |entry| {
+            entry.set_password(secret.expose())
+        })
+        .map_err(|err| explain(&name, err))
     }
 
     /// Removes the secret in `slot`; `false` when there was none. Blocking.
     pub fn delete(&self, slot: &Slot) -> Result<bool, VaultError> {
         let name = slot.entry_name();
-        match self.entry(&name)?.delete_credential() {
+        match store::with_entry(&self.service, &name, |entry| entry.delete_credential()) {
             Ok(()) => Ok(true),
             Err(keyring::Error::NoEntry) => Ok(false),
             Err(err) => Err(explain(&name, err)),
         }
     }
 
-    fn entry(&self, name: &str) -> Result<Entry, VaultError> {
-        Entry::new(&self.service, name).map_err(|err| match err {
-            // The platform store failed to start; its own error says why.
-            keyring::Error::NoDefaultStore => match Entry::store_status() {
-                Err(cause) => explain(name, clone_error(cause)),
-                Ok(()) => VaultError::Unavailable {
-                    detail: "no default credential store".into(),
-                },
-            },
-            other => explain(name, other),
+    /// Whether this vault's entries can be read now without asking the user anything (no
+    /// unlock prompt): `Err` with [`VaultError::Unavailable`] or [`VaultError::Locked`] when
+    /// not. Platforms that cannot tell without trying say `Ok`. Blocking (one D-Bus round
+    /// trip or two).
+    pub fn probe(&self) -> Result<(), VaultError> {
+        store::probe(&self.service).map_err(|down| match down {
+            Down::Unavailable(detail) => VaultError::Unavailable { detail },
+            Down::Locked(detail) => VaultError::Locked { detail },
         })
     }
 }
+
+impl VaultError {
+    /// The keyring itself is out of reach (not running, or locked), as opposed to one entry's
+    /// problem: a running engine waits for it rather than failing.
+    pub fn is_keyring_down(&self) -> bool {
+        matches!(
+            self,
+            VaultError::Unavailable { .. } | VaultError::Locked { .. }
+        )
+    }
+
+    /// What a running engine shows while it waits for the keyring: what is wrong, what to do,
+    /// and that Redline carries on by itself. `None` for an entry's own problem.
+    pub fn waiting_message(&self) -> Option<String> {
+        let picks_up = "Redline picks the keys up by itself within seconds; no restart needed.";
+        match self {
+            VaultError::Locked { .. } => {
+                Some(format!("Keyring locked: {LOCKED_REMEDY} {picks_up}"))
+            }
+            VaultError::Unavailable { detail } => Some(format!(
+                "Keyring unavailable ({detail}): {WAITING_REMEDY} {picks_up}"
+            )),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(target_os = "macos")]
+const LOCKED_REMEDY: &str = "unlock your login keychain (Keychain Access, or log in again).";
+#[cfg(not(target_os = "macos"))]
+const LOCKED_REMEDY: &str = "unlock your login keyring (log in again, or unlock \"Login\" in Passwords and Keys or your keyring manager).";
+#[cfg(target_os = "linux")]
+const WAITING_REMEDY: &str = "start your Secret Service (gnome-keyring-daemon, KDE Wallet, or KeePassXC with Secret Service integration) in your desktop session, and unlock your login keyring.";
+#[cfg(target_os = "macos")]
+const WAITING_REMEDY: &str =
+    "check that your login keychain exists and is unlocked (Keychain Access).";
+#[cfg(target_os = "windows")]
+const WAITING_REMEDY: &str = "check that the Windows Credential Manager service is running.";
+#[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
+const WAITING_REMEDY: &str = "start a Secret Service provider in your session and unlock it.";
 
 /// Runs blocking keyring work on tokio's blocking pool, away from the async workers.
 pub async fn off_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
@@ -170,17 +213,6 @@ fn explain(entry: &str, err: keyring::Error) -> VaultError {
             entry: entry.into(),
             detail: one_line(other.to_string()),
         },
-    }
-}
-
-/// `keyring::Error` is not `Clone`; the start-up error is kept in a static, so rebuild it from
-/// its text (the variants it can take carry no secret).
-fn clone_error(err: &keyring::Error) -> keyring::Error {
-    match err {
-        keyring::Error::NoStorageAccess(cause) => {
-            keyring::Error::NoStorageAccess(cause.to_string().into())
-        }
-        other => keyring::Error::PlatformFailure(other.to_string().into()),
     }
 }
 

@@ -6,7 +6,7 @@ use crate::config::{Account, Config};
 use crate::keys::account_id::AccountId;
 use crate::keys::secret::Secret;
 use crate::keys::secret::redact_keys;
-use crate::keys::vault::{Slot, Vault, off_runtime};
+use crate::keys::vault::{Slot, Vault, VaultError, off_runtime};
 use crate::poll::fetch::HttpClient;
 use crate::poll::poller::{PollFuture, PollReport, PollResult, Poller, Schedule, UsageSource};
 use crate::poll::usage::{PollError, Target, poll_once, target};
@@ -75,28 +75,113 @@ fn problem_log_line(id: &AccountId, error: &PollError) -> String {
     line
 }
 
-/// Each account's secret, or the problem that stands in for its data.
-pub type Secrets = BTreeMap<AccountId, Result<Secret, PollProblem>>;
+/// Why an account has no key to poll with.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NoKey {
+    /// The keyring is locked or not running: the key is probably there, and a running engine
+    /// waits for it ([`retry_keyring`]).
+    KeyringDown(VaultError),
+    /// No entry, or one that cannot be used: what health shows.
+    Problem(PollProblem),
+}
 
-/// Reads every account's secret from the keyring (off the async runtime).
+impl NoKey {
+    /// What a running engine shows for the account: a keyring it waits for is grey, with
+    /// what to do and that no restart is needed.
+    pub fn problem(&self) -> PollProblem {
+        match self {
+            NoKey::KeyringDown(down) => {
+                PollProblem::NoData(down.waiting_message().unwrap_or_else(|| down.to_string()))
+            }
+            NoKey::Problem(problem) => problem.clone(),
+        }
+    }
+}
+
+/// Each account's secret, or why there is none.
+pub type Secrets = BTreeMap<AccountId, Result<Secret, NoKey>>;
+
+/// Reads every account's secret from the keyring (off the async runtime). A locked keyring
+/// may prompt the user to unlock it: for one-shot commands.
 pub async fn load_secrets(vault: &Vault, config: &Config) -> Secrets {
+    read_secrets(vault, config, false).await
+}
+
+/// [`load_secrets`] for a running engine: the keyring is looked at first without prompting,
+/// and while it is locked or not running nothing is read; every account then waits for it.
+pub async fn load_secrets_quietly(vault: &Vault, config: &Config) -> Secrets {
+    read_secrets(vault, config, true).await
+}
+
+async fn read_secrets(vault: &Vault, config: &Config, quietly: bool) -> Secrets {
     let vault = vault.clone();
     let ids: Vec<AccountId> = config.accounts.keys().cloned().collect();
     off_runtime(move || {
+        let down = match quietly && !ids.is_empty() {
+            true => vault.probe().err(),
+            false => None,
+        };
         ids.into_iter()
             .map(|id| {
-                let secret = match vault.get(&Slot::Current(id.clone())) {
-                    Ok(Some(secret)) => Ok(secret),
-                    Ok(None) => Err(PollProblem::KeyRejected(format!(
-                        "the keyring has no key for {id}: store it with `redline keys rotate {id}`"
-                    ))),
-                    Err(err) => Err(PollProblem::NoData(err.to_string())),
+                let secret = match &down {
+                    Some(down) => Err(NoKey::KeyringDown(down.clone())),
+                    None => read_secret(&vault, &id),
                 };
                 (id, secret)
             })
             .collect()
     })
     .await
+}
+
+fn read_secret(vault: &Vault, id: &AccountId) -> Result<Secret, NoKey> {
+    match vault.get(&Slot::Current(id.clone())) {
+        Ok(Some(secret)) => Ok(secret),
+        Ok(None) => Err(NoKey::Problem(PollProblem::KeyRejected(format!(
+            "the keyring has no key for {id}: store it with `redline keys rotate {id}`"
+        )))),
+        Err(err) if err.is_keyring_down() => Err(NoKey::KeyringDown(err)),
+        Err(err) => Err(NoKey::Problem(PollProblem::NoData(err.to_string()))),
+    }
+}
+
+/// Why the keyring cannot be read, when some account waits for it.
+pub fn keyring_down(secrets: &Secrets) -> Option<&VaultError> {
+    secrets.values().find_map(|secret| match secret {
+        Err(NoKey::KeyringDown(down)) => Some(down),
+        _ => None,
+    })
+}
+
+/// For a running engine while accounts wait for the keyring: reads the secrets again (looking
+/// first, never prompting) and returns them when anything changed: the keys, once the keyring
+/// answers, or why it still does not (not running, then locked). `None` when nothing waits or
+/// nothing changed.
+pub async fn retry_keyring(vault: &Vault, config: &Config, secrets: &Secrets) -> Option<Secrets> {
+    keyring_down(secrets)?;
+    let fresh = load_secrets_quietly(vault, config).await;
+    (fresh != *secrets).then_some(fresh)
+}
+
+/// The secrets read after a config change, keeping the keys already in memory for accounts
+/// whose key the keyring cannot give now (locked since) while the config still names that
+/// key: a settings change must not take the keys away from a running engine.
+pub fn keep_known(mut fresh: Secrets, previous: &Secrets, config: &Config) -> Secrets {
+    for (id, secret) in fresh.iter_mut() {
+        let (Err(NoKey::KeyringDown(_)), Some(Ok(known))) = (&secret, previous.get(id)) else {
+            continue;
+        };
+        let same_key = config.accounts.get(id).is_some_and(|account| {
+            account
+                .fingerprint
+                .as_ref()
+                .is_none_or(|print| *print == known.fingerprint())
+        });
+        if same_key {
+            *secret = Ok(known.clone());
+        }
+    }
+    fresh
 }
 
 /// Polls every account once, concurrently, and builds the status.
@@ -114,7 +199,12 @@ pub async fn status_once(config: &Config, vault: &Vault, client: &HttpClient) ->
                     (id, poll_once(&client, adapter, &target, &secret).await)
                 });
             }
-            Err(problem) => {
+            Err(no_key) => {
+                // A one-shot command does not wait for the keyring: it says what failed.
+                let problem = match no_key {
+                    NoKey::KeyringDown(err) => PollProblem::NoData(err.to_string()),
+                    NoKey::Problem(problem) => problem,
+                };
                 observed.insert(
                     id,
                     Observed {
@@ -210,11 +300,11 @@ impl Monitor {
             };
             match secret {
                 Ok(secret) => sources.push((id, account, secret)),
-                Err(problem) => {
+                Err(no_key) => {
                     problems.insert(
                         id,
                         Observed {
-                            problem: Some(problem),
+                            problem: Some(no_key.problem()),
                             ..Observed::default()
                         },
                     );
@@ -391,5 +481,72 @@ impl Aggregate {
                 changed
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(fingerprint: Option<&str>) -> Config {
+        let mut text = "[accounts.kimi-main]\nprovider = \"kimi-code\"\n".to_owned();
+        if let Some(print) = fingerprint {
+            text.push_str(&format!("fingerprint = \"{print}\"\n"));
+        }
+        Config::parse(&text).unwrap()
+    }
+
+    fn locked() -> NoKey {
+        NoKey::KeyringDown(VaultError::Locked {
+            detail: "collection is locked".into(),
+        })
+    }
+
+    #[test]
+    fn a_keyring_locked_since_does_not_take_the_keys_a_running_engine_holds() {
+        let id: AccountId = "kimi-main".parse().unwrap();
+        let key = Secret::parse("sk-kimi-KeptAbcdefghijklmnop1234").unwrap();
+        let previous: Secrets = [(id.clone(), Ok(key.clone()))].into();
+        let fresh = || -> Secrets { [(id.clone(), Err(locked()))].into() };
+
+        let same = config(Some(&key.fingerprint()));
+        assert_eq!(keep_known(fresh(), &previous, &same)[&id], Ok(key.clone()));
+        // A config that names no key yet (older files) keeps it too.
+        assert_eq!(keep_known(fresh(), &previous, &config(None))[&id], Ok(key));
+        // Another key in the config: the one in memory is not the account's any more.
+        let rotated = config(Some("sk-kimi-…9999"));
+        assert_eq!(keep_known(fresh(), &previous, &rotated)[&id], Err(locked()));
+        // Nothing kept where nothing was known.
+        assert_eq!(
+            keep_known(fresh(), &Secrets::new(), &same)[&id],
+            Err(locked())
+        );
+        assert!(keyring_down(&fresh()).is_some());
+        assert!(keyring_down(&previous).is_none());
+    }
+
+    #[test]
+    fn an_account_waiting_for_the_keyring_is_grey_with_what_to_do() {
+        let PollProblem::NoData(text) = locked().problem() else {
+            panic!("grey, not red");
+        };
+        assert!(
+            text.starts_with("Keyring locked: unlock your login keyring"),
+            "{text}"
+        );
+        assert!(
+            text.contains("by itself") && text.contains("no restart needed"),
+            "{text}"
+        );
+        let down = NoKey::KeyringDown(VaultError::Unavailable {
+            detail: "no Secret Service is running in this session".into(),
+        });
+        let PollProblem::NoData(text) = down.problem() else {
+            panic!("grey, not red");
+        };
+        assert!(
+            text.starts_with("Keyring unavailable (no Secret Service is running in this session)"),
+            "{text}"
+        );
     }
 }

@@ -371,7 +371,9 @@ fn concurrency_limit(json: &Value) -> Result<Option<u64>, UsageError> {
     match opt_number(parallel, "limit", "parallel")? {
         None => Ok(None),
         Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => Ok(Some(n as u64)),
-        Some(_) => Err(shape("parallel.limit is not a whole number")),
+        Some(_) => Err(shape(
+            "parallel.limit is not a whole number of requests from 0 to 4294967295",
+        )),
     }
 }
 

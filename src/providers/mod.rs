@@ -10,6 +10,8 @@ mod minimax;
 mod moonshot;
 mod openai;
 mod openrouter;
+#[cfg(test)]
+mod props;
 pub mod snapshot;
 pub mod throttle;
 pub mod wire;

@@ -4,6 +4,7 @@
 //! [`Classification`]; the wire helpers it uses (Retry-After, numbers in messages, error bodies)
 //! are in `providers/wire.rs`. Here: the causes and the advice sentences that name them.
 
+use crate::keys::secret::redact_keys;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -222,9 +223,11 @@ pub fn capped_concurrency_advice(limit: Option<u64>, cap: u64) -> String {
     format!("{reached} {what_helps}")
 }
 
-/// Messages are shown in one line of a tray menu or notification.
+/// Messages are shown in one line of a tray menu or notification. Keys quoted in them are cut
+/// to their fingerprints first: cutting the line could leave a key's first characters too few
+/// to look like a key any more.
 fn shorten(message: &str) -> String {
-    let one_line = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    let one_line = redact_keys(&message.split_whitespace().collect::<Vec<_>>().join(" "));
     if one_line.chars().count() <= 300 {
         one_line
     } else {
@@ -248,6 +251,17 @@ mod tests {
         assert_eq!(c.retry_after, Some(Duration::from_secs(3)));
         assert!(c.retryable);
         assert!(!Classification::new(Cause::QuotaExhausted, "x").retryable);
+    }
+
+    #[test]
+    fn a_key_at_the_cut_of_a_long_message_is_not_left_half_shown() {
+        // Found by providers/props.rs: the message was cut to 300 characters before keys were
+        // masked, so a key across the cut left its first 12 characters, too few to be masked.
+        let key = "sk-kimi-rYmrTOk7o0qL4upRElq1dBWSXTgZzJBsc4Ui62";
+        let message = format!("{} Incorrect API key provided: {key}.", "word ".repeat(50));
+        let shown = Classification::new(Cause::AuthInvalid, &message).message;
+        assert!(!shown.contains("sk-kimi-rYmr"), "{shown}");
+        assert!(shown.contains("sk-kimi-…Ui62"), "{shown}");
     }
 
     #[test]

@@ -208,18 +208,29 @@ pub(super) fn assert_truncations_are_shape_errors(
     }
 }
 
+/// The longest wait Redline takes from a provider; a longer one is no wait it can show.
+pub const MAX_WAIT: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// `secs` as a wait: `None` unless it is a number from 0 to [`MAX_WAIT`].
+fn wait(secs: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|wait| *wait <= MAX_WAIT)
+}
+
 /// Retry-After from headers: `retry-after-ms`, then `retry-after` as seconds or an HTTP date.
 pub fn retry_after_header(headers: &HeaderMap, now: Timestamp) -> Option<Duration> {
     let text = |name: &str| headers.get(name)?.to_str().ok().map(str::trim);
     if let Some(ms) = text("retry-after-ms").and_then(|t| t.parse::<f64>().ok()) {
-        return (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0));
+        return wait(ms / 1000.0);
     }
     let value = text("retry-after")?;
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return wait(secs);
     }
     let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
     Some(Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO))
+        .filter(|wait| *wait <= MAX_WAIT)
 }
 
 /// A wait named in message text: "try again after 3 seconds", "Please try again in 1.146s",
@@ -263,7 +274,10 @@ fn parse_wait(phrase: &str) -> Option<Duration> {
         matched = true;
         rest = rest[unit_len..].trim_start();
     }
-    matched.then(|| Duration::from_secs_f64(total))
+    if !matched {
+        return None;
+    }
+    wait(total)
 }
 
 /// A Go-style duration as OpenAI sends in `x-ratelimit-reset-*`: `1s`, `6m0s`, `12ms`, `1h2m3s`.
@@ -295,6 +309,19 @@ pub fn is_html(body: &[u8]) -> bool {
     start.starts_with("<!doctype html") || start.starts_with("<html") || start.starts_with("<head")
 }
 
+/// Where the first `about` bytes of `body` end, moved on to the end of a word cut there: a key
+/// cut in two would leave a part too short to be recognised and masked (`redact_keys`).
+fn start_of(body: &[u8], about: usize) -> usize {
+    let word = |b: &u8| b.is_ascii_alphanumeric() || b"-_.+=".contains(b);
+    let rest = body.get(about..).unwrap_or_default();
+    let tail = rest
+        .iter()
+        .take(crate::keys::secret::MAX_SECRET_LEN)
+        .take_while(|b| word(b))
+        .count();
+    (about + tail).min(body.len())
+}
+
 /// The human message of an error body: `error.message`, `message`, `msg`, `error` (string),
 /// `base_resp.status_msg`; otherwise the start of the body.
 pub fn error_message(body: &[u8]) -> String {
@@ -315,7 +342,7 @@ pub fn error_message(body: &[u8]) -> String {
         if is_html(body) {
             "an HTML error page".to_owned()
         } else {
-            String::from_utf8_lossy(&body[..body.len().min(200)])
+            String::from_utf8_lossy(&body[..start_of(body, 200)])
                 .trim()
                 .to_owned()
         }
@@ -362,6 +389,46 @@ mod tests {
             None
         );
         assert_eq!(retry_after_header(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn the_start_of_a_body_does_not_end_inside_a_key() {
+        // Found by providers/props.rs: the first 200 bytes of a body that is no JSON ended
+        // inside a key, whose first part was then too short to be masked.
+        let key = "rl_admin_QHdimlhTnKSyUv0123abcd";
+        let body = format!("data: {} {key} more", "x".repeat(180));
+        let message = error_message(body.as_bytes());
+        assert!(message.ends_with(key), "{message}");
+        assert_eq!(error_message(b"short"), "short");
+    }
+
+    #[test]
+    fn waits_too_long_to_be_a_duration_are_no_wait() {
+        // Found by providers/props.rs: these panicked converting seconds to a Duration.
+        let now: Timestamp = "2026-11-29T12:00:00Z".parse().unwrap();
+        for (name, value) in [
+            ("retry-after", "1e300"),
+            ("retry-after-ms", "1e300"),
+            ("retry-after", "31708800"),
+        ] {
+            assert_eq!(
+                retry_after_header(&headers(&[(name, value)]), now),
+                None,
+                "{value}"
+            );
+        }
+        let far = headers(&[("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT")]);
+        assert_eq!(retry_after_header(&far, now), None);
+        assert_eq!(
+            retry_after_in_text("retry after 99999999999999999999999 hours"),
+            None
+        );
+        assert_eq!(go_duration("99999999999999999999h"), None);
+        assert_eq!(
+            retry_after_header(&headers(&[("retry-after", "31536000")]), now),
+            Some(Duration::from_secs(31_536_000)),
+            "a year is still a wait"
+        );
     }
 
     #[test]

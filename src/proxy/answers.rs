@@ -45,6 +45,13 @@ pub enum ProxyAnswer {
         account: AccountId,
         provider: ProviderId,
     },
+    /// The keyring is locked or not running, so Redline cannot read the account's key (or,
+    /// with `account` None, the tool tokens, to tell whether the presented one is valid).
+    /// `waiting` says what is wrong and what to do (`VaultError::waiting_message`).
+    KeyringUnavailable {
+        account: Option<AccountId>,
+        waiting: String,
+    },
     /// The account's key has characters an HTTP header cannot carry.
     KeyUnusable {
         account: AccountId,
@@ -100,6 +107,7 @@ impl ProxyAnswer {
         match self {
             ProxyAnswer::ProxyOff
             | ProxyAnswer::KeyNotStored { .. }
+            | ProxyAnswer::KeyringUnavailable { .. }
             | ProxyAnswer::KeyUnusable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyAnswer::BrowserRefused => StatusCode::FORBIDDEN,
             ProxyAnswer::NoCredential | ProxyAnswer::UnknownToken => StatusCode::UNAUTHORIZED,
@@ -128,6 +136,7 @@ impl ProxyAnswer {
             ProxyAnswer::NoAccountInPath => "redline_not_found",
             ProxyAnswer::UnknownAccount { .. } => "redline_unknown_account",
             ProxyAnswer::KeyNotStored { .. } => "redline_key_missing",
+            ProxyAnswer::KeyringUnavailable { .. } => "redline_keyring_unavailable",
             ProxyAnswer::KeyUnusable { .. } => "redline_key_unusable",
             ProxyAnswer::BadUrl => "redline_bad_upstream",
             ProxyAnswer::RequestBody { .. } => "redline_request_body",
@@ -177,6 +186,16 @@ impl ProxyAnswer {
                  in place of the local token: store it with `redline keys add {account} \
                  --provider {provider}` (the key on stdin)."
             ),
+            ProxyAnswer::KeyringUnavailable { account, waiting } => {
+                let what = match account {
+                    Some(account) => format!("the key of account {account}"),
+                    None => "its tool tokens".to_owned(),
+                };
+                format!(
+                    "Redline cannot read {what} from the keyring now, so nothing was sent. \
+                     {waiting} Then send the request again."
+                )
+            }
             ProxyAnswer::KeyUnusable { account } => format!(
                 "The stored key of account {account} has characters an HTTP header cannot \
                  carry: replace it with `redline keys rotate {account}`."
@@ -409,6 +428,18 @@ mod tests {
             .says(
                 "The key of account kimi-main is not in the keyring",
                 Some("store it with `redline keys add kimi-main --provider kimi-code`"),
+            ),
+            case(
+                ProxyAnswer::KeyringUnavailable {
+                    account: Some(kimi_main()),
+                    waiting: "Keyring locked: unlock your login keyring.".into(),
+                },
+                503,
+                "redline_keyring_unavailable",
+            )
+            .says(
+                "cannot read the key of account kimi-main from the keyring now, so nothing was sent",
+                Some("unlock your login keyring"),
             ),
             case(
                 ProxyAnswer::KeyUnusable {

@@ -24,8 +24,16 @@ pub struct InBand {
 /// The words every error shape contains, one of them at least: searching for them is far
 /// cheaper than parsing every answer and token chunk. With its quotes, a key such as `"error"`
 /// only occurs unescaped, never inside a JSON string.
-static NEEDLES: LazyLock<[memmem::Finder<'static>; 4]> = LazyLock::new(|| {
-    ["\"error\"", "base_resp", "\"success\"", "\"code\""].map(memmem::Finder::new)
+static NEEDLES: LazyLock<[memmem::Finder<'static>; 5]> = LazyLock::new(|| {
+    [
+        "\"error\"",
+        "base_resp",
+        "\"success\"",
+        "\"code\"",
+        // A failed Responses stream need not say "error" anywhere else.
+        "response.failed",
+    ]
+    .map(memmem::Finder::new)
 });
 
 /// Whether `json` may carry an error; [`error_in`] says whether it does.
@@ -178,6 +186,9 @@ mod tests {
                 r#"{"type":"response.failed","response":{"status":"failed","error":{"code":"server_error","message":"x"}}}"#,
                 Some(None),
             ),
+            // Found by proxy/props.rs: a failed Responses stream that says nothing more was
+            // missed by the search.
+            (r#"{"type":"response.failed"}"#, Some(None)),
             // OpenRouter: error chunks in a stream, error bodies.
             (
                 r#"{"id":"gen-1","object":"chat.completion.chunk","error":{"code":429,"message":"Rate limit exceeded"},"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error"}]}"#,

@@ -25,6 +25,8 @@ mod decode;
 mod forward;
 mod headers;
 mod inband;
+#[cfg(test)]
+mod props;
 mod queue;
 mod relay;
 mod series;
@@ -40,6 +42,7 @@ use crate::keys::account_id::AccountId;
 use crate::keys::credentials::Credentials;
 use crate::keys::secret::Secret;
 use crate::keys::secret::redact_keys;
+use crate::keys::vault::VaultError;
 use crate::poll::fetch::HostMap;
 use crate::providers::throttle::{Cause, Classification};
 use crate::providers::{ProviderId, provider};
@@ -190,6 +193,9 @@ struct Inner {
     queues: Queues,
     /// Switched off from the desktop app's menu: requests are refused, nothing is forwarded.
     enabled: AtomicBool,
+    /// Why the accounts' keys could not be read from the keyring, while the engine waits for
+    /// it: a tool's request is answered 503 with what to do, never forwarded without its key.
+    keyring_down: RwLock<Option<VaultError>>,
 }
 
 /// The proxy's settings and the sender built from them.
@@ -266,6 +272,7 @@ impl Proxy {
                 traffic,
                 upstreams: RwLock::new(Arc::new(HashMap::new())),
                 enabled: AtomicBool::new(true),
+                keyring_down: RwLock::new(None),
             }),
         }
     }
@@ -346,6 +353,28 @@ impl Proxy {
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(upstreams);
     }
 
+    /// Says why the accounts' keys are missing while the engine waits for the keyring (`None`
+    /// once it has read them), so that a tool hears that rather than "key not stored".
+    pub fn set_keyring_problem(&self, down: Option<VaultError>) {
+        *self
+            .inner
+            .keyring_down
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = down;
+    }
+
+    /// Why the keyring cannot be read now, for the accounts' keys or the tool tokens.
+    fn keyring_waiting(&self) -> Option<String> {
+        let accounts = self
+            .inner
+            .keyring_down
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let down = accounts.or_else(|| self.inner.credentials.keyring_problem())?;
+        Some(down.waiting_message().unwrap_or_else(|| down.to_string()))
+    }
+
     fn upstream(&self, account: &str) -> Option<(AccountId, Arc<Upstream>)> {
         let id: AccountId = account.parse().ok()?;
         let upstreams = self
@@ -407,7 +436,16 @@ impl Proxy {
         match credential {
             Credential::Missing => return Err(ProxyAnswer::NoCredential),
             Credential::Admin => return Err(ProxyAnswer::AdminCredential),
-            Credential::Unknown => return Err(ProxyAnswer::UnknownToken),
+            // While the keyring cannot be read the tool tokens are not known yet.
+            Credential::Unknown => {
+                return Err(match self.keyring_waiting() {
+                    Some(waiting) => ProxyAnswer::KeyringUnavailable {
+                        account: None,
+                        waiting,
+                    },
+                    None => ProxyAnswer::UnknownToken,
+                });
+            }
             Credential::Tool(_) | Credential::Other => {}
         }
         let Some((account, upstream)) = self.upstream(account) else {
@@ -419,7 +457,13 @@ impl Proxy {
         if let Credential::Tool(_) = credential {
             let Some(key) = &upstream.secret else {
                 let provider = upstream.provider;
-                return Err(ProxyAnswer::KeyNotStored { account, provider });
+                return Err(match self.keyring_waiting() {
+                    Some(waiting) => ProxyAnswer::KeyringUnavailable {
+                        account: Some(account),
+                        waiting,
+                    },
+                    None => ProxyAnswer::KeyNotStored { account, provider },
+                });
             };
             if headers::swap_token(&mut outgoing, &inner.credentials, key).is_err() {
                 return Err(ProxyAnswer::KeyUnusable { account });

@@ -13,7 +13,9 @@ use crate::keys::credentials::Credentials;
 use crate::keys::token::{DEFAULT_TOOL, TokenStore, generate_admin, generate_token};
 use crate::keys::vault::Vault;
 use crate::poll::fetch::{HostMap, HttpClient};
-use crate::poll::monitor::{Monitor, Secrets, load_secrets};
+use crate::poll::monitor::{
+    Monitor, Secrets, keep_known, keyring_down, load_secrets_quietly, retry_keyring,
+};
 use crate::proxy::traffic::{FinishedRequest, Traffic, TrafficObserver};
 use crate::proxy::{Proxy, ProxySettings, Upstream, upstream_origin};
 use crate::serve::api::{Api, ApiParts};
@@ -400,9 +402,11 @@ pub async fn serve_with(
             Credentials::in_memory(&[(DEFAULT_TOOL, generate_token())], generate_admin());
         (Some(demo), config, secrets, credentials)
     } else {
+        // A keyring that is locked or not running yet is waited for, not fatal (see
+        // `follow_config` and `Credentials::follow`).
         let vault = Vault::from_env();
-        let secrets = load_secrets(&vault, &config).await;
-        let credentials = Credentials::load(TokenStore::from_paths(paths)).await?;
+        let secrets = load_secrets_quietly(&vault, &config).await;
+        let credentials = Credentials::load_or_wait(TokenStore::from_paths(paths)).await?;
         (None, config, secrets, credentials)
     };
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
@@ -560,6 +564,9 @@ async fn follow_config(keys: Keys, mut current: Config, mut secrets: Secrets, st
         if applied.is_empty() || caps(&next) != applied {
             applied = caps(&next);
             state.proxy.set_upstreams(next);
+            state
+                .proxy
+                .set_keyring_problem(keyring_down(&secrets).cloned());
         }
         tokio::select! {
             // A change made through the API is applied at once; the file check is the same.
@@ -582,7 +589,8 @@ async fn follow_config(keys: Keys, mut current: Config, mut secrets: Secrets, st
                         // the new settings.
                         state.proxy.set_settings(ProxySettings::from_config(&config.proxy));
                         state.connections.set_limits(Limits::from_config(&config.proxy));
-                        secrets = load_secrets(&Vault::from_env(), &config).await;
+                        let fresh = load_secrets_quietly(&Vault::from_env(), &config).await;
+                        secrets = keep_known(fresh, &secrets, &config);
                         state.monitor.reconfigure(config.clone(), secrets.clone());
                         eprintln!("redline: settings reloaded ({} accounts)", config.accounts.len());
                         let waiting = waiting_for_restart(&current, &config);
@@ -592,7 +600,13 @@ async fn follow_config(keys: Keys, mut current: Config, mut secrets: Secrets, st
                         current = config;
                         applied.clear();
                     }
-                    Ok(_) => {}
+                    // Accounts waiting for the keyring get their keys as soon as it answers.
+                    Ok(_) => if let Some(fresh) = retry_keyring(&Vault::from_env(), &current, &secrets).await {
+                        keyring_changed(&state, &fresh).await;
+                        secrets = fresh;
+                        state.monitor.reconfigure(current.clone(), secrets.clone());
+                        applied.clear();
+                    },
                     Err(err) => {
                         let message = err.to_string();
                         if reported_error.as_ref() != Some(&message) {
@@ -606,6 +620,24 @@ async fn follow_config(keys: Keys, mut current: Config, mut secrets: Secrets, st
             }
             changed = status.changed() => if changed.is_err() { return },
         }
+    }
+}
+
+/// Says what the keyring's answer changed for accounts that waited for it; once it answers,
+/// takes its tool tokens first, so a tool is served as soon as its account is.
+async fn keyring_changed(state: &AppState, secrets: &Secrets) {
+    match keyring_down(secrets) {
+        None => {
+            if let Err(err) = state.credentials.take_keyring_set().await {
+                eprintln!("redline: cannot read the tool tokens yet: {err}");
+            }
+            let count = secrets.len();
+            eprintln!("redline: the keyring answers: keys read for {count} accounts");
+        }
+        Some(down) => eprintln!(
+            "redline: still waiting for the keyring: {}",
+            down.waiting_message().unwrap_or_default()
+        ),
     }
 }
 

@@ -83,6 +83,8 @@ async fn scan_keys(monitor: &Monitor, keys: &Keys, reported: &mut Vec<String>) {
     };
     let vault = Vault::from_env();
     let report = off_runtime(move || {
+        // A background scan never prompts for an unlock: a locked keyring skips it.
+        vault.probe()?;
         // Reading the tokens here never makes one.
         let tokens = all_tool_tokens(&vault).unwrap_or_default();
         key_scan::where_used(

@@ -17,6 +17,8 @@ mod daemon;
 mod first_key;
 mod history;
 mod key_scan;
+#[cfg(target_os = "linux")]
+mod keyring_absent;
 mod keys_cli;
 mod metrics;
 mod monitor;

@@ -160,8 +160,13 @@ impl Doc {
             let rest = &path[i + 1..];
             match members.iter().rev().find(|m| m.key == *segment) {
                 Some(member) if rest.is_empty() => {
-                    let indent = line_indent(&self.text, member.key_start);
-                    let with = render(value, &indent, &unit);
+                    // In an object written on one line the value stays on that line, as an
+                    // inserted one would be: connecting again then changes nothing.
+                    let with = if self.text[node.start..node.end].contains('\n') {
+                        render(value, &line_indent(&self.text, member.key_start), &unit)
+                    } else {
+                        compact(value)
+                    };
                     let (start, end) = (member.value.start, member.value.end);
                     return self.splice(&mut [(start, end, with)]);
                 }
@@ -282,7 +287,7 @@ fn insert_member(
     };
     let multiline = text[object.start..object.end].contains('\n');
     if !multiline {
-        let compact = serde_json::to_string(&value.to_json()).expect("a value serialises");
+        let compact = compact(value);
         return match last.comma {
             Some(comma) => vec![(comma + 1, comma + 1, format!(" {key_text}: {compact},"))],
             None => vec![(
@@ -376,6 +381,11 @@ fn indent_unit(text: &str) -> String {
         }
     }
     "  ".to_owned()
+}
+
+/// A value as JSON on one line.
+fn compact(value: &Val) -> String {
+    serde_json::to_string(&value.to_json()).expect("a value serialises")
 }
 
 /// A value as JSON, one member or element a line, nested lines indented from `indent`.

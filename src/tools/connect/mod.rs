@@ -30,6 +30,8 @@ mod kimi;
 pub mod notice;
 mod openclaw;
 mod opencode;
+#[cfg(test)]
+mod props;
 pub mod service;
 pub mod setup;
 mod toml;
@@ -39,7 +41,7 @@ mod yaml;
 
 pub use codex::profile_notes as codex_profile_notes;
 
-use crate::keys::secret::Secret;
+use crate::keys::secret::{Secret, redact_keys};
 use crate::providers::ProviderId;
 use serde_json::Value;
 use std::fmt;
@@ -608,7 +610,9 @@ pub fn plan(tool: Tool, current: Option<&[u8]>, target: &Target) -> Result<Edit,
             Some(old) => format!(
                 "  ~ {shown} = {} (was {})",
                 shown_value(&new, name, &target.token),
-                shown_value(old, name, &target.token)
+                // The user's value may hold a key under any name: whatever looks like one is
+                // masked.
+                redact_keys(&shown_value(old, name, &target.token))
             ),
         };
         preview.push(line);

@@ -222,6 +222,20 @@ mod json5 {
     }
 
     #[test]
+    fn a_value_replaced_in_a_one_line_object_stays_on_its_line() {
+        // Found by connect/props.rs: inserted there it was written on one line, replaced (by
+        // connecting again) on several, so connecting twice changed the file.
+        let once = set(
+            r#"{"p": {"a": 1}}"#,
+            &["p", "b"],
+            Val::obj(vec![("x", Val::Int(1))]),
+        );
+        assert_eq!(once, r#"{"p": {"a": 1, "b": {"x":1}}}"#);
+        let twice = set(&once, &["p", "b"], Val::obj(vec![("x", Val::Int(1))]));
+        assert_eq!(twice, once);
+    }
+
+    #[test]
     fn one_line_objects_stay_on_one_line() {
         assert_eq!(
             set("{\"a\": 1}", &["b"], Val::Int(2)),
@@ -629,6 +643,19 @@ model = "gpt-5-mini"
         assert!(notes[2].contains("broken.config.toml) does not parse"));
         assert!(!notes.concat().contains(REAL_KEY));
         assert!(codex_profile_notes("", &[], "kimi-main").is_empty());
+    }
+
+    #[test]
+    fn a_table_where_a_setting_goes_is_refused_not_replaced() {
+        // Found by connect/props.rs: a [model] table was replaced by `model = "…"`, and put
+        // back after other tables on disconnect.
+        // Codex no longer gets `model`, so the same is tried with `model_provider`.
+        let original = "[model_provider]\nname = \"mine\"\n\n[other]\n";
+        let err = plan(Tool::Codex, Some(original.as_bytes()), &best(Tool::Codex)).unwrap_err();
+        assert!(
+            err.to_string().contains("model_provider is a table"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1040,6 +1067,26 @@ mod aider {
         let err = plan(Tool::Aider, Some(b"- a\n- b\n"), &best(Tool::Aider)).unwrap_err();
         assert!(err.to_string().contains("not a mapping"), "{err}");
         assert!(plan(Tool::Aider, None, &target(ApiStyle::AnthropicMessages)).is_err());
+    }
+
+    #[test]
+    fn a_restored_setting_that_ended_the_original_does_not_run_into_the_next_line() {
+        // Found by connect/props.rs: the original's unterminated last setting, put back in
+        // front of Redline's own lines, ran into the next one, which then escaped removal and
+        // kept the tool token in the file.
+        let original = "openai-api-base:\r\n  - anthropic-messages";
+        let edit = connect(Tool::Aider, Some(original), &best(Tool::Aider));
+        let current = [&edit.bytes[..], b"\r\n"].concat();
+        let back = undo(
+            Tool::Aider,
+            Some(original.as_bytes()),
+            &edit.bytes,
+            Some(&current),
+        )
+        .unwrap()
+        .unwrap();
+        // The original's last line gets its line break, then comes the user's new line.
+        assert_eq!(text(&back), format!("{original}\r\n\r\n"));
     }
 }
 

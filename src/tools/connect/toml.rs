@@ -92,6 +92,17 @@ impl Doc {
             !inline && !parents.is_empty() && matches!(value, Val::Obj(_)),
         );
         match table.get_mut(last) {
+            // A table section of the user's where a setting goes: not Redline's to drop (and
+            // put back elsewhere in the file on disconnect).
+            Some(old) if (old.is_table() || old.is_array_of_tables()) && !new.is_table() => {
+                return Err(EditError::Shape {
+                    file,
+                    message: format!(
+                        "{} is a table; Redline will not replace it",
+                        super::show_path(path)
+                    ),
+                });
+            }
             // Replaced in place, so the key keeps its spelling and the comments before it.
             Some(old) => {
                 if let (Item::Value(old), Item::Value(fresh)) = (&*old, &mut new) {

@@ -124,13 +124,21 @@ impl Doc {
             return Ok(());
         };
         let mut with: Vec<String> = theirs[from..to].iter().map(|l| (*l).to_owned()).collect();
-        if end == lines.len()
-            && !lines[end - 1].ends_with('\n')
-            && let Some(last) = with.last_mut()
-        {
-            // The setting was the file's unterminated last line; it stays so.
-            let trimmed = last.trim_end_matches(['\r', '\n']).len();
-            last.truncate(trimmed);
+        let unterminated_here = end == lines.len() && !lines[end - 1].ends_with('\n');
+        if let Some(last) = with.last_mut() {
+            if unterminated_here {
+                // The setting was the file's unterminated last line; it stays so.
+                let trimmed = last.trim_end_matches(['\r', '\n']).len();
+                last.truncate(trimmed);
+            } else if !last.ends_with('\n') {
+                // It was the other version's unterminated last line, but lines follow it
+                // here: without its line break it would run into the next setting.
+                last.push_str(if self.text.contains("\r\n") {
+                    "\r\n"
+                } else {
+                    "\n"
+                });
+            }
         }
         lines.splice(first..end, with);
         self.reparse(lines.concat())
