@@ -197,8 +197,9 @@ test("each card shows what the proxy saw, with a row per tool", async () => {
   await rows.filter({ hasText: "Kimi CLI" }).waitFor();
   assert.deepEqual((await rows.locator("th").allInnerTexts()).sort(), ["Claude Code", "Kimi CLI"]);
   const claude = rows.filter({ has: page.locator('th:text-is("Claude Code")') });
-  assert.match(await claude.locator('td[data-label="Requests 5 min / hour"]').innerText(), /^\d+ \/ [1-9]\d*$/);
-  assert.match(await claude.locator('td[data-label="Tokens today in / out"]').innerText(), /^[1-9][\d.]*k? \/ [1-9][\d.]*k?$/);
+  // The account's first answers may all be Kimi CLI's: wait for Claude Code's own.
+  await claude.locator('td[data-label="Requests 5 min / hour"]').filter({ hasText: /^\d+ \/ [1-9]\d*$/ }).waitFor({ timeout: 30000 });
+  await claude.locator('td[data-label="Tokens today in / out"]').filter({ hasText: /^[1-9][\d.]*k? \/ [1-9][\d.]*k?$/ }).waitFor({ timeout: 30000 });
   // The figures are the engine's: the card and GET /api/v1/status agree on the tools.
   const status = await page.evaluate(() => fetch("/api/v1/status").then((r) => r.json()));
   const kimiStatus = status.accounts.find((a) => a.id === "kimi-demo");
