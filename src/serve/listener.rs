@@ -369,7 +369,13 @@ impl Connections {
             phase: Mutex::new(Phase::accepted(now)),
             wake: Notify::new(),
             closing: AtomicBool::new(false),
-            reserve: AtomicBool::new(decided == Admission::Reserve),
+            // In place of an idle connection while the reserve is in use, the newcomer takes
+            // a reserve place, not a normal one: the cap counts every live connection.
+            reserve: AtomicBool::new(match decided {
+                Admission::Reserve => true,
+                Admission::CloseIdle => live > max,
+                Admission::Admit | Admission::TurnAway => false,
+            }),
         });
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         open.insert(id, conn.clone());
@@ -839,6 +845,12 @@ mod tests {
         let (_, reserve) = connections.admit(t0 + s(6)).unwrap();
         assert!(reserve.reserve.load(Ordering::Relaxed));
         assert_eq!(connections.figures().refused, 1);
+        // The reserve connection idles; one arriving now closes it and takes its reserve
+        // place, not a normal one: the four within the cap are all still answering.
+        let (_, newcomer) = connections.admit(t0 + s(7)).unwrap();
+        assert!(reserve.closing.load(Ordering::Relaxed));
+        assert!(newcomer.reserve.load(Ordering::Relaxed));
+        assert_eq!(connections.figures().refused, 2);
     }
 
     #[test]
