@@ -118,6 +118,24 @@ export function h(tag, attributes = {}, ...children) {
 }
 
 /**
+ * Runs `action` with `button` disabled and saying "Working…", then puts it back; an error goes
+ * to `onError`.
+ */
+export async function whileWorking(button, action, onError) {
+  const label = button.textContent;
+  button.disabled = true;
+  button.textContent = "Working…";
+  try {
+    await action();
+  } catch (error) {
+    onError(error);
+  } finally {
+    button.disabled = false;
+    button.textContent = label;
+  }
+}
+
+/**
  * A bar from 0 to 100 %, coloured by the level the engine gave it (styled through a CSS
  * variable: the page's CSP forbids inline styles).
  */

@@ -2,7 +2,7 @@
 // that point tools at Redline. A secret typed here goes to the engine once and is never shown
 // again: the engine answers with fingerprints only.
 
-import { h, ago, providerName } from "./format.js";
+import { h, ago, providerName, whileWorking } from "./format.js";
 import { askToConfirmHost, hostOf } from "./confirm.js";
 
 export function mountKeys(container, app) {
@@ -20,19 +20,7 @@ export function mountKeys(container, app) {
     message.textContent = text;
   }
 
-  async function run(button, action) {
-    const label = button.textContent;
-    button.disabled = true;
-    button.textContent = "Working…";
-    try {
-      await action();
-    } catch (error) {
-      say(error.message, true);
-    } finally {
-      button.disabled = false;
-      button.textContent = label;
-    }
-  }
+  const run = (button, action) => whileWorking(button, action, (error) => say(error.message, true));
 
   async function reload() {
     try {

@@ -2,7 +2,7 @@
 // account, see the change, confirm) and Disconnect. The engine edits the tool's own config
 // file, the same way `redline connect` does; the state words and levels are the engine's.
 
-import { h, level } from "./format.js";
+import { h, level, whileWorking } from "./format.js";
 
 /** A badge in the level the engine gave the tool's state, with the engine's word for it. */
 function stateBadge(tool) {
@@ -59,19 +59,7 @@ export function mountTools(container, app) {
     message.replaceChildren(...withCode(text));
   }
 
-  async function run(button, action) {
-    const label = button.textContent;
-    button.disabled = true;
-    button.textContent = "Working…";
-    try {
-      await action();
-    } catch (error) {
-      say(error.message, true);
-    } finally {
-      button.disabled = false;
-      button.textContent = label;
-    }
-  }
+  const run = (button, action) => whileWorking(button, action, (error) => say(error.message, true));
 
   let loading = null;
   async function reload() {
