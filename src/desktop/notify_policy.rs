@@ -306,7 +306,7 @@ fn changes(
         };
         let stage = alert_stage(window.level);
         if stage > cycle.notified {
-            let label = window_label(window);
+            let label = window.kind.label_with(window.scope.as_deref());
             let reset_text = time_until(window.resets_at, now)
                 .map(|t| format!("Resets in {t}."))
                 .unwrap_or_else(|| "No reset time is known.".into());
@@ -505,13 +505,6 @@ fn window_key(window: &WindowStatus) -> String {
     match &window.scope {
         Some(scope) => format!("{:?}:{scope}", window.kind),
         None => format!("{:?}", window.kind),
-    }
-}
-
-fn window_label(window: &WindowStatus) -> String {
-    match &window.scope {
-        Some(scope) => format!("{} ({scope})", window.kind.short_label()),
-        None => window.kind.short_label().to_owned(),
     }
 }
 

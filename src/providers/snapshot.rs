@@ -34,6 +34,14 @@ impl WindowKind {
         WindowKind::Balance,
     ];
 
+    /// The short label with the window's scope, if any: `5h`, `month (coding)`.
+    pub fn label_with(self, scope: Option<&str>) -> String {
+        match scope {
+            Some(scope) => format!("{} ({scope})", self.short_label()),
+            None => self.short_label().to_owned(),
+        }
+    }
+
     /// Short label for tray lines and tables: `5h`, `week`, `RPM`.
     pub fn short_label(self) -> &'static str {
         match self {

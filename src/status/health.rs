@@ -317,7 +317,10 @@ pub fn assess(inputs: &Inputs, thresholds: Thresholds, now: Timestamp) -> (Level
     if let Some(snapshot) = inputs.snapshot {
         for window in &snapshot.windows {
             if let Some(note) = &window.note {
-                let text = format!("{} window: {note}", window_label(window));
+                let text = format!(
+                    "{} window: {note}",
+                    window.kind.label_with(window.scope.as_deref())
+                );
                 reasons.push(reason(Level::Ok, "figures_disagree", text));
             }
         }
@@ -400,7 +403,7 @@ pub fn doubtful_window(window: &Window, provider: ProviderId, answered: u64) -> 
     if !reports_zero || answered < needed {
         return None;
     }
-    let name = window_label(window);
+    let name = window.kind.label_with(window.scope.as_deref());
     let requests = if answered == 1 { "request" } else { "requests" };
     let why = provider
         .facts()
@@ -411,14 +414,6 @@ pub fn doubtful_window(window: &Window, provider: ProviderId, answered: u64) -> 
          window; {why}.",
         provider.facts().short_name
     ))
-}
-
-/// `5h`, `month (coding)`.
-pub fn window_label(window: &Window) -> String {
-    match &window.scope {
-        Some(scope) => format!("{} ({scope})", window.kind.short_label()),
-        None => window.kind.short_label().to_owned(),
-    }
 }
 
 /// Prepaid money that blocks requests when empty (not vouchers or granted credit alone).
@@ -433,7 +428,7 @@ fn window_reason(window: &Window, thresholds: Thresholds, now: Timestamp) -> Opt
     if !matches!(level, Level::Warn | Level::Critical) {
         return None;
     }
-    let name = window_label(window);
+    let name = window.kind.label_with(window.scope.as_deref());
     let reset = time_until(window.resets_at, now)
         .map(|left| format!(", resets in {left}"))
         .unwrap_or_default();

@@ -14,10 +14,7 @@ use jiff::Timestamp;
 impl WindowStatus {
     /// `5h 38% used (38/100 requests), resets in 1h 12m`.
     pub fn describe(&self, now: Timestamp) -> String {
-        let name = match &self.scope {
-            Some(scope) => format!("{} ({scope})", self.kind.short_label()),
-            None => self.kind.short_label().to_owned(),
-        };
+        let name = self.kind.label_with(self.scope.as_deref());
         let percent = self
             .used_ratio
             .map(|r| format!("{:.0}% used", r * 100.0))
