@@ -147,6 +147,25 @@ fn start_daemon(bin: &Path, home: &Path, service: &str) -> Daemon {
 }
 
 /// RSS in KiB, open descriptors and threads of process `pid`.
+/// The daemon's footprint now, written to the CSV with the traffic so far.
+fn sample(csv: &mut std::fs::File, started: Instant, pid: u32, tally: &Tally) -> (u64, u64, u64) {
+    let (rss, fds, threads) = footprint(pid);
+    let t = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    writeln!(
+        csv,
+        "{},{rss},{fds},{threads},{},{},{},{},{},{}",
+        started.elapsed().as_secs(),
+        t(&tally.sent),
+        t(&tally.answered),
+        t(&tally.refused_429),
+        t(&tally.cancelled),
+        t(&tally.queue_refused),
+        t(&tally.lost)
+    )
+    .expect("CSV");
+    (rss, fds, threads)
+}
+
 fn footprint(pid: u32) -> (u64, u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
@@ -345,22 +364,8 @@ fn main() {
     let mut events = Vec::new();
     while Instant::now() < deadline {
         if Instant::now() >= next_sample {
-            let (rss, fds, threads) = footprint(pid);
-            let t = |c: &AtomicU64| c.load(Ordering::Relaxed);
-            writeln!(
-                csv,
-                "{},{rss},{fds},{threads},{},{},{},{},{},{}",
-                started.elapsed().as_secs(),
-                t(&tally.sent),
-                t(&tally.answered),
-                t(&tally.refused_429),
-                t(&tally.cancelled),
-                t(&tally.queue_refused),
-                t(&tally.lost)
-            )
-            .expect("CSV");
+            samples.push(sample(&mut csv, started, pid, &tally));
             csv.flush().expect("CSV");
-            samples.push((rss, fds, threads));
             next_sample += sample_every;
         }
         // Something changes every 5 s, in turn.
@@ -425,21 +430,8 @@ fn main() {
         }
     });
     // The last sample, once every request has ended.
-    let (rss, fds, threads) = footprint(pid);
-    samples.push((rss, fds, threads));
+    samples.push(sample(&mut csv, started, pid, &tally));
     let t = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    writeln!(
-        csv,
-        "{},{rss},{fds},{threads},{},{},{},{},{},{}",
-        started.elapsed().as_secs(),
-        t(&tally.sent),
-        t(&tally.answered),
-        t(&tally.refused_429),
-        t(&tally.cancelled),
-        t(&tally.queue_refused),
-        t(&tally.lost)
-    )
-    .expect("CSV");
 
     // Redline's own count, then a clean stop, which commits the history.
     let metrics = runtime.block_on(async {
