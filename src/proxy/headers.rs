@@ -209,11 +209,15 @@ fn holds_credential(value: &HeaderValue, credentials: &Credentials) -> bool {
 /// nothing is removed, the common case.
 pub fn strip_query_credentials(path_and_query: &str, credentials: &Credentials) -> Option<String> {
     let (path, query) = path_and_query.split_once('?')?;
+    // Decoded only when percent-encoded: most pairs are checked as they are, without a copy.
     let holds = |pair: &str| {
-        let decoded: String = url::form_urlencoded::parse(pair.as_bytes())
-            .flat_map(|(name, value)| [name, value])
-            .collect();
-        credentials.appears_in(pair.as_bytes()) || credentials.appears_in(decoded.as_bytes())
+        credentials.appears_in(pair.as_bytes())
+            || (pair.contains('%') && {
+                let decoded: String = url::form_urlencoded::parse(pair.as_bytes())
+                    .flat_map(|(name, value)| [name, value])
+                    .collect();
+                credentials.appears_in(decoded.as_bytes())
+            })
     };
     if !query.split('&').any(holds) {
         return None;
