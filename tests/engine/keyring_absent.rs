@@ -8,13 +8,13 @@
 //! `gnome-keyring-daemon` on it with a login keyring in a temp dir. The test binary's own
 //! keyring (scripts/with-test-keyring.sh) is not used.
 
-use crate::support::process;
+use crate::support::process::{self, Running};
 use crate::support::{Daemon, Sandbox, fake, http};
 use redline::providers::ProviderId;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -22,27 +22,6 @@ const KEY: &str = "sk-test-KeyringAbsentAbcdefghijk7070";
 const PASSWORD: &str = "redline-test";
 /// How long a bus, a keyring or the recovery may take.
 const WITHIN: Duration = Duration::from_secs(20);
-
-/// A process this test started, killed (and reaped) at the latest when the test ends.
-struct Running(Child);
-
-impl Running {
-    fn spawn(command: &mut Command) -> Running {
-        Running(command.spawn().expect("the program runs"))
-    }
-
-    fn kill(mut self) {
-        self.0.kill().unwrap();
-        self.0.wait().unwrap();
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A private session bus on which nothing is activated.
 struct PrivateBus {
@@ -83,7 +62,7 @@ impl PrivateBus {
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         let mut daemon = Running::spawn(&mut command);
-        let stdout = daemon.0.stdout.take().unwrap();
+        let stdout = daemon.take_stdout();
         let (sent, address) = mpsc::channel();
         std::thread::spawn(move || {
             let mut line = String::new();
@@ -130,7 +109,7 @@ impl PrivateBus {
             .stderr(Stdio::null());
         let mut keyring = Running::spawn(&mut command);
         // The login keyring's password, on standard input, then its end.
-        let mut stdin = keyring.0.stdin.take().unwrap();
+        let mut stdin = keyring.take_stdin();
         stdin.write_all(PASSWORD.as_bytes()).unwrap();
         drop(stdin);
         self.wait_for_name("org.freedesktop.secrets");

@@ -89,6 +89,22 @@ impl Running {
         self.0.id()
     }
 
+    /// Its piped standard input, once.
+    pub fn take_stdin(&mut self) -> std::process::ChildStdin {
+        self.0
+            .stdin
+            .take()
+            .expect("standard input was piped, and is taken once")
+    }
+
+    /// Its piped standard output, once.
+    pub fn take_stdout(&mut self) -> std::process::ChildStdout {
+        self.0
+            .stdout
+            .take()
+            .expect("standard output was piped, and is taken once")
+    }
+
     /// Kills the process and reaps it (a killed process ends at once).
     pub fn kill(mut self) {
         self.0.kill().unwrap();
