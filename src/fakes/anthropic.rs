@@ -2,7 +2,7 @@
 //! `anthropic-ratelimit-*` headers (docs/providers.md, "Anthropic API"). Requires `x-api-key` and
 //! `anthropic-version`.
 
-use super::{Ctx, Reply, Shapes, rfc3339_seconds};
+use super::{Ctx, Reply, Shapes, header_number, rfc3339_seconds};
 use axum::http::{HeaderMap, StatusCode};
 use jiff::SignedDuration;
 use serde_json::{Value, json};
@@ -13,8 +13,16 @@ pub(super) const SHAPES: Shapes = Shapes {
     unauthorized,
     rate_limited,
     wrong_product: None,
+    windows: &["rpm", "tpm"],
+    used_percent: served_used_percent,
     missing_header: missing_version,
 };
+
+/// The requests bucket's headers as a percentage used.
+fn served_used_percent(_: &Value, headers: &HeaderMap) -> Option<f64> {
+    let remaining = header_number(headers, "anthropic-ratelimit-requests-remaining")?;
+    Some(100.0 * (1.0 - remaining / header_number(headers, "anthropic-ratelimit-requests-limit")?))
+}
 
 /// Limits per bucket; each refills fully in a minute.
 const BUCKETS: [(&str, f64); 4] = [

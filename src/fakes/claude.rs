@@ -12,8 +12,15 @@ pub(super) const SHAPES: Shapes = Shapes {
     unauthorized,
     rate_limited,
     wrong_product: None,
+    windows: &["five_hour", "weekly"],
+    used_percent: served_used_percent,
     missing_header: missing_beta,
 };
+
+/// The 5-hour utilization, already a percentage.
+fn served_used_percent(body: &Value, _: &HeaderMap) -> Option<f64> {
+    body.pointer("/five_hour/utilization")?.as_f64()
+}
 
 const OAUTH_BETA: &str = "oauth-2025-04-20";
 

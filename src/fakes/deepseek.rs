@@ -1,7 +1,7 @@
 //! DeepSeek's `GET /user/balance` (docs/providers.md, "DeepSeek"); errors in DeepSeek's
 //! OpenAI-style `{"error":{"message","type","param","code"}}` format.
 
-use super::{Ctx, Reply, Shapes, masked, no_required_headers};
+use super::{Ctx, Reply, Shapes, masked, no_required_headers, serves_no_used_percent};
 use axum::http::StatusCode;
 use serde_json::json;
 
@@ -11,6 +11,8 @@ pub(super) const SHAPES: Shapes = Shapes {
     unauthorized,
     rate_limited,
     wrong_product: None,
+    windows: &[],
+    used_percent: serves_no_used_percent,
     missing_header: no_required_headers,
 };
 

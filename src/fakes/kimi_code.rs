@@ -1,8 +1,9 @@
 //! Kimi Code's `GET /coding/v1/usages` (docs/providers.md, "Kimi Code").
 
 use super::{Ctx, Reply, Shapes, decimal_string, no_required_headers, rfc3339_nanos};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 pub(super) const SHAPES: Shapes = Shapes {
     normal: usages,
@@ -10,8 +11,21 @@ pub(super) const SHAPES: Shapes = Shapes {
     unauthorized,
     rate_limited,
     wrong_product: Some(not_a_kimi_code_key),
+    windows: &["five_hour", "weekly"],
+    used_percent: served_used_percent,
     missing_header: no_required_headers,
 };
+
+/// The 5-hour `limits[]` count as a percentage, as a client reads it.
+fn served_used_percent(body: &Value, _: &HeaderMap) -> Option<f64> {
+    let detail = |field: &str| {
+        body.pointer(&format!("/limits/0/detail/{field}"))?
+            .as_str()?
+            .parse::<f64>()
+            .ok()
+    };
+    Some(100.0 * detail("used")? / detail("limit")?)
+}
 
 /// Calls in the 5-hour window (the `limits[]` entry of 300 minutes).
 const FIVE_HOUR_LIMIT: f64 = 1000.0;

@@ -3,9 +3,10 @@
 //! envelope.
 
 use super::{Ctx, Reply, Shapes, no_required_headers};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use jiff::SignedDuration;
-use serde_json::json;
+use serde_json::{Value, json};
 
 pub(super) const SHAPES: Shapes = Shapes {
     normal: token_plan,
@@ -13,8 +14,18 @@ pub(super) const SHAPES: Shapes = Shapes {
     unauthorized,
     rate_limited,
     wrong_product: None,
+    windows: &["five_hour", "weekly"],
+    used_percent: served_used_percent,
     missing_header: no_required_headers,
 };
+
+/// The interval's remaining percentage, turned into used.
+fn served_used_percent(body: &Value, _: &HeaderMap) -> Option<f64> {
+    let remaining = body
+        .pointer("/model_remains/0/current_interval_remaining_percent")?
+        .as_f64()?;
+    Some(100.0 - remaining)
+}
 
 /// Prompts in the 5-hour interval.
 const INTERVAL_TOTAL: f64 = 1500.0;

@@ -462,8 +462,34 @@ struct Shapes {
     rate_limited: fn(u64) -> Reply,
     /// When the provider answers a key for another product differently from a wrong key.
     wrong_product: Option<fn() -> Reply>,
+    /// The window kinds Redline reads from `normal` (none for a balance).
+    windows: &'static [&'static str],
+    /// The main window's percentage used as a client reads it from an answer (body, headers),
+    /// to prove `set_used_percent` drives it; `serves_no_used_percent` for a balance.
+    used_percent: fn(&Value, &HeaderMap) -> Option<f64>,
     /// A 400 when a header the provider requires besides the key is missing.
     missing_header: fn(&HeaderMap) -> Option<Reply>,
+}
+
+/// The window kinds Redline reads from a fake's usual answer, and whether
+/// [`FakeProvider::set_used_percent`] drives them (a balance has neither).
+pub fn window_kinds(id: ProviderId) -> &'static [&'static str] {
+    shapes(id).windows
+}
+
+/// The main window's percentage used in an answer of `id`'s fake, read as a client would.
+pub fn served_used_percent(id: ProviderId, body: &Value, headers: &HeaderMap) -> Option<f64> {
+    (shapes(id).used_percent)(body, headers)
+}
+
+/// For a fake whose answer has no window.
+fn serves_no_used_percent(_: &Value, _: &HeaderMap) -> Option<f64> {
+    None
+}
+
+/// A header's value as a number.
+fn header_number(headers: &HeaderMap, name: &str) -> Option<f64> {
+    headers.get(name)?.to_str().ok()?.parse().ok()
 }
 
 fn shapes(id: ProviderId) -> &'static Shapes {

@@ -1,6 +1,6 @@
 //! Moonshot's `GET /v1/users/me/balance` (docs/providers.md, "Moonshot open platform").
 
-use super::{Ctx, Reply, Shapes, no_required_headers};
+use super::{Ctx, Reply, Shapes, no_required_headers, serves_no_used_percent};
 use axum::http::StatusCode;
 use serde_json::json;
 
@@ -10,6 +10,8 @@ pub(super) const SHAPES: Shapes = Shapes {
     unauthorized,
     rate_limited,
     wrong_product: None,
+    windows: &[],
+    used_percent: serves_no_used_percent,
     missing_header: no_required_headers,
 };
 

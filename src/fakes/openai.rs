@@ -1,9 +1,10 @@
 //! OpenAI has no usage endpoint: Redline polls `GET /v1/models` and reads the
 //! `x-ratelimit-*` headers (docs/providers.md, "OpenAI").
 
-use super::{Ctx, Reply, Shapes, go_duration, masked, no_required_headers};
+use super::{Ctx, Reply, Shapes, go_duration, header_number, masked, no_required_headers};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::time::Duration;
 
 pub(super) const SHAPES: Shapes = Shapes {
@@ -12,8 +13,16 @@ pub(super) const SHAPES: Shapes = Shapes {
     unauthorized,
     rate_limited,
     wrong_product: None,
+    windows: &["rpm", "tpm"],
+    used_percent: served_used_percent,
     missing_header: no_required_headers,
 };
+
+/// The requests bucket's headers as a percentage used.
+fn served_used_percent(_: &Value, headers: &HeaderMap) -> Option<f64> {
+    let remaining = header_number(headers, "x-ratelimit-remaining-requests")?;
+    Some(100.0 * (1.0 - remaining / header_number(headers, "x-ratelimit-limit-requests")?))
+}
 
 const REQUESTS_PER_MINUTE: f64 = 10_000.0;
 const TOKENS_LIMIT: f64 = 2_000_000.0;

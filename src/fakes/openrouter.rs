@@ -1,6 +1,7 @@
 //! OpenRouter's `GET /api/v1/key` (docs/providers.md, "OpenRouter").
 
 use super::{Ctx, Reply, Shapes, no_required_headers};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
@@ -10,8 +11,16 @@ pub(super) const SHAPES: Shapes = Shapes {
     unauthorized,
     rate_limited,
     wrong_product: None,
+    windows: &["monthly"],
+    used_percent: served_used_percent,
     missing_header: no_required_headers,
 };
+
+/// Usage against the key's credit limit.
+fn served_used_percent(body: &Value, _: &HeaderMap) -> Option<f64> {
+    let field = |name: &str| body.pointer(&format!("/data/{name}"))?.as_f64();
+    Some(100.0 * field("usage")? / field("limit")?)
+}
 
 /// The key's credit limit in USD.
 const LIMIT: f64 = 100.0;

@@ -2,8 +2,9 @@
 //! The key goes raw in `Authorization` (no `Bearer`); refusals come inside HTTP 200.
 
 use super::{Ctx, Reply, Shapes, no_required_headers};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 pub(super) const SHAPES: Shapes = Shapes {
     normal: quota_limit,
@@ -11,8 +12,15 @@ pub(super) const SHAPES: Shapes = Shapes {
     unauthorized,
     rate_limited,
     wrong_product: None,
+    windows: &["five_hour", "monthly"],
+    used_percent: served_used_percent,
     missing_header: no_required_headers,
 };
+
+/// The first limit's percentage.
+fn served_used_percent(body: &Value, _: &HeaderMap) -> Option<f64> {
+    body.pointer("/data/limits/0/percentage")?.as_f64()
+}
 
 /// `unit` codes.
 const HOURS: u64 = 3;

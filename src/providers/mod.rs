@@ -26,48 +26,49 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProviderId {
-    KimiCode,
-    Moonshot,
-    Openai,
-    Anthropic,
-    Claude,
-    Openrouter,
-    Deepseek,
-    Zai,
-    Minimax,
+/// The one list of providers: each line names the id's variant, its text in the CLI, the
+/// config file and the JSON API, and the adapter in its own file. Adding a provider is a line
+/// here, its file, its fake and its fixtures.
+macro_rules! providers {
+    ($($variant:ident => $text:literal, $adapter:expr;)+) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum ProviderId {
+            $(#[serde(rename = $text)] $variant,)+
+        }
+
+        impl ProviderId {
+            pub const ALL: [ProviderId; [$($text,)+].len()] = [$(ProviderId::$variant,)+];
+
+            /// The id used in the CLI, the config file and the JSON API.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ProviderId::$variant => $text,)+
+                }
+            }
+        }
+
+        /// The adapter for a provider id.
+        pub fn provider(id: ProviderId) -> &'static dyn Provider {
+            match id {
+                $(ProviderId::$variant => &$adapter,)+
+            }
+        }
+    };
+}
+
+providers! {
+    KimiCode => "kimi-code", kimi_code::KimiCode;
+    Moonshot => "moonshot", moonshot::Moonshot;
+    Openai => "openai", openai::OpenAi;
+    Anthropic => "anthropic", anthropic::Anthropic;
+    Claude => "claude", claude::Claude;
+    Openrouter => "openrouter", openrouter::OpenRouter;
+    Deepseek => "deepseek", deepseek::DeepSeek;
+    Zai => "zai", zai::Zai;
+    Minimax => "minimax", minimax::MiniMax;
 }
 
 impl ProviderId {
-    pub const ALL: [ProviderId; 9] = [
-        ProviderId::KimiCode,
-        ProviderId::Moonshot,
-        ProviderId::Openai,
-        ProviderId::Anthropic,
-        ProviderId::Claude,
-        ProviderId::Openrouter,
-        ProviderId::Deepseek,
-        ProviderId::Zai,
-        ProviderId::Minimax,
-    ];
-
-    /// The id used in the CLI, the config file and the JSON API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderId::KimiCode => "kimi-code",
-            ProviderId::Moonshot => "moonshot",
-            ProviderId::Openai => "openai",
-            ProviderId::Anthropic => "anthropic",
-            ProviderId::Claude => "claude",
-            ProviderId::Openrouter => "openrouter",
-            ProviderId::Deepseek => "deepseek",
-            ProviderId::Zai => "zai",
-            ProviderId::Minimax => "minimax",
-        }
-    }
-
     /// What a person calls it.
     pub fn display_name(self) -> &'static str {
         provider(self).facts().name
@@ -262,21 +263,6 @@ pub trait Provider: Send + Sync {
 
 /// No provider is polled more often than this, whatever the settings say.
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(15);
-
-/// The adapter for a provider id.
-pub fn provider(id: ProviderId) -> &'static dyn Provider {
-    match id {
-        ProviderId::KimiCode => &kimi_code::KimiCode,
-        ProviderId::Moonshot => &moonshot::Moonshot,
-        ProviderId::Openai => &openai::OpenAi,
-        ProviderId::Anthropic => &anthropic::Anthropic,
-        ProviderId::Claude => &claude::Claude,
-        ProviderId::Openrouter => &openrouter::OpenRouter,
-        ProviderId::Deepseek => &deepseek::DeepSeek,
-        ProviderId::Zai => &zai::Zai,
-        ProviderId::Minimax => &minimax::MiniMax,
-    }
-}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("unknown provider {0:?}; choose one of: {list}", list = ProviderId::list())]

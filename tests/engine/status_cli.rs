@@ -2,27 +2,12 @@
 //! reports, and how it copes with odd answers. Keys go through the real Secret Service.
 
 use crate::support::{Daemon, KimiAccount, Run, Sandbox, closed_origin, fake, http, process};
-use redline::fakes::Behaviour;
+use redline::fakes::{self, Behaviour};
 use redline::providers::ProviderId;
 use serde_json::Value;
 use std::process::Command;
 
 const KEY: &str = "sk-test-StatusKeyAbcdefghijklmnop4242";
-
-/// The window kinds each provider's fake yields, and whether `set_used_percent` drives them.
-fn expected(provider: ProviderId) -> (&'static [&'static str], bool) {
-    match provider {
-        ProviderId::KimiCode => (&["five_hour", "weekly"], true),
-        ProviderId::Moonshot => (&[], false),
-        ProviderId::Openai => (&["rpm", "tpm"], true),
-        ProviderId::Anthropic => (&["rpm", "tpm"], true),
-        ProviderId::Claude => (&["five_hour", "weekly"], true),
-        ProviderId::Openrouter => (&["monthly"], true),
-        ProviderId::Deepseek => (&[], false),
-        ProviderId::Zai => (&["five_hour", "monthly"], true),
-        ProviderId::Minimax => (&["five_hour", "weekly"], true),
-    }
-}
 
 fn account<'a>(status: &'a Value, id: &str) -> &'a Value {
     status["accounts"]
@@ -45,8 +30,8 @@ fn busiest(account: &Value) -> f64 {
 #[test]
 fn status_reports_windows_levels_and_reasons_for_every_provider() {
     let sandbox = Sandbox::new();
-    let fakes: Vec<_> = ProviderId::ALL.iter().map(|&p| (p, fake(p, KEY))).collect();
-    for (provider, fake) in &fakes {
+    let running: Vec<_> = ProviderId::ALL.iter().map(|&p| (p, fake(p, KEY))).collect();
+    for (provider, fake) in &running {
         let id = format!("acct-{provider}");
         let origin = fake.origin();
         let added = sandbox.add_key(&id, provider.as_str(), &origin, KEY);
@@ -59,9 +44,10 @@ fn status_reports_windows_levels_and_reasons_for_every_provider() {
 
     let status = sandbox.status_json();
     assert_eq!(status["level"], "ok", "{status:#}");
-    for (provider, _) in &fakes {
+    for (provider, _) in &running {
         let account = account(&status, &format!("acct-{provider}"));
-        let (kinds, driven) = expected(*provider);
+        let kinds = fakes::window_kinds(*provider);
+        let driven = !kinds.is_empty();
         assert_eq!(account["level"], "ok", "{provider}: {account:#}");
         assert_eq!(account["provider"], provider.as_str());
         assert_eq!(account["key"]["health"], "ok");
@@ -105,12 +91,15 @@ fn status_reports_windows_levels_and_reasons_for_every_provider() {
         (85.0, "warn", "window_warn"),
         (96.0, "critical", "window_critical"),
     ] {
-        for (_, fake) in &fakes {
+        for (_, fake) in &running {
             fake.set_used_percent(percent);
         }
         let status = sandbox.status_json();
         assert_eq!(status["level"], level);
-        for (provider, _) in fakes.iter().filter(|(p, _)| expected(*p).1) {
+        for (provider, _) in running
+            .iter()
+            .filter(|(p, _)| !fakes::window_kinds(*p).is_empty())
+        {
             let account = account(&status, &format!("acct-{provider}"));
             assert_eq!(
                 account["level"], level,
