@@ -40,10 +40,7 @@ if [ "$(id -u)" -ne 0 ]; then
   sudo=(sudo)
 fi
 command -v apt-get >/dev/null 2>&1 || fail "this test installs the .deb with apt-get: run it on Debian or Ubuntu"
-if ! command -v desktop-file-validate >/dev/null 2>&1; then
-  say "installing desktop-file-utils (desktop-file-validate)"
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends desktop-file-utils >/dev/null
-fi
+command -v desktop-file-validate >/dev/null 2>&1 || scripts/packaging/apt-ensure.sh desktop-file-utils
 for tool in dpkg-deb desktop-file-validate xvfb-run dbus-run-session; do
   command -v "$tool" >/dev/null 2>&1 || fail "$tool is not installed (scripts/setup-linux.sh test installs what the tests need)"
 done

@@ -55,13 +55,9 @@ for tool in cargo npm python3; do
   command -v "$tool" >/dev/null 2>&1 || { echo "package: $tool is not installed (scripts/setup-linux.sh app installs what the build needs; Rust from rustup)" >&2; exit 1; }
 done
 
-# Debian's squashfs-tools packs the AppImage; installed here when missing (as root or with sudo).
-if [[ ",$bundles," == *",appimage,"* ]] && ! command -v mksquashfs >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-  sudo=()
-  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  echo "package: installing squashfs-tools (mksquashfs) for the AppImage"
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends squashfs-tools >/dev/null ||
-    echo "package: could not install squashfs-tools; the AppImage will be skipped" >&2
+# Debian's squashfs-tools packs the AppImage.
+if [[ ",$bundles," == *",appimage,"* ]] && ! command -v mksquashfs >/dev/null 2>&1; then
+  scripts/packaging/apt-ensure.sh squashfs-tools || echo "package: could not install squashfs-tools (mksquashfs)" >&2
 fi
 
 target_dir=${CARGO_TARGET_DIR:-$root/target}

@@ -20,14 +20,9 @@ fail() {
   status=1
 }
 
-apt_missing=()
-command -v shellcheck >/dev/null 2>&1 || apt_missing+=(shellcheck)
-command -v ruby >/dev/null 2>&1 || apt_missing+=(ruby)
-if [ ${#apt_missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
-  sudo=()
-  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  echo "check-recipes: installing ${apt_missing[*]} (apt)"
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${apt_missing[@]}" >/dev/null
+# From apt: ShellCheck (actionlint also runs it on the workflows' scripts) and Ruby.
+if ! command -v shellcheck >/dev/null 2>&1 || ! command -v ruby >/dev/null 2>&1; then
+  scripts/packaging/apt-ensure.sh shellcheck ruby
 fi
 
 venv="$target_dir/lint-venv"
@@ -109,7 +104,7 @@ abort "#{path}: the url does not name the version: #{seen[:url]}" unless seen[:u
 RUBY
 echo "check-recipes: $cask passes ruby -c and the cask DSL check (version $version)"
 
-shellcheck scripts/package.sh scripts/package-test.sh scripts/packaging/check-recipes.sh scripts/packaging/AppRun ||
+shellcheck scripts/package.sh scripts/package-test.sh scripts/packaging/*.sh scripts/packaging/AppRun ||
   fail "shellcheck found problems in the packaging scripts"
 
 [ "$status" -eq 0 ] && echo "check-recipes: passed"
