@@ -27,20 +27,25 @@ fn from_git(workspace: &Path) -> Option<String> {
         return None;
     }
     let commit = git(workspace, &["rev-parse", "--short", "HEAD"])?;
-    // Build again when HEAD moves: HEAD itself (a checkout of another branch or commit), the
-    // branch it points at (a new commit) and packed-refs (where that branch may live). Only
-    // files that exist: cargo takes a missing one for changed and would rerun every build.
-    // `--git-path` finds them in a worktree too, where .git is a file naming the real place.
-    let mut watched = vec!["HEAD".to_owned(), "packed-refs".to_owned()];
+    // Build again when HEAD moves: HEAD itself (a checkout of another branch or commit) and
+    // the branch it points at (a new commit): its own file, or packed-refs while it has none
+    // (packed-refs is shared by every worktree and changes with their branches, so it is not
+    // watched otherwise). Only files that exist: cargo takes a missing one for changed and
+    // would rerun every build. `--git-path` finds them in a worktree too, where .git is a file
+    // naming the real place.
+    let path_of = |name: &str| {
+        git(workspace, &["rev-parse", "--git-path", name]).map(|path| workspace.join(path))
+    };
+    let mut watched = vec![path_of("HEAD")];
     if let Some(branch) = git(workspace, &["symbolic-ref", "-q", "HEAD"]) {
-        watched.push(branch);
+        match path_of(&branch) {
+            Some(path) if path.is_file() => watched.push(Some(path)),
+            _ => watched.push(path_of("packed-refs")),
+        }
     }
-    for name in watched {
-        if let Some(path) = git(workspace, &["rev-parse", "--git-path", &name]) {
-            let path = workspace.join(path);
-            if path.is_file() {
-                println!("cargo:rerun-if-changed={}", path.display());
-            }
+    for path in watched.into_iter().flatten() {
+        if path.is_file() {
+            println!("cargo:rerun-if-changed={}", path.display());
         }
     }
     Some(commit)

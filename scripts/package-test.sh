@@ -17,6 +17,7 @@
 # whole run by the caller: scripts/test.sh gives it a deadline).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 dir=${1:-${CARGO_TARGET_DIR:-target}/packages}
 started=$SECONDS
 say() { printf 'package-test: [%4ds] %s\n' $((SECONDS - started)) "$*"; }
@@ -136,9 +137,12 @@ chmod 700 "$runtime"
 mkdir -p artifacts
 status=0
 # A runtime directory of its own: the tray library writes its icon files there.
-XDG_RUNTIME_DIR="$runtime" timeout --kill-after=10 120 \
-  dbus-run-session -- scripts/with-test-keyring.sh xvfb-run -a -s "-screen 0 1280x800x24" \
-  /usr/bin/python3 scripts/packaging/tray_check.py /usr/bin/redline-desktop artifacts/package-test-app.log || status=$?
+tray_check() { # tray_check LOG COMMAND...
+  XDG_RUNTIME_DIR="$runtime" timeout --kill-after=10 120 \
+    dbus-run-session -- "$root/scripts/with-test-keyring.sh" xvfb-run -a -s "-screen 0 1280x800x24" \
+    /usr/bin/python3 "$root/scripts/packaging/tray_check.py" "$@"
+}
+tray_check artifacts/package-test-app.log /usr/bin/redline-desktop || status=$?
 rm -rf "$runtime"
 [ "$status" -eq 0 ] || fail "the installed app's tray check failed ($status); its output is in artifacts/package-test-app.log"
 say "the installed app started hidden and showed its tray item ($((SECONDS - t0)) s)"
@@ -173,6 +177,13 @@ say "AppImage: $out"
 ln -s "$appimage" "$work/redline"
 out=$(cd "$work" && ./redline "${appimage_args[@]}" --version) || fail "the AppImage's command line (through a link named redline) failed"
 [ "$out" = "redline $version (commit $commit)" ] || fail "the AppImage through a link named redline printed '$out'"
-say "AppImage as redline: $out ($((SECONDS - t0)) s)"
+say "AppImage as redline: $out"
+runtime=$(mktemp -d -t redline-package-test-XXXXXX)
+chmod 700 "$runtime"
+status=0
+(cd "$work" && tray_check "$root/artifacts/package-test-appimage.log" "$appimage" "${appimage_args[@]}") || status=$?
+rm -rf "$runtime"
+[ "$status" -eq 0 ] || fail "the AppImage's tray check failed ($status); its output is in artifacts/package-test-appimage.log"
+say "the AppImage started hidden with the system's WebKitGTK and showed its tray item ($((SECONDS - t0)) s)"
 
 say "passed"

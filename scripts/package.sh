@@ -10,8 +10,8 @@
 # from /usr/bin). The .deb and .rpm declare WebKitGTK 4.1, GTK 3 and Ayatana AppIndicator as
 # dependencies and recommend a Secret Service provider (tauri.conf.json, bundle.linux).
 #
-# --debug packages the debug build (`cargo build --workspace --bins`, which the test command
-#   has already made) instead of a release build: the same bundler, layout and configuration in
+# --debug packages the debug build (`cargo build --workspace --bins --examples`, which the test
+#   command has already made) instead of a release build: the same bundler, layout and configuration in
 #   seconds rather than a release compile; the install test uses it. Not for users.
 # --out DIR: where the packages and SHA256SUMS go (default: target/packages, or
 #   target/packages-debug with --debug).
@@ -65,7 +65,10 @@ mkdir -p "$target_dir"
 target_dir=$(cd "$target_dir" && pwd)
 export CARGO_TARGET_DIR="$target_dir"
 stage="$target_dir/packaging/$profile"
-out=${out:-$target_dir/packages$([ "$profile" = debug ] && echo -debug)}
+if [ -z "$out" ]; then
+  out="$target_dir/packages"
+  [ "$profile" = release ] || out="$target_dir/packages-$profile"
+fi
 triple=$(rustc -vV | sed -n 's/^host: //p')
 version=$(cargo metadata --no-deps --format-version 1 --locked |
   python3 -c 'import json, sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "redline-desktop"))')
@@ -94,6 +97,13 @@ install_cli() {
   cp scripts/packaging/package-lock.json "$cli_dir/installed-lock.json"
 }
 timed "Tauri CLI (npm)" install_cli
+# The Tauri CLI rewrites src-tauri/Cargo.toml to match the tauri features it expects (here it
+# only respells the tauri-build line); the file is put back as it was however this ends.
+manifest_backup="$target_dir/packaging/Cargo.toml.before-tauri"
+mkdir -p "$(dirname "$manifest_backup")"
+cp -p src-tauri/Cargo.toml "$manifest_backup"
+restore_manifest() { cmp -s "$manifest_backup" src-tauri/Cargo.toml || cp -p "$manifest_backup" src-tauri/Cargo.toml; }
+trap restore_manifest EXIT
 say "$("$tauri" --version), Redline $version, $profile build for $triple, bundles: $bundles"
 
 # --- The binaries ---
@@ -101,13 +111,16 @@ build() {
   if [ "$profile" = release ]; then
     # `tauri build` compiles the app as Tauri means it for a bundle (--release, with the
     # tauri/custom-protocol feature); the bundles are made below, once the sidecar is staged.
-    say "release build of redline-desktop (tauri build --no-bundle; the bulk of the time)"
-    (cd src-tauri && "$tauri" build --no-bundle --ci -- --locked)
-    say "release build of the redline command line"
-    cargo build --release --locked -p redline --bin redline
+    # The CLI is built in the same cargo run: alone, its dependencies would be resolved with
+    # fewer features and compiled a second time (7 minutes more here).
+    say "release build of redline-desktop and redline (tauri build --no-bundle; the bulk of the time)"
+    (cd src-tauri && "$tauri" build --no-bundle --ci -- --locked -p redline-desktop -p redline)
   else
-    say "debug build of both binaries (cargo build --workspace --bins: nothing to do after the test build)"
-    cargo build --locked --workspace --bins
+    # The test command's own build (scripts/test.sh): with the same targets the dependencies
+    # resolve to the same features, so this finds everything built (--bins alone would leave
+    # out the examples' dev-dependency features and compile tokio and all above it again).
+    say "debug build of both binaries (cargo build --workspace --bins --examples: nothing to do after the test build)"
+    cargo build --locked --workspace --bins --examples
   fi
 }
 timed "build ($profile)" build

@@ -7,7 +7,8 @@ Run by scripts/package-test.sh inside `dbus-run-session`, a private Secret Servi
 (scripts/with-test-keyring.sh) and `xvfb-run`. The tray watcher, the bounded waits and the
 cleanup of every process started are tests/desktop/smoke.py's, imported from there.
 
-Usage: tray_check.py PATH/TO/redline-desktop LOG_FILE
+Usage: tray_check.py LOG_FILE COMMAND...   (COMMAND starts the app: `/usr/bin/redline-desktop`,
+or an AppImage with its options; `--hidden` is added)
 """
 
 import os
@@ -28,7 +29,7 @@ TRAY_TIMEOUT_S = 60
 
 
 def main():
-    binary, log_path = sys.argv[1], sys.argv[2]
+    log_path, command = sys.argv[1], sys.argv[2:]
     dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
     bus = dbus.SessionBus()
     watcher = smoke.Watcher(bus)
@@ -42,16 +43,22 @@ def main():
     os.mkdir(user_home)
     env = dict(os.environ, HOME=user_home, REDLINE_HOME=home)
     log = open(log_path, "w")
-    app = smoke.spawn([binary, "--hidden"], env=env, stdout=log, stderr=log)
+    app = smoke.spawn([*command, "--hidden"], env=env, stdout=log, stderr=log)
 
     def item():
+        """The newest item of the app's process or of one under it (an AppImage's runtime
+        starts the app as its child)."""
         if app.poll() is not None:
-            smoke.fail(f"{binary} exited with {app.returncode} before its tray item appeared; see {log_path}")
-        return watcher.item_of(app.pid)
+            smoke.fail(f"{command} exited with {app.returncode} before its tray item appeared; see {log_path}")
+        for pid in [app.pid, *smoke.descendants(app.pid)]:
+            found = watcher.item_of(pid)
+            if found:
+                return found
+        return None
 
     found = smoke.wait_for(item, TRAY_TIMEOUT_S, "the tray item")
     if not found:
-        smoke.fail(f"no tray item from {binary} within {TRAY_TIMEOUT_S} s: items {watcher.items}; see {log_path}")
+        smoke.fail(f"no tray item from {command} within {TRAY_TIMEOUT_S} s: items {watcher.items}; see {log_path}")
     name, path = found
     props = dbus.Interface(bus.get_object(name, path, introspect=False), dbus.PROPERTIES_IFACE).GetAll(
         smoke.ITEM, timeout=smoke.DBUS_TIMEOUT_S
