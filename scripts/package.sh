@@ -7,12 +7,13 @@
 # Each package holds the desktop app (/usr/bin/redline-desktop, its .desktop entry, the icon in
 # the hicolor sizes), the `redline` command line on PATH (/usr/bin/redline, a Tauri sidecar),
 # and the systemd user unit from contrib/systemd (/usr/lib/systemd/user/redline.service, started
-# from /usr/bin). The .deb and .rpm declare WebKitGTK 4.1, GTK 3 and Ayatana AppIndicator as
-# dependencies and recommend a Secret Service provider (tauri.conf.json, bundle.linux).
+# from /usr/bin). The .deb and .rpm depend on WebKitGTK 4.1, GTK 3 and Ayatana AppIndicator
+# (Tauri's bundler derives them: package names in the .deb, library sonames in the .rpm) and
+# recommend a Secret Service provider (src-tauri/tauri.conf.json, bundle.linux).
 #
-# --debug packages the debug build (`cargo build --workspace --bins --examples`, which the test
-#   command has already made) instead of a release build: the same bundler, layout and configuration in
-#   seconds rather than a release compile; the install test uses it. Not for users.
+# --debug packages the debug build (`cargo build --workspace --bins --examples`, which the
+#   test command has already made) instead of a release build: the same bundler, layout and
+#   configuration in a minute rather than a release compile; the install test uses it.
 # --out DIR: where the packages and SHA256SUMS go (default: target/packages, or
 #   target/packages-debug with --debug).
 #
@@ -136,6 +137,11 @@ stage_files() {
   # A Tauri sidecar is named for its target; the bundles install it as plain `redline`
   # next to the app (/usr/bin on Linux).
   cp "$bin_dir/redline" "$stage/sidecar/redline-$triple"
+  # Symbols are no use in a package (a fifth of the binary); the app's own binary is bundled
+  # from target/ as cargo left it ([profile.release] strip = true would shrink it too).
+  if command -v strip >/dev/null 2>&1; then
+    strip "$stage/sidecar/redline-$triple"
+  fi
   # The contrib unit runs ~/.cargo/bin/redline (a `cargo install`); the package's runs its own.
   sed 's|^ExecStart=.*|ExecStart=/usr/bin/redline daemon|; /^# ExecStart assumes/d; s|^#   cp contrib/systemd/redline.service.*|#   (installed by the package: /usr/lib/systemd/user/redline.service)|; /^#   mkdir -p ~\/.config\/systemd\/user/d' \
     contrib/systemd/redline.service >"$stage/redline.service"
