@@ -12,7 +12,8 @@
 # 4. removes the package with apt and checks that neither command is left on PATH and none of
 #    its files is left behind;
 # 5. runs the AppImage's `--version` (with --appimage-extract-and-run where FUSE is missing)
-#    for the app, and for the command line through a link named `redline`.
+#    for the app, and for the command line through a link named `redline`; then starts the
+#    AppImage hidden and sees its tray item, as in 3.
 # Each part prints its progress and time; every wait is bounded (the tray by tray_check.py, the
 # whole run by the caller: scripts/test.sh gives it a deadline).
 set -euo pipefail

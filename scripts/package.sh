@@ -273,7 +273,7 @@ make_appimage() {
   mksquashfs "$appdir" "$squashfs" -root-owned -noappend -no-progress -quiet -comp "$compression" >/dev/null
   cat "$runtime" "$squashfs" >"$image"
   chmod 755 "$image"
-  rm -f "$squashfs"
+  rm -rf "$squashfs" "$appdir" # a copy of what the .deb bundler laid out: no need to keep it
   made+=("$image")
 }
 if wants appimage; then

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Checks the release recipes with what runs on this machine:
 #   - .github/workflows/*.yml with actionlint (and shellcheck on their `run:` scripts);
-#   - contrib/aur/PKGBUILD with bash -n, shellcheck and a sourcing test (its pkgver is the
-#     workspace's, each source has a checksum, prepare/build/package are defined);
+#   - contrib/aur/PKGBUILD with bash -n, shellcheck, a sourcing test (its pkgver is the
+#     workspace's, each source has a checksum, prepare/build/package are defined) and its
+#     package() run on stand-in binaries (the files the .deb has, a valid .desktop entry);
 #   - contrib/homebrew/redline.rb with ruby -c and a stand-in for Homebrew's cask DSL (known
 #     stanzas only, the version is the workspace's, the url names the version);
 #   - the packaging scripts with shellcheck.
@@ -53,7 +54,29 @@ shellcheck --shell=bash -e SC2034,SC2154 "$pkgbuild" || fail "$pkgbuild: shellch
     declare -F "$function" >/dev/null || { echo "no $function()"; exit 1; }
   done
 ) || fail "$pkgbuild: the sourcing test failed (above)"
-echo "check-recipes: $pkgbuild passes bash -n, shellcheck and the sourcing test (pkgver $version)"
+# package() run for real, on stand-in binaries (the release build is not made here): it must
+# lay out what the .deb does.
+aur=$(mktemp -d -t redline-aur-XXXXXX)
+mkdir -p "$aur/src/redline/target/release" "$aur/src/redline/contrib" "$aur/pkg"
+cp -r icons "$aur/src/redline/"
+cp -r contrib/systemd "$aur/src/redline/contrib/"
+printf '#!/bin/sh\n' >"$aur/src/redline/target/release/redline"
+printf '#!/bin/sh\n' >"$aur/src/redline/target/release/redline-desktop"
+# A bash of its own with -e, as makepkg runs it (in a subshell tested by ||, -e would be off).
+srcdir="$aur/src" pkgdir="$aur/pkg" bash -e -c 'source "$1"; package' _ "$pkgbuild" ||
+  fail "$pkgbuild: package() failed"
+for file in usr/bin/redline usr/bin/redline-desktop usr/share/applications/Redline.desktop \
+  usr/lib/systemd/user/redline.service usr/share/icons/hicolor/{32x32,128x128,256x256,512x512}/apps/redline-desktop.png; do
+  [ -e "$aur/pkg/$file" ] || fail "$pkgbuild: package() did not install /$file"
+done
+[ -x "$aur/pkg/usr/bin/redline" ] || fail "$pkgbuild: /usr/bin/redline is not executable"
+grep -qx 'ExecStart=/usr/bin/redline daemon' "$aur/pkg/usr/lib/systemd/user/redline.service" ||
+  fail "$pkgbuild: the unit does not run /usr/bin/redline"
+if command -v desktop-file-validate >/dev/null 2>&1; then
+  desktop-file-validate "$aur/pkg/usr/share/applications/Redline.desktop" || fail "$pkgbuild: the .desktop entry is not valid"
+fi
+rm -rf "$aur"
+echo "check-recipes: $pkgbuild passes bash -n, shellcheck, the sourcing test (pkgver $version) and package() on stand-in binaries"
 
 cask=contrib/homebrew/redline.rb
 ruby -c "$cask" >/dev/null || fail "$cask: ruby -c"
