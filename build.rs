@@ -1,10 +1,15 @@
 //! Compiles the dashboard (`ui/`) into the binary: every file there becomes an entry of the
 //! table `src/server/mod.rs` serves, so a new file cannot be forgotten. A file type without a
-//! known MIME type stops the build rather than being served wrongly.
+//! known MIME type stops the build rather than being served wrongly. It also sets the git
+//! commit `redline --version` prints (build/git_commit.rs).
 
 use std::path::Path;
 
+#[path = "build/git_commit.rs"]
+mod git_commit;
+
 fn main() {
+    git_commit::emit(Path::new(env!("CARGO_MANIFEST_DIR")));
     let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
     println!("cargo:rerun-if-changed=ui");
     let mut entries: Vec<(String, &str)> = Vec::new();

@@ -108,6 +108,15 @@ step "Desktop smoke test: redline-desktop --demo on Xvfb, tray and notifications
 # Screenshot, tray icons and the app's output land in artifacts/. smoke.sh bounds itself.
 smoke=passed
 tests/desktop/smoke.sh "$target_dir/debug/redline-desktop" || { smoke=failed; status=1; }
+
+step "Packages: the .deb and AppImage of this build installed, run in a tray and removed; the release recipes (actionlint, PKGBUILD, cask)"
+# --debug bundles the debug build above with Tauri's bundler in a minute or two; the release
+# packages differ only in the compile profile (scripts/package.sh, a release build). See
+# scripts/package-test.sh for what the install test checks.
+packages=passed
+bounded 600 scripts/package.sh --debug --bundles deb,appimage &&
+  bounded 300 scripts/package-test.sh "$target_dir/packages-debug" &&
+  bounded 300 scripts/packaging/check-recipes.sh || { packages=failed; status=1; }
 finish_step
 
 printf '\nTime per step:\n'
@@ -121,4 +130,5 @@ awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
      /^# skipped / { ignored += $3 }
      END { printf "\nTests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"
 echo "Desktop smoke test: $smoke"
+echo "Packages: $packages"
 exit "$status"

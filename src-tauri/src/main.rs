@@ -61,7 +61,7 @@ Options:
                  key needed. It also starts on the demo while no key is configured; adding
                  a key (the window's \"Add a real key\") leaves the demo for your accounts.
   -h, --help     print this help
-  -V, --version  print the version
+  -V, --version  print the version and the git commit it was built from
 
 Keys and settings are the same as the `redline` command's: see `redline --help`.
 ";
@@ -151,7 +151,11 @@ fn main() {
         return print!("{USAGE}");
     }
     if flags.version {
-        return println!("redline-desktop {}", env!("CARGO_PKG_VERSION"));
+        return println!(
+            "redline-desktop {} (commit {})",
+            env!("CARGO_PKG_VERSION"),
+            env!("REDLINE_GIT_COMMIT")
+        );
     }
     if flags.window {
         return window::run();

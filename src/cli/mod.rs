@@ -22,6 +22,14 @@ use redline::tools::key_scan;
 
 use std::process::ExitCode;
 
+/// `redline --version`: the workspace's version and the commit it was built from (build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("REDLINE_GIT_COMMIT"),
+    ")"
+);
+
 const ABOUT: &str = "Redline watches your LLM API keys and coding-plan quotas and turns red before \
 (and the moment) you get throttled. Keys live in the OS keyring, never in a file.";
 
@@ -38,7 +46,7 @@ Examples:
   redline config set thresholds.warn 75";
 
 #[derive(Parser, Debug)]
-#[command(name = "redline", version, about = ABOUT, after_help = AFTER_HELP)]
+#[command(name = "redline", version = VERSION, about = ABOUT, after_help = AFTER_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
