@@ -13,6 +13,7 @@ use redline::keys::token::{DEFAULT_TOOL, generate_admin, generate_token};
 use redline::poll::fetch::HostMap;
 use redline::providers::ProviderId;
 use redline::serve::daemon::{Inputs, start_with_history};
+use redline::serve::listener;
 use redline::serve::router::router;
 
 /// A sandbox with one Kimi Code account, `kimi-main`, on a fake Kimi that accepts `key`: the
@@ -92,8 +93,8 @@ impl InProcessEngine {
             history.then(|| Store::open(&home.path().join("history.sqlite3"), 30).unwrap());
         let (token, admin) = (generate_token(), generate_admin());
         let credentials = Credentials::in_memory(&[(DEFAULT_TOOL, token.clone())], admin.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let listen = listener.local_addr().unwrap();
+        let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listen = socket.local_addr().unwrap();
         let state = start_with_history(
             Inputs {
                 config: accounts_config(&ids),
@@ -109,7 +110,14 @@ impl InProcessEngine {
             },
             history,
         );
-        tokio::spawn(async move { axum::serve(listener, router(state)).await });
+        // The daemon's own accept loop, with its bounds, as `redline daemon` serves.
+        let connections = state.connections.clone();
+        tokio::spawn(listener::serve(
+            socket,
+            router(state),
+            connections,
+            std::future::pending(),
+        ));
         InProcessEngine {
             origin: format!("http://{listen}"),
             token,
