@@ -136,30 +136,20 @@ pub async fn poll_once(
     target: &Target,
     secret: &Secret,
 ) -> Result<Snapshot, PollError> {
-    let response = client
-        .get(
-            &target.usage_url,
-            provider.auth_style(),
-            secret,
-            provider.extra_headers(),
-        )
-        .await
-        .map_err(fetch_error)?;
+    let get = async |url: &str| {
+        client
+            .get(url, provider.auth_style(), secret, provider.extra_headers())
+            .await
+            .map_err(fetch_error)
+    };
+    let response = get(&target.usage_url).await?;
     // A provider's older route on the same host, where the current one is not there yet.
     if response.status == 404
         && let Some(legacy) = provider
             .legacy_usage_path()
             .and_then(|path| same_origin(&target.usage_url, path))
     {
-        let response = client
-            .get(
-                &legacy,
-                provider.auth_style(),
-                secret,
-                provider.extra_headers(),
-            )
-            .await
-            .map_err(fetch_error)?;
+        let response = get(&legacy).await?;
         let legacy_target = Target {
             region: target.region,
             usage_url: legacy,
