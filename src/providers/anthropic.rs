@@ -51,6 +51,8 @@ pub(super) const MODELS: Models = Models {
 };
 
 const FACTS: Facts = Facts {
+    regions: REGIONS,
+    auth: AuthStyle::XApiKey,
     name: "Anthropic API",
     short_name: "Anthropic",
     key_hint: "An Anthropic API key (starts with sk-ant-api) from console.anthropic.com",
@@ -65,20 +67,8 @@ const FACTS: Facts = Facts {
 };
 
 impl Provider for Anthropic {
-    fn id(&self) -> ProviderId {
-        ProviderId::Anthropic
-    }
-
     fn facts(&self) -> &'static Facts {
         &FACTS
-    }
-
-    fn regions(&self) -> &'static [Region] {
-        REGIONS
-    }
-
-    fn auth_style(&self) -> AuthStyle {
-        AuthStyle::XApiKey
     }
 
     fn extra_headers(&self) -> &'static [(&'static str, &'static str)] {
@@ -273,7 +263,6 @@ mod tests {
 
     #[test]
     fn identity_regions_auth_and_version_header() {
-        assert_eq!(Anthropic.id(), ProviderId::Anthropic);
         let region = Anthropic.regions()[0];
         assert_eq!(region.name, "global");
         assert_eq!(region.api_base, "https://api.anthropic.com");

@@ -29,6 +29,8 @@ const POLL_ADVICE: &str = "Claude's usage endpoint limited Redline's own polling
      off by itself and your subscription quota is not affected.";
 
 const FACTS: Facts = Facts {
+    regions: REGIONS,
+    auth: AuthStyle::Bearer,
     name: "Claude subscription",
     short_name: "Claude",
     key_hint: "A Claude subscription token (starts with sk-ant-oat) from `claude setup-token`",
@@ -43,10 +45,6 @@ const FACTS: Facts = Facts {
 };
 
 impl Provider for Claude {
-    fn id(&self) -> ProviderId {
-        ProviderId::Claude
-    }
-
     fn facts(&self) -> &'static Facts {
         &FACTS
     }
@@ -54,14 +52,6 @@ impl Provider for Claude {
     /// The OAuth usage endpoint rate-limits frequent pollers (429 with `retry-after: 0`).
     fn min_poll_interval(&self) -> Duration {
         Duration::from_secs(120)
-    }
-
-    fn regions(&self) -> &'static [Region] {
-        REGIONS
-    }
-
-    fn auth_style(&self) -> AuthStyle {
-        AuthStyle::Bearer
     }
 
     fn extra_headers(&self) -> &'static [(&'static str, &'static str)] {
@@ -233,7 +223,6 @@ mod tests {
 
     #[test]
     fn identity_regions_auth_and_beta_header() {
-        assert_eq!(Claude.id(), ProviderId::Claude);
         let region = Claude.regions()[0];
         assert_eq!(region.name, "global");
         assert_eq!(region.api_base, "https://api.anthropic.com");

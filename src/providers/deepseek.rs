@@ -4,8 +4,7 @@
 
 use super::wire::{self, number, shape};
 use super::{
-    AuthStyle, Facts, Models, Provider, ProviderId, Region, Shows, ToolPaths, UsageContext,
-    UsageError,
+    AuthStyle, Facts, Models, Provider, Region, Shows, ToolPaths, UsageContext, UsageError,
 };
 use crate::providers::snapshot::{Balance, Snapshot};
 use crate::providers::throttle::{Cause, Classification};
@@ -23,6 +22,8 @@ const REGIONS: &[Region] = &[Region {
 }];
 
 const FACTS: Facts = Facts {
+    regions: REGIONS,
+    auth: AuthStyle::Bearer,
     name: "DeepSeek",
     short_name: "DeepSeek",
     key_hint: "A DeepSeek key (starts with sk-) from platform.deepseek.com",
@@ -46,20 +47,8 @@ const FACTS: Facts = Facts {
 };
 
 impl Provider for DeepSeek {
-    fn id(&self) -> ProviderId {
-        ProviderId::Deepseek
-    }
-
     fn facts(&self) -> &'static Facts {
         &FACTS
-    }
-
-    fn regions(&self) -> &'static [Region] {
-        REGIONS
-    }
-
-    fn auth_style(&self) -> AuthStyle {
-        AuthStyle::Bearer
     }
 
     fn parse_usage(&self, body: &[u8], _context: &UsageContext) -> Result<Snapshot, UsageError> {
@@ -170,7 +159,6 @@ mod tests {
 
     #[test]
     fn identity_regions_and_auth() {
-        assert_eq!(DeepSeek.id(), ProviderId::Deepseek);
         let region = DeepSeek.regions()[0];
         assert_eq!(region.name, "global");
         assert_eq!(region.api_base, "https://api.deepseek.com");

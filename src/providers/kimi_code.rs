@@ -35,6 +35,8 @@ const WRONG_PRODUCT: &str = "The Kimi Code usage endpoint answered 404, so this 
      If it is a Moonshot open-platform key, add it with `--provider moonshot`.";
 
 const FACTS: Facts = Facts {
+    regions: REGIONS,
+    auth: AuthStyle::Bearer,
     name: "Kimi Code (coding plan)",
     short_name: "Kimi",
     key_hint: "A Kimi Code key (starts with sk-kimi-) from kimi.com → Kimi Code → API keys",
@@ -58,20 +60,8 @@ const FACTS: Facts = Facts {
 };
 
 impl Provider for KimiCode {
-    fn id(&self) -> ProviderId {
-        ProviderId::KimiCode
-    }
-
     fn facts(&self) -> &'static Facts {
         &FACTS
-    }
-
-    fn regions(&self) -> &'static [Region] {
-        REGIONS
-    }
-
-    fn auth_style(&self) -> AuthStyle {
-        AuthStyle::Bearer
     }
 
     fn parse_usage(&self, body: &[u8], context: &UsageContext) -> Result<Snapshot, UsageError> {

@@ -5,8 +5,7 @@
 
 use super::wire::{self, field, integer, shape};
 use super::{
-    AuthStyle, Facts, Models, Provider, ProviderId, Region, Shows, ToolPaths, UsageContext,
-    UsageError,
+    AuthStyle, Facts, Models, Provider, Region, Shows, ToolPaths, UsageContext, UsageError,
 };
 use crate::providers::snapshot::{Snapshot, Unit, Window, WindowKind};
 use crate::providers::throttle::{Cause, Classification};
@@ -35,6 +34,8 @@ const REGIONS: &[Region] = &[
 const LEGACY_USAGE_PATH: &str = "/v1/api/openplatform/coding_plan/remains";
 
 const FACTS: Facts = Facts {
+    regions: REGIONS,
+    auth: AuthStyle::Bearer,
     name: "MiniMax",
     short_name: "MiniMax",
     key_hint: "A MiniMax key from the MiniMax platform → API keys",
@@ -59,20 +60,8 @@ const FACTS: Facts = Facts {
 };
 
 impl Provider for MiniMax {
-    fn id(&self) -> ProviderId {
-        ProviderId::Minimax
-    }
-
     fn facts(&self) -> &'static Facts {
         &FACTS
-    }
-
-    fn regions(&self) -> &'static [Region] {
-        REGIONS
-    }
-
-    fn auth_style(&self) -> AuthStyle {
-        AuthStyle::Bearer
     }
 
     fn parse_usage(&self, body: &[u8], context: &UsageContext) -> Result<Snapshot, UsageError> {

@@ -96,6 +96,10 @@ impl fmt::Display for ProviderId {
 /// and models it offers tools, and its sibling product.
 #[derive(Debug)]
 pub struct Facts {
+    /// Known regions, the default first.
+    pub regions: &'static [Region],
+    /// How it wants the key.
+    pub auth: AuthStyle,
     /// What a person calls it: "Kimi Code (coding plan)".
     pub name: &'static str,
     /// In sentences: "Kimi".
@@ -205,15 +209,17 @@ pub enum UsageError {
 }
 
 pub trait Provider: Send + Sync {
-    fn id(&self) -> ProviderId;
-
     /// What is data about the provider ([`Facts`]).
     fn facts(&self) -> &'static Facts;
 
     /// Known regions, the default first.
-    fn regions(&self) -> &'static [Region];
+    fn regions(&self) -> &'static [Region] {
+        self.facts().regions
+    }
 
-    fn auth_style(&self) -> AuthStyle;
+    fn auth_style(&self) -> AuthStyle {
+        self.facts().auth
+    }
 
     /// Headers sent with every request besides the key (`anthropic-version`).
     fn extra_headers(&self) -> &'static [(&'static str, &'static str)] {

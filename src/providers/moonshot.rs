@@ -35,6 +35,8 @@ const REGIONS: &[Region] = &[
 const TIER_CONCURRENCY: [u64; 6] = [1, 50, 100, 200, 400, 1000];
 
 const FACTS: Facts = Facts {
+    regions: REGIONS,
+    auth: AuthStyle::Bearer,
     name: "Moonshot open platform",
     short_name: "Moonshot",
     key_hint: "A Moonshot open platform key (starts with sk-) from platform.moonshot.ai or platform.moonshot.cn",
@@ -62,20 +64,8 @@ impl Provider for Moonshot {
         TIER_CONCURRENCY.get(usize::try_from(tier).ok()?).copied()
     }
 
-    fn id(&self) -> ProviderId {
-        ProviderId::Moonshot
-    }
-
     fn facts(&self) -> &'static Facts {
         &FACTS
-    }
-
-    fn regions(&self) -> &'static [Region] {
-        REGIONS
-    }
-
-    fn auth_style(&self) -> AuthStyle {
-        AuthStyle::Bearer
     }
 
     fn parse_usage(&self, body: &[u8], context: &UsageContext) -> Result<Snapshot, UsageError> {

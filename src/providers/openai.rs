@@ -4,8 +4,7 @@
 
 use super::wire::{self, header_number, header_text};
 use super::{
-    AuthStyle, Facts, Models, Provider, ProviderId, Region, Shows, ToolPaths, UsageContext,
-    UsageError,
+    AuthStyle, Facts, Models, Provider, Region, Shows, ToolPaths, UsageContext, UsageError,
 };
 use crate::providers::snapshot::{Snapshot, Unit, Window, WindowKind};
 use crate::providers::throttle::{Cause, Classification};
@@ -24,6 +23,8 @@ const REGIONS: &[Region] = &[Region {
 }];
 
 const FACTS: Facts = Facts {
+    regions: REGIONS,
+    auth: AuthStyle::Bearer,
     name: "OpenAI API",
     short_name: "OpenAI",
     key_hint: "An OpenAI API key (starts with sk-) from platform.openai.com",
@@ -48,20 +49,8 @@ const FACTS: Facts = Facts {
 };
 
 impl Provider for OpenAi {
-    fn id(&self) -> ProviderId {
-        ProviderId::Openai
-    }
-
     fn facts(&self) -> &'static Facts {
         &FACTS
-    }
-
-    fn regions(&self) -> &'static [Region] {
-        REGIONS
-    }
-
-    fn auth_style(&self) -> AuthStyle {
-        AuthStyle::Bearer
     }
 
     /// The models list carries no quota; any JSON object proves the key works.
@@ -221,7 +210,6 @@ mod tests {
 
     #[test]
     fn identity_regions_and_auth() {
-        assert_eq!(OpenAi.id(), ProviderId::Openai);
         assert_eq!(OpenAi.regions()[0].name, "global");
         assert_eq!(OpenAi.regions()[0].api_base, "https://api.openai.com/v1");
         assert_eq!(

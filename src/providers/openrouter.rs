@@ -5,8 +5,7 @@
 
 use super::wire::{self, number, shape};
 use super::{
-    AuthStyle, Facts, Models, Provider, ProviderId, Region, Shows, ToolPaths, UsageContext,
-    UsageError,
+    AuthStyle, Facts, Models, Provider, Region, Shows, ToolPaths, UsageContext, UsageError,
 };
 use crate::providers::snapshot::{Snapshot, Unit, Window, WindowKind};
 use crate::providers::throttle::{Cause, Classification};
@@ -25,6 +24,8 @@ const REGIONS: &[Region] = &[Region {
 }];
 
 const FACTS: Facts = Facts {
+    regions: REGIONS,
+    auth: AuthStyle::Bearer,
     name: "OpenRouter",
     short_name: "OpenRouter",
     key_hint: "An OpenRouter key (starts with sk-or-) from openrouter.ai/keys",
@@ -48,20 +49,8 @@ const FACTS: Facts = Facts {
 };
 
 impl Provider for OpenRouter {
-    fn id(&self) -> ProviderId {
-        ProviderId::Openrouter
-    }
-
     fn facts(&self) -> &'static Facts {
         &FACTS
-    }
-
-    fn regions(&self) -> &'static [Region] {
-        REGIONS
-    }
-
-    fn auth_style(&self) -> AuthStyle {
-        AuthStyle::Bearer
     }
 
     fn parse_usage(&self, body: &[u8], context: &UsageContext) -> Result<Snapshot, UsageError> {
@@ -254,7 +243,6 @@ mod tests {
 
     #[test]
     fn identity_regions_and_auth() {
-        assert_eq!(OpenRouter.id(), ProviderId::Openrouter);
         let region = OpenRouter.regions()[0];
         assert_eq!(region.name, "global");
         assert_eq!(region.api_base, "https://openrouter.ai/api/v1");

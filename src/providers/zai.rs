@@ -5,8 +5,7 @@
 
 use super::wire::{self, field, integer, shape};
 use super::{
-    AuthStyle, Facts, Models, Provider, ProviderId, Region, Shows, ToolPaths, UsageContext,
-    UsageError,
+    AuthStyle, Facts, Models, Provider, Region, Shows, ToolPaths, UsageContext, UsageError,
 };
 use crate::providers::snapshot::{Snapshot, Unit, Window, WindowKind};
 use crate::providers::throttle::{Cause, Classification};
@@ -31,6 +30,8 @@ const REGIONS: &[Region] = &[
 ];
 
 const FACTS: Facts = Facts {
+    regions: REGIONS,
+    auth: AuthStyle::RawAuthorization,
     name: "Z.ai GLM coding plan",
     short_name: "Z.ai",
     key_hint: "A Z.ai key from z.ai → API keys (the GLM coding plan key)",
@@ -54,20 +55,8 @@ const FACTS: Facts = Facts {
 };
 
 impl Provider for Zai {
-    fn id(&self) -> ProviderId {
-        ProviderId::Zai
-    }
-
     fn facts(&self) -> &'static Facts {
         &FACTS
-    }
-
-    fn regions(&self) -> &'static [Region] {
-        REGIONS
-    }
-
-    fn auth_style(&self) -> AuthStyle {
-        AuthStyle::RawAuthorization
     }
 
     fn parse_usage(&self, body: &[u8], context: &UsageContext) -> Result<Snapshot, UsageError> {
