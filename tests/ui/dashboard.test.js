@@ -207,14 +207,12 @@ test("each card shows what the proxy saw, with a row per tool", async () => {
   assert.ok(kimiStatus.traffic.tokens.today.output > 0, "tokens are counted");
   // Claude's demo account sends nothing through the proxy: no traffic block at all.
   assert.equal(await card(page, "claude-demo").locator(".traffic").count(), 0);
-  await kimi.scrollIntoViewIfNeeded();
   await shot(page, "overview-traffic");
 
   const narrow = await open(server, { width: 360, height: 800, colorScheme: "dark" });
   await card(narrow, "kimi-demo").locator("table.tools tbody tr").first().waitFor();
   const overflow = await narrow.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page is ${overflow}px wider than a 360 px window`);
-  await card(narrow, "kimi-demo").locator(".traffic").scrollIntoViewIfNeeded();
   await shot(narrow, "overview-traffic-360-dark");
   assert.deepEqual([...page.problems, ...narrow.problems], []);
   await server.stop();
@@ -616,7 +614,6 @@ test("the Tools view shows the change, connects a tool with its own token, notic
   assert.ok(!(await preview.innerText()).includes(token), "the preview masks the token");
   assert.match(await openclaw.locator(".connect-form").innerText(), /will use kimi-for-coding through Redline/);
   assert.equal(readFileSync(file, "utf8"), original, "nothing written yet");
-  await openclaw.scrollIntoViewIfNeeded();
   await shot(page, "tools-preview");
   await openclaw.getByRole("button", { name: "Connect OpenClaw" }).click();
   await page.getByText(/OpenClaw now goes through Redline for kimi-main \(answered in [\d.]+ s\)\./).waitFor();
@@ -666,7 +663,6 @@ test("the Tools view shows the change, connects a tool with its own token, notic
   await narrow.locator('article[data-tool="openclaw"] pre.preview').filter({ hasText: "redline-kimi-main" }).waitFor();
   const overflow = await narrow.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the Tools view is ${overflow}px wider than a 360 px window`);
-  await narrow.locator('article[data-tool="openclaw"]').scrollIntoViewIfNeeded();
   await shot(narrow, "tools-360-dark");
 
   const html = await page.content();
