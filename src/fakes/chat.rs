@@ -78,7 +78,8 @@ impl Default for ChatSettings {
 /// for the Anthropic-only providers.
 pub fn completions_path(id: ProviderId) -> Option<String> {
     match id {
-        ProviderId::Anthropic | ProviderId::Claude => None,
+        // The Codex backend speaks only the Responses API.
+        ProviderId::Anthropic | ProviderId::Claude | ProviderId::Codex => None,
         _ => Some(format!("{}/chat/completions", api_prefix(id))),
     }
 }
@@ -93,9 +94,11 @@ pub fn messages_path(id: ProviderId) -> Option<String> {
     }
 }
 
-/// `/v1/responses`, OpenAI's Responses API: only OpenAI serves it.
+/// `…/responses`, OpenAI's Responses API: OpenAI's `/v1/responses` and the Codex backend's
+/// `/backend-api/codex/responses`.
 pub fn responses_path(id: ProviderId) -> Option<String> {
-    (id == ProviderId::Openai).then(|| format!("{}/responses", api_prefix(id)))
+    matches!(id, ProviderId::Openai | ProviderId::Codex)
+        .then(|| format!("{}/responses", api_prefix(id)))
 }
 
 /// The path of `regions()[0].api_base`: `/coding/v1`, `/v1`, `` (DeepSeek, Anthropic).

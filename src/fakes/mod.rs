@@ -28,6 +28,7 @@
 mod anthropic;
 mod chat;
 mod claude;
+mod codex;
 mod deepseek;
 mod encoding;
 mod in_band;
@@ -503,6 +504,7 @@ fn shapes(id: ProviderId) -> &'static Shapes {
         ProviderId::Deepseek => &deepseek::SHAPES,
         ProviderId::Zai => &zai::SHAPES,
         ProviderId::Minimax => &minimax::SHAPES,
+        ProviderId::Codex => &codex::SHAPES,
     }
 }
 

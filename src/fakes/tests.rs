@@ -125,6 +125,7 @@ fn usage_paths_are_the_default_regions_paths() {
             "/user/balance",
             "/api/monitor/usage/quota/limit",
             "/v1/token_plan/remains",
+            "/backend-api/wham/usage",
         ]
     );
 }

@@ -4,6 +4,7 @@
 
 mod anthropic;
 mod claude;
+mod codex;
 mod deepseek;
 mod kimi_code;
 mod minimax;
@@ -66,6 +67,7 @@ providers! {
     Deepseek => "deepseek", deepseek::DeepSeek;
     Zai => "zai", zai::Zai;
     Minimax => "minimax", minimax::MiniMax;
+    Codex => "codex", codex::Codex;
 }
 
 impl ProviderId {
