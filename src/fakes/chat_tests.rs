@@ -67,6 +67,7 @@ fn chat_paths_follow_each_providers_api_base() {
             (some("/api/coding/paas/v4/chat/completions"), None),
             (some("/v1/chat/completions"), None),
             (None, None),
+            (some("/v1beta/openai/chat/completions"), None),
         ]
     );
     let responses = ProviderId::ALL.map(responses_path);

@@ -31,6 +31,7 @@ mod claude;
 mod codex;
 mod deepseek;
 mod encoding;
+mod gemini;
 mod in_band;
 mod kimi_code;
 mod minimax;
@@ -505,6 +506,7 @@ fn shapes(id: ProviderId) -> &'static Shapes {
         ProviderId::Zai => &zai::SHAPES,
         ProviderId::Minimax => &minimax::SHAPES,
         ProviderId::Codex => &codex::SHAPES,
+        ProviderId::Gemini => &gemini::SHAPES,
     }
 }
 
@@ -621,6 +623,7 @@ fn sent_key(style: AuthStyle, headers: &HeaderMap) -> Option<&str> {
         AuthStyle::Bearer => value(header::AUTHORIZATION)?.strip_prefix("Bearer "),
         AuthStyle::RawAuthorization => value(header::AUTHORIZATION),
         AuthStyle::XApiKey => value(HeaderName::from_static("x-api-key")),
+        AuthStyle::GoogApiKey => value(HeaderName::from_static("x-goog-api-key")),
     }
 }
 

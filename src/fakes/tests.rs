@@ -66,6 +66,7 @@ fn good_auth(id: ProviderId, key: &str) -> Vec<(&'static str, String)> {
         AuthStyle::Bearer => ("authorization", format!("Bearer {key}")),
         AuthStyle::RawAuthorization => ("authorization", key.to_owned()),
         AuthStyle::XApiKey => ("x-api-key", key.to_owned()),
+        AuthStyle::GoogApiKey => ("x-goog-api-key", key.to_owned()),
     };
     let required = adapter
         .extra_headers()
@@ -126,6 +127,7 @@ fn usage_paths_are_the_default_regions_paths() {
             "/api/monitor/usage/quota/limit",
             "/v1/token_plan/remains",
             "/backend-api/wham/usage",
+            "/v1beta/models",
         ]
     );
 }
@@ -452,9 +454,15 @@ async fn every_provider_refuses_wrong_and_missing_keys_in_its_own_format() {
                 }
                 Openrouter => assert_eq!(body["error"]["code"], 401),
                 Minimax => assert_eq!(body["base_resp"]["status_code"], 1004),
+                // A wrong key is a 400, a missing one a 403, as Google's APIs answer.
+                Gemini => assert!(
+                    [(400, "INVALID_ARGUMENT"), (403, "PERMISSION_DENIED")]
+                        .contains(&(answer.status, body["error"]["status"].as_str().unwrap())),
+                    "{body}"
+                ),
                 _ => assert!(body["error"]["message"].is_string(), "{id}: {body}"),
             }
-            if id != Zai {
+            if !matches!(id, Zai | Gemini) {
                 assert_eq!(answer.status, 401, "{id}");
             }
             // The wrong key is never echoed whole.
@@ -506,6 +514,7 @@ async fn every_provider_plays_every_failure() {
         let expected = match id {
             KimiCode => 404,
             Zai => 200,
+            Gemini => 400,
             _ => 401,
         };
         assert_eq!(answer.status, expected, "{id}");

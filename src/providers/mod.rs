@@ -6,6 +6,7 @@ mod anthropic;
 mod claude;
 mod codex;
 mod deepseek;
+mod gemini;
 mod kimi_code;
 mod minimax;
 mod moonshot;
@@ -68,6 +69,7 @@ providers! {
     Zai => "zai", zai::Zai;
     Minimax => "minimax", minimax::MiniMax;
     Codex => "codex", codex::Codex;
+    Gemini => "gemini", gemini::Gemini;
 }
 
 impl ProviderId {
@@ -185,6 +187,8 @@ pub enum AuthStyle {
     RawAuthorization,
     /// `x-api-key: <key>` (Anthropic).
     XApiKey,
+    /// `x-goog-api-key: <key>` (Google's Gemini API).
+    GoogApiKey,
 }
 
 /// What a usage parser may need besides the body.
