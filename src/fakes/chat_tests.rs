@@ -68,6 +68,12 @@ fn chat_paths_follow_each_providers_api_base() {
             (some("/v1/chat/completions"), None),
             (None, None),
             (some("/v1beta/openai/chat/completions"), None),
+            (some("/openai/v1/chat/completions"), None),
+            (some("/v1/chat/completions"), None),
+            (some("/v1/chat/completions"), None),
+            (some("/v1/chat/completions"), None),
+            (some("/v1/chat/completions"), None),
+            (some("/inference/v1/chat/completions"), None),
         ]
     );
     let responses = ProviderId::ALL.map(responses_path);

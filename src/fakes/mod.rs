@@ -26,21 +26,28 @@
 //! ```
 
 mod anthropic;
+mod cerebras;
 mod chat;
 mod claude;
 mod codex;
+mod compat;
 mod deepseek;
 mod encoding;
+mod fireworks;
 mod gemini;
+mod groq;
 mod in_band;
 mod kimi_code;
 mod minimax;
+mod mistral;
 mod moonshot;
 mod openai;
 mod openrouter;
 #[cfg(test)]
 pub(crate) mod props;
 mod responses;
+mod together;
+mod xai;
 mod zai;
 
 #[cfg(test)]
@@ -507,6 +514,12 @@ fn shapes(id: ProviderId) -> &'static Shapes {
         ProviderId::Minimax => &minimax::SHAPES,
         ProviderId::Codex => &codex::SHAPES,
         ProviderId::Gemini => &gemini::SHAPES,
+        ProviderId::Groq => &groq::SHAPES,
+        ProviderId::Cerebras => &cerebras::SHAPES,
+        ProviderId::Xai => &xai::SHAPES,
+        ProviderId::Mistral => &mistral::SHAPES,
+        ProviderId::Together => &together::SHAPES,
+        ProviderId::Fireworks => &fireworks::SHAPES,
     }
 }
 
