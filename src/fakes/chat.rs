@@ -19,6 +19,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -148,7 +149,13 @@ pub(super) async fn responses(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    answer(shared, Style::Responses, headers, body).await
+    // The Codex backend states the plan's windows on every answer.
+    let codex = (shared.provider == ProviderId::Codex).then(|| shared.state().used_percent);
+    let mut response = answer(shared, Style::Responses, headers, body).await;
+    if let Some(used_percent) = codex {
+        super::codex::add_rate_headers(response.headers_mut(), used_percent, Timestamp::now());
+    }
+    response
 }
 
 async fn answer(shared: Arc<Shared>, style: Style, headers: HeaderMap, body: Bytes) -> Response {

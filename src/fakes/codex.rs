@@ -4,6 +4,7 @@
 
 use super::{Ctx, Reply, Shapes, no_required_headers};
 use axum::http::{HeaderMap, StatusCode};
+use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
 pub(super) const SHAPES: Shapes = Shapes {
@@ -97,4 +98,36 @@ fn rate_limited(retry_after_s: u64) -> Reply {
             "resets_in_seconds": retry_after_s
         }}),
     )
+}
+
+/// The `x-codex-*` headers a Responses API answer carries: the 5-hour window at
+/// `used_percent`, the week at half of it, resets as epoch seconds and seconds left.
+pub(super) fn add_rate_headers(headers: &mut HeaderMap, used_percent: f64, now: Timestamp) {
+    let windows = [
+        ("primary", used_percent, 300, 3),
+        ("secondary", used_percent / 2.0, 10_080, 4 * 24),
+    ];
+    let mut pairs = vec![("x-codex-plan-type".to_owned(), "plus".to_owned())];
+    for (slot, used, minutes, hours) in windows {
+        let reset = now + SignedDuration::from_hours(hours);
+        pairs.extend([
+            (format!("x-codex-{slot}-used-percent"), used.to_string()),
+            (
+                format!("x-codex-{slot}-window-minutes"),
+                minutes.to_string(),
+            ),
+            (
+                format!("x-codex-{slot}-reset-at"),
+                reset.as_second().to_string(),
+            ),
+            (
+                format!("x-codex-{slot}-reset-after-seconds"),
+                (hours * 3600).to_string(),
+            ),
+        ]);
+    }
+    for (name, value) in pairs {
+        let (name, value) = super::header_pair(&name, &value);
+        headers.insert(name, value);
+    }
 }
