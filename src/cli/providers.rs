@@ -36,11 +36,11 @@ pub(super) fn run(args: ProvidersArgs) -> ExitCode {
         .into_iter()
         .map(|id| {
             let shows: Vec<&str> = id.facts().shows.iter().map(|s| s.describe()).collect();
-            [
-                id.to_string(),
-                id.display_name().to_owned(),
-                shows.join(", "),
-            ]
+            let shows = match shows.is_empty() {
+                true => "key check and refusal causes only".to_owned(),
+                false => shows.join(", "),
+            };
+            [id.to_string(), id.display_name().to_owned(), shows]
         })
         .collect();
     let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);

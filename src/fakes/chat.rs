@@ -19,6 +19,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,7 +79,8 @@ impl Default for ChatSettings {
 /// for the Anthropic-only providers.
 pub fn completions_path(id: ProviderId) -> Option<String> {
     match id {
-        ProviderId::Anthropic | ProviderId::Claude => None,
+        // The Codex backend speaks only the Responses API.
+        ProviderId::Anthropic | ProviderId::Claude | ProviderId::Codex => None,
         _ => Some(format!("{}/chat/completions", api_prefix(id))),
     }
 }
@@ -93,9 +95,11 @@ pub fn messages_path(id: ProviderId) -> Option<String> {
     }
 }
 
-/// `/v1/responses`, OpenAI's Responses API: only OpenAI serves it.
+/// `…/responses`, OpenAI's Responses API: OpenAI's `/v1/responses` and the Codex backend's
+/// `/backend-api/codex/responses`.
 pub fn responses_path(id: ProviderId) -> Option<String> {
-    (id == ProviderId::Openai).then(|| format!("{}/responses", api_prefix(id)))
+    matches!(id, ProviderId::Openai | ProviderId::Codex)
+        .then(|| format!("{}/responses", api_prefix(id)))
 }
 
 /// The path of `regions()[0].api_base`: `/coding/v1`, `/v1`, `` (DeepSeek, Anthropic).
@@ -145,7 +149,13 @@ pub(super) async fn responses(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    answer(shared, Style::Responses, headers, body).await
+    // The Codex backend states the plan's windows on every answer.
+    let codex = (shared.provider == ProviderId::Codex).then(|| shared.state().used_percent);
+    let mut response = answer(shared, Style::Responses, headers, body).await;
+    if let Some(used_percent) = codex {
+        super::codex::add_rate_headers(response.headers_mut(), used_percent, Timestamp::now());
+    }
+    response
 }
 
 async fn answer(shared: Arc<Shared>, style: Style, headers: HeaderMap, body: Bytes) -> Response {

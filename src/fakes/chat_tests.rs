@@ -66,14 +66,23 @@ fn chat_paths_follow_each_providers_api_base() {
             (some("/chat/completions"), None),
             (some("/api/coding/paas/v4/chat/completions"), None),
             (some("/v1/chat/completions"), None),
+            (None, None),
+            (some("/v1beta/openai/chat/completions"), None),
+            (some("/openai/v1/chat/completions"), None),
+            (some("/v1/chat/completions"), None),
+            (some("/v1/chat/completions"), None),
+            (some("/v1/chat/completions"), None),
+            (some("/v1/chat/completions"), None),
+            (some("/inference/v1/chat/completions"), None),
         ]
     );
     let responses = ProviderId::ALL.map(responses_path);
     assert_eq!(responses[2], some("/v1/responses"), "{responses:?}");
+    assert_eq!(responses[9], some("/backend-api/codex/responses"));
     assert_eq!(
         responses.iter().flatten().count(),
-        1,
-        "only OpenAI serves it"
+        2,
+        "only OpenAI and the Codex backend serve it"
     );
 }
 

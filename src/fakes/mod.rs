@@ -26,19 +26,28 @@
 //! ```
 
 mod anthropic;
+mod cerebras;
 mod chat;
 mod claude;
+mod codex;
+mod compat;
 mod deepseek;
 mod encoding;
+mod fireworks;
+mod gemini;
+mod groq;
 mod in_band;
 mod kimi_code;
 mod minimax;
+mod mistral;
 mod moonshot;
 mod openai;
 mod openrouter;
 #[cfg(test)]
 pub(crate) mod props;
 mod responses;
+mod together;
+mod xai;
 mod zai;
 
 #[cfg(test)]
@@ -503,6 +512,14 @@ fn shapes(id: ProviderId) -> &'static Shapes {
         ProviderId::Deepseek => &deepseek::SHAPES,
         ProviderId::Zai => &zai::SHAPES,
         ProviderId::Minimax => &minimax::SHAPES,
+        ProviderId::Codex => &codex::SHAPES,
+        ProviderId::Gemini => &gemini::SHAPES,
+        ProviderId::Groq => &groq::SHAPES,
+        ProviderId::Cerebras => &cerebras::SHAPES,
+        ProviderId::Xai => &xai::SHAPES,
+        ProviderId::Mistral => &mistral::SHAPES,
+        ProviderId::Together => &together::SHAPES,
+        ProviderId::Fireworks => &fireworks::SHAPES,
     }
 }
 
@@ -619,6 +636,7 @@ fn sent_key(style: AuthStyle, headers: &HeaderMap) -> Option<&str> {
         AuthStyle::Bearer => value(header::AUTHORIZATION)?.strip_prefix("Bearer "),
         AuthStyle::RawAuthorization => value(header::AUTHORIZATION),
         AuthStyle::XApiKey => value(HeaderName::from_static("x-api-key")),
+        AuthStyle::GoogApiKey => value(HeaderName::from_static("x-goog-api-key")),
     }
 }
 

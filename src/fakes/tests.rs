@@ -66,6 +66,7 @@ fn good_auth(id: ProviderId, key: &str) -> Vec<(&'static str, String)> {
         AuthStyle::Bearer => ("authorization", format!("Bearer {key}")),
         AuthStyle::RawAuthorization => ("authorization", key.to_owned()),
         AuthStyle::XApiKey => ("x-api-key", key.to_owned()),
+        AuthStyle::GoogApiKey => ("x-goog-api-key", key.to_owned()),
     };
     let required = adapter
         .extra_headers()
@@ -125,6 +126,14 @@ fn usage_paths_are_the_default_regions_paths() {
             "/user/balance",
             "/api/monitor/usage/quota/limit",
             "/v1/token_plan/remains",
+            "/backend-api/wham/usage",
+            "/v1beta/models",
+            "/openai/v1/models",
+            "/v1/models",
+            "/v1/models",
+            "/v1/models",
+            "/v1/models",
+            "/inference/v1/models",
         ]
     );
 }
@@ -451,9 +460,18 @@ async fn every_provider_refuses_wrong_and_missing_keys_in_its_own_format() {
                 }
                 Openrouter => assert_eq!(body["error"]["code"], 401),
                 Minimax => assert_eq!(body["base_resp"]["status_code"], 1004),
+                // A wrong key is a 400, a missing one a 403, as Google's APIs answer.
+                Gemini => assert!(
+                    [(400, "INVALID_ARGUMENT"), (403, "PERMISSION_DENIED")]
+                        .contains(&(answer.status, body["error"]["status"].as_str().unwrap())),
+                    "{body}"
+                ),
+                // Top-level `message` (Cerebras, Mistral), `{"code","error"}` (xAI, a 400).
+                Cerebras | Mistral => assert!(body["message"].is_string(), "{id}: {body}"),
+                Xai => assert_eq!((answer.status, body["error"].is_string()), (400, true)),
                 _ => assert!(body["error"]["message"].is_string(), "{id}: {body}"),
             }
-            if id != Zai {
+            if !matches!(id, Zai | Gemini | Xai) {
                 assert_eq!(answer.status, 401, "{id}");
             }
             // The wrong key is never echoed whole.
@@ -505,6 +523,7 @@ async fn every_provider_plays_every_failure() {
         let expected = match id {
             KimiCode => 404,
             Zai => 200,
+            Gemini | Xai => 400,
             _ => 401,
         };
         assert_eq!(answer.status, expected, "{id}");

@@ -3,10 +3,17 @@
 //! Everything here is pure: the HTTP itself is `fetch`'s and the poller's job.
 
 mod anthropic;
+mod cerebras;
 mod claude;
+mod codex;
+mod compat;
 mod deepseek;
+mod fireworks;
+mod gemini;
+mod groq;
 mod kimi_code;
 mod minimax;
+mod mistral;
 mod moonshot;
 mod openai;
 mod openrouter;
@@ -14,7 +21,9 @@ mod openrouter;
 mod props;
 pub mod snapshot;
 pub mod throttle;
+mod together;
 pub mod wire;
+mod xai;
 mod zai;
 
 use crate::providers::snapshot::{Snapshot, Window};
@@ -66,6 +75,14 @@ providers! {
     Deepseek => "deepseek", deepseek::DeepSeek;
     Zai => "zai", zai::Zai;
     Minimax => "minimax", minimax::MiniMax;
+    Codex => "codex", codex::Codex;
+    Gemini => "gemini", gemini::Gemini;
+    Groq => "groq", groq::GROQ;
+    Cerebras => "cerebras", cerebras::CEREBRAS;
+    Xai => "xai", xai::XAI;
+    Mistral => "mistral", mistral::MISTRAL;
+    Together => "together", together::TOGETHER;
+    Fireworks => "fireworks", fireworks::FIREWORKS;
 }
 
 impl ProviderId {
@@ -187,6 +204,8 @@ pub enum AuthStyle {
     RawAuthorization,
     /// `x-api-key: <key>` (Anthropic).
     XApiKey,
+    /// `x-goog-api-key: <key>` (Google's Gemini API).
+    GoogApiKey,
 }
 
 /// What a usage parser may need besides the body.

@@ -2,13 +2,14 @@
 //! the cheap authenticated `GET /v1/models` and reads the rate-limit headers that come with every
 //! response: `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`.
 
-use super::wire::{self, header_number, header_text};
+use super::compat::{self, RateHeaders};
+use super::wire::{self, header_text};
 use super::{
     AuthStyle, Facts, Models, Provider, Region, Shows, ToolPaths, UsageContext, UsageError,
 };
 use crate::providers::snapshot::{Snapshot, Unit, Window, WindowKind};
 use crate::providers::throttle::{Cause, Classification};
-use crate::providers::wire::{error_message, go_duration, retry_after_header, retry_after_in_text};
+use crate::providers::wire::{error_message, retry_after_header, retry_after_in_text};
 use http::HeaderMap;
 use jiff::Timestamp;
 use serde_json::Value;
@@ -59,13 +60,7 @@ impl Provider for OpenAi {
     }
 
     fn header_windows(&self, headers: &HeaderMap, now: Timestamp) -> Vec<Window> {
-        [
-            header_window(headers, now, "requests", WindowKind::Rpm, Unit::Requests),
-            header_window(headers, now, "tokens", WindowKind::Tpm, Unit::Tokens),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
+        compat::header_windows(headers, now, &RATE_HEADERS)
     }
 
     fn classify(
@@ -84,25 +79,23 @@ impl Provider for OpenAi {
     }
 }
 
-/// One rate window from `x-ratelimit-*-{what}`; omitted unless limit and remaining both parse.
-fn header_window(
-    headers: &HeaderMap,
-    now: Timestamp,
-    what: &str,
-    kind: WindowKind,
-    unit: Unit,
-) -> Option<Window> {
-    let limit = header_number(headers, &format!("x-ratelimit-limit-{what}"))?;
-    let remaining = header_number(headers, &format!("x-ratelimit-remaining-{what}"))?;
-    let resets_at = header_text(headers, &format!("x-ratelimit-reset-{what}"))
-        .and_then(go_duration)
-        .and_then(|wait| now.checked_add(wait).ok());
-    Some(
-        Window::new(kind, unit)
-            .counts(None, Some(limit), Some(remaining))
-            .resets_at(resets_at),
-    )
-}
+/// `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`, per minute.
+const RATE_HEADERS: [RateHeaders; 2] = [
+    RateHeaders::new(
+        "x-ratelimit-limit-requests",
+        "x-ratelimit-remaining-requests",
+        Some("x-ratelimit-reset-requests"),
+        WindowKind::Rpm,
+        Unit::Requests,
+    ),
+    RateHeaders::new(
+        "x-ratelimit-limit-tokens",
+        "x-ratelimit-remaining-tokens",
+        Some("x-ratelimit-reset-tokens"),
+        WindowKind::Tpm,
+        Unit::Tokens,
+    ),
+];
 
 fn classify_body(status: u16, headers: &HeaderMap, body: &[u8], now: Timestamp) -> Classification {
     if let Some(page) = wire::html_error_page("OpenAI", status, headers, body, now) {
@@ -139,7 +132,7 @@ fn classify_body(status: u16, headers: &HeaderMap, body: &[u8], now: Timestamp) 
 }
 
 /// A 429 that is not about credits: which rate window, and the limit the message names.
-fn rate_limit(kind: &str, message: &str, wait: Option<Duration>) -> Classification {
+pub(super) fn rate_limit(kind: &str, message: &str, wait: Option<Duration>) -> Classification {
     let lower = message.to_ascii_lowercase();
     let limit = named_limit(message);
     let per_day = lower.contains("per day") || lower.contains("(tpd)") || lower.contains("(rpd)");

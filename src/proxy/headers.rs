@@ -25,6 +25,12 @@ const HOP_BY_HOP: [&str; 11] = [
 ];
 
 pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+/// Where Google's Gemini API and its SDKs (Gemini CLI with an API key) send the key.
+pub const X_GOOG_API_KEY: HeaderName = HeaderName::from_static("x-goog-api-key");
+
+/// The headers a tool may carry its key in: `Authorization` (`Bearer`), and the bare key in
+/// `x-api-key` (Anthropic) or `x-goog-api-key` (Gemini).
+const KEY_HEADERS: [HeaderName; 3] = [AUTHORIZATION, X_API_KEY, X_GOOG_API_KEY];
 
 /// `headers` without the hop-by-hop ones, any header `Connection` names, `Host` (the HTTP
 /// client sets it from the upstream URL) and `X-Redline-Tool` (addressed to Redline, which
@@ -76,7 +82,7 @@ fn connection_named(headers: &HeaderMap) -> Vec<String> {
 /// What a client presented to the proxy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Credential {
-    /// A tool token (with its tool's name), in `Authorization` or `x-api-key`: swapped for the
+    /// A tool token (with its tool's name), in one of [`KEY_HEADERS`]: swapped for the
     /// account's key.
     Tool(Arc<str>),
     /// Redline's admin credential: refused, tools must not hold it.
@@ -105,7 +111,7 @@ impl Credential {
 
 pub fn credential(headers: &HeaderMap, credentials: &Credentials) -> Credential {
     let mut found = Credential::Missing;
-    for name in [AUTHORIZATION, X_API_KEY] {
+    for name in KEY_HEADERS {
         for value in headers.get_all(&name) {
             let this = match credentials.identify(bare(value.as_bytes())) {
                 Presented::Tool(tool) => return Credential::Tool(tool),
@@ -129,13 +135,13 @@ pub fn credential(headers: &HeaderMap, credentials: &Credentials) -> Credential 
 pub struct UnusableKey;
 
 /// Replaces a tool token with `key` in the header that carried it: `Authorization: Bearer
-/// <key>` or `x-api-key: <key>`, marked sensitive.
+/// <key>`, `x-api-key: <key>` or `x-goog-api-key: <key>`, marked sensitive.
 pub fn swap_token(
     headers: &mut HeaderMap,
     credentials: &Credentials,
     key: &Secret,
 ) -> Result<(), UnusableKey> {
-    for name in [AUTHORIZATION, X_API_KEY] {
+    for name in KEY_HEADERS {
         let carries_token = headers
             .get_all(&name)
             .iter()
@@ -267,7 +273,7 @@ fn cookie_without_credentials(
 
 /// Marks every credential header sensitive, so the HTTP stack never prints one.
 pub fn mark_sensitive(headers: &mut HeaderMap) {
-    for name in [AUTHORIZATION, X_API_KEY] {
+    for name in KEY_HEADERS {
         if let http::header::Entry::Occupied(mut entry) = headers.entry(name) {
             entry.iter_mut().for_each(|v| v.set_sensitive(true));
         }
@@ -437,6 +443,19 @@ mod tests {
         assert!(headers["x-api-key"].is_sensitive());
         assert!(!headers.contains_key("authorization"));
         assert!(!format!("{headers:?}").contains("sk-real"));
+
+        // Gemini's header: the bare key, as the tool sent its token.
+        let mut headers = map(&[("x-goog-api-key", TOKEN)]);
+        assert_eq!(
+            credential(&headers, &creds),
+            Credential::Tool("default".into())
+        );
+        swap_token(&mut headers, &creds, &key).unwrap();
+        assert_eq!(headers["x-goog-api-key"], "sk-real-0001");
+        assert!(headers["x-goog-api-key"].is_sensitive());
+        assert!(!headers.contains_key("authorization") && !headers.contains_key("x-api-key"));
+        strip_credentials(&mut headers, &creds);
+        assert_eq!(headers["x-goog-api-key"], "sk-real-0001");
 
         let mut other = map(&[("authorization", "Bearer sk-theirs")]);
         swap_token(&mut other, &creds, &key).unwrap();

@@ -17,6 +17,11 @@ fn providers_lists_each_one_with_what_redline_shows_the_same_as_the_api() {
         assert!(line.contains(id.display_name()), "{line}");
     }
     assert!(text.contains("quota windows, balance"), "{text}");
+    let gemini = text.lines().find(|l| l.starts_with("gemini ")).unwrap();
+    assert!(
+        gemini.ends_with("key check and refusal causes only"),
+        "{gemini}"
+    );
 
     let json: Value =
         serde_json::from_str(&sandbox.run(&["providers", "--json"]).ok().stdout).expect("JSON");

@@ -1309,3 +1309,64 @@ fn the_defaults_are_the_documented_ones() {
     assert_eq!(defaults.retry_max_attempts, 2);
     assert_eq!(defaults.retry_max_total_wait, Duration::from_secs(30));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Providers added in issue 15 (prov-a): Gemini's key header, Codex's plan headers.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_token_in_x_goog_api_key_becomes_the_gemini_key_and_never_leaks() {
+    let gemini = start_fake(ProviderId::Gemini).await;
+    let h = harness(
+        settings(),
+        vec![("gem", upstream(ProviderId::Gemini, gemini.origin(), 0))],
+    )
+    .await;
+    let response = h
+        .client
+        .get(format!("{}/gem/v1beta/models", h.base))
+        .header("x-goog-api-key", TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "the fake accepts only the real key");
+    assert!(json_of(response).await["models"].is_array());
+    let sent = gemini.last_request_headers().unwrap();
+    assert_eq!(header(&sent, "x-goog-api-key"), Some(KEY));
+    assert!(
+        sent.iter()
+            .all(|(_, value)| !String::from_utf8_lossy(value.as_bytes()).contains(TOKEN)),
+        "{sent:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_plan_headers_on_proxied_responses_become_windows() {
+    let codex = start_fake(ProviderId::Codex).await;
+    codex.set_used_percent(30.0);
+    let h = harness(
+        settings(),
+        vec![("cdx", upstream(ProviderId::Codex, codex.origin(), 0))],
+    )
+    .await;
+    let response = h
+        .post(
+            "cdx",
+            "/backend-api/codex/responses",
+            json!({"model": "gpt-5-codex", "input": "hi", "stream": true}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        header(response.headers(), "x-codex-primary-window-minutes"),
+        Some("300")
+    );
+    response.bytes().await.unwrap();
+    let windows = h.summary("cdx").windows;
+    let used: Vec<_> = windows
+        .iter()
+        .map(|w| (w.kind.short_label(), w.used))
+        .collect();
+    assert_eq!(used, [("5h", Some(30.0)), ("week", Some(15.0))]);
+}
