@@ -39,7 +39,12 @@ pub(super) fn run(args: ProvidersArgs) -> ExitCode {
             [
                 id.to_string(),
                 id.display_name().to_owned(),
-                shows.join(", "),
+                // Providers without usage, balance or rate headers: the key check and the
+                // causes of refusals are all Redline can tell.
+                match shows.is_empty() {
+                    true => "key check and refusal causes".to_owned(),
+                    false => shows.join(", "),
+                },
             ]
         })
         .collect();

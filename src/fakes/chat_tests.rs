@@ -66,6 +66,12 @@ fn chat_paths_follow_each_providers_api_base() {
             (some("/chat/completions"), None),
             (some("/api/coding/paas/v4/chat/completions"), None),
             (some("/v1/chat/completions"), None),
+            // Added for issue 15 (breadth, part b).
+            (some("/compatible-mode/v1/chat/completions"), None),
+            (some("/v1/chat/completions"), None),
+            (some("/api/v3/chat/completions"), None),
+            (some("/api/coding/v3/chat/completions"), None),
+            (some("/v1/chat/completions"), None),
         ]
     );
     let responses = ProviderId::ALL.map(responses_path);

@@ -28,6 +28,8 @@
 mod anthropic;
 mod chat;
 mod claude;
+// Fakes added for issue 15 (breadth, part b).
+mod dashscope;
 mod deepseek;
 mod encoding;
 mod in_band;
@@ -39,6 +41,8 @@ mod openrouter;
 #[cfg(test)]
 pub(crate) mod props;
 mod responses;
+mod siliconflow;
+mod volcengine_ark;
 mod zai;
 
 #[cfg(test)]
@@ -503,6 +507,10 @@ fn shapes(id: ProviderId) -> &'static Shapes {
         ProviderId::Deepseek => &deepseek::SHAPES,
         ProviderId::Zai => &zai::SHAPES,
         ProviderId::Minimax => &minimax::SHAPES,
+        // Added for issue 15 (breadth, part b).
+        ProviderId::Dashscope | ProviderId::DashscopeCoding => &dashscope::SHAPES,
+        ProviderId::VolcengineArk | ProviderId::VolcengineArkCoding => &volcengine_ark::SHAPES,
+        ProviderId::Siliconflow => &siliconflow::SHAPES,
     }
 }
 

@@ -125,6 +125,12 @@ fn usage_paths_are_the_default_regions_paths() {
             "/user/balance",
             "/api/monitor/usage/quota/limit",
             "/v1/token_plan/remains",
+            // Added for issue 15 (breadth, part b).
+            "/compatible-mode/v1/models",
+            "/v1/models",
+            "/api/v3/models",
+            "/api/v3/models",
+            "/v1/user/info",
         ]
     );
 }
@@ -451,6 +457,7 @@ async fn every_provider_refuses_wrong_and_missing_keys_in_its_own_format() {
                 }
                 Openrouter => assert_eq!(body["error"]["code"], 401),
                 Minimax => assert_eq!(body["base_resp"]["status_code"], 1004),
+                Siliconflow => assert_eq!(body["code"], 30014),
                 _ => assert!(body["error"]["message"].is_string(), "{id}: {body}"),
             }
             if id != Zai {

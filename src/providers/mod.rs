@@ -5,6 +5,14 @@
 mod anthropic;
 mod claude;
 mod deepseek;
+// Providers added for issue 15 (breadth, part b).
+mod compat;
+mod dashscope;
+mod dashscope_coding;
+mod siliconflow;
+mod volcengine_ark;
+mod volcengine_ark_coding;
+
 mod kimi_code;
 mod minimax;
 mod moonshot;
@@ -66,6 +74,12 @@ providers! {
     Deepseek => "deepseek", deepseek::DeepSeek;
     Zai => "zai", zai::Zai;
     Minimax => "minimax", minimax::MiniMax;
+    // Added for issue 15 (breadth, part b).
+    Dashscope => "dashscope", dashscope::DashScope;
+    DashscopeCoding => "dashscope-coding", dashscope_coding::DashScopeCoding;
+    VolcengineArk => "volcengine-ark", volcengine_ark::VolcengineArk;
+    VolcengineArkCoding => "volcengine-ark-coding", volcengine_ark_coding::VolcengineArkCoding;
+    Siliconflow => "siliconflow", siliconflow::SiliconFlow;
 }
 
 impl ProviderId {
