@@ -32,6 +32,7 @@ mod claude;
 mod dashscope;
 mod deepseek;
 mod encoding;
+mod github_models;
 mod in_band;
 mod kimi_code;
 mod minimax;
@@ -511,6 +512,7 @@ fn shapes(id: ProviderId) -> &'static Shapes {
         ProviderId::Dashscope | ProviderId::DashscopeCoding => &dashscope::SHAPES,
         ProviderId::VolcengineArk | ProviderId::VolcengineArkCoding => &volcengine_ark::SHAPES,
         ProviderId::Siliconflow => &siliconflow::SHAPES,
+        ProviderId::GithubModels => &github_models::SHAPES,
     }
 }
 

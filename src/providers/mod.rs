@@ -9,6 +9,7 @@ mod deepseek;
 mod compat;
 mod dashscope;
 mod dashscope_coding;
+mod github_models;
 mod siliconflow;
 mod volcengine_ark;
 mod volcengine_ark_coding;
@@ -80,6 +81,7 @@ providers! {
     VolcengineArk => "volcengine-ark", volcengine_ark::VolcengineArk;
     VolcengineArkCoding => "volcengine-ark-coding", volcengine_ark_coding::VolcengineArkCoding;
     Siliconflow => "siliconflow", siliconflow::SiliconFlow;
+    GithubModels => "github-models", github_models::GithubModels;
 }
 
 impl ProviderId {

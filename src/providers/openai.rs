@@ -70,13 +70,7 @@ impl Provider for OpenAi {
     }
 
     fn header_windows(&self, headers: &HeaderMap, now: Timestamp) -> Vec<Window> {
-        [
-            header_window(headers, now, "requests", WindowKind::Rpm, Unit::Requests),
-            header_window(headers, now, "tokens", WindowKind::Tpm, Unit::Tokens),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
+        rate_windows(headers, now)
     }
 
     fn classify(
@@ -93,6 +87,18 @@ impl Provider for OpenAi {
             _ => classification,
         }
     }
+}
+
+/// The RPM and TPM windows of OpenAI-style `x-ratelimit-*` headers (GitHub Models sends the
+/// same names, with resets in plain seconds, which read as a Go duration too).
+pub(super) fn rate_windows(headers: &HeaderMap, now: Timestamp) -> Vec<Window> {
+    [
+        header_window(headers, now, "requests", WindowKind::Rpm, Unit::Requests),
+        header_window(headers, now, "tokens", WindowKind::Tpm, Unit::Tokens),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// One rate window from `x-ratelimit-*-{what}`; omitted unless limit and remaining both parse.
