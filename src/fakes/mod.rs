@@ -39,6 +39,7 @@ mod minimax;
 mod moonshot;
 mod openai;
 mod openrouter;
+mod perplexity;
 #[cfg(test)]
 pub(crate) mod props;
 mod responses;
@@ -513,6 +514,7 @@ fn shapes(id: ProviderId) -> &'static Shapes {
         ProviderId::VolcengineArk | ProviderId::VolcengineArkCoding => &volcengine_ark::SHAPES,
         ProviderId::Siliconflow => &siliconflow::SHAPES,
         ProviderId::GithubModels => &github_models::SHAPES,
+        ProviderId::Perplexity => &perplexity::SHAPES,
     }
 }
 

@@ -132,6 +132,7 @@ fn usage_paths_are_the_default_regions_paths() {
             "/api/v3/models",
             "/v1/user/info",
             "/catalog/models",
+            "/models",
         ]
     );
 }

@@ -10,6 +10,7 @@ mod compat;
 mod dashscope;
 mod dashscope_coding;
 mod github_models;
+mod perplexity;
 mod siliconflow;
 mod volcengine_ark;
 mod volcengine_ark_coding;
@@ -82,6 +83,7 @@ providers! {
     VolcengineArkCoding => "volcengine-ark-coding", volcengine_ark_coding::VolcengineArkCoding;
     Siliconflow => "siliconflow", siliconflow::SiliconFlow;
     GithubModels => "github-models", github_models::GithubModels;
+    Perplexity => "perplexity", perplexity::Perplexity;
 }
 
 impl ProviderId {
