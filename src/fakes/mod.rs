@@ -29,6 +29,7 @@ mod anthropic;
 mod chat;
 mod claude;
 // Fakes added for issue 15 (breadth, part b).
+mod azure_openai;
 mod dashscope;
 mod deepseek;
 mod encoding;
@@ -515,6 +516,7 @@ fn shapes(id: ProviderId) -> &'static Shapes {
         ProviderId::Siliconflow => &siliconflow::SHAPES,
         ProviderId::GithubModels => &github_models::SHAPES,
         ProviderId::Perplexity => &perplexity::SHAPES,
+        ProviderId::AzureOpenai => &azure_openai::SHAPES,
     }
 }
 
@@ -631,6 +633,7 @@ fn sent_key(style: AuthStyle, headers: &HeaderMap) -> Option<&str> {
         AuthStyle::Bearer => value(header::AUTHORIZATION)?.strip_prefix("Bearer "),
         AuthStyle::RawAuthorization => value(header::AUTHORIZATION),
         AuthStyle::XApiKey => value(HeaderName::from_static("x-api-key")),
+        AuthStyle::ApiKeyHeader => value(HeaderName::from_static("api-key")),
     }
 }
 

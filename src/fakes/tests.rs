@@ -66,6 +66,7 @@ fn good_auth(id: ProviderId, key: &str) -> Vec<(&'static str, String)> {
         AuthStyle::Bearer => ("authorization", format!("Bearer {key}")),
         AuthStyle::RawAuthorization => ("authorization", key.to_owned()),
         AuthStyle::XApiKey => ("x-api-key", key.to_owned()),
+        AuthStyle::ApiKeyHeader => ("api-key", key.to_owned()),
     };
     let required = adapter
         .extra_headers()
@@ -133,6 +134,7 @@ fn usage_paths_are_the_default_regions_paths() {
             "/v1/user/info",
             "/catalog/models",
             "/models",
+            "/openai/v1/models",
         ]
     );
 }

@@ -167,6 +167,10 @@ fn auth_header(auth: AuthStyle, secret: &Secret) -> Option<(HeaderName, HeaderVa
             HeaderName::from_static("x-api-key"),
             secret.expose().to_owned(),
         ),
+        AuthStyle::ApiKeyHeader => (
+            HeaderName::from_static("api-key"),
+            secret.expose().to_owned(),
+        ),
     };
     let text = zeroize::Zeroizing::new(text);
     let mut value = HeaderValue::from_str(&text).ok()?;
@@ -261,5 +265,11 @@ mod tests {
         assert_eq!(value.to_str().unwrap(), "sk-test-123");
         let (name, _) = auth_header(AuthStyle::XApiKey, &secret).unwrap();
         assert_eq!(name.as_str(), "x-api-key");
+        let (name, value) = auth_header(AuthStyle::ApiKeyHeader, &secret).unwrap();
+        assert_eq!(
+            (name.as_str(), value.to_str().unwrap()),
+            ("api-key", "sk-test-123")
+        );
+        assert!(value.is_sensitive());
     }
 }

@@ -6,6 +6,7 @@ mod anthropic;
 mod claude;
 mod deepseek;
 // Providers added for issue 15 (breadth, part b).
+mod azure_openai;
 mod compat;
 mod dashscope;
 mod dashscope_coding;
@@ -84,6 +85,7 @@ providers! {
     Siliconflow => "siliconflow", siliconflow::SiliconFlow;
     GithubModels => "github-models", github_models::GithubModels;
     Perplexity => "perplexity", perplexity::Perplexity;
+    AzureOpenai => "azure-openai", azure_openai::AzureOpenAi;
 }
 
 impl ProviderId {
@@ -201,6 +203,9 @@ pub enum AuthStyle {
     RawAuthorization,
     /// `x-api-key: <key>` (Anthropic).
     XApiKey,
+    // Added for issue 15 (breadth, part b).
+    /// `api-key: <key>` (Azure OpenAI).
+    ApiKeyHeader,
 }
 
 /// What a usage parser may need besides the body.

@@ -25,6 +25,12 @@ const HOP_BY_HOP: [&str; 11] = [
 ];
 
 pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+/// Azure OpenAI's key header.
+pub const API_KEY: HeaderName = HeaderName::from_static("api-key");
+
+/// The headers a client's key can come in, each swapped for the account's key in the same
+/// header (`Authorization` as `Bearer <key>`, the others bare).
+const KEY_HEADERS: [HeaderName; 3] = [AUTHORIZATION, X_API_KEY, API_KEY];
 
 /// `headers` without the hop-by-hop ones, any header `Connection` names, `Host` (the HTTP
 /// client sets it from the upstream URL) and `X-Redline-Tool` (addressed to Redline, which
@@ -105,7 +111,7 @@ impl Credential {
 
 pub fn credential(headers: &HeaderMap, credentials: &Credentials) -> Credential {
     let mut found = Credential::Missing;
-    for name in [AUTHORIZATION, X_API_KEY] {
+    for name in KEY_HEADERS {
         for value in headers.get_all(&name) {
             let this = match credentials.identify(bare(value.as_bytes())) {
                 Presented::Tool(tool) => return Credential::Tool(tool),
@@ -129,13 +135,13 @@ pub fn credential(headers: &HeaderMap, credentials: &Credentials) -> Credential 
 pub struct UnusableKey;
 
 /// Replaces a tool token with `key` in the header that carried it: `Authorization: Bearer
-/// <key>` or `x-api-key: <key>`, marked sensitive.
+/// <key>`, `x-api-key: <key>` or `api-key: <key>` (Azure OpenAI), marked sensitive.
 pub fn swap_token(
     headers: &mut HeaderMap,
     credentials: &Credentials,
     key: &Secret,
 ) -> Result<(), UnusableKey> {
-    for name in [AUTHORIZATION, X_API_KEY] {
+    for name in KEY_HEADERS {
         let carries_token = headers
             .get_all(&name)
             .iter()
@@ -267,7 +273,7 @@ fn cookie_without_credentials(
 
 /// Marks every credential header sensitive, so the HTTP stack never prints one.
 pub fn mark_sensitive(headers: &mut HeaderMap) {
-    for name in [AUTHORIZATION, X_API_KEY] {
+    for name in KEY_HEADERS {
         if let http::header::Entry::Occupied(mut entry) = headers.entry(name) {
             entry.iter_mut().for_each(|v| v.set_sensitive(true));
         }
@@ -443,6 +449,38 @@ mod tests {
         assert_eq!(other["authorization"], "Bearer sk-theirs");
         mark_sensitive(&mut other);
         assert!(other["authorization"].is_sensitive());
+    }
+
+    #[test]
+    fn a_token_in_azures_api_key_header_becomes_the_key_there_and_nowhere_else() {
+        let (creds, key) = (credentials(), Secret::parse("azure-real-key-0001").unwrap());
+        let mut headers = map(&[("api-key", TOKEN), ("content-type", "application/json")]);
+        assert_eq!(
+            credential(&headers, &creds),
+            Credential::Tool("default".into())
+        );
+        swap_token(&mut headers, &creds, &key).unwrap();
+        strip_credentials(&mut headers, &creds);
+        assert_eq!(headers["api-key"], "azure-real-key-0001");
+        assert!(headers["api-key"].is_sensitive());
+        assert!(!headers.contains_key("authorization"));
+        assert!(!headers.contains_key("x-api-key"));
+        let shown = format!("{headers:?}");
+        assert!(
+            !shown.contains("azure-real") && !shown.contains(TOKEN),
+            "{shown}"
+        );
+
+        // The admin credential there is refused like in any other key header.
+        let admin = map(&[("api-key", ADMIN)]);
+        assert_eq!(credential(&admin, &creds), Credential::Admin);
+        // A client's own Azure key passes as it is (observe-only), marked sensitive.
+        let mut own = map(&[("api-key", "their-azure-key")]);
+        assert_eq!(credential(&own, &creds), Credential::Other);
+        swap_token(&mut own, &creds, &key).unwrap();
+        mark_sensitive(&mut own);
+        assert_eq!(own["api-key"], "their-azure-key");
+        assert!(own["api-key"].is_sensitive());
     }
 
     #[test]
