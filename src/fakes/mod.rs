@@ -38,6 +38,7 @@ mod in_band;
 mod kimi_code;
 mod minimax;
 mod moonshot;
+mod novita;
 mod openai;
 mod openrouter;
 mod perplexity;
@@ -517,6 +518,7 @@ fn shapes(id: ProviderId) -> &'static Shapes {
         ProviderId::GithubModels => &github_models::SHAPES,
         ProviderId::Perplexity => &perplexity::SHAPES,
         ProviderId::AzureOpenai => &azure_openai::SHAPES,
+        ProviderId::Novita => &novita::SHAPES,
     }
 }
 

@@ -135,6 +135,7 @@ fn usage_paths_are_the_default_regions_paths() {
             "/catalog/models",
             "/models",
             "/openai/v1/models",
+            "/v3/user/balance",
         ]
     );
 }
@@ -462,6 +463,7 @@ async fn every_provider_refuses_wrong_and_missing_keys_in_its_own_format() {
                 Openrouter => assert_eq!(body["error"]["code"], 401),
                 Minimax => assert_eq!(body["base_resp"]["status_code"], 1004),
                 Siliconflow => assert_eq!(body["code"], 30014),
+                Novita => assert_eq!(body["reason"], "INVALID_API_KEY"),
                 _ => assert!(body["error"]["message"].is_string(), "{id}: {body}"),
             }
             if id != Zai {

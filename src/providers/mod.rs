@@ -11,6 +11,7 @@ mod compat;
 mod dashscope;
 mod dashscope_coding;
 mod github_models;
+mod novita;
 mod perplexity;
 mod siliconflow;
 mod volcengine_ark;
@@ -86,6 +87,7 @@ providers! {
     GithubModels => "github-models", github_models::GithubModels;
     Perplexity => "perplexity", perplexity::Perplexity;
     AzureOpenai => "azure-openai", azure_openai::AzureOpenAi;
+    Novita => "novita", novita::Novita;
 }
 
 impl ProviderId {
