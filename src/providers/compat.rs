@@ -3,8 +3,11 @@
 //! code sits in `error.code` or, in native APIs, in a top-level `code`.
 
 use super::UsageError;
-use super::wire::{self, shape};
+use super::wire::{self, error_message, retry_after_header, retry_after_in_text, shape};
 use crate::providers::snapshot::Snapshot;
+use crate::providers::throttle::{Cause, Classification};
+use http::HeaderMap;
+use jiff::Timestamp;
 use serde_json::Value;
 
 /// A model list (`{"object":"list","data":[...]}`) carries no quota: an empty snapshot, or a
@@ -32,6 +35,36 @@ pub(super) fn error_code(body: &[u8]) -> String {
             _ => None,
         })
         .unwrap_or_default()
+}
+
+/// A refusal from a prepaid provider (`who`: "DeepSeek"): the balance too low when `broke`
+/// says so (given the status and the message in lower case), else by status: 429 a request
+/// rate, 401 a bad key, 403 a refused client, 5xx overload; any other is not retried.
+pub(super) fn prepaid_refusal(
+    who: &str,
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: Timestamp,
+    broke: impl Fn(u16, &str) -> bool,
+) -> Classification {
+    if let Some(page) = wire::html_error_page(who, status, headers, body, now) {
+        return page;
+    }
+    let message = error_message(body);
+    let wait = retry_after_header(headers, now).or_else(|| retry_after_in_text(&message));
+    if broke(status, &message.to_ascii_lowercase()) {
+        return Classification::new(Cause::QuotaExhausted, &message).with_advice(format!(
+            "The {who} balance is too low, so retrying will not help: top up the account."
+        ));
+    }
+    match status {
+        429 => Classification::new(Cause::Rpm, &message).with_retry_after(wait),
+        401 => Classification::new(Cause::AuthInvalid, &message),
+        403 => Classification::new(Cause::ClientRejected, &message),
+        500.. => Classification::new(Cause::Overloaded, &message).with_retry_after(wait),
+        _ => Classification::new(Cause::Other, &message).retryable(false),
+    }
 }
 
 #[cfg(test)]

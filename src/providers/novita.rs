@@ -2,14 +2,14 @@
 //! USD: `availableBalance` (what can be spent), `cashBalance`, `creditLimit`,
 //! `outstandingInvoices` (docs/providers.md, "Novita AI").
 
+use super::compat;
 use super::wire::{self, field, number, shape};
 use super::{
     AuthStyle, Facts, Models, Provider, ProviderId, Region, Shows, ToolPaths, UsageContext,
     UsageError,
 };
 use crate::providers::snapshot::{Balance, Snapshot};
-use crate::providers::throttle::{Cause, Classification};
-use crate::providers::wire::{error_message, retry_after_header, retry_after_in_text};
+use crate::providers::throttle::Classification;
 use http::HeaderMap;
 use jiff::Timestamp;
 
@@ -96,30 +96,16 @@ impl Provider for Novita {
         body: &[u8],
         now: Timestamp,
     ) -> Classification {
-        if let Some(page) = wire::html_error_page("Novita", status, headers, body, now) {
-            return page;
-        }
-        let message = error_message(body);
-        let lower = message.to_ascii_lowercase();
-        let wait = retry_after_header(headers, now).or_else(|| retry_after_in_text(&message));
-        if status == 402 || lower.contains("balance") {
-            return Classification::new(Cause::QuotaExhausted, &message).with_advice(
-                "The Novita balance is too low, so retrying will not help: top up the account.",
-            );
-        }
-        match status {
-            429 => Classification::new(Cause::Rpm, &message).with_retry_after(wait),
-            401 => Classification::new(Cause::AuthInvalid, &message),
-            403 => Classification::new(Cause::ClientRejected, &message),
-            500.. => Classification::new(Cause::Overloaded, &message).with_retry_after(wait),
-            _ => Classification::new(Cause::Other, &message).retryable(false),
-        }
+        compat::prepaid_refusal("Novita", status, headers, body, now, |status, lower| {
+            status == 402 || lower.contains("balance")
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::throttle::Cause;
 
     const BALANCE: &str = include_str!("../../tests/fixtures/providers/novita/balance.json");
     const NUMBERS: &str =

@@ -2,6 +2,7 @@
 //! `balance` (granted), `chargeBalance` (topped up) and `totalBalance` (their sum), CNY on the
 //! `.cn` host and USD on the international `.com` one (docs/providers.md, "SiliconFlow").
 
+use super::compat;
 use super::wire::{self, field, integer, number, shape};
 use super::{
     AuthStyle, Facts, Models, Provider, ProviderId, Region, Shows, ToolPaths, UsageContext,
@@ -123,30 +124,29 @@ impl Provider for SiliconFlow {
         body: &[u8],
         now: Timestamp,
     ) -> Classification {
-        if let Some(page) = wire::html_error_page("SiliconFlow", status, headers, body, now) {
-            return page;
-        }
         let message = error_message(body);
         let lower = message.to_ascii_lowercase();
-        let wait = retry_after_header(headers, now).or_else(|| retry_after_in_text(&message));
-        if lower.contains("balance is insufficient") || lower.contains("insufficient balance") {
-            return Classification::new(Cause::QuotaExhausted, &message).with_advice(
-                "The SiliconFlow balance is too low, so retrying will not help: top up the account.",
-            );
-        }
+        let tokens = lower.contains("tpm") || lower.contains("token");
         match status {
-            429 if lower.contains("tpm") || lower.contains("token") => {
-                Classification::new(Cause::Tpm, &message).with_retry_after(wait)
+            _ if broke(status, &lower) => {
+                compat::prepaid_refusal("SiliconFlow", status, headers, body, now, broke)
             }
-            429 => Classification::new(Cause::Rpm, &message).with_retry_after(wait),
-            401 => Classification::new(Cause::AuthInvalid, &message),
-            402 => Classification::new(Cause::QuotaExhausted, &message),
-            403 => Classification::new(Cause::ClientRejected, &message),
-            // HTTP 200 with `status:false`: the service refused the poll; try again later.
-            200 | 500.. => Classification::new(Cause::Overloaded, &message).with_retry_after(wait),
-            _ => Classification::new(Cause::Other, &message).retryable(false),
+            429 if tokens => Classification::new(Cause::Tpm, &message).with_retry_after(
+                retry_after_header(headers, now).or_else(|| retry_after_in_text(&message)),
+            ),
+            // `status:false` inside HTTP 200: the poll failed; try again later.
+            200 => Classification::new(Cause::Overloaded, &message)
+                .with_retry_after(retry_after_header(headers, now)),
+            _ => compat::prepaid_refusal("SiliconFlow", status, headers, body, now, broke),
         }
     }
+}
+
+/// The balance is too low: HTTP 402, or SiliconFlow's words for it (code 30001).
+fn broke(status: u16, lower: &str) -> bool {
+    status == 402
+        || lower.contains("balance is insufficient")
+        || lower.contains("insufficient balance")
 }
 
 #[cfg(test)]
