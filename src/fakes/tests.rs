@@ -655,3 +655,65 @@ fn a_scripted_status_must_be_valid() {
             fake.set_behaviour(Behaviour::HtmlError(1000));
         });
 }
+
+// Fakes added for issue 15 (breadth, part b).
+
+#[tokio::test]
+async fn azure_takes_the_key_only_in_api_key() {
+    let fake = start(AzureOpenai).await;
+    let answer = fake.poll().await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json()["object"], "list");
+    assert_eq!(answer.json()["data"][0]["id"], "gpt-4.1");
+    let bearer = fake
+        .get(
+            "/openai/v1/models",
+            &[("authorization", format!("Bearer {KEY}"))],
+        )
+        .await;
+    assert_eq!(bearer.status, 401);
+    assert_eq!(bearer.json()["error"]["code"], "401");
+}
+
+#[tokio::test]
+async fn model_list_fakes_answer_with_their_providers_codes() {
+    for (id, code) in [
+        (Dashscope, "Throttling.RateQuota"),
+        (DashscopeCoding, "Throttling.RateQuota"),
+        (VolcengineArk, "RateLimitExceeded.EndpointRPMExceeded"),
+        (VolcengineArkCoding, "RateLimitExceeded.EndpointRPMExceeded"),
+        (GithubModels, "RateLimitReached"),
+    ] {
+        let fake = start(id).await;
+        let listed = fake.poll().await.json();
+        let models = if id == GithubModels {
+            &listed
+        } else {
+            &listed["data"]
+        };
+        assert!(!models.as_array().unwrap().is_empty(), "{id}: {listed}");
+        fake.set_behaviour(Behaviour::UsageRateLimited { retry_after_s: 9 });
+        let refused = fake.poll().await;
+        assert_eq!(refused.json()["error"]["code"], code, "{id}");
+        if id == GithubModels {
+            assert_eq!(refused.header("x-ratelimit-type"), "UserByModelByMinute");
+            assert_eq!(refused.header("x-ratelimit-timeremaining"), "9");
+        }
+    }
+}
+
+#[tokio::test]
+async fn balance_fakes_send_amounts_as_the_providers_do() {
+    let silicon = start(Siliconflow).await;
+    let body = silicon.poll().await.json();
+    assert_eq!(
+        (&body["code"], &body["status"]),
+        (&json!(20000), &json!(true))
+    );
+    assert_eq!(body["data"]["totalBalance"], "88.88");
+
+    let novita = start(Novita).await;
+    assert_eq!(novita.poll().await.json()["availableBalance"], "123456");
+    novita.set_behaviour(Behaviour::Variant);
+    assert_eq!(novita.poll().await.json()["availableBalance"], 123_456);
+}
