@@ -76,6 +76,7 @@ fn chat_paths_follow_each_providers_api_base() {
             (some("/chat/completions"), None),
             (some("/openai/v1/chat/completions"), None),
             (some("/v3/openai/chat/completions"), None),
+            (some("/v1/chat/completions"), None),
         ]
     );
     let responses = ProviderId::ALL.map(responses_path);

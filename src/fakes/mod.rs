@@ -46,6 +46,7 @@ mod perplexity;
 pub(crate) mod props;
 mod responses;
 mod siliconflow;
+mod stepfun;
 mod volcengine_ark;
 mod zai;
 
@@ -519,6 +520,7 @@ fn shapes(id: ProviderId) -> &'static Shapes {
         ProviderId::Perplexity => &perplexity::SHAPES,
         ProviderId::AzureOpenai => &azure_openai::SHAPES,
         ProviderId::Novita => &novita::SHAPES,
+        ProviderId::Stepfun => &stepfun::SHAPES,
     }
 }
 

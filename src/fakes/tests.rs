@@ -136,6 +136,7 @@ fn usage_paths_are_the_default_regions_paths() {
             "/models",
             "/openai/v1/models",
             "/v3/user/balance",
+            "/v1/accounts",
         ]
     );
 }

@@ -14,6 +14,7 @@ mod github_models;
 mod novita;
 mod perplexity;
 mod siliconflow;
+mod stepfun;
 mod volcengine_ark;
 mod volcengine_ark_coding;
 
@@ -88,6 +89,7 @@ providers! {
     Perplexity => "perplexity", perplexity::Perplexity;
     AzureOpenai => "azure-openai", azure_openai::AzureOpenAi;
     Novita => "novita", novita::Novita;
+    Stepfun => "stepfun", stepfun::StepFun;
 }
 
 impl ProviderId {
