@@ -3,7 +3,7 @@
 //! `outstandingInvoices` (docs/providers.md, "Novita AI").
 
 use super::compat;
-use super::wire::{self, field, number, shape};
+use super::wire::{self, opt_number, shape};
 use super::{
     AuthStyle, Facts, Models, Provider, ProviderId, Region, Shows, ToolPaths, UsageContext,
     UsageError,
@@ -67,9 +67,7 @@ impl Provider for Novita {
     fn parse_usage(&self, body: &[u8], _context: &UsageContext) -> Result<Snapshot, UsageError> {
         let json = wire::json_object(body, "Novita balance")?;
         let amount = |key: &str| {
-            field(&json, key)
-                .map(|v| number(v).ok_or_else(|| shape(format!("{key} is not a number"))))
-                .transpose()
+            opt_number(&json, key, || key.to_owned())
                 .map(|units| units.map(|units| units / UNITS_PER_USD))
         };
         let available = amount("availableBalance")?

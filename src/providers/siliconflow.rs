@@ -3,7 +3,7 @@
 //! `.cn` host and USD on the international `.com` one (docs/providers.md, "SiliconFlow").
 
 use super::compat;
-use super::wire::{self, field, integer, number, shape};
+use super::wire::{self, field, integer, opt_number, shape};
 use super::{
     AuthStyle, Facts, Models, Provider, ProviderId, Region, Shows, ToolPaths, UsageContext,
     UsageError,
@@ -88,11 +88,7 @@ impl Provider for SiliconFlow {
         let data = field(&json, "data")
             .filter(|d| d.is_object())
             .ok_or_else(|| shape("the user info response has no data object"))?;
-        let amount = |key: &str| {
-            field(data, key)
-                .map(|v| number(v).ok_or_else(|| shape(format!("data.{key} is not a number"))))
-                .transpose()
-        };
+        let amount = |key: &str| opt_number(data, key, || format!("data.{key}"));
         let total = amount("totalBalance")?
             .ok_or_else(|| shape("the user info response has no data.totalBalance"))?;
         let currency = if context.region.name == "global" {

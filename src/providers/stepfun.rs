@@ -2,7 +2,7 @@
 //! voucher parts, in CNY (docs/providers.md, "StepFun").
 
 use super::compat;
-use super::wire::{self, field, number, shape};
+use super::wire::{self, opt_number, shape};
 use super::{
     AuthStyle, Facts, Models, Provider, ProviderId, Region, Shows, ToolPaths, UsageContext,
     UsageError,
@@ -68,9 +68,7 @@ impl Provider for StepFun {
             ("total_cash_balance", "cash", false),
             ("total_voucher_balance", "voucher", false),
         ] {
-            let amount = field(&json, key)
-                .map(|v| number(v).ok_or_else(|| shape(format!("{key} is not a number"))))
-                .transpose()?;
+            let amount = opt_number(&json, key, || key.to_owned())?;
             match amount {
                 Some(amount) => balances.push(Balance {
                     kind: kind.into(),
