@@ -305,13 +305,14 @@ fn compressed_headers(headers: &mut HeaderMap, coding: Coding) {
     headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
 }
 
-/// The key from `Authorization: Bearer` or `x-api-key`: chat paths accept either, as the
-/// providers' OpenAI- and Anthropic-compatible endpoints do.
+/// The key from `Authorization: Bearer`, `x-api-key` or (Azure OpenAI's) `api-key`: chat
+/// paths accept any, as the providers' OpenAI- and Anthropic-compatible endpoints do.
 fn chat_key(headers: &HeaderMap) -> Option<&str> {
     let text = |name: HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     text(header::AUTHORIZATION)
         .and_then(|v| v.strip_prefix("Bearer "))
         .or_else(|| text(HeaderName::from_static("x-api-key")))
+        .or_else(|| text(HeaderName::from_static("api-key")))
 }
 
 /// What each provider answers when too many requests are in flight (docs/providers.md, each provider's "Errors"), with

@@ -74,6 +74,16 @@ fn chat_paths_follow_each_providers_api_base() {
             (some("/v1/chat/completions"), None),
             (some("/v1/chat/completions"), None),
             (some("/inference/v1/chat/completions"), None),
+            (some("/compatible-mode/v1/chat/completions"), None),
+            (some("/v1/chat/completions"), None),
+            (some("/api/v3/chat/completions"), None),
+            (some("/api/coding/v3/chat/completions"), None),
+            (some("/v1/chat/completions"), None),
+            (some("/inference/chat/completions"), None),
+            (some("/chat/completions"), None),
+            (some("/openai/v1/chat/completions"), None),
+            (some("/v3/openai/chat/completions"), None),
+            (some("/v1/chat/completions"), None),
         ]
     );
     let responses = ProviderId::ALL.map(responses_path);

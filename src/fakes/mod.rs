@@ -26,27 +26,35 @@
 //! ```
 
 mod anthropic;
+mod azure_openai;
 mod cerebras;
 mod chat;
 mod claude;
 mod codex;
 mod compat;
+mod dashscope;
 mod deepseek;
 mod encoding;
 mod fireworks;
 mod gemini;
+mod github_models;
 mod groq;
 mod in_band;
 mod kimi_code;
 mod minimax;
 mod mistral;
 mod moonshot;
+mod novita;
 mod openai;
 mod openrouter;
+mod perplexity;
 #[cfg(test)]
 pub(crate) mod props;
 mod responses;
+mod siliconflow;
+mod stepfun;
 mod together;
+mod volcengine_ark;
 mod xai;
 mod zai;
 
@@ -520,6 +528,14 @@ fn shapes(id: ProviderId) -> &'static Shapes {
         ProviderId::Mistral => &mistral::SHAPES,
         ProviderId::Together => &together::SHAPES,
         ProviderId::Fireworks => &fireworks::SHAPES,
+        ProviderId::Dashscope | ProviderId::DashscopeCoding => &dashscope::SHAPES,
+        ProviderId::VolcengineArk | ProviderId::VolcengineArkCoding => &volcengine_ark::SHAPES,
+        ProviderId::Siliconflow => &siliconflow::SHAPES,
+        ProviderId::GithubModels => &github_models::SHAPES,
+        ProviderId::Perplexity => &perplexity::SHAPES,
+        ProviderId::AzureOpenai => &azure_openai::SHAPES,
+        ProviderId::Novita => &novita::SHAPES,
+        ProviderId::Stepfun => &stepfun::SHAPES,
     }
 }
 
@@ -627,17 +643,8 @@ async fn answer_not_found(
 /// The key as the provider's auth style carries it; `None` when it is not there in that form.
 /// A `Bearer <key>` sent to Z.ai's raw `Authorization` is therefore a wrong key.
 fn sent_key(style: AuthStyle, headers: &HeaderMap) -> Option<&str> {
-    let value = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-    };
-    match style {
-        AuthStyle::Bearer => value(header::AUTHORIZATION)?.strip_prefix("Bearer "),
-        AuthStyle::RawAuthorization => value(header::AUTHORIZATION),
-        AuthStyle::XApiKey => value(HeaderName::from_static("x-api-key")),
-        AuthStyle::GoogApiKey => value(HeaderName::from_static("x-goog-api-key")),
-    }
+    let value = headers.get(style.header())?.to_str().ok()?;
+    style.key_in(value)
 }
 
 /// A JSON answer before it is sent, so that `Truncated` can cut the `Normal` body.

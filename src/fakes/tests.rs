@@ -62,12 +62,8 @@ impl Harness {
 /// What a correct client sends to `id`: the key in the provider's style plus required headers.
 fn good_auth(id: ProviderId, key: &str) -> Vec<(&'static str, String)> {
     let adapter = provider(id);
-    let key_header = match adapter.auth_style() {
-        AuthStyle::Bearer => ("authorization", format!("Bearer {key}")),
-        AuthStyle::RawAuthorization => ("authorization", key.to_owned()),
-        AuthStyle::XApiKey => ("x-api-key", key.to_owned()),
-        AuthStyle::GoogApiKey => ("x-goog-api-key", key.to_owned()),
-    };
+    let style = adapter.auth_style();
+    let key_header = (style.header(), style.value(key));
     let required = adapter
         .extra_headers()
         .iter()
@@ -134,6 +130,16 @@ fn usage_paths_are_the_default_regions_paths() {
             "/v1/models",
             "/v1/models",
             "/inference/v1/models",
+            "/compatible-mode/v1/models",
+            "/v1/models",
+            "/api/v3/models",
+            "/api/v3/models",
+            "/v1/user/info",
+            "/catalog/models",
+            "/models",
+            "/openai/v1/models",
+            "/v3/user/balance",
+            "/v1/accounts",
         ]
     );
 }
@@ -469,6 +475,8 @@ async fn every_provider_refuses_wrong_and_missing_keys_in_its_own_format() {
                 // Top-level `message` (Cerebras, Mistral), `{"code","error"}` (xAI, a 400).
                 Cerebras | Mistral => assert!(body["message"].is_string(), "{id}: {body}"),
                 Xai => assert_eq!((answer.status, body["error"].is_string()), (400, true)),
+                Siliconflow => assert_eq!(body["code"], 30014),
+                Novita => assert_eq!(body["reason"], "INVALID_API_KEY"),
                 _ => assert!(body["error"]["message"].is_string(), "{id}: {body}"),
             }
             if !matches!(id, Zai | Gemini | Xai) {
@@ -660,4 +668,66 @@ fn a_scripted_status_must_be_valid() {
             let fake = start(Openai).await;
             fake.set_behaviour(Behaviour::HtmlError(1000));
         });
+}
+
+// Fakes added for issue 15 (breadth, part b).
+
+#[tokio::test]
+async fn azure_takes_the_key_only_in_api_key() {
+    let fake = start(AzureOpenai).await;
+    let answer = fake.poll().await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json()["object"], "list");
+    assert_eq!(answer.json()["data"][0]["id"], "gpt-4.1");
+    let bearer = fake
+        .get(
+            "/openai/v1/models",
+            &[("authorization", format!("Bearer {KEY}"))],
+        )
+        .await;
+    assert_eq!(bearer.status, 401);
+    assert_eq!(bearer.json()["error"]["code"], "401");
+}
+
+#[tokio::test]
+async fn model_list_fakes_answer_with_their_providers_codes() {
+    for (id, code) in [
+        (Dashscope, "Throttling.RateQuota"),
+        (DashscopeCoding, "Throttling.RateQuota"),
+        (VolcengineArk, "RateLimitExceeded.EndpointRPMExceeded"),
+        (VolcengineArkCoding, "RateLimitExceeded.EndpointRPMExceeded"),
+        (GithubModels, "RateLimitReached"),
+    ] {
+        let fake = start(id).await;
+        let listed = fake.poll().await.json();
+        let models = if id == GithubModels {
+            &listed
+        } else {
+            &listed["data"]
+        };
+        assert!(!models.as_array().unwrap().is_empty(), "{id}: {listed}");
+        fake.set_behaviour(Behaviour::UsageRateLimited { retry_after_s: 9 });
+        let refused = fake.poll().await;
+        assert_eq!(refused.json()["error"]["code"], code, "{id}");
+        if id == GithubModels {
+            assert_eq!(refused.header("x-ratelimit-type"), "UserByModelByMinute");
+            assert_eq!(refused.header("x-ratelimit-timeremaining"), "9");
+        }
+    }
+}
+
+#[tokio::test]
+async fn balance_fakes_send_amounts_as_the_providers_do() {
+    let silicon = start(Siliconflow).await;
+    let body = silicon.poll().await.json();
+    assert_eq!(
+        (&body["code"], &body["status"]),
+        (&json!(20000), &json!(true))
+    );
+    assert_eq!(body["data"]["totalBalance"], "88.88");
+
+    let novita = start(Novita).await;
+    assert_eq!(novita.poll().await.json()["availableBalance"], "123456");
+    novita.set_behaviour(Behaviour::Variant);
+    assert_eq!(novita.poll().await.json()["availableBalance"], 123_456);
 }

@@ -29,8 +29,14 @@ pub fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Domains a cloud shares among all its customers (anyone can have a bucket or an app under
+/// them): a provider's host there is its own, the domain is not. DashScope's
+/// `dashscope.aliyuncs.com` must not make `*.aliyuncs.com` (every OSS bucket) DashScope's.
+const SHARED_CLOUD_DOMAINS: &[&str] = &["aliyuncs.com", "azure.com", "volces.com"];
+
 /// Whether `host` is one of the provider's own: a host of its API or usage URLs, or a name
-/// under the same domain (`api.moonshot.cn` makes `*.moonshot.cn` the provider's).
+/// under the same domain (`api.moonshot.cn` makes `*.moonshot.cn` the provider's), unless that
+/// domain is a cloud's shared one ([`SHARED_CLOUD_DOMAINS`]).
 pub fn provider_owns(id: ProviderId, host: &str) -> bool {
     let host = host.to_ascii_lowercase();
     provider(id)
@@ -43,7 +49,8 @@ pub fn provider_owns(id: ProviderId, host: &str) -> bool {
                 0..=2 => known.as_str(),
                 _ => known.split_once('.').map_or(known.as_str(), |(_, d)| d),
             };
-            host == known || host == domain || host.ends_with(&format!(".{domain}"))
+            let shared = SHARED_CLOUD_DOMAINS.contains(&domain);
+            host == known || (!shared && (host == domain || host.ends_with(&format!(".{domain}"))))
         })
 }
 
@@ -88,6 +95,49 @@ mod tests {
         ];
         for (id, url) in owned {
             assert!(check(id, url, None).is_ok(), "{id} {url}");
+        }
+    }
+
+    #[test]
+    fn a_providers_host_on_a_shared_cloud_domain_owns_only_itself() {
+        for (id, url) in [
+            (
+                ProviderId::Dashscope,
+                "https://dashscope.aliyuncs.com/compatible-mode/v1",
+            ),
+            (
+                ProviderId::Dashscope,
+                "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
+            ),
+            (
+                ProviderId::DashscopeCoding,
+                "https://coding-intl.dashscope.aliyuncs.com/v1",
+            ),
+            (
+                ProviderId::VolcengineArk,
+                "https://ark.cn-beijing.volces.com/api/v3",
+            ),
+            // Every Azure OpenAI resource is a host under openai.azure.com.
+            (ProviderId::AzureOpenai, "https://my-team.openai.azure.com"),
+        ] {
+            assert!(check(id, url, None).is_ok(), "{id} {url}");
+        }
+        for (id, url) in [
+            (
+                ProviderId::Dashscope,
+                "https://attacker.oss-cn-hangzhou.aliyuncs.com",
+            ),
+            (ProviderId::Dashscope, "https://aliyuncs.com"),
+            (
+                ProviderId::AzureOpenai,
+                "https://attacker.blob.core.windows.net",
+            ),
+            (
+                ProviderId::AzureOpenai,
+                "https://attacker.azurewebsites.azure.com",
+            ),
+        ] {
+            assert!(check(id, url, None).is_err(), "{id} {url}");
         }
     }
 

@@ -157,21 +157,8 @@ impl HttpClient {
 
 /// The header that carries the key, marked sensitive so it is never logged.
 fn auth_header(auth: AuthStyle, secret: &Secret) -> Option<(HeaderName, HeaderValue)> {
-    let (name, text) = match auth {
-        AuthStyle::Bearer => (
-            http::header::AUTHORIZATION,
-            format!("Bearer {}", secret.expose()),
-        ),
-        AuthStyle::RawAuthorization => (http::header::AUTHORIZATION, secret.expose().to_owned()),
-        AuthStyle::XApiKey => (
-            HeaderName::from_static("x-api-key"),
-            secret.expose().to_owned(),
-        ),
-        AuthStyle::GoogApiKey => (
-            HeaderName::from_static("x-goog-api-key"),
-            secret.expose().to_owned(),
-        ),
-    };
+    let name = HeaderName::from_static(auth.header());
+    let text = auth.value(secret.expose());
     let text = zeroize::Zeroizing::new(text);
     let mut value = HeaderValue::from_str(&text).ok()?;
     value.set_sensitive(true);
@@ -269,6 +256,11 @@ mod tests {
         assert_eq!(
             (name.as_str(), value.to_str().unwrap()),
             ("x-goog-api-key", "sk-test-123")
+        );
+        let (name, value) = auth_header(AuthStyle::ApiKeyHeader, &secret).unwrap();
+        assert_eq!(
+            (name.as_str(), value.to_str().unwrap()),
+            ("api-key", "sk-test-123")
         );
         assert!(value.is_sensitive());
     }

@@ -1,8 +1,10 @@
-//! What the OpenAI-compatible inference providers (Groq, Cerebras, xAI, Mistral, Together,
-//! Fireworks) share: none has a usage endpoint for API keys, so the key check is their model
-//! list, and what Redline can show comes from rate-limit headers whose names differ per
-//! provider; their refusals are OpenAI-shaped or close to it. Each provider's file declares its
-//! header names and its own error words as one [`Compat`] value; the reading is here.
+//! What the OpenAI-compatible providers share. The inference providers (Groq, Cerebras, xAI,
+//! Mistral, Together, Fireworks) have no usage endpoint for API keys, so the key check is their
+//! model list, and what Redline can show comes from rate-limit headers whose names differ per
+//! provider; their refusals are OpenAI-shaped or close to it. Each of their files declares its
+//! header names and its own error words as one [`Compat`] value; the reading is here. The
+//! clouds (DashScope, Ark, Azure) share the model-list check and the error code's two places;
+//! the prepaid ones (DeepSeek, SiliconFlow, Novita, StepFun) the balance-aware refusal.
 
 /// An OpenAI-compatible provider declared as data.
 pub(super) struct Compat {
@@ -42,7 +44,10 @@ impl Provider for Compat {
     }
 }
 
-use super::wire::{self, error_message, go_duration, header_number, header_text};
+use super::wire::{
+    self, error_message, go_duration, header_number, header_text, retry_after_header,
+    retry_after_in_text,
+};
 use super::{Facts, Provider, UsageContext, UsageError, openai};
 use crate::providers::snapshot::{Snapshot, Unit, Window, WindowKind};
 use crate::providers::throttle::{Cause, Classification};
@@ -265,6 +270,53 @@ pub(super) fn classify(
     }
 }
 
+/// The error's code: `error.code`, else a top-level `code`, as text (`"Throttling.RateQuota"`,
+/// `"429"`); empty when there is none.
+pub(super) fn error_code(body: &[u8]) -> String {
+    let Some(json) = wire::error_json(body) else {
+        return String::new();
+    };
+    [json.pointer("/error/code"), json.get("code")]
+        .into_iter()
+        .flatten()
+        .find_map(|code| match code {
+            Value::String(text) => Some(text.trim().to_owned()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// A refusal from a prepaid provider (`who`: "DeepSeek"): the balance too low when `broke`
+/// says so (given the status and the message in lower case), else by status: 429 a request
+/// rate, 401 a bad key, 403 a refused client, 5xx overload; any other is not retried.
+pub(super) fn prepaid_refusal(
+    who: &str,
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: Timestamp,
+    broke: impl Fn(u16, &str) -> bool,
+) -> Classification {
+    if let Some(page) = wire::html_error_page(who, status, headers, body, now) {
+        return page;
+    }
+    let message = error_message(body);
+    let wait = retry_after_header(headers, now).or_else(|| retry_after_in_text(&message));
+    if broke(status, &message.to_ascii_lowercase()) {
+        return Classification::new(Cause::QuotaExhausted, &message).with_advice(format!(
+            "The {who} balance is too low, so retrying will not help: top up the account."
+        ));
+    }
+    match status {
+        429 => Classification::new(Cause::Rpm, &message).with_retry_after(wait),
+        401 => Classification::new(Cause::AuthInvalid, &message),
+        403 => Classification::new(Cause::ClientRejected, &message),
+        500.. => Classification::new(Cause::Overloaded, &message).with_retry_after(wait),
+        _ => Classification::new(Cause::Other, &message).retryable(false),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,5 +407,24 @@ mod tests {
             r#"{"code":"Client specified an invalid argument","error":"Incorrect API key provided: xa***cd."}"#,
         );
         assert_eq!(wrong.cause, Cause::AuthInvalid);
+    }
+
+    #[test]
+    fn codes_nested_top_level_numeric_or_missing() {
+        assert_eq!(
+            error_code(br#"{"error":{"code":"Throttling.RateQuota","message":"x"}}"#),
+            "Throttling.RateQuota"
+        );
+        assert_eq!(
+            error_code(br#"{"code":"Arrearage","message":"x"}"#),
+            "Arrearage"
+        );
+        assert_eq!(error_code(br#"{"error":{"code":429}}"#), "429");
+        assert_eq!(
+            error_code(br#"{"error":{"code":null},"code":" Ok "}"#),
+            "Ok"
+        );
+        assert_eq!(error_code(b"not json"), "");
+        assert_eq!(error_code(br#"{"code":[1]}"#), "");
     }
 }

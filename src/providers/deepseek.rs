@@ -2,13 +2,13 @@
 //! the total balance split into granted (promotional) and topped-up money, as decimal strings.
 //! There are no quota windows: the balance is what runs out.
 
+use super::compat;
 use super::wire::{self, number, shape};
 use super::{
     AuthStyle, Facts, Models, Provider, Region, Shows, ToolPaths, UsageContext, UsageError,
 };
 use crate::providers::snapshot::{Balance, Snapshot};
-use crate::providers::throttle::{Cause, Classification};
-use crate::providers::wire::{error_message, retry_after_header, retry_after_in_text};
+use crate::providers::throttle::Classification;
 use http::HeaderMap;
 use jiff::Timestamp;
 use serde_json::Value;
@@ -76,21 +76,10 @@ impl Provider for DeepSeek {
         body: &[u8],
         now: Timestamp,
     ) -> Classification {
-        if let Some(page) = wire::html_error_page("DeepSeek", status, headers, body, now) {
-            return page;
-        }
-        let message = error_message(body);
-        let wait = retry_after_header(headers, now).or_else(|| retry_after_in_text(&message));
-        match status {
-            402 => Classification::new(Cause::QuotaExhausted, &message).with_advice(
-                "The DeepSeek balance is too low, so retrying will not help: top up the account.",
-            ),
-            429 => Classification::new(Cause::Rpm, &message).with_retry_after(wait),
-            401 => Classification::new(Cause::AuthInvalid, &message),
-            500.. => Classification::new(Cause::Overloaded, &message).with_retry_after(wait),
-            // 400 bad format, 422 bad parameters: the same request fails again.
-            _ => Classification::new(Cause::Other, &message).retryable(false),
-        }
+        // 400 bad format, 422 bad parameters: not retried (the same request fails again).
+        compat::prepaid_refusal("DeepSeek", status, headers, body, now, |status, _| {
+            status == 402
+        })
     }
 }
 
@@ -124,6 +113,7 @@ fn balances_of(info: &Value) -> Result<Vec<Balance>, UsageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::throttle::Cause;
     use std::time::Duration;
 
     fn now() -> Timestamp {

@@ -3,25 +3,35 @@
 //! Everything here is pure: the HTTP itself is `fetch`'s and the poller's job.
 
 mod anthropic;
+mod azure_openai;
 mod cerebras;
 mod claude;
 mod codex;
 mod compat;
+mod dashscope;
+mod dashscope_coding;
 mod deepseek;
 mod fireworks;
 mod gemini;
+mod github_models;
 mod groq;
 mod kimi_code;
 mod minimax;
 mod mistral;
 mod moonshot;
+mod novita;
 mod openai;
 mod openrouter;
+mod perplexity;
 #[cfg(test)]
 mod props;
+mod siliconflow;
 pub mod snapshot;
+mod stepfun;
 pub mod throttle;
 mod together;
+mod volcengine_ark;
+mod volcengine_ark_coding;
 pub mod wire;
 mod xai;
 mod zai;
@@ -83,6 +93,16 @@ providers! {
     Mistral => "mistral", mistral::MISTRAL;
     Together => "together", together::TOGETHER;
     Fireworks => "fireworks", fireworks::FIREWORKS;
+    Dashscope => "dashscope", dashscope::DashScope;
+    DashscopeCoding => "dashscope-coding", dashscope_coding::DashScopeCoding;
+    VolcengineArk => "volcengine-ark", volcengine_ark::VolcengineArk;
+    VolcengineArkCoding => "volcengine-ark-coding", volcengine_ark_coding::VolcengineArkCoding;
+    Siliconflow => "siliconflow", siliconflow::SiliconFlow;
+    GithubModels => "github-models", github_models::GithubModels;
+    Perplexity => "perplexity", perplexity::Perplexity;
+    AzureOpenai => "azure-openai", azure_openai::AzureOpenAi;
+    Novita => "novita", novita::Novita;
+    Stepfun => "stepfun", stepfun::StepFun;
 }
 
 impl ProviderId {
@@ -206,6 +226,36 @@ pub enum AuthStyle {
     XApiKey,
     /// `x-goog-api-key: <key>` (Google's Gemini API).
     GoogApiKey,
+    /// `api-key: <key>` (Azure OpenAI).
+    ApiKeyHeader,
+}
+
+impl AuthStyle {
+    /// The header that carries the key.
+    pub fn header(self) -> &'static str {
+        match self {
+            AuthStyle::Bearer | AuthStyle::RawAuthorization => "authorization",
+            AuthStyle::XApiKey => "x-api-key",
+            AuthStyle::GoogApiKey => "x-goog-api-key",
+            AuthStyle::ApiKeyHeader => "api-key",
+        }
+    }
+
+    /// What that header says for `key`.
+    pub fn value(self, key: &str) -> String {
+        match self {
+            AuthStyle::Bearer => format!("Bearer {key}"),
+            _ => key.to_owned(),
+        }
+    }
+
+    /// The key in that header's value, if it is there in this style.
+    pub fn key_in(self, value: &str) -> Option<&str> {
+        match self {
+            AuthStyle::Bearer => value.strip_prefix("Bearer "),
+            _ => Some(value),
+        }
+    }
 }
 
 /// What a usage parser may need besides the body.

@@ -60,7 +60,7 @@ impl Provider for OpenAi {
     }
 
     fn header_windows(&self, headers: &HeaderMap, now: Timestamp) -> Vec<Window> {
-        compat::header_windows(headers, now, &RATE_HEADERS)
+        rate_windows(headers, now)
     }
 
     fn classify(
@@ -96,6 +96,12 @@ const RATE_HEADERS: [RateHeaders; 2] = [
         Unit::Tokens,
     ),
 ];
+
+/// The RPM and TPM windows of OpenAI-style `x-ratelimit-*` headers (GitHub Models and Azure
+/// OpenAI send the same names; resets in plain seconds read as well).
+pub(super) fn rate_windows(headers: &HeaderMap, now: Timestamp) -> Vec<Window> {
+    compat::header_windows(headers, now, &RATE_HEADERS)
+}
 
 fn classify_body(status: u16, headers: &HeaderMap, body: &[u8], now: Timestamp) -> Classification {
     if let Some(page) = wire::html_error_page("OpenAI", status, headers, body, now) {

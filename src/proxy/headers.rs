@@ -28,9 +28,13 @@ pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 /// Where Google's Gemini API and its SDKs (Gemini CLI with an API key) send the key.
 pub const X_GOOG_API_KEY: HeaderName = HeaderName::from_static("x-goog-api-key");
 
-/// The headers a tool may carry its key in: `Authorization` (`Bearer`), and the bare key in
-/// `x-api-key` (Anthropic) or `x-goog-api-key` (Gemini).
-const KEY_HEADERS: [HeaderName; 3] = [AUTHORIZATION, X_API_KEY, X_GOOG_API_KEY];
+/// Azure OpenAI's key header.
+pub const API_KEY: HeaderName = HeaderName::from_static("api-key");
+
+/// The headers a client's key can come in, each swapped for the account's key in the same
+/// header (`Authorization` as `Bearer <key>`, the others bare: `x-api-key` for Anthropic,
+/// `x-goog-api-key` for Gemini, `api-key` for Azure OpenAI).
+const KEY_HEADERS: [HeaderName; 4] = [AUTHORIZATION, X_API_KEY, X_GOOG_API_KEY, API_KEY];
 
 /// `headers` without the hop-by-hop ones, any header `Connection` names, `Host` (the HTTP
 /// client sets it from the upstream URL) and `X-Redline-Tool` (addressed to Redline, which
@@ -462,6 +466,38 @@ mod tests {
         assert_eq!(other["authorization"], "Bearer sk-theirs");
         mark_sensitive(&mut other);
         assert!(other["authorization"].is_sensitive());
+    }
+
+    #[test]
+    fn a_token_in_azures_api_key_header_becomes_the_key_there_and_nowhere_else() {
+        let (creds, key) = (credentials(), Secret::parse("azure-real-key-0001").unwrap());
+        let mut headers = map(&[("api-key", TOKEN), ("content-type", "application/json")]);
+        assert_eq!(
+            credential(&headers, &creds),
+            Credential::Tool("default".into())
+        );
+        swap_token(&mut headers, &creds, &key).unwrap();
+        strip_credentials(&mut headers, &creds);
+        assert_eq!(headers["api-key"], "azure-real-key-0001");
+        assert!(headers["api-key"].is_sensitive());
+        assert!(!headers.contains_key("authorization"));
+        assert!(!headers.contains_key("x-api-key"));
+        let shown = format!("{headers:?}");
+        assert!(
+            !shown.contains("azure-real") && !shown.contains(TOKEN),
+            "{shown}"
+        );
+
+        // The admin credential there is refused like in any other key header.
+        let admin = map(&[("api-key", ADMIN)]);
+        assert_eq!(credential(&admin, &creds), Credential::Admin);
+        // A client's own Azure key passes as it is (observe-only), marked sensitive.
+        let mut own = map(&[("api-key", "their-azure-key")]);
+        assert_eq!(credential(&own, &creds), Credential::Other);
+        swap_token(&mut own, &creds, &key).unwrap();
+        mark_sensitive(&mut own);
+        assert_eq!(own["api-key"], "their-azure-key");
+        assert!(own["api-key"].is_sensitive());
     }
 
     #[test]

@@ -377,6 +377,36 @@ async fn the_local_token_is_swapped_for_the_key_in_either_header() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_token_in_azures_api_key_header_reaches_azure_as_the_real_key() {
+    let azure = start_fake(ProviderId::AzureOpenai).await;
+    let h = harness(
+        settings(),
+        vec![(
+            "azure",
+            upstream(ProviderId::AzureOpenai, azure.origin(), 0),
+        )],
+    )
+    .await;
+    let response = h
+        .client
+        .post(format!("{}/azure/openai/v1/chat/completions", h.base))
+        .header("api-key", TOKEN)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let seen = azure.last_request_headers().unwrap();
+    assert_eq!(header(&seen, "api-key"), Some(KEY));
+    assert_eq!(header(&seen, "authorization"), None);
+    assert_eq!(header(&seen, "x-api-key"), None);
+    assert!(
+        seen.values()
+            .all(|v| !String::from_utf8_lossy(v.as_bytes()).contains(TOKEN))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_credential_passes_through_and_is_observed() {
     let kimi = start_fake(ProviderId::KimiCode).await;
     let mut account = upstream(ProviderId::KimiCode, kimi.origin(), 0);

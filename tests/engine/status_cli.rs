@@ -3,7 +3,7 @@
 
 use crate::support::{Daemon, KimiAccount, Run, Sandbox, closed_origin, fake, http, process};
 use redline::fakes::{self, Behaviour};
-use redline::providers::ProviderId;
+use redline::providers::{ProviderId, Shows};
 use serde_json::Value;
 use std::process::Command;
 
@@ -68,11 +68,7 @@ fn status_reports_windows_levels_and_reasons_for_every_provider() {
                 (busiest(account) - 0.40).abs() < 0.011,
                 "{provider}: {account:#}"
             );
-        } else if provider.facts().shows.is_empty() {
-            // Nothing to show but a working key (Gemini): no figure is made up.
-            assert!(account["windows"].as_array().unwrap().is_empty());
-            assert!(account["balances"].as_array().unwrap().is_empty());
-        } else {
+        } else if provider.facts().shows.contains(&Shows::Balance) {
             assert!(
                 !account["balances"].as_array().unwrap().is_empty(),
                 "{provider}: {account:#}"
@@ -569,4 +565,57 @@ fn a_changed_answer_is_grey_and_its_field_names_are_reported_never_its_values() 
     );
     assert!(!log.contains("NotAKey"), "{log}");
     daemon.stop();
+}
+
+// Providers added for issue 15 (breadth, part b).
+
+/// Prepaid balances as the providers give them: SiliconFlow's decimal strings in CNY (its
+/// `.cn` region is the default), Novita's ten-thousandths of a dollar shown as dollars; and
+/// a provider without any figure Redline can read is still green once its key is checked.
+#[test]
+fn new_balances_are_the_providers_own_figures_and_key_check_only_providers_stay_green() {
+    let sandbox = Sandbox::new();
+    let silicon = fake(ProviderId::Siliconflow, KEY);
+    let novita = fake(ProviderId::Novita, KEY);
+    let ark = fake(ProviderId::VolcengineArk, KEY);
+    sandbox.add_key_unchecked("sf", "siliconflow", Some(&silicon.origin()), KEY);
+    sandbox.add_key_unchecked("nv", "novita", Some(&novita.origin()), KEY);
+    sandbox.add_key_unchecked("ark", "volcengine-ark", Some(&ark.origin()), KEY);
+
+    let status = sandbox.status_json();
+    let balances = |id: &str| -> Vec<(String, f64, String)> {
+        account(&status, id)["balances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["kind"].as_str().unwrap().to_owned(),
+                    b["amount"].as_f64().unwrap(),
+                    b["currency"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let owned = |rows: &[(&str, f64, &str)]| -> Vec<(String, f64, String)> {
+        rows.iter()
+            .map(|(k, a, c)| (k.to_string(), *a, c.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        balances("sf"),
+        owned(&[
+            ("total", 88.88, "CNY"),
+            ("granted", 0.88, "CNY"),
+            ("topped_up", 88.0, "CNY")
+        ])
+    );
+    assert_eq!(
+        balances("nv"),
+        owned(&[("available", 12.3456, "USD"), ("cash", 10.3456, "USD")])
+    );
+    let ark = account(&status, "ark");
+    assert_eq!(ark["level"], "ok", "{ark:#}");
+    assert!(ark["windows"].as_array().unwrap().is_empty(), "{ark:#}");
+    assert_eq!(ark["key"]["health"], "ok");
 }

@@ -232,3 +232,14 @@ fn anthropic_keys_go_in_x_api_key_and_zai_keys_raw() {
         )
         .fails_with("rejected the key");
 }
+
+#[test]
+fn azure_openai_keys_go_in_the_api_key_header() {
+    let sandbox = Sandbox::new();
+    let azure = fake(ProviderId::AzureOpenai, KEY);
+    sandbox.add_key("az", "azure-openai", &azure.origin(), KEY);
+    let headers = azure.last_request_headers().unwrap();
+    assert_eq!(headers["api-key"], KEY);
+    assert!(headers.get("authorization").is_none());
+    assert!(headers.get("x-api-key").is_none());
+}
