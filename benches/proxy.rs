@@ -5,8 +5,11 @@
 //!   non-streamed chat completion (~660 bytes of JSON) and an SSE stream of N events a fixed gap
 //!   apart.
 //! - Redline is the real `redline daemon` binary, a child process (so its RSS is its own), with
-//!   one account pointed at the upstream. Clients present their own key, so it runs in
-//!   observe-only mode and needs no stored key.
+//!   two accounts, each pointed at its own port of the upstream, measured as two paths: on
+//!   `bench` the client presents its own key (observe-only mode, the key goes through as it is);
+//!   on `bench-key` the client presents Redline's local token and the daemon swaps in the real
+//!   key stored in the keyring (key injection, what every tool set up by `redline env` does).
+//!   The upstream refuses any other credential, so a leaked token fails the run.
 //! - nginx is Debian's, started here with a generated config in a temp dir.
 //! - The client is reqwest (HTTP/1.1, keep-alive) on its own single-threaded runtime.
 //!
@@ -45,12 +48,19 @@ const STREAM_REQUEST: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"user
 /// Observe-only mode: a key of the client's own goes through Redline as it is.
 const CLIENT_KEY: &str = "Bearer sk-bench-observe-only-0000000000000000";
 const ACCOUNT: &str = "bench";
+/// Key injection: the real key, stored in the keyring for this account; the client sends
+/// Redline's local token instead.
+const REAL_KEY: &str = "sk-bench-real-key-stored-in-the-keyring-00000";
+const KEYED_ACCOUNT: &str = "bench-key";
 
-/// Targets of the issue that asked for these benchmarks.
-const TARGET_ADDED_P99_MS: f64 = 0.5;
-const TARGET_ADDED_TTFB_MS: f64 = 1.0;
-const TARGET_THROUGHPUT_RATIO: f64 = 0.5;
-const TARGET_IDLE_RSS_MB: f64 = 20.0;
+/// Targets of issue 19 ("close the gap to nginx"), judged on both Redline paths.
+/// Added p50 at concurrency 1 at most this much above nginx's added p50.
+const TARGET_ADDED_P50_OVER_NGINX_MS: f64 = 0.02;
+const TARGET_ADDED_TTFB_MS: f64 = 0.3;
+const TARGET_THROUGHPUT_RATIO: f64 = 0.8;
+const TARGET_IDLE_RSS_MIB: f64 = 16.0;
+const TARGET_LOADED_RSS_MIB: f64 = 24.0;
+const TARGET_CPU_RATIO: f64 = 1.5;
 
 /// Hard ceilings whatever the environment asks for, so a run always ends.
 const MAX_REQUESTS: usize = 100_000;
@@ -145,12 +155,40 @@ struct StreamShape {
     gap: Duration,
 }
 
-async fn chat(_request: Bytes) -> Response {
+/// Only the two keys a client may legitimately send on: the client's own (observe-only) and
+/// the real one Redline injects. Redline's local token reaching the upstream is a failure.
+fn credential_ok(headers: &axum::http::HeaderMap) -> bool {
+    let real = format!("Bearer {REAL_KEY}");
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == CLIENT_KEY || v == real)
+}
+
+async fn chat(headers: axum::http::HeaderMap, _request: Bytes) -> Response {
+    if !credential_ok(&headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "bench upstream: unexpected credential",
+        )
+            .into_response();
+    }
     ([(header::CONTENT_TYPE, "application/json")], CHAT_RESPONSE).into_response()
 }
 
 /// The first event at once, then one every `gap`, on a fixed schedule (no drift).
-async fn stream(State(shape): State<StreamShape>, _request: Bytes) -> Response {
+async fn stream(
+    State(shape): State<StreamShape>,
+    headers: axum::http::HeaderMap,
+    _request: Bytes,
+) -> Response {
+    if !credential_ok(&headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "bench upstream: unexpected credential",
+        )
+            .into_response();
+    }
     let start = tokio::time::Instant::now();
     let events = futures_util::stream::unfold(0usize, move |i| {
         let shape = shape.clone();
@@ -277,22 +315,80 @@ fn redline_binary() -> PathBuf {
     }
 }
 
-/// `redline daemon` on a free loopback port, its config and keyring entries private to this
-/// run. Returns the process and its `http://127.0.0.1:PORT`.
-fn start_redline(home: &Path, upstream: SocketAddr) -> Result<(Process, String), String> {
-    let config = format!(
-        "[accounts.{ACCOUNT}]\nprovider = \"openai\"\nbase_url = \"http://{upstream}/v1\"\nconcurrency_cap = 0\n"
-    );
-    std::fs::write(home.join("config.toml"), config).map_err(|e| e.to_string())?;
-    let binary = redline_binary();
-    let mut child = Command::new(&binary)
-        .args(["daemon", "--listen", "127.0.0.1:0"])
+/// `redline` with this run's private home and keyring entries.
+fn redline_command(home: &Path) -> Command {
+    let mut command = Command::new(redline_binary());
+    command
         .env("REDLINE_HOME", home)
         .env(
             "REDLINE_KEYRING_SERVICE",
             format!("redline-bench-{}", std::process::id()),
         )
-        .env_remove("REDLINE_PROVIDER_HOSTS")
+        .env_remove("REDLINE_PROVIDER_HOSTS");
+    command
+}
+
+/// Runs a `redline` command to its end with `stdin` as its input; its stdout, or why it failed.
+fn redline_cli(home: &Path, args: &[&str], stdin: &str) -> Result<String, String> {
+    use std::io::Write as _;
+    let mut child = redline_command(home)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run redline {}: {e}", args.join(" ")))?;
+    let mut input = child.stdin.take().expect("piped stdin");
+    input
+        .write_all(stdin.as_bytes())
+        .map_err(|e| e.to_string())?;
+    drop(input);
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "redline {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// `redline daemon` on a free loopback port, its config and keyring entries private to this
+/// run, with the observe-only account on `observed` and the key-injection account (its key
+/// stored with `redline keys add`) on `keyed`. Returns the process, its
+/// `http://127.0.0.1:PORT` and the local token tools present.
+fn start_redline(
+    home: &Path,
+    observed: SocketAddr,
+    keyed: SocketAddr,
+) -> Result<(Process, String, String), String> {
+    let config = format!(
+        "[accounts.{ACCOUNT}]\nprovider = \"openai\"\nbase_url = \"http://{observed}/v1\"\nconcurrency_cap = 0\n"
+    );
+    std::fs::write(home.join("config.toml"), config).map_err(|e| e.to_string())?;
+    let base_url = format!("http://{keyed}/v1");
+    redline_cli(
+        home,
+        &[
+            "keys",
+            "add",
+            KEYED_ACCOUNT,
+            "--provider",
+            "openai",
+            "--base-url",
+            &base_url,
+            "--no-verify",
+        ],
+        REAL_KEY,
+    )?;
+    let token = redline_cli(home, &["token"], "")?;
+    if !token.starts_with("rl_") {
+        return Err(format!("`redline token` printed no token: {token:?}"));
+    }
+    let binary = redline_binary();
+    let mut child = redline_command(home)
+        .args(["daemon", "--listen", "127.0.0.1:0"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -332,7 +428,7 @@ fn start_redline(home: &Path, upstream: SocketAddr) -> Result<(Process, String),
                 lines.join("\n  ")
             )
         })?;
-    Ok((process, origin))
+    Ok((process, origin, format!("Bearer {token}")))
 }
 
 /// Whether this process runs as root (then nginx's workers must be told to stay root to use
@@ -551,6 +647,8 @@ struct Target {
     name: &'static str,
     chat: String,
     stream: String,
+    /// The `Authorization` the client sends on this path.
+    auth: String,
     /// The proxy's process, whose CPU time is counted (none for the direct path).
     pid: Option<u32>,
 }
@@ -568,11 +666,11 @@ fn client(max_idle: usize) -> Result<reqwest::Client, String> {
 
 /// One non-streamed chat completion, timed from before sending to the last byte read. Any
 /// answer but the upstream's own (a proxy's error, say) is an error, never a fast sample.
-async fn call(client: &reqwest::Client, url: &str) -> Result<Duration, String> {
+async fn call(client: &reqwest::Client, url: &str, auth: &str) -> Result<Duration, String> {
     let start = Instant::now();
     let response = client
         .post(url)
-        .header(header::AUTHORIZATION, CLIENT_KEY)
+        .header(header::AUTHORIZATION, auth)
         .header(header::CONTENT_TYPE, "application/json")
         .body(CHAT_REQUEST)
         .send()
@@ -598,12 +696,13 @@ struct StreamRun {
 async fn stream_call(
     client: &reqwest::Client,
     url: &str,
+    auth: &str,
     expected_writes: usize,
 ) -> Result<StreamRun, String> {
     let start = Instant::now();
     let mut response = client
         .post(url)
-        .header(header::AUTHORIZATION, CLIENT_KEY)
+        .header(header::AUTHORIZATION, auth)
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::ACCEPT, "text/event-stream")
         .body(STREAM_REQUEST)
@@ -671,7 +770,7 @@ async fn measure_latency(
     // Warm-up: connections opened, pools and caches filled, for every path.
     for (target, client) in targets.iter().zip(clients) {
         for _ in 0..warmup {
-            call(client, &target.chat).await?;
+            call(client, &target.chat, &target.auth).await?;
         }
     }
     let rounds = requests.div_ceil(settings.latency_batch);
@@ -683,7 +782,7 @@ async fn measure_latency(
             let index = targets.iter().position(|t| t.name == target.name).unwrap();
             let before = cpu_now(target.pid);
             for _ in 0..batch {
-                let took = call(&clients[index], &target.chat).await?;
+                let took = call(&clients[index], &target.chat, &target.auth).await?;
                 results[index].samples.push(took);
             }
             results[index].cpu.add(target.pid, before, batch as u64);
@@ -703,6 +802,7 @@ struct ThroughputRound {
 async fn throughput_round(
     client: &reqwest::Client,
     url: &str,
+    auth: &str,
     concurrency: usize,
     duration: Duration,
 ) -> ThroughputRound {
@@ -711,7 +811,7 @@ async fn throughput_round(
     let workers = (0..concurrency).map(|_| async move {
         let (mut ok, mut errors) = (0u64, 0u64);
         while Instant::now() < deadline && ok + errors < MAX_PER_WORKER {
-            match call(client, url).await {
+            match call(client, url, auth).await {
                 Ok(_) => ok += 1,
                 Err(_) => errors += 1,
             }
@@ -740,6 +840,7 @@ async fn measure_throughput(
         throughput_round(
             client,
             &target.chat,
+            &target.auth,
             settings.concurrency,
             Duration::from_secs(1),
         )
@@ -752,6 +853,7 @@ async fn measure_throughput(
             let result = throughput_round(
                 &clients[index],
                 &target.chat,
+                &target.auth,
                 settings.concurrency,
                 settings.throughput_time,
             )
@@ -777,12 +879,18 @@ async fn measure_streams(
 ) -> Result<Vec<Vec<StreamRun>>, String> {
     let mut results: Vec<Vec<StreamRun>> = targets.iter().map(|_| Vec::new()).collect();
     for (target, client) in targets.iter().zip(clients) {
-        stream_call(client, &target.stream, settings.stream_events).await?;
+        stream_call(client, &target.stream, &target.auth, settings.stream_events).await?;
     }
     for round in 0..settings.streams {
         for target in rotated(targets, round) {
             let index = targets.iter().position(|t| t.name == target.name).unwrap();
-            let run = stream_call(&clients[index], &target.stream, settings.stream_events).await?;
+            let run = stream_call(
+                &clients[index],
+                &target.stream,
+                &target.auth,
+                settings.stream_events,
+            )
+            .await?;
             results[index].push(run);
         }
     }
@@ -790,10 +898,14 @@ async fn measure_streams(
 }
 
 /// Polls `url` until it answers, for at most `limit`.
-async fn wait_until_up(client: &reqwest::Client, url: &str, limit: Duration) -> Result<(), String> {
+async fn wait_until_up(
+    client: &reqwest::Client,
+    target: &Target,
+    limit: Duration,
+) -> Result<(), String> {
     let deadline = Instant::now() + limit;
     loop {
-        match call(client, url).await {
+        match call(client, &target.chat, &target.auth).await {
             Ok(_) => return Ok(()),
             Err(error) if Instant::now() >= deadline => {
                 return Err(format!("not answering after {limit:?}: {error}"));
@@ -826,9 +938,9 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// kB (KiB, as /proc counts) to MB (10^6 bytes).
-fn mb(kb: u64) -> f64 {
-    kb as f64 * 1024.0 / 1_000_000.0
+/// kB (KiB, as /proc counts) to MiB.
+fn mib(kb: u64) -> f64 {
+    kb as f64 / 1024.0
 }
 
 fn signed_ms(value: f64) -> String {
@@ -902,10 +1014,13 @@ struct Report<'a> {
     elapsed: Duration,
 }
 
-/// Indices of the three paths in every result vector.
+/// Indices of the four paths in every result vector.
 const DIRECT: usize = 0;
-const REDLINE: usize = 1;
-const NGINX: usize = 2;
+const OBSERVE: usize = 1;
+const KEYED: usize = 2;
+const NGINX: usize = 3;
+/// The two Redline paths, as the tables and the targets name them.
+const REDLINE_PATHS: [(usize, &str); 2] = [(OBSERVE, "observe-only"), (KEYED, "key injection")];
 
 fn ratio(a: f64, b: f64) -> String {
     if b > 0.0 {
@@ -915,13 +1030,13 @@ fn ratio(a: f64, b: f64) -> String {
     }
 }
 
-/// A latency table; returns Redline's added p50 and p99, in ms.
+/// A latency table; returns each path's added p50 and p99, in ms (zero for the direct path).
 fn latency_table(
     out: &mut String,
     title: &str,
     latency: &mut [Latency],
     names: &[&str],
-) -> (f64, f64) {
+) -> Vec<(f64, f64)> {
     for l in latency.iter_mut() {
         l.samples.sort();
     }
@@ -946,17 +1061,28 @@ fn latency_table(
             p(i, 0.99)
         );
     }
-    let _ = writeln!(
-        out,
-        "\nRedline's added latency is {} nginx's at p50 and {} at p99.\n",
-        ratio(added(REDLINE, 0.5), added(NGINX, 0.5)),
-        ratio(added(REDLINE, 0.99), added(NGINX, 0.99))
-    );
-    (added(REDLINE, 0.5), added(REDLINE, 0.99))
+    let _ = writeln!(out);
+    for (i, mode) in REDLINE_PATHS {
+        let _ = writeln!(
+            out,
+            "Redline's added latency ({mode}) is {} nginx's at p50 and {} at p99.",
+            ratio(added(i, 0.5), added(NGINX, 0.5)),
+            ratio(added(i, 0.99), added(NGINX, 0.99))
+        );
+    }
+    let _ = writeln!(out);
+    (0..names.len())
+        .map(|i| (added(i, 0.5), added(i, 0.99)))
+        .collect()
 }
 
-/// A streams table; returns Redline's added time to first byte (p50), in ms.
-fn streams_table(out: &mut String, title: &str, streams: &[Vec<StreamRun>], names: &[&str]) -> f64 {
+/// A streams table; returns each path's added time to first byte (p50), in ms.
+fn streams_table(
+    out: &mut String,
+    title: &str,
+    streams: &[Vec<StreamRun>],
+    names: &[&str],
+) -> Vec<f64> {
     let first: Vec<Vec<Duration>> = streams
         .iter()
         .map(|runs| {
@@ -1007,13 +1133,19 @@ fn streams_table(out: &mut String, title: &str, streams: &[Vec<StreamRun>], name
             max_gaps[i]
         );
     }
-    let added_redline = ttfb(REDLINE, 0.5) - ttfb(DIRECT, 0.5);
-    let _ = writeln!(
-        out,
-        "\nRedline's added time to first byte is {} nginx's.\n",
-        ratio(added_redline, ttfb(NGINX, 0.5) - ttfb(DIRECT, 0.5))
-    );
-    added_redline
+    let added: Vec<f64> = (0..names.len())
+        .map(|i| ttfb(i, 0.5) - ttfb(DIRECT, 0.5))
+        .collect();
+    let _ = writeln!(out);
+    for (i, mode) in REDLINE_PATHS {
+        let _ = writeln!(
+            out,
+            "Redline's added time to first byte ({mode}) is {} nginx's.",
+            ratio(added[i], added[NGINX])
+        );
+    }
+    let _ = writeln!(out);
+    added
 }
 
 fn render(report: &mut Report) -> String {
@@ -1092,7 +1224,7 @@ fn render(report: &mut Report) -> String {
     );
 
     // Latency
-    let (_, added_p99) = latency_table(
+    let added_latency = latency_table(
         &mut out,
         &format!(
             "Latency at concurrency 1 (non-streamed chat completion, {} requests per path after {} warm-up, interleaved)",
@@ -1101,7 +1233,7 @@ fn render(report: &mut Report) -> String {
         &mut report.latency,
         &names,
     );
-    let (_, added_p99_after_load) = latency_table(
+    let added_latency_after_load = latency_table(
         &mut out,
         &format!(
             "Latency at concurrency 1, right after the throughput load ({} requests per path, interleaved)",
@@ -1142,11 +1274,15 @@ fn render(report: &mut Report) -> String {
             medians[i] / medians[DIRECT]
         );
     }
-    let throughput_ratio = medians[REDLINE] / medians[NGINX];
-    let _ = writeln!(
-        out,
-        "\nRedline / nginx throughput: {throughput_ratio:.2}.\n"
-    );
+    let _ = writeln!(out);
+    for (i, mode) in REDLINE_PATHS {
+        let _ = writeln!(
+            out,
+            "Redline ({mode}) / nginx throughput: {:.2}.",
+            medians[i] / medians[NGINX]
+        );
+    }
+    let _ = writeln!(out);
 
     // Streams
     let stream_shape = format!(
@@ -1182,7 +1318,7 @@ fn render(report: &mut Report) -> String {
         cpu.micros_per_request()
             .map_or("n/a".to_owned(), |v| format!("{v:.1} µs"))
     };
-    for i in [REDLINE, NGINX] {
+    for i in [OBSERVE, KEYED, NGINX] {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} |",
@@ -1199,21 +1335,24 @@ fn render(report: &mut Report) -> String {
     );
 
     // Memory
-    let _ = writeln!(out, "## Memory (RSS from /proc/PID/status)\n");
+    let _ = writeln!(
+        out,
+        "## Memory (RSS from /proc/PID/status; MiB = 2^20 bytes)\n"
+    );
     let _ = writeln!(
         out,
         "| process | idle after start | right after the throughput load | peak (VmHWM) |\n| --- | ---: | ---: | ---: |"
     );
     for (name, m) in [
-        ("redline daemon", report.redline_memory),
-        ("nginx (master + 1 worker)", report.nginx_memory),
+        ("redline daemon (both paths)", report.redline_memory),
+        ("nginx (master + 2 workers)", report.nginx_memory),
     ] {
         let _ = writeln!(
             out,
-            "| {name} | {:.1} MB | {:.1} MB | {:.1} MB |",
-            mb(m.idle),
-            mb(m.after_load),
-            mb(m.peak)
+            "| {name} | {:.1} MiB | {:.1} MiB | {:.1} MiB |",
+            mib(m.idle),
+            mib(m.after_load),
+            mib(m.peak)
         );
     }
     let _ = writeln!(
@@ -1229,44 +1368,81 @@ fn render(report: &mut Report) -> String {
     );
 
     // Targets
-    let idle = mb(report.redline_memory.idle);
-    let both = |fresh: f64, after: f64, bar: f64| {
-        format!(
-            "{} | {} | {}",
+    let _ = writeln!(out, "## Targets (issue 19)\n");
+    let _ = writeln!(
+        out,
+        "| target | path | measured | right after the load | result |\n| --- | --- | ---: | ---: | --- |"
+    );
+    let pass_both = |fresh: bool, after: bool| match (fresh, after) {
+        (true, true) => "**pass**",
+        (true, false) => "pass before the load, **FAIL** right after it",
+        (false, true) => "**FAIL** before the load, pass right after it",
+        (false, false) => "**FAIL**",
+    };
+    for (i, mode) in REDLINE_PATHS {
+        let over = |added: &[(f64, f64)]| added[i].0 - added[NGINX].0;
+        let (fresh, after) = (over(&added_latency), over(&added_latency_after_load));
+        let _ = writeln!(
+            out,
+            "| added p50 at concurrency 1 ≤ nginx's + {TARGET_ADDED_P50_OVER_NGINX_MS} ms | {mode} | nginx's {} | nginx's {} | {} |",
             signed_ms(fresh),
             signed_ms(after),
-            match (fresh < bar, after < bar) {
+            pass_both(
+                fresh <= TARGET_ADDED_P50_OVER_NGINX_MS,
+                after <= TARGET_ADDED_P50_OVER_NGINX_MS
+            )
+        );
+    }
+    for (i, mode) in REDLINE_PATHS {
+        let (fresh, after) = (added_first[i], added_first_after_load[i]);
+        let _ = writeln!(
+            out,
+            "| added time to first byte (p50) ≤ {TARGET_ADDED_TTFB_MS} ms | {mode} | {} | {} | {} |",
+            signed_ms(fresh),
+            signed_ms(after),
+            pass_both(fresh <= TARGET_ADDED_TTFB_MS, after <= TARGET_ADDED_TTFB_MS)
+        );
+    }
+    for (i, mode) in REDLINE_PATHS {
+        let throughput_ratio = medians[i] / medians[NGINX];
+        let _ = writeln!(
+            out,
+            "| throughput at concurrency {} ≥ {TARGET_THROUGHPUT_RATIO} × nginx | {mode} | {throughput_ratio:.2} × | — | {} |",
+            s.concurrency,
+            verdict(throughput_ratio >= TARGET_THROUGHPUT_RATIO)
+        );
+    }
+    for (i, mode) in REDLINE_PATHS {
+        let cpu_ratio = |own: Cpu, nginx: Cpu| {
+            own.micros_per_request()
+                .zip(nginx.micros_per_request())
+                .map_or(f64::NAN, |(a, b)| a / b)
+        };
+        let c1 = cpu_ratio(report.latency[i].cpu, report.latency[NGINX].cpu);
+        let c32 = cpu_ratio(report.throughput_cpu[i], report.throughput_cpu[NGINX]);
+        let _ = writeln!(
+            out,
+            "| CPU per request ≤ {TARGET_CPU_RATIO} × nginx's | {mode} | {c1:.2} × at concurrency 1 | {c32:.2} × at concurrency {} | {} |",
+            s.concurrency,
+            match (c1 <= TARGET_CPU_RATIO, c32 <= TARGET_CPU_RATIO) {
                 (true, true) => "**pass**",
-                (true, false) => "pass before the load, **FAIL** right after it",
-                (false, true) => "**FAIL** before the load, pass right after it",
+                (false, true) => "**FAIL** at concurrency 1",
+                (true, false) => "**FAIL** under load",
                 (false, false) => "**FAIL**",
             }
-        )
-    };
-    let _ = writeln!(out, "## Targets\n");
+        );
+    }
+    let idle = mib(report.redline_memory.idle);
+    let loaded = mib(report.redline_memory.after_load);
     let _ = writeln!(
         out,
-        "| target | measured | right after the load | result |\n| --- | ---: | ---: | --- |"
+        "| idle RSS of the daemon ≤ {TARGET_IDLE_RSS_MIB} MiB | both | {idle:.1} MiB | — | {} |",
+        verdict(idle <= TARGET_IDLE_RSS_MIB)
     );
     let _ = writeln!(
         out,
-        "| added p99 latency at concurrency 1 < {TARGET_ADDED_P99_MS} ms | {} |",
-        both(added_p99, added_p99_after_load, TARGET_ADDED_P99_MS)
-    );
-    let _ = writeln!(
-        out,
-        "| added time to first byte (p50) < {TARGET_ADDED_TTFB_MS} ms | {} |",
-        both(added_first, added_first_after_load, TARGET_ADDED_TTFB_MS)
-    );
-    let _ = writeln!(
-        out,
-        "| throughput at concurrency 32 ≥ {TARGET_THROUGHPUT_RATIO} × nginx | {throughput_ratio:.2} × | — | {} |",
-        verdict(throughput_ratio >= TARGET_THROUGHPUT_RATIO)
-    );
-    let _ = writeln!(
-        out,
-        "| idle RSS of the daemon < {TARGET_IDLE_RSS_MB} MB | {idle:.1} MB | — | {} |",
-        verdict(idle < TARGET_IDLE_RSS_MB)
+        "| RSS right after the load ≤ {TARGET_LOADED_RSS_MIB} MiB | both | — | {loaded:.1} MiB | {} |",
+        verdict(loaded <= TARGET_LOADED_RSS_MIB)
     );
     out
 }
@@ -1292,8 +1468,8 @@ fn run() -> Result<(), String> {
         let _ = std::fs::set_permissions(&nginx_dir, std::fs::Permissions::from_mode(0o755));
     }
 
-    // The same upstream on three ports, one per path (indices DIRECT, REDLINE, NGINX).
-    let upstream = start_upstream(&settings, 3)?;
+    // The same upstream on four ports, one per path (indices DIRECT, OBSERVE, KEYED, NGINX).
+    let upstream = start_upstream(&settings, 4)?;
     eprintln!(
         "upstream on {}",
         upstream
@@ -1302,7 +1478,8 @@ fn run() -> Result<(), String> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let (mut redline, redline_origin) = start_redline(&home, upstream[REDLINE].addr)?;
+    let (mut redline, redline_origin, local_token) =
+        start_redline(&home, upstream[OBSERVE].addr, upstream[KEYED].addr)?;
     eprintln!("redline daemon (pid {}) on {redline_origin}", redline.pid());
     let (mut nginx, nginx_origin) = start_nginx(&nginx_dir, upstream[NGINX].addr)?;
     eprintln!("nginx (pid {}) on {nginx_origin}", nginx.pid());
@@ -1313,18 +1490,28 @@ fn run() -> Result<(), String> {
             name: "direct",
             chat: format!("{direct_origin}/v1/chat/completions"),
             stream: format!("{direct_origin}/v1/stream"),
+            auth: CLIENT_KEY.to_owned(),
             pid: None,
         },
         Target {
-            name: "Redline",
+            name: "Redline, observe-only",
             chat: format!("{redline_origin}/{ACCOUNT}/v1/chat/completions"),
             stream: format!("{redline_origin}/{ACCOUNT}/v1/stream"),
+            auth: CLIENT_KEY.to_owned(),
+            pid: Some(redline.pid()),
+        },
+        Target {
+            name: "Redline, key injection",
+            chat: format!("{redline_origin}/{KEYED_ACCOUNT}/v1/chat/completions"),
+            stream: format!("{redline_origin}/{KEYED_ACCOUNT}/v1/stream"),
+            auth: local_token,
             pid: Some(redline.pid()),
         },
         Target {
             name: "nginx",
             chat: format!("{nginx_origin}/v1/chat/completions"),
             stream: format!("{nginx_origin}/v1/stream"),
+            auth: CLIENT_KEY.to_owned(),
             pid: Some(nginx.pid()),
         },
     ];
@@ -1348,7 +1535,7 @@ fn run() -> Result<(), String> {
             .map(|_| client(2 * settings.concurrency))
             .collect::<Result<_, _>>()?;
         for (target, client) in targets.iter().zip(&clients) {
-            wait_until_up(client, &target.chat, Duration::from_secs(15))
+            wait_until_up(client, target, Duration::from_secs(15))
                 .await
                 .map_err(|e| format!("{}: {e}", target.name))?;
         }
