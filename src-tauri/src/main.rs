@@ -231,6 +231,7 @@ fn start_engine(app: &AppHandle, demo: bool, engines: mpsc::UnboundedSender<Api>
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let handle = app.clone();
     let failed = app.clone();
+    let watch_window = app.state::<Desktop>().window.watch_open();
     let engine = tauri::async_runtime::spawn(async move {
         let paths = match Paths::from_env() {
             Ok(paths) => paths,
@@ -238,6 +239,8 @@ fn start_engine(app: &AppHandle, demo: bool, engines: mpsc::UnboundedSender<Api>
         };
         let options = DaemonOptions {
             demo,
+            // The demo's agents run while the window is open (benches/README.md, desktop_idle).
+            demo_watched: Some(watch_window),
             ..DaemonOptions::default()
         };
         let shutdown = async move {

@@ -57,9 +57,19 @@ pub enum FromWindow {
 }
 
 /// The running window process, if any, as the tray process sees it.
-#[derive(Default)]
 pub struct WindowProcess {
     running: Mutex<Option<Running>>,
+    /// Whether a window is open, for what only runs while someone looks (the demo's agents).
+    open_now: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for WindowProcess {
+    fn default() -> Self {
+        WindowProcess {
+            running: Mutex::default(),
+            open_now: tokio::sync::watch::Sender::new(false),
+        }
+    }
 }
 
 struct Running {
@@ -105,7 +115,10 @@ impl WindowProcess {
             .chain(view.map(|v| show(Some(v))))
             .collect();
         match start(messages, on_message, on_exit) {
-            Ok(window) => *running = Some(window),
+            Ok(window) => {
+                *running = Some(window);
+                self.open_now.send_replace(true);
+            }
             Err(err) => eprintln!("redline-desktop: could not open the window: {err}"),
         }
     }
@@ -122,12 +135,19 @@ impl WindowProcess {
         let mut running = lock(&self.running);
         if running.as_ref().is_some_and(|window| window.pid == pid) {
             *running = None;
+            self.open_now.send_replace(false);
         }
     }
 
     /// Closes the window: its process reads the end of its input and exits.
     pub fn close(&self) {
         lock(&self.running).take();
+        self.open_now.send_replace(false);
+    }
+
+    /// Follows whether a window is open.
+    pub fn watch_open(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.open_now.subscribe()
     }
 }
 

@@ -190,6 +190,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
                 demo,
                 open_browser: false,
                 desktop_app: false,
+                demo_watched: None,
             };
             daemon::run(&paths, options).await?;
             Ok(ExitCode::SUCCESS)
@@ -203,6 +204,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
                 demo: true,
                 open_browser: true,
                 desktop_app: false,
+                demo_watched: None,
             };
             daemon::run(&paths, options).await?;
             Ok(ExitCode::SUCCESS)

@@ -45,6 +45,9 @@ pub struct DaemonOptions {
     pub open_browser: bool,
     /// Run by the desktop app (which says how to restart it).
     pub desktop_app: bool,
+    /// Whether the demo is seen (the desktop app's window open): its workload runs only then.
+    /// `None`: always.
+    pub demo_watched: demo::Watched,
 }
 
 /// Refuses an address other machines could reach, unless the user insisted.
@@ -497,7 +500,11 @@ pub async fn serve_with(
             let tool = credentials
                 .default_tool_token()
                 .expect("the demo has a tool token");
-            Some(demo::spawn_workload(format!("http://{addr}"), tool))
+            Some(demo::spawn_workload(
+                format!("http://{addr}"),
+                tool,
+                options.demo_watched.clone(),
+            ))
         }
         None => {
             eprintln!("  dashboard: http://{addr}/   (`redline dashboard` opens it signed in)");
