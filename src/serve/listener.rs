@@ -11,7 +11,8 @@
 //!   `/metrics`) while the proxy answers them 503; beyond that a connection is closed at once.
 //!   Each of these counts as refused (`redline_connections_refused_total`);
 //! - accept errors (out of descriptors) pause the loop briefly and are logged once a minute;
-//! - once a burst of connections is over, the heap is trimmed (glibc keeps what it freed).
+//! - once a burst of connections is over, the heap is trimmed (glibc keeps what it freed);
+//! - a moment after it starts, the file pages only starting up used are let go (`resident`).
 //!
 //! The desktop app's tray reads the engine's status in-process and needs no connection.
 //!
@@ -58,6 +59,8 @@ const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(60);
 const BURST: usize = 128;
 /// A burst is over once at most this many are left.
 const QUIET: usize = 16;
+/// How long after the port opens the pages starting up touched are let go.
+const SETTLE_BEFORE_DROP: Duration = Duration::from_secs(1);
 
 /// The bounds every connection is held to (from `[proxy]` in the config).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -455,6 +458,10 @@ pub async fn serve(
     let (stop, stopping) = watch::channel(false);
     let (all_closed, open) = watch::channel(());
     let mut shutdown = pin!(shutdown);
+    tokio::spawn(async {
+        tokio::time::sleep(SETTLE_BEFORE_DROP).await;
+        let _ = tokio::task::spawn_blocking(super::resident::drop_file_pages).await;
+    });
     let mut errors = AcceptErrors::default();
     loop {
         let accepted = tokio::select! {
