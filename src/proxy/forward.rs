@@ -1,6 +1,11 @@
 //! Sending a request on to the provider: the request body streamed (or read ahead while the
 //! request waits in the queue), the connect and first-byte timeouts, transport failures in
 //! plain words, and the optional retry of a 429.
+//!
+//! Requests go out through hyper-util's pooled client, called directly with the request as it
+//! is (no URL parsed again, no redirect or retry layers: about a tenth of the proxy's CPU per
+//! request when it went through reqwest). Only a host the system's proxy settings send through
+//! a proxy still goes through reqwest, which speaks to proxies.
 
 use super::answers::ProxyAnswer;
 use super::decode;
@@ -8,10 +13,20 @@ use super::token_tap::BoundedCopy;
 use super::{Call, ProxySettings};
 use crate::providers::throttle::Classification;
 use axum::body::{Body, BodyDataStream, Bytes, HttpBody};
-use futures_util::stream::{self, BoxStream, StreamExt};
-use http::{HeaderMap, Method, StatusCode};
+use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::proxy::matcher::Matcher;
+use std::error::Error as StdError;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// A transport error, boxed: hyper's, hyper-util's, or reqwest's for proxied hosts.
+pub type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// Most of a request body kept in memory while the request waits in the queue: enough for
 /// the prompts agents send, so the server can notice a client that gives up meanwhile.
@@ -79,55 +94,177 @@ impl RequestBody {
     }
 
     /// For the HTTP client: what was read ahead, then the rest as it arrives.
-    fn into_upstream(self) -> Option<reqwest::Body> {
+    fn into_upstream(self) -> Option<Outbound> {
         if let Some(whole) = self.complete() {
-            return whole.map(reqwest::Body::from);
+            return whole.map(Outbound::Whole);
         }
         let read = stream::iter(self.read.into_iter().map(Ok::<_, axum::Error>));
         let rest = self.rest.map(StreamExt::boxed).unwrap_or_else(|| {
             let detail = self.failed.unwrap_or_default();
             stream::once(async move { Err(axum::Error::new(detail)) }).boxed()
         });
-        Some(reqwest::Body::wrap_stream(read.chain(rest)))
+        Some(Outbound::Streamed(read.chain(rest).boxed()))
     }
 }
 
-/// One client for real hosts (honouring the system's proxy settings) and one for loopback
-/// ones (tests, the demo), which no proxy must capture. Neither follows redirects, adds or
-/// removes compression (reqwest is built without decompression), or sets a User-Agent: the
-/// client's own passes through. reqwest adds `accept: */*` when the client sent no Accept.
+/// A request body on its way out: whole (read ahead, or kept for a retry), or streamed.
+enum Outbound {
+    Whole(Bytes),
+    Streamed(BoxStream<'static, Result<Bytes, axum::Error>>),
+}
+
+impl Outbound {
+    fn direct(body: Option<Outbound>) -> Body {
+        match body {
+            None => Body::empty(),
+            Some(Outbound::Whole(bytes)) => Body::from(bytes),
+            Some(Outbound::Streamed(chunks)) => Body::from_stream(chunks),
+        }
+    }
+
+    fn reqwest(body: Option<Outbound>) -> Option<reqwest::Body> {
+        Some(match body? {
+            Outbound::Whole(bytes) => reqwest::Body::from(bytes),
+            Outbound::Streamed(chunks) => reqwest::Body::wrap_stream(chunks),
+        })
+    }
+}
+
+/// The connector of the direct client: TCP (or TLS over TCP), the whole connect bounded by
+/// the connect timeout as reqwest bounds it.
+type Connector = Timed<hyper_rustls::HttpsConnector<HttpConnector>>;
+type Direct = hyper_util::client::legacy::Client<Connector, Body>;
+
+/// A connector whose connections must be made (TCP, and TLS) within `timeout`.
+#[derive(Clone)]
+pub struct Timed<C> {
+    inner: C,
+    timeout: Duration,
+}
+
+/// The connect timeout ran out.
+#[derive(Debug)]
+struct ConnectTimedOut;
+
+impl std::fmt::Display for ConnectTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("operation timed out")
+    }
+}
+
+impl StdError for ConnectTimedOut {}
+
+impl<C> tower_service::Service<Uri> for Timed<C>
+where
+    C: tower_service::Service<Uri> + Send,
+    C::Future: Send + 'static,
+    C::Error: Into<BoxError>,
+{
+    type Response = C::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, connecting).await {
+                Ok(connected) => connected.map_err(Into::into),
+                Err(_) => Err(Box::new(ConnectTimedOut) as BoxError),
+            }
+        })
+    }
+}
+
+/// TLS as reqwest (with its `rustls` feature) sets it up: rustls on aws-lc-rs (or a provider
+/// the process installed), TLS 1.2 and 1.3, the platform's certificate verifier, SNI, and h2 or
+/// HTTP/1.1 by ALPN.
+fn tls_config() -> rustls::ClientConfig {
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
+        .expect("the platform's certificate verifier starts");
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("the TLS provider supports TLS 1.2 and 1.3")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth()
+}
+
+/// The direct client, for loopback hosts (tests, the demo), which no proxy may capture, and
+/// for real hosts the system's proxy settings do not send through a proxy; and reqwest for
+/// those they do. None follows redirects, adds or removes compression, or sets a User-Agent:
+/// the client's own passes through. `accept: */*` is added when the client sent no Accept (as
+/// reqwest always did).
 #[derive(Clone)]
 pub struct Clients {
-    remote: reqwest::Client,
-    loopback: reqwest::Client,
+    direct: Direct,
+    proxied: reqwest::Client,
+    /// The system's proxy settings, as reqwest reads them.
+    proxies: Arc<Matcher>,
+}
+
+/// Which client sends a request.
+enum Via<'a> {
+    Direct(&'a Direct),
+    Proxy(&'a reqwest::Client),
 }
 
 impl Clients {
     pub fn new(connect_timeout: Duration, pool_idle_timeout: Duration) -> Clients {
-        let builder = || {
-            reqwest::Client::builder()
-                .connect_timeout(connect_timeout)
-                .pool_idle_timeout(pool_idle_timeout)
-                .redirect(reqwest::redirect::Policy::none())
+        // As reqwest's defaults: no Nagle delay, TCP keep-alive probes after 15 s idle.
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_keepalive(Some(Duration::from_secs(15)));
+        http.set_keepalive_interval(Some(Duration::from_secs(15)));
+        http.set_keepalive_retries(Some(3));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config())
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let connector = Timed {
+            inner: https,
+            timeout: connect_timeout,
         };
-        let build = |b: reqwest::ClientBuilder| b.build().expect("the HTTP client builds");
+        let direct =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .timer(hyper_util::rt::TokioTimer::new())
+                .pool_timer(hyper_util::rt::TokioTimer::new())
+                .pool_idle_timeout(pool_idle_timeout)
+                .build(connector);
+        let proxied = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .pool_idle_timeout(pool_idle_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("the HTTP client builds");
         Clients {
-            remote: build(builder()),
-            loopback: build(builder().no_proxy()),
+            direct,
+            proxied,
+            proxies: Arc::new(Matcher::from_system()),
         }
     }
 
-    fn for_url(&self, url: &reqwest::Url) -> &reqwest::Client {
+    fn for_url(&self, url: &reqwest::Url, uri: &Uri) -> Via<'_> {
         let loopback = match url.host() {
             Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
             Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
             Some(url::Host::Domain(name)) => name == "localhost",
             None => false,
         };
-        if loopback {
-            &self.loopback
+        if !loopback && self.proxies.intercept(uri).is_some() {
+            Via::Proxy(&self.proxied)
         } else {
-            &self.remote
+            Via::Direct(&self.direct)
         }
     }
 }
@@ -137,7 +274,7 @@ impl Clients {
 pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
-    pub body: BoxStream<'static, reqwest::Result<Bytes>>,
+    pub body: BoxStream<'static, Result<Bytes, BoxError>>,
     /// The first byte of the body must come by then.
     pub first_byte_deadline: Instant,
 }
@@ -217,6 +354,13 @@ impl Forwarder {
             mut body,
         } = outgoing;
         let host = host_of(&url);
+        // What reqwest did to turn the URL into the request's target.
+        let Ok(uri) = Uri::try_from(url.as_str()) else {
+            return Err(ProxyAnswer::BadUrl);
+        };
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Err(ProxyAnswer::BadUrl);
+        }
         // A retry needs the body again: buffer it (bounded), only in this mode.
         let replay = match self.retry {
             Some(_) => {
@@ -230,16 +374,21 @@ impl Forwarder {
         let mut retries = 0;
         loop {
             let request_body = match &replay {
-                Some(whole) => whole.clone().map(reqwest::Body::from),
+                Some(whole) => whole.clone().map(Outbound::Whole),
                 None => body.take().and_then(RequestBody::into_upstream),
             };
-            let mut request = reqwest::Request::new(method.clone(), url.clone());
             // Only a retry sends the headers again.
-            *request.headers_mut() = match replay {
+            let request_headers = match replay {
                 Some(_) => headers.clone(),
                 None => std::mem::take(&mut headers),
             };
-            *request.body_mut() = request_body;
+            let request = Request {
+                method: method.clone(),
+                url: &url,
+                uri: uri.clone(),
+                headers: request_headers,
+                body: request_body,
+            };
             let answer = self.attempt(request, &host).await?;
             call.record_windows(&answer.headers);
             let status = answer.status;
@@ -268,24 +417,113 @@ impl Forwarder {
 
     /// One attempt: the request sent, and the head of the answer back within the first-byte
     /// timeout.
-    async fn attempt(&self, request: reqwest::Request, host: &str) -> Result<Answer, ProxyAnswer> {
-        let client = self.clients.for_url(request.url());
+    async fn attempt(&self, request: Request<'_>, host: &str) -> Result<Answer, ProxyAnswer> {
         let first_byte_deadline = Instant::now() + self.first_byte_timeout;
-        let response = tokio::time::timeout_at(first_byte_deadline, client.execute(request))
-            .await
-            .map_err(|_| ProxyAnswer::FirstByteTimeout {
-                host: host.to_owned(),
-                after: self.first_byte_timeout,
-            })?
-            .map_err(|error| describe(host, &error, self.connect_timeout))?;
-        let (head, body) = http::Response::from(response).into_parts();
+        let timed_out = || ProxyAnswer::FirstByteTimeout {
+            host: host.to_owned(),
+            after: self.first_byte_timeout,
+        };
+        let Request {
+            method,
+            url,
+            uri,
+            mut headers,
+            body,
+        } = request;
+        let (head, body) = match self.clients.for_url(url, &uri) {
+            Via::Direct(client) => {
+                if !headers.contains_key(header::ACCEPT) {
+                    headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+                }
+                let mut request = http::Request::new(Outbound::direct(body));
+                *request.method_mut() = method;
+                *request.uri_mut() = uri;
+                *request.headers_mut() = headers;
+                let response =
+                    tokio::time::timeout_at(first_byte_deadline, client.request(request))
+                        .await
+                        .map_err(|_| timed_out())?
+                        .map_err(|error| {
+                            let failed = Failure {
+                                connect: error.is_connect(),
+                                timeout: error.is_connect() && timed_out_in(&error),
+                                builder: false,
+                            };
+                            describe(host, &error, failed, self.connect_timeout)
+                        })?;
+                let (head, body) = response.into_parts();
+                let body = http_body_util::BodyDataStream::new(body)
+                    .map_err(BoxError::from)
+                    .boxed();
+                (head, body)
+            }
+            Via::Proxy(client) => {
+                let mut request = reqwest::Request::new(method, url.clone());
+                *request.headers_mut() = headers;
+                *request.body_mut() = Outbound::reqwest(body);
+                let response =
+                    tokio::time::timeout_at(first_byte_deadline, client.execute(request))
+                        .await
+                        .map_err(|_| timed_out())?
+                        .map_err(|error| {
+                            let failed = Failure {
+                                connect: error.is_connect(),
+                                timeout: error.is_timeout(),
+                                builder: error.is_builder(),
+                            };
+                            describe(host, &error, failed, self.connect_timeout)
+                        })?;
+                let (head, body) = http::Response::from(response).into_parts();
+                let body = http_body_util::BodyDataStream::new(body)
+                    .map_err(BoxError::from)
+                    .boxed();
+                (head, body)
+            }
+        };
         Ok(Answer {
             status: head.status,
             headers: head.headers,
-            body: http_body_util::BodyDataStream::new(body).boxed(),
+            body,
             first_byte_deadline,
         })
     }
+}
+
+/// One attempt's request.
+struct Request<'a> {
+    method: Method,
+    /// For choosing the client, and for reqwest.
+    url: &'a reqwest::Url,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Option<Outbound>,
+}
+
+/// What kind of transport failure an error is.
+#[derive(Clone, Copy)]
+struct Failure {
+    /// Opening the connection failed.
+    connect: bool,
+    /// ... because it took longer than the connect timeout.
+    timeout: bool,
+    /// The request could not be built (a URL the client refuses).
+    builder: bool,
+}
+
+/// Whether the connect timeout ran out somewhere in `error`'s causes.
+fn timed_out_in(error: &(dyn StdError + 'static)) -> bool {
+    let mut source: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if cause.is::<ConnectTimedOut>()
+            || cause
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// Reads the start of a refusal's body to classify it, and puts it back in front of the rest.
@@ -368,30 +606,35 @@ pub fn host_of(url: &reqwest::Url) -> String {
 }
 
 /// A transport error in words: the deepest cause, never the URL (its query may be private).
-fn describe(host: &str, error: &reqwest::Error, connect_timeout: Duration) -> ProxyAnswer {
-    if error.is_connect() && error.is_timeout() {
+fn describe(
+    host: &str,
+    error: &(dyn StdError + 'static),
+    failed: Failure,
+    connect_timeout: Duration,
+) -> ProxyAnswer {
+    if failed.connect && failed.timeout {
         return ProxyAnswer::ConnectTimeout {
             host: host.to_owned(),
             after: connect_timeout,
         };
     }
-    if error.is_builder() {
+    if failed.builder {
         return ProxyAnswer::BadUrl;
     }
     if client_body_failed(error) {
         return ProxyAnswer::RequestBody {
-            detail: deepest_cause(error),
+            detail: deepest_cause(error, failed.connect),
         };
     }
     ProxyAnswer::Unreachable {
         host: host.to_owned(),
-        cause: deepest_cause(error),
+        cause: deepest_cause(error, failed.connect),
     }
 }
 
 /// Whether the error came from reading the client's body rather than from the network.
-fn client_body_failed(error: &reqwest::Error) -> bool {
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
+fn client_body_failed(error: &(dyn StdError + 'static)) -> bool {
+    let mut source = error.source();
     while let Some(cause) = source {
         if cause.is::<axum::Error>() {
             return true;
@@ -401,16 +644,22 @@ fn client_body_failed(error: &reqwest::Error) -> bool {
     false
 }
 
-/// The innermost cause of a transport error (`Connection refused (os error 111)`).
-pub fn deepest_cause(error: &reqwest::Error) -> String {
+/// The innermost cause of a transport error (`Connection refused (os error 111)`); `connect`:
+/// it happened while connecting (said when no cause has words).
+pub fn deepest_cause(error: &(dyn StdError + 'static), connect: bool) -> String {
+    // reqwest's own error only wraps its cause; hyper's and hyper-util's have words of their
+    // own ("connection closed before message completed").
+    let mut source = match error.is::<reqwest::Error>() {
+        true => error.source(),
+        false => Some(error),
+    };
     let mut detail = String::new();
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
     while let Some(cause) = source {
         detail = cause.to_string();
         source = cause.source();
     }
     if detail.is_empty() {
-        detail = if error.is_connect() {
+        detail = if connect {
             "the connection failed".into()
         } else {
             "the connection broke".into()
@@ -475,7 +724,7 @@ mod tests {
         streamed.read_ahead(3).await;
         assert_eq!(streamed.size, 4, "stops at the first chunk past the limit");
         assert_eq!(streamed.complete(), None);
-        let sent = streamed.into_upstream().unwrap();
+        let sent = Outbound::direct(streamed.into_upstream());
         let bytes = http_body_util::BodyExt::collect(sent)
             .await
             .unwrap()

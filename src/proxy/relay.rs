@@ -11,7 +11,7 @@
 //! is cancelled with it.
 
 use super::decode::{self, Decoder, Sink, Undecodable};
-use super::forward::{Answer, deepest_cause};
+use super::forward::{Answer, BoxError, deepest_cause};
 use super::headers::into_end_to_end;
 use super::inband::{self, InBand};
 use super::queue::Slot;
@@ -72,7 +72,7 @@ pub fn respond(forwarded: Forwarded, idle_timeout: Duration) -> Response {
 }
 
 struct Relay {
-    body: BoxStream<'static, reqwest::Result<Bytes>>,
+    body: BoxStream<'static, Result<Bytes, BoxError>>,
     observer: Observer,
     first_byte_deadline: Instant,
     idle_timeout: Duration,
@@ -102,7 +102,7 @@ impl Relay {
                 }
                 Ok(Some(Err(error))) => io::Error::other(format!(
                     "Redline: the provider's answer broke off midway ({})",
-                    deepest_cause(&error)
+                    deepest_cause(&*error, false)
                 )),
                 Err(_) if relay.observer.relayed == 0 => io::Error::new(
                     io::ErrorKind::TimedOut,
