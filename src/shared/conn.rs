@@ -1,0 +1,229 @@
+//! One pipelined connection to the Redis server: commands go out in the order they are sent,
+//! replies come back in that order. A writer task and a reader task share the queue of callers
+//! waiting for replies; when either fails, every caller hears so and the connection is closed.
+
+use super::resp::{self, Reply};
+use super::url::RedisUrl;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot, watch};
+
+type Waiter = Option<oneshot::Sender<Result<Reply, String>>>;
+
+pub struct Conn {
+    jobs: mpsc::UnboundedSender<(Vec<u8>, Waiter)>,
+    closed: watch::Receiver<Option<String>>,
+    close: Arc<watch::Sender<Option<String>>>,
+    /// The scripts' digests, in `scripts::ALL`'s order.
+    pub shas: Vec<String>,
+}
+
+impl Conn {
+    /// Connects, logs in, selects the database and loads the scripts, all within `within`.
+    pub async fn open(url: &RedisUrl, scripts: &[&str], within: Duration) -> Result<Conn, String> {
+        let opened = tokio::time::timeout(within, Conn::open_inner(url, scripts)).await;
+        opened.unwrap_or_else(|_| Err(format!("no answer within {} s", within.as_secs_f32())))
+    }
+
+    async fn open_inner(url: &RedisUrl, scripts: &[&str]) -> Result<Conn, String> {
+        let address = (url.host.as_str(), url.port);
+        let tcp = tokio::net::TcpStream::connect(address)
+            .await
+            .map_err(|e| format!("cannot connect to {}:{}: {e}", url.host, url.port))?;
+        let _ = tcp.set_nodelay(true);
+        if url.tls {
+            return Err(
+                "rediss:// (TLS) is not supported by this build yet; use redis:// over a \
+                 trusted network or a TLS tunnel such as stunnel"
+                    .into(),
+            );
+        }
+        let mut conn = Conn::start(tcp);
+        if let Some(password) = url.password() {
+            let mut args: Vec<&[u8]> = vec![b"AUTH"];
+            if let Some(user) = &url.username {
+                args.push(user.as_bytes());
+            }
+            args.push(password.as_bytes());
+            // The server's answer may quote nothing of the password, but be sure.
+            conn.call(&args).await.map_err(|_| {
+                "the server refused the password in shared.redis_url (AUTH failed)".to_owned()
+            })?;
+        }
+        if url.db != 0 {
+            conn.call(&[b"SELECT", url.db.to_string().as_bytes()])
+                .await?;
+        }
+        for script in scripts {
+            let sha = conn.call(&[b"SCRIPT", b"LOAD", script.as_bytes()]).await?;
+            conn.shas
+                .push(sha.as_text().ok_or("SCRIPT LOAD gave no digest")?);
+        }
+        Ok(conn)
+    }
+
+    fn start<S: AsyncRead + AsyncWrite + Send + 'static>(stream: S) -> Conn {
+        let (mut reader, mut writer) = tokio::io::split(stream);
+        let (jobs, mut queue) = mpsc::unbounded_channel::<(Vec<u8>, Waiter)>();
+        let (close, closed) = watch::channel(None);
+        let close = Arc::new(close);
+        let waiting: Arc<Mutex<VecDeque<Waiter>>> = Arc::default();
+        let fail_all = {
+            let waiting = waiting.clone();
+            let close = close.clone();
+            move |why: String| {
+                close.send_if_modified(|c| {
+                    let first = c.is_none();
+                    if first {
+                        *c = Some(why.clone());
+                    }
+                    first
+                });
+                let mut waiting = waiting.lock().unwrap_or_else(PoisonError::into_inner);
+                for waiter in waiting.drain(..).flatten() {
+                    let _ = waiter.send(Err(why.clone()));
+                }
+            }
+        };
+        {
+            let waiting = waiting.clone();
+            let fail_all = fail_all.clone();
+            let mut closed = closed.clone();
+            tokio::spawn(async move {
+                loop {
+                    let job = tokio::select! {
+                        job = queue.recv() => job,
+                        _ = closed.wait_for(Option::is_some) => None,
+                    };
+                    let Some((bytes, waiter)) = job else { break };
+                    if closed.borrow().is_some() {
+                        if let Some(w) = waiter {
+                            let _ = w.send(Err("the connection is closed".into()));
+                        }
+                        continue;
+                    }
+                    waiting
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push_back(waiter);
+                    if let Err(e) = writer.write_all(&bytes).await {
+                        fail_all(format!("writing to the server failed: {e}"));
+                        break;
+                    }
+                }
+                let _ = writer.shutdown().await;
+                fail_all("the connection is closed".into());
+            });
+        }
+        {
+            let mut closed = closed.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::with_capacity(4096);
+                let mut chunk = vec![0u8; 4096];
+                let why = loop {
+                    let read = tokio::select! {
+                        read = reader.read(&mut chunk) => read,
+                        _ = closed.wait_for(Option::is_some) => break "closed".to_owned(),
+                    };
+                    match read {
+                        Ok(0) => break "the server closed the connection".to_owned(),
+                        Err(e) => break format!("reading from the server failed: {e}"),
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                    let mut used = 0;
+                    let broken = loop {
+                        match resp::parse(&buf[used..]) {
+                            Ok(Some((reply, len))) => {
+                                used += len;
+                                let waiter = waiting
+                                    .lock()
+                                    .unwrap_or_else(PoisonError::into_inner)
+                                    .pop_front();
+                                if let Some(Some(w)) = waiter {
+                                    let _ = w.send(Ok(reply));
+                                }
+                            }
+                            Ok(None) => break None,
+                            Err(resp::Malformed(what)) => break Some(what),
+                        }
+                    };
+                    buf.drain(..used);
+                    if let Some(what) = broken {
+                        break format!("the server's reply was malformed: {what}");
+                    }
+                };
+                fail_all(why);
+            });
+        }
+        Conn {
+            jobs,
+            closed,
+            close,
+            shas: Vec::new(),
+        }
+    }
+
+    /// Sends a command without waiting for its reply (in order with every other command).
+    pub fn send(&self, args: &[&[u8]]) {
+        let mut bytes = Vec::new();
+        resp::encode(&mut bytes, args);
+        let _ = self.jobs.send((bytes, None));
+    }
+
+    /// Sends a command; the reply comes with the returned future. Sent at once, so its place in
+    /// the order is fixed when this returns.
+    pub fn request(
+        &self,
+        args: &[&[u8]],
+    ) -> impl Future<Output = Result<Reply, String>> + use<> {
+        let mut bytes = Vec::new();
+        resp::encode(&mut bytes, args);
+        let (tx, rx) = oneshot::channel();
+        let sent = self.jobs.send((bytes, Some(tx))).is_ok();
+        async move {
+            if !sent {
+                return Err("the connection is closed".to_owned());
+            }
+            match rx.await {
+                Ok(Ok(Reply::Error(message))) => Err(format!("the server refused: {message}")),
+                Ok(reply) => reply,
+                Err(_) => Err("the connection is closed".to_owned()),
+            }
+        }
+    }
+
+    pub async fn call(&self, args: &[&[u8]]) -> Result<Reply, String> {
+        self.request(args).await
+    }
+
+    /// Closes the connection (a reply took too long, say); callers waiting hear so.
+    pub fn close(&self, why: &str) {
+        self.close.send_if_modified(|c| {
+            let first = c.is_none();
+            if first {
+                *c = Some(why.to_owned());
+            }
+            first
+        });
+    }
+
+    /// Why the connection closed, once it has.
+    pub async fn closed(&self) -> String {
+        let mut closed = self.closed.clone();
+        let why = closed.wait_for(Option::is_some).await;
+        why.map(|w| w.clone().unwrap_or_default())
+            .unwrap_or_else(|_| "the connection is closed".into())
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.borrow().is_some()
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.close("dropped");
+    }
+}
