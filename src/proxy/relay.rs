@@ -14,7 +14,7 @@ use super::decode::{self, Decoder, Sink, Undecodable};
 use super::forward::{Answer, deepest_cause};
 use super::headers::into_end_to_end;
 use super::inband::{self, InBand};
-use super::queue::Slot;
+use super::Held;
 use super::token_tap::{BoundedCopy, MAX_JSON_COPY, SseTap, json_usage};
 use super::{Call, Forwarded, InFlight};
 use crate::durations::human_duration;
@@ -253,7 +253,7 @@ struct Observer {
     call: Call,
     guard: Option<RequestGuard>,
     /// Held until the answer ends, so the queue counts the request in flight until then.
-    slot: Option<Slot>,
+    slot: Option<Held>,
     status: u16,
     tap: Tap,
     /// A refusal's headers, kept to classify it when it ends.

@@ -1,6 +1,7 @@
 //! `redline daemon`: the whole engine without a window. Polls every account, runs the proxy,
 //! and serves the dashboard and JSON API on one loopback port until SIGINT or SIGTERM.
 
+use crate::shared::SharedLimits;
 use crate::config::Config;
 use crate::config::paths::Paths;
 use crate::config::restart::{self, Launcher};
@@ -119,6 +120,13 @@ pub fn start_with_history(inputs: Inputs, history: Option<Store>) -> AppState {
         demo,
     ));
     proxy.set_upstreams(upstreams(&config, &secrets, &monitor.status().borrow()));
+    if let Some(url) = &config.shared.redis_url
+        && !demo
+    {
+        let shared = SharedLimits::start(url.clone(), machine_name());
+        proxy.set_shared(Some(shared.clone()));
+        tokio::spawn(publish_shared(proxy.clone(), shared));
+    }
     let api = Api::new(ApiParts {
         keys: keys.clone(),
         monitor: monitor.clone(),
@@ -249,6 +257,29 @@ fn open_history(paths: &Paths, config: &Config, demo: bool) -> Option<Store> {
             None
         }
     }
+}
+
+/// Keeps the status's shared-limit figures current: at once when the server goes out of
+/// reach or comes back, else every second.
+async fn publish_shared(proxy: Proxy, shared: SharedLimits) {
+    let mut link = shared.link();
+    loop {
+        proxy.publish_shared();
+        tokio::select! {
+            changed = link.changed() => if changed.is_err() { return },
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// This machine's name in the shared limits' figures and the `machine` metric label:
+/// `REDLINE_MACHINE` when set, else the host name.
+fn machine_name() -> String {
+    std::env::var("REDLINE_MACHINE")
+        .ok()
+        .filter(|name| !name.trim().is_empty())
+        .or_else(sysinfo::System::host_name)
+        .unwrap_or_else(|| "this-machine".to_owned())
 }
 
 /// What the proxy needs per account. A cap of "auto" follows the provider's limit as the
