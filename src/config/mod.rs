@@ -527,12 +527,10 @@ impl Config {
                 .map(|span| text[..span.start].matches('\n').count() + 1);
             // Keys are masked before the line is cut: a key cut in two would leave a part
             // too short to be recognised as one.
-            let source_line = line
-                .and_then(|n| text.lines().nth(n - 1))
-                .map(|l| {
-                    let masked = crate::shared::url::mask(&redact_keys(l.trim()));
-                    masked.chars().take(80).collect()
-                });
+            let source_line = line.and_then(|n| text.lines().nth(n - 1)).map(|l| {
+                let masked = crate::shared::url::mask(&redact_keys(l.trim()));
+                masked.chars().take(80).collect()
+            });
             Invalid {
                 line,
                 source_line,

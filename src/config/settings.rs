@@ -175,7 +175,11 @@ mod tests {
         let url = format!("redis://team:{SECRET}@redis.lan:6380/1");
         let config = set(&file, "shared.redis_url", &url).unwrap();
         let saved = config.shared.redis_url.clone().unwrap();
-        assert_eq!(saved.password(), Some(SECRET), "the file keeps it to connect with");
+        assert_eq!(
+            saved.password(),
+            Some(SECRET),
+            "the file keeps it to connect with"
+        );
         // What `config show` prints and the settings API serialises.
         let shown = [
             toml::to_string_pretty(&config).unwrap(),
@@ -184,13 +188,18 @@ mod tests {
         ];
         for shown in shown {
             assert!(!shown.contains(SECRET), "{shown}");
-            assert!(shown.contains("redis://team:***@redis.lan:6380/1"), "{shown}");
+            assert!(
+                shown.contains("redis://team:***@redis.lan:6380/1"),
+                "{shown}"
+            );
         }
         for bad in [
             format!("http://team:{SECRET}@redis.lan"),
             format!("redis://team:{SECRET}@redis.lan/x"),
         ] {
-            let refused = set(&file, "shared.redis_url", &bad).unwrap_err().to_string();
+            let refused = set(&file, "shared.redis_url", &bad)
+                .unwrap_err()
+                .to_string();
             assert!(refused.starts_with("shared.redis_url"), "{refused}");
             assert!(!refused.contains(SECRET), "{refused}");
         }

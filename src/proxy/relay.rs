@@ -10,11 +10,11 @@
 //! the tokens seen; one that hangs up before that cancelled it (499), and the upstream request
 //! is cancelled with it.
 
+use super::Held;
 use super::decode::{self, Decoder, Sink, Undecodable};
 use super::forward::{Answer, deepest_cause};
 use super::headers::into_end_to_end;
 use super::inband::{self, InBand};
-use super::Held;
 use super::token_tap::{BoundedCopy, MAX_JSON_COPY, SseTap, json_usage};
 use super::{Call, Forwarded, InFlight};
 use crate::durations::human_duration;

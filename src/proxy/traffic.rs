@@ -508,7 +508,11 @@ impl Traffic {
 
     /// Publishes `account`'s shared-limit figures (`None`: not shared); wakes the
     /// subscribers when they changed.
-    pub fn set_shared(&self, account: &AccountId, figures: Option<crate::status::model::SharedStatus>) {
+    pub fn set_shared(
+        &self,
+        account: &AccountId,
+        figures: Option<crate::status::model::SharedStatus>,
+    ) {
         let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
         let changed = match figures {
             Some(figures) => shared.insert(account.clone(), figures.clone()) != Some(figures),

@@ -1,7 +1,6 @@
 //! `redline daemon`: the whole engine without a window. Polls every account, runs the proxy,
 //! and serves the dashboard and JSON API on one loopback port until SIGINT or SIGTERM.
 
-use crate::shared::SharedLimits;
 use crate::config::Config;
 use crate::config::paths::Paths;
 use crate::config::restart::{self, Launcher};
@@ -24,6 +23,7 @@ use crate::serve::demo;
 use crate::serve::listener::{self, Connections, Limits};
 use crate::serve::metrics::Metrics;
 use crate::serve::router::{AppState, router};
+use crate::shared::SharedLimits;
 use crate::status::health::ThrottleEvent;
 use crate::status::model::Status;
 use crate::tools::connect::notice::ToolNotice;

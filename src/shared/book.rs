@@ -91,7 +91,7 @@ mod tests {
         assert_eq!(book.in_flight(), 0);
         let ids: BTreeSet<u64> = (0..100).map(|_| book.ask()).collect();
         assert_eq!(ids.len(), 100, "ids are never reused");
-        assert_ne!(lease_name("a", 1), lease_name("a1", 1.max(0)));
+        assert_ne!(lease_name("a", 11), lease_name("a1", 1));
         assert_eq!(lease_name("laptop", 7), "laptop|7");
     }
 }

@@ -174,10 +174,7 @@ impl Conn {
 
     /// Sends a command; the reply comes with the returned future. Sent at once, so its place in
     /// the order is fixed when this returns.
-    pub fn request(
-        &self,
-        args: &[&[u8]],
-    ) -> impl Future<Output = Result<Reply, String>> + use<> {
+    pub fn request(&self, args: &[&[u8]]) -> impl Future<Output = Result<Reply, String>> + use<> {
         let mut bytes = Vec::new();
         resp::encode(&mut bytes, args);
         let (tx, rx) = oneshot::channel();

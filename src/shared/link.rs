@@ -68,7 +68,7 @@ pub fn verdict(reply: &[i64]) -> Option<Verdict> {
         [1, ..] => Some(Verdict::Granted),
         [0, ..] => Some(Verdict::Wait),
         [-1, ms, ..] => Some(Verdict::CoolingDown(Duration::from_millis(
-            (*ms).max(1) as u64,
+            (*ms).max(1) as u64
         ))),
         _ => None,
     }
@@ -85,7 +85,15 @@ mod tests {
         let waits: Vec<_> = (0..7).map(|_| backoff.failed()).collect();
         assert_eq!(
             waits,
-            [ms(200), ms(400), ms(800), ms(1600), ms(3200), ms(5000), ms(5000)]
+            [
+                ms(200),
+                ms(400),
+                ms(800),
+                ms(1600),
+                ms(3200),
+                ms(5000),
+                ms(5000)
+            ]
         );
         for _ in 0..100 {
             backoff.failed();
@@ -103,7 +111,10 @@ mod tests {
             verdict(&[-1, 1500]),
             Some(Verdict::CoolingDown(Duration::from_millis(1500)))
         );
-        assert_eq!(verdict(&[-1, 0]), Some(Verdict::CoolingDown(Duration::from_millis(1))));
+        assert_eq!(
+            verdict(&[-1, 0]),
+            Some(Verdict::CoolingDown(Duration::from_millis(1)))
+        );
         assert_eq!(verdict(&[7]), None);
         assert_eq!(verdict(&[]), None);
         assert!(Link::Up.is_up());

@@ -88,8 +88,10 @@ pub fn namespace(account: &str, key: &str) -> String {
 }
 
 fn keys(ns: &str) -> [String; 7] {
-    ["leases", "wait", "wexp", "cool", "seq", "machines", "queued"]
-        .map(|part| format!("redline:v1:{ns}:{part}"))
+    [
+        "leases", "wait", "wexp", "cool", "seq", "machines", "queued",
+    ]
+    .map(|part| format!("redline:v1:{ns}:{part}"))
 }
 
 /// A request's place under the shared cap, given back when dropped.
@@ -518,7 +520,10 @@ mod tests {
         assert_eq!(ns.len(), "kimi-main:".len() + 16);
         assert!(!ns.contains("0123456789"));
         assert_eq!(ns, namespace("kimi-main", key), "the same on every machine");
-        assert_ne!(ns, namespace("kimi-main", "sk-kimi-another-key-0000000000000000"));
+        assert_ne!(
+            ns,
+            namespace("kimi-main", "sk-kimi-another-key-0000000000000000")
+        );
         assert_ne!(ns, namespace("kimi-other", key));
     }
 }

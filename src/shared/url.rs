@@ -148,14 +148,23 @@ mod tests {
     #[test]
     fn urls_parse_with_their_defaults() {
         let url = RedisUrl::parse("redis://localhost").unwrap();
-        assert_eq!((url.host.as_str(), url.port, url.db, url.tls), ("localhost", 6379, 0, false));
+        assert_eq!(
+            (url.host.as_str(), url.port, url.db, url.tls),
+            ("localhost", 6379, 0, false)
+        );
         assert_eq!(url.password(), None);
         let url = RedisUrl::parse("rediss://team:p%40ss@redis.example:6380/2").unwrap();
-        assert_eq!((url.host.as_str(), url.port, url.db, url.tls), ("redis.example", 6380, 2, true));
+        assert_eq!(
+            (url.host.as_str(), url.port, url.db, url.tls),
+            ("redis.example", 6380, 2, true)
+        );
         assert_eq!(url.username.as_deref(), Some("team"));
         assert_eq!(url.password(), Some("p@ss"));
         let url = RedisUrl::parse("redis://:secret@[::1]:7000").unwrap();
-        assert_eq!((url.host.as_str(), url.port, url.username.clone()), ("::1", 7000, None));
+        assert_eq!(
+            (url.host.as_str(), url.port, url.username.clone()),
+            ("::1", 7000, None)
+        );
         for bad in ["http://x", "redis://", "redis://h/x", "nonsense"] {
             assert!(RedisUrl::parse(bad).is_err(), "{bad}");
         }

@@ -395,7 +395,11 @@ fn account_status(
     };
     let thresholds = (&config.thresholds).into();
     let (mut level, mut reasons) = health::assess(&inputs, thresholds, now);
-    if seen.shared.as_ref().is_some_and(|s| s.state == "unavailable") {
+    if seen
+        .shared
+        .as_ref()
+        .is_some_and(|s| s.state == "unavailable")
+    {
         level = level.worst(Level::Warn);
         reasons.push(Reason {
             level: Level::Warn,
