@@ -190,6 +190,8 @@ struct Inner {
     /// Redline's credentials: a tool token opens the proxy, the others never leave.
     credentials: Arc<Credentials>,
     traffic: Arc<Traffic>,
+    /// The tool names recorded so far, bounded: a name is a row and a metric label for good.
+    tool_names: request_tool::ToolNames,
     upstreams: RwLock<Arc<HashMap<AccountId, Arc<Upstream>>>>,
     queues: Queues,
     /// Switched off from the desktop app's menu: requests are refused, nothing is forwarded.
@@ -282,6 +284,7 @@ impl Proxy {
                 hosts,
                 credentials,
                 traffic,
+                tool_names: request_tool::ToolNames::default(),
                 upstreams: RwLock::new(Arc::new(HashMap::new())),
                 enabled: AtomicBool::new(true),
                 keyring_down: RwLock::new(None),
@@ -546,7 +549,9 @@ impl Proxy {
         // The daemon's connections carry their peer; a request's headers name most tools, and
         // only for the rest is the process behind the connection looked up.
         let peer = parts.extensions.get::<ConnectInfo<Peer>>().map(|c| &c.0);
-        let client = request_tool::name(&parts.headers, peer).await;
+        let client = inner
+            .tool_names
+            .admit(request_tool::name(&parts.headers, peer).await);
         let shared = shared_for(self.shared(), &account, &upstream);
         Ok(Prepared {
             call: Call {

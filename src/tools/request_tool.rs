@@ -314,6 +314,43 @@ pub async fn name(headers: &HeaderMap, peer: Option<&Peer>) -> String {
     }
 }
 
+/// How many different tool names one daemon run keeps apart. Every name is a row in the
+/// traffic figures and a label in /metrics for as long as the daemon runs, and a local process
+/// can invent a User-Agent per request: names beyond these are counted as [`OTHER_TOOLS`].
+pub const MAX_TOOL_NAMES: usize = 64;
+
+/// Where requests of tools beyond [`MAX_TOOL_NAMES`] are counted.
+pub const OTHER_TOOLS: &str = "other tools";
+
+/// The tool names this daemon run has recorded, at most [`MAX_TOOL_NAMES`].
+#[derive(Debug, Default)]
+pub struct ToolNames {
+    seen: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl ToolNames {
+    /// The name to record a request under: `name` itself while there is room for it.
+    pub fn admit(&self, name: String) -> String {
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        admit(&mut seen, name, MAX_TOOL_NAMES)
+    }
+}
+
+/// `name` if it is known or one more fits under `max`, else [`OTHER_TOOLS`].
+fn admit(seen: &mut std::collections::HashSet<String>, name: String, max: usize) -> String {
+    if seen.contains(&name) {
+        return name;
+    }
+    if seen.len() < max {
+        seen.insert(name.clone());
+        return name;
+    }
+    OTHER_TOOLS.to_owned()
+}
+
 /// The client's end of one connection to the local port, as the server saw it when it
 /// accepted it (axum's `ConnectInfo`). Every request on the connection holds a clone; the
 /// process behind it is looked up at most once, on the first request that needs it.
@@ -760,5 +797,21 @@ mod tests {
         assert_eq!(name(&sdk, Some(&peer)).await, "openai-python");
         assert_eq!(name(&HeaderMap::new(), None).await, UNKNOWN_TOOL);
         assert_eq!(peer.tool().await, None);
+    }
+
+    #[test]
+    fn names_beyond_the_bound_are_counted_as_other_tools() {
+        let mut seen = std::collections::HashSet::new();
+        assert_eq!(admit(&mut seen, "Claude Code".into(), 2), "Claude Code");
+        assert_eq!(admit(&mut seen, "Codex".into(), 2), "Codex");
+        assert_eq!(admit(&mut seen, "Made-up-1".into(), 2), OTHER_TOOLS);
+        assert_eq!(admit(&mut seen, "Claude Code".into(), 2), "Claude Code");
+        assert_eq!(seen.len(), 2);
+        let names = ToolNames::default();
+        let recorded: std::collections::HashSet<String> = (0..1000)
+            .map(|i| names.admit(format!("Invented/{i}")))
+            .collect();
+        assert_eq!(recorded.len(), MAX_TOOL_NAMES + 1);
+        assert!(recorded.contains(OTHER_TOOLS));
     }
 }

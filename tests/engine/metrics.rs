@@ -199,3 +199,76 @@ async fn metrics_after_real_traffic_parse_and_need_the_token() {
         "resident memory {rss} bytes is implausible"
     );
 }
+
+/// A local process that invents a User-Agent per request cannot grow the daemon's books or
+/// /metrics without bound: past the first 64 names, requests are counted as "other tools",
+/// and none of them is lost from the counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invented_tool_names_are_bounded_and_still_counted() {
+    let kimi = FakeProvider::start(ProviderId::KimiCode, KEY)
+        .await
+        .unwrap();
+    let engine = InProcessEngine::start(
+        &[("kimi-main", ProviderId::KimiCode, &kimi.origin(), KEY)],
+        false,
+    )
+    .await;
+    let (origin, token, admin) = (&engine.origin, &engine.token, &engine.admin);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    const SENT: usize = 100;
+    for i in 0..SENT {
+        let answer = client
+            .post(format!("{origin}/kimi-main/coding/v1/chat/completions"))
+            .bearer_auth(token.expose())
+            .header("user-agent", format!("Invented{i}/1.0"))
+            .json(&serde_json::json!({"model": "kimi-for-coding", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        answer.bytes().await.unwrap();
+    }
+
+    let status: Value = client
+        .get(format!("{origin}/api/v1/status"))
+        .bearer_auth(admin.expose())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tools = status["accounts"][0]["traffic"]["tools"]
+        .as_array()
+        .unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t["tool"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 65, "{names:?}");
+    assert!(names.contains(&"other tools") && names.contains(&"Invented0"));
+    assert!(!names.contains(&"Invented64"), "{names:?}");
+
+    let text = client
+        .get(format!("{origin}/metrics"))
+        .bearer_auth(admin.expose())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let families = parse(&text);
+    let by_client = values(
+        &families,
+        "redline_requests_total",
+        &[("account", "kimi-main")],
+    );
+    assert_eq!(by_client.len(), 65, "one series per name kept");
+    assert_eq!(by_client.iter().sum::<f64>(), SENT as f64);
+    assert_eq!(
+        one(
+            &families,
+            "redline_requests_total",
+            &[("client", "other tools"), ("status", "200")]
+        ),
+        (SENT - 64) as f64
+    );
+}

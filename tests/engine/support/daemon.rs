@@ -253,6 +253,14 @@ fn watch(child: &Mutex<Child>, stderr: ChildStderr, log: &Mutex<String>, events:
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        // A failing test shows what the daemon said (its log holds no secret: tests prove it).
+        if std::thread::panicking() {
+            let log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+            eprintln!(
+                "--- the daemon's output (pid {}) ---\n{log}--- end ---",
+                self.pid
+            );
+        }
         // Does nothing once the daemon has exited and been reaped.
         let _ = self
             .child
