@@ -23,7 +23,8 @@ local function wait()
     redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[5]), lease)
   end
   redis.call('ZADD', KEYS[3], now + ttl, lease)
-  for i = 2, 5 do redis.call('PEXPIRE', KEYS[i], 3600000) end
+  -- wait, wexp and seq only: KEYS[4] is the cool-down, whose expiry is its meaning.
+  for _, i in ipairs({2, 3, 5}) do redis.call('PEXPIRE', KEYS[i], 3600000) end
 end
 local cool = redis.call('PTTL', KEYS[4])
 if cool > 0 then

@@ -294,7 +294,6 @@ fn a_stopped_redis_falls_back_to_the_local_cap_and_recovers() {
 
 /// A concurrency 429 with Retry-After seen by one machine holds the others' new requests.
 #[test]
-#[ignore = "unfinished (issue 18): the held request is not answered within the deadline; see the helper's report"]
 fn a_retry_after_on_one_machine_holds_the_others() {
     let redis = Redis::start();
     let provider = fake(ProviderId::KimiCode, KEY);
@@ -306,10 +305,12 @@ fn a_retry_after_on_one_machine_holds_the_others() {
     let refused_at = Instant::now();
     send(&machines[1], &answered);
     assert_eq!(answers.recv_timeout(WITHIN).unwrap(), 200);
+    // Held until the Retry-After (3 s), and not much longer: a cool-down that outlived its
+    // Retry-After once held the others for the whole queue wait.
+    let held = refused_at.elapsed();
     assert!(
-        refused_at.elapsed() >= Duration::from_millis(2500),
-        "held until the Retry-After: {:?}",
-        refused_at.elapsed()
+        held >= Duration::from_millis(2500) && held < Duration::from_secs(3 + 10),
+        "held until the Retry-After: {held:?}"
     );
     assert_eq!(provider.chat_counters().requests, 2);
     let _ = machines[2].sandbox.home();
