@@ -135,6 +135,30 @@ fn send(machine: &Machine, answers: &mpsc::Sender<u16>) {
     });
 }
 
+/// A machine's /metrics text.
+fn metrics(machine: &Machine) -> String {
+    http()
+        .get(machine.daemon.url("/metrics"))
+        .bearer_auth(&machine.admin)
+        .send()
+        .and_then(|r| r.error_for_status())
+        .and_then(|r| r.text())
+        .expect("/metrics answered")
+}
+
+/// The value of the one sample `series` (name and labels as served) in `text`.
+fn sample(text: &str, series: &str) -> u64 {
+    let found: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .collect();
+    assert_eq!(found.len(), 1, "{series} in\n{text}");
+    found[0]
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{series}: {}", found[0]))
+}
+
 fn wait_for_chats(fake: &FakeProvider, what: &str, done: impl Fn(&ChatCounters) -> bool) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -197,6 +221,22 @@ fn three_machines_share_one_cap_and_a_dead_one_frees_its_slots() {
         a["shared"]["group_in_flight"] == N && a["shared"]["group_queued"] == 3 * N - N
     });
     assert_eq!(seen["shared"]["machines"], 3, "{seen}");
+    // /metrics tells the machines apart by the `machine` label.
+    let text = metrics(&machines[0]);
+    let gauge = |name: &str, scope: Option<&str>| {
+        let scope = scope.map_or(String::new(), |s| format!(",scope=\"{s}\""));
+        sample(
+            &text,
+            &format!("{name}{{account=\"kimi-main\",machine=\"laptop\"{scope}}}"),
+        )
+    };
+    assert_eq!(gauge("redline_shared_in_flight", Some("group")), N);
+    assert_eq!(gauge("redline_shared_queued", Some("group")), 2 * N);
+    assert_eq!(gauge("redline_shared_machines", None), 3);
+    assert_eq!(gauge("redline_shared_available", None), 1);
+    let here = gauge("redline_shared_in_flight", Some("here"))
+        + gauge("redline_shared_queued", Some("here"));
+    assert_eq!(here, N, "the laptop's N past its own line");
     provider.hold_answers(false);
     for _ in 0..12 {
         let status = answers
