@@ -47,10 +47,10 @@ use crate::poll::fetch::HostMap;
 use crate::providers::throttle::{Cause, Classification};
 use crate::providers::{ProviderId, provider};
 use crate::proxy::traffic::{RequestGuard, Traffic};
-use crate::shared::{Lease, SharedLimits};
+use crate::shared::{Lease, NoLease, SharedLimits};
 use crate::status::health::ThrottleEvent;
 use crate::tools::request_tool::{self, Peer};
-use answers::{ErrorStyle, QUEUE_RETRY_AFTER, QueueRefusal};
+use answers::{ErrorStyle, QueueRefusal};
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
 use forward::{Answer, Forwarder, Outgoing, RequestBody};
@@ -600,11 +600,14 @@ impl Proxy {
                 Some((shared, ns)) => {
                     let deadline = call.arrived + max_wait;
                     match shared.acquire(ns, cap, deadline).await {
-                        Some(lease) => Some(lease),
-                        None => {
+                        Ok(lease) => Some(lease),
+                        Err(NoLease::TimedOut) => {
                             return Err(QueueRefusal::TimedOut {
                                 waited: call.arrived.elapsed(),
                             });
+                        }
+                        Err(NoLease::CoolingDown(left)) => {
+                            return Err(QueueRefusal::CoolingDown { left });
                         }
                     }
                 }
@@ -771,12 +774,19 @@ impl Call {
         let message = answer.message();
         let classification = Classification::new(Cause::Concurrency, &message)
             .with_limit(Some(cap))
-            .with_retry_after(Some(QUEUE_RETRY_AFTER))
-            .with_advice(format!(
-                "Redline's queue held this request behind the concurrency cap of {cap} until it \
-                 gave up; the provider was never asked. Run fewer agents in parallel, or raise \
-                 the cap if the plan allows more."
-            ));
+            .with_retry_after(Some(refusal.retry_after()))
+            .with_advice(match refusal {
+                QueueRefusal::CoolingDown { .. } => "The provider refused a request on another \
+                     machine sharing this account's limit and asked for a pause; the provider \
+                     was never asked. Wait for the Retry-After, or run fewer agents in parallel \
+                     across the machines."
+                    .to_owned(),
+                _ => format!(
+                    "Redline's queue held this request behind the concurrency cap of {cap} \
+                     until it gave up; the provider was never asked. Run fewer agents in \
+                     parallel, or raise the cap if the plan allows more."
+                ),
+            });
         self.record(answer.status().as_u16(), &classification, None);
         answer
     }

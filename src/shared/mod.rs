@@ -94,6 +94,15 @@ fn keys(ns: &str) -> [String; 7] {
     .map(|part| format!("redline:v1:{ns}:{part}"))
 }
 
+/// Why no lease was granted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoLease {
+    /// No slot freed up in the group before the deadline.
+    TimedOut,
+    /// The account cools down for this long yet, past the deadline: answered at once.
+    CoolingDown(Duration),
+}
+
 /// A request's place under the shared cap, given back when dropped.
 pub struct Lease {
     shared: SharedLimits,
@@ -244,10 +253,11 @@ impl SharedLimits {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// A lease on `ns`'s semaphore of `cap` slots, waiting for one until `deadline` (then
-    /// `None`). While the server is out of reach the lease is granted at once: this machine's
-    /// own cap, already taken, is the limit then.
-    pub async fn acquire(&self, ns: &str, cap: u64, deadline: Instant) -> Option<Lease> {
+    /// A lease on `ns`'s semaphore of `cap` slots, waiting for one until `deadline`; a
+    /// cool-down that ends after `deadline` is refused at once. While the server is out of
+    /// reach the lease is granted at once: this machine's own cap, already taken, is the limit
+    /// then.
+    pub async fn acquire(&self, ns: &str, cap: u64, deadline: Instant) -> Result<Lease, NoLease> {
         let (id, bell) = {
             let mut books = self.inner.books();
             let (book, bell) = books.entry(ns.to_owned()).or_default();
@@ -266,7 +276,7 @@ impl SharedLimits {
         let ttl = LEASE_TTL.as_millis().to_string();
         loop {
             let Some(conn) = self.conn() else {
-                return Some(asking.finish(true));
+                return Ok(asking.finish(true));
             };
             // Registered before asking, so a lease given back meanwhile is not missed.
             let rung = bell.notified();
@@ -302,16 +312,20 @@ impl SharedLimits {
                         Ok(Ok(other)) => format!("an unexpected reply {other:?}"),
                     };
                     conn.close(&why);
-                    return Some(asking.finish(true));
+                    return Ok(asking.finish(true));
                 }
-                Some(Verdict::Granted) => return Some(asking.finish(false)),
+                Some(Verdict::Granted) => return Ok(asking.finish(false)),
                 Some(Verdict::Wait) => POLL,
+                // Holding the request past its deadline would only delay the same refusal.
+                Some(Verdict::CoolingDown(left)) if Instant::now() + left > deadline => {
+                    return Err(NoLease::CoolingDown(left));
+                }
                 Some(Verdict::CoolingDown(left)) => left,
             };
             asking.set_waiting();
             let now = Instant::now();
             if now >= deadline {
-                return None;
+                return Err(NoLease::TimedOut);
             }
             let until = (now + pause).min(deadline);
             tokio::select! {

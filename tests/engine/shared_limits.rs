@@ -353,5 +353,45 @@ fn a_retry_after_on_one_machine_holds_the_others() {
         "held until the Retry-After: {held:?}"
     );
     assert_eq!(provider.chat_counters().requests, 2);
-    let _ = machines[2].sandbox.home();
+
+    // A Retry-After longer than the queue waits (60 s): the others are answered at once, and
+    // told when to come back, instead of being held in vain.
+    provider.refuse_next_chats(1, 600);
+    send(&machines[0], &answered);
+    assert_eq!(answers.recv_timeout(WITHIN).unwrap(), 429);
+    let asked_at = Instant::now();
+    let response = http()
+        .post(
+            machines[2]
+                .daemon
+                .url("/kimi-main/coding/v1/chat/completions"),
+        )
+        .bearer_auth(&machines[2].token)
+        .timeout(WITHIN)
+        .json(&json!({"model": "kimi-for-coding", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .expect("answered");
+    assert!(
+        asked_at.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        asked_at.elapsed()
+    );
+    assert_eq!(response.status().as_u16(), 429);
+    assert_eq!(response.headers()["x-redline"], "error");
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (580..=600).contains(&retry_after),
+        "Retry-After {retry_after}"
+    );
+    let body = response.text().unwrap();
+    assert!(body.contains("cooling down"), "{body}");
+    assert_eq!(
+        provider.chat_counters().requests,
+        3,
+        "the provider was never asked"
+    );
 }
