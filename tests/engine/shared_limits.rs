@@ -88,7 +88,8 @@ impl Drop for Redis {
 
 /// One "machine": its own home and keyring, the shared key, a cap of N shared through `redis`.
 struct Machine {
-    sandbox: Sandbox,
+    /// Kept for its home and keyring, which live as long as it does.
+    _sandbox: Sandbox,
     daemon: Daemon,
     token: String,
     admin: String,
@@ -112,7 +113,7 @@ fn machine(name: &str, provider: &FakeProvider, redis_url: &str) -> Machine {
         &[("REDLINE_MACHINE", name)],
     );
     Machine {
-        sandbox,
+        _sandbox: sandbox,
         daemon,
         token,
         admin,
