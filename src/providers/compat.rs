@@ -191,10 +191,27 @@ pub(super) fn model_list(body: &[u8], who: &str) -> Result<Snapshot, UsageError>
             ))),
         };
     }
+    model_list_under(body, who, &["data"])
+}
+
+/// A JSON object with a list under one of `keys` (Gemini's `models`, Perplexity's `data` or
+/// `models`) proves the key and carries no quota.
+pub(super) fn model_list_under(
+    body: &[u8],
+    who: &str,
+    keys: &[&str],
+) -> Result<Snapshot, UsageError> {
+    let what = format!("{who} models");
     let json = wire::json_object(body, &what)?;
-    match json.get("data") {
-        Some(Value::Array(_)) => Ok(Snapshot::default()),
-        _ => Err(wire::shape(format!("the {what} response has no data list"))),
+    match keys
+        .iter()
+        .any(|key| matches!(json.get(*key), Some(Value::Array(_))))
+    {
+        true => Ok(Snapshot::default()),
+        false => Err(wire::shape(format!(
+            "the {what} response has no {} list",
+            keys.join(" or ")
+        ))),
     }
 }
 

@@ -8,7 +8,9 @@
 //! wrapped in a one-element list.
 
 use super::wire::{self, retry_after_header, retry_after_in_text};
-use super::{AuthStyle, Facts, Models, Provider, Region, ToolPaths, UsageContext, UsageError};
+use super::{
+    AuthStyle, Facts, Models, Provider, Region, ToolPaths, UsageContext, UsageError, compat,
+};
 use crate::providers::snapshot::Snapshot;
 use crate::providers::throttle::{Cause, Classification};
 use http::HeaderMap;
@@ -63,11 +65,7 @@ impl Provider for Gemini {
 
     /// The model list proves the key; it carries no quota.
     fn parse_usage(&self, body: &[u8], _context: &UsageContext) -> Result<Snapshot, UsageError> {
-        let json = wire::json_object(body, "Gemini models")?;
-        match json.get("models") {
-            Some(Value::Array(_)) => Ok(Snapshot::default()),
-            _ => Err(wire::shape("the Gemini models response has no models list")),
-        }
+        compat::model_list_under(body, "Gemini", &["models"])
     }
 
     fn classify(

@@ -3,15 +3,14 @@
 //! (tier by lifetime credit purchases). Redline checks the key with `GET /models` and names
 //! refusals (docs/providers.md, "Perplexity").
 
-use super::wire::{
-    self, error_message, error_text, retry_after_header, retry_after_in_text, shape,
+use super::wire::{self, error_message, error_text, retry_after_header, retry_after_in_text};
+use super::{
+    AuthStyle, Facts, Models, Provider, Region, ToolPaths, UsageContext, UsageError, compat,
 };
-use super::{AuthStyle, Facts, Models, Provider, Region, ToolPaths, UsageContext, UsageError};
 use crate::providers::snapshot::Snapshot;
 use crate::providers::throttle::{Cause, Classification};
 use http::HeaderMap;
 use jiff::Timestamp;
-use serde_json::Value;
 
 pub struct Perplexity;
 
@@ -53,13 +52,7 @@ impl Provider for Perplexity {
 
     /// A model list under `data` (OpenAI-style) or `models`; it carries no quota.
     fn parse_usage(&self, body: &[u8], _context: &UsageContext) -> Result<Snapshot, UsageError> {
-        let json = wire::json_object(body, "Perplexity models")?;
-        let listed = ["data", "models"]
-            .iter()
-            .any(|key| matches!(json.get(*key), Some(Value::Array(_))));
-        listed
-            .then(Snapshot::default)
-            .ok_or_else(|| shape("the Perplexity models response has no list of models"))
+        compat::model_list_under(body, "Perplexity", &["data", "models"])
     }
 
     fn classify(

@@ -8,6 +8,7 @@ use redline::fakes::FakeProvider;
 use redline::providers::ProviderId;
 use serde_json::Value;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 const KEY: &str = "sk-test-MetricsKeyAbcdefghijklmnop8080";
 const WRONG_KEY: &str = "sk-test-NotTheRightKeyAbcdefghijkl0000";
@@ -229,33 +230,54 @@ async fn invented_tool_names_are_bounded_and_still_counted() {
         answer.bytes().await.unwrap();
     }
 
-    let status: Value = client
-        .get(format!("{origin}/api/v1/status"))
-        .bearer_auth(admin.expose())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tools = status["accounts"][0]["traffic"]["tools"]
-        .as_array()
-        .unwrap();
-    let names: Vec<&str> = tools.iter().map(|t| t["tool"].as_str().unwrap()).collect();
+    // A request is recorded once its answer has been relayed, a moment after the client has
+    // it: read until all are in.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (names, families) = loop {
+        let status: Value = client
+            .get(format!("{origin}/api/v1/status"))
+            .bearer_auth(admin.expose())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let names: Vec<String> = status["accounts"][0]["traffic"]["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| t["tool"].as_str().unwrap().to_owned())
+            .collect();
+        let text = client
+            .get(format!("{origin}/metrics"))
+            .bearer_auth(admin.expose())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let families = parse(&text);
+        let counted: f64 = values(
+            &families,
+            "redline_requests_total",
+            &[("account", "kimi-main")],
+        )
+        .iter()
+        .sum();
+        if counted == SENT as f64 && names.iter().any(|n| n == "other tools") {
+            break (names, families);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{SENT} requests not all recorded within 30 s: {counted} in /metrics, tools {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(names.len(), 65, "{names:?}");
-    assert!(names.contains(&"other tools") && names.contains(&"Invented0"));
-    assert!(!names.contains(&"Invented64"), "{names:?}");
-
-    let text = client
-        .get(format!("{origin}/metrics"))
-        .bearer_auth(admin.expose())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let families = parse(&text);
+    assert!(names.iter().any(|n| n == "Invented0"));
+    assert!(!names.iter().any(|n| n == "Invented64"), "{names:?}");
     let by_client = values(
         &families,
         "redline_requests_total",
