@@ -2,13 +2,16 @@
 //! replies come back in that order. A writer task and a reader task share the queue of callers
 //! waiting for replies; when either fails, every caller hears so and the connection is closed.
 
+use super::auth::Auth;
 use super::resp::{self, Reply};
+use super::tls;
 use super::url::RedisUrl;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{Instant, timeout_at};
 
 type Waiter = Option<oneshot::Sender<Result<Reply, String>>>;
 
@@ -21,47 +24,92 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Connects, logs in, selects the database and loads the scripts, all within `within`.
-    pub async fn open(url: &RedisUrl, scripts: &[&str], within: Duration) -> Result<Conn, String> {
-        let opened = tokio::time::timeout(within, Conn::open_inner(url, scripts)).await;
-        opened.unwrap_or_else(|_| Err(format!("no answer within {} s", within.as_secs_f32())))
+    /// Connects (over TLS for `rediss://`), logs in, selects the database and loads the
+    /// scripts, all within `within`. A failure says which step failed and what to do.
+    pub async fn open(
+        url: &RedisUrl,
+        auth: &Auth,
+        scripts: &[&str],
+        within: Duration,
+    ) -> Result<Conn, String> {
+        let deadline = Instant::now() + within;
+        let secs = within.as_secs_f32();
+        let (host, port) = (url.host.as_str(), url.port);
+        let tcp = timeout_at(deadline, tokio::net::TcpStream::connect((host, port)))
+            .await
+            .map_err(|_| format!("no answer from {host}:{port} within {secs} s"))?
+            .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        let mut conn = if url.tls {
+            let tls = timeout_at(deadline, tls::handshake(tcp, host, port))
+                .await
+                .map_err(|_| {
+                    format!(
+                        "no TLS handshake from {host}:{port} within {secs} s: it may be a \
+                         plain-text port; use redis:// for it, or the port where the server \
+                         listens for TLS (tls-port)"
+                    )
+                })??;
+            Conn::start(tls)
+        } else {
+            Conn::start(tcp)
+        };
+        timeout_at(deadline, conn.log_in(url, auth, scripts))
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "no answer from {host}:{port} within {secs} s{}",
+                    plain_hint(url)
+                ))
+            })?;
+        Ok(conn)
     }
 
-    async fn open_inner(url: &RedisUrl, scripts: &[&str]) -> Result<Conn, String> {
-        let address = (url.host.as_str(), url.port);
-        let tcp = tokio::net::TcpStream::connect(address)
-            .await
-            .map_err(|e| format!("cannot connect to {}:{}: {e}", url.host, url.port))?;
-        let _ = tcp.set_nodelay(true);
-        if url.tls {
-            return Err(
-                "rediss:// (TLS) is not supported by this build yet; use redis:// over a \
-                 trusted network or a TLS tunnel such as stunnel"
-                    .into(),
-            );
-        }
-        let mut conn = Conn::start(tcp);
-        if let Some(password) = url.password() {
+    async fn log_in(
+        &mut self,
+        url: &RedisUrl,
+        auth: &Auth,
+        scripts: &[&str],
+    ) -> Result<(), String> {
+        let plain = |why: String| format!("{why}{}", plain_hint(url));
+        if let Some((password, _)) = &auth.password {
             let mut args: Vec<&[u8]> = vec![b"AUTH"];
             if let Some(user) = &url.username {
                 args.push(user.as_bytes());
             }
             args.push(password.as_bytes());
-            // The server's answer may quote nothing of the password, but be sure.
-            conn.call(&args).await.map_err(|_| {
-                "the server refused the password in shared.redis_url (AUTH failed)".to_owned()
-            })?;
+            match self.call(&args).await {
+                Ok(_) => {}
+                Err(why) if why.starts_with("the server refused") => {
+                    return Err(auth.refused(&why));
+                }
+                Err(why) => return Err(plain(why)),
+            }
         }
+        let refused = |why: String| {
+            if why.contains("NOAUTH") {
+                auth.missing()
+            } else if why.starts_with("the server refused") {
+                why
+            } else {
+                plain(why)
+            }
+        };
         if url.db != 0 {
-            conn.call(&[b"SELECT", url.db.to_string().as_bytes()])
-                .await?;
+            self.call(&[b"SELECT", url.db.to_string().as_bytes()])
+                .await
+                .map_err(refused)?;
         }
+        let mut shas = Vec::with_capacity(scripts.len());
         for script in scripts {
-            let sha = conn.call(&[b"SCRIPT", b"LOAD", script.as_bytes()]).await?;
-            conn.shas
-                .push(sha.as_text().ok_or("SCRIPT LOAD gave no digest")?);
+            let sha = self
+                .call(&[b"SCRIPT", b"LOAD", script.as_bytes()])
+                .await
+                .map_err(refused)?;
+            shas.push(sha.as_text().ok_or("SCRIPT LOAD gave no digest")?);
         }
-        Ok(conn)
+        self.shas = shas;
+        Ok(())
     }
 
     fn start<S: AsyncRead + AsyncWrite + Send + 'static>(stream: S) -> Conn {
@@ -150,6 +198,9 @@ impl Conn {
                         }
                     };
                     buf.drain(..used);
+                    if broken.is_some() && is_tls_record(&buf) {
+                        break "the server answered in TLS".to_owned();
+                    }
                     if let Some(what) = broken {
                         break format!("the server's reply was malformed: {what}");
                     }
@@ -217,6 +268,24 @@ impl Conn {
     pub fn is_closed(&self) -> bool {
         self.closed.borrow().is_some()
     }
+}
+
+/// For a plain-text connection whose server hung up or answered no RESP: the likely cause.
+fn plain_hint(url: &RedisUrl) -> String {
+    if url.tls {
+        String::new()
+    } else {
+        format!(
+            ": if {}:{} listens for TLS, use rediss:// (redis:// speaks plain text)",
+            url.host, url.port
+        )
+    }
+}
+
+/// Whether `bytes` start like a TLS record (an alert or a handshake, TLS 1.0 to 1.3): what a
+/// TLS port answers to plain text.
+fn is_tls_record(bytes: &[u8]) -> bool {
+    matches!(bytes, [0x15 | 0x16, 0x03, 0x00..=0x04, ..])
 }
 
 impl Drop for Conn {

@@ -18,11 +18,13 @@
 //! that are Redline's own decisions; the `redis` crate would bring a large dependency tree and
 //! a reconnection policy of its own to work around.
 
+mod auth;
 mod book;
 mod conn;
 pub mod link;
 pub mod resp;
 mod scripts;
+mod tls;
 pub mod url;
 
 pub use link::{Link, UNAVAILABLE};
@@ -466,7 +468,8 @@ async fn supervise(inner: std::sync::Weak<Inner>) {
         let Some(shared) = inner.upgrade().map(|inner| SharedLimits { inner }) else {
             return;
         };
-        let why = match Conn::open(&shared.inner.url, &scripts::ALL, REPLY_WITHIN).await {
+        let auth = auth::Auth::for_url(&shared.inner.url).await;
+        let why = match Conn::open(&shared.inner.url, &auth, &scripts::ALL, REPLY_WITHIN).await {
             Err(why) => why,
             Ok(conn) => {
                 let conn = Arc::new(conn);
@@ -497,8 +500,13 @@ async fn supervise(inner: std::sync::Weak<Inner>) {
             }
         };
         let wait = backoff.failed();
-        let was_up = shared.inner.link.borrow().is_up();
-        if was_up {
+        // Said once per cause: when the link goes down, and when the reason changes (a
+        // certificate not trusted, a refused password), not at every attempt.
+        let news = match &*shared.inner.link.borrow() {
+            Link::Up => true,
+            Link::Down { reason } => *reason != why,
+        };
+        if news {
             eprintln!("redline: shared limits: {why}; using this machine's cap meanwhile");
         }
         shared.inner.link.send_replace(Link::Down { reason: why });
