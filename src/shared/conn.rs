@@ -180,6 +180,10 @@ impl Conn {
                         Err(e) => break format!("reading from the server failed: {e}"),
                         Ok(n) => buf.extend_from_slice(&chunk[..n]),
                     }
+                    // No RESP reply starts so; its parser would wait for a line end.
+                    if is_tls_record(&buf) {
+                        break "the server answered in TLS".to_owned();
+                    }
                     let mut used = 0;
                     let broken = loop {
                         match resp::parse(&buf[used..]) {
@@ -198,9 +202,6 @@ impl Conn {
                         }
                     };
                     buf.drain(..used);
-                    if broken.is_some() && is_tls_record(&buf) {
-                        break "the server answered in TLS".to_owned();
-                    }
                     if let Some(what) = broken {
                         break format!("the server's reply was malformed: {what}");
                     }
@@ -291,5 +292,62 @@ fn is_tls_record(bytes: &[u8]) -> bool {
 impl Drop for Conn {
     fn drop(&mut self) {
         self.close("dropped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    const NO_AUTH: Auth = Auth {
+        password: None,
+        keyring_problem: None,
+    };
+
+    /// A one-connection server on loopback that reads what comes, then answers `answer`.
+    async fn answering(answer: &'static [u8]) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut first = [0u8; 64];
+            let _ = tcp.read(&mut first).await;
+            let _ = tcp.write_all(answer).await;
+            let _ = tcp.shutdown().await;
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn tls_to_a_plain_text_port_says_so() {
+        let port = answering(b"-ERR unknown command\r\n").await;
+        let url = RedisUrl::parse(&format!("rediss://127.0.0.1:{port}")).unwrap();
+        let why = Conn::open(&url, &NO_AUTH, &[], Duration::from_secs(20))
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            why.contains(&format!("127.0.0.1:{port}")) && why.contains("use redis://"),
+            "{why}"
+        );
+    }
+
+    #[tokio::test]
+    async fn plain_text_to_a_tls_port_says_so() {
+        // A TLS alert record (fatal, protocol_version), as a TLS port answers plain text.
+        let port = answering(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46]).await;
+        let url = RedisUrl::parse(&format!("redis://127.0.0.1:{port}")).unwrap();
+        let why = Conn::open(&url, &NO_AUTH, &["return 1"], Duration::from_secs(20))
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            why.contains("the server answered in TLS") && why.contains("use rediss://"),
+            "{why}"
+        );
+        assert!(is_tls_record(&[0x16, 0x03, 0x01, 0x00]));
+        assert!(!is_tls_record(b"+OK\r\n"));
+        assert!(!is_tls_record(b"-ERR x\r\n"));
     }
 }
