@@ -101,18 +101,21 @@ fn certificate(host: &str, error: &CertificateError) -> String {
              SSL_CERT_FILE (in Redline's environment) to a PEM file holding that CA"
         ),
         CertificateError::NotValidForName => format!(
-            "the certificate of {host} is not valid for the name {host}: write in \
+            "the certificate of the server at {host} is not made for the name {host}: write in \
              shared.redis_url the host name the certificate was made for"
         ),
-        CertificateError::NotValidForNameContext { presented, .. } => format!(
-            "the certificate of {host} is not valid for the name {host} (it names {}): write \
-             in shared.redis_url the host name the certificate was made for",
-            if presented.is_empty() {
-                "no host".to_owned()
-            } else {
-                presented.join(", ")
-            }
-        ),
+        CertificateError::NotValidForNameContext { presented, .. } => {
+            let names: Vec<&str> = presented.iter().map(|name| bare_name(name)).collect();
+            format!(
+                "the certificate of the server at {host} is made for {}, not for the name \
+                 {host}: write in shared.redis_url the host name the certificate was made for",
+                if names.is_empty() {
+                    "no host name".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            )
+        }
         CertificateError::Expired | CertificateError::ExpiredContext { .. } => format!(
             "the certificate of {host} has expired: the server needs a new one (or this \
              machine's clock is wrong)"
@@ -122,6 +125,14 @@ fn certificate(host: &str, error: &CertificateError) -> String {
         }
         other => format!("the certificate of {host} was refused: {other:?}"),
     }
+}
+
+/// `localhost` out of rustls's `DnsName("localhost")` (and an address out of `IpAddress(…)`).
+fn bare_name(presented: &str) -> &str {
+    presented
+        .split_once('(')
+        .map_or(presented, |(_, inner)| inner.trim_end_matches(')'))
+        .trim_matches('"')
 }
 
 #[cfg(test)]
@@ -157,8 +168,7 @@ mod tests {
             )),
         );
         assert!(
-            name.contains("not valid for the name 10.0.0.7")
-                && name.contains("redis.example")
+            name.contains("is made for redis.example, not for the name 10.0.0.7")
                 && name.contains("shared.redis_url"),
             "{name}"
         );

@@ -396,3 +396,497 @@ fn a_retry_after_on_one_machine_holds_the_others() {
         "the provider was never asked"
     );
 }
+
+// --- rediss:// (TLS) and the password from the keyring ---
+
+/// A `redis-server` started with `args` (its config file first, if any), once it says it is
+/// ready: a TLS port or a password leaves nothing a plain PING could check.
+fn redis_with(port: u16, args: &[&str]) -> Redis {
+    let mut child = Command::new("redis-server")
+        .args(args)
+        .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server starts (Debian's redis-server package)");
+    let stdout = child.stdout.take().unwrap();
+    let (said, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = said.send(line);
+        }
+    });
+    let redis = Redis { child, port };
+    let deadline = Instant::now() + WITHIN;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains("Ready to accept connections") => return redis,
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("redis-server was not ready: {}", seen.join("\n")),
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A CA and a server certificate it signed for `localhost` only, made with the openssl CLI.
+struct Certificates {
+    dir: tempfile::TempDir,
+}
+
+impl Certificates {
+    fn make() -> Certificates {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("openssl.cnf"),
+            "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = Redline test CA\n\
+             [ca]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\n\
+             subjectKeyIdentifier = hash\n\
+             [server]\nbasicConstraints = critical, CA:FALSE\n\
+             keyUsage = critical, digitalSignature, keyEncipherment\n\
+             extendedKeyUsage = serverAuth\nsubjectAltName = DNS:localhost\n\
+             authorityKeyIdentifier = keyid\nsubjectKeyIdentifier = hash\n",
+        )
+        .unwrap();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        let steps: [&[&str]; 3] = [
+            &[
+                &[
+                    "req",
+                    "-x509",
+                    "-config",
+                    "openssl.cnf",
+                    "-extensions",
+                    "ca",
+                ],
+                &ec[..],
+                &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2"],
+            ]
+            .concat(),
+            &[
+                &[
+                    "req",
+                    "-new",
+                    "-config",
+                    "openssl.cnf",
+                    "-subj",
+                    "/CN=localhost",
+                ],
+                &ec[..],
+                &["-keyout", "server.key", "-out", "server.csr"],
+            ]
+            .concat(),
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "openssl.cnf",
+                "-extensions",
+                "server",
+            ],
+        ];
+        for args in steps {
+            let mut openssl = Command::new("openssl");
+            openssl.args(args).current_dir(dir.path());
+            let out = crate::support::process::output(openssl, None);
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Certificates { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+
+    /// `redis-server` listening for TLS only, on a free port.
+    fn redis(&self) -> Redis {
+        let port = free_port();
+        let (cert, key, ca) = (
+            self.path("server.pem"),
+            self.path("server.key"),
+            self.path("ca.pem"),
+        );
+        let tls_port = port.to_string();
+        redis_with(
+            port,
+            &[
+                "--port",
+                "0",
+                "--tls-port",
+                &tls_port,
+                "--tls-cert-file",
+                &cert,
+                "--tls-key-file",
+                &key,
+                "--tls-ca-cert-file",
+                &ca,
+                "--tls-auth-clients",
+                "no",
+            ],
+        )
+    }
+}
+
+/// One "machine" as [`machine`] makes it, with `env` added to its daemon's environment and
+/// `before` run in its sandbox before the daemon starts.
+fn machine_with(
+    name: &str,
+    provider: &FakeProvider,
+    redis_url: &str,
+    env: &[(&str, &str)],
+    before: impl FnOnce(&Sandbox),
+) -> Machine {
+    let sandbox = Sandbox::new();
+    sandbox.add_key("kimi-main", "kimi-code", &provider.origin(), KEY);
+    let cap = N.to_string();
+    sandbox
+        .run(&["config", "set", "accounts.kimi-main.concurrency_cap", &cap])
+        .ok();
+    sandbox
+        .run(&["config", "set", "shared.redis_url", redis_url])
+        .ok();
+    before(&sandbox);
+    let token = sandbox.token();
+    let admin = sandbox.admin_token();
+    let env = [&[("REDLINE_MACHINE", name)], env].concat();
+    let daemon = Daemon::start_args(&sandbox, &["--listen", "127.0.0.1:0"], &env);
+    Machine {
+        _sandbox: sandbox,
+        daemon,
+        token,
+        admin,
+    }
+}
+
+/// The machine is amber with the shared limit unavailable, and printed why: a line with all
+/// of `said`, which it returns.
+fn falls_back_saying(machine: &mut Machine, said: &[&str]) -> String {
+    let account = wait_for_shared(machine, "the fallback", |a| {
+        a["shared"]["state"] == "unavailable"
+    });
+    assert_eq!(account["level"], "warn", "{account}");
+    assert_eq!(
+        account["reasons"][0]["code"], "shared_unavailable",
+        "{account}"
+    );
+    let line = machine
+        .daemon
+        .wait_for_line("redline: shared limits: ", WITHIN);
+    eprintln!("{line}");
+    assert!(
+        said.iter().all(|s| line.contains(s)),
+        "{said:?} not in {line:?}; the whole log: {}",
+        machine.daemon.log()
+    );
+    line
+}
+
+/// Two machines reach Redis over TLS (`rediss://localhost`), trusting the test's CA through
+/// SSL_CERT_FILE, and share the cap: a burst of 2N never has more than N at the provider.
+#[test]
+fn machines_share_the_cap_over_rediss_trusting_a_ca_from_ssl_cert_file() {
+    let certificates = Certificates::make();
+    let redis = certificates.redis();
+    let url = format!("rediss://localhost:{}", redis.port);
+    let provider = fake(ProviderId::KimiCode, KEY);
+    provider.set_concurrency_limit(N);
+    provider.enforce_concurrency(true);
+    provider.hold_answers(true);
+    let ca = certificates.path("ca.pem");
+    let machines: Vec<Machine> = ["laptop", "desktop"]
+        .iter()
+        .map(|name| machine_with(name, &provider, &url, &[("SSL_CERT_FILE", &ca)], |_| {}))
+        .collect();
+    for m in &machines {
+        wait_for_shared(m, "the shared cap over TLS", |a| {
+            a["shared"]["state"] == "shared"
+        });
+        assert!(
+            m.daemon.log().contains(&format!("connected to {url}")),
+            "{}",
+            m.daemon.log()
+        );
+    }
+    let (answered, answers) = mpsc::channel();
+    for _ in 0..N {
+        for m in &machines {
+            send(m, &answered);
+        }
+    }
+    wait_for_chats(&provider, "N requests held at the provider", |c| {
+        c.in_flight == N as usize
+    });
+    wait_for_shared(&machines[1], "the other N waiting for the group", |a| {
+        a["shared"]["group_in_flight"] == N && a["shared"]["group_queued"] == N
+    });
+    provider.hold_answers(false);
+    for _ in 0..2 * N {
+        assert_eq!(answers.recv_timeout(WITHIN).expect("answered"), 200);
+    }
+    let counters = provider.chat_counters();
+    assert_eq!(counters.peak_in_flight, N as usize, "{counters:?}");
+    assert_eq!(counters.refused, 0, "{counters:?}");
+}
+
+/// A certificate the system does not trust (the test's CA is in no system store), one made for
+/// another name, plain text to a TLS port or TLS to a plain one: the machine goes on under its
+/// own cap, amber, and says which and what to do. Never a connection that skips the check.
+#[test]
+fn rediss_with_an_untrusted_or_misnamed_certificate_or_the_wrong_port_falls_back_saying_why() {
+    let certificates = Certificates::make();
+    let redis = certificates.redis();
+    let provider = fake(ProviderId::KimiCode, KEY);
+    // The system's roots, as the environment gives them (SSL_CERT_FILE, if set, is the system
+    // bundle on test machines; never the test's CA).
+    let mut untrusted = machine_with(
+        "untrusted",
+        &provider,
+        &format!("rediss://localhost:{}", redis.port),
+        &[],
+        |_| {},
+    );
+    falls_back_saying(
+        &mut untrusted,
+        &[
+            "the certificate of localhost is not trusted",
+            "SSL_CERT_FILE",
+        ],
+    );
+    // Trusted, but the URL names 127.0.0.1 and the certificate only localhost.
+    let ca = certificates.path("ca.pem");
+    let mut misnamed = machine_with(
+        "misnamed",
+        &provider,
+        &format!("rediss://127.0.0.1:{}", redis.port),
+        &[("SSL_CERT_FILE", &ca)],
+        |_| {},
+    );
+    falls_back_saying(
+        &mut misnamed,
+        &[
+            "made for localhost, not for the name 127.0.0.1",
+            "shared.redis_url",
+        ],
+    );
+    // Under the fallback, requests go on under the machine's own cap.
+    let (answered, answers) = mpsc::channel();
+    send(&untrusted, &answered);
+    assert_eq!(answers.recv_timeout(WITHIN).expect("answered"), 200);
+
+    // Plain text to the TLS port, and TLS to a plain-text port: each told to use the other.
+    let mut plain_to_tls = machine_with(
+        "plain-to-tls",
+        &provider,
+        &format!("redis://127.0.0.1:{}", redis.port),
+        &[],
+        |_| {},
+    );
+    falls_back_saying(&mut plain_to_tls, &["listens for TLS, use rediss://"]);
+    let plain = Redis::start();
+    let mut tls_to_plain = machine_with(
+        "tls-to-plain",
+        &provider,
+        &format!("rediss://localhost:{}", plain.port),
+        &[("SSL_CERT_FILE", &ca)],
+        |_| {},
+    );
+    falls_back_saying(&mut tls_to_plain, &["use redis:// for it"]);
+}
+
+/// A password that belongs to no test run but this one.
+fn random_secret(prefix: &str) -> String {
+    let tail: String = std::iter::repeat_with(fastrand::alphanumeric)
+        .take(24)
+        .collect();
+    format!("{prefix}{tail}")
+}
+
+/// `redis-server` asking for `password`, given in its config file (not its arguments, which
+/// the test searches for the password).
+fn redis_with_password(password: &str) -> (Redis, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("redis.conf");
+    std::fs::write(&conf, format!("requirepass {password}\n")).unwrap();
+    let port = free_port();
+    let redis = redis_with(port, &[conf.to_str().unwrap(), "--port", &port.to_string()]);
+    (redis, dir)
+}
+
+/// Every process's arguments on this machine (those this user may read).
+fn all_command_lines() -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| std::fs::read(entry.ok()?.path().join("cmdline")).ok())
+        .map(|bytes| String::from_utf8_lossy(&bytes).replace('\0', " "))
+        .collect()
+}
+
+/// The password stored with `config set-secret` (piped on stdin) logs the daemon in, the
+/// shared cap works, and the password is nowhere: not in what the daemon or the CLI prints,
+/// the config file, the history database or any file under the home, the status, /metrics,
+/// or any process's arguments.
+#[test]
+fn a_redis_password_from_the_keyring_logs_in_and_never_shows() {
+    let password = random_secret("rl-redis-pw-");
+    let (redis, _conf) = redis_with_password(&password);
+    let provider = fake(ProviderId::KimiCode, KEY);
+    provider.hold_answers(true);
+    let mut printed = Vec::new();
+    let machine = machine_with("laptop", &provider, &redis.url(), &[], |sandbox| {
+        let run = sandbox
+            .run_stdin(
+                &["config", "set-secret", "shared.redis_password"],
+                &password,
+            )
+            .ok();
+        assert!(
+            run.stdout.contains("Stored shared.redis_password"),
+            "{}",
+            run.stdout
+        );
+        assert_eq!(
+            sandbox.keyring("shared-redis-password").as_deref(),
+            Some(password.as_str()),
+            "stored in the keyring"
+        );
+        printed.push(run.stdout + &run.stderr);
+        let shown = sandbox.run(&["config", "show"]).ok();
+        printed.push(shown.stdout + &shown.stderr);
+    });
+    wait_for_shared(&machine, "the shared cap in force", |a| {
+        a["shared"]["state"] == "shared"
+    });
+    let (answered, answers) = mpsc::channel();
+    for _ in 0..N {
+        send(&machine, &answered);
+    }
+    wait_for_chats(&provider, "N in flight", |c| c.in_flight == N as usize);
+    let status = wait_for_shared(&machine, "the group's leases", |a| {
+        a["shared"]["group_in_flight"] == N
+    });
+
+    let mut seen: Vec<(String, String)> = printed
+        .into_iter()
+        .map(|text| ("the CLI's output".to_owned(), text))
+        .collect();
+    seen.push((
+        "the status".into(),
+        machine.daemon.status(&machine.admin).to_string(),
+    ));
+    seen.push(("the account's status".into(), status.to_string()));
+    seen.push(("/metrics".into(), metrics(&machine)));
+    let status_cli = machine._sandbox.run(&["status", "--json"]).ok();
+    seen.push((
+        "status --json".into(),
+        status_cli.stdout + &status_cli.stderr,
+    ));
+    for file in crate::support::files_below(&machine._sandbox.home()) {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        seen.push((
+            file.display().to_string(),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ));
+    }
+    for line in all_command_lines() {
+        seen.push(("a process's arguments".into(), line));
+    }
+    provider.hold_answers(false);
+    for _ in 0..N {
+        assert_eq!(answers.recv_timeout(WITHIN).expect("answered"), 200);
+    }
+    seen.push(("the daemon's output".into(), machine.daemon.log()));
+    assert!(
+        seen.iter().any(|(what, _)| what.ends_with("config.toml")),
+        "the config file was searched"
+    );
+    for (what, text) in &seen {
+        assert!(!text.contains(&password), "the password is in {what}");
+    }
+
+    // Removed, it is gone from the keyring.
+    let removed = machine
+        ._sandbox
+        .run(&["config", "rm-secret", "shared.redis_password"])
+        .ok();
+    assert!(
+        removed.stdout.contains("Removed shared.redis_password"),
+        "{}",
+        removed.stdout
+    );
+    assert_eq!(machine._sandbox.keyring("shared-redis-password"), None);
+}
+
+/// A wrong password in the keyring: the machine goes on under its own cap, amber, and says
+/// that AUTH failed and how to fix it, never quoting either password; the right one stored
+/// while it runs is used at its next attempt.
+#[test]
+fn a_wrong_redis_password_falls_back_saying_auth_failed_until_the_right_one_is_stored() {
+    let password = random_secret("rl-redis-pw-");
+    let wrong = random_secret("rl-wrong-pw-");
+    let (redis, _conf) = redis_with_password(&password);
+    let provider = fake(ProviderId::KimiCode, KEY);
+    let mut machine = machine_with("laptop", &provider, &redis.url(), &[], |sandbox| {
+        sandbox
+            .run_stdin(&["config", "set-secret", "shared.redis_password"], &wrong)
+            .ok();
+    });
+    falls_back_saying(
+        &mut machine,
+        &[
+            "AUTH failed",
+            "stored in the keyring",
+            "redline config set-secret shared.redis_password",
+        ],
+    );
+    machine
+        ._sandbox
+        .run_stdin(
+            &["config", "set-secret", "shared.redis_password"],
+            &password,
+        )
+        .ok();
+    wait_for_shared(
+        &machine,
+        "the shared cap once the right password is stored",
+        |a| a["shared"]["state"] == "shared",
+    );
+    let log = machine.daemon.log();
+    assert!(!log.contains(&password) && !log.contains(&wrong), "{log}");
+
+    // No password at all: the server's NOAUTH becomes what to do.
+    let mut bare = machine_with("bare", &provider, &redis.url(), &[], |_| {});
+    falls_back_saying(&mut bare, &["asks for a password", "config set-secret"]);
+}
