@@ -17,20 +17,23 @@ use tokio_rustls::rustls::{self, CertificateError, ClientConfig, RootCertStore};
 
 /// The handshake with `host` over `tcp`; on failure, what went wrong and what to do.
 pub async fn handshake(
+    config: Arc<ClientConfig>,
     tcp: TcpStream,
     host: &str,
     port: u16,
 ) -> Result<TlsStream<TcpStream>, String> {
     let name = ServerName::try_from(host.to_owned())
         .map_err(|_| format!("{host} is not a host name TLS can check a certificate against"))?;
-    let connector = TlsConnector::from(client_config()?);
+    let connector = TlsConnector::from(config);
     connector
         .connect(name, tcp)
         .await
         .map_err(|e| explain(host, port, &e))
 }
 
-fn client_config() -> Result<Arc<ClientConfig>, String> {
+/// The client's settings with the trusted roots as they are now. Blocking: reads files (the
+/// system store, or SSL_CERT_FILE and SSL_CERT_DIR).
+pub fn client_config() -> Result<Arc<ClientConfig>, String> {
     let loaded = rustls_native_certs::load_native_certs();
     let mut roots = RootCertStore::empty();
     let (_, unusable) = roots.add_parsable_certificates(loaded.certs);
