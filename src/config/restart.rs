@@ -6,8 +6,7 @@ use serde::Serialize;
 
 /// Settings a running engine cannot take over: the address it listens on is bound once, and
 /// the history's retention is fixed when its database opens.
-/// The shared limits' server is connected to once, at start.
-pub const ON_RESTART: &[&str] = &["proxy.listen", "history.retention_days", "shared.redis_url"];
+pub const ON_RESTART: &[&str] = &["proxy.listen", "history.retention_days"];
 
 pub fn needs_restart(key: &str) -> bool {
     ON_RESTART.contains(&key)

@@ -15,6 +15,8 @@ pub enum Source {
     Keyring,
 }
 
+/// The default is no password (and no keyring consulted).
+#[derive(Default)]
 pub struct Auth {
     pub password: Option<(Zeroizing<String>, Source)>,
     /// Why the keyring could not be read, when the URL holds no password and it could not.

@@ -205,6 +205,11 @@ impl SharedLimits {
         shared
     }
 
+    /// Whether `other` is this same instance (not another one on the same server).
+    pub fn is(&self, other: &SharedLimits) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// This machine's name, for the `machine` label.
     pub fn machine(&self) -> &str {
         &self.inner.machine
@@ -488,7 +493,13 @@ async fn supervise(inner: std::sync::Weak<Inner>) {
                             "redline: shared limits: connected to {}",
                             shared.inner.url.masked()
                         );
-                        let why = keep(&shared, &conn).await;
+                        let Some(why) = keep(&shared, &conn).await else {
+                            eprintln!(
+                                "redline: shared limits: no longer using {}",
+                                shared.inner.url.masked()
+                            );
+                            return;
+                        };
                         *shared
                             .inner
                             .conn
@@ -515,15 +526,19 @@ async fn supervise(inner: std::sync::Weak<Inner>) {
     }
 }
 
-/// Renews the leases until the connection fails; returns why it did.
-async fn keep(shared: &SharedLimits, conn: &Conn) -> String {
+/// Renews the leases until the connection fails (returns why it did) or nothing uses this
+/// instance any more (the setting changed and its last lease was given back: `None`).
+async fn keep(shared: &SharedLimits, conn: &Conn) -> Option<String> {
     loop {
         tokio::select! {
-            why = conn.closed() => return why,
+            why = conn.closed() => return Some(why),
             () = tokio::time::sleep(HEARTBEAT) => {
+                if Arc::strong_count(&shared.inner) == 1 {
+                    return None;
+                }
                 if let Err(why) = shared.heartbeat(conn).await {
                     conn.close(&why);
-                    return why;
+                    return Some(why);
                 }
             }
         }

@@ -392,22 +392,13 @@ fn account_status(
         rotation_reminder_days: config.notifications.rotation_reminder_days,
         provider: Some(account.provider),
         answered: &seen.answered,
+        shared_unavailable: seen
+            .shared
+            .as_ref()
+            .is_some_and(|s| s.state == "unavailable"),
     };
     let thresholds = (&config.thresholds).into();
-    let (mut level, mut reasons) = health::assess(&inputs, thresholds, now);
-    if seen
-        .shared
-        .as_ref()
-        .is_some_and(|s| s.state == "unavailable")
-    {
-        level = level.worst(Level::Warn);
-        reasons.push(Reason {
-            level: Level::Warn,
-            code: "shared_unavailable".into(),
-            message: crate::shared::UNAVAILABLE.into(),
-        });
-        reasons.sort_by_key(|r| std::cmp::Reverse(r.level.severity()));
-    }
+    let (level, reasons) = health::assess(&inputs, thresholds, now);
     let key_health = match &seen.problem {
         Some(PollProblem::KeyRejected(_)) => KeyHealth::Rejected,
         _ if seen.snapshot.is_some() => KeyHealth::Ok,

@@ -74,6 +74,20 @@ impl Redis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Leases held on the server, all accounts together (through `redis-cli`).
+    fn leases(&self) -> u64 {
+        const COUNT: &str = "local n = 0 for _, k in ipairs(redis.call('KEYS', '*:leases')) do \
+                             n = n + redis.call('ZCARD', k) end return n";
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "EVAL", COUNT, "0"])
+            .output()
+            .expect("redis-cli runs (Debian's redis-tools)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("redis-cli said {text:?}"))
+    }
+
     fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -88,8 +102,7 @@ impl Drop for Redis {
 
 /// One "machine": its own home and keyring, the shared key, a cap of N shared through `redis`.
 struct Machine {
-    /// Kept for its home and keyring, which live as long as it does.
-    _sandbox: Sandbox,
+    sandbox: Sandbox,
     daemon: Daemon,
     token: String,
     admin: String,
@@ -102,9 +115,11 @@ fn machine(name: &str, provider: &FakeProvider, redis_url: &str) -> Machine {
     sandbox
         .run(&["config", "set", "accounts.kimi-main.concurrency_cap", &cap])
         .ok();
-    sandbox
-        .run(&["config", "set", "shared.redis_url", redis_url])
-        .ok();
+    if !redis_url.is_empty() {
+        sandbox
+            .run(&["config", "set", "shared.redis_url", redis_url])
+            .ok();
+    }
     let token = sandbox.token();
     let admin = sandbox.admin_token();
     let daemon = Daemon::start_args(
@@ -113,7 +128,7 @@ fn machine(name: &str, provider: &FakeProvider, redis_url: &str) -> Machine {
         &[("REDLINE_MACHINE", name)],
     );
     Machine {
-        _sandbox: sandbox,
+        sandbox,
         daemon,
         token,
         admin,
@@ -192,6 +207,55 @@ fn three_machines(provider: &FakeProvider, redis: &Redis) -> Vec<Machine> {
         });
     }
     machines
+}
+
+/// Setting `shared.redis_url` on a running daemon takes effect without a restart, and so does
+/// clearing it: a request holding a lease then gives it back on the server it took it from.
+#[test]
+fn the_setting_applies_to_a_running_daemon_both_ways() {
+    let redis = Redis::start();
+    let provider = fake(ProviderId::KimiCode, KEY);
+    let laptop = machine("laptop", &provider, "");
+    let before = wait_for_shared(&laptop, "the status without a shared cap", |a| {
+        a["concurrency"]["cap"] == N
+    });
+    assert!(before.get("shared").is_none(), "{before}");
+
+    let set = laptop
+        .sandbox
+        .run(&["config", "set", "shared.redis_url", &redis.url()])
+        .ok();
+    assert!(!set.stdout.contains("restart"), "{}", set.stdout);
+    wait_for_shared(&laptop, "the shared cap in force", |a| {
+        a["shared"]["state"] == "shared"
+    });
+    provider.hold_answers(true);
+    let (answered, answers) = mpsc::channel();
+    send(&laptop, &answered);
+    wait_for_shared(&laptop, "the lease counted in the group", |a| {
+        a["shared"]["here_in_flight"] == 1 && a["shared"]["group_in_flight"] == 1
+    });
+
+    laptop
+        .sandbox
+        .run(&["config", "set", "shared.redis_url", ""])
+        .ok();
+    wait_for_shared(&laptop, "the shared cap gone", |a| {
+        a.get("shared").is_none()
+    });
+    provider.hold_answers(false);
+    assert_eq!(answers.recv_timeout(WITHIN), Ok(200));
+    // The lease went back to the server, and the old connection ends once unused.
+    let deadline = Instant::now() + WITHIN;
+    while !laptop
+        .daemon
+        .log()
+        .contains("no longer using redis://127.0.0.1")
+    {
+        assert!(Instant::now() < deadline, "{}", laptop.daemon.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(redis.leases(), 0, "the lease was given back");
 }
 
 /// A burst of 4N spread over three machines never has more than N at the provider, and none
@@ -587,7 +651,7 @@ fn machine_with(
     let env = [&[("REDLINE_MACHINE", name)], env].concat();
     let daemon = Daemon::start_args(&sandbox, &["--listen", "127.0.0.1:0"], &env);
     Machine {
-        _sandbox: sandbox,
+        sandbox,
         daemon,
         token,
         admin,
@@ -806,12 +870,12 @@ fn a_redis_password_from_the_keyring_logs_in_and_never_shows() {
     ));
     seen.push(("the account's status".into(), status.to_string()));
     seen.push(("/metrics".into(), metrics(&machine)));
-    let status_cli = machine._sandbox.run(&["status", "--json"]).ok();
+    let status_cli = machine.sandbox.run(&["status", "--json"]).ok();
     seen.push((
         "status --json".into(),
         status_cli.stdout + &status_cli.stderr,
     ));
-    for file in crate::support::files_below(&machine._sandbox.home()) {
+    for file in crate::support::files_below(&machine.sandbox.home()) {
         let bytes = std::fs::read(&file).unwrap_or_default();
         seen.push((
             file.display().to_string(),
@@ -836,7 +900,7 @@ fn a_redis_password_from_the_keyring_logs_in_and_never_shows() {
 
     // Removed, it is gone from the keyring.
     let removed = machine
-        ._sandbox
+        .sandbox
         .run(&["config", "rm-secret", "shared.redis_password"])
         .ok();
     assert!(
@@ -844,7 +908,7 @@ fn a_redis_password_from_the_keyring_logs_in_and_never_shows() {
         "{}",
         removed.stdout
     );
-    assert_eq!(machine._sandbox.keyring("shared-redis-password"), None);
+    assert_eq!(machine.sandbox.keyring("shared-redis-password"), None);
 }
 
 /// A wrong password in the keyring: the machine goes on under its own cap, amber, and says
@@ -870,7 +934,7 @@ fn a_wrong_redis_password_falls_back_saying_auth_failed_until_the_right_one_is_s
         ],
     );
     machine
-        ._sandbox
+        .sandbox
         .run_stdin(
             &["config", "set-secret", "shared.redis_password"],
             &password,
