@@ -332,7 +332,11 @@ impl Proxy {
         for (id, upstream) in upstreams.iter() {
             let figures = shared_for(shared.clone(), id, upstream).map(|(shared, ns)| {
                 let (here_in_flight, here_queued) = shared.here(&ns);
-                let up = shared.link().borrow().is_up();
+                let problem = match &*shared.link().borrow() {
+                    crate::shared::Link::Up => None,
+                    crate::shared::Link::Down { reason } => Some(reason.clone()),
+                };
+                let up = problem.is_none();
                 let view = shared.view(&ns).filter(|_| up);
                 crate::status::model::SharedStatus {
                     machine: shared.machine().to_owned(),
@@ -342,6 +346,7 @@ impl Proxy {
                     group_in_flight: view.map(|v| v.in_flight),
                     group_queued: view.map(|v| v.queued),
                     machines: view.map(|v| v.machines),
+                    problem,
                 }
             });
             self.inner.traffic.set_shared(id, figures);

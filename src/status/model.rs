@@ -53,6 +53,9 @@ pub struct SharedStatus {
     pub group_queued: Option<u64>,
     /// Redline instances using the account now.
     pub machines: Option<u64>,
+    /// Why the server is out of reach, while it is (never a password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 impl Observed {
@@ -395,7 +398,8 @@ fn account_status(
         shared_unavailable: seen
             .shared
             .as_ref()
-            .is_some_and(|s| s.state == "unavailable"),
+            .filter(|s| s.state == "unavailable")
+            .map(|s| s.problem.as_deref().unwrap_or("no answer yet")),
     };
     let thresholds = (&config.thresholds).into();
     let (level, reasons) = health::assess(&inputs, thresholds, now);

@@ -712,6 +712,7 @@ mod tests {
             group_in_flight: group.map(|g| g.0),
             group_queued: group.map(|g| g.1),
             machines: group.map(|g| g.2),
+            problem: (state == "unavailable").then(|| "connection refused".into()),
         }
     }
 

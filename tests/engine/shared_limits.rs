@@ -367,9 +367,12 @@ fn a_stopped_redis_falls_back_to_the_local_cap_and_recovers() {
         assert_eq!(account["level"], "warn", "{account}");
         let reason = &account["reasons"][0];
         assert_eq!(reason["code"], "shared_unavailable", "{account}");
+        // Why, in the server's own terms: the connection dropped, or was refused.
+        let problem = account["shared"]["problem"].as_str().unwrap_or_default();
+        assert!(!problem.is_empty(), "{account}");
         assert_eq!(
             reason["message"],
-            "shared limit unavailable, using this machine's cap"
+            format!("shared limit unavailable, using this machine's cap ({problem})")
         );
     }
     // Under the local caps the waiting requests go on (each machine allows N).
@@ -661,8 +664,12 @@ fn machine_with(
 /// The machine is amber with the shared limit unavailable, and printed why: a line with all
 /// of `said` (the first line with `said[0]`), which it returns.
 fn falls_back_saying(machine: &mut Machine, said: &[&str]) -> String {
-    let account = wait_for_shared(machine, "the fallback", |a| {
+    // The status says why too, as the log does.
+    let account = wait_for_shared(machine, "the fallback, saying why", |a| {
         a["shared"]["state"] == "unavailable"
+            && a["reasons"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(said[0]))
     });
     assert_eq!(account["level"], "warn", "{account}");
     assert_eq!(
