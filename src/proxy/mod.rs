@@ -502,12 +502,13 @@ impl Proxy {
         }
         let mut credential = headers::credential(&parts.headers, &inner.credentials);
         // A token `redline token` made a moment ago is known after one look at its stamp.
+        // Looked up again whatever the reload says: `Ok(false)` also comes when this request
+        // waited for a reload already under way (the periodic follow), which took the token.
         if credential == Credential::Unknown {
-            match inner.credentials.reload_if_changed().await {
-                Ok(true) => credential = headers::credential(&parts.headers, &inner.credentials),
-                Ok(false) => {}
-                Err(err) => eprintln!("redline: cannot re-read the tokens: {err}"),
+            if let Err(err) = inner.credentials.reload_if_changed().await {
+                eprintln!("redline: cannot re-read the tokens: {err}");
             }
+            credential = headers::credential(&parts.headers, &inner.credentials);
         }
         match credential {
             Credential::Missing => return Err(ProxyAnswer::NoCredential),
