@@ -4,7 +4,8 @@
 //!
 //!     FAKE_PROVIDER_KEYS=KEY[,MORE_KEYS] fake_provider PROVIDER
 //!
-//! The keys it accepts come in the environment, never in process arguments.
+//! The keys it accepts come in the environment, never in process arguments. With
+//! `FAKE_PROVIDER_HOLD=1` it holds every chat answer until it stops, so requests stay in flight.
 
 use redline::fakes::FakeProvider;
 use redline::providers::ProviderId;
@@ -34,6 +35,9 @@ async fn main() {
         .expect("the fake provider starts");
     for key in more {
         fake.accept_key(key);
+    }
+    if std::env::var("FAKE_PROVIDER_HOLD").is_ok_and(|v| v == "1") {
+        fake.hold_answers(true);
     }
     println!("{}", fake.origin());
     // Serve until the parent closes our stdin (or dies).

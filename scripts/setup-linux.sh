@@ -10,8 +10,9 @@ app_packages=(
 )
 # python3-dbus, python3-gi, python3-dbusmock and imagemagick: the desktop smoke test (a fake
 # notification service, the tray read over D-Bus, a screenshot). chromium: the dashboard tests.
+# redis-server: the shared-limits tests start their own (tests/engine/shared_limits.rs).
 test_packages=(xvfb dbus dbus-x11 gnome-keyring libsecret-tools python3 python3-venv systemd
-  xauth python3-dbus python3-gi python3-dbusmock imagemagick chromium)
+  xauth python3-dbus python3-gi python3-dbusmock imagemagick chromium redis-server)
 # The dashboard's browser tests run on Node.js; a Node from elsewhere (nodesource, nvm) will do.
 command -v npm >/dev/null 2>&1 || test_packages+=(nodejs npm)
 

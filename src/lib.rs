@@ -13,6 +13,7 @@ pub mod poll;
 pub mod providers;
 pub mod proxy;
 pub mod serve;
+pub mod shared;
 pub mod status;
 pub mod tools;
 

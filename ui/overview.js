@@ -41,6 +41,7 @@ function card(account, agents) {
     windows(account),
     balances(account),
     concurrency(account, agents),
+    shared(account),
     traffic(account),
     throttles(account),
     key(account),
@@ -104,6 +105,31 @@ function concurrency(account, agents) {
     h("div", { class: "row" }, h("span", { class: "name" }, "Concurrency"), h("span", { class: "value" }, `${words}${peak}${throughProxy}`)),
     ratio === null ? null : bar(ratio, c.level, `${words}, ${level(c.level).word}`),
     agents.length ? h("p", { class: "muted small" }, `Agents on this machine: ${agentSummary(agents)}`) : null);
+}
+
+/**
+ * The cap shared with other machines (`shared.redis_url`): this machine beside the whole group,
+ * or, while the server is out of reach, this machine alone (the engine's amber reason says why).
+ */
+function shared(account) {
+  const s = account.shared;
+  if (!s) return null;
+  const cap = account.concurrency.cap ?? null;
+  const ofCap = (n) => (cap === null ? String(n) : `${n} / ${cap}`);
+  const queued = (n) => (n ? ` · ${n} queued` : "");
+  const here = `${s.here_in_flight} in flight${queued(s.here_queued)}`;
+  let group;
+  if (s.state === "unavailable") group = "unknown: server out of reach, this machine's cap alone";
+  else if (s.group_in_flight === null || s.group_in_flight === undefined) group = "not read yet";
+  else {
+    const machines = s.machines ? ` · ${s.machines} machine${s.machines === 1 ? "" : "s"}` : "";
+    group = `${ofCap(s.group_in_flight)} in flight${queued(s.group_queued)}${machines}`;
+  }
+  return h("div", { class: "shared", "data-state": s.state },
+    h("div", { class: "row" }, h("span", { class: "name" }, "Shared cap"), h("span", { class: "value muted" }, `machine ${s.machine}`)),
+    h("dl", { class: "facts shared-facts" },
+      h("dt", {}, "Here"), h("dd", { "data-fact": "here" }, here),
+      h("dt", {}, "Whole group"), h("dd", { "data-fact": "group" }, group)));
 }
 
 /** Whether the proxy saw anything of the account: without the proxy in use, nothing is shown. */

@@ -43,6 +43,34 @@ pub(super) enum ConfigCommand {
         #[arg(long, value_name = "HOST")]
         confirm_host: Option<String>,
     },
+    /// Store a secret setting in the OS keyring, never in the config file: typed at a hidden
+    /// prompt, or piped on stdin (never an argument, which other users can see).
+    ///
+    /// Keys: shared.redis_password (the password of the server in shared.redis_url, used
+    /// when the URL holds none; a password in the URL wins). A running Redline that cannot log
+    /// in uses it at its next attempt, within seconds.
+    ///
+    /// Example: redline config set-secret shared.redis_password < redis-password.txt
+    SetSecret { key: String },
+    /// Remove a secret setting from the OS keyring (see set-secret).
+    RmSecret { key: String },
+}
+
+/// The secret settings `set-secret` knows, and their keyring entries.
+const SECRET_KEYS: &[(&str, Slot)] = &[("shared.redis_password", Slot::SharedRedisPassword)];
+
+fn secret_slot(key: &str) -> Result<Slot, Error> {
+    SECRET_KEYS
+        .iter()
+        .find(|(name, _)| *name == key)
+        .map(|(_, slot)| slot.clone())
+        .ok_or_else(|| {
+            let known: Vec<&str> = SECRET_KEYS.iter().map(|(name, _)| *name).collect();
+            Error::UnknownSetting {
+                key: key.to_owned(),
+                valid: format!("{} (secret settings)", known.join(", ")),
+            }
+        })
 }
 
 pub(super) async fn run(
@@ -77,6 +105,36 @@ pub(super) async fn run(
                 if let Some(note) = restart::note(&[&key], how.as_deref()) {
                     println!("{note}");
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigCommand::SetSecret { key } => {
+            let slot = secret_slot(&key)?;
+            let secret = super::keys::read_secret(&key)?;
+            let vault = Vault::from_env();
+            off_runtime(move || vault.set(&slot, &secret)).await?;
+            println!("Stored {key} in the OS keyring.");
+            let in_url = keys
+                .config()
+                .load()
+                .ok()
+                .and_then(|c| c.shared.redis_url)
+                .is_some_and(|url| url.password().is_some());
+            if in_url {
+                println!(
+                    "Note: shared.redis_url holds a password too, and that one is used. Set \
+                     the URL without it to use this one."
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigCommand::RmSecret { key } => {
+            let slot = secret_slot(&key)?;
+            let vault = Vault::from_env();
+            if off_runtime(move || vault.delete(&slot)).await? {
+                println!("Removed {key} from the OS keyring.");
+            } else {
+                println!("There was no {key} in the OS keyring.");
             }
             Ok(ExitCode::SUCCESS)
         }

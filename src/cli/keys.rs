@@ -474,7 +474,7 @@ async fn maybe_check(
 }
 
 /// Reads one secret: hidden prompt on a terminal, otherwise all of standard input.
-fn read_secret(prompt: &str) -> Result<Secret, Error> {
+pub(super) fn read_secret(prompt: &str) -> Result<Secret, Error> {
     let stdin = std::io::stdin();
     let mut text = if stdin.is_terminal() {
         rpassword::prompt_password(format!("{prompt} (input hidden): ")).map_err(|e| {

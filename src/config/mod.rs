@@ -82,6 +82,7 @@ pub struct Config {
     pub proxy: Proxy,
     pub notifications: Notifications,
     pub history: History,
+    pub shared: Shared,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub accounts: BTreeMap<AccountId, Account>,
 }
@@ -113,6 +114,7 @@ impl Default for Config {
             history: History {
                 retention_days: default_retention_days(),
             },
+            shared: Shared::default(),
             accounts: BTreeMap::new(),
         }
     }
@@ -156,6 +158,18 @@ impl TryFrom<ThresholdsFields> for Thresholds {
             critical: f.critical,
         })
     }
+}
+
+/// Limits shared across machines (`shared/`). Off while `redis_url` is unset.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Shared {
+    /// `redis://` or `rediss://`; serialises with its password masked.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::shared::url::deserialize_optional"
+    )]
+    pub redis_url: Option<crate::shared::RedisUrl>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -513,9 +527,10 @@ impl Config {
                 .map(|span| text[..span.start].matches('\n').count() + 1);
             // Keys are masked before the line is cut: a key cut in two would leave a part
             // too short to be recognised as one.
-            let source_line = line
-                .and_then(|n| text.lines().nth(n - 1))
-                .map(|l| redact_keys(l.trim()).chars().take(80).collect());
+            let source_line = line.and_then(|n| text.lines().nth(n - 1)).map(|l| {
+                let masked = crate::shared::url::mask(&redact_keys(l.trim()));
+                masked.chars().take(80).collect()
+            });
             Invalid {
                 line,
                 source_line,

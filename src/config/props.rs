@@ -138,6 +138,7 @@ fn any_config() -> impl Strategy<Value = Config> {
                     rotation_reminder_days: days,
                 },
                 history: History { retention_days },
+                shared: Default::default(),
                 accounts,
             },
         )

@@ -32,6 +32,7 @@ const GLOBAL: &[(&str, Kind)] = &[
     ("notifications.enabled", Kind::YesNo),
     ("notifications.rotation_reminder_days", Kind::WholeNumber),
     ("history.retention_days", Kind::WholeNumber),
+    ("shared.redis_url", Kind::Text),
 ];
 
 /// Fields under `accounts.<id>.`; an empty text removes the field.
@@ -165,6 +166,56 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = ConfigFile::new(dir.path().join("config.toml"));
         (dir, file)
+    }
+
+    #[test]
+    fn the_shared_redis_url_is_saved_whole_and_never_shown() {
+        const SECRET: &str = "s3cret-team-password";
+        let (_dir, file) = file();
+        let url = format!("redis://team:{SECRET}@redis.lan:6380/1");
+        let config = set(&file, "shared.redis_url", &url).unwrap();
+        let saved = config.shared.redis_url.clone().unwrap();
+        assert_eq!(
+            saved.password(),
+            Some(SECRET),
+            "the file keeps it to connect with"
+        );
+        // What `config show` prints and the settings API serialises.
+        let shown = [
+            toml::to_string_pretty(&config).unwrap(),
+            serde_json::to_string(&config).unwrap(),
+            format!("{config:?}"),
+        ];
+        for shown in shown {
+            assert!(!shown.contains(SECRET), "{shown}");
+            assert!(
+                shown.contains("redis://team:***@redis.lan:6380/1"),
+                "{shown}"
+            );
+        }
+        for bad in [
+            format!("http://team:{SECRET}@redis.lan"),
+            format!("redis://team:{SECRET}@redis.lan/x"),
+        ] {
+            let refused = set(&file, "shared.redis_url", &bad)
+                .unwrap_err()
+                .to_string();
+            assert!(refused.starts_with("shared.redis_url"), "{refused}");
+            assert!(!refused.contains(SECRET), "{refused}");
+        }
+        // A hand-edited file with a bad URL: the error quotes the line, masked.
+        std::fs::write(
+            file.path(),
+            format!("[shared]\nredis_url = \"redis://u:{SECRET}@h/x\"\n"),
+        )
+        .unwrap();
+        let refused = file.load().unwrap_err().to_string();
+        assert!(!refused.contains(SECRET), "{refused}");
+        let off = set(&file, "shared.redis_url", "").unwrap_or_else(|_| {
+            std::fs::remove_file(file.path()).unwrap();
+            set(&file, "shared.redis_url", "").unwrap()
+        });
+        assert_eq!(off.shared.redis_url, None, "empty turns it off");
     }
 
     #[test]

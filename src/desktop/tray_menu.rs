@@ -5,7 +5,7 @@ use crate::desktop::tray_icon::throttling_now;
 use crate::durations::time_until;
 use crate::status::health::{Level, concurrency_ceiling};
 use crate::status::model::{AccountStatus, KeyHealth, Status};
-use crate::status::render::{count, has_traffic};
+use crate::status::render::{count, describe_shared, has_traffic};
 use jiff::civil::Time;
 use jiff::{Timestamp, ZonedDateTime};
 
@@ -126,6 +126,12 @@ pub fn account_line(account: &AccountStatus, now: Timestamp) -> String {
     }
     if let Some(traffic) = traffic_part(account) {
         parts.push(traffic);
+    }
+    if let Some(shared) = &account.shared {
+        parts.push(format!(
+            "shared: {}",
+            describe_shared(shared, account.concurrency.cap)
+        ));
     }
     match account.throttles.recent {
         0 => {}
@@ -361,6 +367,33 @@ mod tests {
         assert!(same_shape(
             &menu(&quiet, state, now()),
             &menu(&busy, state, now())
+        ));
+    }
+
+    #[test]
+    fn a_shared_cap_puts_this_machine_beside_the_group_in_the_same_line() {
+        let mut shared = with_traffic(account("kimi", "warn", Some(62.0), &[]), 2, 1);
+        shared["concurrency"]["cap"] = json!(8);
+        shared["shared"] = json!({
+            "machine": "laptop", "state": "shared", "here_in_flight": 2, "here_queued": 1,
+            "group_in_flight": 8, "group_queued": 5, "machines": 3
+        });
+        let s = status("warn", vec![shared.clone()]);
+        assert_eq!(
+            account_line(&s.accounts[0], now()),
+            "Kimi Code — 5h 38% left, resets 1h 12m — 2/2 in flight, 1 queued, tokens today 30.5k in / 8.1k out \
+             — shared: here 2 in flight, 1 queued · whole group 8/8 in flight, 5 queued, 3 machines"
+        );
+        shared["shared"]["state"] = json!("unavailable");
+        let down = status("warn", vec![shared]);
+        assert!(
+            account_line(&down.accounts[0], now())
+                .ends_with("— shared: here 2 in flight, 1 queued · whole group unknown (server out of reach: this machine's cap alone)"),
+        );
+        let state = MenuState::default();
+        assert!(same_shape(
+            &menu(&s, state, now()),
+            &menu(&down, state, now())
         ));
     }
 

@@ -330,7 +330,8 @@ impl Credentials {
     }
 
     /// Re-reads the keyring when the stamp file changed since the set was read; `true` when
-    /// the set was replaced. Concurrent callers wait for one read.
+    /// this call replaced the set. Concurrent callers wait for one read, and the ones that
+    /// waited get `false` although the set is new: look again either way.
     pub async fn reload_if_changed(&self) -> Result<bool, Error> {
         let Some(store) = self.store.clone() else {
             return Ok(false);

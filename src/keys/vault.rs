@@ -28,6 +28,9 @@ pub enum Slot {
     ToolTokens,
     /// The admin credential: the JSON API, /metrics and the dashboard.
     Admin,
+    /// The shared limits' Redis password (`redline config set-secret shared.redis_password`),
+    /// used when `shared.redis_url` holds none.
+    SharedRedisPassword,
 }
 
 impl Slot {
@@ -39,6 +42,7 @@ impl Slot {
             Slot::LocalToken => "local-token".to_owned(),
             Slot::ToolTokens => "tool-tokens".to_owned(),
             Slot::Admin => "admin-token".to_owned(),
+            Slot::SharedRedisPassword => "shared-redis-password".to_owned(),
         }
     }
 }
@@ -265,5 +269,9 @@ mod tests {
         assert_eq!(Slot::LocalToken.entry_name(), "local-token");
         assert_eq!(Slot::ToolTokens.entry_name(), "tool-tokens");
         assert_eq!(Slot::Admin.entry_name(), "admin-token");
+        assert_eq!(
+            Slot::SharedRedisPassword.entry_name(),
+            "shared-redis-password"
+        );
     }
 }

@@ -91,6 +91,19 @@ pub enum QueueRefusal {
     Full { waiting: usize },
     /// No slot freed up within `queue_max_wait`.
     TimedOut { waited: Duration },
+    /// A machine sharing the account's limit saw a 429 whose Retry-After (`left` of it now)
+    /// outlasts what is left of `queue_max_wait`: refused at once rather than held in vain.
+    CoolingDown { left: Duration },
+}
+
+impl QueueRefusal {
+    /// The Retry-After Redline's 429 gives: the cool-down's end, else a second.
+    pub fn retry_after(&self) -> Duration {
+        match self {
+            QueueRefusal::CoolingDown { left } => *left,
+            _ => QUEUE_RETRY_AFTER,
+        }
+    }
 }
 
 /// Which error envelope a client of this endpoint understands.
@@ -238,10 +251,12 @@ impl ProxyAnswer {
             _ => error_body(self.code(), &message),
         };
         let mut response = json_response(self.status(), &body);
-        if let ProxyAnswer::QueueRefused { .. } = self {
+        if let ProxyAnswer::QueueRefused { refusal, .. } = self {
+            // Whole seconds, rounded up: a client never comes back before the end.
+            let after = refusal.retry_after().as_millis().div_ceil(1000).max(1);
             response.headers_mut().insert(
                 header::RETRY_AFTER,
-                HeaderValue::from(QUEUE_RETRY_AFTER.as_secs().max(1)),
+                HeaderValue::from(u64::try_from(after).unwrap_or(u64::MAX)),
             );
         }
         response
@@ -313,6 +328,11 @@ fn queue_message(account: &AccountId, cap: u64, refusal: QueueRefusal) -> String
             "Redline queued this request for {} behind the concurrency cap of {cap} for \
              account {account} and no slot freed up",
             human_duration(waited)
+        ),
+        QueueRefusal::CoolingDown { left } => format!(
+            "Account {account} is cooling down for {} more after a 429 with Retry-After seen \
+             by a machine sharing its limit, longer than Redline's queue waits",
+            human_duration(left)
         ),
     };
     format!("{what}; the provider was never asked. Retry later, or run fewer agents in parallel.")

@@ -47,9 +47,10 @@ use crate::poll::fetch::HostMap;
 use crate::providers::throttle::{Cause, Classification};
 use crate::providers::{ProviderId, provider};
 use crate::proxy::traffic::{RequestGuard, Traffic};
+use crate::shared::{Lease, NoLease, SharedLimits};
 use crate::status::health::ThrottleEvent;
 use crate::tools::request_tool::{self, Peer};
-use answers::{ErrorStyle, QUEUE_RETRY_AFTER, QueueRefusal};
+use answers::{ErrorStyle, QueueRefusal};
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
 use forward::{Answer, Forwarder, Outgoing, RequestBody};
@@ -198,6 +199,8 @@ struct Inner {
     /// Why the accounts' keys could not be read from the keyring, while the engine waits for
     /// it: a tool's request is answered 503 with what to do, never forwarded without its key.
     keyring_down: RwLock<Option<VaultError>>,
+    /// The limits shared with other machines (`shared.redis_url`), when set.
+    shared: RwLock<Option<SharedLimits>>,
 }
 
 /// The proxy's settings and the sender built from them.
@@ -216,11 +219,20 @@ struct Prepared {
     style: ErrorStyle,
 }
 
+/// A request's place under the cap: its slot here and, with shared limits, its lease in the
+/// group. Dropped when the answer has been relayed.
+pub(crate) struct Held {
+    // Fields drop in order: the group's lease goes back before this machine's slot frees, so
+    // the next in line here finds it free.
+    _lease: Option<Lease>,
+    _slot: Slot,
+}
+
 /// A request let through the queue, holding its place under the cap (if any).
 struct Admitted {
     call: Call,
     outgoing: Outgoing,
-    slot: Option<Slot>,
+    slot: Option<Held>,
 }
 
 /// A request under way, for the books: who it is for, its traffic record, its place under the
@@ -228,7 +240,7 @@ struct Admitted {
 pub(crate) struct InFlight {
     call: Call,
     guard: RequestGuard,
-    slot: Option<Slot>,
+    slot: Option<Held>,
 }
 
 /// A request the provider has answered; the answer's body is still to come.
@@ -276,7 +288,68 @@ impl Proxy {
                 upstreams: RwLock::new(Arc::new(HashMap::new())),
                 enabled: AtomicBool::new(true),
                 keyring_down: RwLock::new(None),
+                shared: RwLock::new(None),
             }),
+        }
+    }
+
+    /// Shares the accounts' caps with other machines through `shared` (`None`: this machine's
+    /// caps alone, as without `shared.redis_url`).
+    pub fn set_shared(&self, shared: Option<SharedLimits>) {
+        *self
+            .inner
+            .shared
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = shared;
+    }
+
+    /// The shared limits in force, if any.
+    pub fn shared(&self) -> Option<SharedLimits> {
+        self.inner
+            .shared
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The name of `account`'s semaphore in the shared limits, when they apply to it: shared
+    /// limits set, a cap, and the account's key in the keyring.
+    pub fn shared_namespace(&self, account: &AccountId) -> Option<(SharedLimits, String)> {
+        let shared = self.shared()?;
+        let (_, upstream) = self.upstream(account.as_str())?;
+        shared_for(Some(shared), account, &upstream)
+    }
+
+    /// Publishes each account's shared-limit figures to the traffic (and so the status).
+    pub fn publish_shared(&self) {
+        let shared = self.shared();
+        let upstreams = self
+            .inner
+            .upstreams
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for (id, upstream) in upstreams.iter() {
+            let figures = shared_for(shared.clone(), id, upstream).map(|(shared, ns)| {
+                let (here_in_flight, here_queued) = shared.here(&ns);
+                let problem = match &*shared.link().borrow() {
+                    crate::shared::Link::Up => None,
+                    crate::shared::Link::Down { reason } => Some(reason.clone()),
+                };
+                let up = problem.is_none();
+                let view = shared.view(&ns).filter(|_| up);
+                crate::status::model::SharedStatus {
+                    machine: shared.machine().to_owned(),
+                    state: if up { "shared" } else { "unavailable" }.to_owned(),
+                    here_in_flight,
+                    here_queued,
+                    group_in_flight: view.map(|v| v.in_flight),
+                    group_queued: view.map(|v| v.queued),
+                    machines: view.map(|v| v.machines),
+                    problem,
+                }
+            });
+            self.inner.traffic.set_shared(id, figures);
         }
     }
 
@@ -429,12 +502,13 @@ impl Proxy {
         }
         let mut credential = headers::credential(&parts.headers, &inner.credentials);
         // A token `redline token` made a moment ago is known after one look at its stamp.
+        // Looked up again whatever the reload says: `Ok(false)` also comes when this request
+        // waited for a reload already under way (the periodic follow), which took the token.
         if credential == Credential::Unknown {
-            match inner.credentials.reload_if_changed().await {
-                Ok(true) => credential = headers::credential(&parts.headers, &inner.credentials),
-                Ok(false) => {}
-                Err(err) => eprintln!("redline: cannot re-read the tokens: {err}"),
+            if let Err(err) = inner.credentials.reload_if_changed().await {
+                eprintln!("redline: cannot re-read the tokens: {err}");
             }
+            credential = headers::credential(&parts.headers, &inner.credentials);
         }
         match credential {
             Credential::Missing => return Err(ProxyAnswer::NoCredential),
@@ -484,6 +558,7 @@ impl Proxy {
         let client = inner
             .tool_names
             .admit(request_tool::name(&parts.headers, peer).await);
+        let shared = shared_for(self.shared(), &account, &upstream);
         Ok(Prepared {
             call: Call {
                 traffic: inner.traffic.clone(),
@@ -492,6 +567,7 @@ impl Proxy {
                 client,
                 provider: upstream.provider,
                 cap: upstream.concurrency_cap,
+                shared,
             },
             outgoing: Outgoing {
                 method: parts.method,
@@ -514,10 +590,39 @@ impl Proxy {
             style,
         } = prepared;
         let read_ahead = outgoing.body.read_ahead(QUEUE_READ_AHEAD);
-        let queued = self
-            .inner
-            .queues
-            .admit(&call.account, cap, &call.client, read_ahead);
+        let max_wait = self.live().settings.queue_max_wait;
+        let queued = async {
+            let slot = self
+                .inner
+                .queues
+                .admit(&call.account, cap, &call.client, read_ahead)
+                .await?;
+            let Some(slot) = slot else {
+                return Ok(None);
+            };
+            // Then the group's lease, within what is left of the wait.
+            let lease = match &call.shared {
+                None => None,
+                Some((shared, ns)) => {
+                    let deadline = call.arrived + max_wait;
+                    match shared.acquire(ns, cap, deadline).await {
+                        Ok(lease) => Some(lease),
+                        Err(NoLease::TimedOut) => {
+                            return Err(QueueRefusal::TimedOut {
+                                waited: call.arrived.elapsed(),
+                            });
+                        }
+                        Err(NoLease::CoolingDown(left)) => {
+                            return Err(QueueRefusal::CoolingDown { left });
+                        }
+                    }
+                }
+            };
+            Ok(Some(Held {
+                _lease: lease,
+                _slot: slot,
+            }))
+        };
         let waited = call
             .traffic
             .wait_in_queue(&call.account, &call.client, call.arrived, queued);
@@ -585,6 +690,24 @@ pub(crate) struct Call {
     provider: ProviderId,
     /// The account's concurrency cap in force; 0 = none.
     cap: u64,
+    /// The account's shared semaphore, when its cap is shared with other machines.
+    shared: Option<(SharedLimits, String)>,
+}
+
+/// The shared limits and the semaphore's name for a request to `upstream`, when they apply:
+/// a cap, and the account's key (the semaphore is named by a hash of it).
+fn shared_for(
+    shared: Option<SharedLimits>,
+    account: &AccountId,
+    upstream: &Upstream,
+) -> Option<(SharedLimits, String)> {
+    let shared = shared?;
+    if upstream.concurrency_cap == 0 {
+        return None;
+    }
+    let key = upstream.secret.as_ref()?;
+    let ns = crate::shared::namespace(account.as_str(), key.expose());
+    Some((shared, ns))
 }
 
 impl Call {
@@ -614,6 +737,17 @@ impl Call {
     /// too little (a request overtaken on the way), the count now too little as well (answers
     /// that finished meanwhile).
     fn record_refusal(&self, status: u16, classification: &Classification) {
+        // A concurrency or rate refusal that says when to come back holds the account's new
+        // requests on every machine of the group until then.
+        if let (Some((shared, ns)), Some(wait)) = (&self.shared, classification.retry_after)
+            && status == 429
+            && matches!(
+                classification.cause,
+                Cause::Concurrency | Cause::Rpm | Cause::Tpm
+            )
+        {
+            shared.cool_down(ns, wait);
+        }
         let in_flight = self.traffic.peak_since(&self.account, self.arrived);
         self.record(status, classification, in_flight);
     }
@@ -646,12 +780,19 @@ impl Call {
         let message = answer.message();
         let classification = Classification::new(Cause::Concurrency, &message)
             .with_limit(Some(cap))
-            .with_retry_after(Some(QUEUE_RETRY_AFTER))
-            .with_advice(format!(
-                "Redline's queue held this request behind the concurrency cap of {cap} until it \
-                 gave up; the provider was never asked. Run fewer agents in parallel, or raise \
-                 the cap if the plan allows more."
-            ));
+            .with_retry_after(Some(refusal.retry_after()))
+            .with_advice(match refusal {
+                QueueRefusal::CoolingDown { .. } => "The provider refused a request on another \
+                     machine sharing this account's limit and asked for a pause; the provider \
+                     was never asked. Wait for the Retry-After, or run fewer agents in parallel \
+                     across the machines."
+                    .to_owned(),
+                _ => format!(
+                    "Redline's queue held this request behind the concurrency cap of {cap} \
+                     until it gave up; the provider was never asked. Run fewer agents in \
+                     parallel, or raise the cap if the plan allows more."
+                ),
+            });
         self.record(answer.status().as_u16(), &classification, None);
         answer
     }

@@ -10,11 +10,11 @@
 //! the tokens seen; one that hangs up before that cancelled it (499), and the upstream request
 //! is cancelled with it.
 
+use super::Held;
 use super::decode::{self, Decoder, Sink, Undecodable};
 use super::forward::{Answer, BoxError, deepest_cause};
 use super::headers::into_end_to_end;
 use super::inband::{self, InBand};
-use super::queue::Slot;
 use super::token_tap::{BoundedCopy, MAX_JSON_COPY, SseTap, json_usage};
 use super::{Call, Forwarded, InFlight};
 use crate::durations::human_duration;
@@ -253,7 +253,7 @@ struct Observer {
     call: Call,
     guard: Option<RequestGuard>,
     /// Held until the answer ends, so the queue counts the request in flight until then.
-    slot: Option<Slot>,
+    slot: Option<Held>,
     status: u16,
     tap: Tap,
     /// A refusal's headers, kept to classify it when it ends.

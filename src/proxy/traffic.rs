@@ -478,6 +478,8 @@ pub enum Remembered {
 pub struct Traffic {
     accounts: Mutex<HashMap<AccountId, AccountTraffic>>,
     changes: watch::Sender<u64>,
+    /// The shared limits' figures per account (`shared.redis_url`), as last published.
+    shared: Mutex<HashMap<AccountId, crate::status::model::SharedStatus>>,
     observer: OnceLock<Arc<dyn TrafficObserver>>,
     clock: Clock,
 }
@@ -493,6 +495,7 @@ impl Traffic {
         Arc::new(Traffic {
             accounts: Mutex::new(HashMap::new()),
             changes: watch::channel(0).0,
+            shared: Mutex::default(),
             observer: OnceLock::new(),
             clock,
         })
@@ -501,6 +504,29 @@ impl Traffic {
     /// Sets the one observer (the first call wins; later ones are ignored and return false).
     pub fn set_observer(&self, observer: Arc<dyn TrafficObserver>) -> bool {
         self.observer.set(observer).is_ok()
+    }
+
+    /// Publishes `account`'s shared-limit figures (`None`: not shared); wakes the
+    /// subscribers when they changed.
+    pub fn set_shared(
+        &self,
+        account: &AccountId,
+        figures: Option<crate::status::model::SharedStatus>,
+    ) {
+        let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let changed = match figures {
+            Some(figures) => shared.insert(account.clone(), figures.clone()) != Some(figures),
+            None => shared.remove(account).is_some(),
+        };
+        drop(shared);
+        if changed {
+            self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    pub fn shared(&self, account: &AccountId) -> Option<crate::status::model::SharedStatus> {
+        let shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        shared.get(account).cloned()
     }
 
     /// Wakes on every change.

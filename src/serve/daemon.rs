@@ -23,6 +23,7 @@ use crate::serve::demo;
 use crate::serve::listener::{self, Connections, Limits};
 use crate::serve::metrics::Metrics;
 use crate::serve::router::{AppState, router};
+use crate::shared::{RedisUrl, SharedLimits};
 use crate::status::health::ThrottleEvent;
 use crate::status::model::Status;
 use crate::tools::connect::notice::ToolNotice;
@@ -122,6 +123,9 @@ pub fn start_with_history(inputs: Inputs, history: Option<Store>) -> AppState {
         demo,
     ));
     proxy.set_upstreams(upstreams(&config, &secrets, &monitor.status().borrow()));
+    if !demo {
+        share_limits(&proxy, config.shared.redis_url.as_ref());
+    }
     let api = Api::new(ApiParts {
         keys: keys.clone(),
         monitor: monitor.clone(),
@@ -252,6 +256,42 @@ fn open_history(paths: &Paths, config: &Config, demo: bool) -> Option<Store> {
             None
         }
     }
+}
+
+/// Shares the accounts' caps through the server at `url` from now on (`None`: this machine's
+/// caps alone). Requests already holding a lease on a previous server give it back there.
+fn share_limits(proxy: &Proxy, url: Option<&RedisUrl>) {
+    let shared = url.map(|url| SharedLimits::start(url.clone(), machine_name()));
+    proxy.set_shared(shared.clone());
+    match shared {
+        Some(shared) => {
+            tokio::spawn(publish_shared(proxy.clone(), shared));
+        }
+        None => proxy.publish_shared(),
+    }
+}
+
+/// Keeps the status's shared-limit figures current: at once when the server goes out of
+/// reach or comes back, else every second; until the proxy shares through another server.
+async fn publish_shared(proxy: Proxy, shared: SharedLimits) {
+    let mut link = shared.link();
+    while proxy.shared().is_some_and(|current| current.is(&shared)) {
+        proxy.publish_shared();
+        tokio::select! {
+            changed = link.changed() => if changed.is_err() { return },
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// This machine's name in the shared limits' figures and the `machine` metric label:
+/// `REDLINE_MACHINE` when set, else the host name.
+fn machine_name() -> String {
+    std::env::var("REDLINE_MACHINE")
+        .ok()
+        .filter(|name| !name.trim().is_empty())
+        .or_else(sysinfo::System::host_name)
+        .unwrap_or_else(|| "this-machine".to_owned())
 }
 
 /// What the proxy needs per account. A cap of "auto" follows the provider's limit as the
@@ -599,6 +639,9 @@ async fn follow_config(keys: Keys, mut current: Config, mut secrets: Secrets, st
                         let fresh = load_secrets_quietly(&Vault::from_env(), &config).await;
                         secrets = keep_known(fresh, &secrets, &config);
                         state.monitor.reconfigure(config.clone(), secrets.clone());
+                        if config.shared.redis_url != current.shared.redis_url {
+                            share_limits(&state.proxy, config.shared.redis_url.as_ref());
+                        }
                         eprintln!("redline: settings reloaded ({} accounts)", config.accounts.len());
                         let waiting = waiting_for_restart(&current, &config);
                         if let Some(note) = restart::note(&waiting, Some(&state.api.how_to_restart())) {

@@ -20,6 +20,10 @@
 //! | `redline_process_resident_memory_bytes` | | Redline's resident memory (Linux) |
 //! | `redline_connections_open` | | connections open to the local port now |
 //! | `redline_connections_refused_total` | | connections closed or turned away at the cap (`proxy.max_connections`) |
+//! | `redline_shared_in_flight` | account, machine, scope | leases on the shared cap: `here` (this machine) or `group` (all machines) |
+//! | `redline_shared_queued` | account, machine, scope | requests waiting for a lease on the shared cap, `here` or in the `group` |
+//! | `redline_shared_machines` | account, machine | Redline instances using the shared cap now |
+//! | `redline_shared_available` | account, machine | 1 while the shared cap is in force, 0 while the server is out of reach |
 
 use crate::history::store::StoreStats;
 use crate::keys::account_id::AccountId;
@@ -64,6 +68,22 @@ struct ThrottleLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AccountLabels {
     account: String,
+}
+
+/// A shared cap's figures as one machine sees them. `machine` tells the machines apart when
+/// one Prometheus gathers them all (`sum by (account) (…{scope="here"})` is the group).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SharedLabels {
+    account: String,
+    machine: String,
+    /// `here` or `group`.
+    scope: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MachineLabels {
+    account: String,
+    machine: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -230,6 +250,10 @@ impl Metrics {
         let poll_error = Family::<AccountLabels, Gauge>::default();
         let used = Family::<WindowLabels, FloatGauge>::default();
         let reset = Family::<WindowLabels, FloatGauge>::default();
+        let shared_in_flight = Family::<SharedLabels, Gauge>::default();
+        let shared_queued = Family::<SharedLabels, Gauge>::default();
+        let shared_machines = Family::<MachineLabels, Gauge>::default();
+        let shared_available = Family::<MachineLabels, Gauge>::default();
         for account in &status.accounts {
             let labels = AccountLabels {
                 account: account.id.clone(),
@@ -247,6 +271,37 @@ impl Metrics {
             poll_error
                 .get_or_create(&labels)
                 .set(i64::from(last_poll_failed(account)));
+            if let Some(shared) = &account.shared {
+                let at = |scope| SharedLabels {
+                    account: account.id.clone(),
+                    machine: shared.machine.clone(),
+                    scope,
+                };
+                let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                shared_in_flight
+                    .get_or_create(&at("here"))
+                    .set(count(shared.here_in_flight));
+                shared_queued
+                    .get_or_create(&at("here"))
+                    .set(count(shared.here_queued));
+                // The group's figures only while they are read from the server.
+                if let Some(n) = shared.group_in_flight {
+                    shared_in_flight.get_or_create(&at("group")).set(count(n));
+                }
+                if let Some(n) = shared.group_queued {
+                    shared_queued.get_or_create(&at("group")).set(count(n));
+                }
+                let machine = MachineLabels {
+                    account: account.id.clone(),
+                    machine: shared.machine.clone(),
+                };
+                if let Some(n) = shared.machines {
+                    shared_machines.get_or_create(&machine).set(count(n));
+                }
+                shared_available
+                    .get_or_create(&machine)
+                    .set(i64::from(shared.state == "shared"));
+            }
             for window in &account.windows {
                 let labels = WindowLabels {
                     account: account.id.clone(),
@@ -290,6 +345,26 @@ impl Metrics {
             "redline_poll_error",
             "1 when the last usage poll of the account failed (key rejected, provider unreachable or unreadable)",
             poll_error,
+        );
+        registry.register(
+            "redline_shared_in_flight",
+            "Leases held on the cap shared with other machines (shared.redis_url): scope here (this machine) or group (all machines)",
+            shared_in_flight,
+        );
+        registry.register(
+            "redline_shared_queued",
+            "Requests waiting for a lease on the shared cap: scope here (this machine) or group (all machines)",
+            shared_queued,
+        );
+        registry.register(
+            "redline_shared_machines",
+            "Redline instances using the shared cap now",
+            shared_machines,
+        );
+        registry.register(
+            "redline_shared_available",
+            "1 while the cap shared with other machines is in force, 0 while its server is out of reach (this machine's cap alone)",
+            shared_available,
         );
         if let Some(stats) = history {
             registry.register(

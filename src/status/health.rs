@@ -175,6 +175,8 @@ pub struct Inputs<'a> {
     pub provider: Option<ProviderId>,
     /// Requests the proxy had answered inside each polled window when it was polled.
     pub answered: &'a [AnsweredInWindow],
+    /// The account's cap is shared with other machines, but the server is out of reach: why.
+    pub shared_unavailable: Option<&'a str>,
 }
 
 /// Requests Redline forwarded and the provider answered (status below 400) inside one polled
@@ -324,6 +326,13 @@ pub fn assess(inputs: &Inputs, thresholds: Thresholds, now: Timestamp) -> (Level
                 reasons.push(reason(Level::Ok, "figures_disagree", text));
             }
         }
+    }
+    if let Some(why) = inputs.shared_unavailable {
+        reasons.push(reason(
+            Level::Warn,
+            "shared_unavailable",
+            format!("{} ({why})", crate::shared::UNAVAILABLE),
+        ));
     }
     reasons.extend(throttle_reason(inputs.throttles, now));
     if let Some(age) = inputs.key_age_days
@@ -603,6 +612,33 @@ mod tests {
             now(),
         );
         assert_eq!(reasons[0].code, "window_exhausted");
+    }
+
+    #[test]
+    fn a_shared_cap_out_of_reach_is_amber_and_never_hides_worse() {
+        let calm = snapshot(10.0);
+        let out_of_reach = Inputs {
+            snapshot: Some(&calm),
+            shared_unavailable: Some("cannot connect to redis.lan:6379: Connection refused"),
+            ..Inputs::default()
+        };
+        assert_eq!(
+            level_of(&out_of_reach),
+            (Level::Warn, vec!["shared_unavailable".to_owned()])
+        );
+        let (_, reasons) = assess(&out_of_reach, T, now());
+        assert_eq!(
+            reasons[0].message,
+            "shared limit unavailable, using this machine's cap \
+             (cannot connect to redis.lan:6379: Connection refused)"
+        );
+        let full = snapshot(96.0);
+        let (level, codes) = level_of(&Inputs {
+            snapshot: Some(&full),
+            ..out_of_reach
+        });
+        assert_eq!(level, Level::Critical);
+        assert_eq!(codes, ["window_critical", "shared_unavailable"]);
     }
 
     #[test]

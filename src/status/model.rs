@@ -33,6 +33,29 @@ pub struct Observed {
     pub traffic: Option<TrafficFigures>,
     /// Requests the proxy had answered inside each polled window by the poll.
     pub answered: Vec<AnsweredInWindow>,
+    /// The shared limits' figures, when the account's cap is shared with other machines.
+    pub shared: Option<SharedStatus>,
+}
+
+/// An account's cap shared with other machines (`shared.redis_url`): this machine's figures
+/// and the whole group's side by side.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedStatus {
+    /// This machine's name (the `machine` metric label).
+    pub machine: String,
+    /// `shared` (the group's cap in force) or `unavailable` (the server is out of reach: this
+    /// machine's cap alone).
+    pub state: String,
+    pub here_in_flight: u64,
+    pub here_queued: u64,
+    /// The group's figures as last read from the server (`null` before the first reading).
+    pub group_in_flight: Option<u64>,
+    pub group_queued: Option<u64>,
+    /// Redline instances using the account now.
+    pub machines: Option<u64>,
+    /// Why the server is out of reach, while it is (never a password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 impl Observed {
@@ -49,6 +72,7 @@ impl Observed {
         self.throttles = traffic.throttles(id);
         self.header_windows = summary.windows;
         self.traffic = Some(traffic.figures(id));
+        self.shared = traffic.shared(id);
         self.answered = match (&self.snapshot, self.updated_at) {
             (Some(snapshot), Some(polled_at)) => snapshot
                 .windows
@@ -134,6 +158,9 @@ pub struct AccountStatus {
     /// What the proxy saw (`null` when the status was not built by the running engine).
     #[serde(default)]
     pub traffic: Option<TrafficStatus>,
+    /// The cap shared with other machines, when `shared.redis_url` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<SharedStatus>,
     pub throttles: Throttles,
     pub key: KeyStatus,
     /// When the provider last answered with usage data.
@@ -368,6 +395,11 @@ fn account_status(
         rotation_reminder_days: config.notifications.rotation_reminder_days,
         provider: Some(account.provider),
         answered: &seen.answered,
+        shared_unavailable: seen
+            .shared
+            .as_ref()
+            .filter(|s| s.state == "unavailable")
+            .map(|s| s.problem.as_deref().unwrap_or("no answer yet")),
     };
     let thresholds = (&config.thresholds).into();
     let (level, reasons) = health::assess(&inputs, thresholds, now);
@@ -424,6 +456,7 @@ fn account_status(
             .traffic
             .clone()
             .map(|figures| TrafficStatus::new(figures, cap, concurrency_limit)),
+        shared: seen.shared.clone(),
         throttles: throttle_summary(&seen.throttles, now),
         key: KeyStatus {
             fingerprint: account.fingerprint.clone(),

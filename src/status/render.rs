@@ -3,7 +3,8 @@
 
 use super::health::{Level, LimitSource, concurrency_ceiling};
 use super::model::{
-    AccountStatus, KeyUse, KeyUseKind, Status, ToolTraffic, TrafficStatus, WindowStatus,
+    AccountStatus, KeyUse, KeyUseKind, SharedStatus, Status, ToolTraffic, TrafficStatus,
+    WindowStatus,
 };
 use crate::config::is_unsafe_text;
 use crate::durations::time_until;
@@ -138,6 +139,12 @@ pub fn render_text(status: &Status, now: Timestamp) -> String {
             }
             _ => {}
         }
+        if let Some(shared) = &account.shared {
+            out.push_str(&format!(
+                "  shared cap: {}\n",
+                describe_shared(shared, account.concurrency.cap)
+            ));
+        }
         if let Some(traffic) = traffic {
             out.push_str(&describe_traffic(traffic));
         }
@@ -167,6 +174,40 @@ pub fn render_text(status: &Status, now: Timestamp) -> String {
     }
     out.push_str(&describe_surroundings(status));
     strip_controls(&out)
+}
+
+/// An account's cap shared with other machines, this machine beside the whole group:
+/// `here 2 in flight, 1 queued · whole group 7/8 in flight, 3 queued, 3 machines`. While the
+/// server is out of reach the group is unknown and this machine's cap alone applies.
+pub fn describe_shared(shared: &SharedStatus, cap: Option<u64>) -> String {
+    let of_cap = |n: u64| match cap {
+        Some(cap) => format!("{n}/{cap}"),
+        None => n.to_string(),
+    };
+    let mut here = format!("here {} in flight", shared.here_in_flight);
+    if shared.here_queued > 0 {
+        here.push_str(&format!(", {} queued", shared.here_queued));
+    }
+    if shared.state == "unavailable" {
+        return format!(
+            "{here} · whole group unknown (server out of reach: this machine's cap alone)"
+        );
+    }
+    let group = match (shared.group_in_flight, shared.machines) {
+        (Some(in_flight), machines) => {
+            let mut group = format!("whole group {} in flight", of_cap(in_flight));
+            match shared.group_queued {
+                Some(queued) if queued > 0 => group.push_str(&format!(", {queued} queued")),
+                _ => {}
+            }
+            if let Some(machines) = machines {
+                group.push_str(&format!(", {}", plural(machines, "machine")));
+            }
+            group
+        }
+        (None, _) => "whole group not read yet".to_owned(),
+    };
+    format!("{here} · {group}")
 }
 
 /// Whether the proxy saw anything of the account worth a line: without the proxy in use there
@@ -660,6 +701,51 @@ mod tests {
             !text.contains('\u{1b}'),
             "no escape sequence reaches the terminal"
         );
+    }
+
+    fn shared(state: &str, group: Option<(u64, u64, u64)>) -> SharedStatus {
+        SharedStatus {
+            machine: "laptop".into(),
+            state: state.into(),
+            here_in_flight: 2,
+            here_queued: 1,
+            group_in_flight: group.map(|g| g.0),
+            group_queued: group.map(|g| g.1),
+            machines: group.map(|g| g.2),
+            problem: (state == "unavailable").then(|| "connection refused".into()),
+        }
+    }
+
+    #[test]
+    fn a_shared_cap_shows_this_machine_beside_the_whole_group() {
+        let mut status = busy_status(30.0);
+        status.accounts[0].shared = Some(shared("shared", Some((2, 3, 3))));
+        let text = render_text(&status, now());
+        assert!(
+            text.contains(
+                "  in flight 2 / cap 2 (provider limit 30), 4 queued, peak 3 in 5 min\n\
+                 \x20 shared cap: here 2 in flight, 1 queued · whole group 2/2 in flight, 3 queued, 3 machines\n"
+            ),
+            "{text}"
+        );
+        let one = shared("shared", Some((1, 0, 1)));
+        assert_eq!(
+            describe_shared(&one, None),
+            "here 2 in flight, 1 queued · whole group 1 in flight, 1 machine"
+        );
+        let unread = shared("shared", None);
+        assert_eq!(
+            describe_shared(&unread, Some(8)),
+            "here 2 in flight, 1 queued · whole group not read yet"
+        );
+        // Out of reach: the group's last figures are not shown as if current.
+        let down = shared("unavailable", Some((7, 3, 3)));
+        assert_eq!(
+            describe_shared(&down, Some(8)),
+            "here 2 in flight, 1 queued · whole group unknown (server out of reach: this machine's cap alone)"
+        );
+        // Without the setting, no line.
+        assert!(!render_text(&busy_status(30.0), now()).contains("shared cap"));
     }
 
     #[test]

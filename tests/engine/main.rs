@@ -29,6 +29,7 @@ mod real_tools;
 mod relay_truth;
 mod request_tools;
 mod sdk_clients;
+mod shared_limits;
 mod starvation;
 mod status_cli;
 mod store;

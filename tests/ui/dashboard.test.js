@@ -8,6 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
+import { createServer } from "node:net";
 import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
@@ -100,10 +101,13 @@ async function daemon(box, { demo = false, env = {} } = {}) {
   };
 }
 
-/** A fake provider process accepting `keys` (given in its environment, not its arguments). */
-async function fakeProvider(provider, keys) {
+/**
+ * A fake provider process accepting `keys` (given in its environment, not its arguments);
+ * `hold` keeps every chat answer back while it runs.
+ */
+async function fakeProvider(provider, keys, { hold = false } = {}) {
   const child = spawn(FAKE, [provider], {
-    env: { ...process.env, FAKE_PROVIDER_KEYS: keys.join(",") },
+    env: { ...process.env, FAKE_PROVIDER_KEYS: keys.join(","), ...(hold ? { FAKE_PROVIDER_HOLD: "1" } : {}) },
     stdio: ["pipe", "pipe", "inherit"],
   });
   children.push(child);
@@ -670,4 +674,88 @@ test("the Tools view shows the change, connects a tool with its own token, notic
   await server.stop();
   assert.ok(!server.log().includes(KEY.slice(8, 24)));
   assert.deepEqual([...page.problems, ...narrow.problems], []);
+});
+
+/** A free loopback port (the listener is closed before it is returned). */
+function freePort() {
+  return new Promise((resolvePromise, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolvePromise(port));
+    });
+  });
+}
+
+/** Debian's redis-server on a free loopback port, nothing saved; `stop()` kills it. */
+async function redisServer() {
+  const port = await freePort();
+  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  children.push(child);
+  child.stdout.setEncoding("utf8");
+  await readUntil(child, child.stdout, (t) => t.includes("Ready to accept connections"), "redis-server");
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    async stop() {
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+test("a cap shared through Redis shows this machine beside the whole group, and says when the server is out of reach", async () => {
+  const redis = await redisServer();
+  // The provider keeps every answer back: requests stay in flight as long as the test needs.
+  const provider = await fakeProvider("kimi-code", [KEY], { hold: true });
+  const machines = [];
+  for (const name of ["laptop", "desktop"]) {
+    const box = sandbox();
+    const redline = (args, input) => execFileSync(REDLINE, args, { env: box.env, input });
+    redline(["keys", "add", "kimi-main", "--provider", "kimi-code", "--base-url", provider], KEY);
+    redline(["config", "set", "accounts.kimi-main.concurrency_cap", "2"]);
+    redline(["config", "set", "proxy.queue_max_wait_s", "300"]);
+    redline(["config", "set", "shared.redis_url", redis.url]);
+    const server = await daemon(box, { env: { REDLINE_MACHINE: name } });
+    machines.push({ server, token: redline(["token"]).toString().trim() });
+  }
+  const [laptop, desktop] = machines;
+  const stop = new AbortController();
+  const send = (machine) => fetch(`${machine.server.origin}/kimi-main/coding/v1/chat/completions`, {
+    method: "POST",
+    signal: stop.signal,
+    headers: { authorization: `Bearer ${machine.token}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "kimi-for-coding", messages: [{ role: "user", content: "hi" }] }),
+  }).catch(() => null);
+  try {
+    // The laptop takes both slots of the group…
+    const sent = [send(laptop), send(laptop)];
+    const onLaptop = card(await open(laptop.server), "kimi-main").locator(".shared");
+    await onLaptop.locator('[data-fact="here"]', { hasText: "2 in flight" }).waitFor({ timeout: 20000 });
+    await onLaptop.locator('[data-fact="group"]', { hasText: "2 / 2 in flight · 1 machine" }).waitFor({ timeout: 20000 });
+    // …so the desktop's two requests wait for one, and both machines see the whole group.
+    sent.push(send(desktop), send(desktop));
+    const page = await open(desktop.server);
+    const shared = card(page, "kimi-main").locator(".shared");
+    await shared.locator('[data-fact="here"]', { hasText: "0 in flight · 2 queued" }).waitFor({ timeout: 20000 });
+    await shared.locator('[data-fact="group"]', { hasText: "2 / 2 in flight · 2 queued · 2 machines" }).waitFor({ timeout: 20000 });
+    await onLaptop.locator('[data-fact="group"]', { hasText: "2 / 2 in flight · 2 queued · 2 machines" }).waitFor({ timeout: 20000 });
+    assert.match(await shared.innerText(), /machine desktop/);
+    await shot(page, "shared-cap");
+
+    // The server goes away: this machine's own cap takes over at once, amber, and the card
+    // no longer shows the group's last figures as if they were current.
+    await redis.stop();
+    await card(page, "kimi-main").locator(".reasons li.level-warn", { hasText: "shared limit unavailable, using this machine's cap" }).waitFor({ timeout: 20000 });
+    await shared.locator('[data-fact="group"]', { hasText: "unknown: server out of reach" }).waitFor({ timeout: 20000 });
+    await shared.locator('[data-fact="here"]', { hasText: "2 in flight" }).waitFor({ timeout: 20000 });
+    assert.equal(await shared.getAttribute("data-state"), "unavailable");
+    await shot(page, "shared-cap-unavailable");
+    assert.deepEqual(page.problems, []);
+  } finally {
+    stop.abort();
+  }
 });
