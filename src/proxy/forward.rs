@@ -254,13 +254,8 @@ impl Clients {
         }
     }
 
-    fn for_url(&self, url: &reqwest::Url, uri: &Uri) -> Via<'_> {
-        let loopback = match url.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(name)) => name == "localhost",
-            None => false,
-        };
+    fn for_uri(&self, uri: &Uri) -> Via<'_> {
+        let loopback = uri.host().is_some_and(is_loopback);
         if !loopback && self.proxies.intercept(uri).is_some() {
             Via::Proxy(&self.proxied)
         } else {
@@ -306,7 +301,8 @@ pub struct SoFar {
 /// A request as it goes to the provider: the local token already swapped for the key.
 pub struct Outgoing {
     pub method: Method,
-    pub url: reqwest::Url,
+    /// An absolute `http` or `https` URI (see [`upstream_uri`]).
+    pub uri: Uri,
     pub headers: HeaderMap,
     pub body: RequestBody,
 }
@@ -349,18 +345,10 @@ impl Forwarder {
     pub async fn send(&self, call: &Call, outgoing: Outgoing) -> Result<Answer, ProxyAnswer> {
         let Outgoing {
             method,
-            url,
+            uri,
             mut headers,
             mut body,
         } = outgoing;
-        let host = host_of(&url);
-        // What reqwest did to turn the URL into the request's target.
-        let Ok(uri) = Uri::try_from(url.as_str()) else {
-            return Err(ProxyAnswer::BadUrl);
-        };
-        if !matches!(uri.scheme_str(), Some("http" | "https")) {
-            return Err(ProxyAnswer::BadUrl);
-        }
         // A retry needs the body again: buffer it (bounded), only in this mode.
         let replay = match self.retry {
             Some(_) => {
@@ -384,12 +372,11 @@ impl Forwarder {
             };
             let request = Request {
                 method: method.clone(),
-                url: &url,
                 uri: uri.clone(),
                 headers: request_headers,
                 body: request_body,
             };
-            let answer = self.attempt(request, &host).await?;
+            let answer = self.attempt(request).await?;
             call.record_windows(&answer.headers);
             let status = answer.status;
             let (Some(policy), Some(_)) = (self.retry, &replay) else {
@@ -417,27 +404,27 @@ impl Forwarder {
 
     /// One attempt: the request sent, and the head of the answer back within the first-byte
     /// timeout.
-    async fn attempt(&self, request: Request<'_>, host: &str) -> Result<Answer, ProxyAnswer> {
+    async fn attempt(&self, request: Request) -> Result<Answer, ProxyAnswer> {
         let first_byte_deadline = Instant::now() + self.first_byte_timeout;
-        let timed_out = || ProxyAnswer::FirstByteTimeout {
-            host: host.to_owned(),
-            after: self.first_byte_timeout,
-        };
         let Request {
             method,
-            url,
             uri,
             mut headers,
             body,
         } = request;
-        let (head, body) = match self.clients.for_url(url, &uri) {
+        let host = || host_of(&uri);
+        let timed_out = || ProxyAnswer::FirstByteTimeout {
+            host: host(),
+            after: self.first_byte_timeout,
+        };
+        let (head, body) = match self.clients.for_uri(&uri) {
             Via::Direct(client) => {
                 if !headers.contains_key(header::ACCEPT) {
                     headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
                 }
                 let mut request = http::Request::new(Outbound::direct(body));
                 *request.method_mut() = method;
-                *request.uri_mut() = uri;
+                *request.uri_mut() = uri.clone();
                 *request.headers_mut() = headers;
                 let response =
                     tokio::time::timeout_at(first_byte_deadline, client.request(request))
@@ -449,7 +436,7 @@ impl Forwarder {
                                 timeout: error.is_connect() && timed_out_in(&error),
                                 builder: false,
                             };
-                            describe(host, &error, failed, self.connect_timeout)
+                            describe(&host(), &error, failed, self.connect_timeout)
                         })?;
                 let (head, body) = response.into_parts();
                 let body = http_body_util::BodyDataStream::new(body)
@@ -458,7 +445,10 @@ impl Forwarder {
                 (head, body)
             }
             Via::Proxy(client) => {
-                let mut request = reqwest::Request::new(method, url.clone());
+                let Ok(url) = reqwest::Url::parse(&uri.to_string()) else {
+                    return Err(ProxyAnswer::BadUrl);
+                };
+                let mut request = reqwest::Request::new(method, url);
                 *request.headers_mut() = headers;
                 *request.body_mut() = Outbound::reqwest(body);
                 let response =
@@ -471,7 +461,7 @@ impl Forwarder {
                                 timeout: error.is_timeout(),
                                 builder: error.is_builder(),
                             };
-                            describe(host, &error, failed, self.connect_timeout)
+                            describe(&host(), &error, failed, self.connect_timeout)
                         })?;
                 let (head, body) = http::Response::from(response).into_parts();
                 let body = http_body_util::BodyDataStream::new(body)
@@ -489,11 +479,18 @@ impl Forwarder {
     }
 }
 
+/// Whether a URI's host is this machine (`localhost`, `127.x`, `[::1]`).
+fn is_loopback(host: &str) -> bool {
+    let ip = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// One attempt's request.
-struct Request<'a> {
+struct Request {
     method: Method,
-    /// For choosing the client, and for reqwest.
-    url: &'a reqwest::Url,
     uri: Uri,
     headers: HeaderMap,
     body: Option<Outbound>,
@@ -596,9 +593,9 @@ impl RetryPolicy {
     }
 }
 
-/// `host[:port]` of a URL, for messages.
-pub fn host_of(url: &reqwest::Url) -> String {
-    match (url.host_str(), url.port()) {
+/// `host[:port]` of a URI, for messages.
+pub fn host_of(uri: &Uri) -> String {
+    match (uri.host(), uri.port_u16()) {
         (Some(host), Some(port)) => format!("{host}:{port}"),
         (Some(host), None) => host.to_owned(),
         _ => "the upstream".to_owned(),
@@ -671,6 +668,22 @@ pub fn deepest_cause(error: &(dyn StdError + 'static), connect: bool) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_hosts_are_told_apart_from_real_ones() {
+        for host in ["localhost", "LocalHost", "127.0.0.1", "127.8.9.10", "[::1]"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "api.openai.com",
+            "localhost.example",
+            "10.0.0.1",
+            "[2001:db8::1]",
+            "",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
     use crate::providers::throttle::Cause;
 
     const POLICY: RetryPolicy = RetryPolicy {

@@ -550,7 +550,7 @@ impl Proxy {
         headers::mark_sensitive(&mut outgoing);
         let stripped = headers::strip_query_credentials(path_and_query, &inner.credentials);
         let path_and_query = stripped.as_deref().unwrap_or(path_and_query);
-        let url = upstream_url(&inner.hosts, &upstream.origin, path_and_query)
+        let uri = upstream_uri(&inner.hosts, &upstream.origin, path_and_query)
             .ok_or(ProxyAnswer::BadUrl)?;
         // The daemon's connections carry their peer; a request's headers name most tools, and
         // only for the rest is the process behind the connection looked up.
@@ -571,7 +571,7 @@ impl Proxy {
             },
             outgoing: Outgoing {
                 method: parts.method,
-                url,
+                uri,
                 headers: outgoing,
                 body: RequestBody::new(body),
             },
@@ -668,16 +668,24 @@ impl Proxy {
     }
 }
 
-/// `origin + path_and_query`, through the host map (tests and the demo stand in for real
-/// hosts on loopback).
-fn upstream_url(hosts: &HostMap, origin: &str, path_and_query: &str) -> Option<reqwest::Url> {
-    let path = if path_and_query.starts_with('/') {
-        path_and_query.to_owned()
+/// The provider's URI for a request: `origin` (scheme and host, perhaps a path) joined with
+/// the request's path and query, through the host map (tests and the demo stand in for real
+/// hosts on loopback). `None` unless the result is an absolute `http` or `https` URI. The path
+/// goes on as the client sent it (already a valid URI path: the local server parsed it).
+fn upstream_uri(hosts: &HostMap, origin: &str, path_and_query: &str) -> Option<http::Uri> {
+    let origin = origin.trim_end_matches('/');
+    let slash = if path_and_query.starts_with('/') {
+        ""
     } else {
-        format!("/{path_and_query}")
+        "/"
     };
-    let url = hosts.rewrite(&format!("{}{path}", origin.trim_end_matches('/')));
-    reqwest::Url::parse(&url).ok()
+    let mut joined = String::with_capacity(origin.len() + slash.len() + path_and_query.len());
+    joined.push_str(origin);
+    joined.push_str(slash);
+    joined.push_str(path_and_query);
+    let uri = http::Uri::try_from(hosts.rewrite(&joined)).ok()?;
+    let web = matches!(uri.scheme_str(), Some("http" | "https"));
+    (web && uri.host().is_some_and(|h| !h.is_empty())).then_some(uri)
 }
 
 /// One request's identity for the books: the account, the tool, the provider, the cap.
@@ -936,7 +944,7 @@ mod tests {
     #[test]
     fn upstream_urls_join_origin_and_path_through_the_host_map() {
         let hosts = HostMap::parse("https://api.kimi.com=http://127.0.0.1:4301").unwrap();
-        let url = |origin, path| upstream_url(&hosts, origin, path).map(|u| u.to_string());
+        let url = |origin, path| upstream_uri(&hosts, origin, path).map(|u| u.to_string());
         assert_eq!(
             url(
                 "https://api.kimi.com",
