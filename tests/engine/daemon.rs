@@ -501,3 +501,82 @@ fn a_key_quoted_by_the_provider_is_masked_everywhere_redline_repeats_it() {
         );
     }
 }
+
+/// A stand-in for a company's HTTP proxy on loopback that refuses every tunnel (`403`, one
+/// request per connection) and keeps the head of each request it was sent.
+fn refusing_http_proxy() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buffer) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buffer[..n]),
+                }
+            }
+            kept.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&request).into_owned());
+            let reply = "HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    (address, seen)
+}
+
+#[test]
+fn a_provider_behind_the_system_proxy_is_asked_for_through_it() {
+    const FAR_KEY: &str = "sk-proj-BehindTheCompanyProxy000000000001";
+    let (proxy, seen) = refusing_http_proxy();
+    let sandbox = Sandbox::new();
+    // The provider's real host, which only the proxy could reach from a company network (and
+    // nothing here can): Redline's upstream client must ask the proxy for it.
+    sandbox.add_key_unchecked("far", "openai", None, FAR_KEY);
+    let token = sandbox.token();
+    let daemon = Daemon::start_args(
+        &sandbox,
+        &["--listen", "127.0.0.1:0"],
+        &[
+            ("HTTPS_PROXY", &proxy),
+            ("https_proxy", &proxy),
+            ("NO_PROXY", ""),
+            ("no_proxy", ""),
+        ],
+    );
+    let answer = http()
+        .post(daemon.url("/far/v1/chat/completions"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(r#"{"model":"gpt-5","messages":[]}"#)
+        .send()
+        .unwrap();
+    let status = answer.status();
+    let text = answer.text().unwrap();
+    assert_eq!(
+        status,
+        502,
+        "the tunnel was refused: {text}\n{}",
+        daemon.log()
+    );
+    assert!(text.contains("api.openai.com"), "names the host: {text}");
+    let heads = seen.lock().unwrap().clone();
+    assert!(
+        heads
+            .iter()
+            .any(|head| head.starts_with("CONNECT api.openai.com:443 HTTP/1.1\r\n")),
+        "the proxy was asked for a tunnel to the provider: {heads:?}"
+    );
+    for head in &heads {
+        assert!(!head.contains(&token) && !head.contains(FAR_KEY), "{head}");
+    }
+}
