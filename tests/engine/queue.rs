@@ -5,8 +5,7 @@
 //! go. No timing decides an outcome: each step waits for an event (an answer, a line the
 //! daemon prints, a counter of the fake), within a deadline.
 
-use crate::support::{Daemon, KimiAccount, Sandbox, http};
-use redline::fakes::{ChatCounters, FakeProvider};
+use crate::support::{Daemon, KimiAccount, Sandbox, http, wait_for_chats};
 use serde_json::{Value, json};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -71,20 +70,6 @@ fn next_answer(answers: &mpsc::Receiver<Answer>, what: &str) -> Answer {
         .unwrap_or_else(|_| panic!("no answer {what} within {} s", WITHIN.as_secs()))
 }
 
-/// Waits, woken by the fake's own notifications, for its chat counters to satisfy `done`.
-fn wait_for_chats(fake: &FakeProvider, what: &str, done: impl Fn(&ChatCounters) -> bool) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    let counters = runtime.block_on(fake.wait_for_chats(WITHIN, &done));
-    assert!(
-        done(&counters),
-        "not {what} within {} s: {counters:?}",
-        WITHIN.as_secs()
-    );
-}
-
 /// `redline config set KEY VALUE`, then the daemon's word that it has applied the change.
 fn set_and_reload(account: &KimiAccount, daemon: &mut Daemon, key: &str, value: &str) -> String {
     let saved = account.sandbox.run(&["config", "set", key, value]).ok();
@@ -134,7 +119,7 @@ fn a_second_tool_is_not_starved_by_a_fan_out() {
         full.message().contains("is full (19 requests already wait"),
         "{full:?}"
     );
-    wait_for_chats(&account.provider, "one request held at Kimi", |c| {
+    wait_for_chats(&account.provider, "one request held at Kimi", WITHIN, |c| {
         c.in_flight == 1
     });
 
@@ -176,7 +161,7 @@ fn a_lowered_queue_wait_applies_to_the_running_daemon() {
     let (account, mut daemon) = capped(&[("proxy.queue_max_wait_s", "60")]);
     let (answered, answers) = mpsc::channel();
     send(&daemon, &account.token, CLAUDE_CODE, &answered);
-    wait_for_chats(&account.provider, "one request held at Kimi", |c| {
+    wait_for_chats(&account.provider, "one request held at Kimi", WITHIN, |c| {
         c.in_flight == 1
     });
     send(&daemon, &account.token, CLAUDE_CODE, &answered);

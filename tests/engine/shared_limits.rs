@@ -4,8 +4,8 @@
 //! N requests in flight. Every wait is for an event (the fake's counters, an answer, a status)
 //! within a deadline.
 
-use crate::support::{Daemon, Sandbox, fake, http};
-use redline::fakes::{ChatCounters, FakeProvider};
+use crate::support::{Daemon, Sandbox, fake, http, wait_for_chats};
+use redline::fakes::FakeProvider;
 use redline::providers::ProviderId;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
@@ -175,19 +175,6 @@ fn sample(text: &str, series: &str) -> u64 {
         .unwrap_or_else(|_| panic!("{series}: {}", found[0]))
 }
 
-fn wait_for_chats(fake: &FakeProvider, what: &str, done: impl Fn(&ChatCounters) -> bool) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    let counters = runtime.block_on(fake.wait_for_chats(WITHIN, &done));
-    assert!(
-        done(&counters),
-        "not {what} within {} s: {counters:?}",
-        WITHIN.as_secs()
-    );
-}
-
 /// The account's `shared` figures in a machine's status, once `wanted` holds.
 fn wait_for_shared(machine: &Machine, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
     let status = machine
@@ -276,7 +263,7 @@ fn three_machines_share_one_cap_and_a_dead_one_frees_its_slots() {
         }
         let _ = round;
     }
-    wait_for_chats(&provider, "N requests held at the provider", |c| {
+    wait_for_chats(&provider, "N requests held at the provider", WITHIN, |c| {
         c.in_flight == N as usize
     });
     // The others wait: the group's figures say so on every machine. `group_queued` counts
@@ -321,7 +308,7 @@ fn three_machines_share_one_cap_and_a_dead_one_frees_its_slots() {
     for _ in 0..N {
         send(&machines[0], &answered);
     }
-    wait_for_chats(&provider, "the laptop's N held", |c| {
+    wait_for_chats(&provider, "the laptop's N held", WITHIN, |c| {
         c.in_flight == N as usize
     });
     let mut laptop = machines.remove(0);
@@ -360,7 +347,9 @@ fn a_stopped_redis_falls_back_to_the_local_cap_and_recovers() {
         send(m, &answered);
         send(m, &answered);
     }
-    wait_for_chats(&provider, "N in flight", |c| c.in_flight == N as usize);
+    wait_for_chats(&provider, "N in flight", WITHIN, |c| {
+        c.in_flight == N as usize
+    });
     redis.stop();
     for m in &machines {
         let account = wait_for_shared(m, "the fallback", |a| a["shared"]["state"] == "unavailable");
@@ -376,7 +365,9 @@ fn a_stopped_redis_falls_back_to_the_local_cap_and_recovers() {
         );
     }
     // Under the local caps the waiting requests go on (each machine allows N).
-    wait_for_chats(&provider, "the waiting requests sent", |c| c.in_flight == 6);
+    wait_for_chats(&provider, "the waiting requests sent", WITHIN, |c| {
+        c.in_flight == 6
+    });
     let redis = Redis::start_on(port);
     for m in &machines {
         let account = wait_for_shared(m, "the shared cap back", |a| {
@@ -715,7 +706,7 @@ fn machines_share_the_cap_over_rediss_trusting_a_ca_from_ssl_cert_file() {
             send(m, &answered);
         }
     }
-    wait_for_chats(&provider, "N requests held at the provider", |c| {
+    wait_for_chats(&provider, "N requests held at the provider", WITHIN, |c| {
         c.in_flight == N as usize
     });
     wait_for_shared(&machines[1], "the other N waiting for the group", |a| {
@@ -862,7 +853,9 @@ fn a_redis_password_from_the_keyring_logs_in_and_never_shows() {
     for _ in 0..N {
         send(&machine, &answered);
     }
-    wait_for_chats(&provider, "N in flight", |c| c.in_flight == N as usize);
+    wait_for_chats(&provider, "N in flight", WITHIN, |c| {
+        c.in_flight == N as usize
+    });
     let status = wait_for_shared(&machine, "the group's leases", |a| {
         a["shared"]["group_in_flight"] == N
     });

@@ -9,8 +9,7 @@
 //! provider) within a generous deadline; the only paced thing is the attacker's trickle. The
 //! daemon's descriptors are counted in `/proc` (Linux), polled as no event announces them.
 
-use crate::support::{Daemon, KimiAccount};
-use redline::fakes::{ChatCounters, FakeProvider};
+use crate::support::{Daemon, KimiAccount, wait_for_chats};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -177,19 +176,6 @@ fn metric(daemon: &Daemon, admin: &str, name: &str) -> f64 {
         .unwrap()
 }
 
-/// Waits, woken by the fake's own notifications, for its chat counters to satisfy `done`.
-fn wait_for_chats(fake: &FakeProvider, what: &str, done: impl Fn(&ChatCounters) -> bool) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    let counters = runtime.block_on(fake.wait_for_chats(WITHIN, &done));
-    assert!(
-        done(&counters),
-        "not {what} within {WITHIN:?}: {counters:?}"
-    );
-}
-
 /// A chat request through the proxy, as raw bytes.
 fn chat_request(token: &str, stream: bool) -> Vec<u8> {
     let body = format!(
@@ -323,7 +309,7 @@ fn at_the_connection_cap_healthz_answers_and_the_refusal_is_counted() {
             stream
         })
         .collect();
-    wait_for_chats(&account.provider, "8 requests held at Kimi", |c| {
+    wait_for_chats(&account.provider, "8 requests held at Kimi", WITHIN, |c| {
         c.in_flight == 8
     });
     let refused_before = metric(&daemon, &account.admin, "redline_connections_refused_total");
@@ -376,14 +362,17 @@ fn clients_that_give_up_before_the_answer_free_their_descriptors() {
             stream
         })
         .collect();
-    wait_for_chats(&account.provider, "300 requests held at Kimi", |c| {
-        c.in_flight == 300
-    });
+    wait_for_chats(
+        &account.provider,
+        "300 requests held at Kimi",
+        WITHIN,
+        |c| c.in_flight == 300,
+    );
     // A socket from each client and one to the provider for each.
     let during = descriptors(pid);
     assert!(during >= 600, "{before} → {during}");
     drop(clients);
-    wait_for_chats(&account.provider, "300 cancelled", |c| {
+    wait_for_chats(&account.provider, "300 cancelled", WITHIN, |c| {
         c.cancelled == 300 && c.in_flight == 0
     });
     wait_descriptors(pid, before + SLACK, "the daemon's descriptors back");
@@ -420,7 +409,7 @@ fn clients_that_give_up_during_the_stream_free_their_descriptors() {
     }
     assert_eq!(account.provider.chat_counters().in_flight, 100);
     drop(clients);
-    wait_for_chats(&account.provider, "100 cancelled mid-stream", |c| {
+    wait_for_chats(&account.provider, "100 cancelled mid-stream", WITHIN, |c| {
         c.cancelled == 100 && c.in_flight == 0
     });
     wait_descriptors(pid, before + SLACK, "the daemon's descriptors back");

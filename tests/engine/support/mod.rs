@@ -10,7 +10,7 @@ pub mod scenario;
 pub use daemon::Daemon;
 pub use scenario::KimiAccount;
 
-use redline::fakes::FakeProvider;
+use redline::fakes::{ChatCounters, FakeProvider};
 use redline::providers::ProviderId;
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
@@ -258,6 +258,27 @@ pub fn python() -> String {
          run scripts/test.sh, which installs them in target/sdk-venv and sets \
          REDLINE_TEST_PYTHON",
     )
+}
+
+/// Waits, woken by the fake's own notifications, for its chat counters to satisfy `done`;
+/// fails naming `what`, with the last counters, after `within`.
+pub fn wait_for_chats(
+    fake: &FakeProvider,
+    what: &str,
+    within: Duration,
+    done: impl Fn(&ChatCounters) -> bool,
+) -> ChatCounters {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let counters = runtime.block_on(fake.wait_for_chats(within, &done));
+    assert!(
+        done(&counters),
+        "not {what} within {} s: {counters:?}",
+        within.as_secs()
+    );
+    counters
 }
 
 /// For what no event announces: asks `probe` every `every` until its answer is `done`, and
