@@ -40,6 +40,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{command_line, load_average, ms, percentile, redline_binary};
+
 /// The upstream's non-streamed answer, an OpenAI chat completion of the usual size.
 const CHAT_RESPONSE: &str = r#"{"id":"chatcmpl-bench0000000000000000000001","object":"chat.completion","created":1767225600,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"A short answer of the size a chat completion usually has: a sentence or two.","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":42,"completion_tokens":18,"total_tokens":60,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_bench0001"}"#;
 const CHAT_REQUEST: &str =
@@ -304,14 +307,6 @@ impl Process {
 impl Drop for Process {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-fn redline_binary() -> PathBuf {
-    match std::env::var_os("REDLINE_BENCH_BIN") {
-        Some(path) => PathBuf::from(path),
-        // Built by cargo with the bench's profile (release settings).
-        None => PathBuf::from(env!("CARGO_BIN_EXE_redline")),
     }
 }
 
@@ -918,12 +913,6 @@ async fn wait_until_up(
 // ---------------------------------------------------------------------------------------------
 // Statistics and the report
 
-/// Nearest-rank percentile of sorted samples.
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
 fn median_f64(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
@@ -932,10 +921,6 @@ fn median_f64(values: &mut [f64]) -> f64 {
     } else {
         (values[n / 2 - 1] + values[n / 2]) / 2.0
     }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 /// kB (KiB, as /proc counts) to MiB.
@@ -949,30 +934,6 @@ fn signed_ms(value: f64) -> String {
 
 fn verdict(pass: bool) -> &'static str {
     if pass { "**pass**" } else { "**FAIL**" }
-}
-
-fn command_line(program: &str, args: &[&str]) -> String {
-    Command::new(program)
-        .args(args)
-        .output()
-        .ok()
-        .map(|o| {
-            let text = if o.stdout.is_empty() {
-                o.stderr
-            } else {
-                o.stdout
-            };
-            String::from_utf8_lossy(&text).trim().to_owned()
-        })
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|| "unknown".into())
 }
 
 fn cpu_model() -> String {

@@ -32,6 +32,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{command_line, load_average, ms, percentile, redline_binary};
+
 const CHAT_RESPONSE: &str = r#"{"id":"chatcmpl-bench0000000000000000000001","object":"chat.completion","created":1767225600,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"A short answer of the size a chat completion usually has: a sentence or two.","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":42,"completion_tokens":18,"total_tokens":60},"system_fingerprint":"fp_bench0001"}"#;
 const CHAT_REQUEST: &str =
     r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say something short."}]}"#;
@@ -167,13 +170,6 @@ fn start_upstream() -> Result<SocketAddr, String> {
         });
     });
     Ok(addr)
-}
-
-fn redline_binary() -> PathBuf {
-    match std::env::var_os("REDLINE_BENCH_BIN") {
-        Some(path) => PathBuf::from(path),
-        None => PathBuf::from(env!("CARGO_BIN_EXE_redline")),
-    }
 }
 
 /// `redline ARGS` in `home` with `stdin`, its stdout; an error if it fails.
@@ -314,39 +310,6 @@ async fn call(client: &reqwest::Client, url: &str, token: &str) -> Result<Durati
         return Err(format!("{url}: {status}: {shown}"));
     }
     Ok(elapsed)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn command_line(program: &str, args: &[&str]) -> String {
-    Command::new(program)
-        .args(args)
-        .output()
-        .ok()
-        .map(|o| {
-            let text = if o.stdout.is_empty() {
-                o.stderr
-            } else {
-                o.stdout
-            };
-            String::from_utf8_lossy(&text).trim().to_owned()
-        })
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 fn run() -> Result<(), String> {
