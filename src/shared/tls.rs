@@ -148,55 +148,56 @@ mod tests {
 
     #[test]
     fn handshake_failures_say_what_to_do() {
-        let untrusted = explain(
-            "redis.example",
-            6380,
-            &failed(rustls::Error::InvalidCertificate(
-                CertificateError::UnknownIssuer,
-            )),
-        );
-        assert!(
-            untrusted.contains("the certificate of redis.example is not trusted")
-                && untrusted.contains("SSL_CERT_FILE"),
-            "{untrusted}"
-        );
-        let name = explain(
-            "10.0.0.7",
-            6380,
-            &failed(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForNameContext {
-                    expected: ServerName::try_from("10.0.0.7").unwrap(),
-                    presented: vec!["DnsName(\"redis.example\")".into()],
-                },
-            )),
-        );
-        assert!(
-            name.contains("is made for redis.example, not for the name 10.0.0.7")
-                && name.contains("shared.redis_url"),
-            "{name}"
-        );
-        let plain = explain(
-            "h",
-            6379,
-            &failed(rustls::Error::InvalidMessage(
-                rustls::InvalidMessage::InvalidContentType,
-            )),
-        );
-        assert!(
-            plain.contains("h:6379 does not answer in TLS") && plain.contains("redis://"),
-            "{plain}"
-        );
-        let closed = explain(
-            "h",
-            6379,
-            &std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "eof"),
-        );
-        assert!(closed.contains("plain-text port"), "{closed}");
-        let expired = explain(
-            "h",
-            1,
-            &failed(rustls::Error::InvalidCertificate(CertificateError::Expired)),
-        );
-        assert!(expired.contains("has expired"), "{expired}");
+        let misnamed = CertificateError::NotValidForNameContext {
+            expected: ServerName::try_from("10.0.0.7").unwrap(),
+            presented: vec!["DnsName(\"redis.example\")".into()],
+        };
+        let not_tls = rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType);
+        let cases = [
+            (
+                "redis.example",
+                6380,
+                failed(rustls::Error::InvalidCertificate(
+                    CertificateError::UnknownIssuer,
+                )),
+                &[
+                    "the certificate of redis.example is not trusted",
+                    "SSL_CERT_FILE",
+                ][..],
+            ),
+            (
+                "10.0.0.7",
+                6380,
+                failed(rustls::Error::InvalidCertificate(misnamed)),
+                &[
+                    "is made for redis.example, not for the name 10.0.0.7",
+                    "shared.redis_url",
+                ],
+            ),
+            (
+                "h",
+                6379,
+                failed(not_tls),
+                &["h:6379 does not answer in TLS", "redis://"],
+            ),
+            (
+                "h",
+                6379,
+                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "eof"),
+                &["plain-text port"],
+            ),
+            (
+                "h",
+                1,
+                failed(rustls::Error::InvalidCertificate(CertificateError::Expired)),
+                &["has expired"],
+            ),
+        ];
+        for (host, port, error, said) in cases {
+            let explained = explain(host, port, &error);
+            for words in said {
+                assert!(explained.contains(words), "{words:?} not in {explained:?}");
+            }
+        }
     }
 }
