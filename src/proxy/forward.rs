@@ -412,11 +412,6 @@ impl Forwarder {
             mut headers,
             body,
         } = request;
-        let host = || host_of(&uri);
-        let timed_out = || ProxyAnswer::FirstByteTimeout {
-            host: host(),
-            after: self.first_byte_timeout,
-        };
         let (head, body) = match self.clients.for_uri(&uri) {
             Via::Direct(client) => {
                 if !headers.contains_key(header::ACCEPT) {
@@ -426,23 +421,13 @@ impl Forwarder {
                 *request.method_mut() = method;
                 *request.uri_mut() = uri.clone();
                 *request.headers_mut() = headers;
-                let response =
-                    tokio::time::timeout_at(first_byte_deadline, client.request(request))
-                        .await
-                        .map_err(|_| timed_out())?
-                        .map_err(|error| {
-                            let failed = Failure {
-                                connect: error.is_connect(),
-                                timeout: error.is_connect() && timed_out_in(&error),
-                                builder: false,
-                            };
-                            describe(&host(), &error, failed, self.connect_timeout)
-                        })?;
-                let (head, body) = response.into_parts();
-                let body = http_body_util::BodyDataStream::new(body)
-                    .map_err(BoxError::from)
-                    .boxed();
-                (head, body)
+                let sent = client.request(request);
+                self.head_within(first_byte_deadline, &uri, sent, |error| Failure {
+                    connect: error.is_connect(),
+                    timeout: error.is_connect() && timed_out_in(error),
+                    builder: false,
+                })
+                .await?
             }
             Via::Proxy(client) => {
                 let Ok(url) = reqwest::Url::parse(&uri.to_string()) else {
@@ -451,23 +436,13 @@ impl Forwarder {
                 let mut request = reqwest::Request::new(method, url);
                 *request.headers_mut() = headers;
                 *request.body_mut() = Outbound::reqwest(body);
-                let response =
-                    tokio::time::timeout_at(first_byte_deadline, client.execute(request))
-                        .await
-                        .map_err(|_| timed_out())?
-                        .map_err(|error| {
-                            let failed = Failure {
-                                connect: error.is_connect(),
-                                timeout: error.is_timeout(),
-                                builder: error.is_builder(),
-                            };
-                            describe(&host(), &error, failed, self.connect_timeout)
-                        })?;
-                let (head, body) = http::Response::from(response).into_parts();
-                let body = http_body_util::BodyDataStream::new(body)
-                    .map_err(BoxError::from)
-                    .boxed();
-                (head, body)
+                let sent = async { client.execute(request).await.map(http::Response::from) };
+                self.head_within(first_byte_deadline, &uri, sent, |error| Failure {
+                    connect: error.is_connect(),
+                    timeout: error.is_timeout(),
+                    builder: error.is_builder(),
+                })
+                .await?
             }
         };
         Ok(Answer {
@@ -476,6 +451,42 @@ impl Forwarder {
             body,
             first_byte_deadline,
         })
+    }
+
+    /// The head of the answer `sent` brings, by `deadline`, and its body as a stream; a
+    /// transport error in plain words (`failure` says what kind of error it is).
+    async fn head_within<B, E>(
+        &self,
+        deadline: Instant,
+        uri: &Uri,
+        sent: impl Future<Output = Result<http::Response<B>, E>>,
+        failure: impl FnOnce(&E) -> Failure,
+    ) -> Result<
+        (
+            http::response::Parts,
+            BoxStream<'static, Result<Bytes, BoxError>>,
+        ),
+        ProxyAnswer,
+    >
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+        E: StdError + 'static,
+    {
+        let response = tokio::time::timeout_at(deadline, sent)
+            .await
+            .map_err(|_| ProxyAnswer::FirstByteTimeout {
+                host: host_of(uri),
+                after: self.first_byte_timeout,
+            })?
+            .map_err(|error| {
+                describe(&host_of(uri), &error, failure(&error), self.connect_timeout)
+            })?;
+        let (head, body) = response.into_parts();
+        let body = http_body_util::BodyDataStream::new(body)
+            .map_err(Into::into)
+            .boxed();
+        Ok((head, body))
     }
 }
 
