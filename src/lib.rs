@@ -9,6 +9,7 @@ pub mod error;
 pub mod fakes;
 pub mod history;
 pub mod keys;
+pub mod lanes;
 pub mod poll;
 pub mod providers;
 pub mod proxy;

@@ -204,7 +204,8 @@ fn tls_config() -> rustls::ClientConfig {
 /// reqwest always did).
 #[derive(Clone)]
 pub struct Clients {
-    direct: Direct,
+    /// One per lane; off the lanes, the first.
+    direct: Arc<[Direct]>,
     proxied: reqwest::Client,
     /// The system's proxy settings, as reqwest reads them.
     proxies: Arc<Matcher>,
@@ -235,12 +236,17 @@ impl Clients {
             inner: https,
             timeout: connect_timeout,
         };
-        let direct =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .timer(hyper_util::rt::TokioTimer::new())
-                .pool_timer(hyper_util::rt::TokioTimer::new())
-                .pool_idle_timeout(pool_idle_timeout)
-                .build(connector);
+        // A pool per lane: a provider connection is polled by the lane that opened it, so the
+        // lane that uses it must be the same one (see `lanes`).
+        let direct = (0..crate::lanes::count())
+            .map(|_| {
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .pool_timer(hyper_util::rt::TokioTimer::new())
+                    .pool_idle_timeout(pool_idle_timeout)
+                    .build(connector.clone())
+            })
+            .collect();
         let proxied = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .pool_idle_timeout(pool_idle_timeout)
@@ -259,7 +265,8 @@ impl Clients {
         if !loopback && self.proxies.intercept(uri).is_some() {
             Via::Proxy(&self.proxied)
         } else {
-            Via::Direct(&self.direct)
+            let lane = crate::lanes::current().unwrap_or(0);
+            Via::Direct(&self.direct[lane % self.direct.len()])
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::keys::account_id::AccountId;
 use crate::keys::credentials::Credentials;
 use crate::keys::token::{DEFAULT_TOOL, TokenStore, generate_admin, generate_token};
 use crate::keys::vault::Vault;
+use crate::lanes::Lanes;
 use crate::poll::fetch::{HostMap, HttpClient};
 use crate::poll::monitor::{
     Monitor, Secrets, keep_known, keyring_down, load_secrets_quietly, retry_keyring,
@@ -482,6 +483,8 @@ pub async fn serve_with(
         },
         history,
     );
+    // The threads that will serve the port, there before anyone is told it is open.
+    let lanes = Lanes::start();
     on_ready(state.api.clone());
     // Where this engine listens, for `redline env`, `status`, `connect`; the demo is not the
     // user's Redline, so it says nothing there.
@@ -571,7 +574,7 @@ pub async fn serve_with(
         shutdown.await;
         api.stop();
     };
-    listener::serve(listener, router(state), connections, shutdown).await;
+    listener::serve(listener, lanes, router(state), connections, shutdown).await;
     if let Some(store) = history {
         // Commits what is queued and closes the file cleanly.
         let closing = store.clone();

@@ -12,7 +12,8 @@
 //!   Each of these counts as refused (`redline_connections_refused_total`);
 //! - accept errors (out of descriptors) pause the loop briefly and are logged once a minute;
 //! - once a burst of connections is over, the heap is trimmed (glibc keeps what it freed);
-//! - a moment after it starts, the file pages only starting up used are let go (`resident`).
+//! - a moment after it starts, the file pages only starting up used are let go (`resident`);
+//! - connections are served on one single-threaded runtime per core (`lanes`).
 //!
 //! The desktop app's tray reads the engine's status in-process and needs no connection.
 //!
@@ -21,6 +22,7 @@
 //! streaming, or waiting for the provider) is never cut by these limits: the proxy's own
 //! timeouts govern it.
 
+use crate::lanes::Lanes;
 use crate::proxy::redline_error;
 use crate::serve::access::{self, Route};
 use crate::tools::request_tool::Peer;
@@ -445,12 +447,13 @@ impl Conn {
     }
 }
 
-/// Serves `router` on `listener` within `connections`' bounds until `shutdown` completes,
-/// then stops accepting, lets every request in progress finish and returns once all
-/// connections have closed. Each request carries its connection's [`Peer`] (axum's
+/// Serves `router` on `listener`, each connection on one of `lanes`, within `connections`'
+/// bounds until `shutdown` completes, then stops accepting, lets every request in progress
+/// finish and returns once all connections have closed. Each request carries its connection's [`Peer`] (axum's
 /// `ConnectInfo<Peer>`).
 pub async fn serve(
     listener: TcpListener,
+    lanes: Lanes,
     router: Router,
     connections: Connections,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -494,7 +497,16 @@ pub async fn serve(
             stopping: stopping.clone(),
             _open: open.clone(),
         };
-        tokio::spawn(task.run(stream, peer, router.clone()));
+        // Handed to a lane as a plain socket: it is registered with that lane's runtime.
+        let Ok(stream) = stream.into_std() else {
+            continue;
+        };
+        let router = router.clone();
+        lanes.run(move || {
+            if let Ok(stream) = TcpStream::from_std(stream) {
+                tokio::spawn(task.run(stream, peer, router));
+            }
+        });
     }
     drop(listener);
     let _ = stop.send(true);

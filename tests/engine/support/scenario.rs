@@ -10,6 +10,7 @@ use redline::keys::Keys;
 use redline::keys::credentials::Credentials;
 use redline::keys::secret::Secret;
 use redline::keys::token::{DEFAULT_TOOL, generate_admin, generate_token};
+use redline::lanes::Lanes;
 use redline::poll::fetch::HostMap;
 use redline::providers::ProviderId;
 use redline::serve::daemon::{Inputs, start_with_history};
@@ -114,6 +115,7 @@ impl InProcessEngine {
         let connections = state.connections.clone();
         tokio::spawn(listener::serve(
             socket,
+            Lanes::start(),
             router(state),
             connections,
             std::future::pending(),
