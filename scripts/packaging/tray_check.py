@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -36,7 +35,7 @@ def main():
 
     # A home of its own with no keys, on a free port: what a new user's first start looks like,
     # never this machine's Redline or config.
-    home = tempfile.mkdtemp(prefix="redline-package-test-")
+    home = smoke.temp_dir("redline-package-test-")
     with open(os.path.join(home, "config.toml"), "w") as f:
         f.write('[proxy]\nlisten = "127.0.0.1:0"\n')
     user_home = os.path.join(home, "user-home")
@@ -106,3 +105,4 @@ if __name__ == "__main__":
         smoke.fail(f"unexpected {type(error).__name__}: {error}")
     finally:
         smoke.end_spawned()
+        smoke.remove_temp_dirs()

@@ -34,6 +34,7 @@ import ctypes
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -62,6 +63,8 @@ ADDED_KEY = "sk-kimi-SmokeTestKeyAddedDuringDemo0001"
 
 # Every process the test starts, ended (with everything under it) however the test ends.
 SPAWNED = []
+# Every directory the test makes, removed however it ends (its logs go to the artifacts folder).
+TEMP_DIRS = []
 
 
 def fail(message):
@@ -73,6 +76,19 @@ def spawn(args, **kwargs):
     process = subprocess.Popen(args, **kwargs)
     SPAWNED.append(process)
     return process
+
+
+def temp_dir(prefix):
+    """A new directory under the system's temp folder, removed by remove_temp_dirs."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    TEMP_DIRS.append(path)
+    return path
+
+
+def remove_temp_dirs():
+    """After end_spawned: nothing that could write there is left running."""
+    for path in TEMP_DIRS:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def become_subreaper():
@@ -491,7 +507,7 @@ def main():
     notify_mock = dbus.Interface(
         bus.get_object(NOTIFICATIONS, "/org/freedesktop/Notifications"), "org.freedesktop.DBus.Mock"
     )
-    home = tempfile.mkdtemp(prefix="redline-smoke-")
+    home = temp_dir("redline-smoke-")
     # A free port: another Redline on this machine must not collide with the test.
     with open(os.path.join(home, "config.toml"), "w") as f:
         f.write('[proxy]\nlisten = "127.0.0.1:0"\n')
@@ -517,7 +533,7 @@ def main():
     blocker.bind(("127.0.0.1", 0))
     blocker.listen()
     busy_port = blocker.getsockname()[1]
-    busy_home = tempfile.mkdtemp(prefix="redline-smoke-busy-")
+    busy_home = temp_dir("redline-smoke-busy-")
     with open(os.path.join(busy_home, "config.toml"), "w") as f:
         f.write(f'[proxy]\nlisten = "127.0.0.1:{busy_port}"\n')
     with open(os.path.join(artifacts, "desktop-busy-port-stderr.log"), "w") as busy_log:
@@ -778,3 +794,4 @@ if __name__ == "__main__":
         fail(f"unexpected {type(error).__name__}: {error}")
     finally:
         end_spawned()
+        remove_temp_dirs()

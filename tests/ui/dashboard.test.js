@@ -9,7 +9,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
 import { createServer } from "node:net";
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,6 +28,8 @@ const WRONG_KEY = "sk-kimi-UiWrongKeyCdefghijklmnopq3333";
 
 let browser;
 const children = [];
+/** Every sandbox made, removed once the processes that use them have ended. */
+const sandboxes = [];
 
 before(async () => {
   assert.ok(process.env.REDLINE_TEST_SECRET_SERVICE, "run inside dbus-run-session -- scripts/with-test-keyring.sh");
@@ -44,12 +46,18 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
+  const ended = children
+    .filter((child) => child.exitCode === null && child.signalCode === null)
+    .map((child) => new Promise((done) => child.once("exit", done)));
   for (const child of children) child.kill("SIGKILL");
+  await Promise.all(ended);
+  for (const dir of sandboxes) rmSync(dir, { recursive: true, force: true });
 });
 
 /** A temp REDLINE_HOME and a keyring service of its own. */
 function sandbox() {
   const dir = mkdtempSync(join(tmpdir(), "redline-ui-"));
+  sandboxes.push(dir);
   mkdirSync(join(dir, "user-home"));
   return {
     dir,
