@@ -2,8 +2,8 @@
 //! ("lanes"), the way nginx runs one worker process per core. A connection, the proxied
 //! request on it and the provider connection it goes out on are then polled by one thread, so
 //! a request's steps never wait for another thread to wake: on Tokio's shared multi-threaded
-//! runtime two workers woke each other several times per proxied request, and that waking
-//! (futex, scheduler) was most of the proxy's kernel time.
+//! runtime two workers woke each other several times per proxied request, a third of a
+//! request's CPU time at concurrency 1 (benches/README.md, "Lanes").
 //!
 //! Everything else (pollers, the history writer, the accept loop) stays on the runtime that
 //! started the server.
@@ -45,7 +45,7 @@ impl Lanes {
                 Ok(sender) => senders.push(sender),
                 Err(err) => {
                     eprintln!(
-                        "redline: serving on {} of {} threads ({err})",
+                        "redline: serving connections on {} threads instead of {} ({err})",
                         senders.len().max(1),
                         count()
                     );

@@ -449,8 +449,8 @@ impl Conn {
 
 /// Serves `router` on `listener`, each connection on one of `lanes`, within `connections`'
 /// bounds until `shutdown` completes, then stops accepting, lets every request in progress
-/// finish and returns once all connections have closed. Each request carries its connection's [`Peer`] (axum's
-/// `ConnectInfo<Peer>`).
+/// finish and returns once all connections have closed. Each request carries its
+/// connection's [`Peer`] (axum's `ConnectInfo<Peer>`).
 pub async fn serve(
     listener: TcpListener,
     lanes: Lanes,
