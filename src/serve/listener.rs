@@ -25,8 +25,8 @@
 use crate::lanes::Lanes;
 use crate::proxy::redline_error;
 use crate::serve::access::{self, Route};
+use crate::serve::router::Port;
 use crate::tools::request_tool::Peer;
-use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Request, Response, StatusCode, header};
@@ -447,14 +447,14 @@ impl Conn {
     }
 }
 
-/// Serves `router` on `listener`, each connection on one of `lanes`, within `connections`'
+/// Serves `port` on `listener`, each connection on one of `lanes`, within `connections`'
 /// bounds until `shutdown` completes, then stops accepting, lets every request in progress
 /// finish and returns once all connections have closed. Each request carries its
 /// connection's [`Peer`] (axum's `ConnectInfo<Peer>`).
 pub async fn serve(
     listener: TcpListener,
     lanes: Lanes,
-    router: Router,
+    port: Port,
     connections: Connections,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
@@ -465,6 +465,7 @@ pub async fn serve(
         tokio::time::sleep(SETTLE_BEFORE_DROP).await;
         let _ = tokio::task::spawn_blocking(super::resident::drop_file_pages).await;
     });
+    let port = Arc::new(port);
     let mut errors = AcceptErrors::default();
     loop {
         let accepted = tokio::select! {
@@ -501,10 +502,10 @@ pub async fn serve(
         let Ok(stream) = stream.into_std() else {
             continue;
         };
-        let router = router.clone();
+        let port = port.clone();
         lanes.run(move || {
             if let Ok(stream) = TcpStream::from_std(stream) {
-                tokio::spawn(task.run(stream, peer, router));
+                tokio::spawn(task.run(stream, peer, port));
             }
         });
     }
@@ -569,14 +570,14 @@ struct ConnTask {
 }
 
 impl ConnTask {
-    async fn run(mut self, stream: TcpStream, peer: Peer, router: Router) {
+    async fn run(mut self, stream: TcpStream, peer: Peer, port: Arc<Port>) {
         let conn = self.conn.clone();
         let io = TokioIo::new(Watched {
             stream,
             conn: conn.clone(),
         });
         let service = ConnService {
-            router,
+            port,
             peer,
             conn: conn.clone(),
             connections: self.connections.clone(),
@@ -683,9 +684,9 @@ impl AsyncWrite for Watched {
     }
 }
 
-/// The router, for the requests of one connection.
+/// The port, for the requests of one connection.
 struct ConnService {
-    router: Router,
+    port: Arc<Port>,
     peer: Peer,
     conn: Arc<Conn>,
     connections: Connections,
@@ -713,10 +714,9 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         request
             .extensions_mut()
             .insert(ConnectInfo(self.peer.clone()));
-        let mut router = self.router.clone();
+        let port = self.port.clone();
         Box::pin(async move {
-            let answer = tower_service::Service::call(&mut router, request).await;
-            let Ok(answer) = answer;
+            let answer = port.answer(request.map(Body::new)).await;
             Ok(answer.map(|body| Tracked { body, _busy: busy }))
         })
     }

@@ -147,6 +147,18 @@ fn foreign_hosts_other_origins_and_remote_addresses_are_refused() {
         .send()
         .unwrap();
     assert_eq!(wrong.status(), 401);
+    // The proxy's route, which skips the router, is checked alike before any account is
+    // looked up.
+    let proxy_url = format!("{}/kimi-main/coding/v1/models", daemon.origin);
+    for (name, value) in [
+        ("host", "evil.example:4290"),
+        ("origin", "https://evil.example"),
+    ] {
+        let refused = client.get(&proxy_url).header(name, value).send().unwrap();
+        assert_eq!(refused.status(), 403, "{name}: {value}");
+        let body = refused.text().unwrap();
+        assert!(body.contains("redline_forbidden"), "{name}: {body}");
+    }
     drop(daemon);
 
     let remote = sandbox
