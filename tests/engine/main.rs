@@ -36,4 +36,5 @@ mod store;
 mod tokens;
 mod tools_api;
 mod traffic;
+mod upstream_connections;
 mod verify_cli;

@@ -3,6 +3,7 @@
 //! providers, and in the modules below a running daemon, child processes under deadlines and
 //! the scenarios many tests start from.
 
+pub mod certificates;
 pub mod daemon;
 pub mod process;
 pub mod scenario;

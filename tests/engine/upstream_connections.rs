@@ -1,0 +1,298 @@
+//! The proxy's connections to providers, as `redline daemon` keeps them: HTTP/2 over TLS when
+//! the provider offers it (ALPN), one connection carrying every request; HTTP/1.1 connections
+//! used again once an answer is read, and a connection the provider closed left for a new one.
+
+use crate::support::certificates::Certificates;
+use crate::support::{Daemon, Sandbox, http};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::{http1, http2};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const KEY: &str = "sk-test-UpstreamConnectionsKey0000000000042";
+const CHAT: &str = "/upstream/v1/chat/completions";
+const ANSWER: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#;
+
+/// A request as the provider saw it.
+#[derive(Clone, Debug, PartialEq)]
+struct Seen {
+    /// Which of its connections (in the order accepted) it came on.
+    connection: usize,
+    path: String,
+    version: hyper::Version,
+    /// It carried the real key.
+    keyed: bool,
+}
+
+/// A provider on loopback, served by its own runtime: what it saw.
+struct Provider {
+    port: u16,
+    /// TCP connections accepted.
+    connections: Arc<AtomicUsize>,
+    /// Every request.
+    requests: Arc<Mutex<Vec<Seen>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Provider {
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// Over TLS, speaks HTTP/2 or HTTP/1.1, whichever the client's ALPN picks (h2 offered
+    /// first); without, HTTP/1.1.
+    fn serve(certificates: Option<&Certificates>) -> Provider {
+        let acceptor = certificates.map(Provider::acceptor);
+        let runtime = Provider::runtime();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (accepted, seen) = (connections.clone(), requests.clone());
+        runtime.spawn(async move {
+            loop {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let connection = accepted.fetch_add(1, Ordering::SeqCst);
+                let (acceptor, seen) = (acceptor.clone(), seen.clone());
+                let service = service_fn(move |request| answer(request, connection, seen.clone()));
+                tokio::spawn(async move {
+                    let Some(acceptor) = acceptor else {
+                        let io = TokioIo::new(tcp);
+                        let _ = http1::Builder::new().serve_connection(io, service).await;
+                        return;
+                    };
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                    let io = TokioIo::new(tls);
+                    let _ = match h2 {
+                        true => {
+                            http2::Builder::new(TokioExecutor::new())
+                                .serve_connection(io, service)
+                                .await
+                        }
+                        false => http1::Builder::new().serve_connection(io, service).await,
+                    };
+                });
+            }
+        });
+        Provider {
+            port,
+            connections,
+            requests,
+            _runtime: runtime,
+        }
+    }
+
+    fn acceptor(certificates: &Certificates) -> tokio_rustls::TlsAcceptor {
+        let chain = CertificateDer::pem_file_iter(certificates.path("server.pem"))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(certificates.path("server.key")).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    }
+
+    /// Plain HTTP/1.1 that answers one request per connection and then closes it without
+    /// saying so (no `Connection: close`), as a provider whose keep-alive ran out does.
+    fn closing_after_each_answer() -> Provider {
+        let runtime = Provider::runtime();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (accepted, seen) = (connections.clone(), requests.clone());
+        runtime.spawn(async move {
+            loop {
+                let (mut tcp, _) = listener.accept().await.unwrap();
+                let connection = accepted.fetch_add(1, Ordering::SeqCst);
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    // The request's head and its small body come in the first reads.
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tcp.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&head).to_lowercase();
+                    seen.lock().unwrap().push(Seen {
+                        connection,
+                        path: text.split(' ').nth(1).unwrap_or_default().to_owned(),
+                        version: hyper::Version::HTTP_11,
+                        keyed: text.contains(&format!("authorization: bearer {}", KEY.to_lowercase())),
+                    });
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{ANSWER}",
+                        ANSWER.len()
+                    );
+                    let _ = tcp.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        Provider {
+            port,
+            connections,
+            requests,
+            _runtime: runtime,
+        }
+    }
+
+    /// The chat requests the proxy sent (the daemon's usage poller asks other paths).
+    fn chats(&self) -> Vec<Seen> {
+        let requests = self.requests.lock().unwrap();
+        let chats = requests
+            .iter()
+            .filter(|r| r.path.ends_with("/chat/completions"));
+        chats.cloned().collect()
+    }
+}
+
+/// How many connections `chats` came on.
+fn connections(chats: &[Seen]) -> usize {
+    let ids: std::collections::BTreeSet<usize> = chats.iter().map(|c| c.connection).collect();
+    ids.len()
+}
+
+async fn answer(
+    request: hyper::Request<Incoming>,
+    connection: usize,
+    seen: Arc<Mutex<Vec<Seen>>>,
+) -> Result<hyper::Response<Full<Bytes>>, std::convert::Infallible> {
+    let keyed = request
+        .headers()
+        .get("authorization")
+        .is_some_and(|v| v.as_bytes() == format!("Bearer {KEY}").as_bytes());
+    seen.lock().unwrap().push(Seen {
+        connection,
+        path: request.uri().path().to_owned(),
+        version: request.version(),
+        keyed,
+    });
+    let mut response = hyper::Response::new(Full::new(Bytes::from_static(ANSWER.as_bytes())));
+    response
+        .headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    Ok(response)
+}
+
+/// The daemon with account `upstream` at `base_url`, and the local token tools present.
+fn daemon(sandbox: &Sandbox, base_url: &str, env: &[(&str, &str)]) -> (Daemon, String) {
+    sandbox.add_key_unchecked("upstream", "openai", Some(base_url), KEY);
+    let token = sandbox.token();
+    let listen = ["--listen", "127.0.0.1:0"];
+    (Daemon::start_args(sandbox, &listen, env), token)
+}
+
+/// A chat request through the proxy (`url`) on `client`; the answer's status and body.
+fn chat(client: &reqwest::blocking::Client, url: &str, token: &str) -> (u16, String) {
+    let response = client
+        .post(url)
+        .bearer_auth(token)
+        .json(&serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .unwrap();
+    (response.status().as_u16(), response.text().unwrap())
+}
+
+#[test]
+fn a_provider_offering_http2_gets_every_request_on_one_tls_connection() {
+    let certificates = Certificates::make();
+    let provider = Provider::serve(Some(&certificates));
+    let sandbox = Sandbox::new();
+    let ca = certificates.path("ca.pem");
+    let base_url = format!("https://localhost:{}/v1", provider.port);
+    let (daemon, token) = daemon(&sandbox, &base_url, &[("SSL_CERT_FILE", &ca)]);
+    let url = daemon.url(CHAT);
+    // One client connection: one lane, whose connection to the provider every request shares.
+    let client = http();
+    for _ in 0..5 {
+        assert_eq!(chat(&client, &url, &token), (200, ANSWER.to_owned()));
+    }
+    assert_eq!(connections(&provider.chats()), 1);
+    // Requests at the same time on several client connections, multiplexed.
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                let client = http();
+                for _ in 0..3 {
+                    assert_eq!(chat(&client, &url, &token), (200, ANSWER.to_owned()));
+                }
+            });
+        }
+    });
+    let chats = provider.chats();
+    assert_eq!(chats.len(), 17);
+    assert!(
+        chats
+            .iter()
+            .all(|c| c.version == hyper::Version::HTTP_2 && c.keyed),
+        "every request over HTTP/2 with the real key: {chats:?}"
+    );
+    // At most one more per lane (each lane keeps its own), not one per request.
+    let lanes = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(connections(&chats) <= 1 + lanes, "{chats:?}");
+}
+
+#[test]
+fn an_http1_connection_carries_the_next_request_once_its_answer_is_read() {
+    let provider = Provider::serve(None);
+    let sandbox = Sandbox::new();
+    let base_url = format!("http://127.0.0.1:{}/v1", provider.port);
+    let (daemon, token) = daemon(&sandbox, &base_url, &[]);
+    let url = daemon.url(CHAT);
+    let client = http();
+    for _ in 0..5 {
+        assert_eq!(chat(&client, &url, &token), (200, ANSWER.to_owned()));
+    }
+    let chats = provider.chats();
+    assert_eq!(connections(&chats), 1, "{chats:?}");
+    assert!(
+        chats
+            .iter()
+            .all(|c| c.version == hyper::Version::HTTP_11 && c.keyed),
+        "{chats:?}"
+    );
+}
+
+#[test]
+fn a_connection_the_provider_closed_is_left_and_the_request_goes_on_a_new_one() {
+    let provider = Provider::closing_after_each_answer();
+    let sandbox = Sandbox::new();
+    let base_url = format!("http://127.0.0.1:{}/v1", provider.port);
+    let (daemon, token) = daemon(&sandbox, &base_url, &[]);
+    let url = daemon.url(CHAT);
+    let client = http();
+    for _ in 0..5 {
+        assert_eq!(chat(&client, &url, &token), (200, ANSWER.to_owned()));
+    }
+    let chats = provider.chats();
+    assert_eq!(chats.len(), 5);
+    assert_eq!(connections(&chats), 5);
+    assert!(chats.iter().all(|c| c.keyed));
+}
