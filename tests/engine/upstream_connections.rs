@@ -11,9 +11,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const KEY: &str = "sk-test-UpstreamConnectionsKey0000000000042";
 const CHAT: &str = "/upstream/v1/chat/completions";
@@ -33,68 +34,71 @@ struct Seen {
 /// A provider on loopback, served by its own runtime: what it saw.
 struct Provider {
     port: u16,
-    /// TCP connections accepted.
-    connections: Arc<AtomicUsize>,
     /// Every request.
     requests: Arc<Mutex<Vec<Seen>>>,
     _runtime: tokio::runtime::Runtime,
 }
 
 impl Provider {
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_multi_thread()
+    /// Listens on a free loopback port and hands each connection, numbered in the order
+    /// accepted, to `serve_one` on its own task.
+    fn start<F, Serving>(serve_one: F) -> Provider
+    where
+        F: Fn(TcpStream, usize, Arc<Mutex<Vec<Seen>>>) -> Serving + Send + 'static,
+        Serving: Future<Output = ()> + Send + 'static,
+    {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
-            .unwrap()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        runtime.spawn(async move {
+            for connection in 0.. {
+                let (tcp, _) = listener.accept().await.unwrap();
+                tokio::spawn(serve_one(tcp, connection, seen.clone()));
+            }
+        });
+        Provider {
+            port,
+            requests,
+            _runtime: runtime,
+        }
     }
 
     /// Over TLS, speaks HTTP/2 or HTTP/1.1, whichever the client's ALPN picks (h2 offered
     /// first); without, HTTP/1.1.
     fn serve(certificates: Option<&Certificates>) -> Provider {
         let acceptor = certificates.map(Provider::acceptor);
-        let runtime = Provider::runtime();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let (accepted, seen) = (connections.clone(), requests.clone());
-        runtime.spawn(async move {
-            loop {
-                let (tcp, _) = listener.accept().await.unwrap();
-                let connection = accepted.fetch_add(1, Ordering::SeqCst);
-                let (acceptor, seen) = (acceptor.clone(), seen.clone());
-                let service = service_fn(move |request| answer(request, connection, seen.clone()));
-                tokio::spawn(async move {
-                    let Some(acceptor) = acceptor else {
-                        let io = TokioIo::new(tcp);
-                        let _ = http1::Builder::new().serve_connection(io, service).await;
-                        return;
-                    };
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                    let io = TokioIo::new(tls);
-                    let _ = match h2 {
-                        true => {
-                            http2::Builder::new(TokioExecutor::new())
-                                .serve_connection(io, service)
-                                .await
-                        }
-                        false => http1::Builder::new().serve_connection(io, service).await,
-                    };
-                });
+        Provider::start(move |tcp, connection, seen| {
+            let acceptor = acceptor.clone();
+            let service = service_fn(move |request| answer(request, connection, seen.clone()));
+            async move {
+                let Some(acceptor) = acceptor else {
+                    let io = TokioIo::new(tcp);
+                    let _ = http1::Builder::new().serve_connection(io, service).await;
+                    return;
+                };
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                let io = TokioIo::new(tls);
+                let _ = match h2 {
+                    true => {
+                        http2::Builder::new(TokioExecutor::new())
+                            .serve_connection(io, service)
+                            .await
+                    }
+                    false => http1::Builder::new().serve_connection(io, service).await,
+                };
             }
-        });
-        Provider {
-            port,
-            connections,
-            requests,
-            _runtime: runtime,
-        }
+        })
     }
 
     fn acceptor(certificates: &Certificates) -> tokio_rustls::TlsAcceptor {
@@ -117,50 +121,29 @@ impl Provider {
     /// Plain HTTP/1.1 that answers one request per connection and then closes it without
     /// saying so (no `Connection: close`), as a provider whose keep-alive ran out does.
     fn closing_after_each_answer() -> Provider {
-        let runtime = Provider::runtime();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let (accepted, seen) = (connections.clone(), requests.clone());
-        runtime.spawn(async move {
-            loop {
-                let (mut tcp, _) = listener.accept().await.unwrap();
-                let connection = accepted.fetch_add(1, Ordering::SeqCst);
-                let seen = seen.clone();
-                tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 4096];
-                    // The request's head and its small body come in the first reads.
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match tcp.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let text = String::from_utf8_lossy(&head).to_lowercase();
-                    seen.lock().unwrap().push(Seen {
-                        connection,
-                        path: text.split(' ').nth(1).unwrap_or_default().to_owned(),
-                        version: hyper::Version::HTTP_11,
-                        keyed: text.contains(&format!("authorization: bearer {}", KEY.to_lowercase())),
-                    });
-                    let response = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{ANSWER}",
-                        ANSWER.len()
-                    );
-                    let _ = tcp.write_all(response.as_bytes()).await;
-                });
+        Provider::start(|mut tcp, connection, seen| async move {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            // The request's head and its small body come in the first reads.
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match tcp.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
             }
-        });
-        Provider {
-            port,
-            connections,
-            requests,
-            _runtime: runtime,
-        }
+            let text = String::from_utf8_lossy(&head).to_lowercase();
+            seen.lock().unwrap().push(Seen {
+                connection,
+                path: text.split(' ').nth(1).unwrap_or_default().to_owned(),
+                version: hyper::Version::HTTP_11,
+                keyed: text.contains(&format!("authorization: bearer {}", KEY.to_lowercase())),
+            });
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{ANSWER}",
+                ANSWER.len()
+            );
+            let _ = tcp.write_all(response.as_bytes()).await;
+        })
     }
 
     /// The chat requests the proxy sent (the daemon's usage poller asks other paths).
