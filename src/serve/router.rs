@@ -95,7 +95,6 @@ pub fn endpoints() -> Vec<(Method, &'static str)> {
 /// check, every other request through the router. Routing and middleware cost about 7 % of
 /// the proxy's CPU per request (axum's router, `from_fn` and their boxed futures, in a `perf`
 /// profile at 32 clients) on the path every tool's request takes, where they decided nothing.
-#[derive(Clone)]
 pub struct Port {
     router: Router,
     proxy: Proxy,
@@ -130,7 +129,8 @@ pub fn router(state: AppState) -> Port {
     }
     let router = router
         // A path the table does not have (`/api/v1/nothing`): the proxy answers, as it
-        // answers a path without an account.
+        // answers a path without an account. With its own state (an `Arc`): the router's
+        // state would be cloned per request.
         .fallback_service(proxy.with_state(state.proxy.clone()))
         .layer(middleware::from_fn_with_state(
             Arc::new(state.clone()),
@@ -146,7 +146,8 @@ pub fn router(state: AppState) -> Port {
 }
 
 /// Applies the access rules to every request the router sees (all but the proxy's), and marks
-/// Redline's own answers. The state is behind an `Arc` because the middleware clones it per request.
+/// Redline's own answers. The state is behind an `Arc` because the middleware clones it per
+/// request.
 async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let route = access::route_of(path);
