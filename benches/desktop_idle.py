@@ -20,6 +20,7 @@ Usage: desktop_idle.py PATH/TO/redline-desktop [SECONDS] [all|account|demo]
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -101,6 +102,7 @@ def measure(binary, label, args, close_window, seconds):
     env = dict(os.environ, REDLINE_HOME=home, WEBKIT_DISABLE_COMPOSITING_MODE="1")
     log = open(os.path.join(home, "stderr.log"), "w+")
     app = subprocess.Popen([binary, *args], env=env, stdout=log, stderr=log)
+    measured = False
     try:
         time.sleep(SETTLE_S)
         if close_window:
@@ -123,10 +125,15 @@ def measure(binary, label, args, close_window, seconds):
             woken = sum(n - wakes0.get(tid, 0) for tid, n in wakes.items())
             pss, rss = memory_kb(pid)
             rows.append((comm, pid, pss, rss, ticks - ticks0, woken))
+        measured = True
         return rows
     finally:
         app.terminate()
         app.wait(timeout=20)
+        log.close()
+        # A failed run's message points at the log in the home: that home is kept.
+        if measured:
+            shutil.rmtree(home, ignore_errors=True)
 
 
 def report(label, rows, seconds):

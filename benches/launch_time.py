@@ -22,6 +22,7 @@ Usage: launch_time.py PATH/TO/redline-desktop [RUNS]
 
 import ctypes
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -200,6 +201,8 @@ def launch(binary, kind, hidden, state):
     if "timeout" in marks:
         log.seek(0)
         sys.exit(f"launch_time: {kind} launch missed {sorted(want - set(marks))} within {LAUNCH_TIMEOUT_S} s; log:\n{log.read()[-2000:]}")
+    log.close()
+    shutil.rmtree(home, ignore_errors=True)
     return marks
 
 
