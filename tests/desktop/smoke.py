@@ -363,6 +363,13 @@ def window_processes(pid):
     return [child for child in children(pid, table) if "--window" in table[child][2]]
 
 
+def reaped(pids):
+    """Whether every process in `pids` has ended and been reaped by its parent (gone from
+    /proc). A process that is exiting loses its command line before it is even a zombie, so
+    `window_processes` stops listing it while the app cannot yet tell that it ended."""
+    return not any(os.path.exists(f"/proc/{pid}") for pid in pids)
+
+
 def webkit_under(pid, prefix="WebKit"):
     """WebKit processes anywhere under `pid` (WebKitWebProcess, WebKitNetworkProcess)."""
     table = processes()
@@ -649,7 +656,7 @@ def main():
 
     # Closing the window ends its process and WebKit's; the app stays in the tray.
     subprocess.run([sys.executable, os.path.join(HERE, "close_window.py"), "Redline"], check=True, timeout=30)
-    if not wait_for(lambda: not window_processes(app.pid) and not webkit_under(app.pid), 15):
+    if not wait_for(lambda: reaped(windows) and not window_processes(app.pid) and not webkit_under(app.pid), 15):
         fail(f"15 s after the window was closed, still running: window {window_processes(app.pid)}, WebKit {webkit_under(app.pid)}")
     if app.poll() is not None:
         fail(f"closing the window ended the app ({app.returncode})")
@@ -748,8 +755,11 @@ def main():
 
     # "Connect tools…" opens the dashboard on its Tools view: with the window closed, a new
     # window process comes up and shows that view once its page has loaded.
+    closing = window_processes(app.pid)
     subprocess.run([sys.executable, os.path.join(HERE, "close_window.py"), "Redline"], check=True, timeout=30)
-    if not wait_for(lambda: not window_processes(app.pid), 15):
+    # Clicked before the app has seen its window process end, the item would be sent to the
+    # window on its way out (a race no person clicking could hit, a script can).
+    if not wait_for(lambda: reaped(closing) and not window_processes(app.pid), 15):
         fail(f"15 s after the window was closed, its process still runs: {window_processes(app.pid)}")
     click("Connect tools…")
     if not wait_for(lambda: window_processes(app.pid) and webkit_under(app.pid, "WebKitWebProces"), 30):
