@@ -471,6 +471,8 @@ fn open_window(app: &AppHandle, view: Option<&str>) {
                 lock(&desktop.menu).start_at_login = enabled;
                 desktop.menu_changed.notify_one();
             }
+            // `window_process` keeps this one: the next "open" starts a new window.
+            FromWindow::Closing => {}
         }
     };
     let on_exit = {

@@ -56,8 +56,17 @@ pub fn run() {
         })
         .build(tauri::generate_context!())
         .expect("redline-desktop: the Tauri runtime failed to start");
-    // The process ends with its window (Tauri exits when the last window has closed).
-    app.run(|_, _| {});
+    // The process ends with its window (Tauri exits when the last window has closed); the
+    // tray hears of it at once, as ending takes WebKit a moment.
+    app.run(|_, event| {
+        if let tauri::RunEvent::WindowEvent {
+            event: tauri::WindowEvent::Destroyed,
+            ..
+        } = event
+        {
+            tell_tray(FromWindow::Closing);
+        }
+    });
 }
 
 fn build_window(app: &AppHandle) -> tauri::Result<()> {

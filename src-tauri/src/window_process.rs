@@ -9,9 +9,10 @@
 
 use redline::serve::api::Api;
 use serde::{Deserialize, Serialize};
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufRead as _, BufReader, Read, Write as _};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -54,6 +55,9 @@ impl ToWindow {
 pub enum FromWindow {
     /// Start at login was switched in the window: the tray menu re-reads it.
     AutostartChanged,
+    /// The window was closed and its process is ending (WebKit takes a moment to go): the
+    /// next "open" starts a new one rather than telling this one to show.
+    Closing,
 }
 
 /// The running window process, if any, as the tray process sees it.
@@ -79,11 +83,14 @@ struct Running {
     /// write fails, and its output may stay open after it exited (WebKit's processes inherit
     /// it and end a moment later), so neither says it has gone.
     child: Arc<Mutex<Child>>,
+    /// The process said its window was closed.
+    closing: Arc<AtomicBool>,
 }
 
 impl Running {
-    fn exited(&self) -> bool {
-        !matches!(lock(&self.child).try_wait(), Ok(None))
+    /// Whether it can no longer show a window: its window was closed, or it has exited.
+    fn going(&self) -> bool {
+        self.closing.load(Ordering::Relaxed) || !matches!(lock(&self.child).try_wait(), Ok(None))
     }
 }
 
@@ -104,7 +111,7 @@ impl WindowProcess {
         };
         let mut running = lock(&self.running);
         if let Some(window) = running.as_ref()
-            && !window.exited()
+            && !window.going()
             && window.lines.send(show(view)).is_ok()
         {
             return;
@@ -181,15 +188,22 @@ fn start(
         .spawn(move || write_lines(input, to_write))?;
     let child = Arc::new(Mutex::new(child));
     let waited = child.clone();
+    let closing = Arc::new(AtomicBool::new(false));
+    let closed = closing.clone();
     std::thread::Builder::new()
         .name("window-output".into())
         .spawn(move || {
-            read_lines(output, on_message);
+            read_lines(output, &closed, on_message);
             // (Once a `try_wait` has seen it exit, this returns that status.)
             wait(&mut lock(&waited));
             on_exit(pid);
         })?;
-    Ok(Running { pid, lines, child })
+    Ok(Running {
+        pid,
+        lines,
+        child,
+        closing,
+    })
 }
 
 /// This binary's path. After an upgrade replaced it while the app ran, Linux names the old
@@ -217,14 +231,15 @@ fn write_lines(mut input: std::process::ChildStdin, messages: mpsc::Receiver<ToW
     }
 }
 
-/// Reads the window's messages until its output closes; anything else it prints (a library's
-/// warning) is passed on to stderr.
-fn read_lines(output: std::process::ChildStdout, on_message: impl Fn(FromWindow)) {
+/// Reads the window's messages until its output closes, noting when it says it is `closing`;
+/// anything else it prints (a library's warning) is passed on to stderr.
+fn read_lines(output: impl Read, closing: &AtomicBool, on_message: impl Fn(FromWindow)) {
     for line in BufReader::new(output).lines() {
         let Ok(line) = line else {
             return;
         };
         match serde_json::from_str::<FromWindow>(&line) {
+            Ok(FromWindow::Closing) => closing.store(true, Ordering::Relaxed),
             Ok(message) => on_message(message),
             Err(_) if line.trim().is_empty() => {}
             Err(_) => eprintln!("redline-desktop window: {line}"),
@@ -292,5 +307,16 @@ mod tests {
             FromWindow::AutostartChanged
         );
         assert!(serde_json::from_str::<FromWindow>("Gtk-WARNING: no display").is_err());
+    }
+
+    #[test]
+    fn a_window_that_says_it_is_closing_is_marked_and_its_other_messages_pass_on() {
+        let output =
+            "{\"do\":\"autostart_changed\"}\nGtk-WARNING: a library's line\n{\"do\":\"closing\"}\n";
+        let closing = AtomicBool::new(false);
+        let received = Mutex::new(Vec::new());
+        read_lines(output.as_bytes(), &closing, |m| lock(&received).push(m));
+        assert!(closing.load(Ordering::Relaxed));
+        assert_eq!(*lock(&received), [FromWindow::AutostartChanged]);
     }
 }
