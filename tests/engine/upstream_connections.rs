@@ -184,49 +184,60 @@ async fn answer(
     Ok(response)
 }
 
-/// The daemon with account `upstream` at `base_url`, and the local token tools present.
-fn daemon(sandbox: &Sandbox, base_url: &str, env: &[(&str, &str)]) -> (Daemon, String) {
-    sandbox.add_key_unchecked("upstream", "openai", Some(base_url), KEY);
-    let token = sandbox.token();
-    let listen = ["--listen", "127.0.0.1:0"];
-    (Daemon::start_args(sandbox, &listen, env), token)
+/// `redline daemon` in a sandbox of its own, with account `upstream` at a provider: where a
+/// tool sends its chats, and the local token it presents.
+struct Proxied {
+    url: String,
+    token: String,
+    _daemon: Daemon,
+    _sandbox: Sandbox,
 }
 
-/// A chat request through the proxy (`url`) on `client`; the answer's status and body.
-fn chat(client: &reqwest::blocking::Client, url: &str, token: &str) -> (u16, String) {
-    let response = client
-        .post(url)
-        .bearer_auth(token)
-        .json(&serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .unwrap();
-    (response.status().as_u16(), response.text().unwrap())
+fn proxied(base_url: &str, env: &[(&str, &str)]) -> Proxied {
+    let sandbox = Sandbox::new();
+    sandbox.add_key_unchecked("upstream", "openai", Some(base_url), KEY);
+    let token = sandbox.token();
+    let daemon = Daemon::start_args(&sandbox, &["--listen", "127.0.0.1:0"], env);
+    Proxied {
+        url: daemon.url(CHAT),
+        token,
+        _daemon: daemon,
+        _sandbox: sandbox,
+    }
+}
+
+/// `times` chat requests through the proxy at `url`, one after another on one client
+/// connection; each must get the provider's answer.
+fn chats_in_turn(url: &str, token: &str, times: usize) {
+    let client = http();
+    for _ in 0..times {
+        let response = client
+            .post(url)
+            .bearer_auth(token)
+            .json(
+                &serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}),
+            )
+            .send()
+            .unwrap();
+        let answer = (response.status().as_u16(), response.text().unwrap());
+        assert_eq!(answer, (200, ANSWER.to_owned()));
+    }
 }
 
 #[test]
 fn a_provider_offering_http2_gets_every_request_on_one_tls_connection() {
     let certificates = Certificates::make();
     let provider = Provider::serve(Some(&certificates));
-    let sandbox = Sandbox::new();
     let ca = certificates.path("ca.pem");
     let base_url = format!("https://localhost:{}/v1", provider.port);
-    let (daemon, token) = daemon(&sandbox, &base_url, &[("SSL_CERT_FILE", &ca)]);
-    let url = daemon.url(CHAT);
+    let Proxied { url, token, .. } = &proxied(&base_url, &[("SSL_CERT_FILE", &ca)]);
     // One client connection: one lane, whose connection to the provider every request shares.
-    let client = http();
-    for _ in 0..5 {
-        assert_eq!(chat(&client, &url, &token), (200, ANSWER.to_owned()));
-    }
+    chats_in_turn(url, token, 5);
     assert_eq!(connections(&provider.chats()), 1);
     // Requests at the same time on several client connections, multiplexed.
     std::thread::scope(|scope| {
         for _ in 0..4 {
-            scope.spawn(|| {
-                let client = http();
-                for _ in 0..3 {
-                    assert_eq!(chat(&client, &url, &token), (200, ANSWER.to_owned()));
-                }
-            });
+            scope.spawn(|| chats_in_turn(url, token, 3));
         }
     });
     let chats = provider.chats();
@@ -245,14 +256,9 @@ fn a_provider_offering_http2_gets_every_request_on_one_tls_connection() {
 #[test]
 fn an_http1_connection_carries_the_next_request_once_its_answer_is_read() {
     let provider = Provider::serve(None);
-    let sandbox = Sandbox::new();
     let base_url = format!("http://127.0.0.1:{}/v1", provider.port);
-    let (daemon, token) = daemon(&sandbox, &base_url, &[]);
-    let url = daemon.url(CHAT);
-    let client = http();
-    for _ in 0..5 {
-        assert_eq!(chat(&client, &url, &token), (200, ANSWER.to_owned()));
-    }
+    let Proxied { url, token, .. } = &proxied(&base_url, &[]);
+    chats_in_turn(url, token, 5);
     let chats = provider.chats();
     assert_eq!(connections(&chats), 1, "{chats:?}");
     assert!(
@@ -266,14 +272,9 @@ fn an_http1_connection_carries_the_next_request_once_its_answer_is_read() {
 #[test]
 fn a_connection_the_provider_closed_is_left_and_the_request_goes_on_a_new_one() {
     let provider = Provider::closing_after_each_answer();
-    let sandbox = Sandbox::new();
     let base_url = format!("http://127.0.0.1:{}/v1", provider.port);
-    let (daemon, token) = daemon(&sandbox, &base_url, &[]);
-    let url = daemon.url(CHAT);
-    let client = http();
-    for _ in 0..5 {
-        assert_eq!(chat(&client, &url, &token), (200, ANSWER.to_owned()));
-    }
+    let Proxied { url, token, .. } = &proxied(&base_url, &[]);
+    chats_in_turn(url, token, 5);
     let chats = provider.chats();
     assert_eq!(chats.len(), 5);
     assert_eq!(connections(&chats), 5);
