@@ -170,6 +170,15 @@ pub fn deadline(phase: Phase, limits: &Limits) -> Option<Instant> {
     }
 }
 
+/// When a connection's task next looks at its phase, if nothing wakes it sooner: at its
+/// [`deadline`], and at the latest one shortest limit from `now`. Any phase change after `now`
+/// sets a deadline at least that far from when it happens, so looking again then is never
+/// late, and a change of phase (twice per request) need not wake the task.
+pub fn next_check(phase: Phase, limits: &Limits, now: Instant) -> Instant {
+    let check_back = now + limits.header_timeout.min(limits.keep_alive);
+    deadline(phase, limits).map_or(check_back, |due| due.min(check_back))
+}
+
 /// What becomes of a new connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admission {
@@ -431,19 +440,10 @@ impl Conn {
         *lock(&self.phase)
     }
 
-    /// Changes the phase; wakes the task when the deadline may have come nearer.
+    /// Changes the phase. The task is not woken: it looks again by [`next_check`].
     fn change(&self, change: impl FnOnce(Phase) -> Phase) {
         let mut phase = lock(&self.phase);
-        let before = *phase;
-        *phase = change(before);
-        let nearer = matches!(
-            (before, *phase),
-            (Phase::Busy { .. }, Phase::Idle { .. }) | (Phase::Idle { .. }, Phase::Head { .. })
-        );
-        drop(phase);
-        if nearer {
-            self.wake.notify_one();
-        }
+        *phase = change(*phase);
     }
 }
 
@@ -588,13 +588,8 @@ impl ConnTask {
         let mut served = pin!(served);
         let mut winding_down = false;
         loop {
-            let due = deadline(conn.phase(), &self.connections.limits());
-            let timer = async move {
-                match due {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let check = next_check(conn.phase(), &self.connections.limits(), Instant::now());
+            let timer = tokio::time::sleep_until(check);
             tokio::select! {
                 _ = served.as_mut() => break,
                 () = conn.wake.notified() => {
@@ -810,6 +805,47 @@ mod tests {
         let next = idle.bytes_came(t0 + s(150));
         assert_eq!(deadline(next, &limits()), Some(t0 + s(160)));
         assert_eq!(next.idle_since(), Some(t0 + s(100)));
+    }
+
+    #[test]
+    fn a_connection_looks_again_no_later_than_any_deadline_a_change_of_phase_can_set() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let fresh = Phase::accepted(t0);
+        let head = fresh.bytes_came(t0 + s(1));
+        let busy = head.request_began();
+        let idle = busy.request_ended(t0 + s(2));
+        let next_head = idle.bytes_came(t0 + s(3));
+        let phases = [fresh, head, busy, idle, next_head, busy.request_began()];
+        // Headers due in 10 s: looked at then; idle for up to 75 s, or answering: in 10 s.
+        assert_eq!(next_check(fresh, &limits(), t0), t0 + s(10));
+        assert_eq!(next_check(idle, &limits(), t0 + s(2)), t0 + s(12));
+        assert_eq!(next_check(busy, &limits(), t0 + s(5)), t0 + s(15));
+        for limits in [
+            limits(),
+            Limits {
+                header_timeout: s(90),
+                ..limits()
+            },
+        ] {
+            for before in phases {
+                let now = t0 + s(4);
+                let check = next_check(before, &limits, now);
+                for changed_at in [now, now + s(1), now + s(30)] {
+                    let after = [
+                        before.bytes_came(changed_at),
+                        before.request_began(),
+                        before.request_ended(changed_at),
+                    ];
+                    for after in after.into_iter().filter_map(|p| deadline(p, &limits)) {
+                        assert!(
+                            check <= after,
+                            "{before:?} at {now:?}: {check:?} > {after:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
