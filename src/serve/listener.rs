@@ -828,8 +828,8 @@ mod tests {
                 ..limits()
             },
         ] {
+            let now = t0 + s(4);
             for before in phases {
-                let now = t0 + s(4);
                 let check = next_check(before, &limits, now);
                 for changed_at in [now, now + s(1), now + s(30)] {
                     let after = [
