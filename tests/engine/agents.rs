@@ -163,7 +163,7 @@ fn the_daemon_status_shows_agents_footprint_and_key_users() {
     claude.kill();
     daemon.wait_for_status(&token, "the agent gone", |s| !has_agent(s, claude_pid));
 
-    daemon.kill();
+    assert!(daemon.stop().success());
     let log = daemon.log();
     for secret in [OLD, NEW, token.as_str()] {
         assert!(

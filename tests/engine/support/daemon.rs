@@ -1,6 +1,6 @@
 //! A `redline daemon` run by a test: started on a free loopback port and ready within 30 s,
-//! everything it prints kept, stopped by a signal within 20 s, and killed if the test ends
-//! first.
+//! everything it prints kept, stopped by a signal within 20 s, and stopped the same way (killed
+//! only if that takes over 5 s) if the test ends first.
 
 use super::{Sandbox, http, process};
 use serde_json::Value;
@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 const READY_WITHIN: Duration = Duration::from_secs(30);
 /// How long it may take to exit once signalled.
 const EXIT_WITHIN: Duration = Duration::from_secs(20);
+/// How long a daemon the test left running may take to exit on SIGTERM before it is killed.
+const EXIT_ON_DROP_WITHIN: Duration = Duration::from_secs(5);
 /// How long a status a test waits for may take to show.
 const STATUS_WITHIN: Duration = Duration::from_secs(20);
 
@@ -260,6 +262,27 @@ impl Drop for Daemon {
                 "--- the daemon's output (pid {}) ---\n{log}--- end ---",
                 self.pid
             );
+        }
+        // SIGTERM first, as a user's service manager stops it: a daemon killed in the middle of a
+        // call to the Secret Service leaves gnome-keyring answering a client that has gone, which
+        // can make it abort (its `'client' failed` assertion) under every later test.
+        let running = matches!(
+            self.child
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .try_wait(),
+            Ok(None)
+        );
+        if self.exit.is_none() && running {
+            process::signal_if_running(self.pid, "-TERM");
+            let deadline = Instant::now() + EXIT_ON_DROP_WITHIN;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match self.events.recv_timeout(left) {
+                    Ok(Event::Line(_)) => {}
+                    Ok(Event::Exited(_)) | Err(_) => break,
+                }
+            }
         }
         // Does nothing once the daemon has exited and been reaped.
         let _ = self

@@ -71,6 +71,15 @@ pub fn signal(pid: u32, signal: &str) {
     assert!(sent.success(), "kill {signal} {pid}: {sent}");
 }
 
+/// [`signal`] for a process that may have exited meanwhile (in a `Drop`, where a failed
+/// assertion would abort the test binary): a failure is ignored.
+pub fn signal_if_running(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
+}
+
 /// A process a test starts and ends itself (a stand-in for an agent), killed at the latest when
 /// the test ends.
 pub struct Running(Child);
