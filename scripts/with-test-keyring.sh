@@ -50,8 +50,12 @@ for _ in $(seq 100); do
     status=0
     "$@" || status=$?
     if ! keyring_alive; then
-      echo "with-test-keyring: gnome-keyring-daemon, the tests' Secret Service, died during the run; what it printed:" >&2
-      sed 's/^/  /' "$keyring_home/daemon.log" | tail -n 20 >&2
+      echo "with-test-keyring: gnome-keyring-daemon, the tests' Secret Service, died during the run; its last words:" >&2
+      if [ -s "$keyring_home/daemon.log" ]; then
+        tail -n 20 "$keyring_home/daemon.log" | sed 's/^/  /' >&2
+      else
+        echo "  (none)" >&2
+      fi
       [ "$status" -ne 0 ] && status=3
     fi
     exit "$status"
