@@ -172,20 +172,27 @@ impl Daemon {
     }
 
     fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + EXIT_WITHIN;
+        self.exited_within(EXIT_WITHIN).unwrap_or_else(|| {
+            panic!(
+                "the daemon did not exit within {} s: {}",
+                EXIT_WITHIN.as_secs(),
+                self.log()
+            )
+        })
+    }
+
+    /// Its exit status once it has exited, if it does within `within`.
+    fn exited_within(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
         while self.exit.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.events.recv_timeout(left) {
                 Ok(Event::Line(_)) => {}
                 Ok(Event::Exited(status)) => self.exit = Some(status),
-                Err(_) => panic!(
-                    "the daemon did not exit within {} s: {}",
-                    EXIT_WITHIN.as_secs(),
-                    self.log()
-                ),
+                Err(_) => break,
             }
         }
-        self.exit.unwrap()
+        self.exit
     }
 
     /// The status as the daemon's API gives it now.
@@ -275,14 +282,7 @@ impl Drop for Daemon {
         );
         if self.exit.is_none() && running {
             process::signal_if_running(self.pid, "-TERM");
-            let deadline = Instant::now() + EXIT_ON_DROP_WITHIN;
-            loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match self.events.recv_timeout(left) {
-                    Ok(Event::Line(_)) => {}
-                    Ok(Event::Exited(_)) | Err(_) => break,
-                }
-            }
+            self.exited_within(EXIT_ON_DROP_WITHIN);
         }
         // Does nothing once the daemon has exited and been reaped.
         let _ = self
