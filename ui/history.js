@@ -64,18 +64,23 @@ export async function renderHistory(container, transport = dashboardTransport) {
   label.append(text("Account "), select);
   controls.append(label, text(" "), ranges);
 
+  // Answers can come back out of order (a quick change of account or range): only the newest
+  // request's answer is drawn, never one for a choice the user has already left.
+  let newest = 0;
   async function load() {
+    const request = ++newest;
     for (const button of buttons) {
       button.setAttribute("aria-pressed", String(button.dataset.range === state.range));
     }
     body.replaceChildren(message("Loading the history…"));
     const width = Math.round(Math.min(MAX_WIDTH, Math.max(MIN_WIDTH, body.clientWidth || 640)));
+    let drawn;
     try {
-      const history = await transport.history(state.account, state.range);
-      body.replaceChildren(...charts(history || {}, width));
+      drawn = charts((await transport.history(state.account, state.range)) || {}, width);
     } catch (err) {
-      body.replaceChildren(failure(`Could not load the history: ${describe(err)}`));
+      drawn = [failure(`Could not load the history: ${describe(err)}`)];
     }
+    if (request === newest) body.replaceChildren(...drawn);
   }
   await load();
 }

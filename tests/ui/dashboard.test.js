@@ -580,11 +580,28 @@ test("the history view draws the demo's recorded series and follows the range an
   assert.equal(await figures.count(), 0);
   await shot(page, "history-error");
 
-  // Dark and 360 px wide: the charts fit and stay readable.
+  // Dark and 360 px wide: the charts fit and stay readable. The view first asks for the first
+  // account's history; that answer is held back until the account chosen meanwhile is drawn,
+  // and must not replace it when it comes (CI once saw Claude's charts under "kimi-demo").
   const narrow = await open(server, { width: 360, height: 800, colorScheme: "dark" });
+  let release;
+  const held = new Promise((resolve) => (release = resolve));
+  await narrow.route(/\/api\/v1\/history\?account=claude-demo&/, async (route) => {
+    await held;
+    await route.continue();
+  });
   await narrow.locator("#tabs").getByRole("link", { name: "History" }).click();
   await narrow.locator("#history").getByLabel("Account", { exact: true }).selectOption("kimi-demo");
-  await narrow.locator("#history figure.history-chart svg").nth(2).waitFor();
+  const charts = narrow.locator("#history figure.history-chart svg");
+  await charts.nth(2).waitFor();
+  const drawn = await charts.count();
+  const lateAnswer = narrow.waitForEvent("requestfinished", (request) => request.url().includes("account=claude-demo&"));
+  release();
+  await lateAnswer;
+  // Two frames after its body is in, the page has handled the late answer.
+  await narrow.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+  assert.match(await narrow.locator("#history").innerText(), /Concurrency limit: [1-9]/, "kimi-demo's charts stay");
+  assert.equal(await charts.count(), drawn);
   const overflow = await narrow.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the history is ${overflow}px wider than a 360 px window`);
   const colours = await narrow.locator("#history figure svg").first().evaluate((svg) => getComputedStyle(svg).color);
