@@ -176,3 +176,16 @@ export function millis(ms) {
   if (ms < 10000) return `${(ms / 1000).toFixed(1)} s`;
   return `${Math.round(ms / 1000)} s`;
 }
+
+/**
+ * Answers can come back out of order (a quick change of account, range or shell): a view that
+ * asks again before the last answer came takes a ticket per request and applies an answer only
+ * while its ticket is the newest, never one for a choice the user has already left.
+ */
+export function newestOnly() {
+  let newest = 0;
+  return {
+    ticket: () => ++newest,
+    isNewest: (ticket) => ticket === newest,
+  };
+}

@@ -5,7 +5,7 @@
 // only signal. Every value from the server goes in through textContent, never as HTML.
 
 import { transport as dashboardTransport } from "./transport.js";
-import { causeName, windowShortName, compact, millis } from "./format.js";
+import { causeName, windowShortName, compact, millis, newestOnly } from "./format.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 // Charts are drawn at the width they are shown at, so text is its real size from a 360 px
@@ -64,11 +64,9 @@ export async function renderHistory(container, transport = dashboardTransport) {
   label.append(text("Account "), select);
   controls.append(label, text(" "), ranges);
 
-  // Answers can come back out of order (a quick change of account or range): only the newest
-  // request's answer is drawn, never one for a choice the user has already left.
-  let newest = 0;
+  const requests = newestOnly();
   async function load() {
-    const request = ++newest;
+    const request = requests.ticket();
     for (const button of buttons) {
       button.setAttribute("aria-pressed", String(button.dataset.range === state.range));
     }
@@ -80,7 +78,7 @@ export async function renderHistory(container, transport = dashboardTransport) {
     } catch (err) {
       drawn = [failure(`Could not load the history: ${describe(err)}`)];
     }
-    if (request === newest) body.replaceChildren(...drawn);
+    if (requests.isNewest(request)) body.replaceChildren(...drawn);
   }
   await load();
 }

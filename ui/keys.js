@@ -2,7 +2,7 @@
 // that point tools at Redline. A secret typed here goes to the engine once and is never shown
 // again: the engine answers with fingerprints only.
 
-import { h, ago, providerName, whileWorking } from "./format.js";
+import { h, ago, providerName, whileWorking, newestOnly } from "./format.js";
 import { askToConfirmHost, hostOf } from "./confirm.js";
 
 export function mountKeys(container, app) {
@@ -125,12 +125,16 @@ export function mountKeys(container, app) {
           say("This browser did not allow copying: select the text and copy it yourself.", true);
         }
       });
+      const requests = newestOnly();
       const load = async () => {
+        const request = requests.ticket();
+        let text;
         try {
-          pre.textContent = await t.toolSetup(key.id, shell.value, what.value);
+          text = await t.toolSetup(key.id, shell.value, what.value);
         } catch (error) {
-          pre.textContent = error.message;
+          text = error.message;
         }
+        if (requests.isNewest(request)) pre.textContent = text;
       };
       shell.addEventListener("change", load);
       what.addEventListener("change", load);

@@ -2,7 +2,7 @@
 // account, see the change, confirm) and Disconnect. The engine edits the tool's own config
 // file, the same way `redline connect` does; the state words and levels are the engine's.
 
-import { h, level, whileWorking } from "./format.js";
+import { h, level, whileWorking, newestOnly } from "./format.js";
 
 /** A badge in the level the engine gave the tool's state, with the engine's word for it. */
 function stateBadge(tool) {
@@ -148,17 +148,21 @@ export function mountTools(container, app) {
       const note = h("p", { class: "small" });
       const yes = h("button", { type: "button", class: "primary" }, `Connect ${tool.name}`);
       const no = h("button", { type: "button", onclick: () => closePanel() }, "Cancel");
+      // Connect is enabled only under the preview of the account it will use.
+      const requests = newestOnly();
       const load = async () => {
+        const request = requests.ticket();
         yes.disabled = true;
         preview.textContent = "Loading the change…";
         note.textContent = "";
         try {
           const planned = await t.previewConnect(tool.tool, account.value);
+          if (!requests.isNewest(request)) return;
           preview.textContent = readablePreview(planned.preview);
           note.textContent = `${planned.creates ? "Creates" : "Changes"} ${planned.config_file}: ${tool.name} will use ${planned.model} through Redline (${planned.style}), with its own tool token (shown masked), never your key. Everything else in the file stays; Disconnect puts your file back.`;
           yes.disabled = false;
         } catch (error) {
-          preview.textContent = error.message;
+          if (requests.isNewest(request)) preview.textContent = error.message;
         }
       };
       yes.addEventListener("click", () => run(yes, async () => {

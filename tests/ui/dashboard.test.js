@@ -146,6 +146,29 @@ async function shot(page, name) {
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
 
+/**
+ * Holds back the answers to the requests `isHeld` picks among those `pattern` routes, to test
+ * answers that arrive out of order. `deliver()` lets them go, waits until the held answer has
+ * reached the page and two animation frames more (the page has handled it), and stops routing.
+ */
+async function holdBack(page, pattern, isHeld) {
+  let release;
+  const held = new Promise((resolve) => (release = resolve));
+  await page.route(pattern, async (route) => {
+    if (isHeld(route.request())) await held;
+    await route.continue();
+  });
+  return {
+    async deliver() {
+      const finished = page.waitForEvent("requestfinished", isHeld);
+      release();
+      await finished;
+      await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+      await page.unroute(pattern);
+    },
+  };
+}
+
 function card(page, id) {
   return page.locator(`article.card[data-account="${id}"]`);
 }
@@ -364,8 +387,20 @@ test("a key is added against a fake provider, rotated and rolled back", async ()
   await keyCard.getByText("passed: the provider accepted the key").waitFor();
   await shot(page, "keys-added");
 
+  // The setup text for sh is asked for first; that answer is held back until fish's is shown,
+  // and must not replace it when it comes.
+  const first = /\/api\/v1\/keys\/kimi-main\/setup\?shell=sh$/;
+  const shAnswer = await holdBack(page, first, (request) => first.test(request.url()));
   await keyCard.getByRole("button", { name: "Set up tools" }).click();
-  await keyCard.locator(".snippet", { hasText: `export OPENAI_BASE_URL='${server.origin}/kimi-main/coding/v1'` }).waitFor();
+  const shell = keyCard.getByLabel("Shell", { exact: true });
+  await shell.selectOption("fish");
+  const snippet = keyCard.locator(".snippet");
+  const fish = `set -gx OPENAI_BASE_URL '${server.origin}/kimi-main/coding/v1'`;
+  await snippet.filter({ hasText: fish }).waitFor();
+  await shAnswer.deliver();
+  assert.ok((await snippet.innerText()).includes(fish), "the fish setup stays under Shell: fish");
+  await shell.selectOption("sh");
+  await snippet.filter({ hasText: `export OPENAI_BASE_URL='${server.origin}/kimi-main/coding/v1'` }).waitFor();
 
   await keyCard.getByRole("button", { name: "Rotate…" }).click();
   await keyCard.getByLabel(/^New key/).fill(NEW_KEY);
@@ -584,22 +619,14 @@ test("the history view draws the demo's recorded series and follows the range an
   // account's history; that answer is held back until the account chosen meanwhile is drawn,
   // and must not replace it when it comes (CI once saw Claude's charts under "kimi-demo").
   const narrow = await open(server, { width: 360, height: 800, colorScheme: "dark" });
-  let release;
-  const held = new Promise((resolve) => (release = resolve));
-  await narrow.route(/\/api\/v1\/history\?account=claude-demo&/, async (route) => {
-    await held;
-    await route.continue();
-  });
+  const claude = /\/api\/v1\/history\?account=claude-demo&/;
+  const claudeAnswer = await holdBack(narrow, claude, (request) => claude.test(request.url()));
   await narrow.locator("#tabs").getByRole("link", { name: "History" }).click();
   await narrow.locator("#history").getByLabel("Account", { exact: true }).selectOption("kimi-demo");
   const charts = narrow.locator("#history figure.history-chart svg");
   await charts.nth(2).waitFor();
   const drawn = await charts.count();
-  const lateAnswer = narrow.waitForEvent("requestfinished", (request) => request.url().includes("account=claude-demo&"));
-  release();
-  await lateAnswer;
-  // Two frames after its body is in, the page has handled the late answer.
-  await narrow.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+  await claudeAnswer.deliver();
   assert.match(await narrow.locator("#history").innerText(), /Concurrency limit: [1-9]/, "kimi-demo's charts stay");
   assert.equal(await charts.count(), drawn);
   const overflow = await narrow.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
@@ -616,6 +643,7 @@ test("the Tools view shows the change, connects a tool with its own token, notic
   const provider = await fakeProvider("kimi-code", [KEY]);
   const redline = (args, input) => execFileSync(REDLINE, args, { env: box.env, input });
   redline(["keys", "add", "kimi-main", "--provider", "kimi-code", "--base-url", provider, "--label", "Kimi at work"], KEY);
+  redline(["keys", "add", "kimi-side", "--provider", "kimi-code", "--base-url", provider, "--label", "Kimi at home"], KEY);
   // The user's own OpenClaw file, with a comment and a trailing comma.
   const file = join(box.env.HOME, ".openclaw", "openclaw.json");
   mkdirSync(dirname(file), { recursive: true });
@@ -689,8 +717,19 @@ test("the Tools view shows the change, connects a tool with its own token, notic
   // 360 px and dark: the cards fit.
   const narrow = await open(server, { width: 360, height: 800, colorScheme: "dark" });
   await narrow.locator("#tabs").getByRole("link", { name: "Tools" }).click();
-  await narrow.locator('article[data-tool="openclaw"]').getByRole("button", { name: "Connect…" }).click();
-  await narrow.locator('article[data-tool="openclaw"] pre.preview').filter({ hasText: "redline-kimi-main" }).waitFor();
+  // The preview for the first account is held back until the one chosen meanwhile is shown; it
+  // must not replace it, or Connect would write another change than the one on screen.
+  const mainPreview = await holdBack(narrow, "**/api/v1/tools/openclaw/preview",
+    (request) => request.url().endsWith("/api/v1/tools/openclaw/preview") && request.postDataJSON()?.account === "kimi-main");
+  const narrowClaw = narrow.locator('article[data-tool="openclaw"]');
+  await narrowClaw.getByRole("button", { name: "Connect…" }).click();
+  await narrowClaw.getByLabel("Account", { exact: true }).selectOption("kimi-side");
+  const narrowPreview = narrowClaw.locator("pre.preview");
+  await narrowPreview.filter({ hasText: "redline-kimi-side" }).waitFor();
+  await mainPreview.deliver();
+  assert.ok((await narrowPreview.innerText()).includes("redline-kimi-side"), "the preview stays the chosen account's");
+  assert.ok(!(await narrowPreview.innerText()).includes("redline-kimi-main"));
+  assert.equal(await narrowClaw.getByRole("button", { name: "Connect OpenClaw" }).isEnabled(), true);
   const overflow = await narrow.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the Tools view is ${overflow}px wider than a 360 px window`);
   await shot(narrow, "tools-360-dark");

@@ -8,7 +8,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   duration, resetsIn, ago, usedOfLimit, percent, windowName, windowShortName, causeName, causeIds, adviceTitle,
-  providerName, level, useVocabulary, compact, millis,
+  providerName, level, useVocabulary, compact, millis, newestOnly,
 } from "../../ui/format.js";
 import { readablePreview } from "../../ui/tools.js";
 
@@ -127,4 +127,16 @@ test("a connect preview spreads each setting's JSON value over lines and keeps t
     '      } (was {"B":"2"})',
     "  = model (already so)",
   ].join("\n"));
+});
+
+test("only the newest request's answer is applied, whatever order the answers come in", () => {
+  const requests = newestOnly();
+  const first = requests.ticket();
+  assert.equal(requests.isNewest(first), true, "alone, a request is the newest");
+  const second = requests.ticket();
+  assert.equal(requests.isNewest(first), false, "the first answer, arriving late, is dropped");
+  assert.equal(requests.isNewest(second), true);
+  const other = newestOnly();
+  assert.equal(other.isNewest(other.ticket()), true, "each view counts its own requests");
+  assert.equal(requests.isNewest(second), true);
 });
