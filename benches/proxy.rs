@@ -30,6 +30,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::serve::ListenerExt;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener as StdListener};
@@ -572,46 +573,96 @@ fn children(pid: u32) -> Vec<u32> {
         .collect()
 }
 
-/// CPU time a process and its children have used so far, in ns, from each thread's
-/// `/proc/PID/task/TID/schedstat` (ns resolution, unlike the ticks of `/proc/PID/stat`).
-fn cpu_ns(pid: u32) -> u64 {
-    let threads = |pid: u32| -> u64 {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-            return 0;
-        };
-        tasks
-            .filter_map(|task| {
-                let path = task.ok()?.path().join("schedstat");
-                let text = std::fs::read_to_string(path).ok()?;
-                text.split_whitespace().next()?.parse::<u64>().ok()
-            })
-            .sum()
-    };
-    threads(pid) + children(pid).into_iter().map(threads).sum::<u64>()
+/// What the threads of a process and its children have used so far, by thread name (numbers
+/// as `*`, so both lanes are one line): CPU time in ns and how many times they were put on a
+/// CPU (each a wake-up or a return after preemption), from `/proc/PID/task/TID/schedstat`,
+/// whose CPU time has ns resolution, unlike the ticks of `/proc/PID/stat`.
+type Sched = BTreeMap<String, Use>;
+
+/// CPU time in ns and times put on a CPU.
+#[derive(Clone, Copy, Debug, Default)]
+struct Use {
+    ns: u64,
+    runs: u64,
 }
 
-/// CPU time the proxy of a path used, and the requests it served meanwhile.
-#[derive(Clone, Copy, Debug, Default)]
+fn sched_now(pid: Option<u32>) -> Sched {
+    let mut sched = Sched::new();
+    let Some(pid) = pid else {
+        return sched;
+    };
+    let mut add_threads = |pid: u32| {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return;
+        };
+        for task in tasks.filter_map(Result::ok) {
+            let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
+                continue;
+            };
+            let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().ok());
+            let (Some(Some(ns)), Some(_waited), Some(Some(runs))) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            let mut name = String::new();
+            for c in comm.trim().chars() {
+                if !c.is_ascii_digit() {
+                    name.push(c);
+                } else if !name.ends_with('*') {
+                    name.push('*');
+                }
+            }
+            let entry = sched.entry(name).or_default();
+            entry.ns += ns;
+            entry.runs += runs;
+        }
+    };
+    add_threads(pid);
+    for child in children(pid) {
+        add_threads(child);
+    }
+    sched
+}
+
+/// CPU time and runs the proxy of a path used, by thread name, and the requests it served
+/// meanwhile.
+#[derive(Clone, Debug, Default)]
 struct Cpu {
-    ns: u64,
+    by_thread: Sched,
     requests: u64,
 }
 
 impl Cpu {
-    fn add(&mut self, pid: Option<u32>, before: u64, requests: u64) {
-        if let Some(pid) = pid {
-            self.ns += cpu_ns(pid).saturating_sub(before);
-            self.requests += requests;
+    fn add(&mut self, pid: Option<u32>, before: &Sched, requests: u64) {
+        if pid.is_none() {
+            return;
         }
+        for (name, now) in sched_now(pid) {
+            let was = before.get(&name).copied().unwrap_or_default();
+            let entry = self.by_thread.entry(name).or_default();
+            entry.ns += now.ns.saturating_sub(was.ns);
+            entry.runs += now.runs.saturating_sub(was.runs);
+        }
+        self.requests += requests;
     }
 
-    fn micros_per_request(self) -> Option<f64> {
-        (self.requests > 0).then(|| self.ns as f64 / 1000.0 / self.requests as f64)
+    fn total(&self) -> Use {
+        self.by_thread.values().fold(Use::default(), |sum, one| Use {
+            ns: sum.ns + one.ns,
+            runs: sum.runs + one.runs,
+        })
     }
-}
 
-fn cpu_now(pid: Option<u32>) -> u64 {
-    pid.map_or(0, cpu_ns)
+    fn micros_per_request(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.total().ns as f64 / 1000.0 / self.requests as f64)
+    }
+
+    /// Times a thread was put on a CPU, per request.
+    fn runs_per_request(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.total().runs as f64 / self.requests as f64)
+    }
 }
 
 /// RSS and peak of a process and its children together, in kB.
@@ -775,12 +826,12 @@ async fn measure_latency(
             .min(requests - round * settings.latency_batch);
         for target in rotated(targets, round) {
             let index = targets.iter().position(|t| t.name == target.name).unwrap();
-            let before = cpu_now(target.pid);
+            let before = sched_now(target.pid);
             for _ in 0..batch {
                 let took = call(&clients[index], &target.chat, &target.auth).await?;
                 results[index].samples.push(took);
             }
-            results[index].cpu.add(target.pid, before, batch as u64);
+            results[index].cpu.add(target.pid, &before, batch as u64);
         }
     }
     Ok(results)
@@ -844,7 +895,7 @@ async fn measure_throughput(
     for round in 0..settings.throughput_rounds {
         for target in rotated(targets, round) {
             let index = targets.iter().position(|t| t.name == target.name).unwrap();
-            let before = cpu_now(target.pid);
+            let before = sched_now(target.pid);
             let result = throughput_round(
                 &clients[index],
                 &target.chat,
@@ -853,7 +904,7 @@ async fn measure_throughput(
                 settings.throughput_time,
             )
             .await;
-            cpu[index].add(target.pid, before, result.ok);
+            cpu[index].add(target.pid, &before, result.ok);
             eprintln!(
                 "  throughput round {}/{} {:>8}: {:.0} req/s",
                 round + 1,
@@ -1035,6 +1086,43 @@ fn latency_table(
     (0..names.len())
         .map(|i| (added(i, 0.5), added(i, 0.99)))
         .collect()
+}
+
+/// Per thread (name without digits), CPU time and times put on a CPU per request, for the
+/// two proxies at one concurrency: where a proxy's wake-ups go.
+fn runs_table(out: &mut String, title: &str, cpu: &[&Cpu], names: &[&str]) {
+    let _ = writeln!(
+        out,
+        "Threads at {title}: CPU time and times put on a CPU (wake-ups) per request\n\n\
+         | proxy | thread | CPU per request | runs per request |\n| --- | --- | ---: | ---: |"
+    );
+    for i in [OBSERVE, KEYED, NGINX] {
+        let cpu = cpu[i];
+        if cpu.requests == 0 {
+            continue;
+        }
+        let per = cpu.requests as f64;
+        for (thread, used) in &cpu.by_thread {
+            if used.runs == 0 {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "| {} | {thread} | {:.1} µs | {:.2} |",
+                names[i],
+                used.ns as f64 / 1000.0 / per,
+                used.runs as f64 / per
+            );
+        }
+        let _ = writeln!(
+            out,
+            "| {} | all | {:.1} µs | {:.2} |",
+            names[i],
+            cpu.micros_per_request().unwrap_or(f64::NAN),
+            cpu.runs_per_request().unwrap_or(f64::NAN)
+        );
+    }
+    let _ = writeln!(out);
 }
 
 /// A streams table; returns each path's added time to first byte (p50), in ms.
@@ -1275,7 +1363,7 @@ fn render(report: &mut Report) -> String {
         "| proxy | concurrency 1 | concurrency {} | concurrency 1, right after the load |\n| --- | ---: | ---: | ---: |",
         s.concurrency
     );
-    let micros = |cpu: Cpu| {
+    let micros = |cpu: &Cpu| {
         cpu.micros_per_request()
             .map_or("n/a".to_owned(), |v| format!("{v:.1} µs"))
     };
@@ -1284,9 +1372,9 @@ fn render(report: &mut Report) -> String {
             out,
             "| {} | {} | {} | {} |",
             names[i],
-            micros(report.latency[i].cpu),
-            micros(report.throughput_cpu[i]),
-            micros(report.latency_after_load[i].cpu)
+            micros(&report.latency[i].cpu),
+            micros(&report.throughput_cpu[i]),
+            micros(&report.latency_after_load[i].cpu)
         );
     }
     let _ = writeln!(
@@ -1294,6 +1382,10 @@ fn render(report: &mut Report) -> String {
         "\nLess sensitive to noise than wall-clock times: it counts the proxy's own work, not the \
          time it waited for a core.\n"
     );
+    let at_one: Vec<&Cpu> = report.latency.iter().map(|latency| &latency.cpu).collect();
+    runs_table(&mut out, "concurrency 1", &at_one, &names);
+    let under_load: Vec<&Cpu> = report.throughput_cpu.iter().collect();
+    runs_table(&mut out, &format!("concurrency {}", s.concurrency), &under_load, &names);
 
     // Memory
     let _ = writeln!(
@@ -1374,13 +1466,13 @@ fn render(report: &mut Report) -> String {
         );
     }
     for (i, mode) in REDLINE_PATHS {
-        let cpu_ratio = |own: Cpu, nginx: Cpu| {
+        let cpu_ratio = |own: &Cpu, nginx: &Cpu| {
             own.micros_per_request()
                 .zip(nginx.micros_per_request())
                 .map_or(f64::NAN, |(a, b)| a / b)
         };
-        let c1 = cpu_ratio(report.latency[i].cpu, report.latency[NGINX].cpu);
-        let c32 = cpu_ratio(report.throughput_cpu[i], report.throughput_cpu[NGINX]);
+        let c1 = cpu_ratio(&report.latency[i].cpu, &report.latency[NGINX].cpu);
+        let c32 = cpu_ratio(&report.throughput_cpu[i], &report.throughput_cpu[NGINX]);
         let _ = writeln!(
             out,
             "| CPU per request ≤ {TARGET_CPU_RATIO} × nginx's | {mode} | {c1:.2} × at concurrency 1 | {c32:.2} × at concurrency {} | {} |",
