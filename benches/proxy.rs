@@ -649,10 +649,12 @@ impl Cpu {
     }
 
     fn total(&self) -> Use {
-        self.by_thread.values().fold(Use::default(), |sum, one| Use {
-            ns: sum.ns + one.ns,
-            runs: sum.runs + one.runs,
-        })
+        self.by_thread
+            .values()
+            .fold(Use::default(), |sum, one| Use {
+                ns: sum.ns + one.ns,
+                runs: sum.runs + one.runs,
+            })
     }
 
     fn micros_per_request(&self) -> Option<f64> {
@@ -1385,7 +1387,12 @@ fn render(report: &mut Report) -> String {
     let at_one: Vec<&Cpu> = report.latency.iter().map(|latency| &latency.cpu).collect();
     runs_table(&mut out, "concurrency 1", &at_one, &names);
     let under_load: Vec<&Cpu> = report.throughput_cpu.iter().collect();
-    runs_table(&mut out, &format!("concurrency {}", s.concurrency), &under_load, &names);
+    runs_table(
+        &mut out,
+        &format!("concurrency {}", s.concurrency),
+        &under_load,
+        &names,
+    );
 
     // Memory
     let _ = writeln!(
