@@ -1090,7 +1090,7 @@ fn latency_table(
         .collect()
 }
 
-/// Per thread (name without digits), CPU time and times put on a CPU per request, for the
+/// Per thread (numbers in names as `*`), CPU time and times put on a CPU per request, for the
 /// two proxies at one concurrency: where a proxy's wake-ups go.
 fn runs_table(out: &mut String, title: &str, cpu: &[&Cpu], names: &[&str]) {
     let _ = writeln!(
