@@ -72,13 +72,13 @@ export async function renderHistory(container, transport = dashboardTransport) {
     }
     body.replaceChildren(message("Loading the history…"));
     const width = Math.round(Math.min(MAX_WIDTH, Math.max(MIN_WIDTH, body.clientWidth || 640)));
-    let drawn;
     try {
-      drawn = charts((await transport.history(state.account, state.range)) || {}, width);
+      const history = await transport.history(state.account, state.range);
+      if (!requests.isNewest(request)) return;
+      body.replaceChildren(...charts(history || {}, width));
     } catch (err) {
-      drawn = [failure(`Could not load the history: ${describe(err)}`)];
+      if (requests.isNewest(request)) body.replaceChildren(failure(`Could not load the history: ${describe(err)}`));
     }
-    if (requests.isNewest(request)) body.replaceChildren(...drawn);
   }
   await load();
 }
